@@ -1,0 +1,37 @@
+# Loom — developer entry points.  `make test` works on a fresh clone: it creates the venv,
+# installs the project with its dev and demo extras, and runs the suite.
+#   make test                  # Python 3.11 (python3), venv in .venv
+#   make test PY=python3.12    # another interpreter, its own venv (.venv-python3.12)
+#   make bench                 # kernel/world/network benchmarks against peers (JSON)
+
+PY ?= python3
+ifeq ($(PY),python3)
+VENV ?= .venv
+else
+VENV ?= .venv-$(notdir $(PY))
+endif
+VPY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: test bench venv lint clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(VPY) -m pip install --quiet --upgrade pip
+	$(VPY) -m pip install --quiet -e '.[dev,demo]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+test: $(STAMP)
+	$(VPY) -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(VPY) -m tools.bench --json
+
+lint: $(STAMP)
+	$(VPY) -m ruff check sim net server demos tools tests
+	$(VPY) -m mypy
+
+clean:
+	rm -rf .venv .venv-* build *.egg-info

@@ -1,0 +1,1 @@
+"""Loom demos package."""

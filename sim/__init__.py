@@ -1,0 +1,1 @@
+"""Loom simulation kernel and world."""

@@ -1,0 +1,182 @@
+"""Sans-I/O framing: a 4-byte big-endian unsigned length, then one msgpack object.
+`encode(obj) -> bytes`, `Decoder.feed(bytes, now) -> list`. No sockets, no clock: the
+caller passes `now`, which the decoder only stores to report how old a partial frame is."""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+from typing import Any, NoReturn
+
+import msgpack  # type: ignore[import-untyped]
+
+from net._limits import KiB
+from net.errors import FrameTooLarge, MalformedFrame, NetError
+
+__all__ = [
+    "DEFAULT_MAX_INBOUND",
+    "DEFAULT_MAX_OUTBOUND",
+    "HEADER_SIZE",
+    "Decoder",
+    "PartialFrame",
+    "encode",
+    "encode_body",
+]
+
+HEADER_SIZE = 4
+DEFAULT_MAX_INBOUND = 4 * KiB
+DEFAULT_MAX_OUTBOUND = 64 * KiB
+_HEADER = struct.Struct(">I")
+# The largest length a 4-byte prefix can carry; a limit above it would be meaningless.
+_MAX_REPRESENTABLE = 0xFFFFFFFF
+
+
+def _refuse_ext(code: int, data: bytes) -> NoReturn:
+    # Ext types can smuggle arbitrary objects into a decoder that honours them; the
+    # protocol defines none, so any ext at all is a malformed frame.
+    raise MalformedFrame(f"msgpack ext type {code} is not allowed ({len(data)} bytes)")
+
+
+def encode_body(obj: Any) -> bytes:
+    """msgpack-encode `obj` without a header. `use_bin_type` keeps str and bytes distinct."""
+    try:
+        return msgpack.packb(obj, use_bin_type=True)  # type: ignore[no-any-return]
+    except (TypeError, ValueError, OverflowError) as exc:
+        # Our own bug (an unencodable object); say which object rather than crash later.
+        raise TypeError(f"cannot msgpack-encode {type(obj).__name__}: {exc}") from exc
+
+
+def encode(obj: Any, max_frame: int = DEFAULT_MAX_OUTBOUND) -> bytes:
+    """One complete frame (header + body) for `obj`; FrameTooLarge if the body exceeds
+    `max_frame`, so an oversized message never reaches the wire half-sent."""
+    body = encode_body(obj)
+    if len(body) > max_frame:
+        raise FrameTooLarge(len(body), max_frame, "outbound")
+    return _HEADER.pack(len(body)) + body
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PartialFrame:
+    """An incomplete frame sitting in a Decoder: how many bytes, since when (the `now`
+    passed to the `feed` that started it), and the announced body size once known."""
+
+    buffered: int
+    since: float
+    expected: int | None
+
+    def age(self, now: float) -> float:
+        return now - self.since
+
+
+class Decoder:
+    """Turns a byte stream into msgpack objects, one per frame, refusing anything hostile.
+
+    Every frame is checked in this order: length prefix (0 and > `max_frame` refused
+    before the body is buffered), then the body as exactly one msgpack object with all
+    unpacker limits set, no ext types, no bin (the protocol carries none) and str-only
+    map keys. Any failure raises a ProtocolError subclass and poisons the decoder: the
+    stream has lost its framing and the connection must be closed. Messages decoded
+    earlier in the same `feed` call are discarded with it (the peer is being dropped).
+    Memory is bounded: after `feed` returns, at most `HEADER_SIZE + max_frame - 1` bytes
+    stay buffered, plus whatever one `feed` call hands in.
+    """
+
+    __slots__ = ("_buf", "_failed", "_max", "_since", "_unpack_kwargs", "frames")
+
+    def __init__(self, max_frame: int = DEFAULT_MAX_INBOUND, *, allow_bin: bool = False) -> None:
+        if isinstance(max_frame, bool) or not 1 <= max_frame <= _MAX_REPRESENTABLE:
+            raise ValueError(f"max_frame must be in 1..{_MAX_REPRESENTABLE}, got {max_frame!r}")
+        self._max = max_frame
+        self._buf = bytearray()
+        self._since: float | None = None
+        self._failed: NetError | None = None
+        self.frames = 0
+        """Frames decoded so far (for metrics)."""
+        # A body is at most max_frame bytes, so no string/array/map inside it can be
+        # longer; setting every limit explicitly means msgpack never sizes anything from
+        # attacker-controlled headers alone.
+        self._unpack_kwargs: dict[str, Any] = {
+            "raw": False,
+            "use_list": True,
+            "strict_map_key": True,
+            "ext_hook": _refuse_ext,
+            "max_str_len": max_frame,
+            "max_bin_len": max_frame if allow_bin else 0,
+            "max_array_len": max_frame,
+            "max_map_len": max_frame // 2,
+            "max_ext_len": 0,
+        }
+
+    @property
+    def max_frame(self) -> int:
+        return self._max
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held that do not yet form a complete frame."""
+        return len(self._buf)
+
+    @property
+    def pending_partial(self) -> PartialFrame | None:
+        """The incomplete frame held, or None when the buffer ends on a frame boundary.
+        The pump closes the connection when `pending_partial.age(now)` exceeds the
+        slowloris timeout."""
+        if not self._buf or self._since is None:
+            return None
+        expected = None
+        if len(self._buf) >= HEADER_SIZE:
+            (expected,) = _HEADER.unpack_from(self._buf, 0)
+        return PartialFrame(len(self._buf), self._since, expected)
+
+    def feed(self, data: bytes | bytearray | memoryview, now: float = 0.0) -> list[Any]:
+        """Add `data`; return every object completed by it, in order (maybe none)."""
+        if self._failed is not None:
+            raise MalformedFrame(f"decoder already failed: {self._failed}")
+        buf = self._buf
+        was_partial = bool(buf)
+        buf += data
+        out: list[Any] = []
+        pos = 0
+        end_of_data = len(buf)
+        try:
+            while end_of_data - pos >= HEADER_SIZE:
+                (size,) = _HEADER.unpack_from(buf, pos)
+                if size == 0:
+                    raise MalformedFrame("zero-length frame")
+                if size > self._max:
+                    raise FrameTooLarge(size, self._max)
+                end = pos + HEADER_SIZE + size
+                if end > end_of_data:
+                    break
+                out.append(self._unpack(bytes(buf[pos + HEADER_SIZE : end])))
+                pos = end
+        except NetError as exc:
+            self._failed = exc
+            buf.clear()
+            self._since = None
+            raise
+        if pos:
+            del buf[:pos]
+        self.frames += len(out)
+        # The partial frame's clock starts when its first byte arrived: keep the old start
+        # if no frame completed (a slow drip must not reset it), restart otherwise.
+        if not buf:
+            self._since = None
+        elif out or not was_partial or self._since is None:
+            self._since = now
+        return out
+
+    def _unpack(self, body: bytes) -> Any:
+        try:
+            return msgpack.unpackb(body, **self._unpack_kwargs)
+        except NetError:
+            raise
+        except msgpack.ExtraData as exc:
+            raise MalformedFrame(
+                f"trailing bytes in frame: {len(exc.extra)} after one object"
+            ) from None
+        except Exception as exc:
+            # The body is untrusted bytes: whatever msgpack raises on them (ValueError,
+            # StackError, FormatError, UnicodeDecodeError, TypeError for an unhashable
+            # key ...) means the same thing to us, a malformed frame.
+            raise MalformedFrame(f"undecodable frame body: {type(exc).__name__}: {exc}") from None

@@ -1,0 +1,347 @@
+"""The client library: one TCP connection to a Loom server on plain sockets (no `sim`),
+the handshake, sending INPUT/CALL, and a non-blocking `poll()` for game loops and bots.
+
+    with Client("127.0.0.1", 7777, "alice") as c:      # connect() does HELLO → WELCOME
+        c.send_input({"thrust": 1.0, "turn": 0.0, "fire": False})
+        for msg in c.poll(timeout=0.05): ...
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import selectors
+import socket
+import time
+from types import TracebackType
+
+from net._framing import DEFAULT_MAX_INBOUND, DEFAULT_MAX_OUTBOUND, Decoder
+from net._limits import KiB
+from net._protocol import (
+    PROTOCOL_VERSION,
+    Bye,
+    Call,
+    Error,
+    Event,
+    Hello,
+    Input,
+    Message,
+    Ping,
+    Pong,
+    Snapshot,
+    Welcome,
+    encode_message,
+    parse_from_server,
+)
+from net._values import check_value
+from net.errors import (
+    ConnectionBroken,
+    ConnectionClosed,
+    ErrorCode,
+    HandshakeFailed,
+    NetError,
+    ProtocolError,
+)
+
+__all__ = ["Client"]
+
+log = logging.getLogger(__name__)
+
+_RECV_SIZE = 64 * KiB
+# A poll reads at most this many chunks, so a server flooding us cannot trap a game loop
+# inside poll(); the rest is read by the next poll.
+_MAX_READS_PER_POLL = 16
+
+
+class Client:
+    """A connection to a Loom server. Not thread-safe; use it from one loop.
+
+    `timeout` bounds connect + handshake and any send that has to wait for the socket.
+    `events` / `snapshots` keep the most recent EVENTs and SNAPSHOTs seen by `poll()`
+    (bounded, oldest dropped), for callers that prefer reading state to handling messages.
+    """
+
+    def __init__(self, host: str, port: int, name: str, token: str | None = None, *,
+                 timeout: float = 5.0, max_frame: int = DEFAULT_MAX_OUTBOUND,
+                 max_send_frame: int = DEFAULT_MAX_INBOUND, send_buffer: int = 256 * KiB,
+                 keep: int = 256) -> None:
+        self.host, self.port, self.name, self.token = host, port, name, token
+        self.timeout = timeout
+        self.max_frame = max_frame  # what we accept from the server (its outbound limit)
+        self.max_send_frame = max_send_frame  # what the server accepts from us
+        self.send_buffer = send_buffer
+        self.welcome: Welcome | None = None
+        self.resume_token: str | None = None
+        self.latest_snapshot: Snapshot | None = None
+        self.snapshots: collections.deque[Snapshot] = collections.deque(maxlen=keep)
+        self.events: collections.deque[Event] = collections.deque(maxlen=keep)
+        self.rtt: float | None = None
+        """Round-trip time in seconds of the last answered `ping()`."""
+        self._sock: socket.socket | None = None
+        self._sel: selectors.BaseSelector | None = None
+        self._decoder = Decoder(max_frame)
+        self._out = bytearray()
+        self._backlog: list[Message] = []
+        self._deferred: NetError | None = None
+        self._closed: ConnectionClosed | None = None
+        self._input_seq = 0
+        self._call_seq = 0
+        self._ping_nonce = 0
+
+    # ---- lifecycle --------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self._sock is not None
+
+    @property
+    def client_id(self) -> int | None:
+        return None if self.welcome is None else self.welcome.client_id
+
+    def connect(self) -> Welcome:
+        """Open the connection and do the handshake; HandshakeFailed carries the server's
+        ERROR code (VERSION_MISMATCH, SERVER_FULL, AUTH_FAILED, RESUME_FAILED ...)."""
+        if self._sock is not None:
+            raise ConnectionClosed("already connected; close() or reconnect() first")
+        self._reset()
+        try:
+            sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+        except OSError as exc:
+            raise HandshakeFailed(f"cannot connect to {self.host}:{self.port}: {exc}") from exc
+        try:
+            welcome = self._handshake(sock)
+        except BaseException:
+            sock.close()
+            raise
+        sock.setblocking(False)
+        self._sock = sock
+        self._sel = selectors.DefaultSelector()
+        self._sel.register(sock, selectors.EVENT_READ)
+        self.welcome = welcome
+        self.resume_token = welcome.resume_token
+        log.info("connected to %s:%s as client %d", self.host, self.port, welcome.client_id)
+        return welcome
+
+    def reconnect(self) -> Welcome:
+        """Drop the current connection (no BYE: we want the session kept) and redo the
+        handshake with the resume token from the last WELCOME. If the server no longer
+        knows the token, HandshakeFailed has code RESUME_FAILED; set `resume_token = None`
+        and `connect()` for a fresh session."""
+        self._drop()
+        return self.connect()
+
+    def close(self, reason: str = "") -> None:
+        """Send BYE (best effort) and close. Idempotent."""
+        if self._sock is None:
+            return
+        try:
+            self._out += encode_message(Bye(reason), self.max_send_frame)
+            self._flush(block=False)
+        except (NetError, OSError):
+            pass  # closing anyway; the server notices the EOF
+        self._drop()
+        self._closed = ConnectionClosed("closed by client")
+
+    def __enter__(self) -> Client:
+        if self._sock is None:
+            self.connect()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def fileno(self) -> int:
+        """The socket's fd, for callers that multiplex many clients in one selector."""
+        if self._sock is None:
+            raise ConnectionClosed("not connected")
+        return self._sock.fileno()
+
+    # ---- sending ----------------------------------------------------------------------
+
+    def send_input(self, payload: object) -> int:
+        """Send INPUT with the next seq, acking the latest snapshot; returns the seq. The
+        payload is validated here so a bad one fails in the caller, not as a disconnect."""
+        check_value(payload, "payload")
+        self._input_seq += 1
+        ack = 0 if self.latest_snapshot is None else self.latest_snapshot.num
+        self._send(Input(self._input_seq, ack, payload))
+        return self._input_seq
+
+    def call(self, method: str, *args: object) -> int:
+        """Send CALL of an exposed method on our avatar; returns the seq an ERROR's `ref`
+        would name if the server refuses it."""
+        check_value(list(args), "args")
+        self._call_seq += 1
+        self._send(Call(self._call_seq, method, tuple(args)))
+        return self._call_seq
+
+    def ping(self) -> int:
+        """Send PING; the answering PONG sets `rtt`. Returns the nonce."""
+        self._ping_nonce += 1
+        self._send(Ping(self._ping_nonce, time.monotonic()))
+        return self._ping_nonce
+
+    # ---- receiving --------------------------------------------------------------------
+
+    def poll(self, timeout: float = 0.0) -> list[Message]:
+        """Flush pending sends, wait at most `timeout` seconds for data, and return every
+        message received, in order. PINGs are answered here. After the server's BYE or
+        fatal ERROR (returned in the list) the next call raises ConnectionClosed; after an
+        EOF without one, ConnectionBroken."""
+        if self._deferred is not None:
+            exc, self._deferred = self._deferred, None
+            raise exc
+        if self._sock is None or self._sel is None:
+            raise self._closed or ConnectionClosed("not connected")
+        out: list[Message] = []
+        backlog, self._backlog = self._backlog, []
+        for message in backlog:
+            self._handle(message, out)
+        if self._sock is not None:
+            self._flush(block=False)
+            self._read(timeout if not out else 0.0, out)
+        return out
+
+    def _read(self, timeout: float, out: list[Message]) -> None:
+        assert self._sock is not None and self._sel is not None
+        if not self._sel.select(timeout):
+            return
+        for _ in range(_MAX_READS_PER_POLL):
+            try:
+                data = self._sock.recv(_RECV_SIZE)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                self._fail(ConnectionBroken(f"recv failed: {exc}"), out)
+                return
+            if not data:
+                self._fail(ConnectionBroken("server closed the connection without BYE"), out)
+                return
+            try:
+                for obj in self._decoder.feed(data):
+                    self._handle(parse_from_server(obj), out)
+                    if self._sock is None:
+                        return  # BYE / fatal ERROR: ignore whatever follows
+            except ProtocolError as exc:
+                log.warning("protocol error from %s:%s: %s", self.host, self.port, exc)
+                self._send_error_and_drop(exc)
+                raise
+
+    def _handle(self, message: Message, out: list[Message]) -> None:
+        out.append(message)
+        if isinstance(message, Snapshot):
+            self.latest_snapshot = message
+            self.snapshots.append(message)
+        elif isinstance(message, Event):
+            self.events.append(message)
+        elif isinstance(message, Ping):
+            self._send(Pong(message.nonce, message.time))
+        elif isinstance(message, Pong) and message.nonce == self._ping_nonce:
+            self.rtt = time.monotonic() - message.time
+        elif isinstance(message, Bye):
+            self._drop()
+            self._closed = ConnectionClosed(f"server said BYE: {message.reason}")
+            self._deferred = self._closed
+        elif isinstance(message, Error) and message.ref is None:
+            log.warning("server closed connection: %s (code %d)", message.message,
+                        int(message.code))
+            self._drop()
+            self._closed = ConnectionClosed(message.message, message.code)
+            self._deferred = self._closed
+
+    def _fail(self, exc: NetError, out: list[Message]) -> None:
+        # Messages that arrived before the failure are returned first; the error surfaces
+        # on the next poll, so a game loop sees the last snapshot before the drop.
+        self._drop()
+        if out:
+            self._deferred = exc
+        else:
+            raise exc
+
+    # ---- internals --------------------------------------------------------------------
+
+    def _handshake(self, sock: socket.socket) -> Welcome:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        hello = Hello(PROTOCOL_VERSION, self.name, self.token, self.resume_token)
+        deadline = time.monotonic() + self.timeout
+        try:
+            sock.sendall(encode_message(hello, self.max_send_frame))
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError
+                sock.settimeout(remaining)
+                data = sock.recv(_RECV_SIZE)
+                if not data:
+                    raise HandshakeFailed("server closed the connection during the handshake")
+                messages = [parse_from_server(o) for o in self._decoder.feed(data)]
+                if messages:
+                    break
+        except TimeoutError:
+            raise HandshakeFailed(f"no WELCOME within {self.timeout} s") from None
+        except ProtocolError as exc:
+            raise HandshakeFailed(f"bad handshake reply: {exc}", exc.code) from exc
+        except OSError as exc:
+            raise HandshakeFailed(f"handshake failed: {exc}") from exc
+        first, rest = messages[0], messages[1:]
+        if isinstance(first, Error):
+            raise HandshakeFailed(first.message or "refused by server", first.code)
+        if not isinstance(first, Welcome):
+            raise HandshakeFailed(f"expected WELCOME, got {first.TYPE.name}",
+                                  ErrorCode.BAD_MESSAGE)
+        self._backlog = rest
+        return first
+
+    def _send(self, message: Message) -> None:
+        if self._sock is None:
+            raise self._closed or ConnectionClosed("not connected")
+        self._out += encode_message(message, self.max_send_frame)
+        self._flush(block=len(self._out) > self.send_buffer)
+
+    def _flush(self, block: bool) -> None:
+        """Send what the socket takes now; if `block`, wait up to `timeout` for the buffer
+        to drain below `send_buffer` (a server that stops reading us is broken)."""
+        deadline = time.monotonic() + self.timeout
+        while self._out and self._sock is not None:
+            try:
+                sent = self._sock.send(self._out)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError as exc:
+                self._drop()
+                raise ConnectionBroken(f"send failed: {exc}") from exc
+            del self._out[:sent]
+            if not block or len(self._out) <= self.send_buffer:
+                return
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._drop()
+                raise ConnectionBroken(f"server did not read {len(self._out)} bytes "
+                                       f"within {self.timeout} s")
+            with selectors.DefaultSelector() as sel:
+                sel.register(self._sock, selectors.EVENT_WRITE)
+                sel.select(remaining)
+
+    def _send_error_and_drop(self, exc: ProtocolError) -> None:
+        try:
+            self._out += encode_message(Error(exc.code, str(exc)[:200]), self.max_send_frame)
+            self._flush(block=False)
+        except (NetError, OSError):
+            pass
+        self._drop()
+
+    def _drop(self) -> None:
+        if self._sel is not None:
+            self._sel.close()
+            self._sel = None
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def _reset(self) -> None:
+        self._decoder = Decoder(self.max_frame)
+        self._out.clear()
+        self._backlog = []
+        self._deferred = None
+        self._closed = None

@@ -1,0 +1,372 @@
+"""Channels: Stackless's rendezvous ``channel`` (exact semantics) and Loom's ``Channel``
+(rendezvous or bounded, with ``*_nowait`` and closing that wakes everyone).
+
+Both keep blocked tasklets in a FIFO and switch only through ``Scheduler.switch``.
+
+# Discussion: who runs after a match.
+Stackless decides by ``preference`` (see the reference, "the subtle part"): when the waiting
+side W is preferred, W is placed right after the acting tasklet A and runs at once, so A
+resumes only after every other runnable tasklet; otherwise W goes to the end of the ring and
+A continues. ``schedule_all`` appends W and makes A yield. Loom's ``Channel`` always lets the
+acting tasklet continue (Stackless preference 0): a producer/consumer pair then switches once
+per blocked batch instead of twice per item.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections import deque
+from typing import Any, Iterator
+
+from . import _kernel
+from ._kernel import Scheduler, Tasklet, bomb, get_scheduler, make_bomb
+from .errors import ChannelClosed, WouldBlock
+
+
+class channel:  # noqa: N801 - the Stackless name
+    """A Stackless channel: a FIFO of tasklets all blocked sending, or all receiving."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._waiters: deque[Tasklet] = deque()
+        self._balance = 0
+        self._pref = -1
+        self._schedule_all = 0
+        self.closing = False
+
+    # ------------------------------------------------------------------ attributes
+
+    @property
+    def balance(self) -> int:
+        return self._balance
+
+    @property
+    def closed(self) -> bool:
+        return self.closing and self._balance == 0
+
+    @property
+    def queue(self) -> Tasklet | None:
+        return self._waiters[0] if self._waiters else None
+
+    @property
+    def preference(self) -> int:
+        return self._pref
+
+    @preference.setter
+    def preference(self, value: Any) -> None:
+        if not isinstance(value, int):
+            raise TypeError("preference must be set to an integer")
+        self._pref = (value > 0) - (value < 0)
+
+    @property
+    def schedule_all(self) -> int:
+        return self._schedule_all
+
+    @schedule_all.setter
+    def schedule_all(self, value: Any) -> None:
+        if not isinstance(value, int):
+            raise TypeError("preference must be set to a bool or integer")
+        self._schedule_all = 1 if value else 0
+
+    def close(self) -> None:
+        self.closing = True
+
+    def open(self) -> None:
+        self.closing = False
+
+    # ------------------------------------------------------------------ actions
+
+    def send(self, value: Any) -> None:
+        self._action(value, 1)
+
+    def receive(self) -> Any:
+        return self._action(None, -1)
+
+    def send_exception(self, exc: Any, *args: Any) -> None:
+        if not (isinstance(exc, type) and issubclass(exc, BaseException)):
+            raise TypeError(
+                "channel.send_exception needs Exception or string subclass as first parameter"
+            )
+        self._action(bomb(exc, exc(*args)), 1)
+
+    def send_throw(self, exc: Any, val: Any = None, tb: Any = None) -> None:
+        self._action(make_bomb(exc, val, tb), 1)
+
+    def send_sequence(self, seq: Any) -> int:
+        n = 0
+        for item in seq:
+            self._action(item, 1)
+            n += 1
+        return n
+
+    def __iter__(self) -> Iterator[Any]:
+        return self
+
+    def __next__(self) -> Any:
+        if self.closing and self._balance <= 0:
+            raise StopIteration
+        return self._action(None, -1)
+
+    def unlink(self, t: Tasklet) -> None:
+        """Take a blocked tasklet off this channel (kill, throw, error delivery)."""
+        self._waiters.remove(t)
+        self._balance -= t._blocked
+        t._blocked = 0
+        t._chan = None
+
+    def _action(self, value: Any, d: int) -> Any:
+        sched = get_scheduler()
+        cur = sched.current
+        cb = _kernel._channel_cb
+        if cb is not None:
+            if sched.in_channel_cb:
+                raise RuntimeError("Recursive channel call due to callbacks!")
+            if d > 0:
+                cur.tempval = value
+            willblock = 0 if self._balance * d < 0 else 1
+            sched.in_channel_cb = True
+            sched.schedlock += 1
+            try:
+                cb(self, cur, 1 if d > 0 else 0, willblock)
+            except Exception:
+                traceback.print_exc()
+            finally:
+                sched.in_channel_cb = False
+                sched.schedlock -= 1
+        if self._balance * d < 0:
+            return self._match(sched, cur, value, d)
+        return self._block(sched, cur, value, d)
+
+    def _match(self, sched: Scheduler, cur: Tasklet, value: Any, d: int) -> Any:
+        w = self._waiters.popleft()
+        self._balance += d
+        w._blocked = 0
+        w._chan = None
+        if d > 0:
+            w.tempval = value
+            result = None
+        else:
+            result = w.tempval
+            w.tempval = None
+        if self._schedule_all:
+            w._in_ring = True
+            sched.q.append(w)
+            cur.tempval = result
+            if sched.q and not sched.trap:
+                sched.q.append(cur)
+                return sched.switch(cur, sched.q.popleft())
+            return result
+        if self._pref == -d:
+            if sched.trap:
+                # Undo: a switch is not allowed, so the waiting side keeps waiting.
+                self._waiters.appendleft(w)
+                self._balance -= d
+                w._blocked = -d
+                w._chan = self
+                if d > 0:
+                    w.tempval = None
+                else:
+                    w.tempval = result
+                raise RuntimeError("switch_trap")
+            cur.tempval = result
+            sched.q.append(cur)
+            w._in_ring = True
+            v = sched.switch(cur, w)
+            if d < 0:
+                cur.tempval = None
+            return v
+        w._in_ring = True
+        sched.q.append(w)
+        return result
+
+    def _block(self, sched: Scheduler, cur: Tasklet, value: Any, d: int) -> Any:
+        if cur._block_trap:
+            raise RuntimeError("this tasklet does not like to be blocked.")
+        if self.closing:
+            raise ValueError("Send/receive operation on a closed channel")
+        if sched.trap:
+            raise RuntimeError("switch_trap")
+        nxt = sched.next_for_block(cur)
+        self._waiters.append(cur)
+        self._balance += d
+        cur._blocked = d
+        cur._in_ring = False
+        cur._chan = self
+        cur.tempval = value if d > 0 else None
+        try:
+            v = sched.switch(cur, nxt)
+        finally:
+            if cur._blocked:  # resumed by an error while still listed (defensive)
+                self.unlink(cur)
+        if d < 0:
+            cur.tempval = None
+        return v
+
+    # ------------------------------------------------------------------ pickling
+
+    def __reduce__(self) -> Any:
+        if self._waiters:
+            raise RuntimeError(
+                "cannot pickle a channel with blocked tasklets: greenlet frames cannot be serialised"
+            )
+        flags = (self._pref, self._schedule_all, self.closing)
+        return (type(self), (), (self._balance, flags, []))
+
+    def __setstate__(self, state: Any) -> None:
+        balance, flags, _tasklets = state
+        self._waiters = deque()
+        self._balance = 0
+        self._pref, self._schedule_all, self.closing = flags
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} balance={self._balance}{' closing' if self.closing else ''}>"
+
+
+class Channel:
+    """Loom's channel: ``Channel()`` is a rendezvous, ``Channel(capacity=N)`` buffers N items.
+
+    ``send``/``recv`` block the calling tasklet; ``send_nowait``/``recv_nowait`` raise
+    :class:`WouldBlock` instead. ``close()`` wakes every blocked tasklet with
+    :class:`ChannelClosed`; buffered items can still be received, then ``recv`` raises it.
+    The acting tasklet always continues after a match; the woken one goes to the end of the
+    run queue. Iterating receives until the channel is closed and drained.
+    """
+
+    __slots__ = ("capacity", "_buf", "_waiters", "_balance", "_closed", "name", "__weakref__")
+
+    def __init__(self, capacity: int = 0, *, name: str | None = None) -> None:
+        if not isinstance(capacity, int) or capacity < 0:
+            raise ValueError(f"capacity must be an int >= 0, got {capacity!r}")
+        self.capacity = capacity
+        self._buf: deque[Any] = deque()
+        self._waiters: deque[Tasklet] = deque()
+        self._balance = 0  # >0 senders blocked, <0 receivers blocked
+        self._closed = False
+        self.name = name
+
+    def __len__(self) -> int:
+        """Items buffered (not counting blocked senders)."""
+        return len(self._buf)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def balance(self) -> int:
+        return self._balance
+
+    def send(self, value: Any) -> None:
+        if self._closed:
+            raise ChannelClosed(f"send on closed channel {self.name or ''}".rstrip())
+        if self._balance < 0:
+            w = self._waiters.popleft()
+            self._balance += 1
+            w._blocked = 0
+            w._chan = None
+            w.tempval = value
+            w._in_ring = True
+            w._sched.q.append(w)  # type: ignore[union-attr]
+            return
+        if len(self._buf) < self.capacity:
+            self._buf.append(value)
+            return
+        self._wait(value, 1)
+
+    def recv(self) -> Any:
+        if self._buf:
+            value = self._buf.popleft()
+            if self._balance > 0:
+                w = self._waiters.popleft()
+                self._balance -= 1
+                self._buf.append(w.tempval)
+                w.tempval = None
+                w._blocked = 0
+                w._chan = None
+                w._in_ring = True
+                w._sched.q.append(w)  # type: ignore[union-attr]
+            return value
+        if self._balance > 0:
+            w = self._waiters.popleft()
+            self._balance -= 1
+            value = w.tempval
+            w.tempval = None
+            w._blocked = 0
+            w._chan = None
+            w._in_ring = True
+            w._sched.q.append(w)  # type: ignore[union-attr]
+            return value
+        if self._closed:
+            raise ChannelClosed(f"recv on closed channel {self.name or ''}".rstrip())
+        return self._wait(None, -1)
+
+    def send_nowait(self, value: Any) -> None:
+        if self._closed:
+            raise ChannelClosed(f"send on closed channel {self.name or ''}".rstrip())
+        if self._balance < 0 or len(self._buf) < self.capacity:
+            self.send(value)
+            return
+        raise WouldBlock(f"channel full ({len(self._buf)}/{self.capacity})")
+
+    def recv_nowait(self) -> Any:
+        if self._buf or self._balance > 0:
+            return self.recv()
+        if self._closed:
+            raise ChannelClosed(f"recv on closed channel {self.name or ''}".rstrip())
+        raise WouldBlock("channel empty")
+
+    def _wait(self, value: Any, d: int) -> Any:
+        sched = get_scheduler()
+        cur = sched.current
+        if cur._block_trap:
+            raise RuntimeError("this tasklet does not like to be blocked.")
+        if sched.trap:
+            raise RuntimeError("switch_trap")
+        nxt = sched.next_for_block(cur)
+        self._waiters.append(cur)
+        self._balance += d
+        cur._blocked = d
+        cur._in_ring = False
+        cur._chan = self
+        cur.tempval = value
+        v = sched.switch(cur, nxt)
+        cur.tempval = None
+        return v
+
+    def unlink(self, t: Tasklet) -> None:
+        self._waiters.remove(t)
+        self._balance -= t._blocked
+        t._blocked = 0
+        t._chan = None
+
+    def close(self) -> None:
+        """Refuse further sends; wake every blocked tasklet with :class:`ChannelClosed`."""
+        if self._closed:
+            return
+        self._closed = True
+        while self._waiters:
+            w = self._waiters.popleft()
+            self._balance -= w._blocked
+            w._blocked = 0
+            w._chan = None
+            w.tempval = bomb(ChannelClosed, ChannelClosed("channel closed while waiting"))
+            w._in_ring = True
+            w._sched.q.append(w)  # type: ignore[union-attr]
+
+    def __iter__(self) -> Iterator[Any]:
+        while True:
+            try:
+                yield self.recv()
+            except ChannelClosed:
+                return
+
+    def __repr__(self) -> str:
+        name = f" {self.name!r}" if self.name else ""
+        return (
+            f"<Channel{name} capacity={self.capacity} buffered={len(self._buf)} "
+            f"balance={self._balance}{' closed' if self._closed else ''}>"
+        )
+
+
+__all__ = ["Channel", "channel"]
+_ = sys

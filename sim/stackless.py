@@ -1,0 +1,297 @@
+"""A drop-in ``stackless`` module on Loom's kernel.
+
+``sys.modules["stackless"] = sim.stackless`` lets programs written for Stackless Python run
+unchanged. Semantics follow the Stackless reference, including error messages. Differences
+that greenlet forces are listed in ``DEVIATIONS`` below.
+
+``run(timeout=N)`` counts *budget units*: each instrumented check (at loop back-edges and
+function entries of behaviour code) subtracts its weight, the number of simple statements it
+guards. Stackless counted bytecode ticks (about 5 for ``counter[0] += 1``); one unit is about
+one simple statement. Code that is not instrumented cannot be interrupted, as C code could not
+be in Stackless.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import types
+from typing import Any, Callable
+
+from . import _kernel
+from ._api import collect, reset
+from ._channel import channel
+from ._kernel import (
+    BUDGET,
+    Tasklet,
+    TaskletExit,
+    Watchdog,
+    bomb,
+    get_scheduler,
+)
+
+tasklet = Tasklet
+
+DEVIATIONS = """\
+* Tasklets that have started cannot be pickled (greenlet frames cannot be serialised) and
+  cannot be unbound with bind(None): RuntimeError("tasklet has C state on its stack").
+* nesting_level is always 0 and restorable always True.
+* run(timeout) counts budget units at instrumented checks, not bytecode ticks.
+* In hard preemption mode run(timeout=N) interrupts after one wall-clock slice, whatever N.
+* Deterministic budgets are exact while one thread at a time runs instrumented code.
+"""
+
+_NOTSET: Any = object()
+_softswitch = [True]
+
+
+def getcurrent() -> Tasklet:
+    return get_scheduler().current
+
+
+def getmain() -> Tasklet:
+    return get_scheduler().main
+
+
+def getruncount() -> int:
+    return len(get_scheduler().q) + 1
+
+
+def getcurrentid() -> int:
+    sched = get_scheduler()
+    cur = sched.current
+    return sched.thread_id if cur.is_main else cur.id
+
+
+def schedule(retval: Any = _NOTSET) -> Any:
+    sched = get_scheduler()
+    cur = sched.current
+    cur.tempval = cur if retval is _NOTSET else retval
+    return sched.schedule()
+
+
+def schedule_remove(retval: Any = _NOTSET) -> Any:
+    sched = get_scheduler()
+    cur = sched.current
+    cur.tempval = cur if retval is _NOTSET else retval
+    return sched.schedule(remove=True)
+
+
+def run(
+    timeout: int = 0,
+    threadblock: bool = False,
+    soft: bool = False,
+    ignore_nesting: bool = False,
+    totaltimeout: bool = False,
+) -> Any:
+    """Run the scheduler until the run queue is empty; the caller is the watchdog.
+
+    Returns None when the queue emptied (tasklets may still be blocked), after a soft
+    interrupt, or the interrupted tasklet (paused) after a hard one.
+    """
+    sched = get_scheduler()
+    cur = sched.current
+    if sched.incoming:
+        sched.drain_incoming()
+    if not sched.q:
+        if threadblock:
+            _wait_for_other_threads(sched)
+        if not sched.q:
+            return None
+    if sched.trap:
+        raise RuntimeError("switch_trap")
+    wd = Watchdog(cur, int(timeout or 0), bool(soft), bool(totaltimeout))
+    wd.ignore_nesting = bool(ignore_nesting)
+    outer_irq = wd.timeout > 0 and sched.irq is None
+    sched.watchdogs.append(wd)
+    if outer_irq:
+        sched.irq = wd
+        sched.soft_irq = False
+        sched.pending_irq = False
+    try:
+        cur.tempval = None
+        return sched.switch(cur, sched.q.popleft())
+    finally:
+        sched.watchdogs.remove(wd)
+        if sched.irq is wd:
+            sched.irq = None
+            sched.soft_irq = False
+        sched.budget_base = BUDGET[0] = sched.next_budget()
+        cur.tempval = None
+
+
+def _wait_for_other_threads(sched: Any) -> None:
+    """``threadblock``: block this thread until another thread makes one of ours runnable."""
+    while not sched.q and (sched.registry or sched.incoming):
+        if any(t._blocked for t in sched.registry.values()) or sched.incoming:
+            sched.wakeup.wait(0.05)
+            sched.drain_incoming()
+            if not any(t._blocked for t in sched.registry.values()):
+                break
+        else:
+            break
+
+
+def set_schedule_callback(callable: Callable[[Any, Any], Any] | None) -> Any:  # noqa: A002
+    if callable is not None and not builtins_callable(callable):
+        raise TypeError("schedule callback must be callable")
+    old = _kernel._schedule_cb
+    _kernel._schedule_cb = callable
+    return old
+
+
+def get_schedule_callback() -> Any:
+    return _kernel._schedule_cb
+
+
+def set_channel_callback(callable: Callable[..., Any] | None) -> Any:  # noqa: A002
+    if callable is not None and not builtins_callable(callable):
+        raise TypeError("channel callback must be callable")
+    old = _kernel._channel_cb
+    _kernel._channel_cb = callable
+    return old
+
+
+def get_channel_callback() -> Any:
+    return _kernel._channel_cb
+
+
+def set_error_handler(handler: Callable[[Any, Any, Any], Any] | None) -> Any:
+    old = _kernel._error_handler
+    _kernel._error_handler = handler
+    return old
+
+
+def builtins_callable(obj: Any) -> bool:
+    return callable(obj)
+
+
+def get_thread_info(thread_id: int = -1, flags: int = 0) -> tuple[Any, ...]:
+    if thread_id == -1 or thread_id is None:
+        sched = get_scheduler()
+    else:
+        with _kernel._schedulers_lock:
+            found = _kernel._schedulers.get(thread_id)
+        if found is None:
+            if thread_id == threading.get_ident():
+                found = get_scheduler()
+            else:
+                raise RuntimeError("Thread id not found")
+        sched = found
+    runcount = len(sched.q) + 1
+    info: tuple[Any, ...] = (sched.main, sched.current if runcount else None, runcount)
+    if flags & (1 << 31):
+        info = info + ([w.tasklet for w in sched.watchdogs],)
+    return info
+
+
+def switch_trap(change: int) -> int:
+    sched = get_scheduler()
+    old = sched.trap
+    sched.trap += change
+    if old and not sched.trap:
+        sched.release_pending()
+    return old
+
+
+def enable_softswitch(flag: Any) -> bool:
+    old = _softswitch[0]
+    if flag is not None:
+        _softswitch[0] = bool(flag)
+    return old
+
+
+def getthreads() -> list[int]:
+    with _kernel._schedulers_lock:
+        ids = [tid for tid in _kernel._schedulers]
+    main = _kernel._main_thread_id
+    live = {t.ident for t in threading.enumerate()}
+    ids = [i for i in ids if i in live]
+    if main in ids:
+        ids.remove(main)
+    return [main, *ids]  # type: ignore[list-item]
+
+
+def getdebug() -> bool:
+    return False
+
+
+def getuncollectables() -> list[Any]:
+    return []
+
+
+PICKLEFLAGS_PRESERVE_TRACING_STATE = 1
+PICKLEFLAGS_PRESERVE_AG_FINALIZER = 2
+PICKLEFLAGS_RESET_AG_FINALIZER = 4
+_pickle_flags = [0, 0]
+
+
+def _set_flags(slot: int, new_flags: int, mask: int) -> int:
+    if new_flags != -1 and new_flags & ~7:
+        raise ValueError("undefined bits in pickle flags")
+    old = _pickle_flags[slot]
+    if new_flags != -1:
+        _pickle_flags[slot] = (old & ~mask) | (new_flags & mask)
+    return old
+
+
+def pickle_flags(new_flags: int = -1, mask: int = -1) -> int:
+    return _set_flags(0, new_flags, mask)
+
+
+def pickle_flags_default(new_flags: int = -1, mask: int = -1) -> int:
+    return _set_flags(1, new_flags, mask)
+
+
+class atomic:  # noqa: N801 - the Stackless name
+    """``with atomic():`` the current tasklet is not preempted; the old flag is restored."""
+
+    def __enter__(self) -> atomic:
+        self._old = getcurrent().set_atomic(True)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        getcurrent().set_atomic(self._old)
+
+
+class _StacklessModule(types.ModuleType):
+    @property
+    def current(self) -> Tasklet:
+        return getcurrent()
+
+    @property
+    def main(self) -> Tasklet:
+        return getmain()
+
+    @property
+    def runcount(self) -> int:
+        return getruncount()
+
+    @property
+    def threads(self) -> list[int]:
+        return getthreads()
+
+    @property
+    def debug(self) -> bool:
+        return getdebug()
+
+    @property
+    def uncollectables(self) -> list[Any]:
+        return getuncollectables()
+
+    @property
+    def pickle_with_tracing_state(self) -> bool:
+        return bool(_pickle_flags[0] & PICKLEFLAGS_PRESERVE_TRACING_STATE)
+
+
+__all__ = [
+    "atomic", "channel", "enable_softswitch", "get_channel_callback", "get_schedule_callback",
+    "get_thread_info", "getcurrent", "getcurrentid", "getdebug", "getmain", "getruncount",
+    "getthreads", "getuncollectables", "pickle_with_tracing_state", "run", "schedule",
+    "schedule_remove", "set_channel_callback", "set_error_handler", "set_schedule_callback",
+    "switch_trap", "tasklet", "stackless",
+]
+
+stackless = sys.modules[__name__]
+sys.modules[__name__].__class__ = _StacklessModule
+_unused = (TaskletExit, bomb, collect, reset)

@@ -1,0 +1,41 @@
+"""Suite-wide fixtures: every test starts and ends with an empty scheduler.
+
+The leak check fails a test that leaves a tasklet alive (after killing it, so the next test
+starts clean), or leaves the preemption mode or clock changed.
+"""
+
+from __future__ import annotations
+
+import gc
+
+import greenlet
+import pytest
+
+import sim
+from sim import _kernel, _preempt
+
+
+def _live_greenlets() -> int:
+    return sum(1 for o in gc.get_objects() if isinstance(o, greenlet.greenlet) and o)
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_tasklets():
+    sched = _kernel.get_scheduler()
+    clock = sched.clock
+    before = _live_greenlets()
+    yield
+    leaked = sim.tasklets()
+    mode = _preempt.mode
+    killed = sim.reset()
+    sched.clock = clock
+    _kernel._schedule_cb = None
+    _kernel._channel_cb = None
+    _kernel._error_handler = None
+    if mode != _preempt.DETERMINISTIC:
+        sim.set_preemption(_preempt.DETERMINISTIC)
+    gc.collect()
+    after = _live_greenlets()
+    assert not leaked, f"test leaked {killed} tasklet(s): {leaked}"
+    assert mode == _preempt.DETERMINISTIC, f"test left preemption mode {mode!r}"
+    assert after <= before, f"test leaked {after - before} greenlet(s)"

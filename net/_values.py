@@ -100,44 +100,63 @@ def check_value(value: object, what: str, *, max_depth: int = MAX_DEPTH,
     with |x| <= MAX_ABS_FLOAT, str <= MAX_STR_LEN, lists (tuples on the sending side) and
     maps with str keys <= MAX_KEY_LEN, nested at most `max_depth`, at most `max_nodes`
     values in total. No bytes: the protocol carries no binary."""
-    budget = [max_nodes]
-    _check(value, what, 1, max_depth, budget)
+    budget = [max_nodes, max_nodes]  # [remaining, limit]
+    try:
+        _check(value, 1, max_depth, budget)
+    except _Bad as bad:
+        # The path is assembled only on failure, so valid payloads pay nothing for it.
+        path = what + "".join(reversed(bad.path))
+        raise fail(path, bad.problem, bad.value) from None
     return value
 
 
-def _check(value: object, what: str, depth: int, max_depth: int, budget: list[int]) -> None:
+class _Bad(Exception):
+    def __init__(self, problem: str, value: object) -> None:
+        self.problem, self.value = problem, value
+        self.path: list[str] = []
+
+
+def _check(value: object, depth: int, max_depth: int, budget: list[int]) -> None:
     budget[0] -= 1
     if budget[0] < 0:
-        raise InvalidMessage(f"{what}: too many values (limit exceeded)")
+        raise _Bad(f"more than {budget[1]} values in total", "...")
     kind = type(value)
     if value is None or kind is bool:
         return
     if kind is int:
         if not MIN_INT <= value <= MAX_INT:  # type: ignore[operator]
-            raise fail(what, f"int out of range {MIN_INT}..{MAX_INT}", value)
+            raise _Bad(f"int out of range {MIN_INT}..{MAX_INT}", value)
     elif kind is float:
         if not (math.isfinite(value) and abs(value) <= MAX_ABS_FLOAT):  # type: ignore[arg-type]
-            raise fail(what, f"float must be finite and within ±{MAX_ABS_FLOAT:g}", value)
+            raise _Bad(f"float must be finite and within ±{MAX_ABS_FLOAT:g}", value)
     elif kind is str:
         if len(value) > MAX_STR_LEN:  # type: ignore[arg-type]
-            raise fail(what, f"string longer than {MAX_STR_LEN}", value)
-    elif kind is list or kind is tuple:
+            raise _Bad(f"string longer than {MAX_STR_LEN}", value)
+    elif kind is list or kind is tuple or kind is dict:
         if depth > max_depth:
-            raise InvalidMessage(f"{what}: nested deeper than {max_depth}")
-        items: list[Any] | tuple[Any, ...] = value  # type: ignore[assignment]
-        for index, item in enumerate(items):
-            _check(item, f"{what}[{index}]", depth + 1, max_depth, budget)
-    elif kind is dict:
-        if depth > max_depth:
-            raise InvalidMessage(f"{what}: nested deeper than {max_depth}")
-        for key, item in value.items():  # type: ignore[attr-defined]
-            if type(key) is not str:
-                raise fail(what, "map keys must be str", key)
-            if len(key) > MAX_KEY_LEN:
-                raise fail(what, f"map key longer than {MAX_KEY_LEN}", key)
-            _check(item, f"{what}.{key}", depth + 1, max_depth, budget)
+            raise _Bad(f"nested deeper than {max_depth}", "...")
+        if kind is dict:
+            mapping: dict[Any, Any] = value  # type: ignore[assignment]
+            for key, item in mapping.items():
+                if type(key) is not str:
+                    raise _Bad("map keys must be str", key)
+                if len(key) > MAX_KEY_LEN:
+                    raise _Bad(f"map key longer than {MAX_KEY_LEN}", key)
+                try:
+                    _check(item, depth + 1, max_depth, budget)
+                except _Bad as bad:
+                    bad.path.append(f".{key}")
+                    raise
+        else:
+            items: list[Any] | tuple[Any, ...] = value  # type: ignore[assignment]
+            for index, item in enumerate(items):
+                try:
+                    _check(item, depth + 1, max_depth, budget)
+                except _Bad as bad:
+                    bad.path.append(f"[{index}]")
+                    raise
     else:
-        raise fail(what, f"type {kind.__name__} not allowed", value)
+        raise _Bad(f"type {kind.__name__} not allowed", value)
 
 
 def quantise(value: float, what: str = "coordinate") -> int:

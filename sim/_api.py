@@ -134,13 +134,13 @@ def run_phase(
         return
     hard = _preempt.mode == _preempt.HARD
     if hard:
-        deadline = perf_counter_ns() + (wall_ns or int(DEFAULT_PHASE_SECONDS * 1e9))
-        wd = Watchdog(cur, 0, True, True, wall_deadline_ns=deadline)
+        wd = Watchdog(cur, 0, True, True)
+        sched.wall_deadline_ns = perf_counter_ns() + (wall_ns or int(DEFAULT_PHASE_SECONDS * 1e9))
     else:
         wd = Watchdog(cur, units or DEFAULT_PHASE_UNITS, True, True)
     outer = sched.irq is None
     old_slice = sched.slice_units
-    sched.slice_units = None if hard else DEFAULT_SLICE_UNITS
+    sched.set_slice(None if hard else DEFAULT_SLICE_UNITS)
     sched.watchdogs.append(wd)
     if outer:
         sched.irq = wd
@@ -150,7 +150,8 @@ def run_phase(
         sched.switch(cur, sched.q.popleft())
     finally:
         sched.watchdogs.remove(wd)
-        sched.slice_units = old_slice
+        sched.set_slice(old_slice)
+        sched.wall_deadline_ns = BIG
         if sched.irq is wd:
             sched.irq = None
             sched.soft_irq = False

@@ -322,7 +322,8 @@ class Channel:
             raise RuntimeError("this tasklet does not like to be blocked.")
         if sched.trap:
             raise RuntimeError("switch_trap")
-        nxt = sched.next_for_block(cur)
+        q = sched.q
+        nxt = q.popleft() if q else sched.next_for_block(cur)
         self._waiters.append(cur)
         self._balance += d
         cur._blocked = d

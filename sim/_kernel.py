@@ -162,6 +162,8 @@ class Scheduler:
         self.pending_irq = False  # an interrupt deferred by atomic/switch_trap/callback
         self.soft_irq = False  # a soft interrupt waiting for the next switch
         self.slice_units: int | None = None  # Loom round-robin slice (deterministic units)
+        self.slice_budget = BIG  # slice_units or BIG, kept in step by set_slice()
+        self.wall_deadline_ns = BIG  # a hard-mode run phase ends at the first switch after it
         self.budget_base = BIG
         self.switches = 0
         self.preemptions = 0
@@ -171,8 +173,12 @@ class Scheduler:
         self.incoming: deque[Tasklet] = deque()
         self.incoming_lock = threading.Lock()
         self.wakeup: threading.Event = threading.Event()
+        self.hub: Any = None
+        self.hub_target: Tasklet | None = None
         self.main = Tasklet._make_main(self, greenlet.getcurrent())
         self.current: Tasklet = self.main
+        self.hub = greenlet.greenlet(self._hub_loop, self.main.greenlet)
+        self.hub.switch()  # park the hub at this fixed depth now
         with _schedulers_lock:
             _schedulers[self.thread_id] = self
         cb = _schedule_cb
@@ -186,21 +192,16 @@ class Scheduler:
 
         Returns ``cur.tempval`` when ``cur`` is resumed, exploding it if it is a bomb.
         """
-        if self.soft_irq and self.watchdogs and nxt is not self.watchdogs[0].tasklet:
-            nxt = self._soft_interrupt(nxt)
         now = perf_counter_ns()
         cur.time_ns += now - self.t0
         self.t0 = now
-        used = self.budget_base - BUDGET[0]
-        cur.units += used
-        irq = self.irq
-        if irq is not None:
-            if irq.total:
-                irq.used += used
-            if irq.wall_deadline_ns is not None and now >= irq.wall_deadline_ns:
-                self.soft_irq = True
-        self.budget_base = b = self.next_budget()
-        BUDGET[0] = b
+        left = BUDGET[0]
+        if left != self.budget_base:  # instrumented code ran: account its units
+            self.account(cur, self.budget_base - left)
+        if now >= self.wall_deadline_ns:
+            self.soft_irq = True
+        if self.soft_irq and self.irq is not None and nxt is not self.irq.tasklet:
+            nxt = self._soft_interrupt(nxt)
         FLAG[0] = 0
         self.switches += 1
         nxt.switches += 1
@@ -208,13 +209,48 @@ class Scheduler:
         if cb is not None:
             self.call_schedule_cb(cb, cur, nxt)
         self.current = nxt
-        nxt.greenlet.switch()
+        if nxt._started:
+            nxt.greenlet.switch()
+        else:
+            self.start(nxt)
         # --- resumed: whoever switched here set self.current to cur
         v = cur.tempval
         if v.__class__ is bomb:
             cur.tempval = None
             v.raise_()
         return v
+
+    def start(self, t: Tasklet) -> None:
+        # Discussion: greenlet runs a new greenlet on the C stack below the one that first
+        # switches into it, so starting tasklets from inside other tasklets would nest their
+        # stacks deeper and deeper (thousands of spawns overflow it). Every tasklet is
+        # therefore started by the hub, a greenlet that stays at one fixed depth.
+        self.hub_target = t
+        hub = self.hub
+        if hub is None or hub.dead:
+            hub = self.hub = greenlet.greenlet(self._hub_loop, self.main.greenlet)
+        hub.switch()
+
+    def _hub_loop(self) -> None:
+        while True:
+            t = self.hub_target
+            self.hub_target = None
+            if t is not None and t.greenlet is not None:
+                t.greenlet.switch()
+            else:  # pragma: no cover - nothing to start: give control back to main
+                self.main.greenlet.switch()
+
+    def account(self, cur: Tasklet, used: int) -> None:
+        """Charge ``used`` budget units to ``cur`` (and to a total-timeout watchdog)."""
+        cur.units += used
+        irq = self.irq
+        if irq is not None and irq.total:
+            irq.used += used
+        BUDGET[0] = self.budget_base = self.next_budget()
+
+    def set_slice(self, units: int | None) -> None:
+        self.slice_units = units
+        self.slice_budget = units or BIG
 
     def next_budget(self) -> int:
         """Units the next tasklet may run before the check's slow path fires."""
@@ -431,11 +467,7 @@ class Scheduler:
     def _soft_interrupt(self, nxt: Tasklet) -> Tasklet:
         """A soft interrupt fires at a switch: the watchdog runs instead of ``nxt``."""
         self.soft_irq = False
-        wd = self.irq.tasklet if self.irq is not None else self.watchdogs[-1].tasklet
-        if nxt is wd:
-            return nxt
-        if not nxt._in_ring_or_current_for_soft():
-            return nxt
+        wd = self.irq.tasklet  # type: ignore[union-attr]
         self.q.appendleft(nxt)
         nxt._in_ring = True
         if wd._in_ring:
@@ -448,7 +480,7 @@ class Scheduler:
         """An atomic/trap section ended: fire a deferred interrupt at the next check."""
         if self.pending_irq:
             self.pending_irq = False
-            self.budget_base = BIG
+            self.budget_base = 0
             BUDGET[0] = -1
             FLAG[0] = 1
 
@@ -789,8 +821,16 @@ class Tasklet:
         sched.current = nxt
         g = self.greenlet
         self.greenlet = None
-        # Returning from the greenlet switches to its parent: make that the next tasklet.
-        g.parent = nxt.greenlet
+        # Returning from the greenlet switches to its parent: make that the next tasklet,
+        # or the hub, which starts it at a fixed stack depth (see Scheduler.start).
+        if nxt._started:
+            g.parent = nxt.greenlet
+        else:
+            sched.hub_target = nxt
+            hub = sched.hub
+            if hub is None or hub.dead:
+                hub = sched.hub = greenlet.greenlet(sched._hub_loop, sched.main.greenlet)
+            g.parent = hub
 
     def _finish(self) -> None:
         self._alive = False
@@ -803,9 +843,6 @@ class Tasklet:
         sched = self._sched
         if sched is not None:
             sched.registry.pop(self.id, None)
-
-    def _in_ring_or_current_for_soft(self) -> bool:
-        return self._alive
 
     # ------------------------------------------------------------------ flags
 

@@ -1,0 +1,401 @@
+"""Area of interest: a uniform spatial hash grid of entity ids, radius and nearest queries,
+and enter/leave subscriptions with hysteresis, computed incrementally once per tick.
+Pure data: no clock, no randomness; every result is ordered by entity id (or distance, id).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from typing import Literal, NamedTuple
+
+__all__ = ["DEFAULT_LEAVE_FACTOR", "Grid", "InterestEvent"]
+
+#: AOI leave radius as a multiple of the enter radius (DESIGN.md, Defaults).
+DEFAULT_LEAVE_FACTOR = 1.1
+
+# Unbounded grids pack (cx, cy) into one int: cheaper to hash than a tuple.  Unique while
+# |cy| < 2**31 cells, i.e. any world smaller than 2**31 cells across.
+_STRIDE = 1 << 32
+# Cell ranges are widened by this many cells so that a point whose float distance is <= r is
+# never missed through rounding in (x +- r) / cell; extra cells cost only when a query edge
+# sits within 1e-9 cells of a cell border.
+_EPS = 1e-9
+
+
+class InterestEvent(NamedTuple):
+    """``other`` came within a watcher's enter radius, or went beyond its leave radius."""
+
+    watcher: int
+    other: int
+    kind: Literal["enter", "leave"]
+
+
+class _Rec:
+    __slots__ = ("x", "y", "key", "kind")
+
+    def __init__(self, x: float, y: float, key: int, kind: str | None) -> None:
+        self.x = x
+        self.y = y
+        self.key = key
+        self.kind = kind
+
+
+class _Sub:
+    __slots__ = ("enter2", "leave", "leave2", "kind", "seen")
+
+    def __init__(self, enter: float, leave: float, kind: str | None) -> None:
+        self.enter2 = enter * enter
+        self.leave = leave
+        self.leave2 = leave * leave
+        self.kind = kind
+        self.seen: set[int] = set()
+
+
+_Cells = dict[int, dict[int, _Rec]]
+
+
+class Grid:
+    """Entities by integer id at (x, y), bucketed in square cells of ``cell_size``.
+
+    ``wrap=(width, height)`` makes the world a torus: positions are taken modulo the size,
+    distances are the shortest way round, and the cell size is rounded up so whole cells tile
+    it.  Pick ``cell_size`` close to the usual query radius (2-3 cells per axis per query).
+    Queries return ids sorted by id: an order that depends only on the current state, not on
+    the history of inserts, so a world restored from a checkpoint answers identically.
+    """
+
+    def __init__(self, cell_size: float, *, wrap: tuple[float, float] | None = None) -> None:
+        if not (cell_size > 0 and math.isfinite(cell_size)):
+            raise ValueError(f"cell_size must be a positive finite number, got {cell_size!r}")
+        self.wrap = wrap
+        self._w = self._h = 0.0
+        self._nx = self._ny = 0
+        if wrap is not None:
+            self._w, self._h = float(wrap[0]), float(wrap[1])
+            if not (self._w > 0 and self._h > 0 and math.isfinite(self._w + self._h)):
+                raise ValueError(f"wrap size must be positive and finite, got {wrap!r}")
+            self._nx = max(1, int(self._w // cell_size))
+            self._ny = max(1, int(self._h // cell_size))
+            cell_size = max(self._w / self._nx, self._h / self._ny)
+        self.cell_size = cell_size
+        self._inv = 1.0 / cell_size
+        self._invx = self._nx / self._w if wrap else self._inv
+        self._invy = self._ny / self._h if wrap else self._inv
+        self._stride = self._ny if wrap else _STRIDE
+        self._recs: dict[int, _Rec] = {}
+        self._cells: _Cells = {}
+        self._kind_cells: dict[str, _Cells] = {}
+        self._kind_count: dict[str, int] = {}
+        self._subs: dict[int, _Sub] = {}
+        # Since the last update_interest(): entities that moved/appeared/vanished (with the
+        # cell they occupied at the last update, or None if new) and watchers to recompute.
+        self._changed: dict[int, int | None] = {}
+        self._fresh: set[int] = set()
+
+    # -- entities ---------------------------------------------------------------------------
+
+    def _key(self, x: float, y: float) -> int:
+        cx, cy = math.floor(x * self._invx), math.floor(y * self._invy)
+        if self._nx:  # x % width gives width itself for a tiny negative x: clamp
+            cx, cy = min(cx, self._nx - 1), min(cy, self._ny - 1)
+        return cx * self._stride + cy
+
+    def _norm(self, x: float, y: float) -> tuple[float, float]:
+        if not (math.isfinite(x) and math.isfinite(y)):
+            raise ValueError(f"position must be finite, got ({x!r}, {y!r})")
+        if self.wrap is not None:
+            x %= self._w
+            y %= self._h
+        return x, y
+
+    def insert(self, eid: int, x: float, y: float, kind: str | None = None) -> None:
+        """Add entity ``eid`` (of optional ``kind``, used by kind-filtered queries)."""
+        if eid in self._recs:
+            raise KeyError(f"entity {eid} is already in the grid")
+        x, y = self._norm(x, y)
+        rec = _Rec(x, y, self._key(x, y), kind)
+        self._recs[eid] = rec
+        self._cells.setdefault(rec.key, {})[eid] = rec
+        if kind is not None:
+            self._kind_cells.setdefault(kind, {}).setdefault(rec.key, {})[eid] = rec
+            self._kind_count[kind] = self._kind_count.get(kind, 0) + 1
+        if self._subs and eid not in self._changed:
+            self._changed[eid] = None
+
+    def remove(self, eid: int) -> None:
+        """Take ``eid`` out; it drops its subscription, and watchers see it leave."""
+        rec = self._recs.pop(eid)
+        self._unlink(eid, rec)
+        if rec.kind is not None:
+            self._kind_count[rec.kind] -= 1
+        self._subs.pop(eid, None)
+        self._fresh.discard(eid)
+        if self._subs and eid not in self._changed:
+            self._changed[eid] = rec.key
+
+    def move(self, eid: int, x: float, y: float) -> None:
+        """Set ``eid``'s position; the cell buckets change only when its cell does."""
+        rec = self._recs[eid]
+        nx = self._nx
+        if nx:
+            x %= self._w
+            y %= self._h
+            cx = int(x * self._invx)
+            cy = int(y * self._invy)
+            ny = self._ny
+            key = (cx if cx < nx else nx - 1) * ny + (cy if cy < ny else ny - 1)
+        else:
+            key = math.floor(x * self._inv) * _STRIDE + math.floor(y * self._inv)
+        if self._subs and eid not in self._changed:
+            self._changed[eid] = rec.key
+        rec.x = x
+        rec.y = y
+        if key != rec.key:
+            self._unlink(eid, rec)
+            rec.key = key
+            self._cells.setdefault(key, {})[eid] = rec
+            if rec.kind is not None:
+                self._kind_cells[rec.kind].setdefault(key, {})[eid] = rec
+
+    def _unlink(self, eid: int, rec: _Rec) -> None:
+        for cells in (self._cells, self._kind_cells[rec.kind] if rec.kind is not None else None):
+            if cells is not None:
+                cell = cells[rec.key]
+                del cell[eid]
+                if not cell:
+                    del cells[rec.key]
+
+    def position(self, eid: int) -> tuple[float, float]:
+        rec = self._recs[eid]
+        return rec.x, rec.y
+
+    def kind_of(self, eid: int) -> str | None:
+        return self._recs[eid].kind
+
+    def __contains__(self, eid: object) -> bool:
+        return eid in self._recs
+
+    def __len__(self) -> int:
+        return len(self._recs)
+
+    # -- queries ----------------------------------------------------------------------------
+
+    def _axis(self, lo: float, hi: float, inv: float, n: int) -> range | list[int]:
+        a = math.floor(lo * inv - _EPS)
+        b = math.floor(hi * inv + _EPS)
+        if not n:
+            return range(a, b + 1)
+        if b - a + 1 >= n:
+            return range(n)
+        if a >= 0 and b < n:
+            return range(a, b + 1)
+        return [i % n for i in range(a, b + 1)]
+
+    def _cell_keys(self, x: float, y: float, r: float) -> Iterator[int]:
+        """Keys of every cell that may hold a point within ``r`` of (x, y), each once."""
+        stride = self._ny if self.wrap is not None else _STRIDE
+        rows = self._axis(y - r, y + r, self._invy, self._ny)
+        for cx in self._axis(x - r, x + r, self._invx, self._nx):
+            base = cx * stride
+            for cy in rows:
+                yield base + cy
+
+    def query_radius(
+        self, x: float, y: float, r: float, kind: str | None = None, exclude: int | None = None
+    ) -> list[int]:
+        """Ids within distance ``r`` of (x, y) (inclusive), sorted by id."""
+        cells = self._cells if kind is None else self._kind_cells.get(kind)
+        if not cells:
+            return []
+        nx, ny = self._nx, self._ny
+        if nx:
+            x %= self._w
+            y %= self._h
+        a = math.floor((x - r) * self._invx - _EPS)
+        b = math.floor((x + r) * self._invx + _EPS)
+        c = math.floor((y - r) * self._invy - _EPS)
+        d = math.floor((y + r) * self._invy + _EPS)
+        seam = a < 0 or c < 0 or b >= nx or d >= ny or 2 * (b - a + 1) >= nx
+        if nx and (seam or 2 * (d - c + 1) >= ny):
+            # The disc crosses the seam (or is huge): shortest-way-round distances.
+            out = [o for o, _ in self._scan(x, y, r, cells)]
+        else:
+            # Nothing here can be more than half the world away, so the plain difference is
+            # the torus distance, bit for bit.
+            out = []
+            append = out.append
+            get = cells.get
+            r2 = r * r
+            stride = self._stride
+            rows = range(c, d + 1)
+            for cx in range(a, b + 1):
+                base = cx * stride
+                for cy in rows:
+                    cell = get(base + cy)
+                    if cell:
+                        for o, p in cell.items():
+                            dx = p.x - x
+                            dy = p.y - y
+                            if dx * dx + dy * dy <= r2:
+                                append(o)
+        if exclude is not None and exclude in out:
+            out.remove(exclude)
+        out.sort()
+        return out
+
+    def distance2(self, x0: float, y0: float, x1: float, y1: float) -> float:
+        """Squared distance between two points, the short way round on a torus."""
+        dx = abs(x1 - x0)
+        dy = abs(y1 - y0)
+        if self.wrap is not None:
+            dx %= self._w
+            dy %= self._h
+            if dx > self._w * 0.5:
+                dx = self._w - dx
+            if dy > self._h * 0.5:
+                dy = self._h - dy
+        return dx * dx + dy * dy
+
+    def _scan(
+        self, x: float, y: float, r: float, cells: _Cells, keys: Iterable[int] | None = None
+    ) -> list[tuple[int, float]]:
+        """(id, squared distance) of each entity within ``r`` in the cells of ``keys``
+        (default: every cell the disc touches), unordered."""
+        r2 = r * r
+        out: list[tuple[int, float]] = []
+        wrap = self.wrap is not None
+        w, h, hw, hh = self._w, self._h, self._w * 0.5, self._h * 0.5
+        for key in self._cell_keys(x, y, r) if keys is None else keys:
+            cell = cells.get(key)
+            if cell:
+                for o, p in cell.items():
+                    dx = abs(p.x - x)
+                    dy = abs(p.y - y)
+                    if wrap:
+                        if dx > hw:
+                            dx = w - dx
+                        if dy > hh:
+                            dy = h - dy
+                    d2 = dx * dx + dy * dy
+                    if d2 <= r2:
+                        out.append((o, d2))
+        return out
+
+    # -- subscriptions ----------------------------------------------------------------------
+
+    def subscribe(
+        self,
+        watcher: int,
+        radius: float,
+        *,
+        leave_radius: float | None = None,
+        kind: str | None = None,
+    ) -> None:
+        """Make ``watcher`` (an entity in the grid) receive enter/leave events.
+
+        Others (of ``kind``, if given) enter when within ``radius`` and leave only when
+        beyond ``leave_radius`` (default 1.1 x radius), so border jitter does not flap.
+        Events arrive from the next :meth:`update_interest`; re-subscribing replaces the
+        radii and keeps what the watcher already sees.
+        """
+        if watcher not in self._recs:
+            raise KeyError(f"watcher {watcher} is not in the grid")
+        leave = radius * DEFAULT_LEAVE_FACTOR if leave_radius is None else leave_radius
+        if not (0 <= radius <= leave and math.isfinite(leave)):
+            raise ValueError(f"need 0 <= radius <= leave_radius < inf, got {radius!r}, {leave!r}")
+        old = self._subs.get(watcher)
+        sub = _Sub(radius, leave, kind)
+        if old is not None:
+            sub.seen = old.seen
+        self._subs[watcher] = sub
+        self._fresh.add(watcher)
+
+    def unsubscribe(self, watcher: int) -> None:
+        """Stop events for ``watcher``, silently (no leave events for what it saw)."""
+        self._subs.pop(watcher, None)
+        self._fresh.discard(watcher)
+
+    def interest(self, watcher: int) -> list[int]:
+        """What ``watcher`` currently sees (as of the last update), sorted by id."""
+        return sorted(self._subs[watcher].seen)
+
+    def update_interest(self) -> list[InterestEvent]:
+        """Enter/leave events since the last call, sorted by (watcher, other).
+
+        Incremental: a watcher is re-examined only if it moved, subscribed, or something
+        moved, appeared or vanished in a cell within its leave radius (before or after).
+        """
+        changed, self._changed = self._changed, {}
+        fresh, self._fresh = self._fresh, set()
+        if not self._subs:
+            return []
+        dirty: set[int] = set()
+        for eid, old in changed.items():
+            if old is not None:
+                dirty.add(old)
+            rec = self._recs.get(eid)
+            if rec is not None:
+                dirty.add(rec.key)
+        events: list[InterestEvent] = []
+        for w in sorted(self._subs):
+            sub = self._subs[w]
+            rec = self._recs[w]
+            if w not in changed and w not in fresh:
+                if not dirty or dirty.isdisjoint(self._cell_keys(rec.x, rec.y, sub.leave)):
+                    continue
+            cells = self._cells if sub.kind is None else self._kind_cells.get(sub.kind, {})
+            seen = sub.seen
+            enter2 = sub.enter2
+            now = {
+                o
+                for o, d2 in self._scan(rec.x, rec.y, sub.leave, cells)
+                if o != w and (d2 <= enter2 or o in seen)
+            }
+            if now != seen:
+                diff = [(o, "enter") for o in now - seen] + [(o, "leave") for o in seen - now]
+                diff.sort()
+                events.extend(InterestEvent(w, o, k) for o, k in diff)  # type: ignore[arg-type]
+                sub.seen = now
+        return events
+
+    def nearest(
+        self, x: float, y: float, radius: float, kind: str | None = None, exclude: int | None = None
+    ) -> int | None:
+        """The id closest to (x, y) within ``radius`` (inclusive); ties go to the lower id."""
+        cells = self._cells if kind is None else self._kind_cells.get(kind)
+        if not cells:
+            return None
+        x, y = self._norm(x, y)
+        span = math.floor(radius * self._inv) + 2
+        if len(cells) <= (2 * span + 1) ** 2:
+            # fewer occupied cells (a rare kind) than cells in reach: visit those instead
+            return self._best(x, y, radius, cells, cells.keys(), exclude)
+        if self._nx and 2 * span + 1 >= min(self._nx, self._ny):
+            return self._best(x, y, radius, cells, self._cell_keys(x, y, radius), exclude)
+        # Rings of cells around the centre cell, nearest first.  A point in ring k + 1 is at
+        # least k whole cells away, so stop once the best found is closer than that.
+        width = min(self._w / self._nx, self._h / self._ny) if self._nx else self.cell_size
+        cx0, cy0 = math.floor(x * self._invx), math.floor(y * self._invy)
+        if self._nx:
+            cx0, cy0 = min(cx0, self._nx - 1), min(cy0, self._ny - 1)
+        best = (math.inf, -1)
+        for k in range(span + 1):
+            ring = [(cx0 + i, cy0 + s) for i in range(-k, k + 1) for s in {-k, k}]
+            ring += [(cx0 + s, cy0 + i) for i in range(1 - k, k) for s in (-k, k)]
+            if self._nx:
+                keys = [(cx % self._nx) * self._ny + cy % self._ny for cx, cy in ring]
+            else:
+                keys = [cx * _STRIDE + cy for cx, cy in ring]
+            for o, d2 in self._scan(x, y, radius, cells, keys):
+                if o != exclude and (d2, o) < best:
+                    best = (d2, o)
+            if best[0] < (k * width) ** 2 * (1 - 1e-9):
+                break
+        return None if best[0] == math.inf else best[1]
+
+    def _best(
+        self, x: float, y: float, r: float, cells: _Cells, keys: Iterable[int], exclude: int | None
+    ) -> int | None:
+        hits = [(d2, o) for o, d2 in self._scan(x, y, r, cells, keys) if o != exclude]
+        return min(hits)[1] if hits else None

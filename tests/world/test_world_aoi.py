@@ -200,18 +200,25 @@ def test_hysteresis_example() -> None:
     assert grid.interest(1) == []
 
 
-def test_static_watchers_are_not_rescanned() -> None:
+def test_static_watchers_are_not_rescanned(monkeypatch: pytest.MonkeyPatch) -> None:
     grid = Grid(10.0)
     for eid in range(100):
         grid.insert(eid, eid * 30.0, 0.0)
         grid.subscribe(eid, 20.0)
     assert grid.update_interest() == []
     grid.move(50, 1515.0, 0.0)  # 15 from 51's position (1530): only 50's neighbours rescan
-    calls: list[int] = []
+    calls: list[float] = []
     scan = grid._scan
-    grid._scan = lambda x, y, r, cells, keys=None: calls.append(int(x)) or scan(x, y, r, cells)  # type: ignore[method-assign]
-    assert grid.update_interest() == [InterestEvent(50, 51, "enter"), InterestEvent(51, 50, "enter")]
-    assert sorted(calls) == [1500 + 15, 1530]
+
+    def spy(x: float, y: float, r: float, cells: object, keys: object = None) -> object:
+        calls.append(x)
+        return scan(x, y, r, cells, keys)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(grid, "_scan", spy)
+    events = grid.update_interest()
+    assert events == [InterestEvent(50, 51, "enter"), InterestEvent(51, 50, "enter")]
+    # the mover, and the one watcher whose leave radius covers its old or new cell
+    assert sorted(calls) == [1515.0, 1530.0]
 
 
 def test_wrap_across_the_seam_and_normalisation() -> None:

@@ -62,7 +62,9 @@ from net.errors import (
 )
 
 # The socket pump (net/_pump.py, uses sim's tasklets and channels) is re-exported here
-# by its author: `from net._pump import Pump` and add "Pump" to __all__ below.
+# by its author: add "Pump" to __all__ below. Prefer a lazy module `__getattr__`
+# ("Pump" -> `from net._pump import Pump`) over a top-level import, so that
+# `import net.client` in a pygame client or a bot process never loads `sim`.
 
 __all__ = [
     # framing

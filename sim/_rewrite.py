@@ -16,7 +16,9 @@ import __future__
 
 import ast
 import copy
+import inspect
 import linecache
+import sys
 import types
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -239,8 +241,6 @@ def _mangling_class(qualname: str) -> str | None:
 
 def _source_block(code: types.CodeType, globs: dict[str, object]) -> tuple[str, int]:
     """The source block starting at ``code.co_firstlineno`` and the line number it starts at."""
-    import inspect
-
     filename = code.co_filename
     if not filename or filename.startswith("<"):
         raise Uninstrumentable(f"no source file ({filename or 'none'})")
@@ -315,6 +315,16 @@ def _wrap(node: ast.stmt, code: types.CodeType) -> ast.Module:
     return ast.fix_missing_locations(ast.Module([outer], []))
 
 
+def _pytest_asserts(module: ast.Module, code: types.CodeType, globs: dict[str, object]) -> None:
+    """Re-apply pytest's assertion rewriting if the running module had it (a test module bound
+    to a tasklet), so failures keep their introspection. Never imports pytest itself."""
+    if "@pytest_ar" not in globs:
+        return
+    rewrite = getattr(sys.modules.get("_pytest.assertion.rewrite"), "rewrite_asserts", None)
+    if rewrite is not None:
+        rewrite(module, "".join(linecache.getlines(code.co_filename, globs)).encode())
+
+
 def _find(code: types.CodeType, name: str, line: int) -> types.CodeType | None:
     for c in code.co_consts:
         if isinstance(c, types.CodeType):
@@ -380,7 +390,9 @@ def rebuild(func: types.FunctionType) -> Compiled:
             inserter.visit(node)
             checks = inserter.checks
         try:
-            unit = compile(_wrap(node, code), code.co_filename, "exec", flags, dont_inherit=True)
+            module = _wrap(node, code)
+            _pytest_asserts(module, code, func.__globals__)
+            unit = compile(module, code.co_filename, "exec", flags, dont_inherit=True)
         except SyntaxError as exc:
             raise Uninstrumentable(f"does not compile outside its scope: {exc.msg}") from None
         found = _find(unit, code.co_name, code.co_firstlineno)

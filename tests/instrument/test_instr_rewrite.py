@@ -1,0 +1,265 @@
+"""The rewrite itself: where checks go, what they weigh, and what must not change."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import textwrap
+import traceback
+import types
+
+import pytest
+
+from sim import _preempt, _rewrite
+
+DET, HARD = _preempt.DETERMINISTIC, _preempt.HARD
+
+
+def rewritten(source: str, variant: str = DET) -> str:
+    tree = ast.parse(textwrap.dedent(source))
+    _rewrite.Inserter(variant).visit(tree)
+    return ast.unparse(tree)
+
+
+def expect(text: str) -> str:
+    return ast.unparse(ast.parse(textwrap.dedent(text)))
+
+
+def weights(source: str) -> list[int]:
+    """The weights of the deterministic checks, in source order."""
+    tree = ast.parse(textwrap.dedent(source))
+    _rewrite.Inserter(DET).visit(tree)
+    return [
+        n.value.value
+        for n in ast.walk(tree)
+        if isinstance(n, ast.AugAssign)
+        and isinstance(n.value, ast.Constant)
+        and isinstance(n.target, ast.Subscript)
+        and getattr(n.target.value, "id", "") == "__loom_b__"
+    ]
+
+
+SAMPLE = '''
+def f(n):
+    """doc"""
+    global g
+    i = 0
+    while i < n:
+        if i % 2:
+            i += 1
+        else:
+            i += 2
+        for j in range(3):
+            pass
+    return i
+'''
+
+
+def test_deterministic_checks_sit_after_docstring_and_global_and_first_in_every_loop() -> None:
+    assert rewritten(SAMPLE) == expect('''
+        def f(n):
+            """doc"""
+            global g
+            __loom_b__[0] -= 3
+            if __loom_b__[0] < 0:
+                __loom_p__(3)
+            i = 0
+            while i < n:
+                __loom_b__[0] -= 4
+                if __loom_b__[0] < 0:
+                    __loom_p__(4)
+                if i % 2:
+                    i += 1
+                else:
+                    i += 2
+                for j in range(3):
+                    __loom_b__[0] -= 2
+                    if __loom_b__[0] < 0:
+                        __loom_p__(2)
+                    pass
+            return i
+    ''')
+
+
+def test_hard_checks_test_the_flag_with_the_same_weights() -> None:
+    assert rewritten(SAMPLE, HARD) == expect('''
+        def f(n):
+            """doc"""
+            global g
+            if __loom_f__[0]:
+                __loom_p__(3)
+            i = 0
+            while i < n:
+                if __loom_f__[0]:
+                    __loom_p__(4)
+                if i % 2:
+                    i += 1
+                else:
+                    i += 2
+                for j in range(3):
+                    if __loom_f__[0]:
+                        __loom_p__(2)
+                    pass
+            return i
+    ''')
+
+
+def test_weights_count_branches_of_try_with_match_but_not_nested_bodies() -> None:
+    src = """
+    def f(xs):
+        for x in xs:
+            try:
+                a = 1
+                b = 2
+            except ValueError:
+                c = 3
+            else:
+                d = 4
+            finally:
+                e = 5
+            with open(x) as fh:
+                fh.read()
+            match x:
+                case 1:
+                    y = 1
+                case _:
+                    y = 2
+                    z = 3
+            def inner():
+                p = 1
+                q = 2
+            while x:
+                x -= 1
+                x -= 1
+    """
+    # entry: the for (1); for: 1 + try 5 + with 1 + match 3 + def 1 + while 1 = 12;
+    # inner: 2; while: 1 + 2 = 3
+    assert weights(src) == [1, 12, 2, 3]
+
+
+def test_empty_and_docstring_only_functions_weigh_one() -> None:
+    assert weights('def f():\n    "only a docstring"\n') == [1]
+    assert weights("def f():\n    global g\n    nonlocal_free = 1\n") == [1]
+    assert rewritten('def f():\n    "doc"\n').startswith('def f():\n    """doc"""\n    __loom_b__')
+
+
+def test_module_and_class_bodies_lambdas_and_comprehensions_are_left_alone() -> None:
+    src = """
+    while x:
+        x -= 1
+    for i in range(3):
+        pass
+    class C:
+        for k in range(2):
+            pass
+        g = lambda: [i for i in range(9)]
+    """
+    assert rewritten(src) == expect(src)
+
+
+def test_async_for_generators_and_nested_classes_get_checks() -> None:
+    src = """
+    async def agen(xs):
+        async for x in xs:
+            yield x
+    def outer():
+        class Local:
+            def m(self):
+                return 1
+        return Local
+    """
+    assert weights(src) == [1, 2, 2, 1]
+
+
+def test_compile_module_counts_sites_and_functions_and_keeps_future_import_first() -> None:
+    src = "from __future__ import annotations\n" + textwrap.dedent(SAMPLE)
+    compiled = _rewrite.compile_module(src, "<sample>")
+    assert (compiled.checks, compiled.functions) == (3, 1)
+    ns: dict[str, object] = {"__loom_b__": [10**9], "__loom_f__": [0], "__loom_p__": print}
+    exec(compiled.codes[DET], ns)
+    f = ns["f"]
+    assert isinstance(f, types.FunctionType)
+    assert (f(5), f.__doc__) == (6, "doc")
+
+
+def test_annotations_stay_lazy_under_future_import() -> None:
+    src = "from __future__ import annotations\ndef f(x: Undefined) -> Nope:\n    return x\n"
+    ns: dict[str, object] = {"__loom_b__": [10**9]}
+    exec(_rewrite.compile_module(src, "<sample>").codes[DET], ns)
+    f = ns["f"]
+    assert isinstance(f, types.FunctionType)
+    assert f.__annotations__ == {"x": "Undefined", "return": "Nope"}
+
+
+def test_checks_keep_the_line_of_the_statement_they_precede() -> None:
+    src = textwrap.dedent(SAMPLE)
+    tree = ast.parse(src)
+    _rewrite.Inserter(DET).visit(tree)
+    f = tree.body[0]
+    assert isinstance(f, ast.FunctionDef)
+    assert [s.lineno for s in f.body[:5]] == [3, 4, 5, 5, 5]  # doc, global, 2 check stmts, i = 0
+    loop = f.body[5]
+    assert isinstance(loop, ast.While)
+    assert {n.lineno for s in loop.body[:2] for n in ast.walk(s) if hasattr(n, "lineno")} == {7}
+
+
+def test_tracebacks_point_at_the_original_lines() -> None:
+    src = textwrap.dedent("""
+    def f(n):
+        for i in range(n):
+            if i == 2:
+                raise KeyError(i)
+    """)
+    ns: dict[str, object] = {"__loom_b__": [10**9], "__loom_f__": [0]}
+    code = _rewrite.compile_module(src, "/virtual/behaviour.py").codes[DET]
+    exec(code, ns)
+    with pytest.raises(KeyError) as info:
+        ns["f"](5)  # type: ignore[operator]
+    frames = traceback.extract_tb(info.value.__traceback__)
+    assert (frames[-1].filename, frames[-1].lineno) == ("/virtual/behaviour.py", 5)
+
+
+def test_generators_stay_generators_and_nonlocal_stays_legal() -> None:
+    src = textwrap.dedent("""
+    def counter():
+        n = 0
+        def bump():
+            nonlocal n
+            n += 1
+            return n
+        return bump
+    def gen(k):
+        while k:
+            k -= 1
+            yield k
+    """)
+    ns: dict[str, object] = {"__loom_b__": [10**9], "__loom_f__": [0]}
+    exec(_rewrite.compile_module(src, "<s>").codes[DET], ns)
+    gen, counter = ns["gen"], ns["counter"]
+    assert inspect.isgeneratorfunction(gen)
+    assert list(gen(3)) == [2, 1, 0]  # type: ignore[operator]
+    bump = counter()  # type: ignore[operator]
+    assert [bump(), bump()] == [1, 2]
+
+
+def test_variants_pair_nested_code_by_qualname_and_line() -> None:
+    src = textwrap.dedent("""
+    def a():
+        def b():
+            return lambda: 1
+        return b
+    class K:
+        def m(self):
+            pass
+    """)
+    compiled = _rewrite.compile_module(src, "<s>")
+    pairs = list(_rewrite.code_pairs(compiled.codes[HARD], compiled.codes[DET]))
+    assert [h.co_qualname for h, _ in pairs] == [
+        "<module>",
+        "a",
+        "a.<locals>.b",
+        "a.<locals>.b.<locals>.<lambda>",
+        "K",
+        "K.m",
+    ]
+    assert all(h is not d for h, d in pairs)

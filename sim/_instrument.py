@@ -15,7 +15,9 @@ not instrumented: a comprehension runs unpreemptible, like a C call.
 
 Both variants (hard: flag test; deterministic: budget decrement) are compiled for every
 instrumented function; the process runs the one named by ``_preempt.mode`` and
-``use_variant`` swaps ``__code__`` of every live instrumented function.
+``use_variant`` swaps ``__code__`` of every live instrumented function. Loops at module or
+class level run once, at import, and get no check. Hooked modules write no ``.pyc``; test
+functions rebuilt late keep pytest's assertion rewriting.
 
 API: ``add_prefixes(*p)``, ``remove_prefixes(*p)``, ``ensure_instrumented(func) -> bool``,
 ``use_variant(mode)``, ``is_behaviour_module(name, filename) -> bool``, ``statistics()``.
@@ -23,6 +25,7 @@ API: ``add_prefixes(*p)``, ``remove_prefixes(*p)``, ``ensure_instrumented(func) 
 
 from __future__ import annotations
 
+import builtins
 import functools
 import gc
 import importlib.abc
@@ -94,7 +97,9 @@ _stats = _Counters()
 
 @dataclass(frozen=True)
 class InstrumentStatistics:
-    """Counters since process start; examples are ``"qualname: reason"`` (first few)."""
+    """Counters since process start. ``functions_instrumented`` counts function definitions
+    compiled by the hook plus function objects rebuilt late; examples are
+    ``"module.qualname: reason"`` (the first few)."""
 
     variant: str
     prefixes: tuple[str, ...]
@@ -170,10 +175,22 @@ def is_behaviour_module(name: str, filename: str | None) -> bool:
 # --- the import hook -------------------------------------------------------------------------
 
 
+_CELLS: dict[str, object] = {
+    _rewrite.FLAG_NAME: _preempt.FLAG,
+    _rewrite.BUDGET_NAME: _preempt.BUDGET,
+    _rewrite.SLOW_NAME: _preempt.slow_path,
+}
+
+
 def _inject(globs: dict[str, object]) -> None:
-    globs[_rewrite.FLAG_NAME] = _preempt.FLAG
-    globs[_rewrite.BUDGET_NAME] = _preempt.BUDGET
-    globs[_rewrite.SLOW_NAME] = _preempt.slow_path
+    globs.update(_CELLS)
+
+
+# The module globals are the fast path; builtins are the fallback for instrumented code run in
+# other namespaces (``runpy`` executing ``get_code()`` as ``__main__``, a function rebuilt with
+# ``types.FunctionType(code, other_globals)``), which would otherwise die with a NameError.
+for _name, _cell in _CELLS.items():
+    setattr(builtins, _name, _cell)
 
 
 def _register(codes: dict[str, types.CodeType]) -> None:

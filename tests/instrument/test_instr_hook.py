@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 import json
 import os
@@ -158,3 +159,14 @@ def test_stdlib_imports_pass_through_the_hook(world: str) -> None:
     sys.modules.pop("colorsys", None)
     colorsys = importlib.import_module("colorsys")
     assert "__loom_b__" not in colorsys.rgb_to_hsv.__code__.co_names
+
+
+def test_hooked_code_also_runs_in_a_foreign_namespace(world: str) -> None:
+    """``runpy`` runs ``loader.get_code()`` as ``__main__``: the cells come from builtins."""
+    _instrument.add_prefixes(world)
+    spec = importlib.util.find_spec(f"{world}.mobs")
+    assert spec is not None and spec.loader is not None
+    code = spec.loader.get_code(f"{world}.mobs")  # type: ignore[attr-defined]
+    ns: dict[str, object] = {"__name__": "__main__"}
+    exec(code, ns)
+    assert ns["spin"](4) == 4  # type: ignore[operator]

@@ -1,0 +1,248 @@
+"""sim.stackless conformance: one scheduler per thread (DOC/threads; spec §1-§3 thread items).
+
+Every helper thread is a daemon joined with a timeout, so a kernel that hangs fails the test
+instead of the run.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+
+from sim import stackless
+
+JOIN = 10.0
+
+
+def in_thread(target: Callable[[], None]) -> threading.Thread:
+    th = threading.Thread(target=target, daemon=True)
+    th.start()
+    return th
+
+
+def wait_for(cond: Callable[[], bool], timeout: float = JOIN) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.001)
+    return False
+
+
+def test_each_thread_has_its_own_main_and_scheduler() -> None:
+    main = stackless.getmain()
+    seen: list[object] = []
+
+    def work() -> None:
+        tmain = stackless.getmain()
+        trace: list[str] = []
+        stackless.tasklet(trace.append)("a")
+        stackless.tasklet(trace.append)("b")
+        before = stackless.getruncount()
+        stackless.run()
+        seen.append(
+            (
+                tmain is not main,
+                tmain is stackless.getcurrent(),
+                tmain.is_main,
+                tmain.thread_id == threading.get_ident(),
+                stackless.getcurrentid() == threading.get_ident(),
+                before,
+                trace,
+                stackless.get_thread_info() == (tmain, tmain, 1),
+            )
+        )
+
+    th = in_thread(work)
+    th.join(JOIN)
+    assert not th.is_alive()
+    assert seen == [(True, True, True, True, True, 3, ["a", "b"], True)]
+    assert stackless.getruncount() == 1  # the main thread's queue was never touched
+
+
+def test_get_thread_info_and_threads_for_another_thread() -> None:
+    ready = threading.Event()
+    release = threading.Event()
+    info: dict[str, object] = {}
+
+    def work() -> None:
+        info["main"] = stackless.getmain()
+        info["tid"] = threading.get_ident()
+        ready.set()
+        release.wait(JOIN)
+
+    th = in_thread(work)
+    try:
+        assert ready.wait(JOIN)
+        tid = info["tid"]
+        tmain = info["main"]
+        assert stackless.get_thread_info(tid) == (tmain, tmain, 1)
+        threads = stackless.threads
+        assert threads[0] == threading.main_thread().ident
+        assert tid in threads
+        # is_main / is_current are relative to the tasklet's own thread (CL issue #51)
+        assert (tmain.is_main, tmain.is_current, tmain.thread_id) == (True, True, tid)
+    finally:
+        release.set()
+        th.join(JOIN)
+
+
+def test_schedule_callback_sees_new_thread_main_created() -> None:
+    calls: list[tuple[object, object]] = []
+    lock = threading.Lock()
+
+    def cb(prev: object, nxt: object) -> None:
+        with lock:
+            calls.append((prev, nxt))
+
+    result: list[object] = []
+
+    def work() -> None:
+        result.append(stackless.getmain())
+
+    stackless.set_schedule_callback(cb)
+    try:
+        th = in_thread(work)
+        th.join(JOIN)
+    finally:
+        stackless.set_schedule_callback(None)
+    assert (None, result[0]) in calls
+
+
+def test_tasklet_thread_id_and_dead_thread() -> None:
+    made: list[stackless.tasklet] = []
+
+    def work() -> None:
+        made.append(stackless.tasklet(lambda: None))
+
+    th = in_thread(work)
+    tid = th.ident
+    th.join(JOIN)
+    t = made[0]
+    assert t.thread_id in (tid, -1)
+    assert wait_for(lambda: t.thread_id == -1)  # -1 once that thread has died
+
+
+def test_switch_to_a_tasklet_of_another_thread_is_refused() -> None:
+    ready = threading.Event()
+    release = threading.Event()
+    made: list[stackless.tasklet] = []
+
+    def work() -> None:
+        made.append(stackless.tasklet().bind(lambda: None, ()))
+        ready.set()
+        release.wait(JOIN)
+        made[0].kill()
+
+    th = in_thread(work)
+    try:
+        assert ready.wait(JOIN)
+        with pytest.raises(RuntimeError) as info:
+            made[0].switch()
+        assert str(info.value) == "can't switch to a different thread."
+    finally:
+        release.set()
+        th.join(JOIN)
+    assert stackless.getruncount() == 1
+
+
+def test_bind_thread_moves_a_not_started_tasklet() -> None:
+    ran_in: list[int] = []
+    ready = threading.Event()
+    go = threading.Event()
+    holder: list[stackless.tasklet] = []
+
+    def record_thread() -> None:
+        ran_in.append(threading.get_ident())
+
+    def work() -> None:
+        ready.set()
+        go.wait(JOIN)
+        t = holder[0]
+        t.insert()
+        stackless.run()
+
+    th = in_thread(work)
+    assert ready.wait(JOIN)
+    t = stackless.tasklet().bind(record_thread, ())
+    t.bind_thread(th.ident)
+    assert t.thread_id == th.ident
+    holder.append(t)
+    go.set()
+    th.join(JOIN)
+    assert not th.is_alive()
+    assert ran_in == [th.ident]
+
+
+def test_bind_thread_errors() -> None:
+    t = stackless.tasklet(lambda: None)()
+    with pytest.raises(RuntimeError) as info:
+        t.bind_thread()
+    assert str(info.value) == "can't (re)bind a runnable tasklet"
+    t.remove()
+    t.bind_thread()  # current thread: allowed for a paused, not started tasklet
+    assert t.thread_id == threading.get_ident()
+    with pytest.raises(ValueError) as info:
+        t.bind_thread(1)
+    assert str(info.value) == "bad thread"
+    t.kill()
+
+
+def test_other_thread_inserts_a_tasklet_into_main_threads_scheduler() -> None:
+    ran_in: list[int] = []
+    t = stackless.tasklet().bind(lambda: ran_in.append(threading.get_ident()), ())
+    th = in_thread(t.insert)
+    th.join(JOIN)
+    stackless.run()
+    assert ran_in == [threading.get_ident()]
+
+
+def test_channel_between_threads_thread_receives() -> None:
+    ch = stackless.channel()
+    got: list[object] = []
+
+    def work() -> None:
+        got.append(ch.receive())
+
+    th = in_thread(work)
+    assert wait_for(lambda: ch.balance == -1)
+    ch.send("hello")
+    th.join(JOIN)
+    assert (got, ch.balance, th.is_alive()) == (["hello"], 0, False)
+
+
+def test_channel_between_threads_thread_sends() -> None:
+    ch = stackless.channel()
+
+    def work() -> None:
+        ch.send("from thread")
+
+    th = in_thread(work)
+    assert wait_for(lambda: ch.balance == 1)
+    assert ch.receive() == "from thread"
+    th.join(JOIN)
+    assert (ch.balance, th.is_alive()) == (0, False)
+
+
+def test_channel_between_threads_tasklets_in_both() -> None:
+    ch = stackless.channel()
+    got: list[object] = []
+
+    def consumer() -> None:
+        for _ in range(3):
+            got.append(ch.receive())
+
+    def work() -> None:
+        stackless.tasklet(consumer)()
+        # threadblock: wait for other threads instead of returning when all are blocked
+        stackless.run(threadblock=True)
+
+    th = in_thread(work)
+    for i in range(3):
+        assert wait_for(lambda: ch.balance == -1)
+        ch.send(i)
+    th.join(JOIN)
+    assert (got, th.is_alive()) == ([0, 1, 2], False)

@@ -9,6 +9,7 @@
 ``sim.stackless`` is a drop-in ``stackless`` module on the same machinery.
 """
 
+from . import _instrument, _kernel
 from ._api import (
     DEFAULT_SLICE_SECONDS,
     DEFAULT_SLICE_UNITS,
@@ -32,6 +33,10 @@ from ._kernel import Tasklet, TaskletExit
 from ._stats import KernelStatistics, TaskletStatistics
 from .errors import ChannelClosed, Deadlock, KernelError, SimError, WouldBlock
 
+# Functions bound to user tasklets are behaviour code: instrument their module on first bind.
+_kernel._instrument_hook[0] = _instrument.ensure_instrumented
+add_instrumented_prefixes = _instrument.add_prefixes
+
 __all__ = [
     "DEFAULT_SLICE_SECONDS",
     "DEFAULT_SLICE_UNITS",
@@ -48,6 +53,7 @@ __all__ = [
     "TaskletExit",
     "TaskletStatistics",
     "WouldBlock",
+    "add_instrumented_prefixes",
     "collect",
     "current",
     "get_clock",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import gc
 import heapq
 import logging
@@ -138,6 +139,7 @@ def run_phase(
         sched.wall_deadline_ns = perf_counter_ns() + (wall_ns or int(DEFAULT_PHASE_SECONDS * 1e9))
     else:
         wd = Watchdog(cur, units or DEFAULT_PHASE_UNITS, True, True)
+    wd.phase = True
     outer = sched.irq is None
     old_slice = sched.slice_units
     sched.set_slice(None if hard else DEFAULT_SLICE_UNITS)
@@ -145,6 +147,7 @@ def run_phase(
     if outer:
         sched.irq = wd
         sched.soft_irq = False
+    sched.rebudget()
     try:
         cur.tempval = None
         sched.switch(cur, sched.q.popleft())
@@ -211,6 +214,11 @@ def _arm_timer(slice_seconds: float) -> None:
         raise RuntimeError("hard preemption must be enabled from the main thread")
     signal.signal(signal.SIGALRM, _on_alarm)
     signal.setitimer(signal.ITIMER_REAL, slice_seconds, slice_seconds)
+    if not _timer_state.get("atexit"):
+        # Interpreter shutdown restores SIGALRM's default action (terminate) before the
+        # timer stops firing: disarm first.
+        atexit.register(_disarm_timer)
+        _timer_state["atexit"] = True
     _timer_state.update(slice=slice_seconds, armed=True)
 
 

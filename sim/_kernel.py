@@ -126,7 +126,9 @@ def get_scheduler() -> Scheduler:
 class Watchdog:
     """One active ``run()`` call: the caller is parked here until the queue drains."""
 
-    __slots__ = ("tasklet", "timeout", "soft", "total", "used", "wall_deadline_ns", "ignore_nesting")
+    __slots__ = (
+        "tasklet", "timeout", "soft", "total", "used", "wall_deadline_ns", "ignore_nesting", "phase"
+    )
 
     def __init__(
         self,
@@ -144,6 +146,7 @@ class Watchdog:
         self.used = 0
         self.wall_deadline_ns = wall_deadline_ns
         self.ignore_nesting = ignore_nesting
+        self.phase = False  # a Loom run phase: ends even if one tasklet never switches
 
 
 class Scheduler:
@@ -251,12 +254,17 @@ class Scheduler:
     def set_slice(self, units: int | None) -> None:
         self.slice_units = units
         self.slice_budget = units or BIG
+        self.rebudget()
+
+    def rebudget(self) -> None:
+        """The slice or the watchdogs changed: start the running budget afresh."""
+        self.budget_base = BUDGET[0] = self.next_budget()
 
     def next_budget(self) -> int:
         """Units the next tasklet may run before the check's slow path fires."""
-        b = self.slice_units or BIG
+        b = self.slice_budget
         irq = self.irq
-        if irq is not None and irq.timeout > 0:
+        if irq is not None and irq.timeout > 0 and not self.soft_irq:
             left = irq.timeout - irq.used if irq.total else irq.timeout
             if left < b:
                 b = left if left > 0 else 0
@@ -413,39 +421,43 @@ class Scheduler:
         """Slow path of an instrumented check: the running tasklet's budget or slice is out."""
         cur = self.current
         FLAG[0] = 0
+        hard = _preempt.mode == _preempt.HARD
+        used = 0 if hard else self.budget_base - BUDGET[0]
+        cur.units += used
+        irq = self.irq
+        if irq is not None and irq.total:
+            irq.used += used
+        self.budget_base = BUDGET[0] = BIG
         if cur.atomic or self.trap or self.schedlock:
-            self.pending_irq = True
-            used = self.budget_base - BUDGET[0]
-            cur.units += used
-            if self.irq is not None and self.irq.total:
-                self.irq.used += used
-            self.budget_base = BUDGET[0] = BIG
+            self.pending_irq = True  # fires again when the section ends (release_pending)
             return
         self.pending_irq = False
-        irq = self.irq
-        if irq is not None:
-            used = self.budget_base - BUDGET[0]
-            expired = (
-                _preempt.mode == _preempt.HARD
-                or (irq.total and irq.timeout > 0 and irq.used + used >= irq.timeout)
-                or (not irq.total and irq.timeout > 0 and used >= irq.timeout)
-            )
-            if expired and irq.timeout > 0:
-                if irq.soft:
-                    cur.units += used
-                    if irq.total:
-                        irq.used += used
-                    self.budget_base = BUDGET[0] = BIG
-                    self.soft_irq = True
+        if hard and perf_counter_ns() >= self.wall_deadline_ns:
+            self.soft_irq = True
+        if irq is not None and irq.timeout > 0 and not self.soft_irq:
+            if hard or (irq.used if irq.total else used) >= irq.timeout:
+                if not irq.soft:
+                    self.hard_interrupt(cur, irq)
                     return
-                self.hard_interrupt(cur, irq)
-                return
-        if self.slice_units is not None or _preempt.mode == _preempt.HARD:
-            if self.q or self.incoming:
-                cur.preemptions += 1
-                self.preemptions += 1
-                self.schedule()
-                return
+                self.soft_irq = True  # fires at the next switch; make one happen soon
+        slice_out = hard or self.soft_irq or (
+            self.slice_units is not None and used >= self.slice_units
+        )
+        if slice_out and (self.q or self.incoming):
+            cur.preemptions += 1
+            self.preemptions += 1
+            self.schedule()
+            return
+        if self.soft_irq and irq is not None and irq.phase:
+            # Alone and out of phase budget: give the run loop its turn (timers, I/O).
+            cur.preemptions += 1
+            self.preemptions += 1
+            self.soft_irq = False
+            cur._in_ring = True
+            self.q.append(cur)
+            irq.tasklet.tempval = None
+            self.switch(cur, irq.tasklet)
+            return
         self.budget_base = BUDGET[0] = self.next_budget()
 
     def hard_interrupt(self, cur: Tasklet, irq: Watchdog) -> None:

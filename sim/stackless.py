@@ -108,6 +108,7 @@ def run(
         sched.irq = wd
         sched.soft_irq = False
         sched.pending_irq = False
+    sched.rebudget()
     try:
         cur.tempval = None
         return sched.switch(cur, sched.q.popleft())

@@ -81,7 +81,7 @@ class Decoder:
     stay buffered, plus whatever one `feed` call hands in.
     """
 
-    __slots__ = ("_buf", "_failed", "_max", "_since", "_unpack_kwargs", "frames")
+    __slots__ = ("_buf", "_failed", "_max", "_since", "_unpacker", "frames")
 
     def __init__(self, max_frame: int = DEFAULT_MAX_INBOUND, *, allow_bin: bool = False) -> None:
         if isinstance(max_frame, bool) or not 1 <= max_frame <= _MAX_REPRESENTABLE:
@@ -95,17 +95,21 @@ class Decoder:
         # A body is at most max_frame bytes, so no string/array/map inside it can be
         # longer; setting every limit explicitly means msgpack never sizes anything from
         # attacker-controlled headers alone.
-        self._unpack_kwargs: dict[str, Any] = {
-            "raw": False,
-            "use_list": True,
-            "strict_map_key": True,
-            "ext_hook": _refuse_ext,
-            "max_str_len": max_frame,
-            "max_bin_len": max_frame if allow_bin else 0,
-            "max_array_len": max_frame,
-            "max_map_len": max_frame // 2,
-            "max_ext_len": 0,
-        }
+        # One Unpacker reused for every body: unpackb() parses its keyword limits on every
+        # call, which costs more than decoding a small message. It only ever holds one
+        # body (fed whole, then unpacked), so max_buffer_size = max_frame.
+        self._unpacker = msgpack.Unpacker(
+            raw=False,
+            use_list=True,
+            strict_map_key=True,
+            ext_hook=_refuse_ext,
+            max_buffer_size=max_frame,
+            max_str_len=max_frame,
+            max_bin_len=max_frame if allow_bin else 0,
+            max_array_len=max_frame,
+            max_map_len=max_frame // 2,
+            max_ext_len=0,
+        )
 
     @property
     def max_frame(self) -> int:
@@ -138,23 +142,38 @@ class Decoder:
         out: list[Any] = []
         pos = 0
         end_of_data = len(buf)
+        limit = self._max
+        header = _HEADER.unpack_from
+        unpacker = self._unpacker
+        consumed = unpacker.tell()
+        view = memoryview(buf)  # slices of it are fed without an intermediate copy
         try:
+            # The hot loop of the network layer: locals only, one copy per body.
             while end_of_data - pos >= HEADER_SIZE:
-                (size,) = _HEADER.unpack_from(buf, pos)
+                (size,) = header(buf, pos)
                 if size == 0:
                     raise MalformedFrame("zero-length frame")
-                if size > self._max:
-                    raise FrameTooLarge(size, self._max)
+                if size > limit:
+                    raise FrameTooLarge(size, limit)
                 end = pos + HEADER_SIZE + size
                 if end > end_of_data:
                     break
-                out.append(self._unpack(bytes(buf[pos + HEADER_SIZE : end])))
+                unpacker.feed(view[pos + HEADER_SIZE : end])
+                out.append(unpacker.unpack())
+                consumed += size
+                if unpacker.tell() != consumed:
+                    extra = consumed - unpacker.tell()
+                    raise MalformedFrame(f"trailing bytes in frame: {extra} after one object")
                 pos = end
-        except NetError as exc:
-            self._failed = exc
+        except Exception as exc:
+            view.release()
+            self._failed = exc if isinstance(exc, NetError) else _as_malformed(exc)
             buf.clear()
             self._since = None
-            raise
+            if self._failed is exc:
+                raise
+            raise self._failed from None
+        view.release()  # a bytearray with a live export cannot be resized
         if pos:
             del buf[:pos]
         self.frames += len(out)
@@ -166,17 +185,11 @@ class Decoder:
             self._since = now
         return out
 
-    def _unpack(self, body: bytes) -> Any:
-        try:
-            return msgpack.unpackb(body, **self._unpack_kwargs)
-        except NetError:
-            raise
-        except msgpack.ExtraData as exc:
-            raise MalformedFrame(
-                f"trailing bytes in frame: {len(exc.extra)} after one object"
-            ) from None
-        except Exception as exc:
-            # The body is untrusted bytes: whatever msgpack raises on them (ValueError,
-            # StackError, FormatError, UnicodeDecodeError, TypeError for an unhashable
-            # key ...) means the same thing to us, a malformed frame.
-            raise MalformedFrame(f"undecodable frame body: {type(exc).__name__}: {exc}") from None
+
+def _as_malformed(exc: Exception) -> MalformedFrame:
+    # The body is untrusted bytes: whatever msgpack raises on them (ValueError,
+    # StackError, FormatError, UnicodeDecodeError, TypeError for an unhashable key ...)
+    # means the same thing to us, a malformed frame.
+    if isinstance(exc, msgpack.OutOfData):
+        return MalformedFrame("frame body ends inside a msgpack object")
+    return MalformedFrame(f"undecodable frame body: {type(exc).__name__}: {exc}")

@@ -115,48 +115,62 @@ class _Bad(Exception):
         self.problem, self.value = problem, value
         self.path: list[str] = []
 
+    def at(self, key: object, container: type) -> _Bad:
+        self.path.append(f".{key}" if container is dict else f"[{key}]")
+        return self
+
 
 def _check(value: object, depth: int, max_depth: int, budget: list[int]) -> None:
-    budget[0] -= 1
-    if budget[0] < 0:
-        raise _Bad(f"more than {budget[1]} values in total", "...")
+    # Hot path (every INPUT payload): scalars inside containers are checked inline and
+    # only containers recurse. `-M <= x <= M` is False for NaN and ±inf, so one chained
+    # comparison rejects all three.
     kind = type(value)
-    if value is None or kind is bool:
-        return
-    if kind is int:
-        if not MIN_INT <= value <= MAX_INT:  # type: ignore[operator]
-            raise _Bad(f"int out of range {MIN_INT}..{MAX_INT}", value)
-    elif kind is float:
-        if not (math.isfinite(value) and abs(value) <= MAX_ABS_FLOAT):  # type: ignore[arg-type]
-            raise _Bad(f"float must be finite and within ±{MAX_ABS_FLOAT:g}", value)
-    elif kind is str:
-        if len(value) > MAX_STR_LEN:  # type: ignore[arg-type]
-            raise _Bad(f"string longer than {MAX_STR_LEN}", value)
-    elif kind is list or kind is tuple or kind is dict:
+    if kind is dict or kind is list or kind is tuple:
         if depth > max_depth:
             raise _Bad(f"nested deeper than {max_depth}", "...")
+        budget[0] -= len(value)  # type: ignore[arg-type]
+        if budget[0] < 0:
+            raise _Bad(f"more than {budget[1]} values in total", "...")
         if kind is dict:
             mapping: dict[Any, Any] = value  # type: ignore[assignment]
-            for key, item in mapping.items():
+            pairs: Any = mapping.items()
+        else:
+            pairs = enumerate(value)  # type: ignore[arg-type]
+        for key, item in pairs:
+            if kind is dict:
                 if type(key) is not str:
                     raise _Bad("map keys must be str", key)
                 if len(key) > MAX_KEY_LEN:
                     raise _Bad(f"map key longer than {MAX_KEY_LEN}", key)
+            k = type(item)
+            if k is float:
+                if not -MAX_ABS_FLOAT <= item <= MAX_ABS_FLOAT:
+                    raise _Bad(_FLOAT_PROBLEM, item).at(key, kind)
+            elif k is str:
+                if len(item) > MAX_STR_LEN:
+                    raise _Bad(_STR_PROBLEM, item).at(key, kind)
+            elif k is int:
+                if not MIN_INT <= item <= MAX_INT:
+                    raise _Bad(_INT_PROBLEM, item).at(key, kind)
+            elif k is dict or k is list or k is tuple:
                 try:
                     _check(item, depth + 1, max_depth, budget)
                 except _Bad as bad:
-                    bad.path.append(f".{key}")
-                    raise
-        else:
-            items: list[Any] | tuple[Any, ...] = value  # type: ignore[assignment]
-            for index, item in enumerate(items):
-                try:
-                    _check(item, depth + 1, max_depth, budget)
-                except _Bad as bad:
-                    bad.path.append(f"[{index}]")
-                    raise
+                    raise bad.at(key, kind) from None
+            elif item is not None and k is not bool:
+                raise _Bad(f"type {k.__name__} not allowed", item).at(key, kind)
     else:
-        raise _Bad(f"type {kind.__name__} not allowed", value)
+        # a bare scalar payload: wrap it so the loop above does the checking
+        try:
+            _check([value], depth, max_depth, [1, 1])
+        except _Bad as bad:
+            bad.path.pop()  # the wrapper's "[0]" is not part of the caller's path
+            raise
+
+
+_FLOAT_PROBLEM = f"float must be finite and within ±{MAX_ABS_FLOAT:g}"
+_STR_PROBLEM = f"string longer than {MAX_STR_LEN}"
+_INT_PROBLEM = f"int out of range {MIN_INT}..{MAX_INT}"
 
 
 def quantise(value: float, what: str = "coordinate") -> int:

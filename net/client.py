@@ -31,7 +31,9 @@ from net._protocol import (
     Snapshot,
     Welcome,
     encode_message,
+    parse,
     parse_from_server,
+    to_wire,
 )
 from net._values import check_value
 from net.errors import (
@@ -65,6 +67,8 @@ class Client:
                  timeout: float = 5.0, max_frame: int = DEFAULT_MAX_OUTBOUND,
                  max_send_frame: int = DEFAULT_MAX_INBOUND, send_buffer: int = 256 * KiB,
                  keep: int = 256) -> None:
+        # Refuse a bad name or token here (InvalidMessage) instead of as a server ERROR.
+        parse(to_wire(Hello(PROTOCOL_VERSION, name, token)))
         self.host, self.port, self.name, self.token = host, port, name, token
         self.timeout = timeout
         self.max_frame = max_frame  # what we accept from the server (its outbound limit)

@@ -311,3 +311,10 @@ def test_drop_then_reconnect_with_resume_token(server: FakeServer, client: Clien
     second = server.next_peer()
     client.send_input({"fire": True})
     assert second.recv() == Input(1, 0, {"fire": True})
+
+
+@pytest.mark.parametrize("name,token", [("", None), ("n" * 33, None), ("a\tb", None),
+                                        ("ok", "")])
+def test_bad_name_or_token_refused_before_connecting(name: str, token: str | None) -> None:
+    with pytest.raises(InvalidMessage):
+        Client("127.0.0.1", 1, name, token)

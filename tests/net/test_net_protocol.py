@@ -229,6 +229,20 @@ def test_error_text_names_the_field_and_truncates_the_value() -> None:
     assert len(text) < 200
 
 
+@pytest.mark.parametrize("payload,path,problem", [
+    (b"raw", "INPUT.payload", "type bytes not allowed"),
+    ({"a": [1, {"b": b"x"}]}, "INPUT.payload.a[1].b", "type bytes not allowed"),
+    ([0, [1, 2, math.inf]], "INPUT.payload[1][2]", "finite"),
+    ({"k": {3: 1}}, "INPUT.payload.k", "map keys must be str"),
+    (2**60, "INPUT.payload", "int out of range"),
+])
+def test_payload_errors_name_the_path(payload: Any, path: str, problem: str) -> None:
+    with pytest.raises(InvalidMessage) as info:
+        parse([3, 1, 0, payload])
+    assert str(info.value).startswith(f"{path}: ")
+    assert problem in str(info.value)
+
+
 def test_payload_limits_just_inside_are_accepted() -> None:
     deep: Any = 1
     for _ in range(8):

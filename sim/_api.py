@@ -150,8 +150,10 @@ def run_phase(
     sched.rebudget()
     try:
         cur.tempval = None
+        cur._in_ring = False  # the watchdog is off the ring while the phase runs
         sched.switch(cur, sched.q.popleft())
     finally:
+        cur._in_ring = True
         sched.watchdogs.remove(wd)
         sched.set_slice(old_slice)
         sched.wall_deadline_ns = BIG

@@ -24,15 +24,28 @@ from ._kernel import Scheduler, Tasklet, bomb, get_scheduler, make_bomb
 from .errors import ChannelClosed, WouldBlock
 
 
+def _explode(value: Any) -> Any:
+    """A received bomb is raised in the receiver."""
+    if value.__class__ is bomb:
+        value.raise_()
+    return value
+
+
 class channel:  # noqa: N801 - the Stackless name
     """A Stackless channel: a FIFO of tasklets all blocked sending, or all receiving."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    # State lives in __new__, as in the C type: subclasses need not call our __init__.
+    def __new__(cls, *args: Any, **kwargs: Any) -> channel:
+        self = super().__new__(cls)
         self._waiters: deque[Tasklet] = deque()
         self._balance = 0
         self._pref = -1
         self._schedule_all = 0
         self.closing = False
+        return self
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
 
     # ------------------------------------------------------------------ attributes
 
@@ -153,9 +166,10 @@ class channel:  # noqa: N801 - the Stackless name
             sched.q.append(w)
             cur.tempval = result
             if sched.q and not sched.trap:
+                cur._in_ring = True
                 sched.q.append(cur)
                 return sched.switch(cur, sched.q.popleft())
-            return result
+            return _explode(result)
         if self._pref == -d:
             if sched.trap:
                 # Undo: a switch is not allowed, so the waiting side keeps waiting.
@@ -169,6 +183,7 @@ class channel:  # noqa: N801 - the Stackless name
                     w.tempval = result
                 raise RuntimeError("switch_trap")
             cur.tempval = result
+            cur._in_ring = True
             sched.q.append(cur)
             w._in_ring = True
             v = sched.switch(cur, w)
@@ -177,7 +192,7 @@ class channel:  # noqa: N801 - the Stackless name
             return v
         w._in_ring = True
         sched.q.append(w)
-        return result
+        return _explode(result)
 
     def _block(self, sched: Scheduler, cur: Tasklet, value: Any, d: int) -> Any:
         if cur._block_trap:

@@ -49,7 +49,7 @@ else:  # pragma: no cover - a second kernel copy in the same process
 class bomb:  # noqa: N801 - Stackless name
     """An exception in transit: when a tasklet resumes with a bomb as tempval, it explodes."""
 
-    __slots__ = ("type", "value", "traceback")
+    __slots__ = ("_type", "_value", "_tb")
 
     def __init__(
         self,
@@ -59,9 +59,14 @@ class bomb:  # noqa: N801 - Stackless name
     ) -> None:
         if exc_type is not None and exc_value is None and isinstance(exc_type, BaseException):
             exc_type, exc_value = type(exc_type), exc_type
-        self.type = exc_type
-        self.value = exc_value
-        self.traceback = exc_traceback
+        self._type = exc_type
+        self._value = exc_value
+        self._tb = exc_traceback
+
+    # Read-only, as in Stackless.
+    type = property(lambda self: self._type)
+    value = property(lambda self: self._value)
+    traceback = property(lambda self: self._tb)
 
     def raise_(self) -> None:
         value = self.value
@@ -388,6 +393,7 @@ class Scheduler:
         if remove:
             cur._in_ring = False
         else:
+            cur._in_ring = True
             q.append(cur)
         return self.switch(cur, q.popleft())  # type: ignore[no-any-return]
 
@@ -531,6 +537,12 @@ class Tasklet:
     appends it to the run queue; ``sim.spawn(fn, *args, name=...)`` does both.
     """
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> Tasklet:
+        # State lives in __new__, as in the C type: subclasses need not call our __init__.
+        self = super().__new__(cls)
+        self._init_state(get_scheduler())
+        return self
+
     def __init__(
         self,
         func: Callable[..., Any] | None = None,
@@ -539,7 +551,6 @@ class Tasklet:
         *,
         name: str | None = None,
     ) -> None:
-        self._init_state(get_scheduler())
         self.name = name
         if func is not None or args is not None or kwargs is not None:
             self.bind(func, args, kwargs)
@@ -573,10 +584,11 @@ class Tasklet:
 
     @classmethod
     def _make_main(cls, sched: Scheduler, g: Any) -> Tasklet:
-        t = cls.__new__(cls)
+        t = object.__new__(cls)
         Tasklet._init_state(t, sched)
         t.greenlet = g
         t._alive = t._started = True
+        t._in_ring = True  # main starts as the current tasklet, in the ring
         t.is_main = True
         t.name = "main"
         t.id = sched.thread_id

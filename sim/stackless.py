@@ -111,8 +111,10 @@ def run(
     sched.rebudget()
     try:
         cur.tempval = None
+        cur._in_ring = False  # the watchdog is off the ring while run() runs
         return sched.switch(cur, sched.q.popleft())
     finally:
+        cur._in_ring = True
         sched.watchdogs.remove(wd)
         if sched.irq is wd:
             sched.irq = None

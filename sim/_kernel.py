@@ -206,6 +206,8 @@ class Scheduler:
         left = BUDGET[0]
         if left != self.budget_base:  # instrumented code ran: account its units
             self.account(cur, self.budget_base - left)
+        else:  # every tasklet starts with a fresh budget
+            BUDGET[0] = self.budget_base = self.slice_budget if self.irq is None else self.next_budget()
         if now >= self.wall_deadline_ns:
             self.soft_irq = True
         if self.soft_irq and self.irq is not None and nxt is not self.irq.tasklet:
@@ -437,18 +439,17 @@ class Scheduler:
         if cur.atomic or self.trap or self.schedlock:
             self.pending_irq = True  # fires again when the section ends (release_pending)
             return
+        due = self.pending_irq  # deferred earlier: it fires now, whatever the budget says
         self.pending_irq = False
         if hard and perf_counter_ns() >= self.wall_deadline_ns:
             self.soft_irq = True
         if irq is not None and irq.timeout > 0 and not self.soft_irq:
-            if hard or (irq.used if irq.total else used) >= irq.timeout:
+            if due or hard or (irq.used if irq.total else used) >= irq.timeout:
                 if not irq.soft:
                     self.hard_interrupt(cur, irq)
                     return
-                self.soft_irq = True  # fires at the next switch; make one happen soon
-        slice_out = hard or self.soft_irq or (
-            self.slice_units is not None and used >= self.slice_units
-        )
+                self.soft_irq = True  # fires at the next switch; the running tasklet goes on
+        slice_out = due or hard or (self.slice_units is not None and used >= self.slice_units)
         if slice_out and (self.q or self.incoming):
             cur.preemptions += 1
             self.preemptions += 1
@@ -497,7 +498,6 @@ class Scheduler:
     def release_pending(self) -> None:
         """An atomic/trap section ended: fire a deferred interrupt at the next check."""
         if self.pending_irq:
-            self.pending_irq = False
             self.budget_base = 0
             BUDGET[0] = -1
             FLAG[0] = 1

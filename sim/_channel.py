@@ -15,6 +15,7 @@ per blocked batch instead of twice per item.
 from __future__ import annotations
 
 import sys
+import threading
 import traceback
 from collections import deque
 from typing import Any, Iterator
@@ -42,6 +43,7 @@ class channel:  # noqa: N801 - the Stackless name
         self._pref = -1
         self._schedule_all = 0
         self.closing = False
+        self._lock = threading.Lock()  # channels may be shared between threads' schedulers
         return self
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -121,7 +123,8 @@ class channel:  # noqa: N801 - the Stackless name
         return self._action(None, -1)
 
     def unlink(self, t: Tasklet) -> None:
-        """Take a blocked tasklet off this channel (kill, throw, error delivery)."""
+        """Take a blocked tasklet off this channel (kill, throw, error delivery). The caller
+        holds the lock, or owns every tasklet involved."""
         self._waiters.remove(t)
         self._balance -= t._blocked
         t._blocked = 0
@@ -146,13 +149,26 @@ class channel:  # noqa: N801 - the Stackless name
             finally:
                 sched.in_channel_cb = False
                 sched.schedlock -= 1
+        lock = self._lock
+        lock.acquire()
         if self._balance * d < 0:
-            return self._match(sched, cur, value, d)
-        return self._block(sched, cur, value, d)
+            w = self._waiters[0]
+            if w._sched is not sched:
+                return self._match_remote(sched, cur, value, d, lock)
+            if self._pref == -d and not self._schedule_all and sched.trap:
+                lock.release()
+                raise RuntimeError("switch_trap")
+            self._waiters.popleft()
+            self._balance += d
+            lock.release()
+            return self._match(sched, cur, w, value, d)
+        try:
+            self._enqueue(sched, cur, value, d)
+        finally:
+            lock.release()
+        return self._block(sched, cur, d)
 
-    def _match(self, sched: Scheduler, cur: Tasklet, value: Any, d: int) -> Any:
-        w = self._waiters.popleft()
-        self._balance += d
+    def _match(self, sched: Scheduler, cur: Tasklet, w: Tasklet, value: Any, d: int) -> Any:
         w._blocked = 0
         w._chan = None
         if d > 0:
@@ -171,17 +187,6 @@ class channel:  # noqa: N801 - the Stackless name
                 return sched.switch(cur, sched.q.popleft())
             return _explode(result)
         if self._pref == -d:
-            if sched.trap:
-                # Undo: a switch is not allowed, so the waiting side keeps waiting.
-                self._waiters.appendleft(w)
-                self._balance -= d
-                w._blocked = -d
-                w._chan = self
-                if d > 0:
-                    w.tempval = None
-                else:
-                    w.tempval = result
-                raise RuntimeError("switch_trap")
             cur.tempval = result
             cur._in_ring = True
             sched.q.append(cur)
@@ -194,28 +199,70 @@ class channel:  # noqa: N801 - the Stackless name
         sched.q.append(w)
         return _explode(result)
 
-    def _block(self, sched: Scheduler, cur: Tasklet, value: Any, d: int) -> Any:
+    def _match_remote(self, sched: Scheduler, cur: Tasklet, value: Any, d: int, lock: Any) -> Any:
+        """The waiting side belongs to another thread's scheduler.
+
+        The value changes hands now; the acting tasklet then blocks in its own scheduler until
+        the other thread has resumed its partner, which re-inserts it from there.
+        """
+        try:
+            if sched.trap:
+                raise RuntimeError("switch_trap")
+            w = self._waiters.popleft()
+            self._balance += d
+            w._blocked = 0
+            w._chan = None
+            if d > 0:
+                w.tempval = value
+                result = None
+            else:
+                result = w.tempval
+                w.tempval = None
+            cur._in_ring = False
+            cur.tempval = result
+            w._xpartner = cur
+        finally:
+            lock.release()
+        _kernel.post(w)
+        nxt = sched.next_for_block(cur)
+        if nxt is cur:  # the partner already ran and sent us back
+            v = cur.tempval
+        else:
+            v = sched.switch(cur, nxt)
+        cur.tempval = None
+        return _explode(v)
+
+    def _enqueue(self, sched: Scheduler, cur: Tasklet, value: Any, d: int) -> None:
         if cur._block_trap:
             raise RuntimeError("this tasklet does not like to be blocked.")
         if self.closing:
             raise ValueError("Send/receive operation on a closed channel")
         if sched.trap:
             raise RuntimeError("switch_trap")
-        nxt = sched.next_for_block(cur)
         self._waiters.append(cur)
         self._balance += d
         cur._blocked = d
         cur._in_ring = False
         cur._chan = self
         cur.tempval = value if d > 0 else None
+
+    def _block(self, sched: Scheduler, cur: Tasklet, d: int) -> Any:
         try:
-            v = sched.switch(cur, nxt)
+            nxt = sched.next_for_block(cur)
+            v = cur.tempval if nxt is cur else sched.switch(cur, nxt)
+        except BaseException:
+            with self._lock:
+                if cur._blocked and cur._chan is self:  # e.g. deadlock: not left waiting
+                    self.unlink(cur)
+            raise
         finally:
-            if cur._blocked:  # resumed by an error while still listed (defensive)
-                self.unlink(cur)
+            partner = cur._xpartner
+            if partner is not None:  # a rendezvous with another thread: release its side
+                cur._xpartner = None
+                _kernel.post(partner)
         if d < 0:
             cur.tempval = None
-        return v
+        return _explode(v)
 
     # ------------------------------------------------------------------ pickling
 
@@ -229,6 +276,7 @@ class channel:  # noqa: N801 - the Stackless name
 
     def __setstate__(self, state: Any) -> None:
         balance, flags, _tasklets = state
+        self._lock = threading.Lock()
         self._waiters = deque()
         self._balance = 0
         self._pref, self._schedule_all, self.closing = flags

@@ -125,14 +125,37 @@ def get_scheduler() -> Scheduler:
     except AttributeError:
         sched = Scheduler()
         _local.sched = sched
+        _local.end = _ThreadEnd(sched)
         return sched
+
+
+class _Hub(greenlet.greenlet):  # type: ignore[misc]
+    """The per-thread greenlet that starts tasklets at a fixed stack depth."""
+
+
+class _ThreadEnd:
+    """Dropped with the thread's locals when the thread exits: marks its scheduler dead."""
+
+    def __init__(self, sched: Scheduler) -> None:
+        self.sched = sched
+
+    def __del__(self) -> None:
+        sched = self.sched
+        sched.thread_alive = False
+        with _schedulers_lock:
+            if _schedulers.get(sched.thread_id) is sched:
+                del _schedulers[sched.thread_id]
+        # The hub and the thread's main greenlet can only be finished from their own thread.
+        sched.hub = None
+        self.sched = None  # type: ignore[assignment]
 
 
 class Watchdog:
     """One active ``run()`` call: the caller is parked here until the queue drains."""
 
     __slots__ = (
-        "tasklet", "timeout", "soft", "total", "used", "wall_deadline_ns", "ignore_nesting", "phase"
+        "tasklet", "timeout", "soft", "total", "used", "wall_deadline_ns", "ignore_nesting", "phase",
+        "threadblock",
     )
 
     def __init__(
@@ -152,6 +175,7 @@ class Watchdog:
         self.wall_deadline_ns = wall_deadline_ns
         self.ignore_nesting = ignore_nesting
         self.phase = False  # a Loom run phase: ends even if one tasklet never switches
+        self.threadblock = False  # wait for other threads rather than return while blocked
 
 
 class Scheduler:
@@ -159,6 +183,7 @@ class Scheduler:
 
     def __init__(self) -> None:
         self.thread_id = threading.get_ident()
+        self.thread_alive = True
         self.q: deque[Tasklet] = deque()
         self.watchdogs: list[Watchdog] = []
         self.irq: Watchdog | None = None  # the interrupt watchdog: outermost run(timeout>0)
@@ -185,7 +210,7 @@ class Scheduler:
         self.hub_target: Tasklet | None = None
         self.main = Tasklet._make_main(self, greenlet.getcurrent())
         self.current: Tasklet = self.main
-        self.hub = greenlet.greenlet(self._hub_loop, self.main.greenlet)
+        self.hub = _Hub(self._hub_loop, self.main.greenlet)
         self.hub.switch()  # park the hub at this fixed depth now
         with _schedulers_lock:
             _schedulers[self.thread_id] = self
@@ -238,7 +263,7 @@ class Scheduler:
         self.hub_target = t
         hub = self.hub
         if hub is None or hub.dead:
-            hub = self.hub = greenlet.greenlet(self._hub_loop, self.main.greenlet)
+            hub = self.hub = _Hub(self._hub_loop, self.main.greenlet)
         hub.switch()
 
     def _hub_loop(self) -> None:
@@ -296,12 +321,19 @@ class Scheduler:
             if self.incoming and self.drain_incoming():
                 continue
             if self.watchdogs:
-                wd = self.watchdogs[-1].tasklet
+                w = self.watchdogs[-1]
+                if w.threadblock and self.others_alive() and self.any_blocked():
+                    self.wakeup.wait(0.05)
+                    continue
+                wd = w.tasklet
                 if wd is not cur:
                     wd.tempval = None
                     return wd
             if self.timers:
                 self.wait_for_timer()
+                continue
+            if self.others_alive():  # another thread may still wake us through a channel
+                self.wakeup.wait(0.05)
                 continue
             raise _deadlock("Deadlock: the last runnable tasklet cannot be blocked.")
 
@@ -365,10 +397,24 @@ class Scheduler:
             self.incoming.clear()
             self.wakeup.clear()
         for t in items:
-            if t.alive and not t._in_ring and not t._blocked and t is not self.current:
+            if t.alive and not t._in_ring and not t._blocked:
+                if t.greenlet is None:
+                    t.greenlet = greenlet.greenlet(t._bootstrap, self.main.greenlet)
                 t._in_ring = True
                 self.q.append(t)
         return bool(items)
+
+    def any_blocked(self) -> bool:
+        return any(t._blocked for t in self.registry.values())
+
+    def others_alive(self) -> bool:
+        """Could another thread still make one of our tasklets runnable?"""
+        live = {th.ident for th in threading.enumerate()}
+        with _schedulers_lock:
+            return any(
+                s is not self and s.thread_alive and s.thread_id in live
+                for s in _schedulers.values()
+            )
 
     # ------------------------------------------------------------------ ring helpers
 
@@ -516,6 +562,24 @@ def _on_check(weight: int) -> None:
 _preempt._handler = _on_check
 
 
+def post(t: Tasklet) -> None:
+    """Make ``t`` runnable in its own scheduler, from any thread."""
+    sched = t._sched
+    if sched is None:
+        return
+    if sched.thread_id == threading.get_ident():
+        if not t._in_ring and t is not sched.current:
+            t._in_ring = True
+            sched.q.append(t)
+        elif t is sched.current:  # woken while waiting for work (next_for_block)
+            t._in_ring = True
+            sched.q.append(t)
+        return
+    with sched.incoming_lock:
+        sched.incoming.append(t)
+        sched.wakeup.set()
+
+
 # --------------------------------------------------------------------------- tasklets
 
 
@@ -559,7 +623,6 @@ class Tasklet:
         _next_id[0] += 1
         self.id = _next_id[0]
         self._sched: Scheduler | None = sched
-        self.thread_id = sched.thread_id
         self.greenlet: Any = None
         self._func: Callable[..., Any] | None = None
         self._args: tuple[Any, ...] | None = None
@@ -581,6 +644,8 @@ class Tasklet:
         self.switches = 0
         self.preemptions = 0
         self.finished_with: BaseException | None = None
+        self._xpartner: Tasklet | None = None  # other-thread tasklet waiting for our resume
+        self._bound_tid: int | None = None
 
     @classmethod
     def _make_main(cls, sched: Scheduler, g: Any) -> Tasklet:
@@ -666,6 +731,9 @@ class Tasklet:
         if not self._alive:
             raise RuntimeError("You cannot run an unbound(dead) tasklet")
         sched = self._sched
+        if sched is None and self._bound_tid == threading.get_ident():
+            sched = self._sched = get_scheduler()
+            sched.registry[self.id] = self
         if sched is None:
             raise RuntimeError("tasklet has no thread")
         if self._in_ring or self is sched.current:
@@ -678,6 +746,8 @@ class Tasklet:
                 sched.incoming.append(self)
                 sched.wakeup.set()
             return self
+        if self.greenlet is None:
+            self.greenlet = greenlet.greenlet(self._bootstrap, sched.main.greenlet)
         self._in_ring = True
         sched.q.append(self)
         return self
@@ -853,7 +923,7 @@ class Tasklet:
             sched.hub_target = nxt
             hub = sched.hub
             if hub is None or hub.dead:
-                hub = sched.hub = greenlet.greenlet(sched._hub_loop, sched.main.greenlet)
+                hub = sched.hub = _Hub(sched._hub_loop, sched.main.greenlet)
             g.parent = hub
 
     def _finish(self) -> None:
@@ -935,6 +1005,14 @@ class Tasklet:
         return sched is not None and sched.current is self
 
     @property
+    def thread_id(self) -> int:
+        """The owning thread's id; -1 once that thread has ended."""
+        sched = self._sched
+        if sched is None:
+            return self._bound_tid if self._bound_tid is not None else -1
+        return sched.thread_id if sched.thread_alive else -1
+
+    @property
     def sleeping(self) -> bool:
         return self._timer is not None
 
@@ -981,17 +1059,19 @@ class Tasklet:
             raise RuntimeError("tasklet has C state on its stack")
         with _schedulers_lock:
             target = _schedulers.get(thread_id)
-        if target is None:
-            if thread_id != threading.get_ident():
-                raise ValueError("bad thread")
+        if target is None and thread_id == threading.get_ident():
             target = get_scheduler()
+        if target is None and thread_id not in {t.ident for t in threading.enumerate()}:
+            raise ValueError("bad thread")
         if self._sched is not None:
             self._sched.registry.pop(self.id, None)
+        # A thread that has not used the kernel yet adopts the tasklet on its first insert().
         self._sched = target
-        self.thread_id = target.thread_id
+        self._bound_tid = thread_id
         if self._alive:
             self.greenlet = None  # created in the owning thread when it first runs
-            target.registry[self.id] = self
+            if target is not None:
+                target.registry[self.id] = self
 
     def statistics(self) -> Any:
         from ._stats import TaskletStatistics

@@ -102,6 +102,7 @@ def run(
         raise RuntimeError("switch_trap")
     wd = Watchdog(cur, int(timeout or 0), bool(soft), bool(totaltimeout))
     wd.ignore_nesting = bool(ignore_nesting)
+    wd.threadblock = bool(threadblock)
     outer_irq = wd.timeout > 0 and sched.irq is None
     sched.watchdogs.append(wd)
     if outer_irq:

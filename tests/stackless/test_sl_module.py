@@ -374,6 +374,7 @@ def test_get_thread_info_in_main() -> None:
     assert stackless.get_thread_info() == (main, main, 1)
     assert stackless.get_thread_info(-1) == (main, main, 1)
     assert stackless.get_thread_info(threading.get_ident()) == (main, main, 1)
+    assert stackless.get_thread_info(-1, 0) == (main, main, 1)  # flags 0: nothing appended
 
 
 def test_get_thread_info_inside_tasklet() -> None:
@@ -564,3 +565,42 @@ def test_pickle_flags() -> None:
 def test_frame_types_of_current() -> None:
     assert isinstance(stackless.getcurrent().frame, types.FrameType)
     assert stackless.getcurrent().frame is sys._getframe()
+
+
+# --- per-tasklet tracing ---------------------------------------------------------------------
+
+
+def profiled_helper() -> None:
+    pass
+
+
+def unprofiled_helper() -> None:
+    pass
+
+
+def test_profile_function_is_per_tasklet() -> None:
+    events: list[str] = []
+
+    def prof(frame: types.FrameType, event: str, arg: object) -> None:
+        if event == "call":
+            events.append(frame.f_code.co_name)
+
+    def profiled() -> None:
+        profiled_helper()
+        stackless.schedule()
+        profiled_helper()
+
+    def unprofiled() -> None:
+        unprofiled_helper()
+        stackless.schedule()
+        unprofiled_helper()
+
+    a = stackless.tasklet(profiled)()
+    b = stackless.tasklet(unprofiled)()
+    assert (a.profile_function, a.trace_function, b.profile_function) == (None, None, None)
+    a.profile_function = prof
+    assert a.profile_function is prof
+    stackless.run()
+    assert sys.getprofile() is None
+    assert events.count("profiled_helper") == 2
+    assert "unprofiled_helper" not in events

@@ -92,6 +92,26 @@ def inner_runner_with_spinner(counter: list[int], log: list[object]) -> None:
     log.append(("inner run returned", stackless.run()))
 
 
+def callback_spin(counts: list[int]) -> None:
+    i = 0
+    while i < 3000:
+        i += 1
+    counts.append(i)
+
+
+def ping_pong_worker(ch: stackless.channel, n: int, out: list[int]) -> None:
+    total = 0
+    for i in range(n):
+        ch.send(i)
+        total += ch.receive()
+    out.append(total)
+
+
+def echo_worker(ch: stackless.channel, n: int) -> None:
+    for _ in range(n):
+        ch.send(ch.receive())
+
+
 def triangle(n: int) -> int:
     return n * (n - 1) // 2
 
@@ -323,3 +343,31 @@ def test_same_program_interleaves_identically() -> None:
     assert first == second
     assert len(first[0]) > 0
     assert first[1] == [{"a": 750, "b": 450, "c": 600}]
+
+
+def test_interrupts_are_deferred_inside_a_channel_callback() -> None:
+    counts: list[int] = []
+    out: list[int] = []
+    ch = stackless.channel()
+    stackless.set_channel_callback(lambda *args: callback_spin(counts))
+    try:
+        stackless.tasklet(ping_pong_worker)(ch, 20, out)
+        stackless.tasklet(echo_worker)(ch, 20)
+        while True:
+            t = stackless.run(50)
+            if t is None:
+                break
+            t.insert()
+    finally:
+        stackless.set_channel_callback(None)
+    # every callback ran to the end (never cut by the watchdog) and the workers' results are exact
+    assert counts == [3000] * 80
+    assert out == [triangle(20)]
+
+
+def test_soft_never_cuts_a_tasklet_that_does_not_switch() -> None:
+    # PROBE: a busy loop that never switches never returns under soft=True (here it is bounded)
+    out: list[object] = []
+    t = stackless.tasklet(count_to)(20000, out, "busy")
+    assert stackless.run(20, soft=True) is None
+    assert (out, t.alive) == ([("busy", triangle(20000))], False)

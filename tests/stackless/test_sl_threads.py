@@ -246,3 +246,25 @@ def test_channel_between_threads_tasklets_in_both() -> None:
         ch.send(i)
     th.join(JOIN)
     assert (got, th.is_alive()) == ([0, 1, 2], False)
+
+
+def test_get_thread_info_of_a_thread_whose_main_is_blocked() -> None:
+    # `current` is None when runcount == 0: the thread's only tasklet waits on a channel
+    ch = stackless.channel()
+    info: dict[str, object] = {}
+
+    def work() -> None:
+        info["main"] = stackless.getmain()
+        info["got"] = ch.receive()
+
+    th = in_thread(work)
+    try:
+        assert wait_for(lambda: ch.balance == -1)
+        tmain = info["main"]
+        assert stackless.get_thread_info(th.ident) == (tmain, None, 0)
+        assert (tmain.blocked, tmain.scheduled) == (True, True)
+    finally:
+        if ch.balance == -1:
+            ch.send("release")
+        th.join(JOIN)
+    assert (info["got"], th.is_alive()) == ("release", False)

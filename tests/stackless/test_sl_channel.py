@@ -521,3 +521,57 @@ def test_channel_subclass() -> None:
 def test_channel_constructor_ignores_arguments() -> None:
     ch = stackless.channel(1, 2, name="x")
     assert (ch.balance, ch.preference, ch.schedule_all, ch.closing) == (0, -1, 0, False)
+
+
+@pytest.mark.parametrize(
+    ("preference", "expected"),
+    [
+        (-1, ["R:wait", "R:got v", "O:run", "M:after send", "end"]),
+        (0, ["R:wait", "M:after send", "O:run", "R:got v", "end"]),
+        (1, ["R:wait", "M:after send", "O:run", "R:got v", "end"]),
+    ],
+)
+def test_preference_when_main_sends(preference: int, expected: list[str]) -> None:
+    ch = stackless.channel()
+    ch.preference = preference
+    trace: list[str] = []
+
+    def receiver() -> None:
+        trace.append("R:wait")
+        trace.append("R:got " + ch.receive())
+
+    stackless.tasklet(receiver)()
+    stackless.schedule()
+    stackless.tasklet(trace.append)("O:run")  # queue [main, O] while main sends
+    ch.send("v")
+    trace.append("M:after send")
+    stackless.run()
+    trace.append("end")
+    assert trace == expected
+
+
+@pytest.mark.parametrize(
+    ("preference", "expected"),
+    [
+        (-1, ["S:wait", "M:got v", "O:run", "S:after send", "end"]),
+        (0, ["S:wait", "M:got v", "O:run", "S:after send", "end"]),
+        (1, ["S:wait", "S:after send", "O:run", "M:got v", "end"]),
+    ],
+)
+def test_preference_when_main_receives(preference: int, expected: list[str]) -> None:
+    ch = stackless.channel()
+    ch.preference = preference
+    trace: list[str] = []
+
+    def sender() -> None:
+        trace.append("S:wait")
+        ch.send("v")
+        trace.append("S:after send")
+
+    stackless.tasklet(sender)()
+    stackless.schedule()
+    stackless.tasklet(trace.append)("O:run")
+    trace.append("M:got " + ch.receive())
+    stackless.run()
+    trace.append("end")
+    assert trace == expected

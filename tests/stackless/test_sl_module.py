@@ -283,7 +283,8 @@ def test_schedule_callback_exception_is_printed_not_propagated(
 
 
 def test_channel_callback_probe() -> None:
-    # PROBE: receiver blocks -> (is_main False, 0, 1, tempval None); main sends -> (True, 1, 0, 'val')
+    # PROBE: receiver blocks -> (is_main False, 0, 1, tempval None);
+    #        main sends -> (True, 1, 0, 'val')
     ch = stackless.channel()
     calls = []
     got = []
@@ -519,7 +520,7 @@ def test_module_properties() -> None:
     assert stackless.current is main
     assert stackless.main is main
     assert stackless.runcount == 1
-    assert getattr(stackless, "current") is main  # TS/test_content.py uses getattr
+    assert stackless.current is main  # TS/test_content.py uses getattr
     threads = stackless.threads
     assert isinstance(threads, list)
     assert threads[0] == threading.main_thread().ident

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from sim import stackless
 
-
 # "Forever" is bounded so that a kernel that fails to interrupt fails the test instead of
 # hanging the whole run; no correct kernel gets near the bound under run(timeout<=100).
 SPIN_LIMIT = 1_000_000

@@ -823,7 +823,7 @@ class NamedTasklet(stackless.tasklet):
     def __init__(self, func: object, name: str | None = None) -> None:
         stackless.tasklet.__init__(self, func)
         if not name:
-            name = "at %08x" % (id(self))
+            name = "at %08x" % (id(self))  # noqa: UP031  (DOC/debugging verbatim)
         self.name = name
 
 
@@ -849,3 +849,33 @@ def test_subclasses() -> None:
     stackless.run()
     assert trace == [("NamedTasklet", "alpha", 1), ("DictTasklet", "dict:beta", 2)]
     assert NamedTasklet(noop).name.startswith("at ")
+
+
+def test_throw_and_kill_to_a_scheduled_started_tasklet() -> None:
+    trace: list[object] = []
+    main = stackless.getmain()
+
+    def body(name: str) -> None:
+        try:
+            trace.append((name, "started"))
+            stackless.schedule()
+            trace.append((name, "resumed"))
+        except BaseException as e:
+            trace.append((name, type(e).__name__, main.scheduled))
+            raise
+
+    a = stackless.tasklet(body)("a")
+    b = stackless.tasklet(body)("b")
+    stackless.schedule()  # a and b start and go back to the queue; queue [main, a, b]
+    assert (a.scheduled, b.scheduled) == (True, True)
+    b.kill()  # switches to b at once, main stays scheduled
+    trace.append("main after kill")
+    stackless.schedule()  # a resumes normally
+    assert trace == [
+        ("a", "started"),
+        ("b", "started"),
+        ("b", "TaskletExit", True),
+        "main after kill",
+        ("a", "resumed"),
+    ]
+    assert (a.alive, b.alive) == (False, False)

@@ -19,7 +19,7 @@ class Clock:
             self.now += 1
             due = self.wheel.pop(self.now, [])
             if not due:
-                print("t=%d idle" % self.now)
+                print(f"t={self.now} idle")
             for ch in due:
                 ch.send(None)
         print("ticker stops at", self.now)
@@ -28,7 +28,7 @@ class Clock:
 def sleeper(clock, name, period, times):
     for i in range(times):
         clock.sleep(period)
-        print("t=%d %s wakes (%d)" % (clock.now, name, i + 1))
+        print(f"t={clock.now} {name} wakes ({i + 1})")
     print(name, "done")
 
 

@@ -142,7 +142,7 @@ def run_phase(
     wd.phase = True
     outer = sched.irq is None
     old_slice = sched.slice_units
-    sched.set_slice(None if hard else DEFAULT_SLICE_UNITS)
+    sched.set_slice(None if hard else _slice["units"])
     sched.watchdogs.append(wd)
     if outer:
         sched.irq = wd
@@ -168,11 +168,20 @@ def run_phase(
 _timer_state: dict[str, Any] = {"last": -1, "slice": DEFAULT_SLICE_SECONDS, "armed": False}
 
 
-def set_preemption(mode: str, *, slice_seconds: float = DEFAULT_SLICE_SECONDS) -> str:
+_slice = {"units": DEFAULT_SLICE_UNITS}
+
+
+def set_preemption(
+    mode: str,
+    *,
+    slice_seconds: float = DEFAULT_SLICE_SECONDS,
+    slice_units: int = DEFAULT_SLICE_UNITS,
+) -> str:
     """Choose how tasklets are preempted process-wide; returns the previous mode.
 
-    ``"deterministic"``: each check subtracts its weight from the running tasklet's budget;
-    the same program interleaves the same way every run. ``"hard"``: a periodic timer
+    ``"deterministic"``: each check subtracts its weight from the running tasklet's budget of
+    ``slice_units`` (one unit is about one simple statement); the same program interleaves the
+    same way every run. ``"hard"``: a periodic timer
     (one ``setitimer`` for the whole process) raises a flag when the running tasklet has used
     its wall-clock slice; the next check switches it out. Only the main thread can arm the
     timer.
@@ -181,6 +190,9 @@ def set_preemption(mode: str, *, slice_seconds: float = DEFAULT_SLICE_SECONDS) -
         raise ValueError(f"preemption mode must be one of {_preempt.MODES}, got {mode!r}")
     if not slice_seconds > 0:
         raise ValueError(f"slice_seconds must be > 0, got {slice_seconds!r}")
+    if not isinstance(slice_units, int) or slice_units < 1:
+        raise ValueError(f"slice_units must be an int >= 1, got {slice_units!r}")
+    _slice["units"] = slice_units
     old = _preempt.mode
     _preempt.mode = mode
     for switch in _preempt._variant_switchers:

@@ -1,0 +1,206 @@
+"""Preemption at instrumented checks: round-robin slices in both modes, determinism, safe points.
+
+Risky runs (hard mode's timer, a ``while True: pass``) go to subprocesses so a regression
+fails a test instead of hanging the runner.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import sim
+from sim import stackless
+
+SCRIPTS = pathlib.Path(__file__).parent / "scripts"
+
+
+def run_script(*args: str, timeout: float = 120) -> dict[str, object]:
+    proc = subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(("mode", "rounds"), [("deterministic", "1500"), ("hard", "3500")])
+def test_stress_thousands_of_preemptions_exact_results(mode: str, rounds: str) -> None:
+    out = run_script(str(SCRIPTS / "stress_preempt.py"), mode, "4", rounds)
+    assert out["ok"] is True
+    assert out["mode"] == mode
+    assert out["preemptions"] >= 5000
+
+
+BUSY = textwrap.dedent(
+    """
+    import json, sys, sim
+    if sys.argv[1] == "hard":
+        sim.set_preemption("hard")
+    done = []
+    def spin():
+        while True:
+            pass
+    def count(name, n):
+        total = 0
+        for i in range(n):
+            total += i
+        done.append((name, total))
+    spinner = sim.spawn(spin, name="spin")
+    for k in range(3):
+        sim.spawn(count, f"c{k}", 200_000)
+    def stop():
+        while len(done) < 3:
+            sim.schedule()
+        spinner.kill()
+    sim.spawn(stop)
+    sim.run()
+    sim.set_preemption("deterministic")
+    print(json.dumps({"done": sorted(done), "spin_alive": spinner.alive}))
+    """
+)
+
+
+@pytest.mark.parametrize("mode", ["deterministic", "hard"])
+def test_while_true_pass_does_not_stop_the_others(tmp_path: pathlib.Path, mode: str) -> None:
+    script = tmp_path / "busy.py"
+    script.write_text(BUSY)
+    out = run_script(str(script), mode, timeout=60)
+    total = sum(range(200_000))
+    assert out == {"done": [["c0", total], ["c1", total], ["c2", total]], "spin_alive": False}
+
+
+def interleaving_trace() -> list[tuple[str, int]]:
+    trace: list[tuple[str, int]] = []
+
+    def worker(name: str, n: int) -> None:
+        x = 0
+        for i in range(n):
+            x = (x * 31 + i) % 1009
+            if i % 50 == 0:
+                trace.append((name, i))
+
+    for name in ("a", "b", "c"):
+        sim.spawn(worker, name, 3000, name=name)
+    sim.run()
+    return trace
+
+
+def test_deterministic_mode_interleaves_identically_ten_times() -> None:
+    old = sim.set_preemption("deterministic", slice_units=700)
+    try:
+        traces = [interleaving_trace() for _ in range(10)]
+    finally:
+        sim.set_preemption(old)
+    first = traces[0]
+    assert all(t == first for t in traces[1:])
+    # Preempted mid-loop: the names alternate, not a, a, ..., b, b, ..., c, c, ...
+    runs = [name for i, (name, _) in enumerate(first) if i == 0 or first[i - 1][0] != name]
+    assert len(runs) > 3
+    assert sorted(first) == sorted((n, i) for n in "abc" for i in range(0, 3000, 50))
+
+
+def test_deterministic_trace_is_the_same_in_another_process(tmp_path: pathlib.Path) -> None:
+    script = tmp_path / "det.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import json, sim
+            sim.set_preemption("deterministic", slice_units=700)
+            trace = []
+            def worker(name, n):
+                x = 0
+                for i in range(n):
+                    x = (x * 31 + i) % 1009
+                    if i % 50 == 0:
+                        trace.append((name, i))
+            for name in ("a", "b", "c"):
+                sim.spawn(worker, name, 3000, name=name)
+            sim.run()
+            print(json.dumps(trace))
+            """
+        )
+    )
+    runs = [
+        subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True)
+        for _ in range(3)
+    ]
+    assert runs[0].stdout == runs[1].stdout == runs[2].stdout
+    assert len(json.loads(runs[0].stdout)) == 180
+
+
+def test_atomic_and_switch_trap_defer_preemption_until_they_end() -> None:
+    old = sim.set_preemption("deterministic", slice_units=50)
+    trace: list[str] = []
+
+    def guarded(name: str) -> None:
+        with stackless.atomic():
+            i = 0
+            while i < 500:  # far beyond the slice: not preempted while atomic
+                i += 1
+        trace.append(f"{name} atomic done")
+        for _ in range(2):  # the deferred interrupt fires at this first check
+            pass
+        stackless.switch_trap(1)
+        try:
+            i = 0
+            while i < 500:
+                i += 1
+        finally:
+            stackless.switch_trap(-1)
+        trace.append(f"{name} trap done")
+        for _ in range(2):
+            pass
+        i = 0
+        while i < 500:
+            i += 1
+        trace.append(f"{name} end")
+
+    try:
+        sim.spawn(guarded, "x")
+        sim.spawn(guarded, "y")
+        sim.run()
+    finally:
+        sim.set_preemption(old)
+    assert trace == [
+        "x atomic done",  # then preempted at its first check outside atomic
+        "y atomic done",
+        "x trap done",
+        "y trap done",
+        "x end",
+        "y end",
+    ]
+
+
+def test_statistics_account_time_units_and_preemptions() -> None:
+    old = sim.set_preemption("deterministic", slice_units=100)
+
+    def busy() -> None:
+        total = 0
+        for i in range(2000):
+            total += i
+
+    try:
+        a = sim.spawn(busy, name="a")
+        b = sim.spawn(busy, name="b")
+        sim.run()
+    finally:
+        sim.set_preemption(old)
+    sa, sb = a.statistics(), b.statistics()
+    assert sa.units == sb.units > 2000
+    assert sa.preemptions == sb.preemptions >= 19
+    assert sa.time_ns > 0 and sb.time_ns > 0
+    assert sa.switches == sa.preemptions + 1
+
+
+def test_uninstrumentable_function_runs_and_is_counted() -> None:
+    before = sim.statistics().functions_uninstrumented
+    out: list[int] = []
+    sim.spawn(lambda: out.append(1))
+    sim.run()
+    assert out == [1]
+    assert sim.statistics().functions_uninstrumented >= before

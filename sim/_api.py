@@ -8,10 +8,11 @@ import heapq
 import logging
 import signal
 import sys
-import types
 import threading
+import types
+from collections.abc import Callable
 from time import perf_counter_ns
-from typing import Any, Callable
+from typing import Any
 
 from . import _preempt
 from ._channel import Channel, channel

@@ -18,7 +18,8 @@ import sys
 import threading
 import traceback
 from collections import deque
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from . import _kernel
 from ._kernel import Scheduler, Tasklet, bomb, get_scheduler, make_bomb
@@ -295,7 +296,9 @@ class Channel:
     run queue. Iterating receives until the channel is closed and drained.
     """
 
-    __slots__ = ("capacity", "_buf", "_waiters", "_balance", "_closed", "name", "__weakref__")
+    __slots__ = (
+        "capacity", "_buf", "_waiters", "_balance", "_closed", "name", "_sched", "__weakref__"
+    )
 
     def __init__(self, capacity: int = 0, *, name: str | None = None) -> None:
         if not isinstance(capacity, int) or capacity < 0:
@@ -306,6 +309,9 @@ class Channel:
         self._balance = 0  # >0 senders blocked, <0 receivers blocked
         self._closed = False
         self.name = name
+        # A Channel belongs to the thread that makes it (no thread-local lookup per block);
+        # tasklets of other threads rendezvous through sim.stackless.channel.
+        self._sched = get_scheduler()
 
     def __len__(self) -> int:
         """Items buffered (not counting blocked senders)."""
@@ -379,7 +385,7 @@ class Channel:
         raise WouldBlock("channel empty")
 
     def _wait(self, value: Any, d: int) -> Any:
-        sched = get_scheduler()
+        sched = self._sched
         cur = sched.current
         if cur._block_trap:
             raise RuntimeError("this tasklet does not like to be blocked.")

@@ -20,9 +20,10 @@ import sys
 import threading
 import traceback
 from collections import deque
+from collections.abc import Callable
 from time import perf_counter_ns
 from types import TracebackType
-from typing import Any, Callable
+from typing import Any
 
 import greenlet
 
@@ -193,10 +194,11 @@ class Scheduler:
         self.schedlock = 0  # >0 while a schedule/channel callback runs
         self.in_channel_cb = False
         self.pending_irq = False  # an interrupt deferred by atomic/switch_trap/callback
-        self.soft_irq = False  # a soft interrupt waiting for the next switch
+        self._soft = False  # a soft interrupt waiting for the next switch (see soft_irq)
+        self._wall_deadline_ns = BIG
+        self.soft_at = BIG  # switch() looks at soft interrupts only once now >= soft_at
         self.slice_units: int | None = None  # Loom round-robin slice (deterministic units)
         self.slice_budget = BIG  # slice_units or BIG, kept in step by set_slice()
-        self.wall_deadline_ns = BIG  # a hard-mode run phase ends at the first switch after it
         self.budget_base = BIG
         self.switches = 0
         self.preemptions = 0
@@ -229,20 +231,21 @@ class Scheduler:
         cur.time_ns += now - self.t0
         self.t0 = now
         left = BUDGET[0]
-        if left != self.budget_base:  # instrumented code ran: account its units
+        if left != self.budget_base or self.pending_irq:  # instrumented code ran
             self.account(cur, self.budget_base - left)
-        else:  # every tasklet starts with a fresh budget
-            BUDGET[0] = self.budget_base = self.slice_budget if self.irq is None else self.next_budget()
-        if now >= self.wall_deadline_ns:
-            self.soft_irq = True
-        if self.soft_irq and self.irq is not None and nxt is not self.irq.tasklet:
-            nxt = self._soft_interrupt(nxt)
+        if now >= self.soft_at:
+            if now >= self._wall_deadline_ns:
+                self.soft_irq = True
+            if self._soft and self.irq is not None and nxt is not self.irq.tasklet:
+                nxt = self._soft_interrupt(nxt)
         FLAG[0] = 0
         self.switches += 1
         nxt.switches += 1
         cb = _schedule_cb
         if cb is not None:
             self.call_schedule_cb(cb, cur, nxt)
+        if _hooked[0]:
+            _swap_hooks(nxt)
         self.current = nxt
         if nxt._started:
             nxt.greenlet.switch()
@@ -275,8 +278,31 @@ class Scheduler:
             else:  # pragma: no cover - nothing to start: give control back to main
                 self.main.greenlet.switch()
 
+    @property
+    def soft_irq(self) -> bool:
+        return self._soft
+
+    @soft_irq.setter
+    def soft_irq(self, value: bool) -> None:
+        self._soft = value
+        self.soft_at = 0 if value else self._wall_deadline_ns
+
+    @property
+    def wall_deadline_ns(self) -> int:
+        """A hard-mode run phase ends at the first switch after this ``perf_counter_ns``."""
+        return self._wall_deadline_ns
+
+    @wall_deadline_ns.setter
+    def wall_deadline_ns(self, value: int) -> None:
+        self._wall_deadline_ns = value
+        if not self._soft:
+            self.soft_at = value
+
     def account(self, cur: Tasklet, used: int) -> None:
-        """Charge ``used`` budget units to ``cur`` (and to a total-timeout watchdog)."""
+        """Charge ``used`` budget units to ``cur`` (and to a total-timeout watchdog), and give
+        the next tasklet a fresh budget. An interrupt still deferred is dropped: ``cur`` is
+        leaving anyway."""
+        self.pending_irq = False
         cur.units += used
         irq = self.irq
         if irq is not None and irq.total:
@@ -495,6 +521,8 @@ class Scheduler:
                     self.hard_interrupt(cur, irq)
                     return
                 self.soft_irq = True  # fires at the next switch; the running tasklet goes on
+        # Whoever runs next (this tasklet or another) starts from a fresh budget.
+        self.budget_base = BUDGET[0] = self.next_budget()
         slice_out = due or hard or (self.slice_units is not None and used >= self.slice_units)
         if slice_out and (self.q or self.incoming):
             cur.preemptions += 1
@@ -510,8 +538,6 @@ class Scheduler:
             self.q.append(cur)
             irq.tasklet.tempval = None
             self.switch(cur, irq.tasklet)
-            return
-        self.budget_base = BUDGET[0] = self.next_budget()
 
     def hard_interrupt(self, cur: Tasklet, irq: Watchdog) -> None:
         """Stackless hard interrupt: the victim leaves the ring; ``run()`` returns it."""
@@ -547,6 +573,12 @@ class Scheduler:
             self.budget_base = 0
             BUDGET[0] = -1
             FLAG[0] = 1
+
+
+def _swap_hooks(nxt: Tasklet) -> None:
+    """Install the trace/profile hooks of the tasklet about to run (None removes them)."""
+    sys.settrace(nxt._trace)
+    sys.setprofile(nxt._profile)
 
 
 def _deadlock(msg: str) -> RuntimeError:
@@ -591,6 +623,8 @@ def _bind_hook(func: Any) -> None:
 
 
 _instrument_hook: list[Callable[[Any], Any] | None] = [None]
+_hooked = [0]  # how many tasklets have a trace or profile function
+_graveyard: list[Any] = []  # suspended greenlets of unbound tasklets: never resumed, never freed
 _next_id = [0]
 
 
@@ -646,6 +680,8 @@ class Tasklet:
         self.finished_with: BaseException | None = None
         self._xpartner: Tasklet | None = None  # other-thread tasklet waiting for our resume
         self._bound_tid: int | None = None
+        self._trace: Any = None
+        self._profile: Any = None
 
     @classmethod
     def _make_main(cls, sched: Scheduler, g: Any) -> Tasklet:
@@ -671,11 +707,11 @@ class Tasklet:
             raise RuntimeError("tasklet is scheduled")
         if self.is_main:
             raise RuntimeError("can't unbind the main tasklet")
-        if self._started and self._alive:
-            raise RuntimeError("tasklet has C state on its stack")
         if func is None and args is None and kwargs is None:
             self._unbind()
             return self
+        if self._started and self._alive:
+            raise RuntimeError("tasklet has C state on its stack")
         if func is not None:
             self._func = func
         if args is None and kwargs is None:
@@ -690,6 +726,10 @@ class Tasklet:
         return self
 
     def _unbind(self) -> None:
+        if self._started and self._alive and self.greenlet is not None:
+            # Stackless drops the frames without running finally blocks. Greenlet would run
+            # them (GreenletExit) if the greenlet were freed, so it is parked for good.
+            _graveyard.append(self.greenlet)
         self._func = self._args = self._kwargs = None
         self._alive = False
         self._started = False
@@ -912,6 +952,11 @@ class Tasklet:
         cb = _schedule_cb
         if cb is not None:
             sched.call_schedule_cb(cb, self, nxt)
+        if _hooked[0] or self._trace is not None or self._profile is not None:
+            if self._trace is not None or self._profile is not None:
+                _hooked[0] -= (self._trace is not None) + (self._profile is not None)
+                self._trace = self._profile = None
+            _swap_hooks(nxt)
         sched.current = nxt
         g = self.greenlet
         self.greenlet = None
@@ -1003,6 +1048,30 @@ class Tasklet:
     def is_current(self) -> bool:
         sched = self._sched
         return sched is not None and sched.current is self
+
+    # Tracing is per tasklet, as in Stackless: the kernel swaps sys.settrace/setprofile at
+    # switches, but only while some tasklet has a hook (one global test on the switch path).
+    @property
+    def trace_function(self) -> Any:
+        return self._trace
+
+    @trace_function.setter
+    def trace_function(self, fn: Any) -> None:
+        _hooked[0] += (fn is not None) - (self._trace is not None)
+        self._trace = fn
+        if self.is_current:
+            sys.settrace(fn)
+
+    @property
+    def profile_function(self) -> Any:
+        return self._profile
+
+    @profile_function.setter
+    def profile_function(self, fn: Any) -> None:
+        _hooked[0] += (fn is not None) - (self._profile is not None)
+        self._profile = fn
+        if self.is_current:
+            sys.setprofile(fn)
 
     @property
     def thread_id(self) -> int:

@@ -16,7 +16,8 @@ from __future__ import annotations
 import sys
 import threading
 import types
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from . import _kernel
 from ._api import collect, reset
@@ -33,8 +34,10 @@ from ._kernel import (
 tasklet = Tasklet
 
 DEVIATIONS = """\
-* Tasklets that have started cannot be pickled (greenlet frames cannot be serialised) and
-  cannot be unbound with bind(None): RuntimeError("tasklet has C state on its stack").
+* Tasklets that have started cannot be pickled (greenlet frames cannot be serialised).
+* bind(None) on a started, paused tasklet drops it without running its finally blocks, as in
+  Stackless, but its suspended greenlet stays in memory until the process exits (freeing it
+  would make greenlet run those finally blocks).
 * nesting_level is always 0 and restorable always True.
 * run(timeout) counts budget units at instrumented checks, not bytecode ticks.
 * In hard preemption mode run(timeout=N) interrupts after one wall-clock slice, whatever N.
@@ -54,7 +57,8 @@ def getmain() -> Tasklet:
 
 
 def getruncount() -> int:
-    return len(get_scheduler().q) + 1
+    sched = get_scheduler()
+    return len(sched.q) + (0 if sched.current._blocked else 1)
 
 
 def getcurrentid() -> int:
@@ -182,7 +186,7 @@ def get_thread_info(thread_id: int = -1, flags: int = 0) -> tuple[Any, ...]:
             else:
                 raise RuntimeError("Thread id not found")
         sched = found
-    runcount = len(sched.q) + 1
+    runcount = len(sched.q) + (0 if sched.current._blocked else 1)
     info: tuple[Any, ...] = (sched.main, sched.current if runcount else None, runcount)
     if flags & (1 << 31):
         info = info + ([w.tasklet for w in sched.watchdogs],)

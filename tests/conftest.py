@@ -25,6 +25,7 @@ def _live_greenlets() -> int:
         and o
         and o.parent is not None  # a thread's root greenlet lives as long as the thread
         and not isinstance(o, _kernel._Hub)
+        and not any(o is g for g in _kernel._graveyard)  # unbound tasklets, see bind(None)
     )
 
 

@@ -212,10 +212,11 @@ def _on_alarm(signum: int, frame: Any) -> None:
     sched = _main_sched()
     if sched is None:
         return
-    n = sched.switches
-    if n == _timer_state["last"]:
+    cur = sched.current
+    seen = (id(cur), cur.switches)  # the same tasklet, not switched in since the last tick
+    if seen == _timer_state["last"]:
         FLAG[0] = 1
-    _timer_state["last"] = n
+    _timer_state["last"] = seen
 
 
 def _main_sched() -> Scheduler | None:

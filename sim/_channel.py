@@ -325,49 +325,81 @@ class Channel:
     def balance(self) -> int:
         return self._balance
 
+    # Discussion: send/recv are the hottest paths in Loom (every network message crosses one),
+    # so the common cases are written out inline: a woken tasklet keeps a stale ``_chan``
+    # (only read while ``_blocked``), and blocking is spelled out instead of calling helpers.
     def send(self, value: Any) -> None:
-        if self._closed:
-            raise ChannelClosed(f"send on closed channel {self.name or ''}".rstrip())
-        if self._balance < 0:
+        if self._balance < 0:  # a receiver waits: hand over, it runs later, we go on
             w = self._waiters.popleft()
             self._balance += 1
             w._blocked = 0
-            w._chan = None
             w.tempval = value
             w._in_ring = True
-            w._sched.q.append(w)  # type: ignore[union-attr]
+            self._sched.q.append(w)
             return
+        if self._closed:
+            raise ChannelClosed(f"send on closed channel {self.name or ''}".rstrip())
         if len(self._buf) < self.capacity:
             self._buf.append(value)
             return
-        self._wait(value, 1)
+        sched = self._sched
+        cur = sched.current
+        if cur._block_trap or sched.trap:
+            self._refuse_block(cur)
+        q = sched.q
+        nxt = q.popleft() if q else sched.next_for_block(cur)
+        self._waiters.append(cur)
+        self._balance += 1
+        cur._blocked = 1
+        cur._in_ring = False
+        cur._chan = self
+        cur.tempval = value
+        sched.switch(cur, nxt)
 
     def recv(self) -> Any:
         if self._buf:
             value = self._buf.popleft()
-            if self._balance > 0:
+            if self._balance > 0:  # a blocked sender's value moves into the buffer
                 w = self._waiters.popleft()
                 self._balance -= 1
                 self._buf.append(w.tempval)
                 w.tempval = None
                 w._blocked = 0
-                w._chan = None
                 w._in_ring = True
-                w._sched.q.append(w)  # type: ignore[union-attr]
+                self._sched.q.append(w)
             return value
-        if self._balance > 0:
+        if self._balance > 0:  # a sender waits: take its value, it runs later, we go on
             w = self._waiters.popleft()
             self._balance -= 1
             value = w.tempval
             w.tempval = None
             w._blocked = 0
-            w._chan = None
             w._in_ring = True
-            w._sched.q.append(w)  # type: ignore[union-attr]
+            self._sched.q.append(w)
             return value
         if self._closed:
             raise ChannelClosed(f"recv on closed channel {self.name or ''}".rstrip())
-        return self._wait(None, -1)
+        sched = self._sched
+        cur = sched.current
+        if cur._block_trap or sched.trap:
+            self._refuse_block(cur)
+        q = sched.q
+        nxt = q.popleft() if q else sched.next_for_block(cur)
+        self._waiters.append(cur)
+        self._balance -= 1
+        cur._blocked = -1
+        cur._in_ring = False
+        cur._chan = self
+        cur.tempval = None
+        value = sched.switch(cur, nxt)
+        cur.tempval = None
+        return value
+
+    @staticmethod
+    def _refuse_block(cur: Tasklet) -> None:
+        if cur._block_trap:
+            raise RuntimeError("this tasklet does not like to be blocked.")
+        raise RuntimeError("switch_trap")
 
     def send_nowait(self, value: Any) -> None:
         if self._closed:
@@ -383,25 +415,6 @@ class Channel:
         if self._closed:
             raise ChannelClosed(f"recv on closed channel {self.name or ''}".rstrip())
         raise WouldBlock("channel empty")
-
-    def _wait(self, value: Any, d: int) -> Any:
-        sched = self._sched
-        cur = sched.current
-        if cur._block_trap:
-            raise RuntimeError("this tasklet does not like to be blocked.")
-        if sched.trap:
-            raise RuntimeError("switch_trap")
-        q = sched.q
-        nxt = q.popleft() if q else sched.next_for_block(cur)
-        self._waiters.append(cur)
-        self._balance += d
-        cur._blocked = d
-        cur._in_ring = False
-        cur._chan = self
-        cur.tempval = value
-        v = sched.switch(cur, nxt)
-        cur.tempval = None
-        return v
 
     def unlink(self, t: Tasklet) -> None:
         self._waiters.remove(t)
@@ -421,7 +434,7 @@ class Channel:
             w._chan = None
             w.tempval = bomb(ChannelClosed, ChannelClosed("channel closed while waiting"))
             w._in_ring = True
-            w._sched.q.append(w)  # type: ignore[union-attr]
+            self._sched.q.append(w)
 
     def __iter__(self) -> Iterator[Any]:
         while True:

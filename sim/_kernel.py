@@ -200,7 +200,7 @@ class Scheduler:
         self.slice_units: int | None = None  # Loom round-robin slice (deterministic units)
         self.slice_budget = BIG  # slice_units or BIG, kept in step by set_slice()
         self.budget_base = BIG
-        self.switches = 0
+        self.retired_switches = 0  # switches of tasklets that have died
         self.preemptions = 0
         self.t0 = perf_counter_ns()
         self.clock: Clock = MonotonicClock()
@@ -239,13 +239,9 @@ class Scheduler:
             if self._soft and self.irq is not None and nxt is not self.irq.tasklet:
                 nxt = self._soft_interrupt(nxt)
         FLAG[0] = 0
-        self.switches += 1
         nxt.switches += 1
-        cb = _schedule_cb
-        if cb is not None:
-            self.call_schedule_cb(cb, cur, nxt)
-        if _hooked[0]:
-            _swap_hooks(nxt)
+        if _switch_hooks:
+            self.run_switch_hooks(cur, nxt)
         self.current = nxt
         if nxt._started:
             nxt.greenlet.switch()
@@ -305,7 +301,10 @@ class Scheduler:
         self.pending_irq = False
         cur.units += used
         irq = self.irq
-        if irq is not None and irq.total:
+        if irq is None:
+            BUDGET[0] = self.budget_base = self.slice_budget
+            return
+        if irq.total:
             irq.used += used
         BUDGET[0] = self.budget_base = self.next_budget()
 
@@ -327,6 +326,21 @@ class Scheduler:
             if left < b:
                 b = left if left > 0 else 0
         return b
+
+    def run_switch_hooks(self, cur: Any, nxt: Tasklet) -> None:
+        """The schedule callback and per-tasklet trace/profile hooks, when any is set."""
+        cb = _schedule_cb
+        if cb is not None:
+            self.call_schedule_cb(cb, cur, nxt)
+        if _hooked[0]:
+            _swap_hooks(nxt)
+
+    @property
+    def switches(self) -> int:
+        """Switches into this scheduler's tasklets, dead ones included."""
+        return self.retired_switches + sum(t.switches for t in self.registry.values()) + (
+            self.main.switches
+        )
 
     def call_schedule_cb(self, cb: Callable[[Any, Any], None], prev: Any, nxt: Any) -> None:
         self.schedlock += 1
@@ -573,6 +587,23 @@ class Scheduler:
             self.budget_base = 0
             BUDGET[0] = -1
             FLAG[0] = 1
+
+
+_switch_hooks = False  # any schedule callback or trace/profile hook: switch() runs them
+
+
+def set_schedule_callback(cb: Callable[[Any, Any], None] | None) -> Any:
+    """Install the Stackless schedule callback; returns the previous one."""
+    global _schedule_cb
+    old = _schedule_cb
+    _schedule_cb = cb
+    refresh_switch_hooks()
+    return old
+
+
+def refresh_switch_hooks() -> None:
+    global _switch_hooks
+    _switch_hooks = _schedule_cb is not None or _hooked[0] > 0
 
 
 def _swap_hooks(nxt: Tasklet) -> None:
@@ -947,16 +978,14 @@ class Tasklet:
         sched.budget_base = b = sched.next_budget()
         BUDGET[0] = b
         FLAG[0] = 0
-        sched.switches += 1
         nxt.switches += 1
-        cb = _schedule_cb
-        if cb is not None:
-            sched.call_schedule_cb(cb, self, nxt)
-        if _hooked[0] or self._trace is not None or self._profile is not None:
-            if self._trace is not None or self._profile is not None:
-                _hooked[0] -= (self._trace is not None) + (self._profile is not None)
-                self._trace = self._profile = None
+        sched.retired_switches += self.switches
+        if self._trace is not None or self._profile is not None:
+            _hooked[0] -= (self._trace is not None) + (self._profile is not None)
+            self._trace = self._profile = None
             _swap_hooks(nxt)
+        if _switch_hooks:
+            sched.run_switch_hooks(self, nxt)
         sched.current = nxt
         g = self.greenlet
         self.greenlet = None
@@ -1059,6 +1088,7 @@ class Tasklet:
     def trace_function(self, fn: Any) -> None:
         _hooked[0] += (fn is not None) - (self._trace is not None)
         self._trace = fn
+        refresh_switch_hooks()
         if self.is_current:
             sys.settrace(fn)
 
@@ -1070,6 +1100,7 @@ class Tasklet:
     def profile_function(self, fn: Any) -> None:
         _hooked[0] += (fn is not None) - (self._profile is not None)
         self._profile = fn
+        refresh_switch_hooks()
         if self.is_current:
             sys.setprofile(fn)
 

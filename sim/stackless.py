@@ -143,9 +143,7 @@ def _wait_for_other_threads(sched: Any) -> None:
 def set_schedule_callback(callable: Callable[[Any, Any], Any] | None) -> Any:  # noqa: A002
     if callable is not None and not builtins_callable(callable):
         raise TypeError("schedule callback must be callable")
-    old = _kernel._schedule_cb
-    _kernel._schedule_cb = callable
-    return old
+    return _kernel.set_schedule_callback(callable)
 
 
 def get_schedule_callback() -> Any:

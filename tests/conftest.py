@@ -39,7 +39,7 @@ def no_leaked_tasklets():
     mode = _preempt.mode
     killed = sim.reset()
     sched.clock = clock
-    _kernel._schedule_cb = None
+    _kernel.set_schedule_callback(None)
     _kernel._channel_cb = None
     _kernel._error_handler = None
     if mode != _preempt.DETERMINISTIC:

@@ -1,0 +1,197 @@
+"""Time for behaviours: the tasklet subclass that runs one behaviour of one entity under the
+world's supervisor, parking on the world's tick wheel (``next_tick()``, ``World.sleep``), the
+simulation-time clock ``sim.sleep()`` reads while a world steps, and wall-clock timers that
+never dilate.
+
+# Discussion: why a tick wheel and not the kernel's timer heap.
+Behaviours sleep in whole ticks.  The world keeps one list per due tick (``World._wheel``,
+and ``World._soon`` for the next tick, the common case): parking appends the tasklet, waking
+pops one list and appends its tasklets to the run queue.  Both are O(1) per tasklet and cost
+nothing for sleepers whose tick has not come (100,000 of them included), where a heap pays
+O(log n) twice per wake, on every wake.  A list entry is live only while the tasklet's
+``due`` still names that tick, so a parked tasklet that is killed or woken otherwise leaves a
+stale entry that waking skips (nothing is searched or removed).  ``sim.sleep(seconds)`` still
+works in behaviours: it goes to the kernel's heap, in simulation seconds (``SimClock``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ._entity import WorldError
+from ._kernel import Tasklet, get_scheduler
+from ._supervise import BehaviourKey
+from ._tick import TimerHandle, TimerHeap
+
+if TYPE_CHECKING:
+    from ._entity import Entity
+    from ._world import World
+
+__all__ = ["BehaviourTasklet", "SimClock", "WallTimers", "current_entity", "next_tick"]
+
+log = logging.getLogger("loom.sim.world")
+
+
+class BehaviourTasklet(Tasklet):
+    """The tasklet running behaviour ``method`` of ``entity``, named ``"kind#id.method"``.
+
+    ``due`` is the tick it is parked for (0: not parked, -1: parked but its wake was
+    cancelled by quarantine); ``mark`` its cumulative work (units or ns) when last measured;
+    ``held`` is True while quarantined.
+    """
+
+    __slots__ = ("entity", "world", "method", "key", "fn", "due", "mark", "held", "quarantines")
+
+    def __init__(self, entity: Entity, method: str) -> None:
+        self.entity = entity
+        self.world: World = entity.world
+        self.method = method
+        self.key: BehaviourKey = (entity.id, method)
+        self.fn = getattr(entity, method)
+        self.due = 0
+        self.mark = 0
+        self.held = False
+        self.quarantines = 0
+        super().__init__(_supervised, (self,), None, name=f"{entity.kind}#{entity.id}.{method}")
+
+
+def _supervised(t: BehaviourTasklet) -> None:
+    """Run the behaviour; on an exception, let the world's supervisor log it and decide."""
+    fn = t.fn
+    while True:
+        try:
+            fn()
+        except Exception:
+            t.world._crashed(t)  # parks for the backoff, or despawns (raises TaskletExit)
+            continue
+        return
+
+
+def park(t: BehaviourTasklet, world: World, due: int) -> None:
+    """Suspend the running behaviour ``t`` until tick ``due`` (> the current tick)."""
+    t.due = due
+    if due == world._tick + 1:
+        world._soon.append(t)
+    else:
+        bucket = world._wheel.get(due)
+        if bucket is None:
+            world._wheel[due] = [t]
+        else:
+            bucket.append(t)
+    sched = world._sched
+    # Off the ring and through the kernel's one door, as sim.sleep() does for its heap.
+    t._in_ring = False
+    q = sched.q
+    try:
+        sched.switch(t, q.popleft() if q else sched.next_for_block(t))
+    except BaseException:
+        t.due = 0  # killed or thrown at while parked: the wheel entry is now stale
+        raise
+
+
+def next_tick() -> None:
+    """Sleep until the next tick of the calling behaviour's world.
+
+    The straight-line loop of a behaviour: ``while True: ...; next_tick()``.  Behaviours
+    woken in a tick run in the order they went to sleep.  Sleepers cost nothing per tick.
+    """
+    sched = get_scheduler()
+    t = sched.current
+    try:
+        world: World = t.world  # type: ignore[attr-defined]
+    except AttributeError:
+        raise WorldError("next_tick() must be called from an entity behaviour") from None
+    # Inlined park(t, world, tick + 1): this is the hottest path in a world.
+    t.due = world._tick + 1  # type: ignore[attr-defined]
+    world._soon.append(t)  # type: ignore[arg-type]
+    t._in_ring = False
+    q = sched.q
+    try:
+        sched.switch(t, q.popleft() if q else sched.next_for_block(t))
+    except BaseException:
+        t.due = 0  # type: ignore[attr-defined]
+        raise
+
+
+def current_entity() -> Entity:
+    """The entity whose behaviour is running now (raises ``WorldError`` elsewhere)."""
+    t = get_scheduler().current
+    if not isinstance(t, BehaviourTasklet):
+        raise WorldError("current_entity() must be called from an entity behaviour")
+    return t.entity
+
+
+def current_behaviour(world: World) -> BehaviourTasklet:
+    t = get_scheduler().current
+    if not isinstance(t, BehaviourTasklet) or t.world is not world:
+        raise WorldError("this must be called from a behaviour of this world")
+    return t
+
+
+class SimClock:
+    """The world's simulation time for the kernel's ``sleep()``: ``tick / tick_rate`` seconds.
+
+    Installed as the scheduler's clock while the world steps.  It never waits: simulation
+    time moves only by ``World.step()``.
+    """
+
+    def __init__(self, world: World) -> None:
+        self._world = world
+
+    def now(self) -> float:
+        return self._world._tick / self._world.tick_rate
+
+    def wait_until(self, deadline: float) -> None:
+        raise WorldError(
+            "simulation time advances only by World.step(); nothing in the world is runnable "
+            f"before sim time {deadline:.6f}"
+        )
+
+
+_Call = tuple[Callable[..., Any], tuple[Any, ...]]
+
+
+class WallTimers:
+    """Callbacks due after *wall* seconds, never dilated: session timeouts, checkpoints.
+
+    Separate from simulation time on purpose: when the world dilates, a 30 s idle timeout
+    must still be 30 s for the player.  ``poll()`` fires what is due, in deadline order, in
+    the caller's context (the server loop, or ``World.run()`` between steps, never inside a
+    step); errors are logged.  ``clock`` is ``time.monotonic`` unless a test injects one.
+    """
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock = clock
+        self._heap: TimerHeap[_Call] = TimerHeap()
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    def call_later(self, seconds: float, fn: Callable[..., Any], *args: Any
+                   ) -> TimerHandle[_Call]:
+        if not (seconds >= 0 and math.isfinite(seconds)):
+            raise ValueError(f"seconds must be finite and >= 0, got {seconds!r}")
+        return self._heap.push(self.clock() + seconds, (fn, args))
+
+    def cancel(self, handle: TimerHandle[Any]) -> bool:
+        """Cancel a pending timer; False if it already fired or was cancelled."""
+        return self._heap.cancel(handle)
+
+    def poll(self, now: float | None = None) -> int:
+        """Fire every timer due at ``now`` (default: the clock); returns how many fired."""
+        if not len(self._heap):
+            return 0
+        due = self._heap.pop_due(self.clock() if now is None else now)
+        for fn, args in due:
+            try:
+                fn(*args)
+            except Exception:
+                log.exception("wall timer %r raised", fn)
+        return len(due)
+
+    def next_deadline(self) -> float | None:
+        """Clock time of the earliest pending timer, or None."""
+        return self._heap.next_deadline()

@@ -1,0 +1,364 @@
+"""Entities: the base class world scripts subclass (id, kind, position, velocity, replicated
+fields, behaviours, an inbox), messages between entities with plain-data payloads, and the
+``behaviour`` / ``exposed`` markers.  The world (``sim._world``) creates and runs them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from ._fields import Field, encode_state, fields
+from .errors import SimError, WouldBlock
+
+if TYPE_CHECKING:
+    from ._behaviour import BehaviourTasklet
+    from ._channel import Channel
+    from ._world import World
+    from ._world_stats import EntityStatistics
+
+__all__ = [
+    "CLIENT",
+    "Entity",
+    "InvalidPayload",
+    "Message",
+    "NotExposed",
+    "WorldError",
+    "behaviour",
+    "behaviours",
+    "check_payload",
+    "exposed",
+    "exposed_methods",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: ``Message.sender`` of input that comes from a client (entity ids start at 1).
+CLIENT = 0
+#: Replicated state always carries these; declared fields may not reuse the names.
+RESERVED = frozenset({"id", "kind", "pos", "vel", "world", "inbox"})
+_MAX_DEPTH = 32
+_INT_MIN, _UINT_MAX = -(2**63), 2**64 - 1  # what msgpack can carry
+
+
+class WorldError(SimError):
+    """The world was used in a way its rules forbid (closed world, wrong tasklet, ...)."""
+
+
+class InvalidPayload(WorldError, TypeError):
+    """A message payload or call argument that is not msgpack-able plain data."""
+
+
+class NotExposed(WorldError):
+    """A client tried to call a method its avatar does not mark ``@exposed``."""
+
+
+# --------------------------------------------------------------------------- messages
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """What an inbox holds: ``kind`` says what it is, ``sender`` is the sending entity's id
+    (``CLIENT`` = 0 for client input), ``payload`` is plain data (see :func:`check_payload`)."""
+
+    kind: str
+    sender: int
+    payload: Any = None
+
+
+def check_payload(value: Any, path: str = "payload", _depth: int = 0) -> None:
+    """Raise :class:`InvalidPayload` unless ``value`` is plain data msgpack can carry:
+    None, bool, int (64-bit), float, str, bytes, and lists/tuples/dicts (str keys) of those,
+    nested at most 32 deep.  Messages must not carry live objects: entities are addressed
+    by id, so the same message can cross a process boundary later."""
+    t = type(value)
+    if t is str or t is float or t is bool or value is None or t is bytes:
+        return
+    if t is int:
+        if not _INT_MIN <= value <= _UINT_MAX:
+            raise InvalidPayload(f"{path}: int {value} is outside the 64-bit range")
+        return
+    if _depth >= _MAX_DEPTH:
+        raise InvalidPayload(f"{path}: nested deeper than {_MAX_DEPTH} levels")
+    if t is list or t is tuple:
+        for i, item in enumerate(value):
+            check_payload(item, f"{path}[{i}]", _depth + 1)
+        return
+    if t is dict:
+        for k, item in value.items():
+            if type(k) is not str:
+                raise InvalidPayload(f"{path}: dict keys must be str, got {k!r}")
+            check_payload(item, f"{path}[{k!r}]", _depth + 1)
+        return
+    text = repr(value)
+    raise InvalidPayload(
+        f"{path}: {t.__name__} is not plain data (None, bool, int, float, str, bytes, "
+        f"list, tuple, dict with str keys): {text[:80]}"
+    )
+
+
+# --------------------------------------------------------------------------- markers
+
+
+def behaviour(fn: F) -> F:
+    """Mark a method as a behaviour: it starts as its own tasklet when the entity spawns.
+
+    A method named ``behaviour`` needs no marker.  (Inside a class that defines a method
+    named ``behaviour``, write ``@sim.behaviour``: the bare name means the method there.)
+    """
+    fn._loom_behaviour = True  # type: ignore[attr-defined]
+    return fn
+
+
+def exposed(fn: F) -> F:
+    """Mark a method clients may call on their avatar (``World.call_exposed``).  Nothing
+    else is callable from outside; arguments arrive as plain data and are checked."""
+    fn._loom_exposed = True  # type: ignore[attr-defined]
+    return fn
+
+
+def behaviours(cls: type[Entity]) -> tuple[str, ...]:
+    """Names of ``cls``'s behaviour methods, base classes' first, in declaration order."""
+    return cls._loom_behaviours
+
+
+def exposed_methods(cls: type[Entity]) -> Mapping[str, Callable[..., Any]]:
+    """``{name: function}`` of the methods of ``cls`` marked ``@exposed`` (inherited too)."""
+    return cls._loom_exposed
+
+
+def _scan(cls: type, marker: str, also: str | None = None) -> list[str]:
+    names: list[str] = []
+    for klass in reversed(cls.__mro__):
+        for name, value in vars(klass).items():
+            if name in names:
+                continue
+            if getattr(value, marker, False) or (name == also and callable(value)):
+                names.append(name)
+    return [n for n in names if callable(getattr(cls, n, None))]
+
+
+# --------------------------------------------------------------------------- entity
+
+
+def _finite(value: Any, what: str) -> tuple[float, float]:
+    try:
+        a, b = value
+    except (TypeError, ValueError):
+        raise TypeError(f"{what} must be a pair (x, y), got {value!r}") from None
+    for v in (a, b):
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise TypeError(f"{what} must hold numbers, got {value!r}")
+    x, y = float(a), float(b)
+    if x - x or y - y:  # inf - inf and nan - nan are nan (truthy); finite gives 0.0
+        raise ValueError(f"{what} must be finite, got {value!r}")
+    return x, y
+
+
+class Entity:
+    """Base class of every entity kind a world script defines.
+
+    An entity is data plus behaviours::
+
+        class Drone(Entity):
+            hp: int = field(100)                     # replicated, validated, synced
+            def behaviour(self):                      # starts as a tasklet at spawn
+                while True:
+                    foe = self.world.nearest(self.pos, kind="ship", radius=300)
+                    self.steer_to(foe.pos, 40.0) if foe else self.wander(20.0)
+                    next_tick()
+
+    * ``id`` (int, stable, never reused), ``kind`` (class attribute, default the class name
+      in lower case), ``world``.
+    * ``pos`` / ``vel``: (x, y) pairs of floats, replicated.  Velocity is in world units per
+      simulation second; the world integrates motion once per tick after behaviours ran.
+      Assigning ``pos`` teleports (the AOI grid follows at once).
+    * Replicated fields: ``hp: int = field(100)`` or ``hp = Field(int, 100)`` (see
+      ``sim._fields``); only declared fields are synced, hashed and checkpointed.
+    * ``inbox``: a bounded channel of :class:`Message`.  Block on ``self.inbox.recv()``, or
+      drain it once per tick with ``for msg in self.drain(): ...``.
+    * Behaviours: a method named ``behaviour`` and methods marked ``@behaviour`` each run as
+      a tasklet named ``"kind#id.method"``.  A behaviour that raises is logged and restarted
+      by the world's supervisor (backoff in sim time; too many restarts despawn the entity).
+      A behaviour that returns is simply done.  Despawning kills them (``finally`` runs).
+    * Hooks (override as needed; they run in the world's tick, outside behaviours, and must
+      not block): ``on_spawn()``, ``on_despawn()``, ``on_enter(other)``, ``on_leave(other_id)``.
+
+    Entities are created by ``world.spawn(Kind, pos=..., vel=..., **fields)`` only.
+    """
+
+    __slots__ = ("id", "world", "inbox", "_x", "_y", "_vx", "_vy", "_tasklets", "_alive",
+                 "__dict__", "__weakref__")
+
+    kind: ClassVar[str] = "entity"
+    _loom_behaviours: ClassVar[tuple[str, ...]] = ()
+    _loom_exposed: ClassVar[Mapping[str, Callable[..., Any]]] = MappingProxyType({})
+
+    id: int
+    world: World
+    inbox: Channel
+    _x: float
+    _y: float
+    _vx: float
+    _vy: float
+    _alive: bool
+    _tasklets: list[BehaviourTasklet]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "kind" not in cls.__dict__:
+            cls.kind = cls.__name__.lower()
+        if not isinstance(cls.kind, str) or not cls.kind:
+            raise TypeError(f"{cls.__qualname__}.kind must be a non-empty str, got {cls.kind!r}")
+        clash = RESERVED.intersection(fields(cls))
+        if clash:
+            raise TypeError(f"{cls.__qualname__}: field names {sorted(clash)} are reserved")
+        cls._loom_behaviours = tuple(_scan(cls, "_loom_behaviour", also="behaviour"))
+        cls._loom_exposed = MappingProxyType(
+            {n: getattr(cls, n) for n in _scan(cls, "_loom_exposed")}
+        )
+
+    def __init__(self) -> None:
+        raise WorldError(f"create entities with world.spawn({type(self).__name__}, ...)")
+
+    # ------------------------------------------------------------------ position, velocity
+
+    @property
+    def pos(self) -> tuple[float, float]:
+        """(x, y) in world units; on a wrapping world always within [0, size)."""
+        return (self._x, self._y)
+
+    @pos.setter
+    def pos(self, value: tuple[float, float]) -> None:
+        self.world._teleport(self, *_finite(value, "pos"))
+
+    @property
+    def x(self) -> float:
+        return float(self._x)
+
+    @property
+    def y(self) -> float:
+        return float(self._y)
+
+    @property
+    def vel(self) -> tuple[float, float]:
+        """(vx, vy) in world units per simulation second."""
+        return (self._vx, self._vy)
+
+    @vel.setter
+    def vel(self, value: tuple[float, float]) -> None:
+        try:
+            vx, vy = value
+        except (TypeError, ValueError):
+            vx, vy = _finite(value, "vel")  # raises, with the message
+        if type(vx) is not float or type(vy) is not float or vx - vx or vy - vy:
+            vx, vy = _finite(value, "vel")
+        self._vx = vx
+        self._vy = vy
+        if self._alive:
+            if vx or vy:
+                self.world._moving[self.id] = self
+            else:
+                self.world._moving.pop(self.id, None)
+
+    # ------------------------------------------------------------------ steering helpers
+
+    def steer_to(self, target: tuple[float, float], speed: float) -> None:
+        """Set velocity towards ``target`` at ``speed`` (the short way round a wrapping world)."""
+        dx, dy = self.world.offset(self.pos, target)
+        d = math.hypot(dx, dy)
+        self.vel = (dx / d * speed, dy / d * speed) if d > 0 else (0.0, 0.0)
+
+    def wander(self, speed: float, turn: float = 0.5) -> None:
+        """Turn the heading by up to ``turn`` radians at random (world RNG), move at ``speed``."""
+        vx, vy = self._vx, self._vy
+        rnd = self.world.random
+        heading = math.atan2(vy, vx) if (vx or vy) else rnd.uniform(-math.pi, math.pi)
+        heading += rnd.uniform(-turn, turn)
+        self.vel = (math.cos(heading) * speed, math.sin(heading) * speed)
+
+    # ------------------------------------------------------------------ messages
+
+    def send(self, to: Entity | int, kind: str, payload: Any = None) -> bool:
+        """Put ``Message(kind, self.id, payload)`` into entity ``to``'s inbox without blocking.
+
+        Returns False when it was not delivered: ``to`` does not exist (any more) or its
+        inbox is full (counted as dropped in ``world.statistics()``).  Game entities must
+        never stall each other, so senders decide what a lost message means.  Raises
+        :class:`InvalidPayload` if the payload is not plain data.
+        """
+        return self.world.post(to, Message(kind, self.id, payload))
+
+    def drain(self) -> Iterator[Message]:
+        """Receive every message already in the inbox, without blocking."""
+        inbox = self.inbox
+        while True:
+            try:
+                yield inbox.recv_nowait()
+            except WouldBlock:
+                return
+
+    # ------------------------------------------------------------------ area of interest
+
+    def watch(self, radius: float, *, kind: str | None = None,
+              leave_radius: float | None = None) -> None:
+        """Get ``on_enter``/``on_leave`` for others (of ``kind``) within ``radius``; they leave
+        beyond ``leave_radius`` (default 1.1 x radius).  Events come after motion each tick."""
+        self.world.grid.subscribe(self.id, radius, leave_radius=leave_radius, kind=kind)
+
+    def unwatch(self) -> None:
+        self.world.grid.unsubscribe(self.id)
+
+    def seen(self) -> list[int]:
+        """Ids this entity currently sees (as of the last tick), sorted."""
+        return self.world.grid.interest(self.id)
+
+    # ------------------------------------------------------------------ hooks
+
+    def on_spawn(self) -> None:
+        """Called once registered, before behaviours start."""
+
+    def on_despawn(self) -> None:
+        """Called when despawned, before behaviours are killed."""
+
+    def on_enter(self, other: Entity) -> None:
+        """``other`` came into view; default: ``Message("enter", other.id)`` to the inbox."""
+        self.world.post(self, Message("enter", other.id))
+
+    def on_leave(self, other_id: int) -> None:
+        """``other_id`` left view or was despawned; default: ``Message("leave", other_id)``."""
+        self.world.post(self, Message("leave", other_id))
+
+    # ------------------------------------------------------------------ state, accounting
+
+    @property
+    def alive(self) -> bool:
+        """True from spawn until despawn."""
+        return self._alive
+
+    def state(self) -> dict[str, Any]:
+        """Replicated state as plain data: kind, pos, vel and every declared field."""
+        out: dict[str, Any] = {"kind": self.kind, "pos": [self._x, self._y],
+                               "vel": [self._vx, self._vy]}
+        out.update(encode_state(self))
+        return out
+
+    def statistics(self) -> EntityStatistics:
+        """CPU time, units, switches, restarts and quarantines of this entity's behaviours."""
+        from ._world_stats import entity_statistics
+
+        return entity_statistics(self)
+
+    def despawn(self) -> None:
+        """``self.world.despawn(self)``: from its own behaviour, that behaviour ends here."""
+        self.world.despawn(self)
+
+    def __repr__(self) -> str:
+        state = "" if getattr(self, "_alive", False) else " despawned"
+        return f"<{type(self).__name__} {self.kind}#{getattr(self, 'id', '?')}{state}>"
+
+
+_ = Field  # re-exported through sim for `hp = Field(int, 100)` declarations

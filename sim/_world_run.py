@@ -1,0 +1,393 @@
+"""The world's tick: ``step()`` and the state it keeps between ticks (the tick wheel, tasklets
+left over or spawned between ticks, the awake set for accounting, quarantine holds), plus
+``run()`` for tests and benches and ``next_deadline()`` for a real-time server loop.
+
+Each ``step()``, with the world's sim-time clock installed as the scheduler's clock::
+
+  1 advance     tick += 1 (sim time is tick / tick_rate)
+  2 wake        left over from the last tick, entities spawned between ticks, behaviours
+                parked for this tick (in the order they parked), then sim.sleep() timers
+  3 run         one run phase bounded by the tick's work budget (units in deterministic
+                mode, else wall ns); what is still runnable is left over for the next tick
+  4 move        position += velocity * period for moving entities (wrapping), grid updated;
+                AOI enter/leave events -> on_enter/on_leave hooks
+  5 account     per-behaviour work this tick -> quarantine; tick work -> dilation
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable
+from time import perf_counter_ns
+from typing import TYPE_CHECKING, Any
+
+from . import _preempt
+from ._api import run_phase
+from ._behaviour import BehaviourTasklet
+from ._entity import Entity, WorldError
+from ._supervise import BehaviourKey
+
+if TYPE_CHECKING:
+    from collections.abc import Callable as _Callable
+
+    from ._aoi import Grid, InterestEvent
+    from ._behaviour import SimClock
+    from ._kernel import Scheduler
+    from ._supervise import QuarantineTracker
+    from ._tick import TickClock
+
+__all__ = ["StepMixin"]
+
+log = logging.getLogger("loom.sim.world")
+_WALL_WINDOW = 300
+# Kernel timers (sim.sleep) are due at tick + s; float rounding may put that an ulp after the
+# tick it names: wake them within a millionth of a tick.
+_TIMER_SLACK = 1e-6
+
+
+class StepMixin:
+    """``World``'s tick loop (see the module docstring for the phases)."""
+
+    # What the tick needs from the world (World.__init__ sets these).
+    _sched: Scheduler
+    _closed: bool
+    _simclock: SimClock
+    _entities: dict[int, Entity]
+    _moving: dict[int, Entity]
+    _wall_clock: _Callable[[], float]
+    units_mode: bool
+    tick_rate: float
+    period: float
+    wrap: bool
+    size: tuple[float, float]
+    share: float
+    clock: TickClock
+    grid: Grid
+    quarantine: QuarantineTracker
+    last_events: list[InterestEvent]
+
+    def poll_wall(self, now: float | None = None) -> int:
+        raise NotImplementedError
+
+    _tick: int
+    _wheel: dict[int, list[BehaviourTasklet]]
+    _soon: list[BehaviourTasklet]
+    _woken: list[BehaviourTasklet]
+    _awake: set[BehaviourTasklet]
+    _held: set[BehaviourTasklet]
+    _carry: list[BehaviourTasklet]
+    _pending: list[BehaviourTasklet]
+    _wall_ns: deque[int]
+    _stepping: bool
+    _anchor: float
+    _deadline: float | None
+
+    def _init_run_state(self) -> None:
+        if not hasattr(self, "_tick"):
+            self._tick = 0
+        self._wheel = {}
+        self._soon = []
+        self._woken = []
+        self._awake = set()
+        self._held = set()
+        self._carry = []
+        self._pending = []
+        if not hasattr(self, "_wall_ns"):
+            self._wall_ns = deque(maxlen=_WALL_WINDOW)
+        self._stepping = False
+        self._anchor = 0.0
+        self._deadline = None
+
+    def _start(self, t: BehaviourTasklet) -> None:
+        t.entity._tasklets.append(t)
+        self._awake.add(t)
+        if self._stepping:
+            t.insert()
+        else:
+            self._pending.append(t)
+
+    # ------------------------------------------------------------------ the tick
+
+    def step(self) -> None:
+        """Run one tick (see the module docstring).  Call it from the main tasklet."""
+        sched = self._sched
+        if sched.current is not sched.main:
+            raise WorldError("step() must be called from the main tasklet")
+        if self._closed:
+            raise WorldError("the world is closed")
+        if (_preempt.mode == _preempt.DETERMINISTIC) != self.units_mode:
+            raise WorldError(f"preemption mode changed to {_preempt.mode!r} after the world "
+                             "was created; budgets would mix units and time")
+        t0 = perf_counter_ns()
+        self._pace()
+        old_clock = sched.clock
+        sched.clock = self._simclock
+        self._stepping = True
+        try:
+            # 1 advance
+            n = self._tick = self._tick + 1
+            # 2 wake
+            q = sched.q
+            self._wake(q, n)
+            sched.wake_timers(n / self.tick_rate + _TIMER_SLACK * self.period)
+            if self._held:
+                self._hold(q)
+            # 3 run
+            if q:
+                self._run(q, t0)
+            # 4 move
+            if self._moving:
+                self._integrate()
+            self._interest()
+            # 5 account
+            work = self._sweep()
+            if q:
+                self._carry_out(q)
+            if not self.units_mode:
+                work = perf_counter_ns() - t0
+            self.clock.end_tick(work)
+            self._deadline = self._anchor + self.clock.wall_period
+        finally:
+            self._stepping = False
+            sched.clock = old_clock
+        self._wall_ns.append(perf_counter_ns() - t0)
+
+    def _wake(self, q: deque[Any], n: int) -> None:
+        if self._carry:
+            for t in self._carry:
+                if t._alive and not t._in_ring and not t._blocked and not t.held:
+                    t._in_ring = True
+                    q.append(t)
+            self._carry = []
+        if self._pending:
+            for t in self._pending:
+                if t._alive and not t._in_ring:
+                    t._in_ring = True
+                    q.append(t)
+            self._pending = []
+        woken = self._wheel.pop(n, None)
+        soon = self._soon
+        if soon:
+            self._soon = []
+            woken = woken + soon if woken else soon
+        if woken:
+            # The kernel's insert() checks thread, state and timers; a wheel entry whose due
+            # tick is this one is a live, parked tasklet of this thread: append it directly.
+            for t in woken:
+                if t.due == n:
+                    t.due = 0
+                    t._in_ring = True
+                    q.append(t)
+            self._woken = woken
+
+    def _hold(self, q: deque[Any]) -> None:
+        """Quarantined behaviours woken by a channel or sim.sleep() go back off the queue."""
+        for t in self._held:
+            if t._in_ring:
+                q.remove(t)
+                t._in_ring = False
+
+    def _run(self, q: deque[Any], t0: int) -> None:
+        """Run phases of the tick's work budget (``budget / dilation``) until nothing is
+        runnable, or only runaways are, or the tick has used ``budget / floor``.
+
+        # Discussion: a single phase capped at the budget would hide an overload: the tick
+        # would report ~the budget as its work, dilation would never move, and behaviours
+        # would silently fall behind simulation time.  So a tick keeps going while some
+        # behaviour left runnable is still within its per-tick share (genuine load), and
+        # reports what it really used: dilation then drops straight to budget / work, the
+        # way EVE's TiDi stretches a tick instead of dropping it.  A behaviour over its
+        # share does not extend the tick (it is quarantine's business), and no tick runs
+        # past what the floor dilation allows; the rest continues next tick.
+        """
+        clock = self.clock
+        phase = clock.work_budget
+        phases = max(1, int(clock.dilation / clock.floor + 1e-9))
+        sched = self._sched
+        for _ in range(phases):
+            try:
+                if self.units_mode:
+                    run_phase(sched, units=max(1, int(phase)))
+                else:
+                    run_phase(sched, wall_ns=max(1, int(phase)))
+            except Exception:
+                # World behaviours are supervised; only a foreign tasklet's error gets here.
+                log.exception("a tasklet outside the world's behaviours raised during step()")
+            if not q or not self._any_within_share(q):
+                return
+
+    def _any_within_share(self, q: deque[Any]) -> bool:
+        share = self.share
+        units = self.units_mode
+        for t in q:
+            if type(t) is BehaviourTasklet and t.world is self:
+                used = (t.units if units else t.time_ns) - t.mark
+                if used <= share:
+                    return True
+        return False
+
+    def _integrate(self) -> None:
+        dt = self.period
+        move = self.grid.move
+        if self.wrap:
+            w, h = self.size
+            for eid, e in self._moving.items():
+                x = (e._x + e._vx * dt) % w
+                y = (e._y + e._vy * dt) % h
+                e._x = x
+                e._y = y
+                move(eid, x, y)
+        else:
+            for eid, e in self._moving.items():
+                x = e._x = e._x + e._vx * dt
+                y = e._y = e._y + e._vy * dt
+                move(eid, x, y)
+
+    def _interest(self) -> None:
+        events = self.last_events = self.grid.update_interest()
+        ents = self._entities
+        for watcher, other, kind in events:
+            e = ents.get(watcher)
+            if e is None:
+                continue
+            try:
+                if kind == "enter":
+                    o = ents.get(other)
+                    if o is not None:
+                        e.on_enter(o)
+                else:
+                    e.on_leave(other)
+            except Exception:
+                log.exception("%r: on_%s(%d) raised", e, kind, other)
+
+    def _sweep(self) -> int:
+        """Charge each behaviour that could have run this tick with its work since it was
+        last measured; flag quarantines; returns the total (for dilation in units mode).
+
+        Measured: behaviours woken from the wheel this tick, and the awake set (spawned,
+        left over, blocked on a channel or in sim.sleep()).  Parked ones cost nothing.
+        """
+        limit = self.share
+        over: dict[BehaviourKey, float] = {}
+        awake = self._awake
+        total = 0
+        units = self.units_mode
+        for t in self._woken:
+            c = t.units if units else t.time_ns
+            used = c - t.mark
+            if used:
+                t.mark = c
+                total += used
+                if used > limit and t._alive:
+                    over[t.key] = used
+            if not t.due and t._alive and not t.held:
+                awake.add(t)  # woken but never parked again: keep measuring it
+        self._woken = []
+        if awake:
+            gone = []
+            for t in awake:
+                c = t.units if units else t.time_ns
+                used = c - t.mark
+                if used:
+                    t.mark = c
+                    total += used
+                    if used > limit and t._alive:
+                        over[t.key] = used
+                if t.due or not t._alive or t.held:
+                    gone.append(t)
+            for t in gone:
+                awake.discard(t)
+        for key in self.quarantine.observe(over):
+            self._suspend(key)
+        return total
+
+    def _carry_out(self, q: deque[Any]) -> int:
+        """Take this world's runnable behaviours off the queue until the next step, so that
+        nothing of the world runs outside step() (nor in another world's phase); returns
+        how many."""
+        keep: list[Any] = []
+        carry = self._carry
+        for t in q:
+            if type(t) is BehaviourTasklet and t.world is self:
+                t._in_ring = False
+                carry.append(t)
+            else:
+                keep.append(t)
+        if carry:
+            q.clear()
+            q.extend(keep)
+        return len(carry)
+
+    # ------------------------------------------------------------------ quarantine
+
+    def _suspend(self, key: BehaviourKey) -> None:
+        e = self._entities.get(key[0])
+        t = None if e is None else next((t for t in e._tasklets if t.method == key[1]), None)
+        if t is None or not t.alive:
+            self.quarantine.forget(key[0])
+            return
+        t.held = True
+        t.quarantines += 1
+        if t._in_ring:
+            t.remove()
+        elif t.due > 0:
+            t.due = -1  # its wake is cancelled; release() makes it runnable
+        self._held.add(t)
+        self._awake.discard(t)
+        log.warning("quarantined %s: over %s %s per tick for %d ticks in a row", t.name,
+                    f"{self.share:g}", "units" if self.units_mode else "ns",
+                    self.quarantine.ticks)
+
+    def release(self, entity: Entity) -> list[str]:
+        """Let ``entity``'s quarantined behaviours run again (from the next step); returns
+        their names.  Their over-share streak starts again from zero."""
+        names = []
+        for t in entity._tasklets:
+            if not t.held:
+                continue
+            self.quarantine.release(t.key)
+            t.held = False
+            self._held.discard(t)
+            names.append(t.method)
+            if t.alive and not t._in_ring and not t._blocked and t._timer is None \
+                    and t.due <= 0 and t is not self._sched.current:
+                t.due = 0
+                self._pending.append(t)
+            self._awake.add(t)
+            log.info("released %s from quarantine", t.name)
+        return names
+
+    # ------------------------------------------------------------------ driving it
+
+    def run(self, ticks: int | None = None,
+            until: float | Callable[[], bool] | None = None) -> int:
+        """Step as fast as possible: ``ticks`` times, and/or until sim time reaches ``until``
+        (seconds) or the predicate ``until()`` is true (checked after each step).  Fires due
+        wall timers between steps.  Returns the number of steps.  For tests and benches."""
+        if ticks is None and until is None:
+            raise ValueError("run() needs ticks= or until=")
+        done = 0
+        while ticks is None or done < ticks:
+            if until is not None and not callable(until) and self._tick / self.tick_rate >= until:
+                break
+            self.step()
+            done += 1
+            self.poll_wall()
+            if callable(until) and until():
+                break
+        return done
+
+    def _pace(self) -> None:
+        # This tick's scheduled start is the deadline the last step published; a step that
+        # starts more than a whole period late re-anchors at now instead of catching up.
+        now = self._wall_clock()
+        deadline = self._deadline
+        late = deadline is None or now - deadline > self.clock.wall_period
+        self._anchor = now if late or deadline is None else deadline
+
+    def next_deadline(self) -> float:
+        """Wall-clock time (``wall_clock`` seconds) at which the next tick should start: a
+        real-time loop sleeps until then (polling I/O and ``poll_wall()``), then ``step()``s.
+        It is one dilated period (``period / dilation``) after this tick's scheduled start."""
+        return self._wall_clock() if self._deadline is None else self._deadline

@@ -38,3 +38,21 @@ def test_import_direction() -> None:
 def test_packages_exist() -> None:
     for package in ("sim", "net", "server", "demos", "tools"):
         assert (ROOT / package / "__init__.py").is_file(), package
+
+
+def test_public_api_is_declared_and_importable() -> None:
+    import importlib
+
+    for package in ("sim", "net"):
+        mod = importlib.import_module(package)
+        names = getattr(mod, "__all__", None)
+        assert names, f"{package} has no __all__"
+        missing = [n for n in names if not hasattr(mod, n)]
+        assert missing == [], f"{package}.__all__ names missing attributes: {missing}"
+        # Implementation lives in _private modules; the package only re-exports.
+        public_modules = sorted(
+            p.stem
+            for p in (ROOT / package).glob("*.py")
+            if not p.stem.startswith("_") and p.stem not in {"errors", "stackless", "client"}
+        )
+        assert public_modules == [], f"{package} has public implementation modules"

@@ -198,7 +198,7 @@ def set_preemption(
     _preempt.mode = mode
     for switch in _preempt._variant_switchers:
         switch(mode)
-    FLAG[0] = 0
+    FLAG.clear()
     BUDGET[0] = get_scheduler().budget_base = BIG
     if mode == _preempt.HARD:
         _arm_timer(slice_seconds)
@@ -214,8 +214,8 @@ def _on_alarm(signum: int, frame: Any) -> None:
         return
     cur = sched.current
     seen = (id(cur), cur.switches)  # the same tasklet, not switched in since the last tick
-    if seen == _timer_state["last"]:
-        FLAG[0] = 1
+    if seen == _timer_state["last"] and not FLAG:  # up = non-empty (see sim._preempt)
+        FLAG.append(1)
     _timer_state["last"] = seen
 
 
@@ -331,7 +331,7 @@ def reset() -> int:
     sched.trap = 0
     sched.main.tempval = None
     sched.budget_base = BUDGET[0] = BIG
-    FLAG[0] = 0
+    FLAG.clear()
     return killed
 
 

@@ -238,7 +238,8 @@ class Scheduler:
                 self.soft_irq = True
             if self._soft and self.irq is not None and nxt is not self.irq.tasklet:
                 nxt = self._soft_interrupt(nxt)
-        FLAG[0] = 0
+        if FLAG:  # read-only when down: the common case costs one truth test
+            FLAG.clear()
         nxt.switches += 1
         if _switch_hooks:
             self.run_switch_hooks(cur, nxt)
@@ -514,7 +515,7 @@ class Scheduler:
     def on_check(self, weight: int) -> None:
         """Slow path of an instrumented check: the running tasklet's budget or slice is out."""
         cur = self.current
-        FLAG[0] = 0
+        FLAG.clear()
         hard = _preempt.mode == _preempt.HARD
         used = 0 if hard else self.budget_base - BUDGET[0]
         cur.units += used
@@ -586,7 +587,8 @@ class Scheduler:
         if self.pending_irq:
             self.budget_base = 0
             BUDGET[0] = -1
-            FLAG[0] = 1
+            if not FLAG:
+                FLAG.append(1)
 
 
 _switch_hooks = False  # any schedule callback or trace/profile hook: switch() runs them
@@ -977,7 +979,8 @@ class Tasklet:
         self.units += sched.budget_base - BUDGET[0]
         sched.budget_base = b = sched.next_budget()
         BUDGET[0] = b
-        FLAG[0] = 0
+        if FLAG:
+            FLAG.clear()
         nxt.switches += 1
         sched.retired_switches += self.switches
         if self._trace is not None or self._profile is not None:

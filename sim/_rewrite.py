@@ -4,7 +4,7 @@ import hook and the variant switch live in ``sim._instrument``.
 
 A check is one of two statement shapes (the same sites, the same static weight ``W``)::
 
-    if __loom_f__[0]: __loom_p__(W)                                  # hard variant
+    if __loom_f__: __loom_p__(W)                                     # hard variant
     __loom_b__[0] -= W; if __loom_b__[0] < 0: __loom_p__(W)          # deterministic variant
 
 Unit of weight: one unit ~ one simple statement (Stackless counted ~5 bytecode ticks for
@@ -117,7 +117,8 @@ def make_check(variant: str, weight: int, anchor: ast.stmt) -> list[ast.stmt]:
     slow = ast.Expr(ast.Call(ast.Name(SLOW_NAME, ast.Load()), [ast.Constant(weight)], []))
     out: list[ast.stmt]
     if variant == _preempt.HARD:
-        out = [ast.If(cell(FLAG_NAME, ast.Load()), [slow], [])]
+        # The flag is a list that is empty while down: a truth test, no index (see _preempt).
+        out = [ast.If(ast.Name(FLAG_NAME, ast.Load()), [slow], [])]
     elif variant == _preempt.DETERMINISTIC:
         spend = ast.AugAssign(cell(BUDGET_NAME, ast.Store()), ast.Sub(), ast.Constant(weight))
         low = ast.Compare(cell(BUDGET_NAME, ast.Load()), [ast.Lt()], [ast.Constant(0)])

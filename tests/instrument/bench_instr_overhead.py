@@ -129,7 +129,7 @@ def measure(
     assert len(set(map(repr, results.values()))) == 1, results
     for _ in range(rounds):
         for variant, fn in fns.items():
-            _preempt.FLAG[0], _preempt.BUDGET[0] = 0, _preempt.BIG
+            _preempt.reset()
             t = time.perf_counter()
             fn(n)
             times[variant].append(time.perf_counter() - t)

@@ -24,14 +24,15 @@ _ids = itertools.count()
 @pytest.fixture(autouse=True)
 def _restore_preempt() -> Iterator[None]:
     flag, budget, handler, mode = (
-        _preempt.FLAG[0],
+        list(_preempt.FLAG),
         _preempt.BUDGET[0],
         _preempt._handler,
         _preempt.mode,
     )
     prefixes = set(_instrument._prefixes)
     yield
-    _preempt.FLAG[0], _preempt.BUDGET[0], _preempt._handler = flag, budget, handler
+    _preempt.FLAG[:] = flag
+    _preempt.BUDGET[0], _preempt._handler = budget, handler
     if _preempt.mode != mode or _instrument._current[0] != mode:
         _instrument.use_variant(mode)
     _instrument.remove_prefixes(*(set(_instrument._prefixes) - prefixes))

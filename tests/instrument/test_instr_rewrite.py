@@ -86,18 +86,18 @@ def test_hard_checks_test_the_flag_with_the_same_weights() -> None:
         def f(n):
             """doc"""
             global g
-            if __loom_f__[0]:
+            if __loom_f__:
                 __loom_p__(3)
             i = 0
             while i < n:
-                if __loom_f__[0]:
+                if __loom_f__:
                     __loom_p__(4)
                 if i % 2:
                     i += 1
                 else:
                     i += 2
                 for j in range(3):
-                    if __loom_f__[0]:
+                    if __loom_f__:
                         __loom_p__(2)
                     pass
             return i
@@ -175,7 +175,7 @@ def test_compile_module_counts_sites_and_functions_and_keeps_future_import_first
     src = "from __future__ import annotations\n" + textwrap.dedent(SAMPLE)
     compiled = _rewrite.compile_module(src, "<sample>")
     assert (compiled.checks, compiled.functions) == (3, 1)
-    ns: dict[str, object] = {"__loom_b__": [10**9], "__loom_f__": [0], "__loom_p__": print}
+    ns: dict[str, object] = {"__loom_b__": [10**9], "__loom_f__": [], "__loom_p__": print}
     exec(compiled.codes[DET], ns)
     f = ns["f"]
     assert isinstance(f, types.FunctionType)
@@ -210,7 +210,7 @@ def test_tracebacks_point_at_the_original_lines() -> None:
             if i == 2:
                 raise KeyError(i)
     """)
-    ns: dict[str, object] = {"__loom_b__": [10**9], "__loom_f__": [0]}
+    ns: dict[str, object] = {"__loom_b__": [10**9], "__loom_f__": []}
     code = _rewrite.compile_module(src, "/virtual/behaviour.py").codes[DET]
     exec(code, ns)
     with pytest.raises(KeyError) as info:
@@ -233,7 +233,7 @@ def test_generators_stay_generators_and_nonlocal_stays_legal() -> None:
             k -= 1
             yield k
     """)
-    ns: dict[str, object] = {"__loom_b__": [10**9], "__loom_f__": [0]}
+    ns: dict[str, object] = {"__loom_b__": [10**9], "__loom_f__": []}
     exec(_rewrite.compile_module(src, "<s>").codes[DET], ns)
     gen, counter = ns["gen"], ns["counter"]
     assert inspect.isgeneratorfunction(gen)

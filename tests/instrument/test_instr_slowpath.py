@@ -58,10 +58,10 @@ def test_deterministic_handler_refilling_the_budget_spaces_the_calls(calls: list
 
 def test_hard_calls_the_slow_path_while_the_flag_is_up(calls: list[int]) -> None:
     spin = load(_preempt.HARD)
-    _preempt.FLAG[0] = 0
+    _preempt.FLAG.clear()
     assert spin(3) == 3
     assert calls == []
-    _preempt.FLAG[0] = 1
+    _preempt.FLAG.append(1)
     assert spin(3) == 3
     assert calls == [3, 2, 2, 2]
 
@@ -71,10 +71,10 @@ def test_hard_handler_lowering_the_flag_stops_the_calls(calls: list[int]) -> Non
 
     def lower(weight: int) -> None:
         calls.append(weight)
-        _preempt.FLAG[0] = 0
+        _preempt.FLAG.clear()
 
     _preempt._handler = lower
-    _preempt.FLAG[0] = 1
+    _preempt.FLAG.append(1)
     spin(5)
     assert calls == [3]
 

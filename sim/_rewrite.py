@@ -98,6 +98,52 @@ def function_weight(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
     return max(1, block_weight(node.body[1:] if _has_docstring(node.body) else node.body))
 
 
+# What makes a function body unbounded, or able to run code of its own choosing: calls, loops,
+# awaits, yields and comprehensions (implicit loops), and - conservatively - nested scopes and
+# imports (a class body or a module body runs right here).
+_NOT_LEAF = (
+    ast.Call,
+    *_LOOPS,
+    ast.Await,
+    ast.AsyncWith,
+    ast.Yield,
+    ast.YieldFrom,
+    ast.ListComp,
+    ast.SetComp,
+    ast.DictComp,
+    ast.GeneratorExp,
+    ast.Lambda,
+    *_SCOPES,
+    ast.Import,
+    ast.ImportFrom,
+)
+
+
+def is_leaf(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """A function whose body does bounded work of its own: it gets no entry check.
+
+    # Discussion: an entry check exists so that recursion without loops stays preemptible; a
+    # body with no call, loop, await, yield, comprehension, nested scope or import cannot
+    # recurse or spin by itself, and every function it reaches implicitly (a dunder method, a
+    # property) has checks of its own unless it is a leaf too. Leaves could still recurse
+    # through each other implicitly (``self.left.value + self.right.value`` in a property), so
+    # dunder methods and decorated functions (properties, descriptors) keep their check. What
+    # is left uncovered is an implicit recursion through a leaf attached without decorator
+    # syntax (``value = property(_value)``), a shape that also needs a data structure deep
+    # enough to matter. Skipping the check makes the leaf's statements free in deterministic
+    # mode; weights stay static, so interleavings stay identical from run to run.
+    """
+    if node.decorator_list or (node.name.startswith("__") and node.name.endswith("__")):
+        return False
+    stack: list[ast.AST] = list(node.body)
+    while stack:
+        sub = stack.pop()
+        if isinstance(sub, _NOT_LEAF):
+            return False
+        stack.extend(ast.iter_child_nodes(sub))
+    return True
+
+
 # --- insertion -------------------------------------------------------------------------------
 
 
@@ -131,7 +177,8 @@ def make_check(variant: str, weight: int, anchor: ast.stmt) -> list[ast.stmt]:
 
 
 class Inserter(ast.NodeVisitor):
-    """Inserts checks in place; counts the sites (``checks``) and entry-checked ``functions``.
+    """Inserts checks in place; counts the sites (``checks``) and the ``functions`` rewritten
+    (leaves included: they are safe as they are, see ``is_leaf``).
 
     # Discussion: only code inside a function gets loop checks. Module and class bodies run at
     # import time under the import lock, where switching to another tasklet could hand it a
@@ -154,12 +201,14 @@ class Inserter(ast.NodeVisitor):
         self._in_function = outer
 
     def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        self.functions += 1
+        if is_leaf(node):  # nothing nested either: no loop, no def
+            return
         weight = function_weight(node)
         self._visit_block(node.body, True)
         at = _entry_index(node.body)
         node.body[at:at] = make_check(self.variant, weight, node.body[min(at, len(node.body) - 1)])
         self.checks += 1
-        self.functions += 1
 
     def _loop(self, node: ast.For | ast.AsyncFor | ast.While) -> None:
         weight = loop_weight(node)

@@ -48,7 +48,9 @@ def world(tmp_path: Path) -> Iterator[str]:
     name = f"world_{os.getpid()}_{id(tmp_path):x}"
     pkg = tmp_path / name
     pkg.mkdir()
-    (pkg / "__init__.py").write_text("def hello():\n    return 'hi'\n")
+    (pkg / "__init__.py").write_text(
+        "def hello():\n    return 'hi'\n\n\ndef greet(who):\n    return hello() + ' ' + who\n"
+    )
     (pkg / "mobs.py").write_text(BEHAVIOUR)
     (tmp_path / f"{name}_other.py").write_text("def spin(n):\n    while n:\n        n -= 1\n")
     sys.path.insert(0, str(tmp_path))
@@ -64,12 +66,16 @@ def test_modules_under_a_prefix_are_instrumented_at_import(world: str, calls: li
     _instrument.add_prefixes(world)
     mobs = importlib.import_module(f"{world}.mobs")
     pkg = sys.modules[world]
-    for f in (pkg.hello, mobs.spin, mobs.Drone.think):
+    for f in (pkg.greet, mobs.spin, mobs.Drone.think):
         assert "__loom_b__" in f.__code__.co_names, f
         assert _instrument.ensure_instrumented(f) is True
+    # A leaf (no call, loop, ...) is rewritten without a check: it is bounded work.
+    assert "__loom_b__" not in pkg.hello.__code__.co_names
+    assert _instrument.ensure_instrumented(pkg.hello) is True
     after = _instrument.statistics()
     assert after.modules_hooked == stats.modules_hooked + 2
-    assert after.checks_inserted == stats.checks_inserted + 6  # hello, spin x2, think x2, crash
+    assert after.functions_instrumented == stats.functions_instrumented + 5
+    assert after.checks_inserted == stats.checks_inserted + 6  # greet, spin x2, think x2, crash
     assert (mobs.spin(5), mobs.Drone().think([3, 9, 2]), mobs.__doc__) == (5, 9, "A world module.")
     assert mobs.spin.__annotations__ == {"n": "int", "return": "int"}
     _preempt.BUDGET[0] = 0
@@ -95,7 +101,7 @@ def test_modules_outside_the_prefixes_are_left_alone(world: str) -> None:
     other = importlib.import_module(f"{world}_other")
     pkg = importlib.import_module(world)
     assert "__loom_b__" not in other.spin.__code__.co_names
-    assert "__loom_b__" not in pkg.hello.__code__.co_names
+    assert "__loom_b__" not in pkg.greet.__code__.co_names
 
 
 def test_the_hook_leaves_meta_path_when_the_last_prefix_goes(world: str) -> None:

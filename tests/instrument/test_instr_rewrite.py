@@ -133,14 +133,80 @@ def test_weights_count_branches_of_try_with_match_but_not_nested_bodies() -> Non
                 x -= 1
     """
     # entry: the for (1); for: 1 + try 5 + with 1 + match 3 + def 1 + while 1 = 12;
-    # inner: 2; while: 1 + 2 = 3
-    assert weights(src) == [1, 12, 2, 3]
+    # inner: a leaf, no check; while: 1 + 2 = 3
+    assert weights(src) == [1, 12, 3]
 
 
-def test_empty_and_docstring_only_functions_weigh_one() -> None:
-    assert weights('def f():\n    "only a docstring"\n') == [1]
-    assert weights("def f():\n    global g\n    nonlocal_free = 1\n") == [1]
-    assert rewritten('def f():\n    "doc"\n').startswith('def f():\n    """doc"""\n    __loom_b__')
+def test_entry_checks_weigh_at_least_one_and_follow_the_docstring() -> None:
+    def first_def(src: str) -> ast.FunctionDef:
+        node = ast.parse(src).body[0]
+        assert isinstance(node, ast.FunctionDef)
+        return node
+
+    assert _rewrite.function_weight(first_def('def f():\n    "only a docstring"\n')) == 1
+    assert _rewrite.function_weight(first_def("def f():\n    global g\n")) == 1
+    assert weights("def f():\n    global g\n    g()\n") == [1]
+    text = rewritten('def f():\n    "doc"\n    g()\n')
+    assert text.startswith('def f():\n    """doc"""\n    __loom_b__')
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "return a + b.c * 2",
+        "x = a[1:2]; a.b = -x; del a[0]; return f'{x!r}'",
+        "if a:\n        raise b\n    try:\n        x = a.b\n    except E:\n        x = None",
+        "with a as b:\n        return b.c",
+        "global g\n    g = a is b or a in b",
+    ],
+)
+def test_leaves_get_no_check(body: str) -> None:
+    src = f"def f(a, b):\n    {body}\n"
+    assert rewritten(src) == expect(src)
+    assert rewritten(src, HARD) == expect(src)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "return g(a)",  # a call (may recurse)
+        "while a:\n        a -= 1",
+        "for x in a:\n        pass",
+        "return [x for x in a]",  # comprehensions are loops
+        "return {x: 1 for x in a}",
+        "return sum(x for x in a)",
+        "yield a",  # a generator resumes its frame many times
+        "return (yield from a)",
+        "return lambda: a",  # nested scopes: conservatively not leaves
+        "def g():\n        pass",
+        "class C:\n        pass",
+        "import os",  # runs a module body
+        "from os import path",
+    ],
+)
+def test_what_makes_a_function_no_leaf(body: str) -> None:
+    assert len(weights(f"def f(a):\n    {body}\n")) >= 1
+
+
+def test_async_leaves_and_awaits() -> None:
+    assert weights("async def f(a):\n    return a\n") == []
+    assert weights("async def f(a):\n    return await a\n") == [1]
+    assert weights("async def f(a):\n    async with a:\n        pass\n") == [1]
+
+
+def test_dunder_methods_and_decorated_functions_keep_their_check() -> None:
+    # They run implicitly (operators, attribute access), so leaves could recurse through them.
+    src = """
+    class Node:
+        def __add__(self, other):
+            return self.v + other.v
+        @property
+        def total(self):
+            return self.left.total + self.right.total
+        def plain(self):
+            return self.v
+    """
+    assert weights(src) == [1, 1]
 
 
 def test_module_and_class_bodies_lambdas_and_comprehensions_are_left_alone() -> None:
@@ -168,7 +234,7 @@ def test_async_for_generators_and_nested_classes_get_checks() -> None:
                 return 1
         return Local
     """
-    assert weights(src) == [1, 2, 2, 1]
+    assert weights(src) == [1, 2, 2]  # agen entry, async for, outer entry; Local.m is a leaf
 
 
 def test_compile_module_counts_sites_and_functions_and_keeps_future_import_first() -> None:

@@ -61,10 +61,26 @@ from net.errors import (
     VersionMismatch,
 )
 
-# The socket pump (net/_pump.py, uses sim's tasklets and channels) is re-exported here
-# by its author: add "Pump" to __all__ below. Prefer a lazy module `__getattr__`
-# ("Pump" -> `from net._pump import Pump`) over a top-level import, so that
-# `import net.client` in a pygame client or a bot process never loads `sim`.
+# The socket pump uses sim's tasklets and channels: it is loaded on first use, so that
+# `import net` or `import net.client` in a pygame client or a bot process never loads `sim`.
+_LAZY = {"Pump": "net._pump", "PumpStatistics": "net._pump", "Connection": "net._connection",
+         "ConnState": "net._connection"}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'net' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     # framing
@@ -122,5 +138,9 @@ __all__ = [
     "ProtocolError",
     "UnknownMessageType",
     "VersionMismatch",
-    # pump: "Pump" goes here
+    # pump (loaded lazily: it imports sim)
+    "ConnState",
+    "Connection",
+    "Pump",
+    "PumpStatistics",
 ]

@@ -1,0 +1,399 @@
+"""One client connection on the pump: its tasklet (decode → validate → rate-limit → deliver
+into a bounded channel), its handshake state, its outgoing buffer with high-water coalescing,
+and its timers (handshake, idle/PING, slowloris, rate grace, slow reader)."""
+
+from __future__ import annotations
+
+import enum
+import logging
+import math
+from typing import TYPE_CHECKING, Any
+
+import sim
+from net._framing import HEADER_SIZE, Decoder, encode
+from net._limits import RateLimiter
+from net._outbox import Outbox
+from net._protocol import (
+    Bye,
+    Call,
+    Error,
+    Hello,
+    Input,
+    Message,
+    Ping,
+    Pong,
+    Snapshot,
+    Welcome,
+    encode_message,
+    parse_from_client,
+    to_wire,
+)
+from net.errors import ErrorCode, ProtocolError
+
+if TYPE_CHECKING:
+    from net._pump import Pump
+
+__all__ = ["ConnState", "Connection"]
+
+log = logging.getLogger("loom.net")
+
+READ, WRITE = 1, 2  # selectors.EVENT_READ / EVENT_WRITE
+_INF = math.inf
+# Bytes read per recv(). Small enough that a stalled connection holds little decoded data
+# (at most this many bytes of frames wait in its tasklet), big enough for ~350 inputs.
+RECV_SIZE = 16 * 1024
+
+
+class ConnState(enum.Enum):
+    NEW = "new"  # accepted, no HELLO yet: only HELLO (or BYE) is allowed
+    HELLO = "hello"  # HELLO delivered, waiting for the application's WELCOME or refusal
+    WELCOMED = "welcomed"  # WELCOME sent: INPUT, CALL, PING, PONG, BYE
+    CLOSED = "closed"
+
+
+class Connection:
+    """A client as the application sees it: `send()` messages, `close()` it, `route()` its
+    messages to another channel (an entity inbox), keep a session in `user`.
+
+    Messages arrive in the target channel as `(connection, message)` tuples: HELLO first,
+    then INPUT and CALL once the application has sent WELCOME. The pump answers PING and
+    handles PONG, BYE and every protocol violation itself.
+    """
+
+    __slots__ = (
+        "__weakref__", "_above_since", "_accepted_at", "_deadline", "_decoder", "_dirty",
+        "_last_recv", "_limiter", "_limits", "_mask", "_outbox", "_pinged", "_pump",
+        "_reading_since", "_resume_at", "_stalled", "_target", "_throttled_since", "_waiting",
+        "_wake", "close_code", "close_reason", "id", "peer", "sock", "state", "tasklet", "user",
+    )
+
+    def __init__(self, pump: Pump, sock: Any, peer: str, cid: int, now: float) -> None:
+        limits = pump.limits
+        self.id = cid
+        self.peer = peer
+        self.sock = sock
+        self.state = ConnState.NEW
+        self.user: Any = None
+        """Free for the application (a session, an avatar id)."""
+        self.close_code: ErrorCode | None = None  # set when it ends, with close_reason
+        self.close_reason = ""
+        self._pump = pump
+        self._limits = limits
+        self._target = pump.inbox
+        self._decoder = Decoder(limits.max_inbound_frame)
+        self._limiter = RateLimiter.from_limits(limits, now)
+        # Capacity 1: the pump hands over one recv() worth of bytes (or a timer wake-up)
+        # only while `_waiting`, so the buffer never holds more than that one item.
+        self._wake = sim.Channel(capacity=1, name=f"wake {peer}")
+        self._waiting = True
+        self._stalled = False
+        self._mask = READ
+        self._outbox = Outbox(limits.high_water, pump._hard_cap)
+        self._dirty = False
+        self._above_since: float | None = None
+        self._throttled_since: float | None = None
+        self._resume_at: float | None = None
+        self._accepted_at = now
+        self._last_recv = now
+        self._reading_since = now
+        self._pinged = False
+        self._deadline = _INF
+        self._arm(now + limits.handshake_timeout)
+        self.tasklet = sim.spawn(self._run, name=f"conn {cid} {peer}")
+
+    def __repr__(self) -> str:
+        return f"<Connection {self.id} {self.peer} {self.state.value}>"
+
+    # ---- the application's side ---------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return self.state is ConnState.CLOSED
+
+    @property
+    def buffered(self) -> int:
+        """Outgoing bytes held for this client (queued frames plus a coalesced snapshot)."""
+        return self._outbox.buffered
+
+    @property
+    def inbound_buffered(self) -> int:
+        """Bytes of an incomplete inbound frame held by the decoder."""
+        return self._decoder.buffered
+
+    @property
+    def reading(self) -> bool:
+        """False while the pump does not read this socket (backpressure or rate limit)."""
+        return bool(self._mask & READ)
+
+    def route(self, channel: sim.Channel) -> None:
+        """Deliver this client's next messages into `channel` (e.g. its avatar's inbox).
+        A full channel blocks only this connection, and the pump stops reading it."""
+        self._target = channel
+
+    def send(self, message: Message) -> None:
+        """Queue `message`; it goes out with the next `Pump.flush()`. WELCOME completes the
+        handshake; a fatal ERROR (ref None) or BYE closes the connection after sending it.
+        Messages for a closed connection are dropped (the pump's `on_close` said so)."""
+        if self.state is ConnState.CLOSED:
+            return
+        if isinstance(message, Error) and message.ref is None:
+            self.close(ErrorCode(message.code), message.message)
+            return
+        if isinstance(message, Bye):
+            self.close(None, message.reason)
+            return
+        if isinstance(message, Welcome):
+            self.state = ConnState.WELCOMED
+        frame = encode(to_wire(message), self._limits.max_outbound_frame)
+        self._queue(frame, isinstance(message, Snapshot))
+
+    def send_frame(self, frame: bytes, *, snapshot: bool = False) -> None:
+        """Queue an already encoded frame (a snapshot encoded once, shared by many clients).
+        `snapshot=True` lets it be coalesced while the client is above its high-water mark."""
+        if self.state is not ConnState.CLOSED:
+            self._queue(frame, snapshot)
+
+    def close(self, code: ErrorCode | None = None, reason: str = "") -> None:
+        """Close: with `code`, send ERROR(code, reason) after the frame in flight (queued
+        output is dropped); without, flush queued output, then BYE(reason). Idempotent."""
+        self._close(code, reason, "server" if code is None else code.name)
+
+    # ---- the tasklet --------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            self._serve()
+        except ProtocolError as exc:
+            self._reject(exc.code, str(exc))
+        except sim.ChannelClosed:
+            self._close(ErrorCode.SHUTTING_DOWN, "server is stopping", "shutdown")
+        except Exception:  # a bug here must cost one connection, not the server
+            log.exception("%s: connection %d crashed", self.peer, self.id)
+            self._reject(ErrorCode.INTERNAL, "internal server error")
+
+    def _serve(self) -> None:
+        pump = self._pump
+        decoder = self._decoder
+        feed = decoder.feed
+        allow = self._limiter.allow
+        welcomed = ConnState.WELCOMED
+        partial_timeout = self._limits.partial_frame_timeout
+        while True:
+            objs = feed(self._await_data(), pump._now)
+            pump._frames_in += len(objs)
+            if decoder.buffered:  # a frame is incomplete: its slowloris clock is running
+                due = pump._now + partial_timeout
+                if due < self._deadline:
+                    self._arm(due)
+            for obj in objs:
+                message = parse_from_client(obj)
+                if not allow(pump._now):
+                    self._throttle()
+                    if self.state is ConnState.CLOSED:
+                        return
+                kind = type(message)
+                if self.state is welcomed and (kind is Input or kind is Call):
+                    # Blocks this tasklet alone while the channel is full; the pump then
+                    # stops reading the socket (see Pump._read_ready).
+                    self._target.send((self, message))
+                else:
+                    self._control(message)
+                if self.state is ConnState.CLOSED:
+                    return
+
+    def _await_data(self) -> bytes:
+        """Block until the pump hands over the next bytes from the socket."""
+        pump = self._pump
+        if self._stalled:
+            # The pump paused reading while we were busy: whatever the client sent since
+            # is unread through our fault, so the client-side clocks restart now.
+            self._stalled = False
+            self._reading_since = pump._now
+            self._set_mask(self._mask | READ)
+            self._arm(pump._now)
+        elif self._throttled_since is not None:
+            # Caught up with the client (nothing was waiting unread): no longer over rate.
+            self._throttled_since = None
+        self._waiting = True
+        data: bytes = self._wake.recv()
+        return data
+
+    def _throttle(self) -> None:
+        """Over the rate limit: hold this message until the bucket has a token. Reading
+        stays paused meanwhile (TCP pushes back); the timer closes the connection with
+        RATE_LIMITED if the client is still over after `rate_grace`."""
+        pump = self._pump
+        limiter = self._limiter
+        if self._throttled_since is None:
+            self._throttled_since = pump._now
+            pump._throttled += 1
+        while not limiter.allow(pump._now):
+            self._resume_at = pump._now + limiter.delay(pump._now)
+            self._arm(min(self._resume_at, self._throttled_since + self._limits.rate_grace))
+            self._wake.recv()  # the timer sends None at _resume_at
+            if self.state is ConnState.CLOSED:
+                return
+        self._resume_at = None
+
+    def _control(self, message: Message) -> None:
+        """Everything but INPUT/CALL on a welcomed connection: the handshake rules, PING,
+        PONG, BYE and a client's ERROR."""
+        state = self.state
+        if isinstance(message, Bye):
+            self._close(None, f"client said BYE {message.reason!r}", "bye", farewell=False)
+        elif isinstance(message, Error):
+            if message.ref is None:  # a refused-CALL style ERROR from a client means nothing
+                self._close(None, f"client sent ERROR {int(message.code)} {message.message!r}",
+                            "client-error", farewell=False)
+        elif state is ConnState.NEW:
+            if not isinstance(message, Hello):
+                raise ProtocolError(f"{message.TYPE.name} before HELLO", ErrorCode.NOT_ALLOWED)
+            self.state = ConnState.HELLO
+            self._target.send((self, message))
+        elif isinstance(message, Hello):
+            raise ProtocolError("second HELLO", ErrorCode.NOT_ALLOWED)
+        elif state is ConnState.HELLO:
+            raise ProtocolError(f"{message.TYPE.name} before WELCOME", ErrorCode.NOT_ALLOWED)
+        elif isinstance(message, Ping):  # (a PONG's arrival already counted as activity)
+            self.send(Pong(message.nonce, message.time))
+
+    # ---- outgoing -----------------------------------------------------------------------
+
+    def _queue(self, frame: bytes, snapshot: bool) -> None:
+        outbox, pump = self._outbox, self._pump
+        pump._frames_out += 1
+        if not outbox.add(frame, snapshot):
+            self._reject(ErrorCode.SLOW_READER, f"{outbox.buffered} bytes of reliable "
+                         f"messages unsent (limit {outbox.hard_cap})")
+            return
+        if self._above_since is None and outbox.above_high_water:
+            self._above_since = pump._now
+            self._arm(pump._now + self._limits.slow_reader_grace)
+        if not self._dirty:
+            self._dirty = True
+            pump._dirty.append(self)
+
+    def _write(self) -> None:
+        """One send() of everything queued; the outbox keeps what the socket did not take,
+        and writability is watched only while something is left."""
+        outbox, pump = self._outbox, self._pump
+        try:
+            sent = self.sock.send(outbox.data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError as exc:
+            self._close(None, f"send failed: {exc}", "reset", farewell=False)
+            return
+        pump._send_calls += 1
+        pump._bytes_out += sent
+        outbox.sent(sent)
+        if self._above_since is not None and not outbox.above_high_water:
+            self._above_since = None
+        self._set_mask((self._mask | WRITE) if outbox.data else (self._mask & ~WRITE))
+
+    # ---- pump events ------------------------------------------------------------------
+
+    def _on_ready(self, mask: int) -> None:
+        if self.state is ConnState.CLOSED:
+            return  # an event for our old fd, queued in the same select() batch
+        if mask & WRITE:
+            self._write()
+        if mask & READ and not self.closed:  # (_write may have closed it)
+            self._pump._read_ready(self)
+        elif not mask:  # only an error/hang-up can wake a socket with an empty mask
+            self._close(None, "connection reset while reads were paused", "reset",
+                        farewell=False)
+
+    def _set_mask(self, mask: int) -> None:
+        if mask != self._mask and self.state is not ConnState.CLOSED:
+            self._mask = mask
+            self._pump._modify(self.sock, mask, self)
+
+    def _arm(self, deadline: float) -> None:
+        if deadline < self._deadline:
+            self._deadline = deadline
+            self._pump._arm(deadline, self)
+
+    def _on_timer(self, now: float) -> None:
+        """Every deadline of this connection, checked at once; arms the next one."""
+        limits = self._limits
+        state = self.state
+        due = _INF
+        if state is ConnState.NEW:
+            due = self._accepted_at + limits.handshake_timeout
+            if now >= due:
+                self._reject(ErrorCode.HANDSHAKE_TIMEOUT,
+                             f"no HELLO within {limits.handshake_timeout:g} s")
+                return
+        if not self._stalled:  # client clocks stop while we are the ones not reading
+            base = max(self._last_recv, self._reading_since)
+            partial = self._decoder.pending_partial
+            if partial is not None:
+                started = max(partial.since, self._reading_since)
+                t = started + limits.partial_frame_timeout
+                if now >= t:
+                    want = "?" if partial.expected is None else partial.expected + HEADER_SIZE
+                    self._reject(ErrorCode.PARTIAL_FRAME_TIMEOUT, f"frame incomplete for "
+                                 f"{now - started:.1f} s ({partial.buffered} of {want} bytes)")
+                    return
+                due = min(due, t)
+            if state is not ConnState.NEW:
+                t = base + limits.idle_timeout
+                if now >= t:
+                    self._reject(ErrorCode.IDLE_TIMEOUT, f"nothing received for {now - base:.1f} s")
+                    return
+                due = min(due, t)
+        if state is ConnState.WELCOMED and not self._pinged:
+            t = self._last_recv + limits.ping_interval
+            if now >= t:
+                self._pinged = True
+                self._pump._pings += 1
+                self.send(Ping(self._pump._next_nonce(), now))
+            else:
+                due = min(due, t)
+        if self._resume_at is not None and self._throttled_since is not None:
+            t = self._throttled_since + limits.rate_grace
+            if now >= t:
+                self._reject(ErrorCode.RATE_LIMITED, f"over {limits.message_rate:g} messages/s "
+                             f"for {now - self._throttled_since:.1f} s")
+                return
+            if now >= self._resume_at:
+                self._resume_at = None
+                self._wake.send_nowait(None)
+            else:
+                due = min(due, t, self._resume_at)
+        if self._above_since is not None:
+            t = self._above_since + limits.slow_reader_grace
+            if now >= t:
+                self._reject(ErrorCode.SLOW_READER, f"{self.buffered} bytes unsent, above "
+                             f"{limits.high_water} for {now - self._above_since:.1f} s")
+                return
+            due = min(due, t)
+        self._arm(due)
+
+    # ---- closing ------------------------------------------------------------------------
+
+    def _reject(self, code: ErrorCode, reason: str) -> None:
+        """Close for something the client did: ERROR(code), counted as rejected."""
+        self._close(code, reason, code.name)
+
+    def _close(self, code: ErrorCode | None, reason: str, kind: str, *,
+               farewell: bool = True) -> None:
+        """The one way a connection ends. `farewell`: send a last ERROR (with `code`) or
+        BYE; the pump then half-closes and lingers briefly so the peer can read it."""
+        if self.state is ConnState.CLOSED:
+            return
+        self.state = ConnState.CLOSED
+        self.close_code, self.close_reason = code, reason
+        if code is not None:
+            log.warning("%s: closing connection %d: %s: %s", self.peer, self.id, code.name,
+                        reason)
+            final = self._outbox.farewell(encode_message(Error(code, reason[:256])),
+                                          keep_queued=False)
+        else:
+            log.info("%s: closing connection %d: %s", self.peer, self.id, reason)
+            final = self._outbox.farewell(encode_message(Bye(reason[:256])), keep_queued=True)
+        self._pump._closed_connection(self, kind, final if farewell else None)
+        t = self.tasklet
+        if t.alive and t is not sim.current():
+            t.kill()  # blocked in recv or in a channel send: end it there

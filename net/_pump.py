@@ -1,0 +1,387 @@
+"""The socket pump: one listening socket and every client socket in one epoll selector.
+`poll()` accepts, reads into connection tasklets and fires timers; `flush()` writes each
+client's queued frames in one send(). Whoever owns the loop calls both."""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+import itertools
+import logging
+import resource
+import selectors
+import socket
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import sim
+from net._connection import READ, RECV_SIZE, WRITE, Connection
+from net._limits import Limits
+from net._linger import Lingerer
+from net.errors import ErrorCode
+
+__all__ = ["Pump", "PumpStatistics"]
+
+log = logging.getLogger("loom.net")
+
+_FD_MARGIN = 64  # listener, selector, logs, the application's own files
+_ACCEPT_PAUSE = 1.0  # seconds without accept() after EMFILE & co. (as asyncio does)
+
+
+class _Timed(Protocol):
+    _deadline: float
+
+    def _on_timer(self, now: float) -> None: ...
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PumpStatistics:
+    """Counters since the pump started. `rejected` counts connections closed with an ERROR,
+    by code name; `dropped` the others (bye, eof, reset, client-error, server, shutdown)."""
+
+    connections: int
+    lingering: int
+    accepted: int
+    rejected: dict[str, int]
+    dropped: dict[str, int]
+    bytes_in: int
+    bytes_out: int
+    frames_in: int
+    frames_out: int
+    recv_calls: int
+    send_calls: int
+    select_calls: int
+    ctl_calls: int
+    """selector register/modify/unregister calls (epoll_ctl)."""
+    reads_paused: int
+    """Times the pump stopped reading a socket because its tasklet was busy (backpressure)."""
+    throttled: int
+    """Times a client went over its message rate."""
+    snapshots_coalesced: int
+    pings: int
+
+
+class Pump:
+    """Accepts clients on `host:port` and runs one tasklet per connection.
+
+    Messages arrive in `inbox` (a bounded `sim.Channel`, or yours) as `(Connection,
+    message)`; `Connection.route()` sends a client's later messages elsewhere. `on_close(conn)`
+    is called once per connection when it ends (`conn.close_code`, `conn.close_reason`); it
+    runs in whichever tasklet closed it and must not block.
+
+        pump = Pump("127.0.0.1", 0)
+        while running:
+            pump.poll(0.01)               # accept, read, timers: wakes connection tasklets
+            sim.run(until_idle=True)      # they decode and deliver; consumers answer
+            pump.flush()                  # one send() per client with output
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, limits: Limits | None = None,
+                 inbox: sim.Channel | None = None, inbox_capacity: int = 1024,
+                 on_close: Callable[[Connection], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic, linger: float = 1.0,
+                 max_lingering: int = 256) -> None:
+        self.limits = limits = limits or Limits()
+        self.inbox = inbox if inbox is not None else sim.Channel(capacity=inbox_capacity,
+                                                                  name="pump inbox")
+        self.on_close = on_close
+        self._clock = clock
+        self._now = clock()
+        self.linger = linger
+        self.max_lingering = max_lingering
+        # Reliable messages beyond this are refused at once: coalescing cannot shrink them.
+        self._hard_cap = 2 * limits.high_water + limits.max_outbound_frame
+        _raise_fd_limit(limits.max_clients + max_lingering + _FD_MARGIN)
+        self._sel = selectors.DefaultSelector()
+        self._listener = _listen(host, port, limits.listen_backlog)
+        self.address: tuple[str, int] = self._listener.getsockname()[:2]
+        self._accepting = _Listener(self)
+        self._sel.register(self._listener, READ, self._accepting)
+        self._conns: dict[int, Connection] = {}
+        self._lingering: set[Lingerer] = set()
+        self._dirty: list[Connection] = []
+        self._timers: list[tuple[float, int, _Timed]] = []
+        self._seq = itertools.count()
+        self._ids = itertools.count(1)
+        self._nonces = itertools.count(1)
+        self._closing = False
+        self._accepted = self._bytes_in = self._bytes_out = self._frames_in = 0
+        self._frames_out = self._recv_calls = self._send_calls = self._select_calls = 0
+        self._ctl_calls = self._paused = self._throttled = self._coalesced = self._pings = 0
+        self._rejected: dict[str, int] = {}
+        self._dropped: dict[str, int] = {}
+        log.info("pump listening on %s:%d (max %d clients)", *self.address, limits.max_clients)
+
+    # ---- the loop owner's API -----------------------------------------------------------
+
+    @property
+    def connections(self) -> list[Connection]:
+        return list(self._conns.values())
+
+    def poll(self, timeout: float | None = 0.0) -> int:
+        """Wait up to `timeout` seconds (None: until something happens) for sockets or the
+        next pump deadline; accept, read, and fire due timers. Returns the events handled.
+        Woken connection tasklets run at the caller's next `sim.run()`."""
+        now = self._now = self._clock()
+        self._fire_timers(now)
+        if self._timers:
+            wait = max(0.0, self._timers[0][0] - now)
+            timeout = wait if timeout is None else min(timeout, wait)
+        events = self._sel.select(timeout)
+        self._select_calls += 1
+        self._now = self._clock()
+        for key, mask in events:
+            key.data._on_ready(mask)
+        self._fire_timers(self._now)
+        return len(events)
+
+    def flush(self) -> int:
+        """Write each client's queued frames with one send(); returns the clients written.
+        Whatever a socket does not take waits for writability, seen by `poll()`."""
+        dirty, self._dirty = self._dirty, []
+        for conn in dirty:
+            conn._dirty = False
+            if conn._outbox.data and not conn._mask & WRITE and not conn.closed:
+                conn._write()
+        return len(dirty)
+
+    def statistics(self) -> PumpStatistics:
+        return PumpStatistics(
+            connections=len(self._conns), lingering=len(self._lingering),
+            accepted=self._accepted, rejected=dict(self._rejected), dropped=dict(self._dropped),
+            bytes_in=self._bytes_in, bytes_out=self._bytes_out, frames_in=self._frames_in,
+            frames_out=self._frames_out, recv_calls=self._recv_calls,
+            send_calls=self._send_calls, select_calls=self._select_calls,
+            ctl_calls=self._ctl_calls, reads_paused=self._paused, throttled=self._throttled,
+            snapshots_coalesced=self._coalesced + sum(
+                c._outbox.coalesced for c in self._conns.values()),
+            pings=self._pings)
+
+    def shutdown(self, reason: str = "server is stopping", timeout: float = 1.0) -> None:
+        """Stop accepting, send BYE to every client after its queued output, give them up to
+        `timeout` seconds to read it, then close everything."""
+        if self._closing:
+            return
+        self._stop_listening()
+        for conn in list(self._conns.values()):
+            conn._close(None, reason, "shutdown")
+        deadline = time.monotonic() + timeout
+        while self._lingering and time.monotonic() < deadline:
+            self.poll(min(0.05, max(0.0, deadline - time.monotonic())))
+        self.close()
+
+    def close(self) -> None:
+        """Close every socket now (no farewell) and the selector. Idempotent."""
+        self._stop_listening()
+        for conn in list(self._conns.values()):
+            conn._close(None, "pump closed", "server", farewell=False)
+        for lingerer in list(self._lingering):
+            lingerer.finish()
+        self._timers.clear()
+        if self._sel.get_map() is not None:
+            self._sel.close()
+
+    def __enter__(self) -> Pump:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- accepting ------------------------------------------------------------------------
+
+    def _accept(self) -> None:
+        limits = self.limits
+        for _ in range(limits.accepts_per_poll):  # a connect flood cannot starve the others
+            try:
+                sock, addr = self._listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except ConnectionAbortedError:
+                continue
+            except OSError as exc:  # EMFILE, ENFILE, ENOBUFS: back off instead of spinning
+                log.error("accept() failed: %s; not accepting for %g s", exc, _ACCEPT_PAUSE)
+                self._modify(self._listener, 0, self._accepting)
+                self._arm(self._now + _ACCEPT_PAUSE, self._accepting)
+                return
+            self._accepted += 1
+            peer = f"{addr[0]}:{addr[1]}"
+            try:
+                sock.setblocking(False)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError as exc:
+                log.warning("%s: dropped at accept: %s", peer, exc)
+                sock.close()
+                continue
+            if len(self._conns) >= limits.max_clients:
+                log.warning("%s: refused: SERVER_FULL (%d clients)", peer, len(self._conns))
+                self._count(self._rejected, ErrorCode.SERVER_FULL.name)
+                self._linger_start(sock, peer, _refusal(ErrorCode.SERVER_FULL, "server full"),
+                                   registered=False)
+                continue
+            cid = next(self._ids)
+            conn = Connection(self, sock, peer, cid, self._now)
+            self._conns[cid] = conn
+            self._sel.register(sock, READ, conn)
+            self._ctl_calls += 1
+            log.debug("%s: accepted as connection %d", peer, cid)
+
+    def _stop_listening(self) -> None:
+        if not self._closing:
+            self._closing = True
+            self._sel.unregister(self._listener)
+            self._listener.close()
+
+    # ---- reading --------------------------------------------------------------------------
+
+    def _read_ready(self, conn: Connection) -> None:
+        if not conn._waiting:
+            # Its tasklet is still busy with earlier bytes (a full channel, or waiting for
+            # a rate-limit token): stop reading so TCP pushes back on the client.
+            conn._stalled = True
+            conn._set_mask(conn._mask & ~READ)
+            self._paused += 1
+            return
+        try:
+            data = conn.sock.recv(RECV_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            conn._close(None, f"recv failed: {exc}", "reset", farewell=False)
+            return
+        self._recv_calls += 1
+        if not data:
+            if conn._decoder.buffered:
+                reason = f"closed inside a frame ({conn._decoder.buffered} bytes buffered)"
+            else:
+                reason = "closed by peer without BYE"
+            conn._close(None, reason, "eof", farewell=False)
+            return
+        self._bytes_in += len(data)
+        conn._last_recv = self._now
+        if conn._pinged:  # it answered: the next PING is due one interval from now
+            conn._pinged = False
+            conn._arm(self._now + self.limits.ping_interval)
+        conn._waiting = False
+        conn._wake.send_nowait(data)
+
+    # ---- selector, timers, closing --------------------------------------------------------
+
+    def _modify(self, sock: Any, mask: int, owner: Any) -> None:
+        self._sel.modify(sock, mask, owner)
+        self._ctl_calls += 1
+
+    def _arm(self, deadline: float, owner: _Timed) -> None:
+        owner._deadline = deadline
+        heapq.heappush(self._timers, (deadline, next(self._seq), owner))
+
+    def _fire_timers(self, now: float) -> None:
+        timers = self._timers
+        while timers and timers[0][0] <= now:
+            deadline, _, owner = heapq.heappop(timers)
+            if owner._deadline == deadline:  # else superseded by an earlier arm
+                owner._deadline = float("inf")
+                owner._on_timer(now)
+
+    def _next_nonce(self) -> int:
+        return next(self._nonces) & 0xFFFFFFFF
+
+    def _closed_connection(self, conn: Connection, kind: str, final: bytes | None) -> None:
+        """Called once by `Connection._close`: forget it, count it, linger or close."""
+        self._conns.pop(conn.id, None)
+        self._coalesced += conn._outbox.coalesced
+        # rejected: closed with an ERROR for something the client did (or the app refused
+        # it); dropped: every other end (bye, eof, reset, client-error, server, shutdown)
+        self._count(self._rejected if kind in ErrorCode.__members__ else self._dropped, kind)
+        conn._deadline = float("inf")
+        if final is not None:
+            self._linger_start(conn.sock, conn.peer, final, registered=True)
+        else:
+            self._unregister(conn.sock)
+            conn.sock.close()
+        if self.on_close is not None:
+            try:
+                self.on_close(conn)
+            except Exception:
+                log.exception("on_close failed for %r", conn)
+
+    def _linger_start(self, sock: Any, peer: str, data: bytes, *, registered: bool) -> None:
+        if len(self._lingering) >= self.max_lingering or self._sel.get_map() is None:
+            try:
+                sock.send(data)  # one best-effort try, then the fd goes
+            except OSError:
+                pass
+            if registered:
+                self._unregister(sock)
+            sock.close()
+            return
+        lingerer = Lingerer(self, sock, peer, data)
+        self._lingering.add(lingerer)
+        lingerer.start(registered, self._now + self.linger)
+
+    def _unregister(self, sock: Any) -> None:
+        try:
+            self._sel.unregister(sock)
+            self._ctl_calls += 1
+        except (KeyError, ValueError):
+            pass
+
+    @staticmethod
+    def _count(table: dict[str, int], key: str) -> None:
+        table[key] = table.get(key, 0) + 1
+
+
+class _Listener:
+    """The listener's owner in `key.data`: accepts when readable; its timer ends a pause."""
+
+    __slots__ = ("_deadline", "_pump")
+
+    def __init__(self, pump: Pump) -> None:
+        self._pump = pump
+        self._deadline = float("inf")
+
+    def _on_ready(self, mask: int) -> None:
+        self._pump._accept()
+
+    def _on_timer(self, now: float) -> None:
+        pump = self._pump
+        if not pump._closing:
+            pump._modify(pump._listener, READ, self)
+
+
+def _refusal(code: ErrorCode, reason: str) -> bytes:
+    from net._protocol import Error, encode_message
+
+    return encode_message(Error(code, reason))
+
+
+def _listen(host: str, port: int, backlog: int) -> socket.socket:
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                flags=socket.AI_PASSIVE)[0][0]
+    sock = socket.create_server((host, port), family=family, backlog=backlog)
+    sock.setblocking(False)
+    try:
+        with open("/proc/sys/net/core/somaxconn") as f:
+            somaxconn = int(f.read())
+        if somaxconn < backlog:
+            log.warning("listen backlog %d is capped by net.core.somaxconn = %d",
+                        backlog, somaxconn)
+    except (OSError, ValueError):
+        pass
+    return sock
+
+
+def _raise_fd_limit(need: int) -> None:
+    """Raise RLIMIT_NOFILE's soft limit to `need` (or the hard limit) when it is lower."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= need:
+        return
+    new = need if hard == resource.RLIM_INFINITY else min(need, hard)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+    except (ValueError, OSError) as exc:
+        log.warning("cannot raise the open-file limit from %d to %d: %s", soft, new, exc)
+        return
+    if new < need:
+        log.warning("open-file limit %d (hard) is below the %d that max_clients needs",
+                    new, need)

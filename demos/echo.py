@@ -1,0 +1,196 @@
+"""The smallest server on Loom's socket pump, and the first thing to run.
+
+It accepts clients with every network limit on (each one a flag, see --help), answers HELLO
+with WELCOME (a client id and a resume token; reconnecting with that token within the
+resume grace gives the same id back) and echoes each INPUT payload as an EVENT. CALLs are
+refused with a per-call ERROR, since an echo has no methods. SIGTERM or SIGINT: BYE to
+every client, exit 0. It is also the harness of the network abuse tests.
+
+    python -m demos.echo --host 127.0.0.1 --port 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import inspect
+import json
+import logging
+import secrets
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from types import FrameType
+
+import sim
+from net import (
+    Call,
+    Connection,
+    ErrorCode,
+    Event,
+    Hello,
+    Input,
+    Limits,
+    Pump,
+    Welcome,
+)
+from net import Error as ErrorMessage
+
+log = logging.getLogger("loom.demos.echo")
+
+TICK_RATE = 30.0  # announced in WELCOME; the echo itself has no tick
+SNAPSHOT_RATE = 20.0
+POLL_SECONDS = 0.05  # longest wait in the loop, so a signal is noticed this quickly
+
+
+@dataclasses.dataclass
+class Session:
+    client_id: int
+    token: str
+    events: int = 0  # EVENT seq of the last echo
+    left_at: float | None = None  # wall-clock (monotonic) time its connection ended
+
+
+class EchoServer:
+    """Sessions by resume token; the consumer tasklet reads the pump's inbox."""
+
+    def __init__(self, resume_grace: float) -> None:
+        self.resume_grace = resume_grace
+        self.sessions: dict[str, Session] = {}
+        self.next_id = 1
+
+    def consume(self, pump: Pump) -> None:
+        for conn, message in pump.inbox:  # ends when the inbox is closed
+            if isinstance(message, Input):
+                session = conn.user
+                session.events += 1
+                conn.send(Event(session.events, message.payload))
+            elif isinstance(message, Hello):
+                self.welcome(conn, message)
+            elif isinstance(message, Call):
+                conn.send(ErrorMessage(ErrorCode.NOT_ALLOWED,
+                                       f"the echo server exposes no method {message.method!r}",
+                                       message.seq))
+
+    def welcome(self, conn: Connection, hello: Hello) -> None:
+        now = time.monotonic()
+        if hello.resume is not None:
+            session = self.sessions.pop(hello.resume, None)
+            if session is None or session.left_at is None or \
+                    now - session.left_at > self.resume_grace:
+                conn.close(ErrorCode.RESUME_FAILED, "unknown or expired resume token")
+                return
+            session.left_at = None
+        else:
+            session = Session(self.next_id, "")
+            self.next_id += 1
+        session.token = secrets.token_urlsafe(24)
+        self.sessions[session.token] = session
+        conn.user = session
+        conn.send(Welcome(session.client_id, session.token, TICK_RATE, SNAPSHOT_RATE,
+                          time.time()))
+        log.info("%s: welcome %r as client %d", conn.peer, hello.name, session.client_id)
+
+    def on_close(self, conn: Connection) -> None:
+        session = conn.user
+        if session is not None:
+            session.left_at = time.monotonic()
+        # Forget sessions past their grace, so memory stays bounded by recent clients.
+        cutoff = time.monotonic() - self.resume_grace
+        if len(self.sessions) > 64:
+            for token, s in list(self.sessions.items()):
+                if s.left_at is not None and s.left_at < cutoff:
+                    del self.sessions[token]
+
+
+def limit_docs() -> dict[str, str]:
+    """Each `Limits` field's docstring, read from its source: the limits are documented
+    once, in net/_limits.py, and --help shows that text."""
+    try:
+        tree = ast.parse(inspect.getsource(Limits))
+    except (OSError, TypeError):
+        return {}
+    docs: dict[str, str] = {}
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    for node, nxt in zip(body, body[1:], strict=False):
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and \
+                isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
+            docs[node.target.id] = " ".join(str(nxt.value.value).split())
+    return docs
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m demos.echo",
+        description="Echo server on the Loom socket pump: HELLO -> WELCOME, each INPUT "
+                    "payload comes back as an EVENT. Prints 'listening on HOST:PORT'; "
+                    "SIGTERM/SIGINT close every client with BYE and exit 0.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=7777, help="TCP port; 0 picks a free one")
+    parser.add_argument("--resume-grace", type=float, default=30.0,
+                        help="seconds a dropped client may come back with its resume token")
+    parser.add_argument("--inbox-capacity", type=int, default=1024,
+                        help="messages the pump's inbox channel holds before connections "
+                             "block (and their sockets stop being read)")
+    parser.add_argument("--linger", type=float, default=1.0,
+                        help="seconds a closed connection is kept half-open so the client "
+                             "can read the final ERROR or BYE")
+    parser.add_argument("--stats", action="store_true",
+                        help="print the pump's counters as one JSON line on exit")
+    parser.add_argument("--log-level", default="INFO",
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                        help="log level (logs go to stderr)")
+    limits = parser.add_argument_group(
+        "limits", "network limits (net.Limits); every rejection is an ERROR frame, a log "
+                  "line and a counter")
+    docs = limit_docs()
+    for field in dataclasses.fields(Limits):
+        limits.add_argument("--" + field.name.replace("_", "-"), dest=field.name,
+                            type=type(field.default), default=field.default,
+                            help=docs.get(field.name, field.name.replace("_", " ")))
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=args.log_level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        limits = Limits(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Limits)})
+    except (TypeError, ValueError) as exc:
+        print(f"bad limits: {exc}", file=sys.stderr)
+        return 2
+    stopping: list[int] = []
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        stopping.append(signum)  # only a flag: the loop notices within POLL_SECONDS
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    server = EchoServer(args.resume_grace)
+    pump = Pump(args.host, args.port, limits=limits, inbox_capacity=args.inbox_capacity,
+                on_close=server.on_close, linger=args.linger)
+    host, port = pump.address
+    print(f"listening on {host}:{port}", flush=True)
+    sim.spawn(server.consume, pump, name="echo")
+    try:
+        while not stopping:
+            pump.poll(POLL_SECONDS)
+            sim.run(until_idle=True)
+            pump.flush()
+        log.info("signal %d: shutting down", stopping[0])
+        pump.shutdown("server stopping")
+        pump.inbox.close()  # ends the consumer's loop
+        sim.run(until_idle=True)
+    finally:
+        pump.close()
+    if args.stats:
+        print("stats " + json.dumps(dataclasses.asdict(pump.statistics())), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

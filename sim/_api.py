@@ -354,7 +354,7 @@ def collect() -> list[Tasklet]:
     for k in saved:
         del sched.registry[k]
     frames_of_blocked = set()
-    here = sys._getframe()
+    here: types.FrameType | None = sys._getframe()
     while here is not None:  # our own frames hold the channels while we look at them
         frames_of_blocked.add(id(here))
         here = here.f_back
@@ -431,7 +431,7 @@ def _contains(v: Any, target: Any, depth: int) -> bool:
 
 def _reached(obj: Any, skip: set[int], depth: int) -> bool:
     skip.add(id(obj))
-    here = sys._getframe()
+    here: types.FrameType | None = sys._getframe()
     while here is not None:
         skip.add(id(here))
         here = here.f_back

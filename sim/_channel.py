@@ -36,10 +36,12 @@ def _explode(value: Any) -> Any:
 class channel:  # noqa: N801 - the Stackless name
     """A Stackless channel: a FIFO of tasklets all blocked sending, or all receiving."""
 
+    _waiters: deque[Tasklet]
+
     # State lives in __new__, as in the C type: subclasses need not call our __init__.
     def __new__(cls, *args: Any, **kwargs: Any) -> channel:
         self = super().__new__(cls)
-        self._waiters: deque[Tasklet] = deque()
+        self._waiters = deque()
         self._balance = 0
         self._pref = -1
         self._schedule_all = 0
@@ -270,7 +272,8 @@ class channel:  # noqa: N801 - the Stackless name
     def __reduce__(self) -> Any:
         if self._waiters:
             raise RuntimeError(
-                "cannot pickle a channel with blocked tasklets: greenlet frames cannot be serialised"
+                "cannot pickle a channel with blocked tasklets: "
+                "greenlet frames cannot be serialised"
             )
         flags = (self._pref, self._schedule_all, self.closing)
         return (type(self), (), (self._balance, flags, []))
@@ -283,7 +286,8 @@ class channel:  # noqa: N801 - the Stackless name
         self._pref, self._schedule_all, self.closing = flags
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} balance={self._balance}{' closing' if self.closing else ''}>"
+        closing = " closing" if self.closing else ""
+        return f"<{type(self).__name__} balance={self._balance}{closing}>"
 
 
 class Channel:

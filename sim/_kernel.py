@@ -42,9 +42,9 @@ class TaskletExit(SystemExit):
 
 
 if not hasattr(builtins, "TaskletExit"):
-    builtins.TaskletExit = TaskletExit  # type: ignore[attr-defined]
+    setattr(builtins, "TaskletExit", TaskletExit)  # noqa: B010 - Stackless puts it there
 else:  # pragma: no cover - a second kernel copy in the same process
-    TaskletExit = builtins.TaskletExit  # type: ignore[attr-defined,misc]
+    TaskletExit = getattr(builtins, "TaskletExit")  # type: ignore[misc]  # noqa: B009
 
 
 class bomb:  # noqa: N801 - Stackless name
@@ -155,8 +155,8 @@ class Watchdog:
     """One active ``run()`` call: the caller is parked here until the queue drains."""
 
     __slots__ = (
-        "tasklet", "timeout", "soft", "total", "used", "wall_deadline_ns", "ignore_nesting", "phase",
-        "threadblock",
+        "tasklet", "timeout", "soft", "total", "used", "wall_deadline_ns", "ignore_nesting",
+        "phase", "threadblock",
     )
 
     def __init__(
@@ -395,7 +395,7 @@ class Scheduler:
             main = self.main
             if main._blocked:
                 direction = main._blocked
-                main._chan.unlink(main)  # type: ignore[union-attr]
+                main._chan.unlink(main)
                 what = (
                     "sending without a receiver" if direction > 0 else "receiving without a sender"
                 )
@@ -869,7 +869,9 @@ class Tasklet:
 
     # ------------------------------------------------------------------ exceptions
 
-    def throw(self, exc: Any = None, val: Any = None, tb: Any = None, pending: bool = False) -> None:
+    def throw(
+        self, exc: Any = None, val: Any = None, tb: Any = None, pending: bool = False
+    ) -> None:
         b = make_bomb(exc, val, tb)
         self._throw_bomb(b, pending)
 
@@ -1056,9 +1058,8 @@ class Tasklet:
     @property
     def scheduled(self) -> bool:
         sched = self._sched
-        return bool(
-            self._in_ring or self._blocked or (sched is not None and self is sched.current and self._alive)
-        )
+        is_current = sched is not None and self is sched.current and self._alive
+        return bool(self._in_ring or self._blocked or is_current)
 
     @property
     def paused(self) -> bool:
@@ -1156,7 +1157,8 @@ class Tasklet:
     def bind_thread(self, thread_id: int | None = None) -> None:
         if thread_id is None or thread_id == -1:
             thread_id = threading.get_ident()
-        if self._in_ring or self._blocked or (self._sched is not None and self is self._sched.current):
+        owner = self._sched
+        if self._in_ring or self._blocked or (owner is not None and self is owner.current):
             raise RuntimeError("can't (re)bind a runnable tasklet")
         if self._started and self._alive:
             raise RuntimeError("tasklet has C state on its stack")

@@ -290,7 +290,7 @@ class _StacklessModule(types.ModuleType):
         return bool(_pickle_flags[0] & PICKLEFLAGS_PRESERVE_TRACING_STATE)
 
 
-__all__ = [
+__all__ = [  # noqa: F822 - pickle_with_tracing_state is a module property, as in Stackless
     "atomic", "channel", "enable_softswitch", "get_channel_callback", "get_schedule_callback",
     "get_thread_info", "getcurrent", "getcurrentid", "getdebug", "getmain", "getruncount",
     "getthreads", "getuncollectables", "pickle_with_tracing_state", "run", "schedule",

@@ -166,7 +166,7 @@ def run_phase(
 
 # --------------------------------------------------------------------------- preemption mode
 
-_timer_state: dict[str, Any] = {"last": -1, "slice": DEFAULT_SLICE_SECONDS, "armed": False}
+_timer_state: dict[str, Any] = {"last": {}, "slice": DEFAULT_SLICE_SECONDS, "armed": False}
 
 
 _slice = {"units": DEFAULT_SLICE_UNITS}
@@ -182,10 +182,9 @@ def set_preemption(
 
     ``"deterministic"``: each check subtracts its weight from the running tasklet's budget of
     ``slice_units`` (one unit is about one simple statement); the same program interleaves the
-    same way every run. ``"hard"``: a periodic timer
-    (one ``setitimer`` for the whole process) raises a flag when the running tasklet has used
-    its wall-clock slice; the next check switches it out. Only the main thread can arm the
-    timer.
+    same way every run. ``"hard"``: a periodic timer (one ``setitimer`` for the main thread,
+    one watchdog thread for the others) raises a flag when a thread's running tasklet has
+    used its wall-clock slice; the next check there switches it out.
     """
     if mode not in _preempt.MODES:
         raise ValueError(f"preemption mode must be one of {_preempt.MODES}, got {mode!r}")
@@ -207,16 +206,22 @@ def set_preemption(
     return old
 
 
+def _slice_used(sched: Scheduler, last: dict[int, Any]) -> None:
+    """Raise the flag for ``sched`` if the same tasklet ran since the previous tick."""
+    cur = sched.current
+    seen = (id(cur), cur.switches)  # the same tasklet, not switched in since the last tick
+    if last.get(sched.thread_id) == seen:
+        sched.hard_due = True
+        if not FLAG:  # up = non-empty (see sim._preempt)
+            FLAG.append(1)
+    last[sched.thread_id] = seen
+
+
 def _on_alarm(signum: int, frame: Any) -> None:
     # Runs between bytecodes of the main thread: only raise a flag, never switch here.
     sched = _main_sched()
-    if sched is None:
-        return
-    cur = sched.current
-    seen = (id(cur), cur.switches)  # the same tasklet, not switched in since the last tick
-    if seen == _timer_state["last"] and not FLAG:  # up = non-empty (see sim._preempt)
-        FLAG.append(1)
-    _timer_state["last"] = seen
+    if sched is not None:
+        _slice_used(sched, _timer_state["last"])
 
 
 def _main_sched() -> Scheduler | None:
@@ -225,17 +230,41 @@ def _main_sched() -> Scheduler | None:
     return _schedulers.get(_main_thread_id)  # type: ignore[arg-type]
 
 
+def _watch_threads(stop: threading.Event, slice_seconds: float, skip_main: bool) -> None:
+    """The slice timer of schedulers the SIGALRM timer cannot serve (other threads)."""
+    from ._kernel import _main_thread_id, _schedulers, _schedulers_lock
+
+    last: dict[int, Any] = {}
+    while not stop.wait(slice_seconds):
+        with _schedulers_lock:
+            scheds = list(_schedulers.values())
+        for sched in scheds:
+            if skip_main and sched.thread_id == _main_thread_id:
+                continue
+            _slice_used(sched, last)
+
+
 def _arm_timer(slice_seconds: float) -> None:
-    if threading.current_thread() is not threading.main_thread():
-        raise RuntimeError("hard preemption must be enabled from the main thread")
-    signal.signal(signal.SIGALRM, _on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, slice_seconds, slice_seconds)
-    if not _timer_state.get("atexit"):
-        # Interpreter shutdown restores SIGALRM's default action (terminate) before the
-        # timer stops firing: disarm first.
-        atexit.register(_disarm_timer)
-        _timer_state["atexit"] = True
-    _timer_state.update(slice=slice_seconds, armed=True)
+    """One ``setitimer`` for the main thread; one watchdog thread for every other thread."""
+    _disarm_timer()
+    on_main = threading.current_thread() is threading.main_thread()
+    if on_main:
+        signal.signal(signal.SIGALRM, _on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, slice_seconds, slice_seconds)
+        if not _timer_state.get("atexit"):
+            # Interpreter shutdown restores SIGALRM's default action (terminate) before the
+            # timer stops firing: disarm first.
+            atexit.register(_disarm_timer)
+            _timer_state["atexit"] = True
+    stop = threading.Event()
+    watcher = threading.Thread(
+        target=_watch_threads, args=(stop, slice_seconds, on_main), name="loom-slice-watchdog",
+        daemon=True,
+    )
+    watcher.start()
+    _timer_state.update(
+        slice=slice_seconds, armed=on_main, last={}, stop=stop, watcher=watcher
+    )
 
 
 def _disarm_timer() -> None:
@@ -243,6 +272,10 @@ def _disarm_timer() -> None:
         signal.setitimer(signal.ITIMER_REAL, 0, 0)
         signal.signal(signal.SIGALRM, signal.SIG_DFL)
         _timer_state["armed"] = False
+    stop = _timer_state.pop("stop", None)
+    if stop is not None:
+        stop.set()
+        _timer_state.pop("watcher").join()
 
 
 def preemption_mode() -> str:

@@ -194,6 +194,7 @@ class Scheduler:
         self.schedlock = 0  # >0 while a schedule/channel callback runs
         self.in_channel_cb = False
         self.pending_irq = False  # an interrupt deferred by atomic/switch_trap/callback
+        self.hard_due = False  # hard mode: this thread's running tasklet used its slice
         self._soft = False  # a soft interrupt waiting for the next switch (see soft_irq)
         self._wall_deadline_ns = BIG
         self.soft_at = BIG  # switch() looks at soft interrupts only once now >= soft_at
@@ -517,6 +518,10 @@ class Scheduler:
         cur = self.current
         FLAG.clear()
         hard = _preempt.mode == _preempt.HARD
+        tick = self.hard_due  # this thread's slice timer fired (the flag is process-wide)
+        self.hard_due = False
+        if hard and _other_due(self):
+            FLAG.append(1)  # another thread's tasklet must still see it
         used = 0 if hard else self.budget_base - BUDGET[0]
         cur.units += used
         irq = self.irq
@@ -531,14 +536,14 @@ class Scheduler:
         if hard and perf_counter_ns() >= self.wall_deadline_ns:
             self.soft_irq = True
         if irq is not None and irq.timeout > 0 and not self.soft_irq:
-            if due or hard or (irq.used if irq.total else used) >= irq.timeout:
+            if due or tick or (not hard and (irq.used if irq.total else used) >= irq.timeout):
                 if not irq.soft:
                     self.hard_interrupt(cur, irq)
                     return
                 self.soft_irq = True  # fires at the next switch; the running tasklet goes on
         # Whoever runs next (this tasklet or another) starts from a fresh budget.
         self.budget_base = BUDGET[0] = self.next_budget()
-        slice_out = due or hard or (self.slice_units is not None and used >= self.slice_units)
+        slice_out = due or tick or (self.slice_units is not None and used >= self.slice_units)
         if slice_out and (self.q or self.incoming):
             cur.preemptions += 1
             self.preemptions += 1
@@ -606,6 +611,11 @@ def set_schedule_callback(cb: Callable[[Any, Any], None] | None) -> Any:
 def refresh_switch_hooks() -> None:
     global _switch_hooks
     _switch_hooks = _schedule_cb is not None or _hooked[0] > 0
+
+
+def _other_due(sched: Scheduler) -> bool:
+    with _schedulers_lock:
+        return any(s.hard_due for s in _schedulers.values() if s is not sched)
 
 
 def _swap_hooks(nxt: Tasklet) -> None:

@@ -204,3 +204,42 @@ def test_uninstrumentable_function_runs_and_is_counted() -> None:
     sim.run()
     assert out == [1]
     assert sim.statistics().functions_uninstrumented >= before
+
+
+def test_hard_mode_preempts_in_a_non_main_thread(tmp_path: pathlib.Path) -> None:
+    # The SIGALRM timer serves the main thread only; a watchdog thread serves the others.
+    script = tmp_path / "thread_hard.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import json, threading, sim
+            sim.set_preemption("hard")
+            out = {}
+            def thread_main():
+                done = []
+                def spin():
+                    while not done:
+                        pass
+                def count(n):
+                    total = 0
+                    for i in range(n):
+                        total += i
+                    done.append(total)
+                sim.spawn(spin)
+                sim.spawn(count, 300_000)
+                sim.run()
+                out["done"] = done
+                out["preemptions"] = sim.statistics().preemptions
+            th = threading.Thread(target=thread_main)
+            th.start()
+            th.join(30)
+            sim.set_preemption("deterministic")
+            out["alive"] = th.is_alive()
+            print(json.dumps(out))
+            """
+        )
+    )
+    out = run_script(str(script), timeout=60)
+    assert out["done"] == [sum(range(300_000))]
+    assert out["alive"] is False
+    assert out["preemptions"] >= 1

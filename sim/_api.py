@@ -161,7 +161,7 @@ def run_phase(
         if sched.irq is wd:
             sched.irq = None
             sched.soft_irq = False
-        sched.budget_base = BUDGET[0] = sched.next_budget()
+        sched.budget_base = BUDGET.set(sched.next_budget())
 
 
 # --------------------------------------------------------------------------- preemption mode
@@ -198,7 +198,7 @@ def set_preemption(
     for switch in _preempt._variant_switchers:
         switch(mode)
     FLAG.clear()
-    BUDGET[0] = get_scheduler().budget_base = BIG
+    get_scheduler().budget_base = BUDGET.set(BIG)
     if mode == _preempt.HARD:
         _arm_timer(slice_seconds)
     else:
@@ -363,7 +363,7 @@ def reset() -> int:
     sched.soft_irq = sched.pending_irq = False
     sched.trap = 0
     sched.main.tempval = None
-    sched.budget_base = BUDGET[0] = BIG
+    sched.budget_base = BUDGET.set(BIG)
     FLAG.clear()
     return killed
 

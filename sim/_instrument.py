@@ -6,12 +6,15 @@ Every loop back-edge (first statement of each ``for``/``while``/``async for`` bo
 ``continue`` cannot skip it) and every function entry (after the docstring and leading
 ``global``/``nonlocal``; generators and ``async def`` too) gets a check that reads the
 ``sim._preempt`` cells injected as module globals ``__loom_f__``, ``__loom_b__``,
-``__loom_p__``. Each check has a static weight; **one unit ~ one simple statement** (Stackless
-counted ~5 bytecode ticks for ``counter[0] += 1``). A loop check weighs 1 (the test) plus the
-simple statements directly in its body, looking into if/try/with/match branches but not into
-nested loops, defs or classes (one unit each); an entry check weighs the body's statements
-outside nested loops/defs, at least 1. Lambdas and comprehensions hold no statements and are
-not instrumented: a comprehension runs unpreemptible, like a C call.
+``__loom_p__``. Leaf functions get no entry check: a body with no call, loop, await, yield,
+comprehension, nested scope or import does bounded work (dunder methods and decorated functions
+are never leaves; see ``_rewrite.is_leaf``). Each check has a static weight; **one unit ~ one
+simple statement** (Stackless counted ~5 bytecode ticks for ``counter[0] += 1``). A loop check
+weighs 1 (the test) plus the simple statements directly in its body, looking into
+if/try/with/match branches but not into nested loops, defs or classes (one unit each); an entry
+check weighs the body's statements outside nested loops/defs, at least 1; a leaf's statements
+are free. Lambdas and comprehensions hold no statements and are not instrumented: a
+comprehension runs unpreemptible, like a C call.
 
 Both variants (hard: flag test; deterministic: budget decrement) are compiled for every
 instrumented function; the process runs the one named by ``_preempt.mode`` and

@@ -231,9 +231,8 @@ class Scheduler:
         now = perf_counter_ns()
         cur.time_ns += now - self.t0
         self.t0 = now
-        left = BUDGET[0]
-        if left != self.budget_base or self.pending_irq:  # instrumented code ran
-            self.account(cur, self.budget_base - left)
+        if BUDGET.n != BUDGET.n0 or self.pending_irq:  # instrumented code ran (see _preempt)
+            self.account(cur, self.budget_base - BUDGET.n - BUDGET.r)
         if now >= self.soft_at:
             if now >= self._wall_deadline_ns:
                 self.soft_irq = True
@@ -304,11 +303,11 @@ class Scheduler:
         cur.units += used
         irq = self.irq
         if irq is None:
-            BUDGET[0] = self.budget_base = self.slice_budget
+            self.budget_base = BUDGET.set(self.slice_budget)
             return
         if irq.total:
             irq.used += used
-        BUDGET[0] = self.budget_base = self.next_budget()
+        self.budget_base = BUDGET.set(self.next_budget())
 
     def set_slice(self, units: int | None) -> None:
         self.slice_units = units
@@ -317,7 +316,7 @@ class Scheduler:
 
     def rebudget(self) -> None:
         """The slice or the watchdogs changed: start the running budget afresh."""
-        self.budget_base = BUDGET[0] = self.next_budget()
+        self.budget_base = BUDGET.set(self.next_budget())
 
     def next_budget(self) -> int:
         """Units the next tasklet may run before the check's slow path fires."""
@@ -522,12 +521,12 @@ class Scheduler:
         self.hard_due = False
         if hard and _other_due(self):
             FLAG.append(1)  # another thread's tasklet must still see it
-        used = 0 if hard else self.budget_base - BUDGET[0]
+        used = 0 if hard else self.budget_base - (BUDGET.n + BUDGET.r)
         cur.units += used
         irq = self.irq
         if irq is not None and irq.total:
             irq.used += used
-        self.budget_base = BUDGET[0] = BIG
+        self.budget_base = BUDGET.set(BIG)
         if cur.atomic or self.trap or self.schedlock:
             self.pending_irq = True  # fires again when the section ends (release_pending)
             return
@@ -542,7 +541,7 @@ class Scheduler:
                     return
                 self.soft_irq = True  # fires at the next switch; the running tasklet goes on
         # Whoever runs next (this tasklet or another) starts from a fresh budget.
-        self.budget_base = BUDGET[0] = self.next_budget()
+        self.budget_base = BUDGET.set(self.next_budget())
         slice_out = due or tick or (self.slice_units is not None and used >= self.slice_units)
         if slice_out and (self.q or self.incoming):
             cur.preemptions += 1
@@ -563,7 +562,7 @@ class Scheduler:
         """Stackless hard interrupt: the victim leaves the ring; ``run()`` returns it."""
         wd = irq.tasklet
         if cur is wd:
-            self.budget_base = BUDGET[0] = BIG
+            self.budget_base = BUDGET.set(BIG)
             return
         cur.preemptions += 1
         self.preemptions += 1
@@ -591,7 +590,7 @@ class Scheduler:
         """An atomic/trap section ended: fire a deferred interrupt at the next check."""
         if self.pending_irq:
             self.budget_base = 0
-            BUDGET[0] = -1
+            BUDGET.set(-1)
             if not FLAG:
                 FLAG.append(1)
 
@@ -988,9 +987,9 @@ class Tasklet:
         now = perf_counter_ns()
         self.time_ns += now - sched.t0
         sched.t0 = now
-        self.units += sched.budget_base - BUDGET[0]
+        self.units += sched.budget_base - (BUDGET.n + BUDGET.r)
         sched.budget_base = b = sched.next_budget()
-        BUDGET[0] = b
+        BUDGET.set(b)
         if FLAG:
             FLAG.clear()
         nxt.switches += 1

@@ -9,6 +9,19 @@ mutate them in place, never rebind them.
 index read ``__loom_f__[0]`` costs two more instructions on every back-edge). Raise it with
 ``if not FLAG: FLAG.append(1)`` and lower it with ``FLAG.clear()``: ``clear`` lowers it
 whatever its length, so a raise racing another raise (the timer of another thread) is harmless.
+
+``BUDGET`` (deterministic mode) is an object with slots: the check spends ``n`` (``n -= W`` then
+``n < 0``: attribute slots are cheaper than a list index), ``r`` is a reserve, and the budget
+is ``n + r``. ``Budget.set`` keeps ``n`` at most ``WINDOW``, the largest int CPython caches, so
+the check's arithmetic never allocates an int; when ``n`` goes below zero, ``slow_path`` moves
+the next window out of the reserve and returns, and calls the kernel only once ``n + r`` itself
+is below zero. Firing points are exactly those of one plain counter.
+
+The kernel writes the budget with ``BUDGET.set(units)`` and reads it as ``BUDGET.n + BUDGET.r``.
+``n0`` is ``n`` as ``set`` left it, and ``n != n0`` exactly when a check has run since: every
+check lowers ``n`` (weights are >= 1), and a refill stops one short of ``WINDOW`` (a refill
+only happens when ``set`` put a full window in ``n0``). ``Scheduler.switch`` tests that on
+every switch: two slot reads, no arithmetic.
 """
 
 from __future__ import annotations
@@ -17,9 +30,36 @@ from collections.abc import Callable
 
 #: Hard mode: non-empty (raised by the slice timer) when the running tasklet should yield.
 FLAG: list[int] = []
-#: Deterministic mode: units left in the running tasklet's budget; below zero -> slow path.
 BIG = 1 << 62
-BUDGET: list[int] = [BIG]
+#: The largest int CPython keeps preallocated (3.11-3.13): results up to it cost no allocation.
+WINDOW = 256
+
+
+class Budget:
+    """Deterministic mode: units left in the running tasklet's budget are ``n + r``; the checks
+    spend ``n``; the kernel calls ``set``. Below zero -> the kernel's slow path."""
+
+    __slots__ = ("n", "r", "n0")
+    n: int
+    r: int
+    n0: int
+
+    def __init__(self, units: int = BIG) -> None:
+        self.set(units)
+
+    def set(self, units: int) -> int:
+        """Make the budget ``units``; returns ``units`` (``base = BUDGET.set(x)``)."""
+        n = units if units < WINDOW else WINDOW
+        self.n = self.n0 = n
+        self.r = units - n
+        return units
+
+    def left(self) -> int:
+        return self.n + self.r
+
+
+#: Deterministic mode: the running tasklet's budget (see the module docstring).
+BUDGET = Budget()
 
 HARD = "hard"
 DETERMINISTIC = "deterministic"
@@ -35,11 +75,22 @@ _handler: Callable[[int], None] | None = None
 def reset() -> None:
     """Flag down, budget full: no check reaches the slow path until someone says so."""
     FLAG.clear()
-    BUDGET[0] = BIG
+    BUDGET.set(BIG)
 
 
 def slow_path(weight: int) -> None:
     """Called by an instrumented check when its cell says the running tasklet may yield."""
+    b = BUDGET
+    n = b.n
+    if n < 0 and b.r:  # the window is spent, maybe not the budget: refill it from the reserve
+        left = n + b.r
+        if left >= 0:
+            n = left if left < WINDOW else WINDOW - 1  # never n0 again (see the docstring)
+            b.n = n
+            b.r = left - n
+            return
+        b.n = left  # the budget itself is spent: the kernel sees it all in n
+        b.r = 0
     handler = _handler
     if handler is None:
         reset()

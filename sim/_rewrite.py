@@ -2,10 +2,11 @@
 rebuilt from its own source. Pure functions over ``ast`` and code objects; the registry, the
 import hook and the variant switch live in ``sim._instrument``.
 
-A check is one of two statement shapes (the same sites, the same static weight ``W``)::
+A check is one of two statement shapes (the same sites, the same static weight ``W``; the cells
+and why they have these shapes are described in ``sim._preempt``)::
 
     if __loom_f__: __loom_p__(W)                                     # hard variant
-    __loom_b__[0] -= W; if __loom_b__[0] < 0: __loom_p__(W)          # deterministic variant
+    __loom_b__.n -= W; if __loom_b__.n < 0: __loom_p__(W)            # deterministic variant
 
 Unit of weight: one unit ~ one simple statement (Stackless counted ~5 bytecode ticks for
 ``counter[0] += 1``, so a Loom unit is coarser and steadier across Python versions).
@@ -157,8 +158,10 @@ def _located(node: ast.AST, anchor: ast.stmt) -> None:
 def make_check(variant: str, weight: int, anchor: ast.stmt) -> list[ast.stmt]:
     """The check statements of ``variant``, placed at ``anchor``'s position (line kept)."""
 
-    def cell(name: str, ctx: ast.expr_context) -> ast.Subscript:
-        return ast.Subscript(ast.Name(name, ast.Load()), ast.Constant(0), ctx)
+    def cell(name: str, ctx: ast.expr_context) -> ast.Attribute:
+        # A slot of one object (see _preempt.Budget): cheaper than a list index to read and
+        # to write, on every supported version.
+        return ast.Attribute(ast.Name(name, ast.Load()), "n", ctx)
 
     slow = ast.Expr(ast.Call(ast.Name(SLOW_NAME, ast.Load()), [ast.Constant(weight)], []))
     out: list[ast.stmt]

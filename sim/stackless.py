@@ -124,7 +124,7 @@ def run(
         if sched.irq is wd:
             sched.irq = None
             sched.soft_irq = False
-        sched.budget_base = BUDGET[0] = sched.next_budget()
+        sched.budget_base = BUDGET.set(sched.next_budget())
         cur.tempval = None
 
 

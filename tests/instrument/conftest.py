@@ -25,14 +25,15 @@ _ids = itertools.count()
 def _restore_preempt() -> Iterator[None]:
     flag, budget, handler, mode = (
         list(_preempt.FLAG),
-        _preempt.BUDGET[0],
+        _preempt.BUDGET.left(),
         _preempt._handler,
         _preempt.mode,
     )
     prefixes = set(_instrument._prefixes)
     yield
     _preempt.FLAG[:] = flag
-    _preempt.BUDGET[0], _preempt._handler = budget, handler
+    _preempt.BUDGET.set(budget)
+    _preempt._handler = handler
     if _preempt.mode != mode or _instrument._current[0] != mode:
         _instrument.use_variant(mode)
     _instrument.remove_prefixes(*(set(_instrument._prefixes) - prefixes))

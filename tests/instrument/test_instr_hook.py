@@ -78,7 +78,7 @@ def test_modules_under_a_prefix_are_instrumented_at_import(world: str, calls: li
     assert after.checks_inserted == stats.checks_inserted + 6  # greet, spin x2, think x2, crash
     assert (mobs.spin(5), mobs.Drone().think([3, 9, 2]), mobs.__doc__) == (5, 9, "A world module.")
     assert mobs.spin.__annotations__ == {"n": "int", "return": "int"}
-    _preempt.BUDGET[0] = 0
+    _preempt.BUDGET.set(0)
     mobs.spin(2)
     assert calls == [3, 2, 2]
 
@@ -92,7 +92,7 @@ def test_hooked_modules_keep_source_lines_and_write_no_bytecode(world: str) -> N
     last = traceback.extract_tb(info.value.__traceback__)[-1]
     line = BEHAVIOUR.splitlines().index('        raise RuntimeError("boom")') + 1
     assert (last.filename, last.lineno, line) == (mobs.__file__, line, 22)
-    cache = Path(mobs.__file__).parent / "__pycache__"
+    cache = Path(str(mobs.__file__)).parent / "__pycache__"
     assert not cache.exists() or not any(p.name.startswith("mobs.") for p in cache.iterdir())
 
 

@@ -200,7 +200,7 @@ def test_tracebacks_keep_original_lines(write_module: WriteModule) -> None:
 def test_checks_run_after_late_instrumentation(write_module: WriteModule, calls: list[int]) -> None:
     mod = write_module("late_calls", SAMPLE)
     _instrument.ensure_instrumented(mod.spin)
-    _preempt.BUDGET[0] = 0
+    _preempt.BUDGET.set(0)
     mod.spin(2)
     assert calls == [3, 2, 2]
 
@@ -264,7 +264,7 @@ def test_functions_without_source_are_counted_with_a_reason(write_module: WriteM
 
 def test_source_edited_after_import_is_refused(write_module: WriteModule) -> None:
     mod = write_module("late_edit", "def f():\n    return 1\n")
-    Path(mod.__file__).write_text("# moved down\n\ndef f():\n    return 2\n")
+    Path(str(mod.__file__)).write_text("# moved down\n\ndef f():\n    return 2\n")
     code = mod.f.__code__
     assert _instrument.ensure_instrumented(mod.f) is False
     assert mod.f.__code__ is code and mod.f() == 1

@@ -29,14 +29,17 @@ def weights(source: str) -> list[int]:
     """The weights of the deterministic checks, in source order."""
     tree = ast.parse(textwrap.dedent(source))
     _rewrite.Inserter(DET).visit(tree)
-    return [
-        n.value.value
-        for n in ast.walk(tree)
-        if isinstance(n, ast.AugAssign)
-        and isinstance(n.value, ast.Constant)
-        and isinstance(n.target, ast.Subscript)
-        and getattr(n.target.value, "id", "") == "__loom_b__"
-    ]
+    out: list[int] = []
+    for n in ast.walk(tree):
+        if (
+            isinstance(n, ast.AugAssign)
+            and isinstance(n.value, ast.Constant)
+            and isinstance(n.value.value, int)
+            and isinstance(n.target, ast.Attribute)
+            and getattr(n.target.value, "id", "") == "__loom_b__"
+        ):
+            out.append(n.value.value)
+    return out
 
 
 SAMPLE = '''
@@ -60,21 +63,21 @@ def test_deterministic_checks_sit_after_docstring_and_global_and_first_in_every_
         def f(n):
             """doc"""
             global g
-            __loom_b__[0] -= 3
-            if __loom_b__[0] < 0:
+            __loom_b__.n -= 3
+            if __loom_b__.n < 0:
                 __loom_p__(3)
             i = 0
             while i < n:
-                __loom_b__[0] -= 4
-                if __loom_b__[0] < 0:
+                __loom_b__.n -= 4
+                if __loom_b__.n < 0:
                     __loom_p__(4)
                 if i % 2:
                     i += 1
                 else:
                     i += 2
                 for j in range(3):
-                    __loom_b__[0] -= 2
-                    if __loom_b__[0] < 0:
+                    __loom_b__.n -= 2
+                    if __loom_b__.n < 0:
                         __loom_p__(2)
                     pass
             return i
@@ -241,7 +244,11 @@ def test_compile_module_counts_sites_and_functions_and_keeps_future_import_first
     src = "from __future__ import annotations\n" + textwrap.dedent(SAMPLE)
     compiled = _rewrite.compile_module(src, "<sample>")
     assert (compiled.checks, compiled.functions) == (3, 1)
-    ns: dict[str, object] = {"__loom_b__": [10**9], "__loom_f__": [], "__loom_p__": print}
+    ns: dict[str, object] = {
+        "__loom_b__": _preempt.Budget(10**9),
+        "__loom_f__": [],
+        "__loom_p__": print,
+    }
     exec(compiled.codes[DET], ns)
     f = ns["f"]
     assert isinstance(f, types.FunctionType)
@@ -250,7 +257,7 @@ def test_compile_module_counts_sites_and_functions_and_keeps_future_import_first
 
 def test_annotations_stay_lazy_under_future_import() -> None:
     src = "from __future__ import annotations\ndef f(x: Undefined) -> Nope:\n    return x\n"
-    ns: dict[str, object] = {"__loom_b__": [10**9]}
+    ns: dict[str, object] = {"__loom_b__": _preempt.Budget(10**9)}
     exec(_rewrite.compile_module(src, "<sample>").codes[DET], ns)
     f = ns["f"]
     assert isinstance(f, types.FunctionType)
@@ -276,7 +283,7 @@ def test_tracebacks_point_at_the_original_lines() -> None:
             if i == 2:
                 raise KeyError(i)
     """)
-    ns: dict[str, object] = {"__loom_b__": [10**9], "__loom_f__": []}
+    ns: dict[str, object] = {"__loom_b__": _preempt.Budget(10**9), "__loom_f__": []}
     code = _rewrite.compile_module(src, "/virtual/behaviour.py").codes[DET]
     exec(code, ns)
     with pytest.raises(KeyError) as info:
@@ -299,11 +306,11 @@ def test_generators_stay_generators_and_nonlocal_stays_legal() -> None:
             k -= 1
             yield k
     """)
-    ns: dict[str, object] = {"__loom_b__": [10**9], "__loom_f__": []}
+    ns: dict[str, object] = {"__loom_b__": _preempt.Budget(10**9), "__loom_f__": []}
     exec(_rewrite.compile_module(src, "<s>").codes[DET], ns)
     gen, counter = ns["gen"], ns["counter"]
     assert inspect.isgeneratorfunction(gen)
-    assert list(gen(3)) == [2, 1, 0]  # type: ignore[operator]
+    assert list(gen(3)) == [2, 1, 0]
     bump = counter()  # type: ignore[operator]
     assert [bump(), bump()] == [1, 2]
 

@@ -54,10 +54,10 @@ def test_swaps_late_instrumented_functions_both_ways(
     assert (_preempt.mode, _instrument.statistics().variant) == ("hard", "hard")
     assert [variant(f) for f in funcs] == ["hard"] * 3
     assert mod.Mob().tick(3) == 6
-    _preempt.BUDGET[0] = 0
+    _preempt.BUDGET.set(0)
     _preempt.FLAG.append(1)
     mod.spin(1)
-    assert (calls, _preempt.BUDGET[0]) == ([3, 2], 0)  # flag read, budget untouched
+    assert (calls, _preempt.BUDGET.left()) == ([3, 2], 0)  # flag read, budget untouched
     _preempt.FLAG.clear()
     calls.clear()
     _instrument.use_variant(_preempt.DETERMINISTIC)

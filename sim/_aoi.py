@@ -9,7 +9,7 @@ import math
 from collections.abc import Iterable, Iterator
 from typing import Literal, NamedTuple
 
-__all__ = ["DEFAULT_LEAVE_FACTOR", "Grid", "InterestEvent"]
+__all__ = ["DEFAULT_LEAVE_FACTOR", "Grid", "InterestEvent", "Record"]
 
 #: AOI leave radius as a multiple of the enter radius (DESIGN.md, Defaults).
 DEFAULT_LEAVE_FACTOR = 1.1
@@ -31,14 +31,22 @@ class InterestEvent(NamedTuple):
     kind: Literal["enter", "leave"]
 
 
-class _Rec:
+class Record:
+    """What the grid keeps per entity: its position, cell key and kind.  A caller may pass
+    its own (a subclass with more slots) to :meth:`Grid.insert`; the grid then updates that
+    object in place, so a world's motion state and the grid share one compact record."""
+
     __slots__ = ("x", "y", "key", "kind")
 
-    def __init__(self, x: float, y: float, key: int, kind: str | None) -> None:
+    def __init__(self, x: float = 0.0, y: float = 0.0, key: int = 0,
+                 kind: str | None = None) -> None:
         self.x = x
         self.y = y
         self.key = key
         self.kind = kind
+
+
+_Rec = Record
 
 
 class _Sub:
@@ -109,12 +117,20 @@ class Grid:
             y %= self._h
         return x, y
 
-    def insert(self, eid: int, x: float, y: float, kind: str | None = None) -> None:
-        """Add entity ``eid`` (of optional ``kind``, used by kind-filtered queries)."""
+    def insert(self, eid: int, x: float, y: float, kind: str | None = None, *,
+               record: Record | None = None) -> None:
+        """Add entity ``eid`` (of optional ``kind``, used by kind-filtered queries).
+
+        ``record``: keep (and update in place) this :class:`Record` instead of a new one.
+        """
         if eid in self._recs:
             raise KeyError(f"entity {eid} is already in the grid")
         x, y = self._norm(x, y)
-        rec = _Rec(x, y, self._key(x, y), kind)
+        if record is None:
+            rec = _Rec(x, y, self._key(x, y), kind)
+        else:
+            rec = record
+            rec.x, rec.y, rec.key, rec.kind = x, y, self._key(x, y), kind
         self._recs[eid] = rec
         self._cells.setdefault(rec.key, {})[eid] = rec
         if kind is not None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from ._aoi import Record
 from ._fields import Field, encode_state, fields
 from .errors import SimError, WouldBlock
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CLIENT",
+    "Body",
     "Entity",
     "InvalidPayload",
     "Message",
@@ -144,6 +146,26 @@ def _scan(cls: type, marker: str, also: str | None = None) -> list[str]:
 # --------------------------------------------------------------------------- entity
 
 
+class Body(Record):
+    """An entity's motion state, which is also its record in the world's grid: position
+    (``x``, ``y``), velocity (``vx``, ``vy``), cell ``key`` and ``kind``.
+
+    # Discussion: why a separate object.  Motion (every moving entity, every tick) and
+    # radius queries (every neighbour of every thinker) are the world's hottest loops, and
+    # in CPython their cost is mostly cache misses.  Entities are big and allocated among
+    # their channels, tasklets and greenlets; bodies are small and the world allocates them
+    # in batches, back to back, so those loops walk compact memory, and a position is
+    # written once (by the grid) instead of twice.
+    """
+
+    __slots__ = ("vx", "vy")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.vx = 0.0
+        self.vy = 0.0
+
+
 def _finite(value: Any, what: str) -> tuple[float, float]:
     try:
         a, b = value
@@ -190,8 +212,8 @@ class Entity:
     Entities are created by ``world.spawn(Kind, pos=..., vel=..., **fields)`` only.
     """
 
-    __slots__ = ("id", "world", "inbox", "_x", "_y", "_vx", "_vy", "_tasklets", "_alive",
-                 "__dict__", "__weakref__")
+    __slots__ = ("id", "world", "inbox", "_body", "_tasklets", "_alive", "__dict__",
+                 "__weakref__")
 
     kind: ClassVar[str] = "entity"
     _loom_behaviours: ClassVar[tuple[str, ...]] = ()
@@ -200,10 +222,7 @@ class Entity:
     id: int
     world: World
     inbox: Channel
-    _x: float
-    _y: float
-    _vx: float
-    _vy: float
+    _body: Body
     _alive: bool
     _tasklets: list[BehaviourTasklet]
 
@@ -229,7 +248,8 @@ class Entity:
     @property
     def pos(self) -> tuple[float, float]:
         """(x, y) in world units; on a wrapping world always within [0, size)."""
-        return (self._x, self._y)
+        b = self._body
+        return (b.x, b.y)
 
     @pos.setter
     def pos(self, value: tuple[float, float]) -> None:
@@ -237,16 +257,17 @@ class Entity:
 
     @property
     def x(self) -> float:
-        return float(self._x)
+        return self._body.x
 
     @property
     def y(self) -> float:
-        return float(self._y)
+        return self._body.y
 
     @property
     def vel(self) -> tuple[float, float]:
         """(vx, vy) in world units per simulation second."""
-        return (self._vx, self._vy)
+        b = self._body
+        return (b.vx, b.vy)
 
     @vel.setter
     def vel(self, value: tuple[float, float]) -> None:
@@ -256,11 +277,12 @@ class Entity:
             vx, vy = _finite(value, "vel")  # raises, with the message
         if type(vx) is not float or type(vy) is not float or vx - vx or vy - vy:
             vx, vy = _finite(value, "vel")
-        self._vx = vx
-        self._vy = vy
+        b = self._body
+        b.vx = vx
+        b.vy = vy
         if self._alive:
             if vx or vy:
-                self.world._moving[self.id] = self
+                self.world._moving[self.id] = b
             else:
                 self.world._moving.pop(self.id, None)
 
@@ -274,7 +296,7 @@ class Entity:
 
     def wander(self, speed: float, turn: float = 0.5) -> None:
         """Turn the heading by up to ``turn`` radians at random (world RNG), move at ``speed``."""
-        vx, vy = self._vx, self._vy
+        vx, vy = self.vel
         rnd = self.world.random
         heading = math.atan2(vy, vx) if (vx or vy) else rnd.uniform(-math.pi, math.pi)
         heading += rnd.uniform(-turn, turn)
@@ -341,8 +363,8 @@ class Entity:
 
     def state(self) -> dict[str, Any]:
         """Replicated state as plain data: kind, pos, vel and every declared field."""
-        out: dict[str, Any] = {"kind": self.kind, "pos": [self._x, self._y],
-                               "vel": [self._vx, self._vy]}
+        b = self._body
+        out: dict[str, Any] = {"kind": self.kind, "pos": [b.x, b.y], "vel": [b.vx, b.vy]}
         out.update(encode_state(self))
         return out
 

@@ -17,6 +17,7 @@ from ._aoi import Grid, InterestEvent
 from ._behaviour import BehaviourTasklet, SimClock, WallTimers, current_behaviour, park
 from ._channel import Channel
 from ._entity import (
+    Body,
     Entity,
     Message,
     WorldError,
@@ -120,7 +121,8 @@ class World(StepMixin):
         self.messages_sent = self.messages_dropped = self.restarts = self.give_ups = 0
         self._entities: dict[int, Entity] = {}
         self._kinds: dict[str, dict[int, Entity]] = {}
-        self._moving: dict[int, Entity] = {}
+        self._moving: dict[int, Body] = {}
+        self._spare: list[Body] = []
         self._next_id = first_id
         self._sched = get_scheduler()
         self._simclock = SimClock(self)
@@ -189,7 +191,8 @@ class World(StepMixin):
         e = kind.__new__(kind)
         e._alive = False
         e.world = self
-        e._x, e._y, e._vx, e._vy = x, y, vx, vy
+        b = e._body = self._new_body()
+        b.vx, b.vy = vx, vy
         for name, value in values.items():
             if name not in declared:
                 raise TypeError(f"{kind.__qualname__} has no replicated field {name!r} "
@@ -206,10 +209,10 @@ class World(StepMixin):
         e._tasklets = []
         self._entities[eid] = e
         self._kinds.setdefault(kind.kind, {})[eid] = e
-        self.grid.insert(eid, x, y, kind.kind)
+        self.grid.insert(eid, x, y, kind.kind, record=b)
         e._alive = True
         if vx or vy:
-            self._moving[eid] = e
+            self._moving[eid] = b
         try:
             e.on_spawn()
         except BaseException:
@@ -235,6 +238,7 @@ class World(StepMixin):
             del self._kinds[e.kind]
         self._moving.pop(eid, None)
         self.grid.remove(eid)
+        self._recycle(e)
         self.supervisor.forget(eid)
         self.quarantine.forget(eid)
         try:
@@ -305,9 +309,25 @@ class World(StepMixin):
     def _teleport(self, e: Entity, x: float, y: float) -> None:
         if self.wrap:
             x, y = x % self.size[0], y % self.size[1]
-        e._x, e._y = x, y
         if e._alive:
             self.grid.move(e.id, x, y)
+        else:
+            e._body.x, e._body.y = x, y
+
+    def _new_body(self) -> Body:
+        # Allocated 1,024 at a time, back to back, so that bodies are compact in memory
+        # (see Body); handed out in allocation order.
+        spare = self._spare
+        if not spare:
+            spare.extend(reversed([Body() for _ in range(1024)]))
+        return spare.pop()
+
+    def _recycle(self, e: Entity) -> None:
+        """A despawned entity keeps a copy of its last position; its body is reused."""
+        old = e._body
+        copy = e._body = Body()
+        copy.x, copy.y, copy.vx, copy.vy, copy.kind = old.x, old.y, old.vx, old.vy, old.kind
+        self._spare.append(old)
 
     # ------------------------------------------------------------------ messages, calls
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from . import _preempt
 from ._api import run_phase
 from ._behaviour import BehaviourTasklet
-from ._entity import Entity, WorldError
+from ._entity import Body, Entity, WorldError
 from ._supervise import BehaviourKey
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ class StepMixin:
     _closed: bool
     _simclock: SimClock
     _entities: dict[int, Entity]
-    _moving: dict[int, Entity]
+    _moving: dict[int, Body]
     _wall_clock: _Callable[[], float]
     units_mode: bool
     tick_rate: float
@@ -135,7 +135,7 @@ class StepMixin:
                 self._hold(q)
             # 3 run
             if q:
-                self._run(q, t0)
+                self._run(q)
             # 4 move
             if self._moving:
                 self._integrate()
@@ -188,7 +188,7 @@ class StepMixin:
                 q.remove(t)
                 t._in_ring = False
 
-    def _run(self, q: deque[Any], t0: int) -> None:
+    def _run(self, q: deque[Any]) -> None:
         """Run phases of the tick's work budget (``budget / dilation``) until nothing is
         runnable, or only runaways are, or the tick has used ``budget / floor``.
 
@@ -203,19 +203,23 @@ class StepMixin:
         """
         clock = self.clock
         phase = clock.work_budget
-        phases = max(1, int(clock.dilation / clock.floor + 1e-9))
+        left = clock.budget / clock.floor  # the most any tick may use
         sched = self._sched
-        for _ in range(phases):
+        while left > 0:
+            size = int(min(phase, left))
             try:
                 if self.units_mode:
-                    run_phase(sched, units=max(1, int(phase)))
+                    run_phase(sched, units=max(1, size))
                 else:
-                    run_phase(sched, wall_ns=max(1, int(phase)))
+                    start = perf_counter_ns()
+                    run_phase(sched, wall_ns=max(1, size))
             except Exception:
                 # World behaviours are supervised; only a foreign tasklet's error gets here.
                 log.exception("a tasklet outside the world's behaviours raised during step()")
             if not q or not self._any_within_share(q):
                 return
+            # Units mode cannot see what a phase used: charge the whole phase (a bound).
+            left -= size if self.units_mode else perf_counter_ns() - start
 
     def _any_within_share(self, q: deque[Any]) -> bool:
         share = self.share
@@ -228,21 +232,11 @@ class StepMixin:
         return False
 
     def _integrate(self) -> None:
+        # The grid wraps the position and stores it in the body (the entity's record).
         dt = self.period
         move = self.grid.move
-        if self.wrap:
-            w, h = self.size
-            for eid, e in self._moving.items():
-                x = (e._x + e._vx * dt) % w
-                y = (e._y + e._vy * dt) % h
-                e._x = x
-                e._y = y
-                move(eid, x, y)
-        else:
-            for eid, e in self._moving.items():
-                x = e._x = e._x + e._vx * dt
-                y = e._y = e._y + e._vy * dt
-                move(eid, x, y)
+        for eid, b in self._moving.items():
+            move(eid, b.x + b.vx * dt, b.y + b.vy * dt)
 
     def _interest(self) -> None:
         events = self.last_events = self.grid.update_interest()
@@ -270,21 +264,37 @@ class StepMixin:
         """
         limit = self.share
         over: dict[BehaviourKey, float] = {}
-        awake = self._awake
         total = 0
-        units = self.units_mode
-        for t in self._woken:
-            c = t.units if units else t.time_ns
-            used = c - t.mark
-            if used:
+        unparked: list[BehaviourTasklet] = []
+        # One loop per unit, with nothing but reads and a mark per woken behaviour: this
+        # runs for every wake.
+        if self.units_mode:
+            for t in self._woken:
+                c = t.units
+                used = c - t.mark
+                if used:
+                    t.mark = c
+                    total += used
+                    if used > limit:
+                        over[t.key] = used
+                if not t.due:
+                    unparked.append(t)
+        else:
+            for t in self._woken:
+                c = t.time_ns
+                used = c - t.mark
                 t.mark = c
-                total += used
-                if used > limit and t._alive:
+                if used > limit:
                     over[t.key] = used
-            if not t.due and t._alive and not t.held:
-                awake.add(t)  # woken but never parked again: keep measuring it
+                if not t.due:
+                    unparked.append(t)
         self._woken = []
+        awake = self._awake
+        for t in unparked:  # woken but never parked again: keep measuring it
+            if t._alive and not t.held:
+                awake.add(t)
         if awake:
+            units = self.units_mode
             gone = []
             for t in awake:
                 c = t.units if units else t.time_ns
@@ -292,12 +302,14 @@ class StepMixin:
                 if used:
                     t.mark = c
                     total += used
-                    if used > limit and t._alive:
+                    if used > limit:
                         over[t.key] = used
                 if t.due or not t._alive or t.held:
                     gone.append(t)
             for t in gone:
                 awake.discard(t)
+        if over:
+            over = {k: u for k, u in over.items() if k[0] in self._entities}
         for key in self.quarantine.observe(over):
             self._suspend(key)
         return total
@@ -324,8 +336,8 @@ class StepMixin:
     def _suspend(self, key: BehaviourKey) -> None:
         e = self._entities.get(key[0])
         t = None if e is None else next((t for t in e._tasklets if t.method == key[1]), None)
-        if t is None or not t.alive:
-            self.quarantine.forget(key[0])
+        if t is None or not t.alive:  # finished (or gone) in the tick it was flagged
+            self.quarantine.release(key)
             return
         t.held = True
         t.quarantines += 1

@@ -1,0 +1,478 @@
+"""World benchmarks, each against a peer doing the same work in the same run (interleaved
+tick by tick, so both see the same machine load).  ``tools.bench`` calls these functions:
+
+* ``arena_thinkers``: 10,000 entities in 2,000 x 2,000; the world integrates motion every
+  tick; each behaviour sleeps until its think tick and thinks at 5 Hz (every 6th tick at
+  30 Hz, staggered by id): it queries the neighbours within a radius holding ~16 and steers
+  away from their centre.  Peer: the same work as a plain ``for`` loop over the same
+  ``sim._aoi.Grid`` (its records holding position and velocity, as the world's bodies do),
+  without tasklets or instrumentation; both end every run at the same bits (checked).  AOI
+  notifications are off in both.
+* ``idle_wakes``: 10,000 entities whose behaviour is ``while True: next_tick()``.  Peers:
+  10,000 raw greenlets switched to once per tick by a plain loop, and 10,000 kernel tasklets
+  parked and woken without the world (the kernel's own share).
+* ``sleepers_overhead``: the arena tick with and without 100,000 extra static entities
+  whose behaviours sleep.
+* ``idle_memory``: bytes per idle entity (tracemalloc), next to a raw greenlet.
+
+Each returns a dict of ms (medians, p99) and ratios.  The arena script is written to a temp
+directory and loaded with ``load_world_module``, as the server loads ``--world`` modules, so
+its behaviours are instrumented at import while the plain peers here are not.
+
+    python -m tools.bench_world --json [--quick] [--mode hard|deterministic]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import logging
+import math
+import random
+import statistics
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import greenlet
+
+import sim
+from sim import _api, _kernel
+from sim._aoi import Grid, Record
+from sim._scripting import load_world_module
+from sim._world import World
+
+log = logging.getLogger("loom.tools.bench_world")
+
+SIZE = 2000.0
+TICK_RATE = 30.0
+THINK_TICKS = 6  # 5 Hz at 30 Hz
+SPEED = 30.0  # world units per second: 1 unit per tick, as in shared/bench/world_baseline.py
+
+
+def radius_for(n: int, neighbours: float = 16.0) -> float:
+    """The radius whose disc holds ``neighbours`` others on average among ``n`` uniform."""
+    return math.sqrt(neighbours * SIZE * SIZE / (math.pi * n))
+
+
+ARENA_SRC = '''\
+"""Arena thinkers, written by tools.bench_world: a behaviour per entity that sleeps until its
+think tick, then steers away from the centre of its neighbours, at 5 Hz."""
+
+from sim._behaviour import next_tick
+from sim._entity import Entity
+
+RADIUS = 45.0  # set by the bench
+SPEED = 30.0
+THINK = 0.2  # seconds between thinks: every 6th tick at 30 Hz
+
+
+class Thinker(Entity):
+    kind = "thinker"
+
+    def behaviour(self):
+        world = self.world
+        # stagger by id: think at the ticks where (tick + id) % 6 == 0 (world.tick is the
+        # tick running now)
+        wait = (-(world.tick + self.id)) % 6
+        if wait:
+            world.sleep(wait / world.tick_rate)
+        while True:
+            x, y = self.pos
+            near = world.query_radius((x, y), RADIUS, "thinker", exclude=self)
+            if near:
+                sx = sy = 0.0
+                for other in near:
+                    ox, oy = other.pos
+                    sx += ox - x
+                    sy += oy - y
+                vx, vy = self.vel
+                vx -= sx * 0.01
+                vy -= sy * 0.01
+                norm = (vx * vx + vy * vy) ** 0.5 or 1.0
+                self.vel = (vx / norm * SPEED, vy / norm * SPEED)
+            self.seen = len(near)
+            world.sleep(THINK)
+
+
+class Rock(Entity):
+    kind = "rock"
+
+    def behaviour(self):
+        while True:
+            self.world.sleep(3600.0)
+
+
+class Idle(Entity):
+    kind = "idle"
+
+    def behaviour(self):
+        while True:
+            next_tick()
+
+
+def setup(world, args):
+    pass
+
+
+def on_join(world, session):
+    return world.spawn(Thinker)
+
+
+def on_leave(world, session, avatar, reason):
+    world.despawn(avatar)
+'''
+
+_arena: list[ModuleType] = []
+
+
+def arena_module() -> ModuleType:
+    """The arena world module, written once to a temp dir and loaded instrumented."""
+    if not _arena:
+        folder = Path(tempfile.mkdtemp(prefix="loom_bench_"))
+        (folder / "loom_bench_arena.py").write_text(ARENA_SRC)
+        sys.path.insert(0, str(folder))
+        _arena.append(load_world_module("loom_bench_arena").module)
+    return _arena[0]
+
+
+@contextmanager
+def preemption(mode: str) -> Iterator[None]:
+    old = sim.set_preemption(mode)
+    try:
+        yield
+    finally:
+        sim.set_preemption(old)
+
+
+def _rank(s: list[float], p: float) -> float:
+    return s[max(0, math.ceil(p * len(s)) - 1)]
+
+
+def summary(samples: dict[str, list[float]]) -> dict[str, float]:
+    """Median and p99 (nearest rank) of wall and CPU ms per call."""
+    out = {}
+    for clock in ("wall", "cpu"):
+        s = sorted(samples[clock])
+        out[f"{clock}_median_ms"] = round(statistics.median(s), 3)
+        out[f"{clock}_p99_ms"] = round(_rank(s, 0.99), 3)
+    return out
+
+
+def interleave(ticks: int, **peers: Callable[[], Any]) -> dict[str, dict[str, list[float]]]:
+    """Call each peer once per round, in turn, timing each call (wall and thread CPU, ms).
+
+    The host may be shared: CPU time leaves out the time this process was not running, so
+    its ratios are the steadier ones; both are reported.
+    """
+    out: dict[str, dict[str, list[float]]] = {n: {"wall": [], "cpu": []} for n in peers}
+    wall, cpu = time.perf_counter_ns, time.thread_time_ns
+    for _ in range(ticks):
+        for name, fn in peers.items():
+            w0, c0 = wall(), cpu()
+            fn()
+            c1, w1 = cpu(), wall()
+            out[name]["wall"].append((w1 - w0) / 1e6)
+            out[name]["cpu"].append((c1 - c0) / 1e6)
+    return out
+
+
+def ratios(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
+    """a's medians over b's, and a's p99 over its own median, for wall and CPU."""
+    return {
+        "wall_ratio_median": round(a["wall_median_ms"] / b["wall_median_ms"], 3),
+        "cpu_ratio_median": round(a["cpu_median_ms"] / b["cpu_median_ms"], 3),
+        "wall_p99_over_median": round(a["wall_p99_ms"] / a["wall_median_ms"], 3),
+        "cpu_p99_over_median": round(a["cpu_p99_ms"] / a["cpu_median_ms"], 3),
+    }
+
+
+# --------------------------------------------------------------------------- arena thinkers
+
+
+def spawn_thinkers(world: World, n: int, seed: int = 1) -> None:
+    mod = arena_module()
+    mod.RADIUS = radius_for(n)
+    rnd = random.Random(seed)
+    for _ in range(n):
+        a = rnd.uniform(0, 2 * math.pi)
+        world.spawn(mod.Thinker, pos=(rnd.uniform(0, SIZE), rnd.uniform(0, SIZE)),
+                    vel=(math.cos(a) * SPEED, math.sin(a) * SPEED))
+
+
+class Body(Record):
+    """The plain peer's entity: a grid record with velocity, as the world's bodies are."""
+
+    __slots__ = ("id", "vx", "vy", "seen")
+
+    def __init__(self, eid: int, vx: float, vy: float) -> None:
+        super().__init__()
+        self.id, self.vx, self.vy, self.seen = eid, vx, vy, 0
+
+
+class PlainArena:
+    """The same arena as a plain loop: think the due sixth (by id), then move everyone."""
+
+    def __init__(self, n: int, seed: int = 1) -> None:
+        self.radius = radius_for(n)
+        self.grid = Grid(self.radius, wrap=(SIZE, SIZE))
+        rnd = random.Random(seed)
+        self.bodies: dict[int, Body] = {}
+        for eid in range(1, n + 1):
+            a = rnd.uniform(0, 2 * math.pi)
+            x, y = rnd.uniform(0, SIZE), rnd.uniform(0, SIZE)
+            b = Body(eid, math.cos(a) * SPEED, math.sin(a) * SPEED)
+            self.bodies[eid] = b
+            self.grid.insert(eid, x, y, "thinker", record=b)
+        self.due = [[b for b in self.bodies.values() if (b.id + k) % THINK_TICKS == 0]
+                    for k in range(THINK_TICKS)]
+        self.tick = 0
+
+    def step(self) -> None:
+        self.tick += 1
+        bodies, query, r = self.bodies, self.grid.query_radius, self.radius
+        for b in self.due[self.tick % THINK_TICKS]:
+            x, y = b.x, b.y
+            near = [bodies[i] for i in query(x, y, r, "thinker", b.id)]
+            if near:
+                sx = sy = 0.0
+                for other in near:
+                    sx += other.x - x
+                    sy += other.y - y
+                vx = b.vx - sx * 0.01
+                vy = b.vy - sy * 0.01
+                norm = (vx * vx + vy * vy) ** 0.5 or 1.0
+                b.vx, b.vy = vx / norm * SPEED, vy / norm * SPEED
+            b.seen = len(near)
+        dt = 1.0 / TICK_RATE
+        move = self.grid.move
+        for eid, b in bodies.items():  # the grid wraps the position and stores it in b
+            move(eid, b.x + b.vx * dt, b.y + b.vy * dt)
+
+
+def arena_thinkers(n: int = 10_000, ticks: int = 120, mode: str = "hard") -> dict[str, Any]:
+    """Loom's arena tick vs the plain loop, interleaved; AOI notifications off in both."""
+    with preemption(mode):
+        world = World(seed=1, tick_rate=TICK_RATE, size=(SIZE, SIZE), cell_size=radius_for(n))
+        try:
+            spawn_thinkers(world, n)
+            plain = PlainArena(n)
+            for _ in range(THINK_TICKS * 2):  # warm up: everyone has thought twice
+                world.step()
+                plain.step()
+            leftover = [0]
+
+            def loom_step() -> None:
+                world.step()
+                if world._carry:  # the budget stopped this tick: work continued later
+                    leftover[0] += 1
+
+            t = interleave(ticks, loom=loom_step, plain=plain.step)
+            seen = statistics.mean(getattr(e, "seen", 0) for e in world.entities())
+            dilation = world.dilation
+            # Same work, checked: both moved every entity to the same bits.
+            same = all(e.pos == (plain.bodies[e.id].x, plain.bodies[e.id].y)
+                       for e in world.entities())
+        finally:
+            world.close()
+    loom, peer = summary(t["loom"]), summary(t["plain"])
+    return {
+        "entities": n, "ticks": ticks, "mode": mode, "aoi": "off in both",
+        "avg_neighbours": round(seen, 1), "same_result": same,
+        "ticks_with_leftover": leftover[0], "loom": loom, "plain": peer,
+        **ratios(loom, peer), "dilation": dilation,
+        "targets": {"ratio_median": 1.3, "p99_over_median": 1.5},
+    }
+
+
+# --------------------------------------------------------------------------- idle wakes
+
+
+def _kernel_parked(n: int) -> tuple[Callable[[], None], list[Any]]:
+    """n kernel tasklets parked and woken once per tick with no world: the kernel's share."""
+    sched = _kernel.get_scheduler()
+    parked: list[Any] = []
+    idle = arena_module().Idle.behaviour  # instrumented like any behaviour
+
+    def park_loop() -> None:
+        while True:
+            cur = sched.current
+            parked.append(cur)
+            cur._in_ring = False
+            q = sched.q
+            sched.switch(cur, q.popleft() if q else sched.next_for_block(cur))
+
+    _ = idle
+    tasklets = [sim.spawn(park_loop) for _ in range(n)]
+
+    def tick() -> None:
+        q = sched.q
+        for t in parked:
+            t._in_ring = True
+            q.append(t)
+        parked.clear()
+        while q:  # repeat phases: one phase may end at the kernel's default budget
+            _api.run_phase(sched, units=1 << 40, wall_ns=1 << 40)
+
+    return tick, tasklets
+
+
+def idle_wakes(n: int = 10_000, ticks: int = 120, mode: str = "hard") -> dict[str, Any]:
+    """n entities waking every tick and doing nothing vs n raw greenlets woken by a loop."""
+    main = greenlet.getcurrent()
+
+    def body() -> None:
+        while True:
+            main.switch()
+
+    gls = [greenlet.greenlet(body) for _ in range(n)]
+
+    def raw() -> None:
+        for g in gls:
+            g.switch()
+
+    with preemption(mode):
+        world = World(seed=1, tick_rate=TICK_RATE, size=(SIZE, SIZE))
+        tasklets: list[Any] = []
+        try:
+            for _ in range(n):
+                world.spawn(arena_module().Idle)
+            kernel_tick, tasklets = _kernel_parked(n)
+            for _ in range(3):
+                world.step()
+                kernel_tick()
+                raw()
+            t = interleave(ticks, loom=world.step, raw_greenlets=raw, kernel_only=kernel_tick)
+        finally:
+            world.close()
+            for k in tasklets:
+                k.kill()
+            for g in gls:
+                g.throw(greenlet.GreenletExit)
+    loom, peer, kern = summary(t["loom"]), summary(t["raw_greenlets"]), summary(t["kernel_only"])
+
+    def per_wake(x: dict[str, float]) -> float:
+        return round(x["cpu_median_ms"] * 1e3 / n, 3)
+
+    return {
+        "entities": n, "ticks": ticks, "mode": mode,
+        "loom": loom, "raw_greenlets": peer, "kernel_only": kern,
+        "cpu_us_per_wake": {"loom": per_wake(loom), "raw_greenlets": per_wake(peer),
+                            "kernel_only": per_wake(kern)},
+        **ratios(loom, peer),
+        "kernel_only_cpu_ratio_median": round(kern["cpu_median_ms"] / peer["cpu_median_ms"], 3),
+        "targets": {"ratio_median": 1.5},
+    }
+
+
+# --------------------------------------------------------------------------- sleepers
+
+
+def sleepers_overhead(n: int = 10_000, extra: int = 100_000, ticks: int = 120,
+                      mode: str = "hard") -> dict[str, Any]:
+    """The arena tick alone vs with ``extra`` static entities sleeping (world.sleep(3600))."""
+    rock = arena_module().Rock
+    with preemption(mode):
+        alone = World(seed=1, tick_rate=TICK_RATE, size=(SIZE, SIZE), cell_size=radius_for(n))
+        crowded = World(seed=1, tick_rate=TICK_RATE, size=(SIZE, SIZE),
+                        cell_size=radius_for(n))
+        try:
+            spawn_thinkers(alone, n)
+            spawn_thinkers(crowded, n)
+            rnd = random.Random(2)
+            for _ in range(extra):
+                crowded.spawn(rock, pos=(rnd.uniform(0, SIZE), rnd.uniform(0, SIZE)))
+            for _ in range(THINK_TICKS * 2):
+                alone.step()
+                crowded.step()
+            gc.collect()
+            t = interleave(ticks, alone=alone.step, with_sleepers=crowded.step)
+        finally:
+            alone.close()
+            crowded.close()
+    a, c = summary(t["alone"]), summary(t["with_sleepers"])
+    return {
+        "entities": n, "sleepers": extra, "ticks": ticks, "mode": mode,
+        "alone": a, "with_sleepers": c,
+        "wall_added_ms_median": round(c["wall_median_ms"] - a["wall_median_ms"], 3),
+        "cpu_added_ms_median": round(c["cpu_median_ms"] - a["cpu_median_ms"], 3),
+        "targets": {"added_ms_median": 1.0},
+    }
+
+
+# --------------------------------------------------------------------------- memory
+
+
+def idle_memory(n: int = 10_000) -> dict[str, Any]:
+    """Bytes per idle entity (entity, inbox, behaviour tasklet and its suspended greenlet,
+    grid record) after it has run once and parked; and per raw suspended greenlet."""
+    rock = arena_module().Rock
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        world = World(seed=1, tick_rate=TICK_RATE, size=(SIZE, SIZE))
+        rnd = random.Random(3)
+        for _ in range(n):
+            world.spawn(rock, pos=(rnd.uniform(0, SIZE), rnd.uniform(0, SIZE)))
+        world.step()  # every behaviour ran once and is parked: stacks saved
+        gc.collect()
+        after = tracemalloc.take_snapshot()
+        per_entity = sum(s.size_diff for s in after.compare_to(before, "filename")) / n
+        world.close()
+        main = greenlet.getcurrent()
+
+        def body() -> None:
+            while True:
+                main.switch()
+
+        gc.collect()
+        before = tracemalloc.take_snapshot()
+        gls = [greenlet.greenlet(body) for _ in range(n)]
+        for g in gls:
+            g.switch()
+        after = tracemalloc.take_snapshot()
+        per_greenlet = sum(s.size_diff for s in after.compare_to(before, "filename")) / n
+        for g in gls:
+            g.throw(greenlet.GreenletExit)
+    finally:
+        tracemalloc.stop()
+    return {"entities": n, "bytes_per_idle_entity": round(per_entity),
+            "bytes_per_raw_greenlet": round(per_greenlet)}
+
+
+def run_all(quick: bool = False, mode: str = "hard") -> dict[str, Any]:
+    ticks = 30 if quick else 120
+    return {
+        "arena_thinkers": arena_thinkers(ticks=ticks, mode=mode),
+        "idle_wakes": idle_wakes(ticks=ticks, mode=mode),
+        "sleepers_overhead": sleepers_overhead(ticks=ticks, mode=mode,
+                                               extra=20_000 if quick else 100_000),
+        "idle_memory": idle_memory(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--quick", action="store_true", help="fewer ticks, 20k sleepers")
+    p.add_argument("--mode", choices=["hard", "deterministic"], default="hard")
+    args = p.parse_args(argv)
+    out = run_all(args.quick, args.mode)
+    if args.json:
+        print(json.dumps(out))
+    else:
+        for name, result in out.items():
+            print(f"{name}: {json.dumps(result)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

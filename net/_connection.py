@@ -116,8 +116,7 @@ class Connection:
         return self._outbox.buffered
 
     @property
-    def inbound_buffered(self) -> int:
-        """Bytes of an incomplete inbound frame held by the decoder."""
+    def inbound_buffered(self) -> int:  # bytes of an incomplete inbound frame
         return self._decoder.buffered
 
     @property
@@ -185,28 +184,31 @@ class Connection:
                 due = pump._now + partial_timeout
                 if due < self._deadline:
                     self._arm(due)
+            # One token-bucket charge for the whole batch when it fits (the usual case);
+            # otherwise message by message, waiting for tokens where needed.
+            prepaid = len(objs) if objs and allow(pump._now, len(objs)) else 0
             for obj in objs:
                 message = parse_from_client(obj)
-                if not allow(pump._now):
+                if prepaid:
+                    prepaid -= 1
+                elif not allow(pump._now):
                     self._throttle()
                     if self.state is ConnState.CLOSED:
                         return
                 kind = type(message)
                 if self.state is welcomed and (kind is Input or kind is Call):
-                    # Blocks this tasklet alone while the channel is full; the pump then
-                    # stops reading the socket (see Pump._read_ready).
+                    # A full channel blocks this tasklet alone, and the pump stops reading
+                    # its socket (Pump._read_ready); a close meanwhile kills it right here.
                     self._target.send((self, message))
                 else:
                     self._control(message)
-                if self.state is ConnState.CLOSED:
-                    return
+                    if self.state is ConnState.CLOSED:
+                        return
 
     def _await_data(self) -> bytes:
         """Block until the pump hands over the next bytes from the socket."""
         pump = self._pump
-        if self._stalled:
-            # The pump paused reading while we were busy: whatever the client sent since
-            # is unread through our fault, so the client-side clocks restart now.
+        if self._stalled:  # reads were paused while we were busy: restart client clocks
             self._stalled = False
             self._reading_since = pump._now
             self._set_mask(self._mask | READ)
@@ -219,9 +221,8 @@ class Connection:
         return data
 
     def _throttle(self) -> None:
-        """Over the rate limit: hold this message until the bucket has a token. Reading
-        stays paused meanwhile (TCP pushes back); the timer closes the connection with
-        RATE_LIMITED if the client is still over after `rate_grace`."""
+        """Over the rate: hold this message until the bucket has a token (reads stay paused;
+        TCP pushes back). Still waiting after `rate_grace`: the timer says RATE_LIMITED."""
         pump = self._pump
         limiter = self._limiter
         if self._throttled_since is None:

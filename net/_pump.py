@@ -19,6 +19,7 @@ import sim
 from net._connection import READ, RECV_SIZE, WRITE, Connection
 from net._limits import Limits
 from net._linger import Lingerer
+from net._protocol import Error, encode_message
 from net.errors import ErrorCode
 
 __all__ = ["Pump", "PumpStatistics"]
@@ -65,6 +66,9 @@ class PumpStatistics:
 class Pump:
     """Accepts clients on `host:port` and runs one tasklet per connection.
 
+    Each poll reads at most one `RECV_SIZE` chunk per client and `read_budget` bytes in all,
+    so the work one poll hands to `sim.run()` stays bounded under any load.
+
     Messages arrive in `inbox` (a bounded `sim.Channel`, or yours) as `(Connection,
     message)`; `Connection.route()` sends a client's later messages elsewhere. `on_close(conn)`
     is called once per connection when it ends (`conn.close_code`, `conn.close_reason`); it
@@ -81,7 +85,7 @@ class Pump:
                  inbox: sim.Channel | None = None, inbox_capacity: int = 1024,
                  on_close: Callable[[Connection], None] | None = None,
                  clock: Callable[[], float] = time.monotonic, linger: float = 1.0,
-                 max_lingering: int = 256) -> None:
+                 max_lingering: int = 256, read_budget: int = 512 * 1024) -> None:
         self.limits = limits = limits or Limits()
         self.inbox = inbox if inbox is not None else sim.Channel(capacity=inbox_capacity,
                                                                   name="pump inbox")
@@ -90,6 +94,11 @@ class Pump:
         self._now = clock()
         self.linger = linger
         self.max_lingering = max_lingering
+        # Bytes read from all clients per poll: bounds the work one poll hands to the tick
+        # (~10k inputs). Clients left unread are read first at the next poll.
+        self.read_budget = read_budget
+        self._read_left = read_budget
+        self._behind: set[Connection] = set()
         # Reliable messages beyond this are refused at once: coalescing cannot shrink them.
         self._hard_cap = 2 * limits.high_water + limits.max_outbound_frame
         _raise_fd_limit(limits.max_clients + max_lingering + _FD_MARGIN)
@@ -131,8 +140,19 @@ class Pump:
         events = self._sel.select(timeout)
         self._select_calls += 1
         self._now = self._clock()
+        behind = self._behind
+        if behind:  # fairness: last poll's unread clients first (a stable sort)
+            events.sort(key=lambda event: event[0].data not in behind)
+            behind.clear()
+        self._read_left = self.read_budget
         for key, mask in events:
-            key.data._on_ready(mask)
+            owner = key.data
+            if mask & READ and self._read_left <= 0 and type(owner) is Connection:
+                behind.add(owner)  # still readable (level-triggered): next poll
+                mask &= ~READ
+                if not mask:
+                    continue
+            owner._on_ready(mask)
         self._fire_timers(self._now)
         return len(events)
 
@@ -154,8 +174,9 @@ class Pump:
             frames_out=self._frames_out, recv_calls=self._recv_calls,
             send_calls=self._send_calls, select_calls=self._select_calls,
             ctl_calls=self._ctl_calls, reads_paused=self._paused, throttled=self._throttled,
+            # tuple() copies under the GIL: a monitoring thread may call statistics()
             snapshots_coalesced=self._coalesced + sum(
-                c._outbox.coalesced for c in self._conns.values()),
+                c._outbox.coalesced for c in tuple(self._conns.values())),
             pings=self._pings)
 
     def shutdown(self, reason: str = "server is stopping", timeout: float = 1.0) -> None:
@@ -181,12 +202,6 @@ class Pump:
         self._timers.clear()
         if self._sel.get_map() is not None:
             self._sel.close()
-
-    def __enter__(self) -> Pump:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # ---- accepting ------------------------------------------------------------------------
 
@@ -216,8 +231,8 @@ class Pump:
             if len(self._conns) >= limits.max_clients:
                 log.warning("%s: refused: SERVER_FULL (%d clients)", peer, len(self._conns))
                 self._count(self._rejected, ErrorCode.SERVER_FULL.name)
-                self._linger_start(sock, peer, _refusal(ErrorCode.SERVER_FULL, "server full"),
-                                   registered=False)
+                refusal = encode_message(Error(ErrorCode.SERVER_FULL, "server full"))
+                self._linger_start(sock, peer, refusal, registered=False)
                 continue
             cid = next(self._ids)
             conn = Connection(self, sock, peer, cid, self._now)
@@ -258,6 +273,7 @@ class Pump:
             conn._close(None, reason, "eof", farewell=False)
             return
         self._bytes_in += len(data)
+        self._read_left -= len(data)
         conn._last_recv = self._now
         if conn._pinged:  # it answered: the next PING is due one interval from now
             conn._pinged = False
@@ -347,12 +363,6 @@ class _Listener:
         pump = self._pump
         if not pump._closing:
             pump._modify(pump._listener, READ, self)
-
-
-def _refusal(code: ErrorCode, reason: str) -> bytes:
-    from net._protocol import Error, encode_message
-
-    return encode_message(Error(code, reason))
 
 
 def _listen(host: str, port: int, backlog: int) -> socket.socket:

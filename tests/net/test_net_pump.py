@@ -9,6 +9,7 @@ import socket
 import struct
 import subprocess
 import sys
+import time
 
 import pytest
 from pump_harness import ROOT, EchoInProcess, RawClient, no_leaked_fds  # noqa: F401
@@ -326,6 +327,29 @@ def test_route_refusal_and_shutdown() -> None:
     finally:
         a.close()
         b.close()
+        server.close()
+
+
+def test_read_budget_bounds_each_poll_and_serves_the_rest_first_next_time() -> None:
+    server = EchoInProcess(limits=FAST, read_budget=1)  # one recv() per poll
+    clients = [RawClient(server.port) for _ in range(3)]
+    try:
+        for c in clients:
+            server.welcome(c)
+        for c in clients:
+            c.send(Input(1, 0, c.peer))
+        time.sleep(0.05)  # all three are readable at the next poll
+        recvs = server.pump.statistics().recv_calls
+        for i in range(1, 4):
+            server.pump.poll(0.5)
+            assert server.pump.statistics().recv_calls == recvs + i
+        sim.run(until_idle=True)
+        server.pump.flush()
+        server.run_until(lambda: all(len(c.inbox) == 1 for c in clients), clients=tuple(clients))
+        assert [c.inbox[0] for c in clients] == [Event(1, c.peer) for c in clients]
+    finally:
+        for c in clients:
+            c.close()
         server.close()
 
 

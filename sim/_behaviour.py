@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from ._entity import WorldError
 from ._kernel import Tasklet, get_scheduler
 from ._kernel import _local as _thread
-from ._supervise import BehaviourKey
+from ._supervise import BehaviourKey, GiveUp
 from ._tick import TimerHandle, TimerHeap
 
 if TYPE_CHECKING:
@@ -66,9 +66,27 @@ def _supervised(t: BehaviourTasklet) -> None:
         try:
             fn()
         except Exception:
-            t.world._crashed(t)  # parks for the backoff, or despawns (raises TaskletExit)
+            _crashed(t)  # parks for the backoff, or despawns (raises TaskletExit)
             continue
         return
+
+
+def _crashed(t: BehaviourTasklet) -> None:
+    """Runs in ``t`` inside its ``except`` block: log, then restart later or give up."""
+    e, world = t.entity, t.world
+    log.error("entity %d (%s): behaviour %r raised", e.id, e.kind, t.method, exc_info=True)
+    decision = world.supervisor.on_failure(t.key, e.kind, world.time)
+    if isinstance(decision, GiveUp):
+        world.give_ups += 1
+        log.error("entity %d (%s): behaviour %r restarted %d times within %.0f s; "
+                  "giving up, despawning", e.id, e.kind, t.method, decision.restarts,
+                  decision.window)
+        world.despawn(e)  # kills this tasklet: does not return
+        return
+    world.restarts += 1
+    log.info("entity %d (%s): restarting %r in %.3f s (attempt %d)", e.id, e.kind,
+             t.method, decision.delay, decision.attempt)
+    park(t, world, world.tick + world.clock.ticks_for(decision.delay))
 
 
 def park(t: BehaviourTasklet, world: World, due: int) -> None:

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from ._aoi import Record
 from ._fields import Field, encode_state, fields
-from .errors import SimError, WouldBlock
+from ._message import CLIENT, InvalidPayload, Message, NotExposed, WorldError, check_payload
+from .errors import WouldBlock
 
 if TYPE_CHECKING:
     from ._behaviour import BehaviourTasklet
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CLIENT",
     "Body",
+    "BodyPool",
     "Entity",
     "InvalidPayload",
     "Message",
@@ -38,68 +39,8 @@ __all__ = [
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: ``Message.sender`` of input that comes from a client (entity ids start at 1).
-CLIENT = 0
 #: Replicated state always carries these; declared fields may not reuse the names.
 RESERVED = frozenset({"id", "kind", "pos", "vel", "world", "inbox"})
-_MAX_DEPTH = 32
-_INT_MIN, _UINT_MAX = -(2**63), 2**64 - 1  # what msgpack can carry
-
-
-class WorldError(SimError):
-    """The world was used in a way its rules forbid (closed world, wrong tasklet, ...)."""
-
-
-class InvalidPayload(WorldError, TypeError):
-    """A message payload or call argument that is not msgpack-able plain data."""
-
-
-class NotExposed(WorldError):
-    """A client tried to call a method its avatar does not mark ``@exposed``."""
-
-
-# --------------------------------------------------------------------------- messages
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    """What an inbox holds: ``kind`` says what it is, ``sender`` is the sending entity's id
-    (``CLIENT`` = 0 for client input), ``payload`` is plain data (see :func:`check_payload`)."""
-
-    kind: str
-    sender: int
-    payload: Any = None
-
-
-def check_payload(value: Any, path: str = "payload", _depth: int = 0) -> None:
-    """Raise :class:`InvalidPayload` unless ``value`` is plain data msgpack can carry:
-    None, bool, int (64-bit), float, str, bytes, and lists/tuples/dicts (str keys) of those,
-    nested at most 32 deep.  Messages must not carry live objects: entities are addressed
-    by id, so the same message can cross a process boundary later."""
-    t = type(value)
-    if t is str or t is float or t is bool or value is None or t is bytes:
-        return
-    if t is int:
-        if not _INT_MIN <= value <= _UINT_MAX:
-            raise InvalidPayload(f"{path}: int {value} is outside the 64-bit range")
-        return
-    if _depth >= _MAX_DEPTH:
-        raise InvalidPayload(f"{path}: nested deeper than {_MAX_DEPTH} levels")
-    if t is list or t is tuple:
-        for i, item in enumerate(value):
-            check_payload(item, f"{path}[{i}]", _depth + 1)
-        return
-    if t is dict:
-        for k, item in value.items():
-            if type(k) is not str:
-                raise InvalidPayload(f"{path}: dict keys must be str, got {k!r}")
-            check_payload(item, f"{path}[{k!r}]", _depth + 1)
-        return
-    text = repr(value)
-    raise InvalidPayload(
-        f"{path}: {t.__name__} is not plain data (None, bool, int, float, str, bytes, "
-        f"list, tuple, dict with str keys): {text[:80]}"
-    )
 
 
 # --------------------------------------------------------------------------- markers
@@ -164,6 +105,27 @@ class Body(Record):
         super().__init__()
         self.vx = 0.0
         self.vy = 0.0
+
+
+class BodyPool:
+    """Bodies allocated 1,024 at a time, back to back, and handed out in allocation order,
+    so that a world's bodies stay compact in memory (see :class:`Body`)."""
+
+    def __init__(self) -> None:
+        self._spare: list[Body] = []
+
+    def take(self) -> Body:
+        spare = self._spare
+        if not spare:
+            spare.extend(reversed([Body() for _ in range(1024)]))
+        return spare.pop()
+
+    def give(self, e: Entity) -> None:
+        """Reuse a despawned entity's body; the entity keeps a copy of its last state."""
+        old = e._body
+        copy = e._body = Body()
+        copy.x, copy.y, copy.vx, copy.vy, copy.kind = old.x, old.y, old.vx, old.vy, old.kind
+        self._spare.append(old)
 
 
 def _finite(value: Any, what: str) -> tuple[float, float]:

@@ -18,6 +18,7 @@ from ._behaviour import BehaviourTasklet, SimClock, WallTimers, current_behaviou
 from ._channel import Channel
 from ._entity import (
     Body,
+    BodyPool,
     Entity,
     Message,
     WorldError,
@@ -25,8 +26,9 @@ from ._entity import (
     check_payload,
 )
 from ._fields import dirty_fields, fields, state_hash
+from ._kernel import _local as _thread
 from ._kernel import get_scheduler
-from ._supervise import GiveUp, QuarantineTracker, RestartPolicy, Supervisor
+from ._supervise import QuarantineTracker, RestartPolicy, Supervisor
 from ._tick import TickClock, TimerHandle
 from ._world_run import StepMixin
 from ._world_stats import WorldStatistics, world_statistics
@@ -122,7 +124,7 @@ class World(StepMixin):
         self._entities: dict[int, Entity] = {}
         self._kinds: dict[str, dict[int, Entity]] = {}
         self._moving: dict[int, Body] = {}
-        self._spare: list[Body] = []
+        self._bodies = BodyPool()
         self._next_id = first_id
         self._sched = get_scheduler()
         self._simclock = SimClock(self)
@@ -130,6 +132,8 @@ class World(StepMixin):
         self.wall = WallTimers(wall_clock)
         self._init_run_state()
         self._ready: set[type] = set()
+        self._sleep_seconds: float = 0.0
+        self._sleep_ticks = 0
         self._closed = False
 
     # ------------------------------------------------------------------ time
@@ -153,8 +157,17 @@ class World(StepMixin):
         """Suspend the calling behaviour for ``seconds`` of simulation time, rounded up to
         whole ticks (at least one: ``sleep(0)`` is the next tick; ``sim.schedule()`` yields
         within a tick).  Costs nothing per tick while asleep."""
-        t = current_behaviour(self)
-        park(t, self, self._tick + self.clock.ticks_for(seconds))
+        try:
+            t = _thread.sched.current
+            ok = t.world is self
+        except AttributeError:
+            ok = False
+        if not ok:
+            current_behaviour(self)  # raises the error that says why
+        if seconds != self._sleep_seconds:  # behaviours sleep the same few durations
+            self._sleep_ticks = self.clock.ticks_for(seconds)
+            self._sleep_seconds = seconds
+        park(t, self, self._tick + self._sleep_ticks)
 
     def next_tick(self) -> None:
         """Suspend the calling behaviour until the next tick (see ``sim.next_tick()``)."""
@@ -191,7 +204,7 @@ class World(StepMixin):
         e = kind.__new__(kind)
         e._alive = False
         e.world = self
-        b = e._body = self._new_body()
+        b = e._body = self._bodies.take()
         b.vx, b.vy = vx, vy
         for name, value in values.items():
             if name not in declared:
@@ -238,7 +251,7 @@ class World(StepMixin):
             del self._kinds[e.kind]
         self._moving.pop(eid, None)
         self.grid.remove(eid)
-        self._recycle(e)
+        self._bodies.give(e)
         self.supervisor.forget(eid)
         self.quarantine.forget(eid)
         try:
@@ -314,21 +327,6 @@ class World(StepMixin):
         else:
             e._body.x, e._body.y = x, y
 
-    def _new_body(self) -> Body:
-        # Allocated 1,024 at a time, back to back, so that bodies are compact in memory
-        # (see Body); handed out in allocation order.
-        spare = self._spare
-        if not spare:
-            spare.extend(reversed([Body() for _ in range(1024)]))
-        return spare.pop()
-
-    def _recycle(self, e: Entity) -> None:
-        """A despawned entity keeps a copy of its last position; its body is reused."""
-        old = e._body
-        copy = e._body = Body()
-        copy.x, copy.y, copy.vx, copy.vy, copy.kind = old.x, old.y, old.vx, old.vy, old.kind
-        self._spare.append(old)
-
     # ------------------------------------------------------------------ messages, calls
 
     def post(self, to: Entity | int, msg: Message) -> bool:
@@ -361,23 +359,6 @@ class World(StepMixin):
         return world_statistics(self, top)
 
     # ------------------------------------------------------------------ supervision
-
-    def _crashed(self, t: BehaviourTasklet) -> None:
-        """Runs in ``t`` inside its ``except`` block: log, then restart later or give up."""
-        e = t.entity
-        log.error("entity %d (%s): behaviour %r raised", e.id, e.kind, t.method, exc_info=True)
-        decision = self.supervisor.on_failure(t.key, e.kind, self.time)
-        if isinstance(decision, GiveUp):
-            self.give_ups += 1
-            log.error("entity %d (%s): behaviour %r restarted %d times within %.0f s; "
-                      "giving up, despawning", e.id, e.kind, t.method, decision.restarts,
-                      decision.window)
-            self.despawn(e)  # kills this tasklet: does not return
-            return
-        self.restarts += 1
-        log.info("entity %d (%s): restarting %r in %.3f s (attempt %d)", e.id, e.kind,
-                 t.method, decision.delay, decision.attempt)
-        park(t, self, self._tick + self.clock.ticks_for(decision.delay))
 
     def set_policy(self, kind: str, policy: RestartPolicy) -> None:
         """Restart policy for behaviours of entities of ``kind``."""

@@ -1,0 +1,18 @@
+"""tools.bench_world still runs and still compares equal work (tiny sizes, deterministic
+mode; never a speed assertion)."""
+
+from __future__ import annotations
+
+from tools import bench_world
+
+
+def test_bench_functions_run_and_peers_do_the_same_work() -> None:
+    arena = bench_world.arena_thinkers(n=400, ticks=4, mode="deterministic")
+    assert arena["same_result"] is True and arena["ticks_with_leftover"] == 0
+    assert {"loom", "plain", "cpu_ratio_median", "wall_ratio_median"} <= set(arena)
+    idle = bench_world.idle_wakes(n=50, ticks=3, mode="deterministic")
+    assert set(idle["cpu_us_per_wake"]) == {"loom", "raw_greenlets", "kernel_only"}
+    sleepers = bench_world.sleepers_overhead(n=100, extra=300, ticks=3, mode="deterministic")
+    assert "cpu_added_ms_median" in sleepers
+    memory = bench_world.idle_memory(n=200)
+    assert memory["bytes_per_idle_entity"] > memory["bytes_per_raw_greenlet"] > 0

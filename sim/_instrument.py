@@ -218,7 +218,8 @@ class _RewritingLoader(importlib.machinery.SourceFileLoader):
         _inject(globs)
         with _lock:
             _register(compiled.codes)
-        exec(compiled.codes[_preempt.mode], globs)
+        with _preempt.importing():  # the body may call instrumented code under the import lock
+            exec(compiled.codes[_preempt.mode], globs)
         with _lock:
             _modules[id(globs)] = _Module(globs, module.__name__, True)
             _stats.modules_hooked += 1

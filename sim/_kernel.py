@@ -31,6 +31,7 @@ from . import _preempt
 from ._clock import Clock, MonotonicClock
 
 BUDGET = _preempt.BUDGET
+IMPORTING = _preempt.IMPORTING  # a hooked module's body runs on that thread: defer
 FLAG = _preempt.FLAG
 BIG = _preempt.BIG
 
@@ -527,7 +528,7 @@ class Scheduler:
         if irq is not None and irq.total:
             irq.used += used
         self.budget_base = BUDGET.set(BIG)
-        if cur.atomic or self.trap or self.schedlock:
+        if cur.atomic or self.trap or self.schedlock or self.thread_id in IMPORTING:
             self.pending_irq = True  # fires again when the section ends (release_pending)
             return
         due = self.pending_irq  # deferred earlier: it fires now, whatever the budget says
@@ -633,7 +634,14 @@ def _on_check(weight: int) -> None:
     get_scheduler().on_check(weight)
 
 
+def _release_import() -> None:
+    sched = getattr(_local, "sched", None)  # no scheduler on this thread: nothing deferred
+    if sched is not None:
+        sched.release_pending()
+
+
 _preempt._handler = _on_check
+_preempt._release = _release_import
 
 
 def post(t: Tasklet) -> None:

@@ -26,7 +26,9 @@ every switch: two slot reads, no arithmetic.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 #: Hard mode: non-empty (raised by the slice timer) when the running tasklet should yield.
 FLAG: list[int] = []
@@ -70,6 +72,34 @@ mode: str = DETERMINISTIC
 
 # The kernel installs its slow path here at import; instrumented code calls slow_path(weight).
 _handler: Callable[[int], None] | None = None
+# ... and here what fires an interrupt deferred on this thread, at the next check.
+_release: Callable[[], None] | None = None
+
+#: Thread ident -> how many hooked modules are executing their body on that thread. While a
+#: thread imports, ``Scheduler.on_check`` defers preemption as inside ``atomic``: the module's
+#: import lock is held and the module is half-initialised, so another tasklet of the same
+#: thread importing it would get it half-made (the lock is re-entrant per thread). Per thread,
+#: because an import on one thread must not hold back the tasklets of another.
+IMPORTING: dict[int, int] = {}
+
+
+@contextmanager
+def importing() -> Iterator[None]:
+    """Around a hooked module's body: no preemption on this thread until the outermost one
+    ends; then an interrupt deferred meanwhile fires at the next check."""
+    tid = threading.get_ident()
+    IMPORTING[tid] = IMPORTING.get(tid, 0) + 1
+    try:
+        yield
+    finally:
+        depth = IMPORTING[tid] - 1
+        if depth:
+            IMPORTING[tid] = depth
+        else:
+            del IMPORTING[tid]
+            release = _release
+            if release is not None:
+                release()
 
 
 def reset() -> None:

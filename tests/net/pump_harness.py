@@ -36,8 +36,16 @@ from net import (
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
-def open_fds() -> set[str]:
-    return set(os.listdir("/proc/self/fd"))
+def open_fds() -> set[tuple[str, str]]:
+    """(fd, what it points to) for every open fd. The target matters: listing the directory
+    holds an fd of its own, whose number a socket opened later may reuse."""
+    fds = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            fds.add((fd, os.readlink(f"/proc/self/fd/{fd}")))
+        except OSError:  # the listing's own fd, already closed
+            pass
+    return fds
 
 
 @pytest.fixture(autouse=True)
@@ -45,20 +53,14 @@ def no_leaked_fds() -> Iterator[None]:
     """No socket (or other fd) opened by a test outlives it."""
     before = open_fds()
     yield
-    deadline = time.monotonic() + 1.0
-    leaked: set[str] = set()
-    while time.monotonic() < deadline:
-        leaked = {fd for fd in open_fds() - before if os.path.exists(f"/proc/self/fd/{fd}")}
-        if not leaked:
-            return
+    deadline = time.monotonic() + 1.0  # a subprocess's pipes may take a moment to close
+    while True:
+        leaked = {(fd, target) for fd, target in open_fds() - before
+                  if not target.startswith("/proc/")}
+        if not leaked or time.monotonic() > deadline:
+            break
         time.sleep(0.01)
-    targets = {}
-    for fd in leaked:
-        try:
-            targets[fd] = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            pass
-    assert not targets, f"test leaked fds: {targets}"
+    assert not leaked, f"test leaked fds: {sorted(leaked)}"
 
 
 class RawClient:

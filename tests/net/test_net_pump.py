@@ -56,6 +56,9 @@ def test_handshake_echo_and_counters(server: EchoInProcess) -> None:
     try:
         welcome = server.welcome(c, "alice")
         assert welcome.client_id == 1 and welcome.resume_token == "token-1"
+        (conn,) = server.pump.connections
+        assert conn.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        assert server.pump._listener.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
         sent = len(encode_message(Hello(1, "alice")))
         for i in range(1, 6):
             c.send(Input(i, 0, {"i": i}))

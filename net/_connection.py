@@ -147,8 +147,8 @@ class Connection:
         self._queue(frame, isinstance(message, Snapshot))
 
     def send_frame(self, frame: bytes, *, snapshot: bool = False) -> None:
-        """Queue an already encoded frame (a snapshot encoded once, shared by many clients).
-        `snapshot=True` lets it be coalesced while the client is above its high-water mark."""
+        """Queue an encoded frame (a snapshot encoded once for many clients; `snapshot=True`:
+        may be coalesced). Not for WELCOME, ERROR or BYE: `send()` acts on those."""
         if self.state is not ConnState.CLOSED:
             self._queue(frame, snapshot)
 

@@ -15,4 +15,4 @@ def test_bench_functions_run_and_peers_do_the_same_work() -> None:
     sleepers = bench_world.sleepers_overhead(n=100, extra=300, ticks=3, mode="deterministic")
     assert "cpu_added_ms_median" in sleepers
     memory = bench_world.idle_memory(n=200)
-    assert memory["bytes_per_idle_entity"] > memory["bytes_per_raw_greenlet"] > 0
+    assert memory["traced_bytes_per_entity"] > memory["traced_bytes_per_raw_greenlet"] > 0

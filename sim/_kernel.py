@@ -31,6 +31,7 @@ from . import _preempt
 from ._clock import Clock, MonotonicClock
 
 BUDGET = _preempt.BUDGET
+WINDOW = _preempt.WINDOW
 IMPORTING = _preempt.IMPORTING  # a hooked module's body runs on that thread: defer
 FLAG = _preempt.FLAG
 BIG = _preempt.BIG
@@ -304,11 +305,15 @@ class Scheduler:
         cur.units += used
         irq = self.irq
         if irq is None:
-            self.budget_base = BUDGET.set(self.slice_budget)
-            return
-        if irq.total:
-            irq.used += used
-        self.budget_base = BUDGET.set(self.next_budget())
+            b = self.slice_budget
+        else:
+            if irq.total:
+                irq.used += used
+            b = self.next_budget()
+        # BUDGET.set(b) inlined: this runs at every switch after instrumented code.
+        self.budget_base = b
+        BUDGET.n = BUDGET.n0 = n = b if b < WINDOW else WINDOW
+        BUDGET.r = b - n
 
     def set_slice(self, units: int | None) -> None:
         self.slice_units = units

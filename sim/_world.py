@@ -169,6 +169,15 @@ class World(StepMixin):
             self._sleep_seconds = seconds
         park(t, self, self._tick + self._sleep_ticks)
 
+    def sleep_until(self, when: float) -> None:
+        """Suspend the calling behaviour until simulation time ``when`` (absolute seconds),
+        i.e. the first tick at or after it, and at least until the next tick.  A cadence
+        that must not drift when a tick runs late: ``due += period; sleep_until(due)``."""
+        tick = math.ceil(when * self.tick_rate - 1e-9) if math.isfinite(when) else -1
+        if tick < 0:
+            raise ValueError(f"when must be finite and >= 0, got {when!r}")
+        park(current_behaviour(self), self, max(tick, self._tick + 1))
+
     def next_tick(self) -> None:
         """Suspend the calling behaviour until the next tick (see ``sim.next_tick()``)."""
         park(current_behaviour(self), self, self._tick + 1)
@@ -178,12 +187,9 @@ class World(StepMixin):
     def call_later_wall(self, seconds: float, fn: Callable[..., Any], *args: Any
                         ) -> TimerHandle[Any]:
         """Call ``fn(*args)`` after ``seconds`` of *wall* time, never dilated (session
-        timeouts, checkpoints); see :class:`WallTimers`."""
+        timeouts, checkpoints).  ``world.wall`` (:class:`WallTimers`) cancels and polls them;
+        ``run()`` polls between steps, a server loop calls ``world.wall.poll()``."""
         return self.wall.call_later(seconds, fn, *args)
-
-    def poll_wall(self, now: float | None = None) -> int:
-        """Fire the wall timers due at ``now`` (default: the wall clock); returns how many."""
-        return self.wall.poll(now)
 
     # ------------------------------------------------------------------ entities
 

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable as _Callable
 
     from ._aoi import Grid, InterestEvent
-    from ._behaviour import SimClock
+    from ._behaviour import SimClock, WallTimers
     from ._kernel import Scheduler
     from ._supervise import QuarantineTracker
     from ._tick import TickClock
@@ -67,8 +67,7 @@ class StepMixin:
     quarantine: QuarantineTracker
     last_events: list[InterestEvent]
 
-    def poll_wall(self, now: float | None = None) -> int:
-        raise NotImplementedError
+    wall: WallTimers
 
     _tick: int
     _wheel: dict[int, list[BehaviourTasklet]]
@@ -385,7 +384,7 @@ class StepMixin:
                 break
             self.step()
             done += 1
-            self.poll_wall()
+            self.wall.poll()
             if callable(until) and until():
                 break
         return done
@@ -400,6 +399,6 @@ class StepMixin:
 
     def next_deadline(self) -> float:
         """Wall-clock time (``wall_clock`` seconds) at which the next tick should start: a
-        real-time loop sleeps until then (polling I/O and ``poll_wall()``), then ``step()``s.
+        real-time loop sleeps until then (polling I/O and ``world.wall.poll()``), then ``step()``s.
         It is one dilated period (``period / dilation``) after this tick's scheduled start."""
         return self._wall_clock() if self._deadline is None else self._deadline

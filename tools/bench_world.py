@@ -31,6 +31,7 @@ import logging
 import math
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -71,7 +72,6 @@ from sim._entity import Entity
 
 RADIUS = 45.0  # set by the bench
 SPEED = 30.0
-THINK = 0.2  # seconds between thinks: every 6th tick at 30 Hz
 
 
 class Thinker(Entity):
@@ -79,12 +79,13 @@ class Thinker(Entity):
 
     def behaviour(self):
         world = self.world
-        # stagger by id: think at the ticks where (tick + id) % 6 == 0 (world.tick is the
-        # tick running now)
-        wait = (-(world.tick + self.id)) % 6
-        if wait:
-            world.sleep(wait / world.tick_rate)
+        rate = world.tick_rate
+        # Think at the ticks where (tick + id) % 6 == 0: an absolute schedule, so a think
+        # that ran late (work left over by a tick) does not shift the next ones.
+        due = world.tick + (-(world.tick + self.id)) % 6
         while True:
+            if due > world.tick:
+                world.sleep_until(due / rate)
             x, y = self.pos
             near = world.query_radius((x, y), RADIUS, "thinker", exclude=self)
             if near:
@@ -99,7 +100,9 @@ class Thinker(Entity):
                 norm = (vx * vx + vy * vy) ** 0.5 or 1.0
                 self.vel = (vx / norm * SPEED, vy / norm * SPEED)
             self.seen = len(near)
-            world.sleep(THINK)
+            due += 6
+            if due <= world.tick:  # more than a whole period late: next aligned tick
+                due += (world.tick - due) // 6 * 6 + 6
 
 
 class Rock(Entity):
@@ -389,9 +392,11 @@ def sleepers_overhead(n: int = 10_000, extra: int = 100_000, ticks: int = 120,
             rnd = random.Random(2)
             for _ in range(extra):
                 crowded.spawn(rock, pos=(rnd.uniform(0, SIZE), rnd.uniform(0, SIZE)))
-            for _ in range(THINK_TICKS * 2):
-                alone.step()
+            warm = 0
+            while warm < THINK_TICKS * 2 or crowded._carry:  # starting 110k behaviours
+                alone.step()                                # takes a few ticks
                 crowded.step()
+                warm += 1
             gc.collect()
             t = interleave(ticks, alone=alone.step, with_sleepers=crowded.step)
         finally:
@@ -453,13 +458,6 @@ def idle_memory(n: int = 10_000) -> dict[str, Any]:
 
     out: dict[str, Any] = {"entities": n}
     for what in ("entity", "raw_greenlet"):
-        # Resident memory first, untraced (tracemalloc's own bookkeeping would count).
-        gc.collect()
-        rss0 = _rss_bytes()
-        drop = build(what)
-        gc.collect()
-        out[f"rss_bytes_per_{what}"] = round((_rss_bytes() - rss0) / n)
-        drop()
         gc.collect()
         tracemalloc.start()
         try:
@@ -472,7 +470,40 @@ def idle_memory(n: int = 10_000) -> dict[str, Any]:
         traced = sum(s.size_diff for s in after.compare_to(before, "filename"))
         out[f"traced_bytes_per_{what}"] = round(traced / n)
         drop()
+        # Resident memory only means something in a fresh process, untraced (tracemalloc's
+        # bookkeeping, and memory freed by earlier benchmarks, would both count).
+        probe = (f"import json; from tools.bench_world import _rss_probe; "
+                 f"print(json.dumps(_rss_probe({what!r}, {n})))")
+        done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                              cwd=Path(__file__).resolve().parents[1], timeout=600)
+        out[f"rss_bytes_per_{what}"] = (json.loads(done.stdout) if done.returncode == 0
+                                        else None)
     return out
+
+
+def _rss_probe(what: str, n: int) -> int:
+    """In a fresh process: resident bytes per idle entity (or raw greenlet)."""
+    rock = arena_module().Rock
+    main = greenlet.getcurrent()
+
+    def body() -> None:
+        while True:
+            main.switch()
+
+    world = World(seed=1, tick_rate=TICK_RATE, size=(SIZE, SIZE))  # warm the allocator
+    gc.collect()
+    rss0 = _rss_bytes()
+    if what == "entity":
+        rnd = random.Random(3)
+        for _ in range(n):
+            world.spawn(rock, pos=(rnd.uniform(0, SIZE), rnd.uniform(0, SIZE)))
+        world.step()
+    else:
+        gls = [greenlet.greenlet(body) for _ in range(n)]
+        for g in gls:
+            g.switch()
+    gc.collect()
+    return round((_rss_bytes() - rss0) / n)
 
 
 def run_all(quick: bool = False, mode: str = "hard") -> dict[str, Any]:

@@ -16,3 +16,4 @@ def test_bench_functions_run_and_peers_do_the_same_work() -> None:
     assert "cpu_added_ms_median" in sleepers
     memory = bench_world.idle_memory(n=200)
     assert memory["traced_bytes_per_entity"] > memory["traced_bytes_per_raw_greenlet"] > 0
+    assert memory["rss_bytes_per_entity"] is not None

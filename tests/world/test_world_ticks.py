@@ -198,11 +198,11 @@ def test_wall_timers_fire_on_wall_time_outside_steps_and_never_dilate() -> None:
         assert world.wall.cancel(h) and world.wall.next_deadline() == 1001.0
         world.step()  # steps never fire wall timers
         wall.t = 1000.9
-        assert world.poll_wall() == 0
+        assert world.wall.poll() == 0
         wall.t = 1001.0
         world.run(ticks=1)  # run() polls them between steps
         assert fired == [("timeout", 1001.0)]
-        assert world.poll_wall() == 0
+        assert world.wall.poll() == 0
 
 
 def test_next_deadline_paces_dilated_ticks_without_catching_up() -> None:
@@ -239,3 +239,26 @@ def test_every_behaviour_is_a_named_tasklet() -> None:
         ]
         world.step()
     assert trace == [("behaviour", 1), ("patrol", 1)]
+
+
+class Cadence(Entity):
+    def behaviour(self) -> None:
+        due = 0.0
+        while True:
+            due += 0.1  # 3 ticks at 30 Hz, on an absolute schedule
+            self.world.sleep_until(due)
+            trace.append(self.world.tick)
+            if self.world.tick == 6:
+                for _ in range(40_000):  # a slow think: the tick runs out of budget
+                    pass
+
+
+def test_sleep_until_keeps_an_absolute_cadence_when_a_tick_runs_late() -> None:
+    with World(budget=20_000, share=1_000, quarantine_ticks=1_000) as world:
+        world.spawn(Cadence)
+        world.run(ticks=16)
+        with pytest.raises(ValueError, match="finite and >= 0"):
+            world.sleep_until(-1.0)
+    # 3, 6; the slow think at 6 runs over the budget until tick 9, when 9 is already due:
+    # it wakes at the next tick, 10; then 12 and 15, back on the 3-tick grid (no drift)
+    assert trace == [3, 6, 10, 12, 15]

@@ -1,10 +1,11 @@
 """Overhead of the check variants: measured and printed, never asserted (wall-clock speed is
-not a test). The full run is ``python tests/instrument/bench_instr_overhead.py``."""
+not a test). The full run is ``python -m tools.bench_preempt``."""
 
 from __future__ import annotations
 
-import bench_instr_overhead
 import pytest
+
+from tools import bench_preempt as bench_instr_overhead
 
 
 def test_overhead_is_measured_and_printed(capsys: pytest.CaptureFixture[str]) -> None:

@@ -5,7 +5,7 @@ The same source is compiled three ways (plain, hard, deterministic) and the vari
 interleaved, medians over many rounds; the slow path never fires (flag down, budget huge), so
 this is the steady-state cost of the checks. Prints a table, or JSON with ``--json``.
 
-    python tests/instrument/bench_instr_overhead.py [--quick] [--json]
+    python -m tools.bench_preempt [--quick] [--json]   (or: python -m tools.bench --only preempt)
 """
 
 from __future__ import annotations
@@ -16,11 +16,8 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from sim import _preempt, _rewrite  # noqa: E402
+from sim import _preempt, _rewrite
 
 TIGHT = """
 def tight(n):

@@ -27,10 +27,11 @@ from ._api import (
     statistics,
     tasklets,
 )
+from ._bomb import TaskletExit
 from ._channel import Channel
 from ._clock import Clock, ManualClock, MonotonicClock
-from ._kernel import Tasklet, TaskletExit
 from ._stats import KernelStatistics, TaskletStatistics
+from ._tasklet import Tasklet
 from .errors import ChannelClosed, Deadlock, KernelError, SimError, WouldBlock
 
 # Functions bound to user tasklets are behaviour code: instrument their module on first bind.

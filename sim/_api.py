@@ -22,13 +22,13 @@ from ._kernel import (
     BUDGET,
     FLAG,
     Scheduler,
-    Tasklet,
     TaskletExit,
     Watchdog,
     bomb,
     get_scheduler,
 )
 from ._stats import KernelStatistics
+from ._tasklet import Tasklet
 
 log = logging.getLogger("loom.sim")
 

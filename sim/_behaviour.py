@@ -22,9 +22,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ._entity import WorldError
-from ._kernel import Tasklet, get_scheduler
 from ._kernel import _local as _thread
+from ._kernel import get_scheduler
 from ._supervise import BehaviourKey, GiveUp
+from ._tasklet import Tasklet
 from ._tick import TimerHandle, TimerHeap
 
 if TYPE_CHECKING:

@@ -22,7 +22,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from . import _kernel
-from ._kernel import Scheduler, Tasklet, bomb, get_scheduler, make_bomb
+from ._kernel import Scheduler, bomb, get_scheduler, make_bomb
+from ._tasklet import Tasklet
 from .errors import ChannelClosed, WouldBlock
 
 

@@ -1,4 +1,4 @@
-"""The kernel: tasklets, the per-thread scheduler and its one door, ``Scheduler.switch``.
+"""The kernel: the per-thread scheduler and its one door, ``Scheduler.switch``.
 
 The kernel knows only tasklets, a run queue, channels' wait queues and a timer heap. Every
 switch between tasklets goes through ``Scheduler.switch``; everything else (channels, sleep,
@@ -14,7 +14,6 @@ is simply not appended. The current tasklet is always "in the ring" unless it is
 
 from __future__ import annotations
 
-import builtins
 import heapq
 import sys
 import threading
@@ -22,92 +21,22 @@ import traceback
 from collections import deque
 from collections.abc import Callable
 from time import perf_counter_ns
-from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import greenlet
 
-from . import _preempt
+from . import _interrupt, _preempt
+from ._bomb import TaskletExit, bomb, make_bomb
 from ._clock import Clock, MonotonicClock
+
+if TYPE_CHECKING:
+    from ._tasklet import Tasklet
 
 BUDGET = _preempt.BUDGET
 WINDOW = _preempt.WINDOW
 IMPORTING = _preempt.IMPORTING  # a hooked module's body runs on that thread: defer
 FLAG = _preempt.FLAG
 BIG = _preempt.BIG
-
-# --------------------------------------------------------------------------- TaskletExit, bomb
-
-
-class TaskletExit(SystemExit):
-    """Raised in a tasklet to kill it; ends the tasklet silently (Stackless: a builtin)."""
-
-
-if not hasattr(builtins, "TaskletExit"):
-    setattr(builtins, "TaskletExit", TaskletExit)  # noqa: B010 - Stackless puts it there
-else:  # pragma: no cover - a second kernel copy in the same process
-    TaskletExit = getattr(builtins, "TaskletExit")  # type: ignore[misc]  # noqa: B009
-
-
-class bomb:  # noqa: N801 - Stackless name
-    """An exception in transit: when a tasklet resumes with a bomb as tempval, it explodes."""
-
-    __slots__ = ("_type", "_value", "_tb")
-
-    def __init__(
-        self,
-        exc_type: Any = None,
-        exc_value: Any = None,
-        exc_traceback: TracebackType | None = None,
-    ) -> None:
-        if exc_type is not None and exc_value is None and isinstance(exc_type, BaseException):
-            exc_type, exc_value = type(exc_type), exc_type
-        self._type = exc_type
-        self._value = exc_value
-        self._tb = exc_traceback
-
-    # Read-only, as in Stackless.
-    type = property(lambda self: self._type)
-    value = property(lambda self: self._value)
-    traceback = property(lambda self: self._tb)
-
-    def raise_(self) -> None:
-        value = self.value
-        if not isinstance(value, BaseException):
-            if value is None:
-                value = self.type()
-            elif isinstance(value, tuple):
-                value = self.type(*value)
-            else:
-                value = self.type(value)
-        if self.traceback is not None:
-            raise value.with_traceback(self.traceback)
-        raise value
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (bomb, (self.type, self.value, None))
-
-    def __repr__(self) -> str:
-        return f"<bomb {self.type.__name__ if self.type else None}: {self.value!r}>"
-
-
-def make_bomb(exc: Any, val: Any = None, tb: Any = None, who: str = "throw") -> bomb:
-    """Build a bomb with ``raise`` semantics, checking arguments like Stackless does."""
-    if tb is not None and not isinstance(tb, TracebackType):
-        raise TypeError("throw() third argument must be a traceback object")
-    if isinstance(exc, BaseException):
-        if val is not None:
-            raise TypeError("instance exception may not have a separate value")
-        return bomb(type(exc), exc, tb or exc.__traceback__)
-    if isinstance(exc, type) and issubclass(exc, BaseException):
-        if isinstance(val, exc):
-            return bomb(exc, val, tb)
-        return bomb(exc, val, tb)
-    raise TypeError(
-        f"exceptions must be classes, or instances, not {type(exc).__name__}"
-    )
-
-
 # --------------------------------------------------------------------------- per-thread state
 
 _local = threading.local()
@@ -213,6 +142,8 @@ class Scheduler:
         self.wakeup: threading.Event = threading.Event()
         self.hub: Any = None
         self.hub_target: Tasklet | None = None
+        from ._tasklet import Tasklet  # the two modules need each other; this one loads first
+
         self.main = Tasklet._make_main(self, greenlet.getcurrent())
         self.current: Tasklet = self.main
         self.hub = _Hub(self._hub_loop, self.main.greenlet)
@@ -239,7 +170,7 @@ class Scheduler:
             if now >= self._wall_deadline_ns:
                 self.soft_irq = True
             if self._soft and self.irq is not None and nxt is not self.irq.tasklet:
-                nxt = self._soft_interrupt(nxt)
+                nxt = _interrupt.soft_interrupt(self, nxt)
         if FLAG:  # read-only when down: the common case costs one truth test
             FLAG.clear()
         nxt.switches += 1
@@ -516,90 +447,9 @@ class Scheduler:
     def ring(self) -> list[Tasklet]:
         return [self.current, *self.q]
 
-    # ------------------------------------------------------------------ interrupts
-
-    def on_check(self, weight: int) -> None:
-        """Slow path of an instrumented check: the running tasklet's budget or slice is out."""
-        cur = self.current
-        FLAG.clear()
-        hard = _preempt.mode == _preempt.HARD
-        tick = self.hard_due  # this thread's slice timer fired (the flag is process-wide)
-        self.hard_due = False
-        if hard and _other_due(self):
-            FLAG.append(1)  # another thread's tasklet must still see it
-        used = 0 if hard else self.budget_base - (BUDGET.n + BUDGET.r)
-        cur.units += used
-        irq = self.irq
-        if irq is not None and irq.total:
-            irq.used += used
-        self.budget_base = BUDGET.set(BIG)
-        if cur.atomic or self.trap or self.schedlock or self.thread_id in IMPORTING:
-            self.pending_irq = True  # fires again when the section ends (release_pending)
-            return
-        due = self.pending_irq  # deferred earlier: it fires now, whatever the budget says
-        self.pending_irq = False
-        if hard and perf_counter_ns() >= self.wall_deadline_ns:
-            self.soft_irq = True
-        if irq is not None and irq.timeout > 0 and not self.soft_irq:
-            if due or tick or (not hard and (irq.used if irq.total else used) >= irq.timeout):
-                if not irq.soft:
-                    self.hard_interrupt(cur, irq)
-                    return
-                self.soft_irq = True  # fires at the next switch; the running tasklet goes on
-        # Whoever runs next (this tasklet or another) starts from a fresh budget.
-        self.budget_base = BUDGET.set(self.next_budget())
-        slice_out = due or tick or (self.slice_units is not None and used >= self.slice_units)
-        if slice_out and (self.q or self.incoming):
-            cur.preemptions += 1
-            self.preemptions += 1
-            self.schedule()
-            return
-        if self.soft_irq and irq is not None and irq.phase:
-            # Alone and out of phase budget: give the run loop its turn (timers, I/O).
-            cur.preemptions += 1
-            self.preemptions += 1
-            self.soft_irq = False
-            cur._in_ring = True
-            self.q.append(cur)
-            irq.tasklet.tempval = None
-            self.switch(cur, irq.tasklet)
-
-    def hard_interrupt(self, cur: Tasklet, irq: Watchdog) -> None:
-        """Stackless hard interrupt: the victim leaves the ring; ``run()`` returns it."""
-        wd = irq.tasklet
-        if cur is wd:
-            self.budget_base = BUDGET.set(BIG)
-            return
-        cur.preemptions += 1
-        self.preemptions += 1
-        cur._in_ring = False
-        # Unwind inner watchdogs: their run() calls stay parked, as in Stackless.
-        wd.tempval = cur
-        if wd._in_ring:
-            self.q.remove(wd)
-            wd._in_ring = False
-        self.switch(cur, wd)
-
-    def _soft_interrupt(self, nxt: Tasklet) -> Tasklet:
-        """A soft interrupt fires at a switch: the watchdog runs instead of ``nxt``."""
-        self.soft_irq = False
-        wd = self.irq.tasklet  # type: ignore[union-attr]
-        self.q.appendleft(nxt)
-        nxt._in_ring = True
-        if wd._in_ring:
-            self.q.remove(wd)
-            wd._in_ring = False
-        wd.tempval = None
-        return wd
-
     def release_pending(self) -> None:
-        """An atomic/trap section ended: fire a deferred interrupt at the next check."""
-        if self.pending_irq:
-            self.budget_base = 0
-            BUDGET.set(-1)
-            if not FLAG:
-                FLAG.append(1)
-
+        """An atomic/trap/import section ended: a deferred interrupt fires at the next check."""
+        _interrupt.release_pending(self)
 
 _switch_hooks = False  # any schedule callback or trace/profile hook: switch() runs them
 
@@ -636,7 +486,7 @@ def _deadlock(msg: str) -> RuntimeError:
 
 
 def _on_check(weight: int) -> None:
-    get_scheduler().on_check(weight)
+    _interrupt.on_check(get_scheduler(), weight)
 
 
 def _release_import() -> None:
@@ -667,7 +517,6 @@ def post(t: Tasklet) -> None:
         sched.wakeup.set()
 
 
-# --------------------------------------------------------------------------- tasklets
 
 
 def _bind_hook(func: Any) -> None:
@@ -683,584 +532,13 @@ _graveyard: list[Any] = []  # suspended greenlets of unbound tasklets: never res
 _next_id = [0]
 
 
-class Tasklet:
-    """A microthread. Stackless's ``tasklet`` and Loom's ``Tasklet`` are this class.
+def __getattr__(name: str) -> Any:
+    # Tasklet lives in sim._tasklet (it imports this module); keep the old import path working.
+    if name == "Tasklet":
+        from ._tasklet import Tasklet
 
-    ``Tasklet(func, args, kwargs)`` binds; ``t(*args)``/``t.setup(*args)`` makes it alive and
-    appends it to the run queue; ``sim.spawn(fn, *args, name=...)`` does both.
-    """
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> Tasklet:
-        # State lives in __new__, as in the C type: subclasses need not call our __init__.
-        self = super().__new__(cls)
-        self._init_state(get_scheduler())
-        return self
-
-    def __init__(
-        self,
-        func: Callable[..., Any] | None = None,
-        args: Any = None,
-        kwargs: Any = None,
-        *,
-        name: str | None = None,
-    ) -> None:
-        self.name = name
-        if func is not None or args is not None or kwargs is not None:
-            self.bind(func, args, kwargs)
-
-    def _init_state(self, sched: Scheduler) -> None:
-        _next_id[0] += 1
-        self.id = _next_id[0]
-        self._sched: Scheduler | None = sched
-        self.greenlet: Any = None
-        self._func: Callable[..., Any] | None = None
-        self._args: tuple[Any, ...] | None = None
-        self._kwargs: dict[str, Any] | None = None
-        self.tempval: Any = None
-        self._alive = False
-        self._started = False
-        self._in_ring = False
-        self._blocked = 0
-        self._chan: Any = None
-        self._timer: list[Any] | None = None
-        self.atomic = False
-        self.ignore_nesting = False
-        self._block_trap = False
-        self.is_main = False
-        self.name = None
-        self.time_ns = 0
-        self.units = 0
-        self.switches = 0
-        self.preemptions = 0
-        self.finished_with: BaseException | None = None
-        self._xpartner: Tasklet | None = None  # other-thread tasklet waiting for our resume
-        self._bound_tid: int | None = None
-        self._trace: Any = None
-        self._profile: Any = None
-
-    @classmethod
-    def _make_main(cls, sched: Scheduler, g: Any) -> Tasklet:
-        t = object.__new__(cls)
-        Tasklet._init_state(t, sched)
-        t.greenlet = g
-        t._alive = t._started = True
-        t._in_ring = True  # main starts as the current tasklet, in the ring
-        t.is_main = True
-        t.name = "main"
-        t.id = sched.thread_id
-        return t
-
-    # ------------------------------------------------------------------ life cycle
-
-    def bind(self, func: Any = None, args: Any = None, kwargs: Any = None) -> Tasklet:
-        if func is not None and not callable(func):
-            raise TypeError("tasklet function must be a callable or None")
-        sched = self._owner()
-        if self is sched.current:
-            raise RuntimeError("can't (re)bind the current tasklet")
-        if self._in_ring or self._blocked:
-            raise RuntimeError("tasklet is scheduled")
-        if self.is_main:
-            raise RuntimeError("can't unbind the main tasklet")
-        if func is None and args is None and kwargs is None:
-            self._unbind()
-            return self
-        if self._started and self._alive:
-            raise RuntimeError("tasklet has C state on its stack")
-        if func is not None:
-            self._func = func
-        if args is None and kwargs is None:
-            self.tempval = self._func
-            self._alive = False
-            return self
-        if self._func is None:
-            raise RuntimeError("the tasklet was not bound to a function")
-        self._args = tuple(args) if args is not None else ()
-        self._kwargs = dict(kwargs) if kwargs is not None else {}
-        self._make_alive()
-        return self
-
-    def _unbind(self) -> None:
-        if self._started and self._alive and self.greenlet is not None:
-            # Stackless drops the frames without running finally blocks. Greenlet would run
-            # them (GreenletExit) if the greenlet were freed, so it is parked for good.
-            _graveyard.append(self.greenlet)
-        self._func = self._args = self._kwargs = None
-        self._alive = False
-        self._started = False
-        self.greenlet = None
-        self.tempval = None
-        self._sched_forget()
-
-    def _make_alive(self) -> None:
-        sched = self._owner()
-        _bind_hook(self._func)
-        self._alive = True
-        self._started = False
-        self.tempval = None
-        self.greenlet = greenlet.greenlet(self._bootstrap, sched.main.greenlet)
-        sched.registry[self.id] = self
-
-    def setup(self, *args: Any, **kwargs: Any) -> Tasklet:
-        sched = self._owner()
-        old = sched.current.atomic
-        sched.current.atomic = True
-        try:
-            if self._alive:
-                raise RuntimeError("tasklet is alive")
-            if self._func is None:
-                raise RuntimeError("the tasklet was not bound to a function")
-            self.bind(None, args, kwargs)
-            self.insert()
-        finally:
-            sched.current.atomic = old
-            if not old:
-                sched.release_pending()
-        return self
-
-    __call__ = setup
-
-    def insert(self) -> Tasklet:
-        if self._blocked:
-            raise RuntimeError("You cannot run a blocked tasklet")
-        if not self._alive:
-            raise RuntimeError("You cannot run an unbound(dead) tasklet")
-        sched = self._sched
-        if sched is None and self._bound_tid == threading.get_ident():
-            sched = self._sched = get_scheduler()
-            sched.registry[self.id] = self
-        if sched is None:
-            raise RuntimeError("tasklet has no thread")
-        if self._in_ring or self is sched.current:
-            return self
-        if self._timer is not None:
-            self._timer[2] = None
-            self._timer = None
-        if sched.thread_id != threading.get_ident():
-            with sched.incoming_lock:
-                sched.incoming.append(self)
-                sched.wakeup.set()
-            return self
-        if self.greenlet is None:
-            self.greenlet = greenlet.greenlet(self._bootstrap, sched.main.greenlet)
-        self._in_ring = True
-        sched.q.append(self)
-        return self
-
-    def remove(self) -> Tasklet:
-        if self._blocked:
-            raise RuntimeError("You cannot remove a blocked tasklet.")
-        sched = self._owner()
-        if self is sched.current:
-            raise RuntimeError("The current tasklet cannot be removed.")
-        if self._in_ring:
-            sched.q.remove(self)
-            self._in_ring = False
-        return self
-
-    def run(self) -> Any:
-        self._check_runnable()
-        return self._owner().make_current(self, keep_caller=True)
-
-    def switch(self) -> Any:
-        sched = self._owner()
-        if sched.thread_id != threading.get_ident():
-            raise RuntimeError("can't switch to a different thread.")
-        if self._blocked:
-            raise RuntimeError("You cannot switch to a blocked tasklet")
-        if not self._alive:
-            raise RuntimeError("You cannot run an unbound(dead) tasklet")
-        return sched.make_current(self, keep_caller=False)
-
-    def _check_runnable(self) -> None:
-        if self._blocked:
-            raise RuntimeError("You cannot run a blocked tasklet")
-        if not self._alive:
-            raise RuntimeError("You cannot run an unbound(dead) tasklet")
-        sched = self._sched
-        if sched is None:
-            raise RuntimeError("tasklet has no thread")
-        if sched.thread_id != threading.get_ident():
-            raise RuntimeError("can't run a tasklet of a different thread.")
-
-    def _owner(self) -> Scheduler:
-        sched = self._sched
-        if sched is None:
-            raise RuntimeError("tasklet has no thread")
-        return sched
-
-    # ------------------------------------------------------------------ exceptions
-
-    def throw(
-        self, exc: Any = None, val: Any = None, tb: Any = None, pending: bool = False
-    ) -> None:
-        b = make_bomb(exc, val, tb)
-        self._throw_bomb(b, pending)
-
-    def raise_exception(self, exc_class: Any, *args: Any) -> None:
-        if not (isinstance(exc_class, type) and issubclass(exc_class, BaseException)):
-            raise TypeError(
-                "tasklet.raise_exception needs Exception or string subclass as first parameter"
-            )
-        self._throw_bomb(bomb(exc_class, exc_class(*args)), False)
-
-    def kill(self, pending: bool = False) -> None:
-        if not self._alive:
-            return
-        self._throw_bomb(bomb(TaskletExit, TaskletExit()), pending)
-
-    def _throw_bomb(self, b: bomb, pending: bool) -> None:
-        sched = self._sched
-        if not self._alive:
-            if b.type is not None and issubclass(b.type, TaskletExit):
-                return
-            raise RuntimeError("You cannot throw to a dead tasklet")
-        if sched is None:
-            raise RuntimeError("tasklet has no thread")
-        if self is sched.current:
-            b.raise_()
-        if not self._started and b.type is not None and issubclass(b.type, TaskletExit):
-            # Never ran: end it without running any of its code.
-            if self._in_ring:
-                sched.q.remove(self)
-                self._in_ring = False
-            self._finish()
-            return
-        if sched.trap and not pending:
-            raise RuntimeError("switch_trap")
-        if self._blocked:
-            self._chan.unlink(self)
-        if self._timer is not None:
-            self._timer[2] = None
-            self._timer = None
-        self.tempval = b
-        if pending:
-            if not self._in_ring:
-                self._in_ring = True
-                sched.q.append(self)
-            return
-        sched.make_current(self, keep_caller=True)
-
-    # ------------------------------------------------------------------ running
-
-    def _bootstrap(self, *_: Any) -> None:
-        sched = self._sched
-        assert sched is not None
-        self._started = True
-        try:
-            v = self.tempval
-            self.tempval = None
-            if v.__class__ is bomb:
-                v.raise_()
-            func, args, kwargs = self._func, self._args or (), self._kwargs or {}
-            self._args = self._kwargs = None  # the frame holds them now (sim.collect relies on it)
-            func(*args, **kwargs)  # type: ignore[misc]
-            del func, args, kwargs
-        except greenlet.GreenletExit:
-            # Collected by greenlet itself (the kernel no longer references us): just end.
-            self._finish()
-            return
-        except TaskletExit:
-            pass
-        except SystemExit as e:
-            self.finished_with = e
-            if sched.thread_id == _main_thread_id:
-                self._deliver_error(sched, bomb(type(e), e, e.__traceback__))
-                return
-            sched_error = bomb(type(e), e, e.__traceback__)
-            self._deliver_error(sched, sched_error)
-            return
-        except BaseException as e:
-            self.finished_with = e
-            handler = _error_handler
-            if handler is not None:
-                try:
-                    handler(type(e), e, e.__traceback__)
-                except BaseException as e2:
-                    self._deliver_error(sched, bomb(type(e2), e2, e2.__traceback__))
-                    return
-            else:
-                self._deliver_error(sched, bomb(type(e), e, e.__traceback__))
-                return
-        self._die(sched, sched.next_after_death(self))
-
-    def _deliver_error(self, sched: Scheduler, b: bomb) -> None:
-        """An uncaught error becomes a bomb for the innermost watchdog, or main."""
-        target = sched.watchdogs[-1].tasklet if sched.watchdogs else sched.main
-        if target._blocked:
-            target._chan.unlink(target)
-        if target._in_ring:
-            sched.q.remove(target)
-            target._in_ring = False
-        target.tempval = b
-        self._die(sched, target)
-
-    def _die(self, sched: Scheduler, nxt: Tasklet) -> None:
-        self._finish()
-        now = perf_counter_ns()
-        self.time_ns += now - sched.t0
-        sched.t0 = now
-        self.units += sched.budget_base - (BUDGET.n + BUDGET.r)
-        sched.budget_base = b = sched.next_budget()
-        BUDGET.set(b)
-        if FLAG:
-            FLAG.clear()
-        nxt.switches += 1
-        sched.retired_switches += self.switches
-        if self._trace is not None or self._profile is not None:
-            _hooked[0] -= (self._trace is not None) + (self._profile is not None)
-            self._trace = self._profile = None
-            _swap_hooks(nxt)
-        if _switch_hooks:
-            sched.run_switch_hooks(self, nxt)
-        sched.current = nxt
-        g = self.greenlet
-        self.greenlet = None
-        # Returning from the greenlet switches to its parent: make that the next tasklet,
-        # or the hub, which starts it at a fixed stack depth (see Scheduler.start).
-        if nxt._started:
-            g.parent = nxt.greenlet
-        else:
-            sched.hub_target = nxt
-            hub = sched.hub
-            if hub is None or hub.dead:
-                hub = sched.hub = _Hub(sched._hub_loop, sched.main.greenlet)
-            g.parent = hub
-
-    def _finish(self) -> None:
-        self._alive = False
-        self._in_ring = False
-        self._func = None
-        self._args = self._kwargs = None
-        self._sched_forget()
-
-    def _sched_forget(self) -> None:
-        sched = self._sched
-        if sched is not None:
-            sched.registry.pop(self.id, None)
-
-    # ------------------------------------------------------------------ flags
-
-    def set_atomic(self, flag: Any) -> bool:
-        if not isinstance(flag, int):
-            raise TypeError("set_atomic needs exactly one bool or integer")
-        old = self.atomic
-        self.atomic = bool(flag)
-        if old and not flag and self._sched is not None:
-            self._sched.release_pending()
-        return old
-
-    def set_ignore_nesting(self, flag: Any) -> bool:
-        if not isinstance(flag, int):
-            raise TypeError("set_ignore_nesting needs exactly one bool or integer")
-        old = self.ignore_nesting
-        self.ignore_nesting = bool(flag)
-        return old
-
-    @property
-    def block_trap(self) -> bool:
-        return self._block_trap
-
-    @block_trap.setter
-    def block_trap(self, value: Any) -> None:
-        if not isinstance(value, int):
-            raise TypeError("block_trap must be set to a bool or integer")
-        self._block_trap = bool(value)
-
-    # ------------------------------------------------------------------ state
-
-    @property
-    def alive(self) -> bool:
-        return self._alive
-
-    @property
-    def blocked(self) -> bool:
-        return bool(self._blocked)
-
-    @property
-    def scheduled(self) -> bool:
-        sched = self._sched
-        is_current = sched is not None and self is sched.current and self._alive
-        return bool(self._in_ring or self._blocked or is_current)
-
-    @property
-    def paused(self) -> bool:
-        return self._alive and not self.scheduled
-
-    @property
-    def restorable(self) -> bool:
-        return True
-
-    @property
-    def nesting_level(self) -> int:
-        return 0
-
-    @property
-    def recursion_depth(self) -> int:
-        return 0
-
-    @property
-    def is_current(self) -> bool:
-        sched = self._sched
-        return sched is not None and sched.current is self
-
-    # Tracing is per tasklet, as in Stackless: the kernel swaps sys.settrace/setprofile at
-    # switches, but only while some tasklet has a hook (one global test on the switch path).
-    @property
-    def trace_function(self) -> Any:
-        return self._trace
-
-    @trace_function.setter
-    def trace_function(self, fn: Any) -> None:
-        _hooked[0] += (fn is not None) - (self._trace is not None)
-        self._trace = fn
-        refresh_switch_hooks()
-        if self.is_current:
-            sys.settrace(fn)
-
-    @property
-    def profile_function(self) -> Any:
-        return self._profile
-
-    @profile_function.setter
-    def profile_function(self, fn: Any) -> None:
-        _hooked[0] += (fn is not None) - (self._profile is not None)
-        self._profile = fn
-        refresh_switch_hooks()
-        if self.is_current:
-            sys.setprofile(fn)
-
-    @property
-    def thread_id(self) -> int:
-        """The owning thread's id; -1 once that thread has ended."""
-        sched = self._sched
-        if sched is None:
-            return self._bound_tid if self._bound_tid is not None else -1
-        return sched.thread_id if sched.thread_alive else -1
-
-    @property
-    def sleeping(self) -> bool:
-        return self._timer is not None
-
-    @property
-    def frame(self) -> Any:
-        sched = self._sched
-        if sched is not None and sched.current is self:
-            return sys._getframe(1)
-        g = self.greenlet
-        if g is None or not self._started or not self._alive:
-            return None
-        f = g.gr_frame
-        while f is not None and f.f_globals.get("__name__", "").startswith("sim."):
-            f = f.f_back
-        return f
-
-    @property
-    def next(self) -> Tasklet | None:
-        return self._neighbour(1)
-
-    @property
-    def prev(self) -> Tasklet | None:
-        return self._neighbour(-1)
-
-    def _neighbour(self, step: int) -> Tasklet | None:
-        sched = self._sched
-        if sched is None:
-            return None
-        if self._blocked:
-            chain = list(self._chan._waiters)
-            i = chain.index(self) + step
-            return chain[i] if 0 <= i < len(chain) else None
-        if not (self._in_ring or self is sched.current):
-            return None
-        ring = sched.ring()
-        return ring[(ring.index(self) + step) % len(ring)]
-
-    def bind_thread(self, thread_id: int | None = None) -> None:
-        if thread_id is None or thread_id == -1:
-            thread_id = threading.get_ident()
-        owner = self._sched
-        if self._in_ring or self._blocked or (owner is not None and self is owner.current):
-            raise RuntimeError("can't (re)bind a runnable tasklet")
-        if self._started and self._alive:
-            raise RuntimeError("tasklet has C state on its stack")
-        with _schedulers_lock:
-            target = _schedulers.get(thread_id)
-        if target is None and thread_id == threading.get_ident():
-            target = get_scheduler()
-        if target is None and thread_id not in {t.ident for t in threading.enumerate()}:
-            raise ValueError("bad thread")
-        if self._sched is not None:
-            self._sched.registry.pop(self.id, None)
-        # A thread that has not used the kernel yet adopts the tasklet on its first insert().
-        self._sched = target
-        self._bound_tid = thread_id
-        if self._alive:
-            self.greenlet = None  # created in the owning thread when it first runs
-            if target is not None:
-                target.registry[self.id] = self
-
-    def statistics(self) -> Any:
-        from ._stats import TaskletStatistics
-
-        return TaskletStatistics(
-            id=self.id,
-            name=self.name,
-            alive=self._alive,
-            time_ns=self.time_ns,
-            units=self.units,
-            switches=self.switches,
-            preemptions=self.preemptions,
-        )
-
-    def __repr__(self) -> str:
-        state = (
-            "main" if self.is_main else
-            "current" if self.is_current else
-            "blocked" if self._blocked else
-            "sleeping" if self._timer is not None else
-            "scheduled" if self._in_ring else
-            "paused" if self._alive else "dead"
-        )
-        name = f" {self.name!r}" if self.name else ""
-        return f"<{type(self).__name__} {self.id}{name} {state}>"
-
-    # ------------------------------------------------------------------ pickling
-
-    def __reduce__(self) -> Any:
-        sched = self._sched
-        if sched is not None and sched.current is self:
-            raise RuntimeError("You cannot __reduce__ the tasklet which is current.")
-        if self._started and self._alive:
-            raise RuntimeError(
-                "cannot pickle a running tasklet: greenlet frames cannot be serialised"
-            )
-        state = (
-            self._func,
-            self._args,
-            self._kwargs,
-            self._alive,
-            self.atomic,
-            self.ignore_nesting,
-            self._block_trap,
-            self.name,
-            None if self._alive else self.tempval,
-        )
-        return (type(self), (), state)
-
-    def __setstate__(self, state: Any) -> None:
-        func, args, kwargs, alive, atomic, ign, trap, name, tempval = state
-        self._func = func
-        self.atomic = atomic
-        self.ignore_nesting = ign
-        self._block_trap = trap
-        self.name = name
-        if alive:
-            self._args, self._kwargs = args, kwargs
-            self._make_alive()
-        else:
-            self.tempval = tempval
+        return Tasklet
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _new_for_unpickle(cls: type[Tasklet]) -> Tasklet:
-    return cls()
+__all__ = ["Scheduler", "TaskletExit", "Watchdog", "bomb", "get_scheduler", "make_bomb", "post"]

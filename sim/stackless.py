@@ -24,12 +24,12 @@ from ._api import collect, reset
 from ._channel import channel
 from ._kernel import (
     BUDGET,
-    Tasklet,
     TaskletExit,
     Watchdog,
     bomb,
     get_scheduler,
 )
+from ._tasklet import Tasklet
 
 tasklet = Tasklet
 

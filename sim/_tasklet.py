@@ -1,0 +1,471 @@
+"""Tasklets: the life cycle of a microthread (bind, setup, insert, run, throw, kill, death).
+
+A tasklet's greenlet is started by its scheduler's hub and, when its function returns, hands
+control to the next tasklet by making that tasklet's greenlet its parent (see ``_die``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from time import perf_counter_ns
+from typing import Any
+
+import greenlet
+
+from . import _kernel, _preempt
+from ._bomb import TaskletExit, bomb, make_bomb
+from ._kernel import (
+    Scheduler,
+    _bind_hook,
+    _graveyard,
+    _hooked,
+    _next_id,
+    _schedulers,
+    _schedulers_lock,
+    _swap_hooks,
+    get_scheduler,
+)
+from ._tasklet_state import TaskletState
+
+BUDGET = _preempt.BUDGET
+FLAG = _preempt.FLAG
+
+
+class Tasklet(TaskletState):
+    """A microthread. Stackless's ``tasklet`` and Loom's ``Tasklet`` are this class.
+
+    ``Tasklet(func, args, kwargs)`` binds; ``t(*args)``/``t.setup(*args)`` makes it alive and
+    appends it to the run queue; ``sim.spawn(fn, *args, name=...)`` does both.
+    """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Tasklet:
+        # State lives in __new__, as in the C type: subclasses need not call our __init__.
+        self = super().__new__(cls)
+        self._init_state(get_scheduler())
+        return self
+
+    def __init__(
+        self,
+        func: Callable[..., Any] | None = None,
+        args: Any = None,
+        kwargs: Any = None,
+        *,
+        name: str | None = None,
+    ) -> None:
+        self.name = name
+        if func is not None or args is not None or kwargs is not None:
+            self.bind(func, args, kwargs)
+
+    def _init_state(self, sched: Scheduler) -> None:
+        _next_id[0] += 1
+        self.id = _next_id[0]
+        self._sched: Scheduler | None = sched
+        self.greenlet: Any = None
+        self._func: Callable[..., Any] | None = None
+        self._args: tuple[Any, ...] | None = None
+        self._kwargs: dict[str, Any] | None = None
+        self.tempval: Any = None
+        self._alive = False
+        self._started = False
+        self._in_ring = False
+        self._blocked = 0
+        self._chan: Any = None
+        self._timer: list[Any] | None = None
+        self.atomic = False
+        self.ignore_nesting = False
+        self._block_trap = False
+        self.is_main = False
+        self.name = None
+        self.time_ns = 0
+        self.units = 0
+        self.switches = 0
+        self.preemptions = 0
+        self.finished_with: BaseException | None = None
+        self._xpartner: Tasklet | None = None  # other-thread tasklet waiting for our resume
+        self._bound_tid: int | None = None
+        self._trace: Any = None
+        self._profile: Any = None
+
+    @classmethod
+    def _make_main(cls, sched: Scheduler, g: Any) -> Tasklet:
+        t = object.__new__(cls)
+        Tasklet._init_state(t, sched)
+        t.greenlet = g
+        t._alive = t._started = True
+        t._in_ring = True  # main starts as the current tasklet, in the ring
+        t.is_main = True
+        t.name = "main"
+        t.id = sched.thread_id
+        return t
+
+    # ------------------------------------------------------------------ life cycle
+
+    def bind(self, func: Any = None, args: Any = None, kwargs: Any = None) -> Tasklet:
+        if func is not None and not callable(func):
+            raise TypeError("tasklet function must be a callable or None")
+        sched = self._owner()
+        if self is sched.current:
+            raise RuntimeError("can't (re)bind the current tasklet")
+        if self._in_ring or self._blocked:
+            raise RuntimeError("tasklet is scheduled")
+        if self.is_main:
+            raise RuntimeError("can't unbind the main tasklet")
+        if func is None and args is None and kwargs is None:
+            self._unbind()
+            return self
+        if self._started and self._alive:
+            raise RuntimeError("tasklet has C state on its stack")
+        if func is not None:
+            self._func = func
+        if args is None and kwargs is None:
+            self.tempval = self._func
+            self._alive = False
+            return self
+        if self._func is None:
+            raise RuntimeError("the tasklet was not bound to a function")
+        self._args = tuple(args) if args is not None else ()
+        self._kwargs = dict(kwargs) if kwargs is not None else {}
+        self._make_alive()
+        return self
+
+    def _unbind(self) -> None:
+        if self._started and self._alive and self.greenlet is not None:
+            # Stackless drops the frames without running finally blocks. Greenlet would run
+            # them (GreenletExit) if the greenlet were freed, so it is parked for good.
+            _graveyard.append(self.greenlet)
+        self._func = self._args = self._kwargs = None
+        self._alive = False
+        self._started = False
+        self.greenlet = None
+        self.tempval = None
+        self._sched_forget()
+
+    def _make_alive(self) -> None:
+        sched = self._owner()
+        _bind_hook(self._func)
+        self._alive = True
+        self._started = False
+        self.tempval = None
+        self.greenlet = greenlet.greenlet(self._bootstrap, sched.main.greenlet)
+        sched.registry[self.id] = self
+
+    def setup(self, *args: Any, **kwargs: Any) -> Tasklet:
+        sched = self._owner()
+        old = sched.current.atomic
+        sched.current.atomic = True
+        try:
+            if self._alive:
+                raise RuntimeError("tasklet is alive")
+            if self._func is None:
+                raise RuntimeError("the tasklet was not bound to a function")
+            self.bind(None, args, kwargs)
+            self.insert()
+        finally:
+            sched.current.atomic = old
+            if not old:
+                sched.release_pending()
+        return self
+
+    __call__ = setup
+
+    def insert(self) -> Tasklet:
+        if self._blocked:
+            raise RuntimeError("You cannot run a blocked tasklet")
+        if not self._alive:
+            raise RuntimeError("You cannot run an unbound(dead) tasklet")
+        sched = self._sched
+        if sched is None and self._bound_tid == threading.get_ident():
+            sched = self._sched = get_scheduler()
+            sched.registry[self.id] = self
+        if sched is None:
+            raise RuntimeError("tasklet has no thread")
+        if self._in_ring or self is sched.current:
+            return self
+        if self._timer is not None:
+            self._timer[2] = None
+            self._timer = None
+        if sched.thread_id != threading.get_ident():
+            with sched.incoming_lock:
+                sched.incoming.append(self)
+                sched.wakeup.set()
+            return self
+        if self.greenlet is None:
+            self.greenlet = greenlet.greenlet(self._bootstrap, sched.main.greenlet)
+        self._in_ring = True
+        sched.q.append(self)
+        return self
+
+    def remove(self) -> Tasklet:
+        if self._blocked:
+            raise RuntimeError("You cannot remove a blocked tasklet.")
+        sched = self._owner()
+        if self is sched.current:
+            raise RuntimeError("The current tasklet cannot be removed.")
+        if self._in_ring:
+            sched.q.remove(self)
+            self._in_ring = False
+        return self
+
+    def run(self) -> Any:
+        self._check_runnable()
+        return self._owner().make_current(self, keep_caller=True)
+
+    def switch(self) -> Any:
+        sched = self._owner()
+        if sched.thread_id != threading.get_ident():
+            raise RuntimeError("can't switch to a different thread.")
+        if self._blocked:
+            raise RuntimeError("You cannot switch to a blocked tasklet")
+        if not self._alive:
+            raise RuntimeError("You cannot run an unbound(dead) tasklet")
+        return sched.make_current(self, keep_caller=False)
+
+    def _check_runnable(self) -> None:
+        if self._blocked:
+            raise RuntimeError("You cannot run a blocked tasklet")
+        if not self._alive:
+            raise RuntimeError("You cannot run an unbound(dead) tasklet")
+        sched = self._sched
+        if sched is None:
+            raise RuntimeError("tasklet has no thread")
+        if sched.thread_id != threading.get_ident():
+            raise RuntimeError("can't run a tasklet of a different thread.")
+
+    def _owner(self) -> Scheduler:
+        sched = self._sched
+        if sched is None:
+            raise RuntimeError("tasklet has no thread")
+        return sched
+
+    # ------------------------------------------------------------------ exceptions
+
+    def throw(
+        self, exc: Any = None, val: Any = None, tb: Any = None, pending: bool = False
+    ) -> None:
+        b = make_bomb(exc, val, tb)
+        self._throw_bomb(b, pending)
+
+    def raise_exception(self, exc_class: Any, *args: Any) -> None:
+        if not (isinstance(exc_class, type) and issubclass(exc_class, BaseException)):
+            raise TypeError(
+                "tasklet.raise_exception needs Exception or string subclass as first parameter"
+            )
+        self._throw_bomb(bomb(exc_class, exc_class(*args)), False)
+
+    def kill(self, pending: bool = False) -> None:
+        if not self._alive:
+            return
+        self._throw_bomb(bomb(TaskletExit, TaskletExit()), pending)
+
+    def _throw_bomb(self, b: bomb, pending: bool) -> None:
+        sched = self._sched
+        if not self._alive:
+            if b.type is not None and issubclass(b.type, TaskletExit):
+                return
+            raise RuntimeError("You cannot throw to a dead tasklet")
+        if sched is None:
+            raise RuntimeError("tasklet has no thread")
+        if self is sched.current:
+            b.raise_()
+        if not self._started and b.type is not None and issubclass(b.type, TaskletExit):
+            # Never ran: end it without running any of its code.
+            if self._in_ring:
+                sched.q.remove(self)
+                self._in_ring = False
+            self._finish()
+            return
+        if sched.trap and not pending:
+            raise RuntimeError("switch_trap")
+        if self._blocked:
+            self._chan.unlink(self)
+        if self._timer is not None:
+            self._timer[2] = None
+            self._timer = None
+        self.tempval = b
+        if pending:
+            if not self._in_ring:
+                self._in_ring = True
+                sched.q.append(self)
+            return
+        sched.make_current(self, keep_caller=True)
+
+    # ------------------------------------------------------------------ running
+
+    def _bootstrap(self, *_: Any) -> None:
+        sched = self._sched
+        assert sched is not None
+        self._started = True
+        try:
+            v = self.tempval
+            self.tempval = None
+            if v.__class__ is bomb:
+                v.raise_()
+            func, args, kwargs = self._func, self._args or (), self._kwargs or {}
+            self._args = self._kwargs = None  # the frame holds them now (sim.collect relies on it)
+            func(*args, **kwargs)  # type: ignore[misc]
+            del func, args, kwargs
+        except greenlet.GreenletExit:
+            # Collected by greenlet itself (the kernel no longer references us): just end.
+            self._finish()
+            return
+        except TaskletExit:
+            pass
+        except SystemExit as e:
+            self.finished_with = e
+            if sched.thread_id == _kernel._main_thread_id:
+                self._deliver_error(sched, bomb(type(e), e, e.__traceback__))
+                return
+            sched_error = bomb(type(e), e, e.__traceback__)
+            self._deliver_error(sched, sched_error)
+            return
+        except BaseException as e:
+            self.finished_with = e
+            handler = _kernel._error_handler
+            if handler is not None:
+                try:
+                    handler(type(e), e, e.__traceback__)
+                except BaseException as e2:
+                    self._deliver_error(sched, bomb(type(e2), e2, e2.__traceback__))
+                    return
+            else:
+                self._deliver_error(sched, bomb(type(e), e, e.__traceback__))
+                return
+        self._die(sched, sched.next_after_death(self))
+
+    def _deliver_error(self, sched: Scheduler, b: bomb) -> None:
+        """An uncaught error becomes a bomb for the innermost watchdog, or main."""
+        target = sched.watchdogs[-1].tasklet if sched.watchdogs else sched.main
+        if target._blocked:
+            target._chan.unlink(target)
+        if target._in_ring:
+            sched.q.remove(target)
+            target._in_ring = False
+        target.tempval = b
+        self._die(sched, target)
+
+    def _die(self, sched: Scheduler, nxt: Tasklet) -> None:
+        self._finish()
+        now = perf_counter_ns()
+        self.time_ns += now - sched.t0
+        sched.t0 = now
+        self.units += sched.budget_base - (BUDGET.n + BUDGET.r)
+        sched.budget_base = b = sched.next_budget()
+        BUDGET.set(b)
+        if FLAG:
+            FLAG.clear()
+        nxt.switches += 1
+        sched.retired_switches += self.switches
+        if self._trace is not None or self._profile is not None:
+            _hooked[0] -= (self._trace is not None) + (self._profile is not None)
+            self._trace = self._profile = None
+            _swap_hooks(nxt)
+        if _kernel._switch_hooks:
+            sched.run_switch_hooks(self, nxt)
+        sched.current = nxt
+        g = self.greenlet
+        self.greenlet = None
+        # Returning from the greenlet switches to its parent: make that the next tasklet,
+        # or the hub, which starts it at a fixed stack depth (see Scheduler.start).
+        if nxt._started:
+            g.parent = nxt.greenlet
+        else:
+            sched.hub_target = nxt
+            hub = sched.hub
+            if hub is None or hub.dead:
+                hub = sched.hub = _kernel._Hub(sched._hub_loop, sched.main.greenlet)
+            g.parent = hub
+
+    def _finish(self) -> None:
+        self._alive = False
+        self._in_ring = False
+        self._func = None
+        self._args = self._kwargs = None
+        self._sched_forget()
+
+    def _sched_forget(self) -> None:
+        sched = self._sched
+        if sched is not None:
+            sched.registry.pop(self.id, None)
+
+    # ------------------------------------------------------------------ flags
+
+    def set_atomic(self, flag: Any) -> bool:
+        if not isinstance(flag, int):
+            raise TypeError("set_atomic needs exactly one bool or integer")
+        old = self.atomic
+        self.atomic = bool(flag)
+        if old and not flag and self._sched is not None:
+            self._sched.release_pending()
+        return old
+
+    def set_ignore_nesting(self, flag: Any) -> bool:
+        if not isinstance(flag, int):
+            raise TypeError("set_ignore_nesting needs exactly one bool or integer")
+        old = self.ignore_nesting
+        self.ignore_nesting = bool(flag)
+        return old
+
+    def bind_thread(self, thread_id: int | None = None) -> None:
+        if thread_id is None or thread_id == -1:
+            thread_id = threading.get_ident()
+        owner = self._sched
+        if self._in_ring or self._blocked or (owner is not None and self is owner.current):
+            raise RuntimeError("can't (re)bind a runnable tasklet")
+        if self._started and self._alive:
+            raise RuntimeError("tasklet has C state on its stack")
+        with _schedulers_lock:
+            target = _schedulers.get(thread_id)
+        if target is None and thread_id == threading.get_ident():
+            target = get_scheduler()
+        if target is None and thread_id not in {t.ident for t in threading.enumerate()}:
+            raise ValueError("bad thread")
+        if self._sched is not None:
+            self._sched.registry.pop(self.id, None)
+        # A thread that has not used the kernel yet adopts the tasklet on its first insert().
+        self._sched = target
+        self._bound_tid = thread_id
+        if self._alive:
+            self.greenlet = None  # created in the owning thread when it first runs
+            if target is not None:
+                target.registry[self.id] = self
+
+    # ------------------------------------------------------------------ pickling
+
+    def __reduce__(self) -> Any:
+        sched = self._sched
+        if sched is not None and sched.current is self:
+            raise RuntimeError("You cannot __reduce__ the tasklet which is current.")
+        if self._started and self._alive:
+            raise RuntimeError(
+                "cannot pickle a running tasklet: greenlet frames cannot be serialised"
+            )
+        state = (
+            self._func,
+            self._args,
+            self._kwargs,
+            self._alive,
+            self.atomic,
+            self.ignore_nesting,
+            self._block_trap,
+            self.name,
+            None if self._alive else self.tempval,
+        )
+        return (type(self), (), state)
+
+    def __setstate__(self, state: Any) -> None:
+        func, args, kwargs, alive, atomic, ign, trap, name, tempval = state
+        self._func = func
+        self.atomic = atomic
+        self.ignore_nesting = ign
+        self._block_trap = trap
+        self.name = name
+        if alive:
+            self._args, self._kwargs = args, kwargs
+            self._make_alive()
+        else:
+            self.tempval = tempval
+
+
+def _new_for_unpickle(cls: type[Tasklet]) -> Tasklet:
+    return cls()

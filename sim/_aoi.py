@@ -32,9 +32,8 @@ class InterestEvent(NamedTuple):
 
 
 class Record:
-    """What the grid keeps per entity: its position, cell key and kind.  A caller may pass
-    its own (a subclass with more slots) to :meth:`Grid.insert`; the grid then updates that
-    object in place, so a world's motion state and the grid share one compact record."""
+    """The grid's per-entity position, cell key and kind.  ``insert(..., record=r)`` keeps
+    a caller's own (a subclass) and updates it in place: one compact record for both."""
 
     __slots__ = ("x", "y", "key", "kind")
 
@@ -45,8 +44,6 @@ class Record:
         self.key = key
         self.kind = kind
 
-
-_Rec = Record
 
 
 class _Sub:
@@ -60,7 +57,7 @@ class _Sub:
         self.seen: set[int] = set()
 
 
-_Cells = dict[int, dict[int, _Rec]]
+_Cells = dict[int, dict[int, Record]]
 
 
 class Grid:
@@ -91,7 +88,7 @@ class Grid:
         self._invx = self._nx / self._w if wrap else self._inv
         self._invy = self._ny / self._h if wrap else self._inv
         self._stride = self._ny if wrap else _STRIDE
-        self._recs: dict[int, _Rec] = {}
+        self._recs: dict[int, Record] = {}
         self._cells: _Cells = {}
         self._kind_cells: dict[str, _Cells] = {}
         self._kind_count: dict[str, int] = {}
@@ -119,15 +116,13 @@ class Grid:
 
     def insert(self, eid: int, x: float, y: float, kind: str | None = None, *,
                record: Record | None = None) -> None:
-        """Add entity ``eid`` (of optional ``kind``, used by kind-filtered queries).
-
-        ``record``: keep (and update in place) this :class:`Record` instead of a new one.
-        """
+        """Add entity ``eid`` (of optional ``kind``, used by kind-filtered queries), in a
+        new :class:`Record` or the given ``record`` (kept and updated in place)."""
         if eid in self._recs:
             raise KeyError(f"entity {eid} is already in the grid")
         x, y = self._norm(x, y)
         if record is None:
-            rec = _Rec(x, y, self._key(x, y), kind)
+            rec = Record(x, y, self._key(x, y), kind)
         else:
             rec = record
             rec.x, rec.y, rec.key, rec.kind = x, y, self._key(x, y), kind
@@ -174,7 +169,7 @@ class Grid:
             if rec.kind is not None:
                 self._kind_cells[rec.kind].setdefault(key, {})[eid] = rec
 
-    def _unlink(self, eid: int, rec: _Rec) -> None:
+    def _unlink(self, eid: int, rec: Record) -> None:
         for cells in (self._cells, self._kind_cells[rec.kind] if rec.kind is not None else None):
             if cells is not None:
                 cell = cells[rec.key]

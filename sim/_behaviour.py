@@ -90,6 +90,46 @@ def _crashed(t: BehaviourTasklet) -> None:
     park(t, world, world.tick + world.clock.ticks_for(decision.delay))
 
 
+def suspend(world: World, key: BehaviourKey) -> None:
+    """Quarantine: take behaviour ``key`` off the run queue (or cancel its wake), without
+    killing it, and report it.  ``release`` undoes it."""
+    e = world.get(key[0])
+    t = None if e is None else next((t for t in e._tasklets if t.method == key[1]), None)
+    if t is None or not t.alive:  # finished (or gone) in the tick it was flagged
+        world.quarantine.release(key)
+        return
+    t.held = True
+    t.quarantines += 1
+    if t._in_ring:
+        t.remove()
+    elif t.due > 0:
+        t.due = -1  # its wake is cancelled; release() makes it runnable
+    world._held.add(t)
+    world._awake.discard(t)
+    log.warning("quarantined %s: over %s %s per tick for %d ticks in a row", t.name,
+                f"{world.share:g}", "units" if world.units_mode else "ns",
+                world.quarantine.ticks)
+
+
+def release(world: World, entity: Entity) -> list[str]:
+    """Make ``entity``'s quarantined behaviours runnable again (from the next step)."""
+    names = []
+    for t in entity._tasklets:
+        if not t.held:
+            continue
+        world.quarantine.release(t.key)
+        t.held = False
+        world._held.discard(t)
+        names.append(t.method)
+        if (t.alive and not t._in_ring and not t._blocked and t._timer is None
+                and t.due <= 0 and t is not world._sched.current):
+            t.due = 0
+            world._pending.append(t)
+        world._awake.add(t)
+        log.info("released %s from quarantine", t.name)
+    return names
+
+
 def park(t: BehaviourTasklet, world: World, due: int) -> None:
     """Suspend the running behaviour ``t`` until tick ``due`` (> the current tick)."""
     t.due = due

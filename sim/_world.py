@@ -51,21 +51,16 @@ INBOX_CAPACITY = 64
 class World(StepMixin):
     """A simulation world: create it, ``spawn`` entities, ``step()`` it once per tick.
 
-    ``World(seed=0, tick_rate=30, size=(2000, 2000), wrap=True, deterministic=False,
-    cell_size=100)``; keyword options: ``budget`` (tick work budget: units in deterministic
-    preemption mode, else ns; default 80% of the period), ``share`` (a behaviour's per-tick
-    share before quarantine: default 5 ms or 125,000 units), ``quarantine_ticks`` (30),
-    ``dilation_floor`` (0.1), ``recovery`` (+0.1 per wall second), ``restart_policy`` and
-    ``policies`` (per kind ``RestartPolicy``), ``inbox_capacity`` (64), ``first_id`` (1),
-    ``wall_clock`` (``time.monotonic``: pacing and wall timers only).
+    Options: ``budget`` (tick work budget: units in deterministic preemption mode, else ns;
+    default 80% of the period), ``share`` (a behaviour's per-tick share before quarantine:
+    5 ms or 125,000 units), ``policies`` (``RestartPolicy`` per entity kind), ``wall_clock``
+    (``time.monotonic``: pacing and wall timers only); the rest as named.
 
     The preemption mode is read once, here: in ``"deterministic"`` mode budgets, shares and
-    dilation count units, never time, and with ``deterministic=True`` the world refuses any
-    other mode.  Same seed + same inputs (+ same Python minor version) then give the same
-    ``state_hash()`` at every tick.  Use ``world.random`` for all randomness.
-
-    A world lives in one thread; its behaviours run only inside ``step()``.  ``close()`` (or
-    ``with World(...) as world:``) despawns everything.
+    dilation count units, never time; ``deterministic=True`` refuses any other mode.  Same
+    seed + same inputs (+ same Python minor version) then give the same ``state_hash()`` at
+    every tick.  Use ``world.random`` for all randomness.  A world lives in one thread; its
+    behaviours run only inside ``step()``.  ``close()`` (or ``with World() as w``) ends it.
     """
 
     def __init__(
@@ -157,13 +152,7 @@ class World(StepMixin):
         """Suspend the calling behaviour for ``seconds`` of simulation time, rounded up to
         whole ticks (at least one: ``sleep(0)`` is the next tick; ``sim.schedule()`` yields
         within a tick).  Costs nothing per tick while asleep."""
-        try:
-            t = _thread.sched.current
-            ok = t.world is self
-        except AttributeError:
-            ok = False
-        if not ok:
-            current_behaviour(self)  # raises the error that says why
+        t = self._caller()
         if seconds != self._sleep_seconds:  # behaviours sleep the same few durations
             self._sleep_ticks = self.clock.ticks_for(seconds)
             self._sleep_seconds = seconds
@@ -173,10 +162,21 @@ class World(StepMixin):
         """Suspend the calling behaviour until simulation time ``when`` (absolute seconds),
         i.e. the first tick at or after it, and at least until the next tick.  A cadence
         that must not drift when a tick runs late: ``due += period; sleep_until(due)``."""
-        tick = math.ceil(when * self.tick_rate - 1e-9) if math.isfinite(when) else -1
+        tick = math.ceil(when * self.tick_rate - 1e-9) if when - when == 0.0 else -1
         if tick < 0:
             raise ValueError(f"when must be finite and >= 0, got {when!r}")
-        park(current_behaviour(self), self, max(tick, self._tick + 1))
+        t = self._caller()
+        park(t, self, tick if tick > self._tick else self._tick + 1)
+
+    def _caller(self) -> BehaviourTasklet:
+        # The hot path of sleep()/sleep_until(): the running tasklet, if it is ours.
+        try:
+            t: BehaviourTasklet = _thread.sched.current
+            if t.world is self:
+                return t
+        except AttributeError:
+            pass
+        return current_behaviour(self)  # raises the error that says why
 
     def next_tick(self) -> None:
         """Suspend the calling behaviour until the next tick (see ``sim.next_tick()``)."""
@@ -302,9 +302,9 @@ class World(StepMixin):
                      exclude: Entity | int | None = None) -> list[Entity]:
         """Entities (of ``kind``) within ``r`` of ``pos`` (inclusive, the short way round a
         wrapping world), sorted by id.  Reflects motion up to the end of the last tick."""
-        ex = exclude.id if isinstance(exclude, Entity) else exclude
-        ents = self._entities
-        return [ents[i] for i in self.grid.query_radius(pos[0], pos[1], r, kind, ex)]
+        ex = exclude if exclude is None or type(exclude) is int else exclude.id  # type: ignore[union-attr]
+        return list(map(self._entities.__getitem__,
+                        self.grid.query_radius(pos[0], pos[1], r, kind, ex)))
 
     def nearest(self, pos: tuple[float, float], kind: str | None = None, *,
                 radius: float | None = None, exclude: Entity | int | None = None
@@ -364,16 +364,9 @@ class World(StepMixin):
         messages, restarts, quarantines, and the ``top`` busiest entities."""
         return world_statistics(self, top)
 
-    # ------------------------------------------------------------------ supervision
-
     def set_policy(self, kind: str, policy: RestartPolicy) -> None:
         """Restart policy for behaviours of entities of ``kind``."""
         self.supervisor.set_policy(kind, policy)
-
-    def quarantined(self) -> list[tuple[Entity, str]]:
-        """(entity, behaviour name) of every quarantined behaviour."""
-        return [(self._entities[eid], name) for eid, name in self.quarantine.quarantined
-                if eid in self._entities]
 
     # ------------------------------------------------------------------ lifetime
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _preempt
 from ._api import run_phase
-from ._behaviour import BehaviourTasklet
+from ._behaviour import BehaviourTasklet, release, suspend
 from ._entity import Body, Entity, WorldError
 from ._supervise import BehaviourKey
 
@@ -310,7 +310,7 @@ class StepMixin:
         if over:
             over = {k: u for k, u in over.items() if k[0] in self._entities}
         for key in self.quarantine.observe(over):
-            self._suspend(key)
+            suspend(self, key)  # type: ignore[arg-type]
         return total
 
     def _carry_out(self, q: deque[Any]) -> int:
@@ -330,44 +330,17 @@ class StepMixin:
             q.extend(keep)
         return len(carry)
 
-    # ------------------------------------------------------------------ quarantine
-
-    def _suspend(self, key: BehaviourKey) -> None:
-        e = self._entities.get(key[0])
-        t = None if e is None else next((t for t in e._tasklets if t.method == key[1]), None)
-        if t is None or not t.alive:  # finished (or gone) in the tick it was flagged
-            self.quarantine.release(key)
-            return
-        t.held = True
-        t.quarantines += 1
-        if t._in_ring:
-            t.remove()
-        elif t.due > 0:
-            t.due = -1  # its wake is cancelled; release() makes it runnable
-        self._held.add(t)
-        self._awake.discard(t)
-        log.warning("quarantined %s: over %s %s per tick for %d ticks in a row", t.name,
-                    f"{self.share:g}", "units" if self.units_mode else "ns",
-                    self.quarantine.ticks)
+    # ------------------------------------------------------------------ supervision
 
     def release(self, entity: Entity) -> list[str]:
         """Let ``entity``'s quarantined behaviours run again (from the next step); returns
         their names.  Their over-share streak starts again from zero."""
-        names = []
-        for t in entity._tasklets:
-            if not t.held:
-                continue
-            self.quarantine.release(t.key)
-            t.held = False
-            self._held.discard(t)
-            names.append(t.method)
-            if t.alive and not t._in_ring and not t._blocked and t._timer is None \
-                    and t.due <= 0 and t is not self._sched.current:
-                t.due = 0
-                self._pending.append(t)
-            self._awake.add(t)
-            log.info("released %s from quarantine", t.name)
-        return names
+        return release(self, entity)  # type: ignore[arg-type]
+
+    def quarantined(self) -> list[tuple[Entity, str]]:
+        """(entity, behaviour name) of every quarantined behaviour."""
+        return [(self._entities[eid], name) for eid, name in self.quarantine.quarantined
+                if eid in self._entities]
 
     # ------------------------------------------------------------------ driving it
 

@@ -39,13 +39,9 @@ __all__ = ["World", "WorldStatistics"]
 log = logging.getLogger("loom.sim.world")
 E = TypeVar("E", bound=Entity)
 
-#: Deterministic mode counts budget units, not time.  One unit is about one simple statement;
-#: defaults are derived from a nominal 40 ns per unit: a 30 Hz tick's 80% budget is 666,667
-#: units, the 5 ms quarantine share 125,000 units.
-UNIT_NS = 40
-SHARE_NS = 5_000_000
-QUARANTINE_TICKS = 30
-INBOX_CAPACITY = 64
+#: Deterministic mode counts units (~one simple statement), not time; defaults assume 40 ns a
+#: unit: a 30 Hz tick's 80% budget is 666,667 units, the 5 ms quarantine share 125,000.
+UNIT_NS, SHARE_NS, QUARANTINE_TICKS, INBOX_CAPACITY = 40, 5_000_000, 30, 64
 
 
 class World(StepMixin):
@@ -269,6 +265,8 @@ class World(StepMixin):
         for t in e._tasklets:
             self._awake.discard(t)
             self._held.discard(t)
+            if t.due > self._tick + 1:  # its wheel entry goes stale (see _compact_wheel)
+                self._stale += 1
             if t is cur:
                 me = t
             elif t.alive:
@@ -278,12 +276,13 @@ class World(StepMixin):
                 if t.alive:
                     log.warning("%s survived being killed (its finally blocked)", t.name)
         e.inbox.close()
+        if self._stale > max(4096, len(self._entities)):
+            self._compact_wheel()
         if me is not None:
             me.kill()  # raises TaskletExit in the calling behaviour
 
     def get(self, eid: int) -> Entity | None:
         return self._entities.get(eid)
-
     def __contains__(self, eid: object) -> bool:
         return eid in self._entities
 

@@ -79,6 +79,7 @@ class StepMixin:
     _pending: list[BehaviourTasklet]
     _wall_ns: deque[int]
     _stepping: bool
+    _stale: int
     _anchor: float
     _deadline: float | None
 
@@ -95,6 +96,7 @@ class StepMixin:
         if not hasattr(self, "_wall_ns"):
             self._wall_ns = deque(maxlen=_WALL_WINDOW)
         self._stepping = False
+        self._stale = 0
         self._anchor = 0.0
         self._deadline = None
 
@@ -113,8 +115,8 @@ class StepMixin:
         sched = self._sched
         if sched.current is not sched.main:
             raise WorldError("step() must be called from the main tasklet")
-        if self._closed:
-            raise WorldError("the world is closed")
+        if self._closed or self._stepping:
+            raise WorldError("the world is closed" if self._closed else "step() re-entered")
         if (_preempt.mode == _preempt.DETERMINISTIC) != self.units_mode:
             raise WorldError(f"preemption mode changed to {_preempt.mode!r} after the world "
                              "was created; budgets would mix units and time")
@@ -141,13 +143,13 @@ class StepMixin:
             self._interest()
             # 5 account
             work = self._sweep()
-            if q:
-                self._carry_out(q)
             if not self.units_mode:
                 work = perf_counter_ns() - t0
             self.clock.end_tick(work)
             self._deadline = self._anchor + self.clock.wall_period
         finally:
+            if q:  # even when something escaped: nothing of the world runs outside step()
+                self._carry_out(q)
             self._stepping = False
             sched.clock = old_clock
         self._wall_ns.append(perf_counter_ns() - t0)
@@ -179,6 +181,17 @@ class StepMixin:
                     t._in_ring = True
                     q.append(t)
             self._woken = woken
+
+    def _compact_wheel(self) -> None:
+        """Drop the wheel's stale entries (despawned sleepers), which would otherwise keep
+        dead tasklets and their entities until their tick came; amortised O(1) a despawn."""
+        wheel = {}
+        for due, bucket in self._wheel.items():
+            live = [t for t in bucket if t.due == due]
+            if live:
+                wheel[due] = live
+        self._wheel = wheel
+        self._stale = 0
 
     def _hold(self, q: deque[Any]) -> None:
         """Quarantined behaviours woken by a channel or sim.sleep() go back off the queue."""

@@ -307,3 +307,23 @@ def test_statistics() -> None:
         assert (es.id, es.kind, es.behaviours, es.restarts, es.quarantines) == (
             ships[0].id, "ship", 1, 0, 0)
         assert es.switches >= 3 and es.units > 0 and es.cpu_ns > 0
+
+
+class LongSleeper(Entity):
+    def behaviour(self) -> None:
+        self.world.sleep(3600.0)
+
+
+def test_despawned_long_sleepers_do_not_pile_up_in_the_wheel() -> None:
+    with World() as world:
+        for _ in range(3):
+            batch = [world.spawn(LongSleeper) for _ in range(3000)]
+            world.step()
+            for e in batch:
+                world.despawn(e)
+        entries = sum(len(b) for b in world._wheel.values())
+        assert entries <= 4096 and world._stale <= 4096  # compacted, not 9,000 dead ones
+        keeper = world.spawn(LongSleeper)
+        world.step()
+        world._compact_wheel()
+        assert [t for b in world._wheel.values() for t in b] == keeper._tasklets

@@ -8,7 +8,7 @@ from time import perf_counter_ns
 from typing import Any
 
 from . import _preempt
-from ._channel import Channel, channel
+from ._channel import Channel
 from ._clock import Clock
 from ._kernel import (
     BIG,
@@ -28,6 +28,7 @@ from ._mode import (
     preemption_mode,
     set_preemption,
 )
+from ._stackless_channel import channel
 from ._stats import KernelStatistics
 from ._tasklet import Tasklet
 

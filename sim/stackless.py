@@ -21,7 +21,6 @@ from typing import Any
 
 from . import _kernel
 from ._api import collect, reset
-from ._channel import channel
 from ._kernel import (
     BUDGET,
     TaskletExit,
@@ -29,6 +28,7 @@ from ._kernel import (
     bomb,
     get_scheduler,
 )
+from ._stackless_channel import channel
 from ._tasklet import Tasklet
 
 tasklet = Tasklet

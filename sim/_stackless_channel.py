@@ -1,0 +1,291 @@
+"""Stackless's rendezvous ``channel``, with its exact semantics (see the reference).
+
+Blocked tasklets wait in a FIFO and switch only through ``Scheduler.switch``. A channel may be
+shared by tasklets of different threads: a lock guards its queue, and a rendezvous with another
+thread's tasklet hands the value over, then waits until that thread has resumed its partner.
+
+# Discussion: who runs after a match.
+Stackless decides by ``preference`` (see the reference, "the subtle part"): when the waiting
+side W is preferred, W is placed right after the acting tasklet A and runs at once, so A
+resumes only after every other runnable tasklet; otherwise W goes to the end of the ring and
+A continues. ``schedule_all`` appends W and makes A yield.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from collections import deque
+from collections.abc import Iterator
+from typing import Any
+
+from . import _kernel
+from ._kernel import Scheduler, bomb, get_scheduler, make_bomb
+from ._tasklet import Tasklet
+
+
+def _explode(value: Any) -> Any:
+    """A received bomb is raised in the receiver."""
+    if value.__class__ is bomb:
+        value.raise_()
+    return value
+
+
+class channel:  # noqa: N801 - the Stackless name
+    """A Stackless channel: a FIFO of tasklets all blocked sending, or all receiving."""
+
+    _waiters: deque[Tasklet]
+
+    # State lives in __new__, as in the C type: subclasses need not call our __init__.
+    def __new__(cls, *args: Any, **kwargs: Any) -> channel:
+        self = super().__new__(cls)
+        self._waiters = deque()
+        self._balance = 0
+        self._pref = -1
+        self._schedule_all = 0
+        self.closing = False
+        self._lock = threading.Lock()  # channels may be shared between threads' schedulers
+        return self
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    # ------------------------------------------------------------------ attributes
+
+    @property
+    def balance(self) -> int:
+        return self._balance
+
+    @property
+    def closed(self) -> bool:
+        return self.closing and self._balance == 0
+
+    @property
+    def queue(self) -> Tasklet | None:
+        return self._waiters[0] if self._waiters else None
+
+    @property
+    def preference(self) -> int:
+        return self._pref
+
+    @preference.setter
+    def preference(self, value: Any) -> None:
+        if not isinstance(value, int):
+            raise TypeError("preference must be set to an integer")
+        self._pref = (value > 0) - (value < 0)
+
+    @property
+    def schedule_all(self) -> int:
+        return self._schedule_all
+
+    @schedule_all.setter
+    def schedule_all(self, value: Any) -> None:
+        if not isinstance(value, int):
+            raise TypeError("preference must be set to a bool or integer")
+        self._schedule_all = 1 if value else 0
+
+    def close(self) -> None:
+        self.closing = True
+
+    def open(self) -> None:
+        self.closing = False
+
+    # ------------------------------------------------------------------ actions
+
+    def send(self, value: Any) -> None:
+        self._action(value, 1)
+
+    def receive(self) -> Any:
+        return self._action(None, -1)
+
+    def send_exception(self, exc: Any, *args: Any) -> None:
+        if not (isinstance(exc, type) and issubclass(exc, BaseException)):
+            raise TypeError(
+                "channel.send_exception needs Exception or string subclass as first parameter"
+            )
+        self._action(bomb(exc, exc(*args)), 1)
+
+    def send_throw(self, exc: Any, val: Any = None, tb: Any = None) -> None:
+        self._action(make_bomb(exc, val, tb), 1)
+
+    def send_sequence(self, seq: Any) -> int:
+        n = 0
+        for item in seq:
+            self._action(item, 1)
+            n += 1
+        return n
+
+    def __iter__(self) -> Iterator[Any]:
+        return self
+
+    def __next__(self) -> Any:
+        if self.closing and self._balance <= 0:
+            raise StopIteration
+        return self._action(None, -1)
+
+    def unlink(self, t: Tasklet) -> None:
+        """Take a blocked tasklet off this channel (kill, throw, error delivery). The caller
+        holds the lock, or owns every tasklet involved."""
+        self._waiters.remove(t)
+        self._balance -= t._blocked
+        t._blocked = 0
+        t._chan = None
+
+    def _action(self, value: Any, d: int) -> Any:
+        sched = get_scheduler()
+        cur = sched.current
+        cb = _kernel._channel_cb
+        if cb is not None:
+            if sched.in_channel_cb:
+                raise RuntimeError("Recursive channel call due to callbacks!")
+            if d > 0:
+                cur.tempval = value
+            willblock = 0 if self._balance * d < 0 else 1
+            sched.in_channel_cb = True
+            sched.schedlock += 1
+            try:
+                cb(self, cur, 1 if d > 0 else 0, willblock)
+            except Exception:
+                traceback.print_exc()
+            finally:
+                sched.in_channel_cb = False
+                sched.schedlock -= 1
+        lock = self._lock
+        lock.acquire()
+        if self._balance * d < 0:
+            w = self._waiters[0]
+            if w._sched is not sched:
+                return self._match_remote(sched, cur, value, d, lock)
+            if self._pref == -d and not self._schedule_all and sched.trap:
+                lock.release()
+                raise RuntimeError("switch_trap")
+            self._waiters.popleft()
+            self._balance += d
+            lock.release()
+            return self._match(sched, cur, w, value, d)
+        try:
+            self._enqueue(sched, cur, value, d)
+        finally:
+            lock.release()
+        return self._block(sched, cur, d)
+
+    def _match(self, sched: Scheduler, cur: Tasklet, w: Tasklet, value: Any, d: int) -> Any:
+        w._blocked = 0
+        w._chan = None
+        if d > 0:
+            w.tempval = value
+            result = None
+        else:
+            result = w.tempval
+            w.tempval = None
+        if self._schedule_all:
+            w._in_ring = True
+            sched.q.append(w)
+            cur.tempval = result
+            if sched.q and not sched.trap:
+                cur._in_ring = True
+                sched.q.append(cur)
+                return sched.switch(cur, sched.q.popleft())
+            return _explode(result)
+        if self._pref == -d:
+            cur.tempval = result
+            cur._in_ring = True
+            sched.q.append(cur)
+            w._in_ring = True
+            v = sched.switch(cur, w)
+            if d < 0:
+                cur.tempval = None
+            return v
+        w._in_ring = True
+        sched.q.append(w)
+        return _explode(result)
+
+    def _match_remote(self, sched: Scheduler, cur: Tasklet, value: Any, d: int, lock: Any) -> Any:
+        """The waiting side belongs to another thread's scheduler.
+
+        The value changes hands now; the acting tasklet then blocks in its own scheduler until
+        the other thread has resumed its partner, which re-inserts it from there.
+        """
+        try:
+            if sched.trap:
+                raise RuntimeError("switch_trap")
+            w = self._waiters.popleft()
+            self._balance += d
+            w._blocked = 0
+            w._chan = None
+            if d > 0:
+                w.tempval = value
+                result = None
+            else:
+                result = w.tempval
+                w.tempval = None
+            cur._in_ring = False
+            cur.tempval = result
+            w._xpartner = cur
+        finally:
+            lock.release()
+        _kernel.post(w)
+        nxt = sched.next_for_block(cur)
+        if nxt is cur:  # the partner already ran and sent us back
+            v = cur.tempval
+        else:
+            v = sched.switch(cur, nxt)
+        cur.tempval = None
+        return _explode(v)
+
+    def _enqueue(self, sched: Scheduler, cur: Tasklet, value: Any, d: int) -> None:
+        if cur._block_trap:
+            raise RuntimeError("this tasklet does not like to be blocked.")
+        if self.closing:
+            raise ValueError("Send/receive operation on a closed channel")
+        if sched.trap:
+            raise RuntimeError("switch_trap")
+        self._waiters.append(cur)
+        self._balance += d
+        cur._blocked = d
+        cur._in_ring = False
+        cur._chan = self
+        cur.tempval = value if d > 0 else None
+
+    def _block(self, sched: Scheduler, cur: Tasklet, d: int) -> Any:
+        try:
+            nxt = sched.next_for_block(cur)
+            v = cur.tempval if nxt is cur else sched.switch(cur, nxt)
+        except BaseException:
+            with self._lock:
+                if cur._blocked and cur._chan is self:  # e.g. deadlock: not left waiting
+                    self.unlink(cur)
+            raise
+        finally:
+            partner = cur._xpartner
+            if partner is not None:  # a rendezvous with another thread: release its side
+                cur._xpartner = None
+                _kernel.post(partner)
+        if d < 0:
+            cur.tempval = None
+        return _explode(v)
+
+    # ------------------------------------------------------------------ pickling
+
+    def __reduce__(self) -> Any:
+        if self._waiters:
+            raise RuntimeError(
+                "cannot pickle a channel with blocked tasklets: "
+                "greenlet frames cannot be serialised"
+            )
+        flags = (self._pref, self._schedule_all, self.closing)
+        return (type(self), (), (self._balance, flags, []))
+
+    def __setstate__(self, state: Any) -> None:
+        balance, flags, _tasklets = state
+        self._lock = threading.Lock()
+        self._waiters = deque()
+        self._balance = 0
+        self._pref, self._schedule_all, self.closing = flags
+
+    def __repr__(self) -> str:
+        closing = " closing" if self.closing else ""
+        return f"<{type(self).__name__} balance={self._balance}{closing}>"
+
+
+__all__ = ["channel"]

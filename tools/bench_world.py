@@ -121,6 +121,16 @@ class Idle(Entity):
             next_tick()
 
 
+def park_loop(sched, parked):
+    """The kernel-only peer of Idle: park off the run queue, woken by a plain loop."""
+    while True:
+        cur = sched.current
+        parked.append(cur)
+        cur._in_ring = False
+        q = sched.q
+        sched.switch(cur, q.popleft() if q else sched.next_for_block(cur))
+
+
 def setup(world, args):
     pass
 
@@ -299,21 +309,16 @@ def arena_thinkers(n: int = 10_000, ticks: int = 120, mode: str = "hard") -> dic
 
 
 def _kernel_parked(n: int) -> tuple[Callable[[], None], list[Any]]:
-    """n kernel tasklets parked and woken once per tick with no world: the kernel's share."""
+    """n kernel tasklets parked and woken once per tick with no world: the kernel's share.
+
+    Their loop lives in the arena script (instrumented, like the world's behaviours): a
+    function of this module bound to a tasklet would get this whole module instrumented,
+    the plain peers included.
+    """
     sched = _kernel.get_scheduler()
     parked: list[Any] = []
-    idle = arena_module().Idle.behaviour  # instrumented like any behaviour
-
-    def park_loop() -> None:
-        while True:
-            cur = sched.current
-            parked.append(cur)
-            cur._in_ring = False
-            q = sched.q
-            sched.switch(cur, q.popleft() if q else sched.next_for_block(cur))
-
-    _ = idle
-    tasklets = [sim.spawn(park_loop) for _ in range(n)]
+    loop = arena_module().park_loop
+    tasklets = [sim.spawn(loop, sched, parked) for _ in range(n)]
 
     def tick() -> None:
         q = sched.q

@@ -17,3 +17,6 @@ def test_bench_functions_run_and_peers_do_the_same_work() -> None:
     memory = bench_world.idle_memory(n=200)
     assert memory["traced_bytes_per_entity"] > memory["traced_bytes_per_raw_greenlet"] > 0
     assert memory["rss_bytes_per_entity"] is not None
+    # The peers stay plain: nothing of the bench module got instrumented along the way.
+    for fn in (bench_world.PlainArena.step, bench_world.idle_wakes, bench_world.interleave):
+        assert not {"__loom_f__", "__loom_b__"} & set(fn.__code__.co_names), fn

@@ -25,11 +25,13 @@ its behaviours are instrumented at import while the plain peers here are not.
 from __future__ import annotations
 
 import argparse
+import atexit
 import gc
 import json
 import logging
 import math
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -150,6 +152,7 @@ def arena_module() -> ModuleType:
     """The arena world module, written once to a temp dir and loaded instrumented."""
     if not _arena:
         folder = Path(tempfile.mkdtemp(prefix="loom_bench_"))
+        atexit.register(shutil.rmtree, folder, True)
         (folder / "loom_bench_arena.py").write_text(ARENA_SRC)
         sys.path.insert(0, str(folder))
         _arena.append(load_world_module("loom_bench_arena").module)

@@ -1,4 +1,6 @@
-"""Loom's simulation kernel: tasklets on greenlet, channels, a preemptive round-robin scheduler.
+"""Loom's simulation kernel and world.
+
+The kernel: tasklets on greenlet, channels, a preemptive round-robin scheduler::
 
     import sim
     ch = sim.Channel()
@@ -6,7 +8,9 @@
     sim.spawn(consumer, ch)
     sim.run()
 
-``sim.stackless`` is a drop-in ``stackless`` module on the same machinery.
+The world: entities whose behaviours are tasklets on a tick clock (see ``sim.World``,
+``sim.Entity``, ``sim.next_tick``). ``sim.stackless`` is a drop-in ``stackless`` module on
+the same machinery.
 """
 
 from . import _instrument, _kernel
@@ -27,18 +31,80 @@ from ._api import (
     statistics,
     tasklets,
 )
+from ._behaviour import WallTimers, current_entity, next_tick
 from ._bomb import TaskletExit
 from ._channel import Channel
 from ._clock import Clock, ManualClock, MonotonicClock
+from ._entity import Entity, behaviour, behaviours, exposed, exposed_methods
+from ._fields import Field, field
+from ._message import CLIENT, Message, check_payload
+from ._scripting import (
+    LeaveReason,
+    Movement,
+    Session,
+    WorldModule,
+    call_exposed,
+    deliver_input,
+    input_message,
+    load_world_module,
+    parse_movement,
+    parse_world_args,
+)
 from ._stats import KernelStatistics, TaskletStatistics
+from ._supervise import RestartPolicy
 from ._tasklet import Tasklet
-from .errors import ChannelClosed, Deadlock, KernelError, SimError, WouldBlock
+from ._world import World
+from ._world_stats import EntityStatistics, WorldStatistics
+from .errors import (
+    ChannelClosed,
+    Deadlock,
+    InvalidFieldValue,
+    InvalidPayload,
+    KernelError,
+    NotExposed,
+    SimError,
+    WorldError,
+    WorldModuleError,
+    WouldBlock,
+)
 
 # Functions bound to user tasklets are behaviour code: instrument their module on first bind.
 _kernel._instrument_hook[0] = _instrument.ensure_instrumented
 add_instrumented_prefixes = _instrument.add_prefixes
 
 __all__ = [
+    "CLIENT",
+    "Entity",
+    "EntityStatistics",
+    "Field",
+    "InvalidFieldValue",
+    "InvalidPayload",
+    "LeaveReason",
+    "Message",
+    "Movement",
+    "NotExposed",
+    "RestartPolicy",
+    "Session",
+    "WallTimers",
+    "World",
+    "WorldError",
+    "WorldModule",
+    "WorldModuleError",
+    "WorldStatistics",
+    "behaviour",
+    "behaviours",
+    "call_exposed",
+    "check_payload",
+    "current_entity",
+    "deliver_input",
+    "exposed",
+    "exposed_methods",
+    "field",
+    "input_message",
+    "load_world_module",
+    "next_tick",
+    "parse_movement",
+    "parse_world_args",
     "DEFAULT_SLICE_SECONDS",
     "DEFAULT_SLICE_UNITS",
     "Channel",

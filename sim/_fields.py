@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable, Mapping
 from operator import itemgetter
 from typing import Any, Generic, TypeVar, get_args, get_origin, overload
 
+from .errors import InvalidFieldValue
+
 __all__ = [
     "MAX_STR",
     "Field",
@@ -35,10 +37,6 @@ _DIRTY = "_replicated_dirty"
 _MISSING: Any = object()
 
 Check = Callable[[Any, str], Any]
-
-
-class InvalidFieldValue(TypeError, ValueError):
-    """A value a replicated field cannot hold (wrong type, too long, not finite)."""
 
 
 def _fail(path: str, why: str, value: object) -> InvalidFieldValue:

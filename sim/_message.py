@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import SimError
+from .errors import InvalidPayload, NotExposed, WorldError
 
 __all__ = ["CLIENT", "InvalidPayload", "Message", "NotExposed", "WorldError", "check_payload"]
 
@@ -15,18 +15,6 @@ __all__ = ["CLIENT", "InvalidPayload", "Message", "NotExposed", "WorldError", "c
 CLIENT = 0
 _MAX_DEPTH = 32
 _INT_MIN, _UINT_MAX = -(2**63), 2**64 - 1  # what msgpack can carry
-
-
-class WorldError(SimError):
-    """The world was used in a way its rules forbid (closed world, wrong tasklet, ...)."""
-
-
-class InvalidPayload(WorldError, TypeError):
-    """A message payload or call argument that is not msgpack-able plain data."""
-
-
-class NotExposed(WorldError):
-    """A client tried to call a method its avatar does not mark ``@exposed``."""
 
 
 # --------------------------------------------------------------------------- messages

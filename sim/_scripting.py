@@ -31,7 +31,8 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from . import _instrument
-from ._entity import CLIENT, Entity, InvalidPayload, Message, NotExposed, WorldError, check_payload
+from ._entity import CLIENT, Entity, Message, check_payload
+from .errors import InvalidPayload, NotExposed, WorldModuleError
 
 if TYPE_CHECKING:
     from ._world import World
@@ -49,10 +50,6 @@ __all__ = [
     "parse_movement",
     "parse_world_args",
 ]
-
-
-class WorldModuleError(WorldError):
-    """A world module that breaks the contract (missing or mis-shaped hook, bad avatar)."""
 
 
 class LeaveReason(StrEnum):

@@ -23,15 +23,35 @@ class Deadlock(KernelError):
     """Every tasklet is blocked and nothing outside the scheduler can wake them."""
 
 
-class TaskletKilled(SimError):
-    """Raised by ``Tasklet.join()`` when the joined tasklet was killed."""
+class WorldError(SimError):
+    """The world was used in a way its rules forbid (closed world, wrong tasklet, ...)."""
+
+
+class InvalidPayload(WorldError, TypeError):
+    """A message payload or call argument that is not msgpack-able plain data."""
+
+
+class NotExposed(WorldError):
+    """A client tried to call a method its avatar does not mark ``@exposed``."""
+
+
+class WorldModuleError(WorldError):
+    """A world module that breaks the contract (missing or mis-shaped hook, bad avatar)."""
+
+
+class InvalidFieldValue(SimError, TypeError, ValueError):
+    """A value a replicated field cannot hold (wrong type, too long, not finite)."""
 
 
 __all__ = [
     "ChannelClosed",
     "Deadlock",
+    "InvalidFieldValue",
+    "InvalidPayload",
     "KernelError",
+    "NotExposed",
     "SimError",
-    "TaskletKilled",
+    "WorldError",
+    "WorldModuleError",
     "WouldBlock",
 ]

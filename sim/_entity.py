@@ -250,15 +250,21 @@ class Entity:
 
     # ------------------------------------------------------------------ steering helpers
 
-    def steer_to(self, target: tuple[float, float], speed: float) -> None:
-        """Set velocity towards ``target`` at ``speed`` (the short way round a wrapping world)."""
+    def steer_to(self, target: tuple[float, float], speed: float | None = None) -> None:
+        """Set velocity towards ``target`` at ``speed`` (default: the current speed, or 1 unit
+        per second when standing still), the short way round a wrapping world."""
+        if speed is None:
+            speed = math.hypot(*self.vel) or 1.0
         dx, dy = self.world.offset(self.pos, target)
         d = math.hypot(dx, dy)
         self.vel = (dx / d * speed, dy / d * speed) if d > 0 else (0.0, 0.0)
 
-    def wander(self, speed: float, turn: float = 0.5) -> None:
-        """Turn the heading by up to ``turn`` radians at random (world RNG), move at ``speed``."""
+    def wander(self, speed: float | None = None, turn: float = 0.5) -> None:
+        """Turn the heading by up to ``turn`` radians at random (world RNG), move at ``speed``
+        (default: the current speed, or 1 unit per second when standing still)."""
         vx, vy = self.vel
+        if speed is None:
+            speed = math.hypot(vx, vy) or 1.0
         rnd = self.world.random
         heading = math.atan2(vy, vx) if (vx or vy) else rnd.uniform(-math.pi, math.pi)
         heading += rnd.uniform(-turn, turn)

@@ -35,7 +35,7 @@ def _section(name: str, quick: bool) -> dict[str, Any]:
         return bench_preempt.run(quick=quick)  # type: ignore[no-any-return]
     if name == "world":
         mod = importlib.import_module("tools.bench_world")
-        return mod.run(quick=quick)  # type: ignore[no-any-return]
+        return mod.run_all(quick=quick)  # type: ignore[no-any-return]
     if name == "net":
         mod = importlib.import_module("tools.bench_net")
         return mod.run(quick=quick)  # type: ignore[no-any-return]

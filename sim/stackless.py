@@ -42,6 +42,10 @@ DEVIATIONS = """\
 * run(timeout) counts budget units at instrumented checks, not bytecode ticks.
 * In hard preemption mode run(timeout=N) interrupts after one wall-clock slice, whatever N.
 * Deterministic budgets are exact while one thread at a time runs instrumented code.
+* A paused tasklet that is no longer referenced is not freed silently (Stackless frees it
+  without running finally blocks): the kernel's registry keeps it until reset() or kill().
+* Loom's own sim.Channel belongs to the thread that created it; tasklets of different threads
+  rendezvous through this module's channel, which is shared safely.
 """
 
 _NOTSET: Any = object()

@@ -303,7 +303,18 @@ class Tasklet(TaskletState):
                 v.raise_()
             func, args, kwargs = self._func, self._args or (), self._kwargs or {}
             self._args = self._kwargs = None  # the frame holds them now (sim.collect relies on it)
-            func(*args, **kwargs)  # type: ignore[misc]
+            # Call with plain positional arguments when possible: CPython 3.11 runs such a
+            # call to a Python function in the same C-level eval loop, while func(*args)
+            # starts a new one, whose C frame greenlet then copies out and back in at every
+            # switch of this tasklet (a world behaviour: 1,624 bytes saved instead of 1,992).
+            if kwargs:
+                func(*args, **kwargs)  # type: ignore[misc]
+            elif len(args) == 1:
+                func(args[0])  # type: ignore[misc]
+            elif not args:
+                func()  # type: ignore[misc]
+            else:
+                func(*args)  # type: ignore[misc]
             del func, args, kwargs
         except greenlet.GreenletExit:
             # Collected by greenlet itself (the kernel no longer references us): just end.

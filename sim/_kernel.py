@@ -165,9 +165,10 @@ class Scheduler:
         cur.time_ns += now - self.t0
         self.t0 = now
         if BUDGET.n != BUDGET.n0 or self.pending_irq:  # instrumented code ran (see _preempt)
-            # self.account(cur, used) with next_budget() inlined: in deterministic mode this
-            # runs at nearly every switch, and the two calls were a third of a wake.  Keep in
-            # step with account() and next_budget().
+            # Charge the units to cur (and a total-timeout watchdog), drop an interrupt still
+            # deferred (cur is leaving anyway) and give nxt a fresh budget: next_budget()
+            # inlined, because in deterministic mode this runs at nearly every switch and the
+            # call was a third of a wake. Keep in step with next_budget().
             used = self.budget_base - BUDGET.n - BUDGET.r
             self.pending_irq = False
             cur.units += used
@@ -246,24 +247,6 @@ class Scheduler:
         self._wall_deadline_ns = value
         if not self._soft:
             self.soft_at = value
-
-    def account(self, cur: Tasklet, used: int) -> None:
-        """Charge ``used`` budget units to ``cur`` (and to a total-timeout watchdog), and give
-        the next tasklet a fresh budget. An interrupt still deferred is dropped: ``cur`` is
-        leaving anyway.  (``switch`` inlines this: keep the two in step.)"""
-        self.pending_irq = False
-        cur.units += used
-        irq = self.irq
-        if irq is None:
-            b = self.slice_budget
-        else:
-            if irq.total:
-                irq.used += used
-            b = self.next_budget()
-        # BUDGET.set(b) inlined: this runs at every switch after instrumented code.
-        self.budget_base = b
-        BUDGET.n = BUDGET.n0 = n = b if b < WINDOW else WINDOW
-        BUDGET.r = b - n
 
     def set_slice(self, units: int | None) -> None:
         self.slice_units = units

@@ -17,8 +17,9 @@ the check's arithmetic never allocates an int; when ``n`` goes below zero, ``slo
 the next window out of the reserve and returns, and calls the kernel only once ``n + r`` itself
 is below zero. Firing points are exactly those of one plain counter.
 
-The kernel writes the budget with ``BUDGET.set(units)`` (``Scheduler.account``, on the switch
-path, inlines it: keep the two in step) and reads it as ``BUDGET.n + BUDGET.r``.
+The kernel writes the budget with ``BUDGET.set(units)`` (``Scheduler.rebudget``;
+``Scheduler.switch``, on the hot path, inlines it: keep the two in step) and reads it as
+``BUDGET.n + BUDGET.r``.
 ``n0`` is ``n`` as ``set`` left it, and ``n != n0`` exactly when a check has run since: every
 check lowers ``n`` (weights are >= 1), and a refill stops one short of ``WINDOW`` (a refill
 only happens when ``set`` put a full window in ``n0``). ``Scheduler.switch`` tests that on

@@ -323,12 +323,10 @@ class Tasklet(TaskletState):
         except TaskletExit:
             pass
         except SystemExit as e:
+            # Not silenced (Stackless ends the process): it goes to the watchdog or main and
+            # propagates from there, whatever the error handler would say.
             self.finished_with = e
-            if sched.thread_id == _kernel._main_thread_id:
-                self._deliver_error(sched, bomb(type(e), e, e.__traceback__))
-                return
-            sched_error = bomb(type(e), e, e.__traceback__)
-            self._deliver_error(sched, sched_error)
+            self._deliver_error(sched, bomb(type(e), e, e.__traceback__))
             return
         except BaseException as e:
             self.finished_with = e

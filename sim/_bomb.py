@@ -64,8 +64,9 @@ class bomb:  # noqa: N801 - Stackless name
         return f"<bomb {self.type.__name__ if self.type else None}: {self.value!r}>"
 
 
-def make_bomb(exc: Any, val: Any = None, tb: Any = None, who: str = "throw") -> bomb:
-    """Build a bomb with ``raise`` semantics, checking arguments like Stackless does."""
+def make_bomb(exc: Any, val: Any = None, tb: Any = None) -> bomb:
+    """Build a bomb with ``raise`` semantics, checking arguments like Stackless does: a class
+    with an optional value (an instance, an argument or an args tuple), or an instance."""
     if tb is not None and not isinstance(tb, TracebackType):
         raise TypeError("throw() third argument must be a traceback object")
     if isinstance(exc, BaseException):
@@ -73,12 +74,8 @@ def make_bomb(exc: Any, val: Any = None, tb: Any = None, who: str = "throw") -> 
             raise TypeError("instance exception may not have a separate value")
         return bomb(type(exc), exc, tb or exc.__traceback__)
     if isinstance(exc, type) and issubclass(exc, BaseException):
-        if isinstance(val, exc):
-            return bomb(exc, val, tb)
-        return bomb(exc, val, tb)
-    raise TypeError(
-        f"exceptions must be classes, or instances, not {type(exc).__name__}"
-    )
+        return bomb(exc, val, tb)  # raise_() builds the instance from val when it explodes
+    raise TypeError(f"exceptions must be classes, or instances, not {type(exc).__name__}")
 
 
 __all__ = ["TaskletExit", "bomb", "make_bomb"]

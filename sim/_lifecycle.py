@@ -85,10 +85,8 @@ def collect() -> list[Tasklet]:
     if not blocked:
         return []
     chans = {id(t._chan): t._chan for t in blocked}
-    # Temporarily drop the kernel's own references, then ask the GC who else holds them.
-    saved = {k: t for k, t in sched.registry.items() if t._blocked}
-    for k in saved:
-        del sched.registry[k]
+    # Referrers that do not count: the kernel's own structures, our frames, the blocked
+    # tasklets' frames (tasklet objects themselves are skipped by type).
     frames_of_blocked = set()
     here: types.FrameType | None = sys._getframe()
     while here is not None:  # our own frames hold the channels while we look at them
@@ -100,15 +98,12 @@ def collect() -> list[Tasklet]:
             frames_of_blocked.add(id(f))
             f = f.f_back
     dead: list[Tasklet] = []
-    try:
-        gc.collect()
-        for ch in chans.values():
-            if not _held_elsewhere(ch, chans, frames_of_blocked, blocked, caller):
-                for t in blocked:
-                    if t._chan is ch:
-                        dead.append(t)
-    finally:
-        sched.registry.update(saved)
+    gc.collect()
+    for ch in chans.values():
+        if not _held_elsewhere(ch, chans, frames_of_blocked, blocked, caller):
+            for t in blocked:  # a plain loop: a generator here would close over ch (a cell)
+                if t._chan is ch:
+                    dead.append(t)
     dead.sort(key=lambda t: t.id)
     for t in dead:
         log.warning("collecting %r: blocked forever on %r", t, t._chan)
@@ -153,8 +148,6 @@ def _contains(v: Any, target: Any, depth: int) -> bool:
         return True
     if depth == 0 or isinstance(v, Tasklet):  # a tasklet handle is not a way to the channel
         return False
-    if depth == 0:
-        return False
     if isinstance(v, (list, tuple, set, frozenset)):
         return any(_contains(x, target, depth - 1) for x in v)
     if isinstance(v, dict):
@@ -182,9 +175,3 @@ def _reached(obj: Any, skip: set[int], depth: int) -> bool:
             return True
     return False
 
-
-def _is_blocked_tasklet_state(obj: Any, blocked: list[Tasklet]) -> bool:
-    for t in blocked:
-        if obj is getattr(t, "__dict__", None):
-            return True
-    return False

@@ -475,6 +475,3 @@ class Tasklet(TaskletState):
         else:
             self.tempval = tempval
 
-
-def _new_for_unpickle(cls: type[Tasklet]) -> Tasklet:
-    return cls()

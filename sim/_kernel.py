@@ -507,10 +507,8 @@ def post(t: Tasklet) -> None:
     if sched is None:
         return
     if sched.thread_id == threading.get_ident():
-        if not t._in_ring and t is not sched.current:
-            t._in_ring = True
-            sched.q.append(t)
-        elif t is sched.current:  # woken while waiting for work (next_for_block)
+        # The current tasklet too: it may be waiting for work inside next_for_block.
+        if not t._in_ring:
             t._in_ring = True
             sched.q.append(t)
         return

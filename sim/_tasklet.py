@@ -186,9 +186,7 @@ class Tasklet(TaskletState):
             self._timer[2] = None
             self._timer = None
         if sched.thread_id != threading.get_ident():
-            with sched.incoming_lock:
-                sched.incoming.append(self)
-                sched.wakeup.set()
+            _kernel.post(self)  # through the owner's locked queue; it makes the greenlet
             return self
         if self.greenlet is None:
             self.greenlet = greenlet.greenlet(self._bootstrap, sched.main.greenlet)

@@ -113,6 +113,16 @@ class Watchdog:
 class Scheduler:
     """One per thread: the run queue, the watchdog stack, the timer heap and accounting."""
 
+    # Slots: ``switch`` reads several of these at every switch (``sim._speedups`` at fixed
+    # offsets).
+    __slots__ = (
+        "thread_id", "thread_alive", "q", "watchdogs", "irq", "timers", "timer_seq", "trap",
+        "schedlock", "in_channel_cb", "pending_irq", "hard_due", "_soft", "_wall_deadline_ns",
+        "soft_at", "slice_units", "slice_budget", "budget_base", "retired_switches",
+        "preemptions", "t0", "clock", "registry", "incoming", "incoming_lock", "wakeup", "hub",
+        "hub_target", "main", "current", "__weakref__",
+    )
+
     def __init__(self) -> None:
         self.thread_id = threading.get_ident()
         self.thread_alive = True

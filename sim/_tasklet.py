@@ -39,6 +39,16 @@ class Tasklet(TaskletState):
     appends it to the run queue; ``sim.spawn(fn, *args, name=...)`` does both.
     """
 
+    # Slots for the state the kernel touches at every switch (``sim._speedups`` reads them
+    # at fixed offsets); ``__dict__`` keeps tasklets open to attributes of users' own.
+    __slots__ = (
+        "id", "_sched", "greenlet", "_func", "_args", "_kwargs", "tempval", "_alive",
+        "_started", "_in_ring", "_blocked", "_chan", "_timer", "atomic", "ignore_nesting",
+        "_block_trap", "is_main", "name", "time_ns", "units", "switches", "preemptions",
+        "finished_with", "_xpartner", "_bound_tid", "_trace", "_profile",
+        "__dict__", "__weakref__",
+    )
+
     def __new__(cls, *args: Any, **kwargs: Any) -> Tasklet:
         # State lives in __new__, as in the C type: subclasses need not call our __init__.
         self = super().__new__(cls)

@@ -1,5 +1,6 @@
 # Loom — developer entry points.  `make test` works on a fresh clone: it creates the venv,
-# installs the project with its dev and demo extras, and runs the suite.
+# installs the project with its dev and demo extras (compiling the kernel's C half,
+# sim/_speedups.c), and runs the suite.
 #   make test                  # Python 3.11 (python3), venv in .venv
 #   make test PY=python3.12    # another interpreter, its own venv (.venv-python3.12)
 #   make bench                 # kernel/world/network benchmarks against peers (JSON)
@@ -15,7 +16,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: test bench venv lint clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py sim/_speedups.c
 	$(PY) -m venv $(VENV)
 	$(VPY) -m pip install --quiet --upgrade pip
 	$(VPY) -m pip install --quiet -e '.[dev,demo]'
@@ -23,8 +24,10 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# The kernel and world suites run a second time on the pure-Python twin of sim/_speedups.c.
 test: $(STAMP)
 	$(VPY) -m pytest $(PYTEST_ARGS)
+	LOOM_PURE_PYTHON=1 $(VPY) -m pytest -q tests/instrument tests/sim tests/stackless tests/world
 
 bench: $(STAMP)
 	$(VPY) -m tools.bench --json

@@ -21,6 +21,7 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from . import _kernel
 from ._entity import WorldError
 from ._kernel import _local as _thread
 from ._kernel import get_scheduler
@@ -256,3 +257,11 @@ class WallTimers:
     def next_deadline(self) -> float | None:
         """Clock time of the earliest pending timer, or None."""
         return self._heap.next_deadline()
+
+
+# The C twins of park() and next_tick() (sim/_speedups.c), when the kernel's C half is in.
+if _kernel._speedups is not None:
+    _kernel._speedups.setup_world(BehaviourTasklet, WorldError, _thread)
+    _park_py, _next_tick_py = park, next_tick
+    park = _kernel._speedups.park  # noqa: F811
+    next_tick = _kernel._speedups.next_tick  # noqa: F811

@@ -15,6 +15,8 @@ is simply not appended. The current tasklet is always "in the ring" unless it is
 from __future__ import annotations
 
 import heapq
+import importlib
+import os
 import sys
 import threading
 import traceback
@@ -37,6 +39,15 @@ WINDOW = _preempt.WINDOW
 IMPORTING = _preempt.IMPORTING  # a hooked module's body runs on that thread: defer
 FLAG = _preempt.FLAG
 BIG = _preempt.BIG
+# The C half of the kernel (sim/_speedups.c), unless absent or LOOM_PURE_PYTHON=1; it is
+# set up by sim._tasklet, which has the types it needs.
+_speedups: Any = None
+if not os.environ.get("LOOM_PURE_PYTHON"):
+    try:
+        _speedups = importlib.import_module("sim._speedups")
+    except ImportError:  # pragma: no cover - an uninstalled source tree
+        pass
+
 # --------------------------------------------------------------------------- per-thread state
 
 _local = threading.local()
@@ -170,6 +181,10 @@ class Scheduler:
         """Leave ``cur`` (already placed wherever it belongs) and run ``nxt``.
 
         Returns ``cur.tempval`` when ``cur`` is resumed, exploding it if it is a bomb.
+
+        ``sim._speedups.switch`` replaces this method when the C module is built: it does
+        the common case (hard mode, nothing due, no hooks, ``nxt`` started) and calls this
+        one, ``_switch_py``, for everything else.  Keep the two in step.
         """
         now = perf_counter_ns()
         cur.time_ns += now - self.t0
@@ -217,6 +232,8 @@ class Scheduler:
             cur.tempval = None
             v.raise_()
         return v
+
+    _switch_py = switch
 
     def start(self, t: Tasklet) -> None:
         # Discussion: greenlet runs a new greenlet on the C stack below the one that first
@@ -478,6 +495,8 @@ def set_schedule_callback(cb: Callable[[Any, Any], None] | None) -> Any:
 def refresh_switch_hooks() -> None:
     global _switch_hooks
     _switch_hooks = _schedule_cb is not None or _hooked[0] > 0
+    if _speedups is not None:
+        _speedups.set_hooks(_switch_hooks)
 
 
 def _other_due(sched: Scheduler) -> bool:

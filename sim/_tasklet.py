@@ -40,13 +40,12 @@ class Tasklet(TaskletState):
     """
 
     # Slots for the state the kernel touches at every switch (``sim._speedups`` reads them
-    # at fixed offsets); ``__dict__`` keeps tasklets open to attributes of users' own.
+    # at fixed offsets); the mixin's ``__dict__`` keeps tasklets open to users' attributes.
     __slots__ = (
         "id", "_sched", "greenlet", "_func", "_args", "_kwargs", "tempval", "_alive",
         "_started", "_in_ring", "_blocked", "_chan", "_timer", "atomic", "ignore_nesting",
         "_block_trap", "is_main", "name", "time_ns", "units", "switches", "preemptions",
         "finished_with", "_xpartner", "_bound_tid", "_trace", "_profile",
-        "__dict__", "__weakref__",
     )
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Tasklet:
@@ -483,3 +482,12 @@ class Tasklet(TaskletState):
         else:
             self.tempval = tempval
 
+
+
+if _kernel._speedups is not None:
+    from ._preempt import Budget
+
+    _kernel._speedups.setup(Tasklet, Scheduler, Budget, BUDGET, FLAG, bomb,
+                            Scheduler._switch_py)
+    Scheduler.switch = _kernel._speedups.switch_method  # type: ignore[method-assign]
+    _kernel.refresh_switch_hooks()

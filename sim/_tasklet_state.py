@@ -18,8 +18,6 @@ if TYPE_CHECKING:
 class TaskletState:
     """Properties of a tasklet (the Stackless attribute list)."""
 
-    __slots__ = ()
-
     _sched: Scheduler | None
     _in_ring: bool
     _blocked: int

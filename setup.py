@@ -1,0 +1,15 @@
+"""Build the C half of the kernel, ``sim._speedups`` (metadata lives in pyproject.toml).
+
+The extension is required: a failed compile fails the install, loudly, instead of leaving a
+server that is several times slower than measured.  Every function in it has a pure-Python
+twin, used when ``LOOM_PURE_PYTHON=1`` (the test suite runs the kernel and world tests both
+ways).
+"""
+
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=[
+        Extension("sim._speedups", ["sim/_speedups.c"], extra_compile_args=["-O2"]),
+    ],
+)

@@ -1,0 +1,641 @@
+/* sim._speedups: the kernel's hottest paths in C.
+ *
+ * Everything here has a pure-Python twin that stays the reference (and runs when this
+ * module is absent, or when LOOM_PURE_PYTHON=1): Scheduler._switch_py in sim/_kernel.py,
+ * park() and next_tick() in sim/_behaviour.py, the pos/vel properties in sim/_entity.py.
+ * The C versions do only the common case, the one that runs at nearly every switch, and
+ * hand everything else to the Python twin *before* changing any state:
+ *
+ *   switch(sched, cur, nxt)   the kernel's one door, when no budget was spent (hard mode),
+ *                             no interrupt is due or pending, no hook is set and nxt has
+ *                             started; otherwise Scheduler._switch_py does the whole switch.
+ *   park(t, world, due)       a behaviour parks on its world's tick wheel.
+ *   next_tick()               park(current, world, world._tick + 1).
+ *   pair(...)                 a data descriptor reading two slots of a slot as a tuple
+ *                             (Entity.pos, Entity.vel); setting calls the Python setter.
+ *
+ * # Discussion: slots at fixed offsets.
+ * Tasklet, Scheduler, Budget, BehaviourTasklet, Entity and Body keep their hot state in
+ * __slots__; setup() looks up each slot's member descriptor once and keeps its offset, so a
+ * read here is a load, where a generic getattr would search the type and a dict. The
+ * offsets stay valid for subclasses (CPython appends a subclass's slots after its base's).
+ * Objects of other types are never read this way: callers check the type first.
+ *
+ * Single-phase init, process-wide state: like greenlet, this module does not support
+ * sub-interpreters.
+ */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+#include <time.h>
+
+#define SLOT(o, off) (*(PyObject **)((char *)(o) + (off)))
+
+/* ---------------------------------------------------------------- state set by setup() */
+
+static int ready = 0;
+static int world_ready = 0;
+static int hooks = 0;                  /* a schedule callback or trace/profile hook is set */
+
+static PyTypeObject *Tasklet_T, *Sched_T, *Behaviour_T;
+static PyObject *BUDGET, *FLAG, *bomb_T, *switch_py, *local, *WorldError;
+
+static Py_ssize_t t_time_ns, t_switches, t_greenlet, t_tempval, t_started, t_in_ring;
+static Py_ssize_t s_t0, s_pending_irq, s_soft_at, s_current, s_q;
+static Py_ssize_t b_n, b_n0;
+static Py_ssize_t w_world, w_due;
+
+static PyObject *one, *zero;
+static PyObject *str_switch, *str_popleft, *str_raise, *str_next_for_block, *str_sched,
+    *str_tick, *str_soon, *str_wheel, *str_wsched;
+
+static Py_ssize_t
+slot_offset(PyTypeObject *tp, const char *name)
+{
+    PyObject *d = PyObject_GetAttrString((PyObject *)tp, name);
+    if (d == NULL)
+        return -1;
+    if (!Py_IS_TYPE(d, &PyMemberDescr_Type)
+        || ((PyMemberDescrObject *)d)->d_member->type != T_OBJECT_EX) {
+        PyErr_Format(PyExc_TypeError, "%s.%s is not a slot", tp->tp_name, name);
+        Py_DECREF(d);
+        return -1;
+    }
+    Py_ssize_t off = ((PyMemberDescrObject *)d)->d_member->offset;
+    Py_DECREF(d);
+    return off;
+}
+
+/* Store v (a new reference, may be NULL after an error) in a slot. */
+static inline int
+put(PyObject *o, Py_ssize_t off, PyObject *v)
+{
+    if (v == NULL)
+        return -1;
+    PyObject *old = SLOT(o, off);
+    SLOT(o, off) = v;
+    Py_XDECREF(old);
+    return 0;
+}
+
+static inline int
+put_borrowed(PyObject *o, Py_ssize_t off, PyObject *v)
+{
+    Py_INCREF(v);
+    return put(o, off, v);
+}
+
+/* A slot that must be set (AttributeError otherwise, as Python would raise). */
+static inline PyObject *
+get(PyObject *o, Py_ssize_t off, const char *name)
+{
+    PyObject *v = SLOT(o, off);
+    if (v == NULL)
+        PyErr_Format(PyExc_AttributeError, "'%s' object has no attribute '%s'",
+                     Py_TYPE(o)->tp_name, name);
+    return v;
+}
+
+static inline long long
+now_ns(void)
+{
+    /* time.perf_counter_ns() on Linux: CLOCK_MONOTONIC (the Python twin reads that). */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* -------------------------------------------------------------------------- switch */
+
+static PyObject *
+switch_slow(PyObject *sched, PyObject *cur, PyObject *nxt)
+{
+    PyObject *args[3] = {sched, cur, nxt};
+    return PyObject_Vectorcall(switch_py, args, 3, NULL);
+}
+
+static PyObject *
+do_switch(PyObject *sched, PyObject *cur, PyObject *nxt)
+{
+    if (!ready || hooks || !Py_IS_TYPE(sched, Sched_T)
+        || !PyObject_TypeCheck(cur, Tasklet_T) || !PyObject_TypeCheck(nxt, Tasklet_T))
+        return switch_slow(sched, cur, nxt);
+
+    /* Conditions for the fast path, read before anything changes. */
+    PyObject *n = SLOT(BUDGET, b_n), *n0 = SLOT(BUDGET, b_n0);
+    if (n != n0) {  /* ints outside CPython's small-int cache compare by value */
+        int ne = PyObject_RichCompareBool(n, n0, Py_NE);
+        if (ne != 0)
+            return ne < 0 ? NULL : switch_slow(sched, cur, nxt);
+    }
+    if (SLOT(sched, s_pending_irq) != Py_False || SLOT(nxt, t_started) != Py_True)
+        return switch_slow(sched, cur, nxt);
+    long long now = now_ns();
+    PyObject *soft_at = SLOT(sched, s_soft_at), *t0o = SLOT(sched, s_t0);
+    PyObject *time_ns = SLOT(cur, t_time_ns), *sw = SLOT(nxt, t_switches);
+    if (soft_at == NULL || t0o == NULL || time_ns == NULL || sw == NULL
+        || SLOT(nxt, t_greenlet) == NULL)
+        return switch_slow(sched, cur, nxt);
+    long long soft = PyLong_AsLongLong(soft_at);
+    if (soft == -1 && PyErr_Occurred())
+        return NULL;
+    if (now >= soft)
+        return switch_slow(sched, cur, nxt);
+    long long t0 = PyLong_AsLongLong(t0o);
+    long long used = PyLong_AsLongLong(time_ns);
+    long long count = PyLong_AsLongLong(sw);
+    if (PyErr_Occurred())
+        return NULL;
+
+    /* cur.time_ns += now - sched.t0; sched.t0 = now */
+    if (put(cur, t_time_ns, PyLong_FromLongLong(used + (now - t0))) < 0
+        || put(sched, s_t0, PyLong_FromLongLong(now)) < 0)
+        return NULL;
+    /* if FLAG: FLAG.clear() */
+    if (PyList_GET_SIZE(FLAG) && PyList_SetSlice(FLAG, 0, PY_SSIZE_T_MAX, NULL) < 0)
+        return NULL;
+    if (put(nxt, t_switches, PyLong_FromLongLong(count + 1)) < 0)
+        return NULL;
+    put_borrowed(sched, s_current, nxt);
+
+    PyObject *g = SLOT(nxt, t_greenlet);
+    Py_INCREF(g);
+    PyObject *r = PyObject_CallMethodNoArgs(g, str_switch);
+    Py_DECREF(g);
+    if (r == NULL)
+        return NULL;
+    Py_DECREF(r);
+
+    /* --- resumed: whoever switched here set sched.current to cur */
+    PyObject *v = get(cur, t_tempval, "tempval");
+    if (v == NULL)
+        return NULL;
+    if ((PyObject *)Py_TYPE(v) == bomb_T) {
+        Py_INCREF(v);
+        put_borrowed(cur, t_tempval, Py_None);
+        r = PyObject_CallMethodNoArgs(v, str_raise);
+        Py_DECREF(v);
+        if (r == NULL)
+            return NULL;
+        return r;
+    }
+    Py_INCREF(v);
+    return v;
+}
+
+static PyObject *
+sp_switch(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "switch(sched, cur, nxt) takes 3 arguments");
+        return NULL;
+    }
+    return do_switch(args[0], args[1], args[2]);
+}
+
+/* ------------------------------------------------------------------- park, next_tick */
+
+/* t.due = due; wheel it; leave the ring; switch to the next runnable (deadlock raises).
+   On any exception (killed, thrown at while parked) t.due = 0: its wheel entry is stale. */
+static PyObject *
+do_park(PyObject *t, PyObject *world, PyObject *due, PyObject *sched, PyObject *tick)
+{
+    PyObject *next, *r, *bucket;
+    int soon;
+
+    if (put_borrowed(t, w_due, due) < 0)
+        return NULL;
+    next = PyNumber_Add(tick, one);
+    if (next == NULL)
+        return NULL;
+    soon = PyObject_RichCompareBool(due, next, Py_EQ);
+    Py_DECREF(next);
+    if (soon < 0)
+        return NULL;
+    if (soon) {
+        bucket = PyObject_GetAttr(world, str_soon);
+        if (bucket == NULL)
+            return NULL;
+        int rc = PyList_Check(bucket) ? PyList_Append(bucket, t) : -1;
+        Py_DECREF(bucket);
+        if (rc < 0) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_TypeError, "world._soon must be a list");
+            return NULL;
+        }
+    }
+    else {
+        PyObject *wheel = PyObject_GetAttr(world, str_wheel);
+        if (wheel == NULL)
+            return NULL;
+        bucket = PyDict_Check(wheel) ? PyDict_GetItemWithError(wheel, due) : NULL;
+        int rc;
+        if (!PyDict_Check(wheel)) {
+            PyErr_SetString(PyExc_TypeError, "world._wheel must be a dict");
+            rc = -1;
+        }
+        else if (bucket != NULL)
+            rc = PyList_Append(bucket, t);
+        else if (PyErr_Occurred())
+            rc = -1;
+        else {
+            PyObject *l = PyList_New(1);
+            if (l == NULL)
+                rc = -1;
+            else {
+                Py_INCREF(t);
+                PyList_SET_ITEM(l, 0, t);
+                rc = PyDict_SetItem(wheel, due, l);
+                Py_DECREF(l);
+            }
+        }
+        Py_DECREF(wheel);
+        if (rc < 0)
+            return NULL;
+    }
+
+    put_borrowed(t, t_in_ring, Py_False);
+    PyObject *q = get(sched, s_q, "q");
+    if (q == NULL)
+        goto failed;
+    Py_ssize_t len = PyObject_Size(q);
+    if (len < 0)
+        goto failed;
+    if (len)
+        next = PyObject_CallMethodNoArgs(q, str_popleft);
+    else
+        next = PyObject_CallMethodOneArg(sched, str_next_for_block, t);
+    if (next == NULL)
+        goto failed;
+    r = do_switch(sched, t, next);
+    Py_DECREF(next);
+    if (r == NULL)
+        goto failed;
+    return r;
+
+failed: {
+        PyObject *type, *value, *tb;
+        PyErr_Fetch(&type, &value, &tb);
+        put_borrowed(t, w_due, zero);
+        PyErr_Restore(type, value, tb);
+        return NULL;
+    }
+}
+
+static PyObject *
+park_in(PyObject *t, PyObject *world, PyObject *due)
+{
+    PyObject *sched = PyObject_GetAttr(world, str_wsched);
+    if (sched == NULL)
+        return NULL;
+    PyObject *tick = PyObject_GetAttr(world, str_tick);
+    if (tick == NULL) {
+        Py_DECREF(sched);
+        return NULL;
+    }
+    PyObject *r = do_park(t, world, due, sched, tick);
+    Py_DECREF(tick);
+    Py_DECREF(sched);
+    return r;
+}
+
+static PyObject *
+sp_park(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "park(t, world, due) takes 3 arguments");
+        return NULL;
+    }
+    if (!world_ready || !PyObject_TypeCheck(args[0], Behaviour_T)) {
+        PyErr_SetString(PyExc_TypeError, "park() needs a BehaviourTasklet (after setup_world)");
+        return NULL;
+    }
+    PyObject *r = park_in(args[0], args[1], args[2]);
+    if (r == NULL)
+        return NULL;
+    Py_DECREF(r);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+sp_next_tick(PyObject *self, PyObject *unused)
+{
+    if (!world_ready) {
+        PyErr_SetString(PyExc_RuntimeError, "sim._speedups.setup_world() was not called");
+        return NULL;
+    }
+    PyObject *sched = PyObject_GetAttr(local, str_sched);
+    if (sched == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+            return NULL;
+        PyErr_Clear();
+        goto not_behaviour;
+    }
+    PyObject *t = Py_IS_TYPE(sched, Sched_T) ? SLOT(sched, s_current) : NULL;
+    if (t == NULL || !PyObject_TypeCheck(t, Behaviour_T) || SLOT(t, w_world) == NULL) {
+        Py_DECREF(sched);
+        goto not_behaviour;
+    }
+    Py_INCREF(t);
+    PyObject *world = SLOT(t, w_world);
+    Py_INCREF(world);
+    PyObject *r = NULL, *due = NULL;
+    PyObject *tick = PyObject_GetAttr(world, str_tick);
+    if (tick != NULL)
+        due = PyNumber_Add(tick, one);
+    if (due != NULL)
+        r = do_park(t, world, due, sched, tick);
+    Py_XDECREF(due);
+    Py_XDECREF(tick);
+    Py_DECREF(world);
+    Py_DECREF(t);
+    Py_DECREF(sched);
+    if (r == NULL)
+        return NULL;
+    Py_DECREF(r);
+    Py_RETURN_NONE;
+
+not_behaviour:
+    PyErr_SetString(WorldError, "next_tick() must be called from an entity behaviour");
+    return NULL;
+}
+
+/* -------------------------------------------------------------------------- pair */
+
+/* A data descriptor: obj.<name> is (obj.<outer>.<a>, obj.<outer>.<b>); assigning calls the
+   Python setter.  Built from the slots' member descriptors (see pair()). */
+typedef struct {
+    PyObject_HEAD
+    PyTypeObject *owner, *inner;   /* the classes whose slots these are */
+    Py_ssize_t outer, a, b;
+    PyObject *fset, *name, *doc;
+} Pair;
+
+static void
+pair_dealloc(Pair *p)
+{
+    PyObject_GC_UnTrack(p);
+    Py_XDECREF(p->owner);
+    Py_XDECREF(p->inner);
+    Py_XDECREF(p->fset);
+    Py_XDECREF(p->name);
+    Py_XDECREF(p->doc);
+    PyObject_GC_Del(p);
+}
+
+static int
+pair_traverse(Pair *p, visitproc visit, void *arg)
+{
+    Py_VISIT(p->owner);
+    Py_VISIT(p->inner);
+    Py_VISIT(p->fset);
+    return 0;
+}
+
+static PyObject *
+pair_get(PyObject *self, PyObject *obj, PyObject *type)
+{
+    Pair *p = (Pair *)self;
+    if (obj == NULL || obj == Py_None) {
+        Py_INCREF(self);
+        return self;
+    }
+    if (!PyObject_TypeCheck(obj, p->owner)) {
+        PyErr_Format(PyExc_TypeError, "descriptor '%U' for '%s' objects doesn't apply to a "
+                     "'%s' object", p->name, p->owner->tp_name, Py_TYPE(obj)->tp_name);
+        return NULL;
+    }
+    PyObject *in = SLOT(obj, p->outer);
+    if (in == NULL || !PyObject_TypeCheck(in, p->inner)) {
+        PyErr_Format(PyExc_AttributeError, "'%s' object has no attribute '%U'",
+                     Py_TYPE(obj)->tp_name, p->name);
+        return NULL;
+    }
+    PyObject *x = SLOT(in, p->a), *y = SLOT(in, p->b);
+    if (x == NULL || y == NULL) {
+        PyErr_Format(PyExc_AttributeError, "'%s' object has no attribute '%U'",
+                     Py_TYPE(obj)->tp_name, p->name);
+        return NULL;
+    }
+    return PyTuple_Pack(2, x, y);
+}
+
+static int
+pair_set(PyObject *self, PyObject *obj, PyObject *value)
+{
+    Pair *p = (Pair *)self;
+    if (value == NULL) {
+        PyErr_Format(PyExc_AttributeError, "can't delete attribute '%U'", p->name);
+        return -1;
+    }
+    PyObject *args[2] = {obj, value};
+    PyObject *r = PyObject_Vectorcall(p->fset, args, 2, NULL);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
+static PyObject *
+pair_getdoc(Pair *p, void *closure)
+{
+    PyObject *d = p->doc ? p->doc : Py_None;
+    Py_INCREF(d);
+    return d;
+}
+
+static PyGetSetDef pair_getset[] = {
+    {"__doc__", (getter)pair_getdoc, NULL, NULL, NULL},
+    {NULL},
+};
+
+static PyTypeObject Pair_T = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "sim._speedups.pair",
+    .tp_basicsize = sizeof(Pair),
+    .tp_dealloc = (destructor)pair_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_traverse = (traverseproc)pair_traverse,
+    .tp_descr_get = pair_get,
+    .tp_descr_set = pair_set,
+    .tp_getset = pair_getset,
+    .tp_doc = "Two slots of a slot, read as a tuple; assignment calls a Python setter.",
+};
+
+static PyObject *
+sp_pair(PyObject *self, PyObject *args)
+{
+    PyTypeObject *owner, *inner;
+    const char *outer, *a, *b;
+    PyObject *fset, *name, *doc;
+    if (!PyArg_ParseTuple(args, "O!sO!ssOUO:pair", &PyType_Type, &owner, &outer,
+                          &PyType_Type, &inner, &a, &b, &fset, &name, &doc))
+        return NULL;
+    Py_ssize_t oo, ao, bo;
+    if ((oo = slot_offset(owner, outer)) < 0 || (ao = slot_offset(inner, a)) < 0
+        || (bo = slot_offset(inner, b)) < 0)
+        return NULL;
+    if (!PyCallable_Check(fset)) {
+        PyErr_SetString(PyExc_TypeError, "pair(): the setter must be callable");
+        return NULL;
+    }
+    Pair *p = PyObject_GC_New(Pair, &Pair_T);
+    if (p == NULL)
+        return NULL;
+    Py_INCREF(owner);
+    Py_INCREF(inner);
+    Py_INCREF(fset);
+    Py_INCREF(name);
+    Py_INCREF(doc);
+    p->owner = owner;
+    p->inner = inner;
+    p->outer = oo;
+    p->a = ao;
+    p->b = bo;
+    p->fset = fset;
+    p->name = name;
+    p->doc = doc;
+    PyObject_GC_Track(p);
+    return (PyObject *)p;
+}
+
+/* -------------------------------------------------------------------------- setup */
+
+static PyObject *
+sp_setup(PyObject *self, PyObject *args)
+{
+    PyTypeObject *tasklet, *sched, *budget_t;
+    PyObject *budget, *flag, *bomb, *py_switch;
+    if (!PyArg_ParseTuple(args, "O!O!O!OO!OO:setup", &PyType_Type, &tasklet, &PyType_Type,
+                          &sched, &PyType_Type, &budget_t, &budget, &PyList_Type, &flag,
+                          &bomb, &py_switch))
+        return NULL;
+    if (!PyObject_TypeCheck(budget, budget_t) || !PyType_Check(bomb)
+        || !PyCallable_Check(py_switch)) {
+        PyErr_SetString(PyExc_TypeError, "setup(): bad arguments");
+        return NULL;
+    }
+    if ((t_time_ns = slot_offset(tasklet, "time_ns")) < 0
+        || (t_switches = slot_offset(tasklet, "switches")) < 0
+        || (t_greenlet = slot_offset(tasklet, "greenlet")) < 0
+        || (t_tempval = slot_offset(tasklet, "tempval")) < 0
+        || (t_started = slot_offset(tasklet, "_started")) < 0
+        || (t_in_ring = slot_offset(tasklet, "_in_ring")) < 0
+        || (s_t0 = slot_offset(sched, "t0")) < 0
+        || (s_pending_irq = slot_offset(sched, "pending_irq")) < 0
+        || (s_soft_at = slot_offset(sched, "soft_at")) < 0
+        || (s_current = slot_offset(sched, "current")) < 0
+        || (s_q = slot_offset(sched, "q")) < 0
+        || (b_n = slot_offset(budget_t, "n")) < 0
+        || (b_n0 = slot_offset(budget_t, "n0")) < 0)
+        return NULL;
+    Py_INCREF(tasklet);
+    Py_INCREF(sched);
+    Py_INCREF(budget);
+    Py_INCREF(flag);
+    Py_INCREF(bomb);
+    Py_INCREF(py_switch);
+    Py_XSETREF(Tasklet_T, tasklet);
+    Py_XSETREF(Sched_T, sched);
+    Py_XSETREF(BUDGET, budget);
+    Py_XSETREF(FLAG, flag);
+    Py_XSETREF(bomb_T, bomb);
+    Py_XSETREF(switch_py, py_switch);
+    ready = 1;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+sp_setup_world(PyObject *self, PyObject *args)
+{
+    PyTypeObject *behaviour;
+    PyObject *error, *loc;
+    if (!PyArg_ParseTuple(args, "O!OO:setup_world", &PyType_Type, &behaviour, &error, &loc))
+        return NULL;
+    if (!ready || !PyType_IsSubtype(behaviour, Tasklet_T)) {
+        PyErr_SetString(PyExc_TypeError, "setup_world(): call setup() first, with a "
+                        "Tasklet subclass");
+        return NULL;
+    }
+    if ((w_world = slot_offset(behaviour, "world")) < 0
+        || (w_due = slot_offset(behaviour, "due")) < 0)
+        return NULL;
+    Py_INCREF(behaviour);
+    Py_INCREF(error);
+    Py_INCREF(loc);
+    Py_XSETREF(Behaviour_T, behaviour);
+    Py_XSETREF(WorldError, error);
+    Py_XSETREF(local, loc);
+    world_ready = 1;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+sp_set_hooks(PyObject *self, PyObject *flag)
+{
+    int v = PyObject_IsTrue(flag);
+    if (v < 0)
+        return NULL;
+    hooks = v;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"switch", (PyCFunction)(void (*)(void))sp_switch, METH_FASTCALL,
+     "switch(sched, cur, nxt): Scheduler.switch (see sim/_kernel.py)."},
+    {"park", (PyCFunction)(void (*)(void))sp_park, METH_FASTCALL,
+     "park(t, world, due): sim._behaviour.park."},
+    {"next_tick", sp_next_tick, METH_NOARGS,
+     "next_tick()\n--\n\n"
+     "Sleep until the next tick of the calling behaviour's world.\n\n"
+     "The straight-line loop of a behaviour: ``while True: ...; next_tick()``.  Behaviours\n"
+     "woken in a tick run in the order they went to sleep.  Sleepers cost nothing per tick.\n"
+     "Raises WorldError outside an entity behaviour."},
+    {"pair", sp_pair, METH_VARARGS,
+     "pair(owner, outer, inner, a, b, fset, name, doc): a (a, b) tuple descriptor."},
+    {"setup", sp_setup, METH_VARARGS,
+     "setup(Tasklet, Scheduler, Budget, BUDGET, FLAG, bomb, switch_py)."},
+    {"setup_world", sp_setup_world, METH_VARARGS,
+     "setup_world(BehaviourTasklet, WorldError, thread_local)."},
+    {"set_hooks", sp_set_hooks, METH_O, "set_hooks(flag): switch hooks are (not) set."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "sim._speedups",
+    "The kernel's hottest paths in C (see the comment at the top of _speedups.c).", -1,
+    methods,
+};
+
+PyMODINIT_FUNC
+PyInit__speedups(void)
+{
+    if (PyType_Ready(&Pair_T) < 0)
+        return NULL;
+#define INTERN(var, s) if ((var = PyUnicode_InternFromString(s)) == NULL) return NULL
+    INTERN(str_switch, "switch");
+    INTERN(str_popleft, "popleft");
+    INTERN(str_raise, "raise_");
+    INTERN(str_next_for_block, "next_for_block");
+    INTERN(str_sched, "sched");
+    INTERN(str_tick, "_tick");
+    INTERN(str_soon, "_soon");
+    INTERN(str_wheel, "_wheel");
+    INTERN(str_wsched, "_sched");
+#undef INTERN
+    if ((one = PyLong_FromLong(1)) == NULL || (zero = PyLong_FromLong(0)) == NULL)
+        return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL)
+        return NULL;
+    PyObject *sw = PyObject_GetAttrString(m, "switch");
+    PyObject *method = sw ? PyInstanceMethod_New(sw) : NULL;
+    Py_XDECREF(sw);
+    if (method == NULL || PyModule_AddObject(m, "switch_method", method) < 0) {
+        Py_XDECREF(method);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

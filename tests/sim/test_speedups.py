@@ -1,0 +1,172 @@
+"""The kernel's C half (sim/_speedups.c) and its pure-Python twin give the same results.
+
+The whole kernel and world suites run both ways (``make test`` runs them again with
+``LOOM_PURE_PYTHON=1``); these tests check that the C half is really in use where it was
+built, compare traces of the two in subprocesses, and cover what only the C half has.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import sim
+from sim import _behaviour, _entity, _kernel
+from sim._world import World
+from sim.errors import WorldError
+
+ROOT = Path(__file__).resolve().parents[2]
+PURE = bool(os.environ.get("LOOM_PURE_PYTHON"))
+needs_c = pytest.mark.skipif(PURE, reason="LOOM_PURE_PYTHON=1: the C half is off on purpose")
+
+
+def test_the_c_half_is_in_use_unless_turned_off() -> None:
+    # An install that did not build sim._speedups fails here instead of silently running
+    # the slower twin.
+    if PURE:
+        assert _kernel._speedups is None
+        assert _kernel.Scheduler.switch is _kernel.Scheduler._switch_py
+    else:
+        assert _kernel._speedups is not None
+        assert vars(_kernel.Scheduler)["switch"] is _kernel._speedups.switch_method
+        assert _behaviour.next_tick is _kernel._speedups.next_tick
+        assert type(vars(_entity.Entity)["pos"]).__name__ == "pair"
+
+
+TRACE = r"""
+import json, sys
+import sim
+from sim._world import World
+from sim._entity import Entity
+
+sim.set_preemption("hard")
+out = []
+chan = sim.Channel()
+
+class Pinger(Entity):
+    kind = "pinger"
+    def behaviour(self):
+        for i in range(4):
+            out.append((self.world.tick, "ping", self.id, i))
+            chan.send((self.id, i))
+            sim.next_tick()
+
+class Ponger(Entity):
+    kind = "ponger"
+    def behaviour(self):
+        while True:
+            who, i = chan.recv()
+            out.append((self.world.tick, "pong", who, i, sim.current().switches > 0))
+            self.world.sleep(2 / 30)
+
+class Napper(Entity):
+    kind = "napper"
+    def behaviour(self):
+        for i in range(3):
+            out.append((self.world.tick, "nap", self.id, self.pos, self.vel))
+            self.vel = (self.vel[1], -self.vel[0])
+            sim.schedule()
+            self.world.sleep_until((self.world.tick + 3) / 30)
+
+world = World(seed=7)
+for k in range(3):
+    world.spawn(Pinger)
+    world.spawn(Ponger)
+    world.spawn(Napper, pos=(10.0 * k, 5.0), vel=(3.0, 4.0))
+world.run(ticks=12)
+out.append(("hash", world.state_hash()))
+world.close()
+print(json.dumps(out))
+"""
+
+
+def _trace(pure: bool) -> list[object]:
+    env = dict(os.environ)
+    env.pop("LOOM_PURE_PYTHON", None)
+    if pure:
+        env["LOOM_PURE_PYTHON"] = "1"
+    done = subprocess.run([sys.executable, "-c", TRACE], capture_output=True, text=True,
+                          cwd=ROOT, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+
+@needs_c
+def test_c_and_python_give_the_same_trace() -> None:
+    c, py = _trace(pure=False), _trace(pure=True)
+    assert c == py
+    kinds = {row[1] for row in c if row[0] != "hash"}
+    assert kinds == {"ping", "pong", "nap"}
+    assert len(c) == 3 * 4 * 2 + 3 * 3 + 1
+
+
+def test_pos_and_vel_read_and_write_through_the_body() -> None:
+    world = World(seed=1, size=(100.0, 100.0))
+    try:
+        e = world.spawn(_entity.Entity, pos=(1.5, 2.5), vel=(0.5, -0.5))
+        assert e.pos == (1.5, 2.5) and type(e.pos) is tuple
+        assert e.vel == (0.5, -0.5)
+        e.pos = (150.0, -1.0)  # the setter still wraps and moves the grid record
+        assert e.pos == (50.0, 99.0)
+        assert world.query_radius((50.0, 99.0), 0.1) == [e]
+        e.vel = (0.0, 0.0)
+        assert e.vel == (0.0, 0.0)
+        with pytest.raises(ValueError, match="finite"):
+            e.vel = (float("nan"), 1.0)
+        with pytest.raises(AttributeError):
+            del e.pos
+        assert "x, y" in (type(e).pos.__doc__ or "") or "(x, y)" in (type(e).pos.__doc__ or "")
+    finally:
+        world.close()
+
+
+@needs_c
+def test_pair_refuses_other_objects() -> None:
+    pos = vars(_entity.Entity)["pos"]
+    with pytest.raises(TypeError, match="doesn't apply"):
+        pos.__get__(object(), object)
+    with pytest.raises(TypeError, match="slot"):
+        _kernel._speedups.pair(_entity.Entity, "kind", _entity.Body, "x", "y", print, "p", None)
+
+
+def test_next_tick_outside_a_behaviour_is_a_world_error() -> None:
+    with pytest.raises(WorldError, match="entity behaviour"):
+        sim.next_tick()
+    seen = []
+
+    def plain() -> None:
+        try:
+            sim.next_tick()
+        except WorldError as e:
+            seen.append(str(e))
+
+    sim.spawn(plain)
+    sim.run()
+    assert seen == ["next_tick() must be called from an entity behaviour"]
+
+
+def test_a_killed_parked_behaviour_leaves_a_stale_wheel_entry() -> None:
+    from sim._entity import Entity
+
+    class Sleeper(Entity):
+        kind = "sleeper"
+
+        def behaviour(self) -> None:
+            self.world.sleep(10.0)
+
+    world = World(seed=1)
+    try:
+        e = world.spawn(Sleeper)
+        world.step()
+        (t,) = e._tasklets
+        assert t.due > world.tick + 1  # parked on the wheel, not on the next tick
+        t.kill()
+        assert t.due == 0 and not t.alive
+        world.step()
+    finally:
+        world.close()

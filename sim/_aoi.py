@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, Protocol
 
-__all__ = ["DEFAULT_LEAVE_FACTOR", "Grid", "InterestEvent", "Record"]
+__all__ = ["DEFAULT_LEAVE_FACTOR", "Grid", "InterestEvent", "Mobile", "Record"]
 
 #: AOI leave radius as a multiple of the enter radius (DESIGN.md, Defaults).
 DEFAULT_LEAVE_FACTOR = 1.1
@@ -44,6 +44,16 @@ class Record:
         self.key = key
         self.kind = kind
 
+
+class Mobile(Protocol):
+    """A record with a velocity, for :meth:`Grid.move_all` (the world's bodies are)."""
+
+    x: float
+    y: float
+    key: int
+    kind: str | None
+    vx: float
+    vy: float
 
 
 class _Sub:
@@ -163,13 +173,59 @@ class Grid:
         rec.x = x
         rec.y = y
         if key != rec.key:
-            self._unlink(eid, rec)
-            rec.key = key
-            self._cells.setdefault(key, {})[eid] = rec
-            if rec.kind is not None:
-                self._kind_cells[rec.kind].setdefault(key, {})[eid] = rec
+            self._relink(eid, rec, key)
 
-    def _unlink(self, eid: int, rec: Record) -> None:
+    def move_all(self, bodies: Iterable[tuple[int, Mobile]], dt: float) -> None:
+        """``move(eid, b.x + b.vx * dt, b.y + b.vy * dt)`` for each ``(eid, b)``, in one loop:
+        the same positions bit for bit, the same bookkeeping.  Each ``b`` must be the record
+        ``eid`` was inserted with (``insert(..., record=b)``), as the world's bodies are."""
+        # move()'s arithmetic, in the same order.  The world's motion loop: a wrapping grid
+        # with no subscriptions gets a loop of its own, without their two tests per body.
+        nx, ny = self._nx, self._ny
+        w, h = self._w, self._h
+        invx, invy = self._invx, self._invy
+        lastx, lasty = nx - 1, ny - 1
+        changed = self._changed if self._subs else None
+        if nx and changed is None:
+            for eid, b in bodies:
+                x = (b.x + b.vx * dt) % w
+                y = (b.y + b.vy * dt) % h
+                cx = int(x * invx)
+                cy = int(y * invy)
+                key = (cx if cx < nx else lastx) * ny + (cy if cy < ny else lasty)
+                b.x = x
+                b.y = y
+                if key != b.key:
+                    self._relink(eid, b, key)
+            return
+        floor = math.floor
+        for eid, b in bodies:
+            x = b.x + b.vx * dt
+            y = b.y + b.vy * dt
+            if nx:
+                x %= w
+                y %= h
+                cx = int(x * invx)
+                cy = int(y * invy)
+                key = (cx if cx < nx else lastx) * ny + (cy if cy < ny else lasty)
+            else:
+                key = floor(x * invx) * _STRIDE + floor(y * invy)
+            if changed is not None and eid not in changed:
+                changed[eid] = b.key
+            b.x = x
+            b.y = y
+            if key != b.key:
+                self._relink(eid, b, key)
+
+    def _relink(self, eid: int, rec: Record | Mobile, key: int) -> None:
+        """Move ``rec`` from the buckets of its cell to those of cell ``key``."""
+        self._unlink(eid, rec)
+        rec.key = key
+        self._cells.setdefault(key, {})[eid] = rec  # type: ignore[assignment]
+        if rec.kind is not None:
+            self._kind_cells[rec.kind].setdefault(key, {})[eid] = rec  # type: ignore[assignment]
+
+    def _unlink(self, eid: int, rec: Record | Mobile) -> None:
         for cells in (self._cells, self._kind_cells[rec.kind] if rec.kind is not None else None):
             if cells is not None:
                 cell = cells[rec.key]

@@ -245,10 +245,7 @@ class StepMixin:
 
     def _integrate(self) -> None:
         # The grid wraps the position and stores it in the body (the entity's record).
-        dt = self.period
-        move = self.grid.move
-        for eid, b in self._moving.items():
-            move(eid, b.x + b.vx * dt, b.y + b.vy * dt)
+        self.grid.move_all(self._moving.items(), self.period)
 
     def _interest(self) -> None:
         events = self.last_events = self.grid.update_interest()

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim._aoi import Grid, InterestEvent
+from sim._aoi import Grid, InterestEvent, Record
 
 W, H = 200.0, 150.0
 KINDS = [None, "ship", "drone"]
@@ -248,3 +248,60 @@ def test_errors() -> None:
     with pytest.raises(ValueError):
         Grid(0.0)
     assert 1 in grid and len(grid) == 1 and grid.kind_of(1) is None
+
+
+class Mover(Record):
+    """A record with a velocity, as the world's bodies are (``sim._aoi.Mobile``)."""
+
+    __slots__ = ("vx", "vy")
+
+    def __init__(self, vx: float, vy: float) -> None:
+        super().__init__()
+        self.vx, self.vy = vx, vy
+
+
+velocity = st.one_of(st.floats(-400, 400, allow_nan=False), st.sampled_from([0.0, -1e-300, W]))
+
+
+def cells(buckets: dict[int, dict[int, object]]) -> dict[int, list[int]]:
+    return {key: sorted(cell) for key, cell in buckets.items()}
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    wrap=st.booleans(),
+    cell=st.sampled_from([3.0, 17.5, 60.0]),
+    start=st.lists(
+        st.tuples(coord, coord, velocity, velocity, st.sampled_from(KINDS)), min_size=1,
+        max_size=25,
+    ),
+    watch=st.booleans(),
+    dt=st.sampled_from([1 / 30, 0.1, 1.0]),
+)
+def test_move_all_is_move_for_each(wrap, cell, start, watch, dt) -> None:
+    """Bit for bit the positions, cells and interest events of one move() per record."""
+    grids = []
+    for _ in range(2):
+        grid = Grid(cell, wrap=(W, H) if wrap else None)
+        movers = {}
+        for eid, (x, y, vx, vy, kind) in enumerate(start):
+            movers[eid] = Mover(vx, vy)
+            grid.insert(eid, x, y, kind, record=movers[eid])
+            if watch:
+                grid.subscribe(eid, 20.0, kind=kind)
+        grid.update_interest()
+        grids.append((grid, movers))
+    (bulk, bodies), (one, same) = grids
+    for _ in range(3):
+        bulk.move_all(bodies.items(), dt)
+        for eid, b in same.items():
+            one.move(eid, b.x + b.vx * dt, b.y + b.vy * dt)
+        assert bulk._changed == one._changed
+        assert bulk.update_interest() == one.update_interest()
+        for eid in bodies:
+            a, b = bodies[eid], same[eid]
+            assert (a.x.hex(), a.y.hex(), a.key) == (b.x.hex(), b.y.hex(), b.key)
+        assert cells(bulk._cells) == cells(one._cells)
+        assert {k: cells(c) for k, c in bulk._kind_cells.items()} == {
+            k: cells(c) for k, c in one._kind_cells.items()
+        }

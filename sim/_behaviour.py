@@ -46,7 +46,7 @@ class BehaviourTasklet(Tasklet):
     ``held`` is True while quarantined.
     """
 
-    __slots__ = ("entity", "world", "method", "key", "fn", "due", "mark", "held", "quarantines")
+    __slots__ = ("entity", "world", "method", "key", "fn", "held", "quarantines")
 
     def __init__(self, entity: Entity, method: str) -> None:
         self.entity = entity

@@ -41,12 +41,20 @@ static int hooks = 0;                  /* a schedule callback or trace/profile h
 static PyTypeObject *Tasklet_T, *Sched_T, *Behaviour_T;
 static PyObject *BUDGET, *FLAG, *bomb_T, *switch_py, *local, *WorldError;
 
-static Py_ssize_t t_time_ns, t_switches, t_greenlet, t_tempval, t_started, t_in_ring;
+static Py_ssize_t t_greenlet, t_tempval, t_started, t_in_ring;
 static Py_ssize_t s_t0, s_pending_irq, s_soft_at, s_current, s_q;
 static Py_ssize_t b_n, b_n0;
-static Py_ssize_t w_world, w_due;
+static Py_ssize_t w_world;
 
-static PyObject *one, *zero;
+/* greenlet's C API (greenlet/greenlet.h): slot 6 of the capsule "greenlet._C_API" is
+   PyGreenlet_Switch(greenlet, args, kwargs).  Calling it directly, rather than the
+   greenlet's switch() method, leaves fewer C frames on the tasklet's stack, which greenlet
+   copies out and back in at every switch. */
+#define GREENLET_SWITCH_NUM 6
+typedef PyObject *(*greenlet_switch_fn)(PyObject *g, PyObject *args, PyObject *kwargs);
+static greenlet_switch_fn greenlet_switch;
+static PyObject *empty_tuple;
+
 static PyObject *str_switch, *str_popleft, *str_raise, *str_next_for_block, *str_sched,
     *str_tick, *str_soon, *str_wheel, *str_wsched;
 
@@ -106,6 +114,45 @@ now_ns(void)
     return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+
+/* -------------------------------------------------------------------------- Core */
+
+/* Tasklet's base: the counters the kernel and the world update at every switch and wake,
+   as C integers inside the tasklet itself.  As Python ints in slots, each update allocated
+   a new int and freed the old one, whose memory had gone cold since the tasklet last ran:
+   several cache misses per wake, most of a wake's cost with 10,000 entities.  The
+   pure-Python twin is sim._tasklet._Core, a class with the same slots. */
+typedef struct {
+    PyObject_HEAD
+    long long time_ns;      /* wall ns spent running (kernel) */
+    long long units;        /* deterministic budget units spent (kernel) */
+    long long switches;     /* times switched to (kernel) */
+    long long preemptions;  /* times preempted (kernel) */
+    long long mark;         /* work (ns or units) when last measured (world) */
+    long long due;          /* tick a parked behaviour waits for, 0 if none (world) */
+} Core;
+
+static PyMemberDef core_members[] = {
+    {"time_ns", T_LONGLONG, offsetof(Core, time_ns), 0, "wall ns spent running"},
+    {"units", T_LONGLONG, offsetof(Core, units), 0, "deterministic budget units spent"},
+    {"switches", T_LONGLONG, offsetof(Core, switches), 0, "times switched to"},
+    {"preemptions", T_LONGLONG, offsetof(Core, preemptions), 0, "times preempted"},
+    {"mark", T_LONGLONG, offsetof(Core, mark), 0, "work when last measured (world)"},
+    {"due", T_LONGLONG, offsetof(Core, due), 0, "tick a parked behaviour waits for"},
+    {NULL},
+};
+
+static PyTypeObject Core_T = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "sim._speedups.Core",
+    .tp_basicsize = sizeof(Core),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_members = core_members,
+    .tp_doc = "A tasklet's counters as C integers (see sim._tasklet._Core).",
+};
+
+#define CORE(o) ((Core *)(o))
+
 /* -------------------------------------------------------------------------- switch */
 
 static PyObject *
@@ -115,7 +162,7 @@ switch_slow(PyObject *sched, PyObject *cur, PyObject *nxt)
     return PyObject_Vectorcall(switch_py, args, 3, NULL);
 }
 
-static PyObject *
+static inline __attribute__((always_inline)) PyObject *
 do_switch(PyObject *sched, PyObject *cur, PyObject *nxt)
 {
     if (!ready || hooks || !Py_IS_TYPE(sched, Sched_T)
@@ -133,9 +180,7 @@ do_switch(PyObject *sched, PyObject *cur, PyObject *nxt)
         return switch_slow(sched, cur, nxt);
     long long now = now_ns();
     PyObject *soft_at = SLOT(sched, s_soft_at), *t0o = SLOT(sched, s_t0);
-    PyObject *time_ns = SLOT(cur, t_time_ns), *sw = SLOT(nxt, t_switches);
-    if (soft_at == NULL || t0o == NULL || time_ns == NULL || sw == NULL
-        || SLOT(nxt, t_greenlet) == NULL)
+    if (soft_at == NULL || t0o == NULL || SLOT(nxt, t_greenlet) == NULL)
         return switch_slow(sched, cur, nxt);
     long long soft = PyLong_AsLongLong(soft_at);
     if (soft == -1 && PyErr_Occurred())
@@ -143,25 +188,22 @@ do_switch(PyObject *sched, PyObject *cur, PyObject *nxt)
     if (now >= soft)
         return switch_slow(sched, cur, nxt);
     long long t0 = PyLong_AsLongLong(t0o);
-    long long used = PyLong_AsLongLong(time_ns);
-    long long count = PyLong_AsLongLong(sw);
-    if (PyErr_Occurred())
+    if (t0 == -1 && PyErr_Occurred())
         return NULL;
 
     /* cur.time_ns += now - sched.t0; sched.t0 = now */
-    if (put(cur, t_time_ns, PyLong_FromLongLong(used + (now - t0))) < 0
-        || put(sched, s_t0, PyLong_FromLongLong(now)) < 0)
+    if (put(sched, s_t0, PyLong_FromLongLong(now)) < 0)
         return NULL;
+    CORE(cur)->time_ns += now - t0;
     /* if FLAG: FLAG.clear() */
     if (PyList_GET_SIZE(FLAG) && PyList_SetSlice(FLAG, 0, PY_SSIZE_T_MAX, NULL) < 0)
         return NULL;
-    if (put(nxt, t_switches, PyLong_FromLongLong(count + 1)) < 0)
-        return NULL;
+    CORE(nxt)->switches += 1;
     put_borrowed(sched, s_current, nxt);
 
     PyObject *g = SLOT(nxt, t_greenlet);
     Py_INCREF(g);
-    PyObject *r = PyObject_CallMethodNoArgs(g, str_switch);
+    PyObject *r = greenlet_switch(g, empty_tuple, NULL);
     Py_DECREF(g);
     if (r == NULL)
         return NULL;
@@ -198,44 +240,35 @@ sp_switch(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 
 /* t.due = due; wheel it; leave the ring; switch to the next runnable (deadlock raises).
    On any exception (killed, thrown at while parked) t.due = 0: its wheel entry is stale. */
-static PyObject *
-do_park(PyObject *t, PyObject *world, PyObject *due, PyObject *sched, PyObject *tick)
+static inline __attribute__((always_inline)) PyObject *
+do_park(PyObject *t, PyObject *world, PyObject *sched, long long due, long long tick)
 {
     PyObject *next, *r, *bucket;
-    int soon;
+    int rc;
 
-    if (put_borrowed(t, w_due, due) < 0)
-        return NULL;
-    next = PyNumber_Add(tick, one);
-    if (next == NULL)
-        return NULL;
-    soon = PyObject_RichCompareBool(due, next, Py_EQ);
-    Py_DECREF(next);
-    if (soon < 0)
-        return NULL;
-    if (soon) {
+    CORE(t)->due = due;
+    if (due == tick + 1) {
         bucket = PyObject_GetAttr(world, str_soon);
         if (bucket == NULL)
-            return NULL;
-        int rc = PyList_Check(bucket) ? PyList_Append(bucket, t) : -1;
+            goto failed;
+        rc = PyList_Check(bucket) ? PyList_Append(bucket, t) : -1;
         Py_DECREF(bucket);
         if (rc < 0) {
             if (!PyErr_Occurred())
                 PyErr_SetString(PyExc_TypeError, "world._soon must be a list");
-            return NULL;
+            goto failed;
         }
     }
     else {
         PyObject *wheel = PyObject_GetAttr(world, str_wheel);
-        if (wheel == NULL)
-            return NULL;
-        bucket = PyDict_Check(wheel) ? PyDict_GetItemWithError(wheel, due) : NULL;
-        int rc;
-        if (!PyDict_Check(wheel)) {
+        PyObject *key = wheel ? PyLong_FromLongLong(due) : NULL;
+        if (key == NULL)
+            rc = -1;
+        else if (!PyDict_Check(wheel)) {
             PyErr_SetString(PyExc_TypeError, "world._wheel must be a dict");
             rc = -1;
         }
-        else if (bucket != NULL)
+        else if ((bucket = PyDict_GetItemWithError(wheel, key)) != NULL)
             rc = PyList_Append(bucket, t);
         else if (PyErr_Occurred())
             rc = -1;
@@ -246,13 +279,14 @@ do_park(PyObject *t, PyObject *world, PyObject *due, PyObject *sched, PyObject *
             else {
                 Py_INCREF(t);
                 PyList_SET_ITEM(l, 0, t);
-                rc = PyDict_SetItem(wheel, due, l);
+                rc = PyDict_SetItem(wheel, key, l);
                 Py_DECREF(l);
             }
         }
-        Py_DECREF(wheel);
+        Py_XDECREF(key);
+        Py_XDECREF(wheel);
         if (rc < 0)
-            return NULL;
+            goto failed;
     }
 
     put_borrowed(t, t_in_ring, Py_False);
@@ -274,30 +308,16 @@ do_park(PyObject *t, PyObject *world, PyObject *due, PyObject *sched, PyObject *
         goto failed;
     return r;
 
-failed: {
-        PyObject *type, *value, *tb;
-        PyErr_Fetch(&type, &value, &tb);
-        put_borrowed(t, w_due, zero);
-        PyErr_Restore(type, value, tb);
-        return NULL;
-    }
+failed:
+    CORE(t)->due = 0;
+    return NULL;
 }
 
-static PyObject *
-park_in(PyObject *t, PyObject *world, PyObject *due)
+static int
+as_ll(PyObject *o, long long *out)
 {
-    PyObject *sched = PyObject_GetAttr(world, str_wsched);
-    if (sched == NULL)
-        return NULL;
-    PyObject *tick = PyObject_GetAttr(world, str_tick);
-    if (tick == NULL) {
-        Py_DECREF(sched);
-        return NULL;
-    }
-    PyObject *r = do_park(t, world, due, sched, tick);
-    Py_DECREF(tick);
-    Py_DECREF(sched);
-    return r;
+    *out = PyLong_AsLongLong(o);
+    return (*out == -1 && PyErr_Occurred()) ? -1 : 0;
 }
 
 static PyObject *
@@ -307,11 +327,20 @@ sp_park(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "park(t, world, due) takes 3 arguments");
         return NULL;
     }
-    if (!world_ready || !PyObject_TypeCheck(args[0], Behaviour_T)) {
+    PyObject *t = args[0], *world = args[1], *r = NULL;
+    if (!world_ready || !PyObject_TypeCheck(t, Behaviour_T)) {
         PyErr_SetString(PyExc_TypeError, "park() needs a BehaviourTasklet (after setup_world)");
         return NULL;
     }
-    PyObject *r = park_in(args[0], args[1], args[2]);
+    long long due, tick;
+    if (as_ll(args[2], &due) < 0)
+        return NULL;
+    PyObject *sched = PyObject_GetAttr(world, str_wsched);
+    PyObject *ticko = sched ? PyObject_GetAttr(world, str_tick) : NULL;
+    if (ticko != NULL && as_ll(ticko, &tick) == 0)
+        r = do_park(t, world, sched, due, tick);
+    Py_XDECREF(ticko);
+    Py_XDECREF(sched);
     if (r == NULL)
         return NULL;
     Py_DECREF(r);
@@ -340,14 +369,12 @@ sp_next_tick(PyObject *self, PyObject *unused)
     Py_INCREF(t);
     PyObject *world = SLOT(t, w_world);
     Py_INCREF(world);
-    PyObject *r = NULL, *due = NULL;
-    PyObject *tick = PyObject_GetAttr(world, str_tick);
-    if (tick != NULL)
-        due = PyNumber_Add(tick, one);
-    if (due != NULL)
-        r = do_park(t, world, due, sched, tick);
-    Py_XDECREF(due);
-    Py_XDECREF(tick);
+    PyObject *r = NULL;
+    long long tick;
+    PyObject *ticko = PyObject_GetAttr(world, str_tick);
+    if (ticko != NULL && as_ll(ticko, &tick) == 0)
+        r = do_park(t, world, sched, tick + 1, tick);
+    Py_XDECREF(ticko);
     Py_DECREF(world);
     Py_DECREF(t);
     Py_DECREF(sched);
@@ -516,9 +543,15 @@ sp_setup(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_TypeError, "setup(): bad arguments");
         return NULL;
     }
-    if ((t_time_ns = slot_offset(tasklet, "time_ns")) < 0
-        || (t_switches = slot_offset(tasklet, "switches")) < 0
-        || (t_greenlet = slot_offset(tasklet, "greenlet")) < 0
+    if (!PyType_IsSubtype(tasklet, &Core_T)) {
+        PyErr_SetString(PyExc_TypeError, "setup(): Tasklet must derive from Core");
+        return NULL;
+    }
+    void **api = (void **)PyCapsule_Import("greenlet._C_API", 0);
+    if (api == NULL)
+        return NULL;
+    greenlet_switch = (greenlet_switch_fn)api[GREENLET_SWITCH_NUM];
+    if ((t_greenlet = slot_offset(tasklet, "greenlet")) < 0
         || (t_tempval = slot_offset(tasklet, "tempval")) < 0
         || (t_started = slot_offset(tasklet, "_started")) < 0
         || (t_in_ring = slot_offset(tasklet, "_in_ring")) < 0
@@ -558,8 +591,7 @@ sp_setup_world(PyObject *self, PyObject *args)
                         "Tasklet subclass");
         return NULL;
     }
-    if ((w_world = slot_offset(behaviour, "world")) < 0
-        || (w_due = slot_offset(behaviour, "due")) < 0)
+    if ((w_world = slot_offset(behaviour, "world")) < 0)
         return NULL;
     Py_INCREF(behaviour);
     Py_INCREF(error);
@@ -611,7 +643,9 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC
 PyInit__speedups(void)
 {
-    if (PyType_Ready(&Pair_T) < 0)
+    /* object's own tp_new, so that object.__new__(Tasklet) stays allowed */
+    Core_T.tp_new = PyBaseObject_Type.tp_new;
+    if (PyType_Ready(&Pair_T) < 0 || PyType_Ready(&Core_T) < 0)
         return NULL;
 #define INTERN(var, s) if ((var = PyUnicode_InternFromString(s)) == NULL) return NULL
     INTERN(str_switch, "switch");
@@ -624,11 +658,17 @@ PyInit__speedups(void)
     INTERN(str_wheel, "_wheel");
     INTERN(str_wsched, "_sched");
 #undef INTERN
-    if ((one = PyLong_FromLong(1)) == NULL || (zero = PyLong_FromLong(0)) == NULL)
+    if ((empty_tuple = PyTuple_New(0)) == NULL)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
         return NULL;
+    Py_INCREF(&Core_T);
+    if (PyModule_AddObject(m, "Core", (PyObject *)&Core_T) < 0) {
+        Py_DECREF(&Core_T);
+        Py_DECREF(m);
+        return NULL;
+    }
     PyObject *sw = PyObject_GetAttrString(m, "switch");
     PyObject *method = sw ? PyInstanceMethod_New(sw) : NULL;
     Py_XDECREF(sw);

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from time import perf_counter_ns
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import greenlet
 
@@ -32,7 +32,27 @@ BUDGET = _preempt.BUDGET
 FLAG = _preempt.FLAG
 
 
-class Tasklet(TaskletState):
+class _PyCore:
+    """The pure-Python twin of ``sim._speedups.Core``: a tasklet's counters, updated at
+    every switch (kernel) and wake (world).  With the C half they are C integers inside the
+    tasklet, so that updating them allocates nothing and touches no cold int objects."""
+
+    __slots__ = ("time_ns", "units", "switches", "preemptions", "mark", "due")
+    time_ns: int
+    units: int
+    switches: int
+    preemptions: int
+    mark: int  # the world's: work when last measured
+    due: int  # the world's: tick a parked behaviour waits for (0: none)
+
+
+if TYPE_CHECKING:
+    _Core = _PyCore
+else:
+    _Core = _PyCore if _kernel._speedups is None else _kernel._speedups.Core
+
+
+class Tasklet(TaskletState, _Core):
     """A microthread. Stackless's ``tasklet`` and Loom's ``Tasklet`` are this class.
 
     ``Tasklet(func, args, kwargs)`` binds; ``t(*args)``/``t.setup(*args)`` makes it alive and
@@ -44,8 +64,8 @@ class Tasklet(TaskletState):
     __slots__ = (
         "id", "_sched", "greenlet", "_func", "_args", "_kwargs", "tempval", "_alive",
         "_started", "_in_ring", "_blocked", "_chan", "_timer", "atomic", "ignore_nesting",
-        "_block_trap", "is_main", "name", "time_ns", "units", "switches", "preemptions",
-        "finished_with", "_xpartner", "_bound_tid", "_trace", "_profile",
+        "_block_trap", "is_main", "name", "finished_with", "_xpartner", "_bound_tid",
+        "_trace", "_profile",
     )
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Tasklet:
@@ -90,6 +110,8 @@ class Tasklet(TaskletState):
         self.units = 0
         self.switches = 0
         self.preemptions = 0
+        self.mark = 0
+        self.due = 0
         self.finished_with: BaseException | None = None
         self._xpartner: Tasklet | None = None  # other-thread tasklet waiting for our resume
         self._bound_tid: int | None = None

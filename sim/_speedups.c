@@ -44,7 +44,7 @@ static PyObject *BUDGET, *FLAG, *bomb_T, *switch_py, *local, *WorldError;
 static Py_ssize_t t_greenlet, t_tempval, t_started, t_in_ring;
 static Py_ssize_t s_t0, s_pending_irq, s_soft_at, s_current, s_q;
 static Py_ssize_t b_n, b_n0;
-static Py_ssize_t w_world;
+static Py_ssize_t w_world, w_key;
 
 /* greenlet's C API (greenlet/greenlet.h): slot 6 of the capsule "greenlet._C_API" is
    PyGreenlet_Switch(greenlet, args, kwargs).  Calling it directly, rather than the
@@ -388,6 +388,90 @@ not_behaviour:
     return NULL;
 }
 
+
+/* ------------------------------------------------------------------ wake, sweep */
+
+/* The world's per-tick loops over the behaviours woken from its wheel (sim/_world_run.py,
+   StepMixin._wake and _sweep, whose Python bodies are the twins). */
+
+static PyObject *
+sp_wake(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    /* wake(woken, tick, append): each t in the list still due at tick: due = 0, in the
+       ring, append(t).  Returns how many. */
+    long long n;
+    if (nargs != 3 || !PyList_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "wake(woken: list, tick, append)");
+        return NULL;
+    }
+    if (as_ll(args[1], &n) < 0)
+        return NULL;
+    PyObject *woken = args[0], *append = args[2];
+    Py_ssize_t count = 0;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(woken); i++) {
+        PyObject *t = PyList_GET_ITEM(woken, i);
+        if (!PyObject_TypeCheck(t, Behaviour_T) || CORE(t)->due != n)
+            continue;
+        CORE(t)->due = 0;
+        put_borrowed(t, t_in_ring, Py_True);
+        Py_INCREF(t);
+        PyObject *r = PyObject_CallOneArg(append, t);
+        Py_DECREF(t);
+        if (r == NULL)
+            return NULL;
+        Py_DECREF(r);
+        count++;
+    }
+    return PyLong_FromSsize_t(count);
+}
+
+static PyObject *
+sp_sweep(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    /* sweep(woken, units_mode, limit, over, unparked): charge each woken behaviour with its
+       work since its mark (units or ns), over[t.key] = used past limit, unparked gets those
+       not parked again.  Returns the work charged in units mode (0 otherwise). */
+    if (nargs != 5 || !PyList_Check(args[0]) || !PyDict_Check(args[3])
+        || !PyList_Check(args[4])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "sweep(woken: list, units_mode, limit, over: dict, unparked: list)");
+        return NULL;
+    }
+    PyObject *woken = args[0], *over = args[3], *unparked = args[4];
+    int units = PyObject_IsTrue(args[1]);
+    double limit = PyFloat_AsDouble(args[2]);
+    if (units < 0 || (limit == -1.0 && PyErr_Occurred()))
+        return NULL;
+    long long total = 0;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(woken); i++) {
+        PyObject *t = PyList_GET_ITEM(woken, i);
+        if (!PyObject_TypeCheck(t, Behaviour_T)) {
+            PyErr_SetString(PyExc_TypeError, "sweep(): woken holds a non-behaviour");
+            return NULL;
+        }
+        Core *c = CORE(t);
+        long long now = units ? c->units : c->time_ns;
+        long long used = now - c->mark;
+        if (used || !units) {
+            c->mark = now;
+            total += used;
+            if ((double)used > limit) {
+                PyObject *key = SLOT(t, w_key), *u = PyLong_FromLongLong(used);
+                int rc = (key == NULL || u == NULL) ? -1 : PyDict_SetItem(over, key, u);
+                Py_XDECREF(u);
+                if (rc < 0) {
+                    if (!PyErr_Occurred())
+                        PyErr_SetString(PyExc_AttributeError, "behaviour has no key");
+                    return NULL;
+                }
+            }
+        }
+        if (!c->due && PyList_Append(unparked, t) < 0)
+            return NULL;
+    }
+    return PyLong_FromLongLong(units ? total : 0);
+}
+
 /* -------------------------------------------------------------------------- pair */
 
 /* A data descriptor: obj.<name> is (obj.<outer>.<a>, obj.<outer>.<b>); assigning calls the
@@ -591,7 +675,8 @@ sp_setup_world(PyObject *self, PyObject *args)
                         "Tasklet subclass");
         return NULL;
     }
-    if ((w_world = slot_offset(behaviour, "world")) < 0)
+    if ((w_world = slot_offset(behaviour, "world")) < 0
+        || (w_key = slot_offset(behaviour, "key")) < 0)
         return NULL;
     Py_INCREF(behaviour);
     Py_INCREF(error);
@@ -624,6 +709,10 @@ static PyMethodDef methods[] = {
      "The straight-line loop of a behaviour: ``while True: ...; next_tick()``.  Behaviours\n"
      "woken in a tick run in the order they went to sleep.  Sleepers cost nothing per tick.\n"
      "Raises WorldError outside an entity behaviour."},
+    {"wake", (PyCFunction)(void (*)(void))sp_wake, METH_FASTCALL,
+     "wake(woken, tick, append): StepMixin._wake's loop over the wheel's list."},
+    {"sweep", (PyCFunction)(void (*)(void))sp_sweep, METH_FASTCALL,
+     "sweep(woken, units_mode, limit, over, unparked): StepMixin._sweep's first loop."},
     {"pair", sp_pair, METH_VARARGS,
      "pair(owner, outer, inner, a, b, fset, name, doc): a (a, b) tuple descriptor."},
     {"setup", sp_setup, METH_VARARGS,

@@ -26,6 +26,7 @@ from . import _preempt
 from ._api import run_phase
 from ._behaviour import BehaviourTasklet, release, suspend
 from ._entity import Body, Entity, WorldError
+from ._kernel import _speedups
 from ._supervise import BehaviourKey
 
 if TYPE_CHECKING:
@@ -175,11 +176,14 @@ class StepMixin:
         if woken:
             # The kernel's insert() checks thread, state and timers; a wheel entry whose due
             # tick is this one is a live, parked tasklet of this thread: append it directly.
-            for t in woken:
-                if t.due == n:
-                    t.due = 0
-                    t._in_ring = True
-                    q.append(t)
+            if _speedups is not None:
+                _speedups.wake(woken, n, q.append)  # this loop, in C
+            else:
+                for t in woken:
+                    if t.due == n:
+                        t.due = 0
+                        t._in_ring = True
+                        q.append(t)
             self._woken = woken
 
     def _compact_wheel(self) -> None:
@@ -277,7 +281,9 @@ class StepMixin:
         unparked: list[BehaviourTasklet] = []
         # One loop per unit, with nothing but reads and a mark per woken behaviour: this
         # runs for every wake.
-        if self.units_mode:
+        if _speedups is not None:  # the two loops below, in C
+            total = _speedups.sweep(self._woken, self.units_mode, limit, over, unparked)
+        elif self.units_mode:
             for t in self._woken:
                 c = t.units
                 used = c - t.mark

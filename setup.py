@@ -10,6 +10,6 @@ from setuptools import Extension, setup
 
 setup(
     ext_modules=[
-        Extension("sim._speedups", ["sim/_speedups.c"], extra_compile_args=["-O2"]),
+        Extension("sim._speedups", ["sim/_speedups.c"], extra_compile_args=["-O2", "-ffp-contract=off"]),
     ],
 )

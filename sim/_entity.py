@@ -356,15 +356,17 @@ _ = Field  # re-exported through sim for `hp = Field(int, 100)` declarations
 
 def _fast_pairs() -> None:
     """With the kernel's C half: ``pos`` and ``vel`` read the body's slots in C (a neighbour
-    loop reads them for every neighbour); assigning still goes through the Python setters."""
+    loop reads them for every neighbour); assigning ``vel`` a tuple of two finite floats is
+    C too (the ``vel`` setter's common case); anything else goes to the Python setters."""
     from ._kernel import _speedups
 
     if _speedups is None:
         return
-    for name, inner, a, b in (("pos", Record, "x", "y"), ("vel", Body, "vx", "vy")):
+    for name, inner, a, b, moving in (("pos", Record, "x", "y", None),
+                                      ("vel", Body, "vx", "vy", "_moving")):
         prop = vars(Entity)[name]
         setattr(Entity, name, _speedups.pair(Entity, "_body", inner, a, b, prop.fset, name,
-                                             prop.__doc__))
+                                             prop.__doc__, moving))
 
 
 _fast_pairs()

@@ -28,6 +28,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
+#include <math.h>
 #include <time.h>
 
 #define SLOT(o, off) (*(PyObject **)((char *)(o) + (off)))
@@ -56,7 +57,7 @@ static greenlet_switch_fn greenlet_switch;
 static PyObject *empty_tuple;
 
 static PyObject *str_switch, *str_popleft, *str_raise, *str_next_for_block, *str_sched,
-    *str_tick, *str_soon, *str_wheel, *str_wsched;
+    *str_tick, *str_tick_rate, *str_sleep_until_py, *str_soon, *str_wheel, *str_wsched;
 
 static Py_ssize_t
 slot_offset(PyTypeObject *tp, const char *name)
@@ -321,6 +322,67 @@ as_ll(PyObject *o, long long *out)
 }
 
 static PyObject *
+sp_sleep_until(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    /* World.sleep_until(world, when) for a behaviour of that world given a finite float or
+       int; everything else (errors included) goes to World._sleep_until_py. */
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "sleep_until(world, when) takes 2 arguments");
+        return NULL;
+    }
+    PyObject *world = args[0], *when = args[1];
+    PyObject *sched = NULL, *t, *o = NULL, *r = NULL;
+    double w, rate;
+    long long tick, now;
+    if (!world_ready || !(PyFloat_CheckExact(when) || PyLong_CheckExact(when)))
+        goto slow;
+    w = PyFloat_AsDouble(when);
+    if (w == -1.0 && PyErr_Occurred()) {
+        PyErr_Clear();
+        goto slow;
+    }
+    if (!isfinite(w))
+        goto slow;
+    sched = PyObject_GetAttr(local, str_sched);
+    if (sched == NULL) {
+        PyErr_Clear();
+        goto slow;
+    }
+    t = Py_IS_TYPE(sched, Sched_T) ? SLOT(sched, s_current) : NULL;
+    if (t == NULL || !PyObject_TypeCheck(t, Behaviour_T) || SLOT(t, w_world) != world)
+        goto slow;
+    if ((o = PyObject_GetAttr(world, str_tick_rate)) == NULL)
+        goto error;
+    rate = PyFloat_AsDouble(o);
+    Py_CLEAR(o);
+    if (rate == -1.0 && PyErr_Occurred())
+        goto error;
+    double c = ceil(w * rate - 1e-9);
+    if (!(c >= 0.0 && c < 9.0e18))
+        goto slow;
+    tick = (long long)c;
+    if ((o = PyObject_GetAttr(world, str_tick)) == NULL || as_ll(o, &now) < 0)
+        goto error;
+    Py_CLEAR(o);
+    Py_INCREF(t);
+    r = do_park(t, world, sched, tick > now ? tick : now + 1, now);
+    Py_DECREF(t);
+    Py_DECREF(sched);
+    if (r == NULL)
+        return NULL;
+    Py_DECREF(r);
+    Py_RETURN_NONE;
+
+slow:
+    Py_XDECREF(sched);
+    return PyObject_CallMethodOneArg(world, str_sleep_until_py, when);
+error:
+    Py_XDECREF(o);
+    Py_XDECREF(sched);
+    return NULL;
+}
+
+static PyObject *
 sp_park(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 3) {
@@ -481,6 +543,10 @@ typedef struct {
     PyTypeObject *owner, *inner;   /* the classes whose slots these are */
     Py_ssize_t outer, a, b;
     PyObject *fset, *name, *doc;
+    /* vel: a tuple of two finite floats is stored here, in C, and the entity's id is put
+       in (or taken out of) its world's dict `moving` when alive; else fset does it all */
+    PyObject *moving;
+    Py_ssize_t e_alive, e_world, e_id;
 } Pair;
 
 static void
@@ -492,6 +558,7 @@ pair_dealloc(Pair *p)
     Py_XDECREF(p->fset);
     Py_XDECREF(p->name);
     Py_XDECREF(p->doc);
+    Py_XDECREF(p->moving);
     PyObject_GC_Del(p);
 }
 
@@ -533,12 +600,61 @@ pair_get(PyObject *self, PyObject *obj, PyObject *type)
 }
 
 static int
+pair_set_fast(Pair *p, PyObject *obj, PyObject *value)
+{
+    /* 1 done, 0 not applicable (the Python setter decides), -1 error */
+    if (!PyTuple_CheckExact(value) || PyTuple_GET_SIZE(value) != 2
+        || !PyObject_TypeCheck(obj, p->owner))
+        return 0;
+    PyObject *x = PyTuple_GET_ITEM(value, 0), *y = PyTuple_GET_ITEM(value, 1);
+    PyObject *in = SLOT(obj, p->outer);
+    if (!PyFloat_CheckExact(x) || !PyFloat_CheckExact(y) || in == NULL
+        || !PyObject_TypeCheck(in, p->inner))
+        return 0;
+    double vx = PyFloat_AS_DOUBLE(x), vy = PyFloat_AS_DOUBLE(y);
+    if (!isfinite(vx) || !isfinite(vy))
+        return 0;
+    PyObject *alive = SLOT(obj, p->e_alive), *world = SLOT(obj, p->e_world),
+             *id = SLOT(obj, p->e_id);
+    if (alive == NULL || world == NULL || id == NULL)
+        return 0;
+    put_borrowed(in, p->a, x);
+    put_borrowed(in, p->b, y);
+    if (alive != Py_True)
+        return 1;
+    PyObject *moving = PyObject_GetAttr(world, p->moving);
+    if (moving == NULL)
+        return -1;
+    int rc;
+    if (!PyDict_Check(moving)) {
+        PyErr_Format(PyExc_TypeError, "world.%U must be a dict", p->moving);
+        rc = -1;
+    }
+    else if (vx != 0.0 || vy != 0.0)
+        rc = PyDict_SetItem(moving, id, in);
+    else {
+        rc = PyDict_DelItem(moving, id);
+        if (rc < 0 && PyErr_ExceptionMatches(PyExc_KeyError)) {
+            PyErr_Clear();
+            rc = 0;
+        }
+    }
+    Py_DECREF(moving);
+    return rc < 0 ? -1 : 1;
+}
+
+static int
 pair_set(PyObject *self, PyObject *obj, PyObject *value)
 {
     Pair *p = (Pair *)self;
     if (value == NULL) {
         PyErr_Format(PyExc_AttributeError, "can't delete attribute '%U'", p->name);
         return -1;
+    }
+    if (p->moving != NULL) {
+        int done = pair_set_fast(p, obj, value);
+        if (done)
+            return done < 0 ? -1 : 0;
     }
     PyObject *args[2] = {obj, value};
     PyObject *r = PyObject_Vectorcall(p->fset, args, 2, NULL);
@@ -579,14 +695,21 @@ sp_pair(PyObject *self, PyObject *args)
 {
     PyTypeObject *owner, *inner;
     const char *outer, *a, *b;
-    PyObject *fset, *name, *doc;
-    if (!PyArg_ParseTuple(args, "O!sO!ssOUO:pair", &PyType_Type, &owner, &outer,
-                          &PyType_Type, &inner, &a, &b, &fset, &name, &doc))
+    PyObject *fset, *name, *doc, *moving = Py_None;
+    if (!PyArg_ParseTuple(args, "O!sO!ssOUO|O:pair", &PyType_Type, &owner, &outer,
+                          &PyType_Type, &inner, &a, &b, &fset, &name, &doc, &moving))
         return NULL;
-    Py_ssize_t oo, ao, bo;
+    Py_ssize_t oo, ao, bo, alive = 0, world = 0, id = 0;
     if ((oo = slot_offset(owner, outer)) < 0 || (ao = slot_offset(inner, a)) < 0
         || (bo = slot_offset(inner, b)) < 0)
         return NULL;
+    if (moving != Py_None
+        && (!PyUnicode_Check(moving) || (alive = slot_offset(owner, "_alive")) < 0
+            || (world = slot_offset(owner, "world")) < 0 || (id = slot_offset(owner, "id")) < 0)) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "pair(): moving must be an attribute name");
+        return NULL;
+    }
     if (!PyCallable_Check(fset)) {
         PyErr_SetString(PyExc_TypeError, "pair(): the setter must be callable");
         return NULL;
@@ -607,6 +730,14 @@ sp_pair(PyObject *self, PyObject *args)
     p->fset = fset;
     p->name = name;
     p->doc = doc;
+    p->moving = NULL;
+    if (moving != Py_None) {
+        Py_INCREF(moving);
+        p->moving = moving;
+    }
+    p->e_alive = alive;
+    p->e_world = world;
+    p->e_id = id;
     PyObject_GC_Track(p);
     return (PyObject *)p;
 }
@@ -713,8 +844,11 @@ static PyMethodDef methods[] = {
      "wake(woken, tick, append): StepMixin._wake's loop over the wheel's list."},
     {"sweep", (PyCFunction)(void (*)(void))sp_sweep, METH_FASTCALL,
      "sweep(woken, units_mode, limit, over, unparked): StepMixin._sweep's first loop."},
+    {"sleep_until", (PyCFunction)(void (*)(void))sp_sleep_until, METH_FASTCALL,
+     "sleep_until(world, when): World.sleep_until (see sim/_world.py)."},
     {"pair", sp_pair, METH_VARARGS,
-     "pair(owner, outer, inner, a, b, fset, name, doc): a (a, b) tuple descriptor."},
+     "pair(owner, outer, inner, a, b, fset, name, doc, moving=None): a (a, b) tuple "
+     "descriptor (see Pair in _speedups.c)."},
     {"setup", sp_setup, METH_VARARGS,
      "setup(Tasklet, Scheduler, Budget, BUDGET, FLAG, bomb, switch_py)."},
     {"setup_world", sp_setup_world, METH_VARARGS,
@@ -743,6 +877,8 @@ PyInit__speedups(void)
     INTERN(str_next_for_block, "next_for_block");
     INTERN(str_sched, "sched");
     INTERN(str_tick, "_tick");
+    INTERN(str_tick_rate, "tick_rate");
+    INTERN(str_sleep_until_py, "_sleep_until_py");
     INTERN(str_soon, "_soon");
     INTERN(str_wheel, "_wheel");
     INTERN(str_wsched, "_sched");
@@ -758,13 +894,19 @@ PyInit__speedups(void)
         Py_DECREF(m);
         return NULL;
     }
-    PyObject *sw = PyObject_GetAttrString(m, "switch");
-    PyObject *method = sw ? PyInstanceMethod_New(sw) : NULL;
-    Py_XDECREF(sw);
-    if (method == NULL || PyModule_AddObject(m, "switch_method", method) < 0) {
-        Py_XDECREF(method);
-        Py_DECREF(m);
-        return NULL;
+    /* Methods for Scheduler and World: instancemethod binds like a Python function. */
+    const char *as_methods[] = {"switch", "sleep_until"};
+    for (int i = 0; i < 2; i++) {
+        char name[32];
+        PyObject *f = PyObject_GetAttrString(m, as_methods[i]);
+        PyObject *method = f ? PyInstanceMethod_New(f) : NULL;
+        Py_XDECREF(f);
+        snprintf(name, sizeof name, "%s_method", as_methods[i]);
+        if (method == NULL || PyModule_AddObject(m, name, method) < 0) {
+            Py_XDECREF(method);
+            Py_DECREF(m);
+            return NULL;
+        }
     }
     return m;
 }

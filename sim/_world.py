@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from . import _instrument, _preempt
+from . import _instrument, _kernel, _preempt
 from ._aoi import Grid, InterestEvent
 from ._behaviour import BehaviourTasklet, SimClock, WallTimers, current_behaviour, park
 from ._channel import Channel
@@ -157,7 +157,10 @@ class World(StepMixin):
     def sleep_until(self, when: float) -> None:
         """Suspend the calling behaviour until simulation time ``when`` (absolute seconds),
         i.e. the first tick at or after it, and at least until the next tick.  A cadence
-        that must not drift when a tick runs late: ``due += period; sleep_until(due)``."""
+        that must not drift when a tick runs late: ``due += period; sleep_until(due)``.
+
+        (With the kernel's C half, ``sim._speedups.sleep_until`` does the common case and
+        calls this twin, ``_sleep_until_py``, for the rest.)"""
         tick = math.ceil(when * self.tick_rate - 1e-9) if when - when == 0.0 else -1
         if tick < 0:
             raise ValueError(f"when must be finite and >= 0, got {when!r}")
@@ -396,3 +399,8 @@ class World(StepMixin):
     def __repr__(self) -> str:
         return (f"<World seed={self.seed} tick={self._tick} entities={len(self._entities)}"
                 f"{' closed' if self._closed else ''}>")
+
+
+World._sleep_until_py = World.sleep_until  # type: ignore[attr-defined]
+if _kernel._speedups is not None:  # the common case in C (sim/_speedups.c)
+    World.sleep_until = _kernel._speedups.sleep_until_method  # type: ignore[method-assign]

@@ -170,3 +170,65 @@ def test_a_killed_parked_behaviour_leaves_a_stale_wheel_entry() -> None:
         world.step()
     finally:
         world.close()
+
+
+def test_sleep_until_edges_match_the_python_twin() -> None:
+    from sim._entity import Entity
+
+    other = World(seed=2)
+    out: list[object] = []
+
+    class Waiter(Entity):
+        kind = "waiter"
+
+        def behaviour(self) -> None:
+            w = self.world
+            for when in (float("inf"), float("nan"), -0.5, "soon"):
+                try:
+                    w.sleep_until(when)  # type: ignore[arg-type]
+                except (ValueError, TypeError) as e:
+                    out.append(type(e).__name__)
+            try:
+                other.sleep_until(1.0)  # not a behaviour of that world
+            except WorldError:
+                out.append("WorldError")
+            w.sleep_until(0)  # the past (an int): the next tick
+            out.append(w.tick)
+            w.sleep_until(5 / 30)  # exactly tick 5, despite the float rounding
+            out.append(w.tick)
+            w.sleep_until(5.5 / 30)
+            out.append(w.tick)
+
+    world = World(seed=1)
+    try:
+        world.spawn(Waiter)
+        world.run(ticks=8)
+        with pytest.raises(WorldError):
+            world.sleep_until(1.0)  # from the main tasklet
+    finally:
+        world.close()
+        other.close()
+    assert out == ["ValueError", "ValueError", "ValueError", "TypeError", "WorldError", 2, 5, 6]
+
+
+def test_vel_keeps_the_moving_set_in_step() -> None:
+    world = World(seed=1, size=(100.0, 100.0))
+    try:
+        e = world.spawn(_entity.Entity, pos=(1.0, 1.0))
+        assert e.id not in world._moving
+        e.vel = (0.0, 2.0)
+        assert world._moving[e.id] is e._body
+        e.vel = (-0.0, 0.0)  # zero, negative or not: no longer moving
+        assert e.id not in world._moving and e.vel == (-0.0, 0.0)
+        e.vel = [3, 4]  # type: ignore[assignment]  # any pair of numbers, as floats
+        assert e.vel == (3.0, 4.0) and type(e.vel[0]) is float
+        assert world._moving[e.id] is e._body
+        for bad in ((1.0, float("inf")), (1.0,), "ab", None):
+            with pytest.raises((ValueError, TypeError)):
+                e.vel = bad  # type: ignore[assignment]
+        assert e.vel == (3.0, 4.0)
+        world.despawn(e)
+        e.vel = (1.0, 1.0)  # a despawned entity keeps its numbers, moves nowhere
+        assert e.vel == (1.0, 1.0) and e.id not in world._moving
+    finally:
+        world.close()

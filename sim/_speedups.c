@@ -6,9 +6,9 @@
  * The C versions do only the common case, the one that runs at nearly every switch, and
  * hand everything else to the Python twin *before* changing any state:
  *
- *   switch(sched, cur, nxt)   the kernel's one door, when no budget was spent (hard mode),
- *                             no interrupt is due or pending, no hook is set and nxt has
- *                             started; otherwise Scheduler._switch_py does the whole switch.
+ *   switch(sched, cur, nxt)   the kernel's one door (budget accounting included), when no
+ *                             soft interrupt is due, no hook is set and nxt has started;
+ *                             otherwise Scheduler._switch_py does the whole switch.
  *   park(t, world, due)       a behaviour parks on its world's tick wheel.
  *   next_tick()               park(current, world, world._tick + 1).
  *   pair(...)                 a data descriptor reading two slots of a slot as a tuple
@@ -39,12 +39,15 @@ static int ready = 0;
 static int world_ready = 0;
 static int hooks = 0;                  /* a schedule callback or trace/profile hook is set */
 
-static PyTypeObject *Tasklet_T, *Sched_T, *Behaviour_T;
+static PyTypeObject *Tasklet_T, *Sched_T, *Behaviour_T, *Watchdog_T;
+static long long window;
 static PyObject *BUDGET, *FLAG, *bomb_T, *switch_py, *local, *WorldError;
 
 static Py_ssize_t t_greenlet, t_tempval, t_started, t_in_ring;
-static Py_ssize_t s_t0, s_pending_irq, s_soft_at, s_current, s_q;
-static Py_ssize_t b_n, b_n0;
+static Py_ssize_t s_t0, s_pending_irq, s_soft_at, s_current, s_q, s_budget_base, s_slice_budget,
+    s_irq, s_soft;
+static Py_ssize_t d_total, d_used, d_timeout;
+static Py_ssize_t b_n, b_n0, b_r;
 static Py_ssize_t w_world, w_key;
 
 /* greenlet's C API (greenlet/greenlet.h): slot 6 of the capsule "greenlet._C_API" is
@@ -156,6 +159,92 @@ static PyTypeObject Core_T = {
 
 /* -------------------------------------------------------------------------- switch */
 
+/* Deterministic mode: instrumented code ran since the last switch (BUDGET.n moved) or an
+   interrupt was deferred.  Scheduler._switch_py's budget branch, in two steps: read_budget
+   checks that every value is a plain int (or bool) and reads them, changing nothing (0:
+   something unusual, let the Python twin do the whole switch); charge_budget writes. */
+typedef struct {
+    long long base, n, r, slice, timeout, used;
+    PyObject *irq;
+    int total, soft;
+} Budget;
+
+static inline int
+ll_of(PyObject *o, long long *out)
+{
+    if (o == NULL || !PyLong_CheckExact(o))
+        return 0;
+    *out = PyLong_AsLongLong(o);
+    return (*out == -1 && PyErr_Occurred()) ? -1 : 1;
+}
+
+static int
+read_budget(PyObject *sched, Budget *b)
+{
+    int ok;
+    if ((ok = ll_of(SLOT(sched, s_budget_base), &b->base)) <= 0
+        || (ok = ll_of(SLOT(BUDGET, b_n), &b->n)) <= 0
+        || (ok = ll_of(SLOT(BUDGET, b_r), &b->r)) <= 0
+        || (ok = ll_of(SLOT(sched, s_slice_budget), &b->slice)) <= 0)
+        return ok;
+    PyObject *soft = SLOT(sched, s_soft);
+    if (soft != Py_True && soft != Py_False)
+        return 0;
+    b->soft = soft == Py_True;
+    b->irq = SLOT(sched, s_irq);
+    if (b->irq == NULL)
+        return 0;
+    if (b->irq == Py_None)
+        return 1;
+    if (!Py_IS_TYPE(b->irq, Watchdog_T))
+        return 0;
+    PyObject *total = SLOT(b->irq, d_total);
+    if (total != Py_True && total != Py_False)
+        return 0;
+    b->total = total == Py_True;
+    if ((ok = ll_of(SLOT(b->irq, d_timeout), &b->timeout)) <= 0
+        || (ok = ll_of(SLOT(b->irq, d_used), &b->used)) <= 0)
+        return ok;
+    return 1;
+}
+
+static int
+charge_budget(PyObject *sched, PyObject *cur, Budget *bu)
+{
+    long long used = bu->base - bu->n - bu->r, b = bu->slice;
+    put_borrowed(sched, s_pending_irq, Py_False);
+    CORE(cur)->units += used;
+    if (bu->irq != Py_None) {
+        if (bu->total) {
+            long long total = bu->used + used;
+            if (put(bu->irq, d_used, PyLong_FromLongLong(total)) < 0)
+                return -1;
+            if (bu->timeout > 0 && !bu->soft) {
+                long long left = bu->timeout - total;
+                if (left < b)
+                    b = left > 0 ? left : 0;
+            }
+        }
+        else if (bu->timeout > 0 && !bu->soft && bu->timeout < b)
+            b = bu->timeout;
+    }
+    long long n = b < window ? b : window;
+    PyObject *base = PyLong_FromLongLong(b), *no = PyLong_FromLongLong(n);
+    PyObject *r = PyLong_FromLongLong(b - n);
+    if (base == NULL || no == NULL || r == NULL) {
+        Py_XDECREF(base);
+        Py_XDECREF(no);
+        Py_XDECREF(r);
+        return -1;
+    }
+    put(sched, s_budget_base, base);
+    put_borrowed(BUDGET, b_n0, no);
+    put(BUDGET, b_n, no);
+    put(BUDGET, b_r, r);
+    return 0;
+}
+
+
 static PyObject *
 switch_slow(PyObject *sched, PyObject *cur, PyObject *nxt)
 {
@@ -172,13 +261,16 @@ do_switch(PyObject *sched, PyObject *cur, PyObject *nxt)
 
     /* Conditions for the fast path, read before anything changes. */
     PyObject *n = SLOT(BUDGET, b_n), *n0 = SLOT(BUDGET, b_n0);
-    if (n != n0) {  /* ints outside CPython's small-int cache compare by value */
-        int ne = PyObject_RichCompareBool(n, n0, Py_NE);
-        if (ne != 0)
-            return ne < 0 ? NULL : switch_slow(sched, cur, nxt);
+    int spent = n != n0;
+    if (spent) {  /* ints outside CPython's small-int cache compare by value */
+        spent = PyObject_RichCompareBool(n, n0, Py_NE);
+        if (spent < 0)
+            return NULL;
     }
-    if (SLOT(sched, s_pending_irq) != Py_False || SLOT(nxt, t_started) != Py_True)
+    PyObject *pending = SLOT(sched, s_pending_irq);
+    if ((pending != Py_False && pending != Py_True) || SLOT(nxt, t_started) != Py_True)
         return switch_slow(sched, cur, nxt);
+    spent |= pending == Py_True;
     long long now = now_ns();
     PyObject *soft_at = SLOT(sched, s_soft_at), *t0o = SLOT(sched, s_t0);
     if (soft_at == NULL || t0o == NULL || SLOT(nxt, t_greenlet) == NULL)
@@ -191,11 +283,19 @@ do_switch(PyObject *sched, PyObject *cur, PyObject *nxt)
     long long t0 = PyLong_AsLongLong(t0o);
     if (t0 == -1 && PyErr_Occurred())
         return NULL;
+    Budget bud;
+    if (spent) {
+        int ok = read_budget(sched, &bud);
+        if (ok <= 0)
+            return ok < 0 ? NULL : switch_slow(sched, cur, nxt);
+    }
 
     /* cur.time_ns += now - sched.t0; sched.t0 = now */
     if (put(sched, s_t0, PyLong_FromLongLong(now)) < 0)
         return NULL;
     CORE(cur)->time_ns += now - t0;
+    if (spent && charge_budget(sched, cur, &bud) < 0)
+        return NULL;
     /* if FLAG: FLAG.clear() */
     if (PyList_GET_SIZE(FLAG) && PyList_SetSlice(FLAG, 0, PY_SSIZE_T_MAX, NULL) < 0)
         return NULL;
@@ -747,11 +847,12 @@ sp_pair(PyObject *self, PyObject *args)
 static PyObject *
 sp_setup(PyObject *self, PyObject *args)
 {
-    PyTypeObject *tasklet, *sched, *budget_t;
+    PyTypeObject *tasklet, *sched, *budget_t, *watchdog;
     PyObject *budget, *flag, *bomb, *py_switch;
-    if (!PyArg_ParseTuple(args, "O!O!O!OO!OO:setup", &PyType_Type, &tasklet, &PyType_Type,
+    long long win;
+    if (!PyArg_ParseTuple(args, "O!O!O!OO!OOO!L:setup", &PyType_Type, &tasklet, &PyType_Type,
                           &sched, &PyType_Type, &budget_t, &budget, &PyList_Type, &flag,
-                          &bomb, &py_switch))
+                          &bomb, &py_switch, &PyType_Type, &watchdog, &win))
         return NULL;
     if (!PyObject_TypeCheck(budget, budget_t) || !PyType_Check(bomb)
         || !PyCallable_Check(py_switch)) {
@@ -776,8 +877,19 @@ sp_setup(PyObject *self, PyObject *args)
         || (s_current = slot_offset(sched, "current")) < 0
         || (s_q = slot_offset(sched, "q")) < 0
         || (b_n = slot_offset(budget_t, "n")) < 0
-        || (b_n0 = slot_offset(budget_t, "n0")) < 0)
+        || (b_n0 = slot_offset(budget_t, "n0")) < 0
+        || (b_r = slot_offset(budget_t, "r")) < 0
+        || (s_budget_base = slot_offset(sched, "budget_base")) < 0
+        || (s_slice_budget = slot_offset(sched, "slice_budget")) < 0
+        || (s_irq = slot_offset(sched, "irq")) < 0
+        || (s_soft = slot_offset(sched, "_soft")) < 0
+        || (d_total = slot_offset(watchdog, "total")) < 0
+        || (d_used = slot_offset(watchdog, "used")) < 0
+        || (d_timeout = slot_offset(watchdog, "timeout")) < 0)
         return NULL;
+    window = win;
+    Py_INCREF(watchdog);
+    Py_XSETREF(Watchdog_T, watchdog);
     Py_INCREF(tasklet);
     Py_INCREF(sched);
     Py_INCREF(budget);
@@ -850,7 +962,7 @@ static PyMethodDef methods[] = {
      "pair(owner, outer, inner, a, b, fset, name, doc, moving=None): a (a, b) tuple "
      "descriptor (see Pair in _speedups.c)."},
     {"setup", sp_setup, METH_VARARGS,
-     "setup(Tasklet, Scheduler, Budget, BUDGET, FLAG, bomb, switch_py)."},
+     "setup(Tasklet, Scheduler, Budget, BUDGET, FLAG, bomb, switch_py, Watchdog, WINDOW)."},
     {"setup_world", sp_setup_world, METH_VARARGS,
      "setup_world(BehaviourTasklet, WorldError, thread_local)."},
     {"set_hooks", sp_set_hooks, METH_O, "set_hooks(flag): switch hooks are (not) set."},

@@ -510,6 +510,6 @@ if _kernel._speedups is not None:
     from ._preempt import Budget
 
     _kernel._speedups.setup(Tasklet, Scheduler, Budget, BUDGET, FLAG, bomb,
-                            Scheduler._switch_py)
+                            Scheduler._switch_py, _kernel.Watchdog, _preempt.WINDOW)
     Scheduler.switch = _kernel._speedups.switch_method  # type: ignore[method-assign]
     _kernel.refresh_switch_hooks()

@@ -232,3 +232,22 @@ def test_vel_keeps_the_moving_set_in_step() -> None:
         assert e.vel == (1.0, 1.0) and e.id not in world._moving
     finally:
         world.close()
+
+
+@needs_c
+def test_deterministic_preemption_is_the_same_in_c_and_python() -> None:
+    # The budget accounting at each switch is C code (charge_budget) or the Python twin:
+    # the same program must be preempted at exactly the same points.
+    script = ROOT / "tests" / "sim" / "scripts" / "stress_preempt.py"
+    outs = []
+    for pure in (False, True):
+        env = dict(os.environ)
+        env.pop("LOOM_PURE_PYTHON", None)
+        if pure:
+            env["LOOM_PURE_PYTHON"] = "1"
+        done = subprocess.run([sys.executable, str(script), "deterministic", "4", "300"],
+                              capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+        assert done.returncode == 0, done.stderr
+        outs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    assert outs[0] == outs[1]
+    assert outs[0]["ok"] and outs[0]["preemptions"] > 100

@@ -106,6 +106,10 @@ def test_modules_outside_the_prefixes_are_left_alone(world: str) -> None:
 
 def test_the_hook_leaves_meta_path_when_the_last_prefix_goes(world: str) -> None:
     finder = _instrument._finder
+    # World modules loaded by earlier tests (tests/world) leave their prefixes: this test is
+    # about the last one going, so start from none.
+    others = set(_instrument._prefixes)
+    _instrument.remove_prefixes(*others)
     _instrument.add_prefixes(world, world + "_x")
     assert sys.meta_path[0] is finder
     _instrument.remove_prefixes(world)
@@ -113,6 +117,7 @@ def test_the_hook_leaves_meta_path_when_the_last_prefix_goes(world: str) -> None
     _instrument.remove_prefixes(world + "_x")
     assert finder not in sys.meta_path
     assert "__loom_b__" not in importlib.import_module(f"{world}.mobs").spin.__code__.co_names
+    _instrument.add_prefixes(*others)
 
 
 @pytest.mark.parametrize(

@@ -59,10 +59,14 @@ def main(argv: list[str] | None = None) -> int:
     for s in wanted:
         if s not in SECTIONS:
             parser.error(f"unknown section {s!r}; choose from {', '.join(SECTIONS)}")
+    from sim import _kernel
+
     report: dict[str, Any] = {
         "python": platform.python_version(),
         "machine": platform.machine(),
         "quick": args.quick,
+        # sim/_speedups.c in use (False: the pure-Python twins, LOOM_PURE_PYTHON=1)
+        "c_half": _kernel._speedups is not None,
     }
     for name in wanted:
         t = time.perf_counter()

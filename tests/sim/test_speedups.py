@@ -251,3 +251,54 @@ def test_deterministic_preemption_is_the_same_in_c_and_python() -> None:
         outs.append(json.loads(done.stdout.strip().splitlines()[-1]))
     assert outs[0] == outs[1]
     assert outs[0]["ok"] and outs[0]["preemptions"] > 100
+
+
+def _world_trace() -> list[object]:
+    """A small world's trace, through next_tick, sleep_until, vel and a channel."""
+    from sim._entity import Entity
+
+    out: list[object] = []
+
+    class Walker(Entity):
+        kind = "walker"
+
+        def behaviour(self) -> None:
+            for i in range(5):
+                out.append((self.world.tick, self.id, self.pos))
+                self.vel = (float(i), 1.0)
+                if i % 2:
+                    sim.next_tick()
+                else:
+                    self.world.sleep_until((self.world.tick + 2) / 30)
+
+    world = World(seed=3)
+    try:
+        for k in range(4):
+            world.spawn(Walker, pos=(float(k), 0.0))
+        world.run(ticks=12)
+        out.append(world.state_hash())
+    finally:
+        world.close()
+    return out
+
+
+def test_worlds_on_two_threads_at_once_match_the_main_thread() -> None:
+    # The C half finds the running tasklet through the thread's own scheduler.
+    import threading
+
+    expected = _world_trace()
+    results: dict[int, list[object]] = {}
+    go = threading.Barrier(2)
+
+    def run(k: int) -> None:
+        go.wait()
+        results[k] = _world_trace()
+        sim.reset()
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(2)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(60)
+    assert results == {0: expected, 1: expected}
+    assert len(expected) == 4 * 5 + 1

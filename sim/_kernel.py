@@ -69,6 +69,8 @@ def get_scheduler() -> Scheduler:
         sched = Scheduler()
         _local.sched = sched
         _local.end = _ThreadEnd(sched)
+        if _speedups is not None:
+            _speedups.bind_thread(sched)
         return sched
 
 

@@ -60,7 +60,7 @@ static greenlet_switch_fn greenlet_switch;
 static PyObject *empty_tuple;
 
 static PyObject *str_switch, *str_popleft, *str_raise, *str_next_for_block, *str_sched,
-    *str_tick, *str_tick_rate, *str_sleep_until_py, *str_soon, *str_wheel, *str_wsched;
+    *str_tsd_key, *str_tick, *str_tick_rate, *str_sleep_until_py, *str_soon, *str_wheel, *str_wsched;
 
 static Py_ssize_t
 slot_offset(PyTypeObject *tp, const char *name)
@@ -339,6 +339,61 @@ sp_switch(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 
 /* ------------------------------------------------------------------- park, next_tick */
 
+/* The calling thread's scheduler (a new reference), or NULL without an exception when the
+   thread has none.  bind_thread() keeps it in the thread state's dict, a cheaper read than
+   the threading.local the Python side uses (which stays the reference: it is the
+   fallback). */
+static PyObject *
+thread_sched(void)
+{
+    PyObject *d = PyThreadState_GetDict();
+    if (d != NULL) {
+        PyObject *s = PyDict_GetItemWithError(d, str_tsd_key);
+        if (s != NULL) {
+            Py_INCREF(s);
+            return s;
+        }
+        if (PyErr_Occurred())
+            return NULL;
+    }
+    PyObject *s = PyObject_GetAttr(local, str_sched);
+    if (s == NULL && PyErr_ExceptionMatches(PyExc_AttributeError))
+        PyErr_Clear();
+    return s;
+}
+
+/* An attribute of a plain instance (World): its __dict__ first, which skips the type's
+   attribute search; getattr when it is not there (a new reference, or NULL and an
+   exception). */
+static inline PyObject *
+inst_attr(PyObject *o, PyObject *name)
+{
+    PyObject **dp = _PyObject_GetDictPtr(o);
+    if (dp != NULL && *dp != NULL) {
+        PyObject *v = PyDict_GetItemWithError(*dp, name);
+        if (v != NULL) {
+            Py_INCREF(v);
+            return v;
+        }
+        if (PyErr_Occurred())
+            return NULL;
+    }
+    return PyObject_GetAttr(o, name);
+}
+
+static PyObject *
+sp_bind_thread(PyObject *self, PyObject *sched)
+{
+    PyObject *d = PyThreadState_GetDict();
+    if (d == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "bind_thread(): no thread state dict");
+        return NULL;
+    }
+    if (PyDict_SetItem(d, str_tsd_key, sched) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 /* t.due = due; wheel it; leave the ring; switch to the next runnable (deadlock raises).
    On any exception (killed, thrown at while parked) t.due = 0: its wheel entry is stale. */
 static inline __attribute__((always_inline)) PyObject *
@@ -349,7 +404,7 @@ do_park(PyObject *t, PyObject *world, PyObject *sched, long long due, long long 
 
     CORE(t)->due = due;
     if (due == tick + 1) {
-        bucket = PyObject_GetAttr(world, str_soon);
+        bucket = inst_attr(world, str_soon);
         if (bucket == NULL)
             goto failed;
         rc = PyList_Check(bucket) ? PyList_Append(bucket, t) : -1;
@@ -361,7 +416,7 @@ do_park(PyObject *t, PyObject *world, PyObject *sched, long long due, long long 
         }
     }
     else {
-        PyObject *wheel = PyObject_GetAttr(world, str_wheel);
+        PyObject *wheel = inst_attr(world, str_wheel);
         PyObject *key = wheel ? PyLong_FromLongLong(due) : NULL;
         if (key == NULL)
             rc = -1;
@@ -414,6 +469,7 @@ failed:
     return NULL;
 }
 
+
 static int
 as_ll(PyObject *o, long long *out)
 {
@@ -443,15 +499,16 @@ sp_sleep_until(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     if (!isfinite(w))
         goto slow;
-    sched = PyObject_GetAttr(local, str_sched);
+    sched = thread_sched();
     if (sched == NULL) {
-        PyErr_Clear();
+        if (PyErr_Occurred())
+            return NULL;
         goto slow;
     }
     t = Py_IS_TYPE(sched, Sched_T) ? SLOT(sched, s_current) : NULL;
     if (t == NULL || !PyObject_TypeCheck(t, Behaviour_T) || SLOT(t, w_world) != world)
         goto slow;
-    if ((o = PyObject_GetAttr(world, str_tick_rate)) == NULL)
+    if ((o = inst_attr(world, str_tick_rate)) == NULL)
         goto error;
     rate = PyFloat_AsDouble(o);
     Py_CLEAR(o);
@@ -461,7 +518,7 @@ sp_sleep_until(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (!(c >= 0.0 && c < 9.0e18))
         goto slow;
     tick = (long long)c;
-    if ((o = PyObject_GetAttr(world, str_tick)) == NULL || as_ll(o, &now) < 0)
+    if ((o = inst_attr(world, str_tick)) == NULL || as_ll(o, &now) < 0)
         goto error;
     Py_CLEAR(o);
     Py_INCREF(t);
@@ -497,8 +554,8 @@ sp_park(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     long long due, tick;
     if (as_ll(args[2], &due) < 0)
         return NULL;
-    PyObject *sched = PyObject_GetAttr(world, str_wsched);
-    PyObject *ticko = sched ? PyObject_GetAttr(world, str_tick) : NULL;
+    PyObject *sched = inst_attr(world, str_wsched);
+    PyObject *ticko = sched ? inst_attr(world, str_tick) : NULL;
     if (ticko != NULL && as_ll(ticko, &tick) == 0)
         r = do_park(t, world, sched, due, tick);
     Py_XDECREF(ticko);
@@ -516,11 +573,10 @@ sp_next_tick(PyObject *self, PyObject *unused)
         PyErr_SetString(PyExc_RuntimeError, "sim._speedups.setup_world() was not called");
         return NULL;
     }
-    PyObject *sched = PyObject_GetAttr(local, str_sched);
+    PyObject *sched = thread_sched();
     if (sched == NULL) {
-        if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+        if (PyErr_Occurred())
             return NULL;
-        PyErr_Clear();
         goto not_behaviour;
     }
     PyObject *t = Py_IS_TYPE(sched, Sched_T) ? SLOT(sched, s_current) : NULL;
@@ -533,7 +589,7 @@ sp_next_tick(PyObject *self, PyObject *unused)
     Py_INCREF(world);
     PyObject *r = NULL;
     long long tick;
-    PyObject *ticko = PyObject_GetAttr(world, str_tick);
+    PyObject *ticko = inst_attr(world, str_tick);
     if (ticko != NULL && as_ll(ticko, &tick) == 0)
         r = do_park(t, world, sched, tick + 1, tick);
     Py_XDECREF(ticko);
@@ -965,6 +1021,8 @@ static PyMethodDef methods[] = {
      "setup(Tasklet, Scheduler, Budget, BUDGET, FLAG, bomb, switch_py, Watchdog, WINDOW)."},
     {"setup_world", sp_setup_world, METH_VARARGS,
      "setup_world(BehaviourTasklet, WorldError, thread_local)."},
+    {"bind_thread", sp_bind_thread, METH_O,
+     "bind_thread(sched): the calling thread's scheduler, for next_tick/sleep_until."},
     {"set_hooks", sp_set_hooks, METH_O, "set_hooks(flag): switch hooks are (not) set."},
     {NULL, NULL, 0, NULL},
 };
@@ -988,6 +1046,7 @@ PyInit__speedups(void)
     INTERN(str_raise, "raise_");
     INTERN(str_next_for_block, "next_for_block");
     INTERN(str_sched, "sched");
+    INTERN(str_tsd_key, "sim._speedups.sched");
     INTERN(str_tick, "_tick");
     INTERN(str_tick_rate, "tick_rate");
     INTERN(str_sleep_until_py, "_sleep_until_py");

@@ -6,8 +6,10 @@ Pure data: no clock, no randomness; every result is ordered by entity id (or dis
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Literal, NamedTuple, Protocol
+
+from ._kernel import _speedups
 
 __all__ = ["DEFAULT_LEAVE_FACTOR", "Grid", "InterestEvent", "Mobile", "Record"]
 
@@ -175,10 +177,13 @@ class Grid:
         if key != rec.key:
             self._relink(eid, rec, key)
 
-    def move_all(self, bodies: Iterable[tuple[int, Mobile]], dt: float) -> None:
-        """``move(eid, b.x + b.vx * dt, b.y + b.vy * dt)`` for each ``(eid, b)``, in one loop:
-        the same positions bit for bit, the same bookkeeping.  Each ``b`` must be the record
-        ``eid`` was inserted with (``insert(..., record=b)``), as the world's bodies are."""
+    def move_all(self, bodies: Mapping[int, Mobile] | Iterable[tuple[int, Mobile]],
+                 dt: float) -> None:
+        """``move(eid, b.x + b.vx * dt, b.y + b.vy * dt)`` for each ``(eid, b)`` (pairs, or a
+        dict ``{eid: b}``), in one loop: the same positions bit for bit, the same
+        bookkeeping.  Each ``b`` must be the record ``eid`` was inserted with
+        (``insert(..., record=b)``), as the world's bodies are.  Given a dict, a wrapping
+        grid without subscriptions runs the loop in C (``sim._speedups.move_wrapped``)."""
         # move()'s arithmetic, in the same order.  The world's motion loop: a wrapping grid
         # with no subscriptions gets a loop of its own, without their two tests per body.
         nx, ny = self._nx, self._ny
@@ -187,7 +192,11 @@ class Grid:
         lastx, lasty = nx - 1, ny - 1
         changed = self._changed if self._subs else None
         if nx and changed is None:
-            for eid, b in bodies:
+            if _speedups is not None and type(bodies) is dict:  # this loop, in C
+                _speedups.move_wrapped(bodies, dt, w, h, invx, invy, nx, ny, self._relink,
+                                       self.move)
+                return
+            for eid, b in bodies.items() if isinstance(bodies, Mapping) else bodies:
                 x = (b.x + b.vx * dt) % w
                 y = (b.y + b.vy * dt) % h
                 cx = int(x * invx)
@@ -199,7 +208,7 @@ class Grid:
                     self._relink(eid, b, key)
             return
         floor = math.floor
-        for eid, b in bodies:
+        for eid, b in bodies.items() if isinstance(bodies, Mapping) else bodies:
             x = b.x + b.vx * dt
             y = b.y + b.vy * dt
             if nx:

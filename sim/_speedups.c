@@ -11,6 +11,7 @@
  *                             otherwise Scheduler._switch_py does the whole switch.
  *   park(t, world, due)       a behaviour parks on its world's tick wheel.
  *   next_tick()               park(current, world, world._tick + 1).
+ *   move_wrapped(...)         Grid.move_all's loop: the world's motion, every tick.
  *   pair(...)                 a data descriptor reading two slots of a slot as a tuple
  *                             (Entity.pos, Entity.vel); setting calls the Python setter.
  *
@@ -690,6 +691,156 @@ sp_sweep(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return PyLong_FromLongLong(units ? total : 0);
 }
 
+
+/* ------------------------------------------------------------------ motion */
+
+/* Grid.move_all's loop for a wrapping grid without subscriptions (sim/_aoi.py; its Python
+   body is the twin): for each (eid, record) of a dict, x = (x + vx * dt) % w (Python's
+   float modulo, bit for bit: built with -ffp-contract=off), likewise y, the cell key as
+   move() computes it, and relink(eid, record, key) when the cell changed.  Records of a
+   type without the five slots go to move(eid, x, y) instead. */
+
+typedef struct {
+    PyTypeObject *type;
+    Py_ssize_t x, y, key, vx, vy;
+} Layout;
+
+static Layout layout;  /* the last record type seen (the world's Body) */
+
+static int
+layout_of(PyTypeObject *tp)
+{
+    /* 1: layout holds tp's offsets; 0: tp lacks a slot; -1: error */
+    if (layout.type == tp)
+        return 1;
+    Layout l = {tp, 0, 0, 0, 0, 0};
+    const char *names[5] = {"x", "y", "key", "vx", "vy"};
+    Py_ssize_t *offs[5] = {&l.x, &l.y, &l.key, &l.vx, &l.vy};
+    for (int i = 0; i < 5; i++) {
+        PyObject *d = PyObject_GetAttrString((PyObject *)tp, names[i]);
+        if (d == NULL) {
+            if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+                return -1;
+            PyErr_Clear();
+            return 0;
+        }
+        int ok = Py_IS_TYPE(d, &PyMemberDescr_Type)
+                 && ((PyMemberDescrObject *)d)->d_member->type == T_OBJECT_EX;
+        if (ok)
+            *offs[i] = ((PyMemberDescrObject *)d)->d_member->offset;
+        Py_DECREF(d);
+        if (!ok)
+            return 0;
+    }
+    Py_INCREF(tp);
+    Py_XDECREF(layout.type);
+    layout = l;
+    return 1;
+}
+
+static inline double
+pymod(double v, double w)
+{
+    /* float.__mod__ for w > 0 (Objects/floatobject.c, float_rem) */
+    double m = fmod(v, w);
+    if (m) {
+        if (m < 0)
+            m += w;
+    }
+    else
+        m = copysign(0.0, w);
+    return m;
+}
+
+static PyObject *
+sp_move_wrapped(PyObject *self, PyObject *args)
+{
+    PyObject *bodies, *relink, *move;
+    double dt, w, h, invx, invy;
+    long long nx, ny;
+    if (!PyArg_ParseTuple(args, "O!dddddLLOO:move_wrapped", &PyDict_Type, &bodies, &dt, &w,
+                          &h, &invx, &invy, &nx, &ny, &relink, &move))
+        return NULL;
+    if (!(w > 0 && h > 0 && nx > 0 && ny > 0)) {
+        PyErr_SetString(PyExc_ValueError, "move_wrapped(): needs a wrapping grid");
+        return NULL;
+    }
+    Py_ssize_t pos = 0;
+    PyObject *eid, *b;
+    while (PyDict_Next(bodies, &pos, &eid, &b)) {
+        int ok = layout_of(Py_TYPE(b));
+        if (ok < 0)
+            return NULL;
+        PyObject *xo = ok ? SLOT(b, layout.x) : NULL, *yo = ok ? SLOT(b, layout.y) : NULL;
+        PyObject *vxo = ok ? SLOT(b, layout.vx) : NULL, *vyo = ok ? SLOT(b, layout.vy) : NULL;
+        PyObject *ko = ok ? SLOT(b, layout.key) : NULL;
+        if (xo == NULL || yo == NULL || vxo == NULL || vyo == NULL || ko == NULL
+            || !PyFloat_CheckExact(xo) || !PyFloat_CheckExact(yo)
+            || !PyFloat_CheckExact(vxo) || !PyFloat_CheckExact(vyo) || !PyLong_CheckExact(ko)) {
+            /* not a plain record: the Python way, same arithmetic */
+            Py_INCREF(eid);
+            Py_INCREF(b);
+            PyObject *nxo = NULL, *nyo = NULL, *r = NULL;
+            PyObject *bx = PyObject_GetAttrString(b, "x"), *bvx = PyObject_GetAttrString(b, "vx");
+            PyObject *by = PyObject_GetAttrString(b, "y"), *bvy = PyObject_GetAttrString(b, "vy");
+            if (bx && bvx && by && bvy) {
+                PyObject *dto = PyFloat_FromDouble(dt), *t1 = NULL, *t2 = NULL;
+                if (dto && (t1 = PyNumber_Multiply(bvx, dto)) && (nxo = PyNumber_Add(bx, t1))
+                    && (t2 = PyNumber_Multiply(bvy, dto)) && (nyo = PyNumber_Add(by, t2))) {
+                    PyObject *margs[3] = {eid, nxo, nyo};
+                    r = PyObject_Vectorcall(move, margs, 3, NULL);
+                }
+                Py_XDECREF(dto);
+                Py_XDECREF(t1);
+                Py_XDECREF(t2);
+            }
+            Py_XDECREF(bx);
+            Py_XDECREF(bvx);
+            Py_XDECREF(by);
+            Py_XDECREF(bvy);
+            Py_XDECREF(nxo);
+            Py_XDECREF(nyo);
+            Py_DECREF(eid);
+            Py_DECREF(b);
+            if (r == NULL)
+                return NULL;
+            Py_DECREF(r);
+            continue;
+        }
+        double x = pymod(PyFloat_AS_DOUBLE(xo) + PyFloat_AS_DOUBLE(vxo) * dt, w);
+        double y = pymod(PyFloat_AS_DOUBLE(yo) + PyFloat_AS_DOUBLE(vyo) * dt, h);
+        long long cx = (long long)(x * invx), cy = (long long)(y * invy);
+        long long key = (cx < nx ? cx : nx - 1) * ny + (cy < ny ? cy : ny - 1);
+        PyObject *nxo = PyFloat_FromDouble(x), *nyo = PyFloat_FromDouble(y);
+        if (nxo == NULL || nyo == NULL) {
+            Py_XDECREF(nxo);
+            Py_XDECREF(nyo);
+            return NULL;
+        }
+        put(b, layout.x, nxo);
+        put(b, layout.y, nyo);
+        long long old = PyLong_AsLongLong(ko);
+        if (old == -1 && PyErr_Occurred())
+            return NULL;
+        if (key != old) {
+            PyObject *k = PyLong_FromLongLong(key);
+            if (k == NULL)
+                return NULL;
+            Py_INCREF(eid);
+            Py_INCREF(b);
+            PyObject *rargs[3] = {eid, b, k};
+            PyObject *r = PyObject_Vectorcall(relink, rargs, 3, NULL);
+            Py_DECREF(eid);
+            Py_DECREF(b);
+            Py_DECREF(k);
+            if (r == NULL)
+                return NULL;
+            Py_DECREF(r);
+        }
+    }
+    Py_RETURN_NONE;
+}
+
 /* -------------------------------------------------------------------------- pair */
 
 /* A data descriptor: obj.<name> is (obj.<outer>.<a>, obj.<outer>.<b>); assigning calls the
@@ -1014,6 +1165,9 @@ static PyMethodDef methods[] = {
      "sweep(woken, units_mode, limit, over, unparked): StepMixin._sweep's first loop."},
     {"sleep_until", (PyCFunction)(void (*)(void))sp_sleep_until, METH_FASTCALL,
      "sleep_until(world, when): World.sleep_until (see sim/_world.py)."},
+    {"move_wrapped", sp_move_wrapped, METH_VARARGS,
+     "move_wrapped(bodies, dt, w, h, invx, invy, nx, ny, relink, move): Grid.move_all's "
+     "loop for a wrapping grid without subscriptions."},
     {"pair", sp_pair, METH_VARARGS,
      "pair(owner, outer, inner, a, b, fset, name, doc, moving=None): a (a, b) tuple "
      "descriptor (see Pair in _speedups.c)."},

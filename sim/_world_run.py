@@ -249,7 +249,7 @@ class StepMixin:
 
     def _integrate(self) -> None:
         # The grid wraps the position and stores it in the body (the entity's record).
-        self.grid.move_all(self._moving.items(), self.period)
+        self.grid.move_all(self._moving, self.period)
 
     def _interest(self) -> None:
         events = self.last_events = self.grid.update_interest()

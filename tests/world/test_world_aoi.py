@@ -277,9 +277,11 @@ def cells(buckets: dict[int, dict[int, object]]) -> dict[int, list[int]]:
     ),
     watch=st.booleans(),
     dt=st.sampled_from([1 / 30, 0.1, 1.0]),
+    as_dict=st.booleans(),
 )
-def test_move_all_is_move_for_each(wrap, cell, start, watch, dt) -> None:
-    """Bit for bit the positions, cells and interest events of one move() per record."""
+def test_move_all_is_move_for_each(wrap, cell, start, watch, dt, as_dict) -> None:
+    """Bit for bit the positions, cells and interest events of one move() per record
+    (given a dict, a wrapping grid without watchers runs the loop in C)."""
     grids = []
     for _ in range(2):
         grid = Grid(cell, wrap=(W, H) if wrap else None)
@@ -293,7 +295,7 @@ def test_move_all_is_move_for_each(wrap, cell, start, watch, dt) -> None:
         grids.append((grid, movers))
     (bulk, bodies), (one, same) = grids
     for _ in range(3):
-        bulk.move_all(bodies.items(), dt)
+        bulk.move_all(bodies if as_dict else bodies.items(), dt)
         for eid, b in same.items():
             one.move(eid, b.x + b.vx * dt, b.y + b.vy * dt)
         assert bulk._changed == one._changed
@@ -305,3 +307,31 @@ def test_move_all_is_move_for_each(wrap, cell, start, watch, dt) -> None:
         assert {k: cells(c) for k, c in bulk._kind_cells.items()} == {
             k: cells(c) for k, c in one._kind_cells.items()
         }
+
+
+def test_move_all_in_c_handles_the_seam_and_odd_records() -> None:
+    """Edge positions through the C loop and the Python one: a coordinate that wraps to
+    exactly the width (-tiny % W), negative zero, velocities as ints (not plain records:
+    those go to move()), all bit for bit."""
+    starts = [(0.0, 0.0, -1e-300, -1e-300), (W - 1e-13, H - 1e-13, 1e-13, 0.0),
+              (-0.0, 5.0, -0.0, 0.0), (10.0, 10.0, 3, -4), (199.9, 0.1, 400.0, -400.0)]
+    grids = []
+    for _ in range(2):
+        grid = Grid(10.0, wrap=(W, H))
+        movers = {}
+        for eid, (x, y, vx, vy) in enumerate(starts):
+            movers[eid] = Mover(vx, vy)  # type: ignore[arg-type]
+            grid.insert(eid, x, y, "k", record=movers[eid])
+        grids.append((grid, movers))
+    (bulk, bodies), (one, same) = grids
+    for _ in range(4):
+        bulk.move_all(bodies, 1 / 30)
+        bulk.move_all(bodies.items(), 1 / 30)
+        for _ in range(2):
+            for eid, b in same.items():
+                one.move(eid, b.x + b.vx * (1 / 30), b.y + b.vy * (1 / 30))
+        for eid in bodies:
+            a, b = bodies[eid], same[eid]
+            assert (a.x.hex(), a.y.hex(), a.key) == (b.x.hex(), b.y.hex(), b.key)
+            assert 0.0 <= a.x <= W and 0.0 <= a.y <= H  # -tiny % W is W itself
+        assert cells(bulk._cells) == cells(one._cells)

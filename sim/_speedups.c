@@ -246,7 +246,20 @@ charge_budget(PyObject *sched, PyObject *cur, Budget *bu)
 }
 
 
-static PyObject *
+/* read_budget then charge_budget (1), or nothing changed and 0 (the twin's turn), or -1.
+   Out of line: its locals must not sit on the tasklet's stack when it switches (greenlet
+   copies that stack out and back in at every switch). */
+static __attribute__((noinline)) int
+spend_budget(PyObject *sched, PyObject *cur)
+{
+    Budget bud;
+    int ok = read_budget(sched, &bud);
+    if (ok <= 0)
+        return ok;
+    return charge_budget(sched, cur, &bud) < 0 ? -1 : 1;
+}
+
+static __attribute__((noinline)) PyObject *
 switch_slow(PyObject *sched, PyObject *cur, PyObject *nxt)
 {
     PyObject *args[3] = {sched, cur, nxt};
@@ -284,9 +297,8 @@ do_switch(PyObject *sched, PyObject *cur, PyObject *nxt)
     long long t0 = PyLong_AsLongLong(t0o);
     if (t0 == -1 && PyErr_Occurred())
         return NULL;
-    Budget bud;
-    if (spent) {
-        int ok = read_budget(sched, &bud);
+    if (spent) {  /* (before the time: the two are independent, and this may decline) */
+        int ok = spend_budget(sched, cur);
         if (ok <= 0)
             return ok < 0 ? NULL : switch_slow(sched, cur, nxt);
     }
@@ -295,8 +307,6 @@ do_switch(PyObject *sched, PyObject *cur, PyObject *nxt)
     if (put(sched, s_t0, PyLong_FromLongLong(now)) < 0)
         return NULL;
     CORE(cur)->time_ns += now - t0;
-    if (spent && charge_budget(sched, cur, &bud) < 0)
-        return NULL;
     /* if FLAG: FLAG.clear() */
     if (PyList_GET_SIZE(FLAG) && PyList_SetSlice(FLAG, 0, PY_SSIZE_T_MAX, NULL) < 0)
         return NULL;

@@ -11,6 +11,7 @@
  *                             otherwise Scheduler._switch_py does the whole switch.
  *   park(t, world, due)       a behaviour parks on its world's tick wheel.
  *   next_tick()               park(current, world, world._tick + 1).
+ *   query_radius(...)         World.query_radius: the grid's ids mapped to entities.
  *   move_wrapped(...)         Grid.move_all's loop: the world's motion, every tick.
  *   pair(...)                 a data descriptor reading two slots of a slot as a tuple
  *                             (Entity.pos, Entity.vel); setting calls the Python setter.
@@ -61,7 +62,7 @@ static greenlet_switch_fn greenlet_switch;
 static PyObject *empty_tuple;
 
 static PyObject *str_switch, *str_popleft, *str_raise, *str_next_for_block, *str_sched,
-    *str_tsd_key, *str_tick, *str_tick_rate, *str_sleep_until_py, *str_soon, *str_wheel, *str_wsched;
+    *str_tsd_key, *str_grid, *str_entities, *str_query_radius, *str_query_radius_py, *str_tick, *str_tick_rate, *str_sleep_until_py, *str_soon, *str_wheel, *str_wsched;
 
 static Py_ssize_t
 slot_offset(PyTypeObject *tp, const char *name)
@@ -851,6 +852,127 @@ sp_move_wrapped(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+
+/* ------------------------------------------------------------------ query_radius */
+
+static PyTypeObject *Entity_T;
+static Py_ssize_t e_id;
+
+/* World.query_radius(world, pos, r, kind=None, *, exclude=None) when pos is a tuple or list
+   of two and exclude is None, an int or an entity; anything else (errors included) goes to
+   the twin, World._query_radius_py.  Calls world.grid.query_radius and maps the ids to
+   entities. */
+static PyObject *
+sp_query_radius(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *world, *pos, *r, *kind = Py_None, *exclude = Py_None;
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    if (Entity_T == NULL || nargs < 3 || nargs > 4)
+        goto slow;
+    world = args[0];
+    pos = args[1];
+    r = args[2];
+    if (nargs == 4)
+        kind = args[3];
+    for (Py_ssize_t i = 0; i < nkw; i++) {
+        PyObject *k = PyTuple_GET_ITEM(kwnames, i);
+        if (PyUnicode_CompareWithASCIIString(k, "exclude") == 0)
+            exclude = args[nargs + i];
+        else if (PyUnicode_CompareWithASCIIString(k, "kind") == 0 && nargs == 3)
+            kind = args[nargs + i];
+        else
+            goto slow;
+    }
+    PyObject *x, *y;
+    if (PyTuple_CheckExact(pos) && PyTuple_GET_SIZE(pos) == 2) {
+        x = PyTuple_GET_ITEM(pos, 0);
+        y = PyTuple_GET_ITEM(pos, 1);
+    }
+    else if (PyList_CheckExact(pos) && PyList_GET_SIZE(pos) == 2) {
+        x = PyList_GET_ITEM(pos, 0);
+        y = PyList_GET_ITEM(pos, 1);
+    }
+    else
+        goto slow;
+    PyObject *ex;
+    if (exclude == Py_None || PyLong_CheckExact(exclude))
+        ex = exclude;
+    else if (PyObject_TypeCheck(exclude, Entity_T) && SLOT(exclude, e_id) != NULL)
+        ex = SLOT(exclude, e_id);
+    else
+        goto slow;
+
+    PyObject *grid = inst_attr(world, str_grid);
+    if (grid == NULL)
+        return NULL;
+    Py_INCREF(x);
+    Py_INCREF(y);
+    Py_INCREF(ex);
+    PyObject *qargs[7] = {NULL, grid, x, y, r, kind, ex};  /* [0]: room for the offset */
+    PyObject *ids = PyObject_VectorcallMethod(str_query_radius, qargs + 1,
+                                              6 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    Py_DECREF(x);
+    Py_DECREF(y);
+    Py_DECREF(ex);
+    Py_DECREF(grid);
+    if (ids == NULL)
+        return NULL;
+    PyObject *ents = PyList_CheckExact(ids) ? inst_attr(world, str_entities) : NULL;
+    if (ents == NULL || !PyDict_Check(ents)) {
+        if (ents != NULL || !PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "query_radius(): grid ids or world._entities");
+        Py_XDECREF(ents);
+        Py_DECREF(ids);
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(ids);
+    PyObject *out = PyList_New(n);
+    for (Py_ssize_t i = 0; out != NULL && i < n; i++) {
+        PyObject *id = PyList_GET_ITEM(ids, i);
+        PyObject *e = PyDict_GetItemWithError(ents, id);
+        if (e == NULL) {
+            if (!PyErr_Occurred())
+                PyErr_SetObject(PyExc_KeyError, id);
+            Py_CLEAR(out);
+            break;
+        }
+        Py_INCREF(e);
+        PyList_SET_ITEM(out, i, e);
+    }
+    Py_DECREF(ents);
+    Py_DECREF(ids);
+    return out;
+
+slow: {
+        /* the twin, with the same arguments */
+        PyObject *method = nargs ? PyObject_GetAttr(args[0], str_query_radius_py) : NULL;
+        if (method == NULL) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_TypeError, "query_radius() needs the world");
+            return NULL;
+        }
+        PyObject *res = PyObject_Vectorcall(method, args + 1, nargs - 1, kwnames);
+        Py_DECREF(method);
+        return res;
+    }
+}
+
+static PyObject *
+sp_setup_entity(PyObject *self, PyObject *type)
+{
+    if (!PyType_Check(type)) {
+        PyErr_SetString(PyExc_TypeError, "setup_entity(Entity)");
+        return NULL;
+    }
+    Py_ssize_t off = slot_offset((PyTypeObject *)type, "id");
+    if (off < 0)
+        return NULL;
+    Py_INCREF(type);
+    Py_XSETREF(Entity_T, (PyTypeObject *)type);
+    e_id = off;
+    Py_RETURN_NONE;
+}
+
 /* -------------------------------------------------------------------------- pair */
 
 /* A data descriptor: obj.<name> is (obj.<outer>.<a>, obj.<outer>.<b>); assigning calls the
@@ -1175,6 +1297,10 @@ static PyMethodDef methods[] = {
      "sweep(woken, units_mode, limit, over, unparked): StepMixin._sweep's first loop."},
     {"sleep_until", (PyCFunction)(void (*)(void))sp_sleep_until, METH_FASTCALL,
      "sleep_until(world, when): World.sleep_until (see sim/_world.py)."},
+    {"query_radius", (PyCFunction)(void (*)(void))sp_query_radius,
+     METH_FASTCALL | METH_KEYWORDS,
+     "query_radius(world, pos, r, kind=None, *, exclude=None): World.query_radius."},
+    {"setup_entity", sp_setup_entity, METH_O, "setup_entity(Entity): for query_radius."},
     {"move_wrapped", sp_move_wrapped, METH_VARARGS,
      "move_wrapped(bodies, dt, w, h, invx, invy, nx, ny, relink, move): Grid.move_all's "
      "loop for a wrapping grid without subscriptions."},
@@ -1211,6 +1337,10 @@ PyInit__speedups(void)
     INTERN(str_next_for_block, "next_for_block");
     INTERN(str_sched, "sched");
     INTERN(str_tsd_key, "sim._speedups.sched");
+    INTERN(str_grid, "grid");
+    INTERN(str_entities, "_entities");
+    INTERN(str_query_radius, "query_radius");
+    INTERN(str_query_radius_py, "_query_radius_py");
     INTERN(str_tick, "_tick");
     INTERN(str_tick_rate, "tick_rate");
     INTERN(str_sleep_until_py, "_sleep_until_py");
@@ -1230,8 +1360,8 @@ PyInit__speedups(void)
         return NULL;
     }
     /* Methods for Scheduler and World: instancemethod binds like a Python function. */
-    const char *as_methods[] = {"switch", "sleep_until"};
-    for (int i = 0; i < 2; i++) {
+    const char *as_methods[] = {"switch", "sleep_until", "query_radius"};
+    for (int i = 0; i < 3; i++) {
         char name[32];
         PyObject *f = PyObject_GetAttrString(m, as_methods[i]);
         PyObject *method = f ? PyInstanceMethod_New(f) : NULL;

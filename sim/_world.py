@@ -303,7 +303,10 @@ class World(StepMixin):
     def query_radius(self, pos: tuple[float, float], r: float, kind: str | None = None, *,
                      exclude: Entity | int | None = None) -> list[Entity]:
         """Entities (of ``kind``) within ``r`` of ``pos`` (inclusive, the short way round a
-        wrapping world), sorted by id.  Reflects motion up to the end of the last tick."""
+        wrapping world), sorted by id.  Reflects motion up to the end of the last tick.
+
+        (With the kernel's C half, ``sim._speedups.query_radius`` does the common case and
+        calls this twin, ``_query_radius_py``, for the rest.)"""
         ex = exclude if exclude is None or type(exclude) is int else exclude.id  # type: ignore[union-attr]
         return list(map(self._entities.__getitem__,
                         self.grid.query_radius(pos[0], pos[1], r, kind, ex)))
@@ -402,5 +405,8 @@ class World(StepMixin):
 
 
 World._sleep_until_py = World.sleep_until  # type: ignore[attr-defined]
-if _kernel._speedups is not None:  # the common case in C (sim/_speedups.c)
+World._query_radius_py = World.query_radius  # type: ignore[attr-defined]
+if _kernel._speedups is not None:  # the common cases in C (sim/_speedups.c)
+    _kernel._speedups.setup_entity(Entity)
     World.sleep_until = _kernel._speedups.sleep_until_method  # type: ignore[method-assign]
+    World.query_radius = _kernel._speedups.query_radius_method  # type: ignore[method-assign]

@@ -302,3 +302,45 @@ def test_worlds_on_two_threads_at_once_match_the_main_thread() -> None:
         th.join(60)
     assert results == {0: expected, 1: expected}
     assert len(expected) == 4 * 5 + 1
+
+
+def test_query_radius_agrees_with_its_twin_on_every_shape_of_call() -> None:
+    from sim._entity import Entity
+
+    class Dot(Entity):
+        kind = "dot"
+
+    class Box(Entity):
+        kind = "box"
+
+    world = World(seed=1, size=(100.0, 100.0))
+    try:
+        dots = [world.spawn(Dot, pos=(float(i), 50.0)) for i in range(10)]
+        world.spawn(Box, pos=(3.0, 50.0))
+        twin = world._query_radius_py  # type: ignore[attr-defined]
+        calls: list[tuple[tuple[object, ...], dict[str, object]]] = [
+            (((4.0, 50.0), 2.0), {}),
+            (((4.0, 50.0), 2.0, "dot"), {}),
+            (([4.0, 50.0], 2.0), {"kind": "box"}),
+            (((4.0, 50.0), 2.0, "dot"), {"exclude": dots[4]}),
+            (((4.0, 50.0), 2.0), {"exclude": dots[3].id}),
+            (((4.0, 50.0), 2.0), {"exclude": None}),
+            ((iter([4.0, 50.0]), 2.0), {}),  # not indexable: the twin's TypeError
+            (((4.0,), 2.0), {}),
+            (((4.0, 50.0),), {}),
+            (((4.0, 50.0), 2.0), {"radius": 3}),
+            (((4.0, 50.0), 2.0), {"exclude": "dot"}),
+            (((99.0, 50.0), 2.5, "dot"), {}),  # across the seam
+        ]
+        for args, kw in calls:
+            results = []
+            for fn in (world.query_radius, twin):
+                try:
+                    results.append(("ok", fn(*args, **kw)))
+                except Exception as e:  # noqa: BLE001 - comparing whatever each raises
+                    results.append((type(e).__name__, None))
+            assert results[0] == results[1], (args, kw, results)
+        assert [e.id for e in world.query_radius((4.0, 50.0), 1.0, "dot")] == [
+            dots[3].id, dots[4].id, dots[5].id]
+    finally:
+        world.close()

@@ -7,7 +7,10 @@ tick by tick, so both see the same machine load).  ``tools.bench`` calls these f
   away from their centre.  Peer: the same work as a plain ``for`` loop over the same
   ``sim._aoi.Grid`` (its records holding position and velocity, as the world's bodies do),
   without tasklets or instrumentation; both end every run at the same bits (checked).  AOI
-  notifications are off in both.
+  notifications are off in both.  The world's bulk motion (``Grid.move_all``) and its
+  wake/park/query paths run in C (``sim._speedups``) while the peer's loop is Python, as
+  the issue allows for a vectorised grid; ``LOOM_PURE_PYTHON=1`` measures the world on its
+  pure-Python twins instead (report both).
 * ``idle_wakes``: 10,000 entities whose behaviour is ``while True: next_tick()``.  Peers:
   10,000 raw greenlets switched to once per tick by a plain loop, and 10,000 kernel tasklets
   parked and woken without the world (the kernel's own share).

@@ -13,6 +13,7 @@
  *   next_tick()               park(current, world, world._tick + 1).
  *   query_radius(...)         World.query_radius: the grid's ids mapped to entities.
  *   move_wrapped(...)         Grid.move_all's loop: the world's motion, every tick.
+ *   alias(...)                a read-only view of another attribute (World.tick).
  *   pair(...)                 a data descriptor reading two slots of a slot as a tuple
  *                             (Entity.pos, Entity.vel); setting calls the Python setter.
  *
@@ -1035,7 +1036,14 @@ pair_get(PyObject *self, PyObject *obj, PyObject *type)
                      Py_TYPE(obj)->tp_name, p->name);
         return NULL;
     }
-    return PyTuple_Pack(2, x, y);
+    PyObject *t = PyTuple_New(2);
+    if (t == NULL)
+        return NULL;
+    Py_INCREF(x);
+    Py_INCREF(y);
+    PyTuple_SET_ITEM(t, 0, x);
+    PyTuple_SET_ITEM(t, 1, y);
+    return t;
 }
 
 static int
@@ -1181,6 +1189,87 @@ sp_pair(PyObject *self, PyObject *args)
     return (PyObject *)p;
 }
 
+
+/* -------------------------------------------------------------------------- alias */
+
+/* A read-only data descriptor: obj.<name> is obj.__dict__[<target>] (World.tick is
+   World._tick, read by behaviours every think), like a property returning it. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *target, *name, *doc;
+} Alias;
+
+static void
+alias_dealloc(Alias *a)
+{
+    Py_XDECREF(a->target);
+    Py_XDECREF(a->name);
+    Py_XDECREF(a->doc);
+    PyObject_Free(a);
+}
+
+static PyObject *
+alias_get(PyObject *self, PyObject *obj, PyObject *type)
+{
+    Alias *a = (Alias *)self;
+    if (obj == NULL || obj == Py_None) {
+        Py_INCREF(self);
+        return self;
+    }
+    return inst_attr(obj, a->target);
+}
+
+static int
+alias_set(PyObject *self, PyObject *obj, PyObject *value)
+{
+    PyErr_Format(PyExc_AttributeError, "can't set attribute '%U'", ((Alias *)self)->name);
+    return -1;
+}
+
+static PyObject *
+alias_getdoc(Alias *a, void *closure)
+{
+    PyObject *d = a->doc ? a->doc : Py_None;
+    Py_INCREF(d);
+    return d;
+}
+
+static PyGetSetDef alias_getset[] = {
+    {"__doc__", (getter)alias_getdoc, NULL, NULL, NULL},
+    {NULL},
+};
+
+static PyTypeObject Alias_T = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "sim._speedups.alias",
+    .tp_basicsize = sizeof(Alias),
+    .tp_dealloc = (destructor)alias_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_descr_get = alias_get,
+    .tp_descr_set = alias_set,
+    .tp_getset = alias_getset,
+    .tp_doc = "A read-only view of another instance attribute (see World.tick).",
+};
+
+static PyObject *
+sp_alias(PyObject *self, PyObject *args)
+{
+    PyObject *target, *name, *doc;
+    if (!PyArg_ParseTuple(args, "UUO:alias", &target, &name, &doc))
+        return NULL;
+    Alias *a = PyObject_New(Alias, &Alias_T);
+    if (a == NULL)
+        return NULL;
+    Py_INCREF(target);
+    Py_INCREF(name);
+    Py_INCREF(doc);
+    PyUnicode_InternInPlace(&target);
+    a->target = target;
+    a->name = name;
+    a->doc = doc;
+    return (PyObject *)a;
+}
+
 /* -------------------------------------------------------------------------- setup */
 
 static PyObject *
@@ -1307,6 +1396,8 @@ static PyMethodDef methods[] = {
     {"pair", sp_pair, METH_VARARGS,
      "pair(owner, outer, inner, a, b, fset, name, doc, moving=None): a (a, b) tuple "
      "descriptor (see Pair in _speedups.c)."},
+    {"alias", sp_alias, METH_VARARGS,
+     "alias(target, name, doc): a read-only descriptor for obj.__dict__[target]."},
     {"setup", sp_setup, METH_VARARGS,
      "setup(Tasklet, Scheduler, Budget, BUDGET, FLAG, bomb, switch_py, Watchdog, WINDOW)."},
     {"setup_world", sp_setup_world, METH_VARARGS,
@@ -1328,7 +1419,7 @@ PyInit__speedups(void)
 {
     /* object's own tp_new, so that object.__new__(Tasklet) stays allowed */
     Core_T.tp_new = PyBaseObject_Type.tp_new;
-    if (PyType_Ready(&Pair_T) < 0 || PyType_Ready(&Core_T) < 0)
+    if (PyType_Ready(&Pair_T) < 0 || PyType_Ready(&Core_T) < 0 || PyType_Ready(&Alias_T) < 0)
         return NULL;
 #define INTERN(var, s) if ((var = PyUnicode_InternFromString(s)) == NULL) return NULL
     INTERN(str_switch, "switch");

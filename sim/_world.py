@@ -410,3 +410,5 @@ if _kernel._speedups is not None:  # the common cases in C (sim/_speedups.c)
     _kernel._speedups.setup_entity(Entity)
     World.sleep_until = _kernel._speedups.sleep_until_method  # type: ignore[method-assign]
     World.query_radius = _kernel._speedups.query_radius_method  # type: ignore[method-assign]
+    World.tick = _kernel._speedups.alias(  # type: ignore[method-assign]
+        "_tick", "tick", World.tick.__doc__)

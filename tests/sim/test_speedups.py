@@ -344,3 +344,17 @@ def test_query_radius_agrees_with_its_twin_on_every_shape_of_call() -> None:
             dots[3].id, dots[4].id, dots[5].id]
     finally:
         world.close()
+
+
+def test_world_tick_is_read_only_and_documented() -> None:
+    world = World(seed=1)
+    try:
+        assert world.tick == 0
+        world.step()
+        assert world.tick == 1 == world._tick
+        with pytest.raises(AttributeError, match="tick"):
+            world.tick = 5  # type: ignore[misc]
+        assert world.tick == 1
+        assert "Ticks stepped" in (World.tick.__doc__ or "")
+    finally:
+        world.close()

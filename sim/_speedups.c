@@ -1111,16 +1111,8 @@ pair_set(PyObject *self, PyObject *obj, PyObject *value)
     return 0;
 }
 
-static PyObject *
-pair_getdoc(Pair *p, void *closure)
-{
-    PyObject *d = p->doc ? p->doc : Py_None;
-    Py_INCREF(d);
-    return d;
-}
-
-static PyGetSetDef pair_getset[] = {
-    {"__doc__", (getter)pair_getdoc, NULL, NULL, NULL},
+static PyMemberDef pair_members[] = {
+    {"__doc__", T_OBJECT, offsetof(Pair, doc), READONLY, NULL},
     {NULL},
 };
 
@@ -1133,7 +1125,7 @@ static PyTypeObject Pair_T = {
     .tp_traverse = (traverseproc)pair_traverse,
     .tp_descr_get = pair_get,
     .tp_descr_set = pair_set,
-    .tp_getset = pair_getset,
+    .tp_members = pair_members,
     .tp_doc = "Two slots of a slot, read as a tuple; assignment calls a Python setter.",
 };
 
@@ -1226,16 +1218,8 @@ alias_set(PyObject *self, PyObject *obj, PyObject *value)
     return -1;
 }
 
-static PyObject *
-alias_getdoc(Alias *a, void *closure)
-{
-    PyObject *d = a->doc ? a->doc : Py_None;
-    Py_INCREF(d);
-    return d;
-}
-
-static PyGetSetDef alias_getset[] = {
-    {"__doc__", (getter)alias_getdoc, NULL, NULL, NULL},
+static PyMemberDef alias_members[] = {
+    {"__doc__", T_OBJECT, offsetof(Alias, doc), READONLY, NULL},
     {NULL},
 };
 
@@ -1247,7 +1231,7 @@ static PyTypeObject Alias_T = {
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_descr_get = alias_get,
     .tp_descr_set = alias_set,
-    .tp_getset = alias_getset,
+    .tp_members = alias_members,
     .tp_doc = "A read-only view of another instance attribute (see World.tick).",
 };
 

@@ -41,6 +41,7 @@
 static int ready = 0;
 static int world_ready = 0;
 static int hooks = 0;                  /* a schedule callback or trace/profile hook is set */
+static unsigned long long n_fast, n_slow;  /* switches done here / handed to the twin */
 
 static PyTypeObject *Tasklet_T, *Sched_T, *Behaviour_T, *Watchdog_T;
 static long long window;
@@ -60,6 +61,7 @@ static Py_ssize_t w_world, w_key;
 #define GREENLET_SWITCH_NUM 6
 typedef PyObject *(*greenlet_switch_fn)(PyObject *g, PyObject *args, PyObject *kwargs);
 static greenlet_switch_fn greenlet_switch;
+static PyTypeObject *Greenlet_T;  /* slot 0 of the capsule: PyGreenlet_Type */
 static PyObject *empty_tuple;
 
 static PyObject *str_switch, *str_popleft, *str_raise, *str_next_for_block, *str_sched,
@@ -264,6 +266,7 @@ spend_budget(PyObject *sched, PyObject *cur)
 static __attribute__((noinline)) PyObject *
 switch_slow(PyObject *sched, PyObject *cur, PyObject *nxt)
 {
+    n_slow++;
     PyObject *args[3] = {sched, cur, nxt};
     return PyObject_Vectorcall(switch_py, args, 3, NULL);
 }
@@ -289,7 +292,8 @@ do_switch(PyObject *sched, PyObject *cur, PyObject *nxt)
     spent |= pending == Py_True;
     long long now = now_ns();
     PyObject *soft_at = SLOT(sched, s_soft_at), *t0o = SLOT(sched, s_t0);
-    if (soft_at == NULL || t0o == NULL || SLOT(nxt, t_greenlet) == NULL)
+    PyObject *g = SLOT(nxt, t_greenlet);
+    if (soft_at == NULL || t0o == NULL || g == NULL || !PyObject_TypeCheck(g, Greenlet_T))
         return switch_slow(sched, cur, nxt);
     long long soft = PyLong_AsLongLong(soft_at);
     if (soft == -1 && PyErr_Occurred())
@@ -313,9 +317,9 @@ do_switch(PyObject *sched, PyObject *cur, PyObject *nxt)
     if (PyList_GET_SIZE(FLAG) && PyList_SetSlice(FLAG, 0, PY_SSIZE_T_MAX, NULL) < 0)
         return NULL;
     CORE(nxt)->switches += 1;
+    n_fast++;
     put_borrowed(sched, s_current, nxt);
 
-    PyObject *g = SLOT(nxt, t_greenlet);
     Py_INCREF(g);
     PyObject *r = greenlet_switch(g, empty_tuple, NULL);
     Py_DECREF(g);
@@ -1279,6 +1283,7 @@ sp_setup(PyObject *self, PyObject *args)
     if (api == NULL)
         return NULL;
     greenlet_switch = (greenlet_switch_fn)api[GREENLET_SWITCH_NUM];
+    Greenlet_T = (PyTypeObject *)api[0];
     if ((t_greenlet = slot_offset(tasklet, "greenlet")) < 0
         || (t_tempval = slot_offset(tasklet, "tempval")) < 0
         || (t_started = slot_offset(tasklet, "_started")) < 0
@@ -1344,6 +1349,12 @@ sp_setup_world(PyObject *self, PyObject *args)
 }
 
 static PyObject *
+sp_counts(PyObject *self, PyObject *unused)
+{
+    return Py_BuildValue("{sKsK}", "fast", n_fast, "slow", n_slow);
+}
+
+static PyObject *
 sp_set_hooks(PyObject *self, PyObject *flag)
 {
     int v = PyObject_IsTrue(flag);
@@ -1388,6 +1399,8 @@ static PyMethodDef methods[] = {
      "setup_world(BehaviourTasklet, WorldError, thread_local)."},
     {"bind_thread", sp_bind_thread, METH_O,
      "bind_thread(sched): the calling thread's scheduler, for next_tick/sleep_until."},
+    {"counts", sp_counts, METH_NOARGS,
+     "counts() -> {'fast': switches done in C, 'slow': handed to Scheduler._switch_py}."},
     {"set_hooks", sp_set_hooks, METH_O, "set_hooks(flag): switch hooks are (not) set."},
     {NULL, NULL, 0, NULL},
 };

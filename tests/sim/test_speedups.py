@@ -358,3 +358,36 @@ def test_world_tick_is_read_only_and_documented() -> None:
         assert "Ticks stepped" in (World.tick.__doc__ or "")
     finally:
         world.close()
+
+
+@needs_c
+@pytest.mark.parametrize("mode", ["hard", "deterministic"])
+def test_the_c_switch_takes_the_common_case(mode: str) -> None:
+    # Every path falls back to the twin when in doubt, so a fast path that never fires would
+    # still pass every other test: count.
+    from sim._entity import Entity
+
+    class Idle(Entity):
+        kind = "idle"
+
+        def behaviour(self) -> None:
+            while True:
+                sim.next_tick()
+
+    old = sim.set_preemption(mode)
+    try:
+        world = World(seed=1, deterministic=mode == "deterministic")
+        try:
+            for _ in range(50):
+                world.spawn(Idle)
+            world.run(ticks=3)
+            before = _kernel._speedups.counts()
+            world.run(ticks=10)
+            after = _kernel._speedups.counts()
+        finally:
+            world.close()
+    finally:
+        sim.set_preemption(old)
+    fast = after["fast"] - before["fast"]
+    slow = after["slow"] - before["slow"]
+    assert fast >= 50 * 10 and slow <= 2 * 10  # at most the phase's entry and exit per tick

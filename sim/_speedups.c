@@ -344,13 +344,21 @@ do_switch(PyObject *sched, PyObject *cur, PyObject *nxt)
     return v;
 }
 
+/* A METH_FASTCALL entry's argument check: 0 when ok, else TypeError naming the signature. */
+static int
+bad_args(int ok, const char *signature)
+{
+    if (ok)
+        return 0;
+    PyErr_Format(PyExc_TypeError, "%s: wrong arguments", signature);
+    return -1;
+}
+
 static PyObject *
 sp_switch(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "switch(sched, cur, nxt) takes 3 arguments");
+    if (bad_args(nargs == 3, "switch(sched, cur, nxt)"))
         return NULL;
-    }
     return do_switch(args[0], args[1], args[2]);
 }
 
@@ -499,10 +507,8 @@ sp_sleep_until(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     /* World.sleep_until(world, when) for a behaviour of that world given a finite float or
        int; everything else (errors included) goes to World._sleep_until_py. */
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "sleep_until(world, when) takes 2 arguments");
+    if (bad_args(nargs == 2, "sleep_until(world, when)"))
         return NULL;
-    }
     PyObject *world = args[0], *when = args[1];
     PyObject *sched = NULL, *t, *o = NULL, *r = NULL;
     double w, rate;
@@ -559,10 +565,8 @@ error:
 static PyObject *
 sp_park(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "park(t, world, due) takes 3 arguments");
+    if (bad_args(nargs == 3, "park(t, world, due)"))
         return NULL;
-    }
     PyObject *t = args[0], *world = args[1], *r = NULL;
     if (!world_ready || !PyObject_TypeCheck(t, Behaviour_T)) {
         PyErr_SetString(PyExc_TypeError, "park() needs a BehaviourTasklet (after setup_world)");
@@ -635,10 +639,8 @@ sp_wake(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     /* wake(woken, tick, append): each t in the list still due at tick: due = 0, in the
        ring, append(t).  Returns how many. */
     long long n;
-    if (nargs != 3 || !PyList_Check(args[0])) {
-        PyErr_SetString(PyExc_TypeError, "wake(woken: list, tick, append)");
+    if (bad_args(nargs == 3 && PyList_Check(args[0]), "wake(woken: list, tick, append)"))
         return NULL;
-    }
     if (as_ll(args[1], &n) < 0)
         return NULL;
     PyObject *woken = args[0], *append = args[2];
@@ -666,12 +668,10 @@ sp_sweep(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     /* sweep(woken, units_mode, limit, over, unparked): charge each woken behaviour with its
        work since its mark (units or ns), over[t.key] = used past limit, unparked gets those
        not parked again.  Returns the work charged in units mode (0 otherwise). */
-    if (nargs != 5 || !PyList_Check(args[0]) || !PyDict_Check(args[3])
-        || !PyList_Check(args[4])) {
-        PyErr_SetString(PyExc_TypeError,
-                        "sweep(woken: list, units_mode, limit, over: dict, unparked: list)");
+    if (bad_args(nargs == 5 && PyList_Check(args[0]) && PyDict_Check(args[3])
+                     && PyList_Check(args[4]),
+                 "sweep(woken: list, units_mode, limit, over: dict, unparked: list)"))
         return NULL;
-    }
     PyObject *woken = args[0], *over = args[3], *unparked = args[4];
     int units = PyObject_IsTrue(args[1]);
     double limit = PyFloat_AsDouble(args[2]);

@@ -262,6 +262,5 @@ class WallTimers:
 # The C twins of park() and next_tick() (sim/_speedups.c), when the kernel's C half is in.
 if _kernel._speedups is not None:
     _kernel._speedups.setup_world(BehaviourTasklet, WorldError, _thread)
-    _park_py, _next_tick_py = park, next_tick
     park = _kernel._speedups.park  # noqa: F811
     next_tick = _kernel._speedups.next_tick  # noqa: F811

@@ -185,8 +185,9 @@ class Scheduler:
         Returns ``cur.tempval`` when ``cur`` is resumed, exploding it if it is a bomb.
 
         ``sim._speedups.switch`` replaces this method when the C module is built: it does
-        the common case (hard mode, nothing due, no hooks, ``nxt`` started) and calls this
-        one, ``_switch_py``, for everything else.  Keep the two in step.
+        the common case (budget accounting included; no soft interrupt due, no hooks, ``nxt``
+        started) and calls this one, ``_switch_py``, for everything else.  Keep the two in
+        step.
         """
         now = perf_counter_ns()
         cur.time_ns += now - self.t0

@@ -505,7 +505,6 @@ class Tasklet(TaskletState, _Core):
             self.tempval = tempval
 
 
-
 if _kernel._speedups is not None:
     from ._preempt import Budget
 

@@ -502,6 +502,47 @@ as_ll(PyObject *o, long long *out)
     return (*out == -1 && PyErr_Occurred()) ? -1 : 0;
 }
 
+/* The running behaviour (borrowed) and, in *sched, its thread's scheduler (a new
+   reference); NULL and *sched NULL when the caller is no behaviour (an exception is set
+   only on a real error). */
+static PyObject *
+running_behaviour(PyObject **sched)
+{
+    *sched = thread_sched();
+    if (*sched == NULL)
+        return NULL;
+    PyObject *t = Py_IS_TYPE(*sched, Sched_T) ? SLOT(*sched, s_current) : NULL;
+    if (t == NULL || !PyObject_TypeCheck(t, Behaviour_T) || SLOT(t, w_world) == NULL) {
+        Py_CLEAR(*sched);
+        return NULL;
+    }
+    return t;
+}
+
+/* world._tick as a C integer (0, or -1 and an exception). */
+static int
+world_tick(PyObject *world, long long *tick)
+{
+    PyObject *o = inst_attr(world, str_tick);
+    if (o == NULL)
+        return -1;
+    int rc = as_ll(o, tick);
+    Py_DECREF(o);
+    return rc;
+}
+
+/* park t (a new reference it takes over) until due; None, or NULL and an exception. */
+static PyObject *
+park_until(PyObject *t, PyObject *world, PyObject *sched, long long due, long long tick)
+{
+    PyObject *r = do_park(t, world, sched, due, tick);
+    Py_DECREF(t);
+    if (r == NULL)
+        return NULL;
+    Py_DECREF(r);
+    Py_RETURN_NONE;
+}
+
 static PyObject *
 sp_sleep_until(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -510,9 +551,9 @@ sp_sleep_until(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (bad_args(nargs == 2, "sleep_until(world, when)"))
         return NULL;
     PyObject *world = args[0], *when = args[1];
-    PyObject *sched = NULL, *t, *o = NULL, *r = NULL;
+    PyObject *sched = NULL, *t, *o;
     double w, rate;
-    long long tick, now;
+    long long now;
     if (!world_ready || !(PyFloat_CheckExact(when) || PyLong_CheckExact(when)))
         goto slow;
     w = PyFloat_AsDouble(when);
@@ -522,42 +563,35 @@ sp_sleep_until(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     if (!isfinite(w))
         goto slow;
-    sched = thread_sched();
-    if (sched == NULL) {
+    t = running_behaviour(&sched);
+    if (t == NULL) {
         if (PyErr_Occurred())
             return NULL;
         goto slow;
     }
-    t = Py_IS_TYPE(sched, Sched_T) ? SLOT(sched, s_current) : NULL;
-    if (t == NULL || !PyObject_TypeCheck(t, Behaviour_T) || SLOT(t, w_world) != world)
+    if (SLOT(t, w_world) != world)
         goto slow;
     if ((o = inst_attr(world, str_tick_rate)) == NULL)
         goto error;
     rate = PyFloat_AsDouble(o);
-    Py_CLEAR(o);
+    Py_DECREF(o);
     if (rate == -1.0 && PyErr_Occurred())
         goto error;
     double c = ceil(w * rate - 1e-9);
     if (!(c >= 0.0 && c < 9.0e18))
         goto slow;
-    tick = (long long)c;
-    if ((o = inst_attr(world, str_tick)) == NULL || as_ll(o, &now) < 0)
+    if (world_tick(world, &now) < 0)
         goto error;
-    Py_CLEAR(o);
+    long long tick = (long long)c;
     Py_INCREF(t);
-    r = do_park(t, world, sched, tick > now ? tick : now + 1, now);
-    Py_DECREF(t);
+    PyObject *r = park_until(t, world, sched, tick > now ? tick : now + 1, now);
     Py_DECREF(sched);
-    if (r == NULL)
-        return NULL;
-    Py_DECREF(r);
-    Py_RETURN_NONE;
+    return r;
 
 slow:
     Py_XDECREF(sched);
     return PyObject_CallMethodOneArg(world, str_sleep_until_py, when);
 error:
-    Py_XDECREF(o);
     Py_XDECREF(sched);
     return NULL;
 }
@@ -576,16 +610,15 @@ sp_park(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (as_ll(args[2], &due) < 0)
         return NULL;
     PyObject *sched = inst_attr(world, str_wsched);
-    PyObject *ticko = sched ? inst_attr(world, str_tick) : NULL;
-    if (ticko != NULL && as_ll(ticko, &tick) == 0)
-        r = do_park(t, world, sched, due, tick);
-    Py_XDECREF(ticko);
+    if (sched != NULL && world_tick(world, &tick) == 0) {
+        Py_INCREF(t);
+        r = park_until(t, world, sched, due, tick);
+    }
     Py_XDECREF(sched);
-    if (r == NULL)
-        return NULL;
-    Py_DECREF(r);
-    Py_RETURN_NONE;
+    return r;
 }
+
+static const char not_a_behaviour[] = "next_tick() must be called from an entity behaviour";
 
 static PyObject *
 sp_next_tick(PyObject *self, PyObject *unused)
@@ -594,39 +627,21 @@ sp_next_tick(PyObject *self, PyObject *unused)
         PyErr_SetString(PyExc_RuntimeError, "sim._speedups.setup_world() was not called");
         return NULL;
     }
-    PyObject *sched = thread_sched();
-    if (sched == NULL) {
-        if (PyErr_Occurred())
-            return NULL;
-        goto not_behaviour;
-    }
-    PyObject *t = Py_IS_TYPE(sched, Sched_T) ? SLOT(sched, s_current) : NULL;
-    if (t == NULL || !PyObject_TypeCheck(t, Behaviour_T) || SLOT(t, w_world) == NULL) {
-        Py_DECREF(sched);
-        goto not_behaviour;
-    }
+    PyObject *sched, *t = running_behaviour(&sched), *r = NULL;
+    if (t == NULL)
+        return PyErr_Occurred() ? NULL : PyErr_Format(WorldError, "%s", not_a_behaviour);
     Py_INCREF(t);
     PyObject *world = SLOT(t, w_world);
     Py_INCREF(world);
-    PyObject *r = NULL;
     long long tick;
-    PyObject *ticko = inst_attr(world, str_tick);
-    if (ticko != NULL && as_ll(ticko, &tick) == 0)
-        r = do_park(t, world, sched, tick + 1, tick);
-    Py_XDECREF(ticko);
+    if (world_tick(world, &tick) == 0)
+        r = park_until(t, world, sched, tick + 1, tick);
+    else
+        Py_DECREF(t);
     Py_DECREF(world);
-    Py_DECREF(t);
     Py_DECREF(sched);
-    if (r == NULL)
-        return NULL;
-    Py_DECREF(r);
-    Py_RETURN_NONE;
-
-not_behaviour:
-    PyErr_SetString(WorldError, "next_tick() must be called from an entity behaviour");
-    return NULL;
+    return r;
 }
-
 
 /* ------------------------------------------------------------------ wake, sweep */
 

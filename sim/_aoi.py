@@ -280,7 +280,11 @@ class Grid:
     def query_radius(
         self, x: float, y: float, r: float, kind: str | None = None, exclude: int | None = None
     ) -> list[int]:
-        """Ids within distance ``r`` of (x, y) (inclusive), sorted by id."""
+        """Ids within distance ``r`` of (x, y) (inclusive), sorted by id.
+
+        (With the kernel's C half, ``sim._speedups.grid_query`` does the common case, a disc
+        clear of the seam over records with float positions, and calls this twin,
+        ``_query_radius_py``, for the rest.)"""
         cells = self._cells if kind is None else self._kind_cells.get(kind)
         if not cells:
             return []
@@ -293,9 +297,16 @@ class Grid:
         c = math.floor((y - r) * self._invy - _EPS)
         d = math.floor((y + r) * self._invy + _EPS)
         seam = a < 0 or c < 0 or b >= nx or d >= ny or 2 * (b - a + 1) >= nx
+        # A square of more cells than are occupied (a huge radius): every occupied cell,
+        # where the distance alone decides, as it does in the cells the square covers.
+        every = (b - a + 1) * (d - c + 1) > len(cells)
         if nx and (seam or 2 * (d - c + 1) >= ny):
             # The disc crosses the seam (or is huge): shortest-way-round distances.
-            out = [o for o, _ in self._scan(x, y, r, cells)]
+            out = [o for o, _ in self._scan(x, y, r, cells, cells if every else None)]
+        elif every:
+            r2 = r * r
+            out = [o for cell in cells.values() for o, p in cell.items()
+                   if (p.x - x) * (p.x - x) + (p.y - y) * (p.y - y) <= r2]
         else:
             # Nothing here can be more than half the world away, so the plain difference is
             # the torus distance, bit for bit.
@@ -319,6 +330,8 @@ class Grid:
             out.remove(exclude)
         out.sort()
         return out
+
+    _query_radius_py = query_radius
 
     def distance2(self, x0: float, y0: float, x1: float, y1: float) -> float:
         """Squared distance between two points, the short way round on a torus."""
@@ -475,3 +488,8 @@ class Grid:
     ) -> int | None:
         hits = [(d2, o) for o, d2 in self._scan(x, y, r, cells, keys) if o != exclude]
         return min(hits)[1] if hits else None
+
+
+if _speedups is not None:  # the common case of query_radius in C (sim/_speedups.c)
+    _speedups.setup_grid(Grid, _EPS)
+    Grid.query_radius = _speedups.grid_query_method  # type: ignore[method-assign]

@@ -99,12 +99,15 @@ class Body(Record):
     # written once (by the grid) instead of twice.
     """
 
-    __slots__ = ("vx", "vy")
+    __slots__ = ("vx", "vy", "entity")
 
     def __init__(self) -> None:
         super().__init__()
         self.vx = 0.0
         self.vy = 0.0
+        #: The entity while it is in the world (None before and after): a radius query reads
+        #: it instead of looking the id up, and so touches one object less per neighbour.
+        self.entity: Entity | None = None
 
 
 class BodyPool:
@@ -125,6 +128,7 @@ class BodyPool:
         old = e._body
         copy = e._body = Body()
         copy.x, copy.y, copy.vx, copy.vy, copy.kind = old.x, old.y, old.vx, old.vy, old.kind
+        old.entity = None
         self._spare.append(old)
 
 

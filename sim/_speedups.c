@@ -11,6 +11,7 @@
  *                             otherwise Scheduler._switch_py does the whole switch.
  *   park(t, world, due)       a behaviour parks on its world's tick wheel.
  *   next_tick()               park(current, world, world._tick + 1).
+ *   grid_query(...)           Grid.query_radius: the cells a disc touches, scanned.
  *   query_radius(...)         World.query_radius: the grid's ids mapped to entities.
  *   move_wrapped(...)         Grid.move_all's loop: the world's motion, every tick.
  *   alias(...)                a read-only view of another attribute (World.tick).
@@ -42,6 +43,7 @@ static int ready = 0;
 static int world_ready = 0;
 static int hooks = 0;                  /* a schedule callback or trace/profile hook is set */
 static unsigned long long n_fast, n_slow;  /* switches done here / handed to the twin */
+static unsigned long long n_grid_fast, n_grid_slow;  /* radius queries likewise */
 
 static PyTypeObject *Tasklet_T, *Sched_T, *Behaviour_T, *Watchdog_T;
 static long long window;
@@ -731,6 +733,30 @@ sp_sweep(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
    move() computes it, and relink(eid, record, key) when the cell changed.  Records of a
    type without the five slots go to move(eid, x, y) instead. */
 
+/* The offsets of n slots of tp: 1; 0 when one is no plain slot (absent, or shadowed by a
+   property); -1 on an error. */
+static int
+slots_of(PyTypeObject *tp, const char *const *names, int n, Py_ssize_t *offs)
+{
+    for (int i = 0; i < n; i++) {
+        PyObject *d = PyObject_GetAttrString((PyObject *)tp, names[i]);
+        if (d == NULL) {
+            if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+                return -1;
+            PyErr_Clear();
+            return 0;
+        }
+        int ok = Py_IS_TYPE(d, &PyMemberDescr_Type)
+                 && ((PyMemberDescrObject *)d)->d_member->type == T_OBJECT_EX;
+        if (ok)
+            offs[i] = ((PyMemberDescrObject *)d)->d_member->offset;
+        Py_DECREF(d);
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
 typedef struct {
     PyTypeObject *type;
     Py_ssize_t x, y, key, vx, vy;
@@ -746,23 +772,15 @@ layout_of(PyTypeObject *tp)
         return 1;
     Layout l = {tp, 0, 0, 0, 0, 0};
     const char *names[5] = {"x", "y", "key", "vx", "vy"};
-    Py_ssize_t *offs[5] = {&l.x, &l.y, &l.key, &l.vx, &l.vy};
-    for (int i = 0; i < 5; i++) {
-        PyObject *d = PyObject_GetAttrString((PyObject *)tp, names[i]);
-        if (d == NULL) {
-            if (!PyErr_ExceptionMatches(PyExc_AttributeError))
-                return -1;
-            PyErr_Clear();
-            return 0;
-        }
-        int ok = Py_IS_TYPE(d, &PyMemberDescr_Type)
-                 && ((PyMemberDescrObject *)d)->d_member->type == T_OBJECT_EX;
-        if (ok)
-            *offs[i] = ((PyMemberDescrObject *)d)->d_member->offset;
-        Py_DECREF(d);
-        if (!ok)
-            return 0;
-    }
+    Py_ssize_t offs[5];
+    int found = slots_of(tp, names, 5, offs);
+    if (found <= 0)
+        return found;
+    l.x = offs[0];
+    l.y = offs[1];
+    l.key = offs[2];
+    l.vx = offs[3];
+    l.vy = offs[4];
     Py_INCREF(tp);
     Py_XDECREF(layout.type);
     layout = l;
@@ -873,6 +891,430 @@ sp_move_wrapped(PyObject *self, PyObject *args)
 }
 
 
+/* ------------------------------------------------------------------ grid queries */
+
+/* Grid.query_radius(grid, x, y, r, kind=None, exclude=None) (sim/_aoi.py; the twin is
+   Grid._query_radius_py), the world's AOI query and the arena's hottest loop: the cells the
+   disc touches, each record's squared distance against r * r, the ids sorted.  Done here
+   when the grid is a Grid, x, y and r are floats (or ints a double holds exactly, r below
+   2**26 so that r * r is exact too), kind is None or a str, exclude is None or an int, the
+   disc stays clear of a wrapping grid's seam, and each record in those cells keeps float x
+   and y in slots.  Anything else goes to the twin; nothing is changed before that choice
+   (the result list is all this builds).  The arithmetic is the twin's, in the same order
+   (built with -ffp-contract=off), so the two agree bit for bit. */
+
+static PyTypeObject *Grid_T;
+static PyObject *grid_query_py;  /* Grid._query_radius_py */
+static double grid_eps;
+static PyObject *str_nx, *str_ny, *str_w, *str_h, *str_invx, *str_invy, *str_stride,
+    *str_cells, *str_kind_cells;
+
+/* x and y slot offsets of the record types seen lately (the world's Body, Record). */
+static struct {
+    PyTypeObject *type;
+    Py_ssize_t x, y;
+} xy_cache[4];
+static int xy_next;
+
+static int
+xy_of(PyTypeObject *tp, Py_ssize_t *xo, Py_ssize_t *yo)
+{
+    /* 1: offsets found; 0: tp keeps x or y elsewhere (the twin's business); -1: error */
+    for (int i = 0; i < 4; i++) {
+        if (xy_cache[i].type == tp) {
+            *xo = xy_cache[i].x;
+            *yo = xy_cache[i].y;
+            return 1;
+        }
+    }
+    Py_ssize_t offs[2];
+    const char *names[2] = {"x", "y"};
+    int found = slots_of(tp, names, 2, offs);
+    if (found <= 0)
+        return found;
+    int i = xy_next++ & 3;
+    Py_INCREF(tp);
+    Py_XSETREF(xy_cache[i].type, tp);
+    xy_cache[i].x = *xo = offs[0];
+    xy_cache[i].y = *yo = offs[1];
+    return 1;
+}
+
+/* A float, or an int within +-limit, as a double; 0 when o is anything else. */
+static int
+exact_double(PyObject *o, double limit, double *v)
+{
+    if (PyFloat_CheckExact(o)) {
+        *v = PyFloat_AS_DOUBLE(o);
+        return 1;
+    }
+    if (PyLong_CheckExact(o)) {
+        int overflow;
+        long long i = PyLong_AsLongLongAndOverflow(o, &overflow);
+        if (overflow || (double)i > limit || (double)i < -limit)
+            return 0;
+        *v = (double)i;
+        return 1;
+    }
+    return 0;
+}
+
+/* A grid attribute that must be a float / an int; 0 when it is not (the twin decides). */
+static int
+attr_double(PyObject *grid, PyObject *name, double *v)
+{
+    PyObject *o = inst_attr(grid, name);
+    if (o == NULL)
+        return -1;
+    int ok = PyFloat_CheckExact(o);
+    if (ok)
+        *v = PyFloat_AS_DOUBLE(o);
+    Py_DECREF(o);
+    return ok;
+}
+
+static int
+attr_ll(PyObject *grid, PyObject *name, long long *v)
+{
+    PyObject *o = inst_attr(grid, name);
+    if (o == NULL)
+        return -1;
+    int ok = PyLong_CheckExact(o);
+    if (ok) {
+        int overflow;
+        *v = PyLong_AsLongLongAndOverflow(o, &overflow);
+        ok = !overflow && *v >= 0 && *v <= (1LL << 32);
+    }
+    Py_DECREF(o);
+    return ok;
+}
+
+/* A hit of a radius query: the id (as a C integer, for sorting, and the object), and the
+   record (borrowed: nothing runs Python code between the scan and the list built from
+   them).  Up to 64 on the C stack, more on the heap. */
+typedef struct {
+    long long id;
+    PyObject *idobj, *rec;
+} Hit;
+
+typedef struct {
+    Hit *v;
+    Py_ssize_t n, cap;
+    Hit small[64];
+} Hits;
+
+static void
+hits_init(Hits *h)
+{
+    h->v = h->small;
+    h->n = 0;
+    h->cap = 64;
+}
+
+static void
+hits_free(Hits *h)
+{
+    if (h->v != h->small)
+        PyMem_Free(h->v);
+}
+
+static int
+hits_push(Hits *h, long long id, PyObject *idobj, PyObject *rec)
+{
+    if (h->n == h->cap) {
+        Hit *v = PyMem_Malloc(2 * h->cap * sizeof(Hit));
+        if (v == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        memcpy(v, h->v, h->n * sizeof(Hit));
+        hits_free(h);
+        h->v = v;
+        h->cap *= 2;
+    }
+    h->v[h->n++] = (Hit){id, idobj, rec};
+    return 0;
+}
+
+static int
+hit_cmp(const void *a, const void *b)
+{
+    long long x = ((const Hit *)a)->id, y = ((const Hit *)b)->id;
+    return (x > y) - (x < y);
+}
+
+/* By id, as the twin's out.sort() orders int ids (they are unique). */
+static void
+hits_sort(Hits *h)
+{
+    Hit *v = h->v;
+    if (h->n > 32) {
+        qsort(v, h->n, sizeof(Hit), hit_cmp);
+        return;
+    }
+    for (Py_ssize_t i = 1; i < h->n; i++) {
+        Hit t = v[i];
+        Py_ssize_t j = i;
+        for (; j > 0 && v[j - 1].id > t.id; j--)
+            v[j] = v[j - 1];
+        v[j] = t;
+    }
+}
+
+#define CELL_LIMIT 1073741824.0  /* 2**30 cells either way: keys fit a long long */
+
+static PyTypeObject *Body_T;  /* the world's grid records: their entity slot */
+static Py_ssize_t b_entity;
+
+/* The fast path of Grid.query_radius: the hits, sorted by id.  1: done; 0: the twin's
+   business (nothing was changed); -1: an error.  With world set, each hit's entity (a
+   Body's entity slot) is prefetched, since the caller reads it next. */
+/* A radius query, for scan_cell(). */
+typedef struct {
+    double x, y, r2, w, h, hw, hh;
+    int seam, has_ex;
+    long long exv;
+    int world;
+} Disc;
+
+/* The hits of one cell: 1, or 0 for the twin (a record or id of another shape), or -1. */
+static int
+scan_cell(PyObject *cell, const Disc *q, Hits *hits)
+{
+    if (!PyDict_CheckExact(cell))
+        return 0;
+    Py_ssize_t pos = 0;
+    PyObject *id, *rec;
+    while (PyDict_Next(cell, &pos, &id, &rec)) {
+        Py_ssize_t xoff, yoff;
+        int found = xy_of(Py_TYPE(rec), &xoff, &yoff);
+        if (found <= 0)
+            return found;
+        PyObject *px = SLOT(rec, xoff), *py = SLOT(rec, yoff);
+        if (px == NULL || py == NULL || !PyFloat_CheckExact(px) || !PyFloat_CheckExact(py)
+            || !PyLong_CheckExact(id))
+            return 0;
+        double dx, dy;
+        if (q->seam) {
+            dx = fabs(PyFloat_AS_DOUBLE(px) - q->x);
+            dy = fabs(PyFloat_AS_DOUBLE(py) - q->y);
+            if (dx > q->hw)
+                dx = q->w - dx;
+            if (dy > q->hh)
+                dy = q->h - dy;
+        }
+        else {
+            dx = PyFloat_AS_DOUBLE(px) - q->x;
+            dy = PyFloat_AS_DOUBLE(py) - q->y;
+        }
+        if (!(dx * dx + dy * dy <= q->r2))
+            continue;
+        int overflow;
+        long long idv = PyLong_AsLongLongAndOverflow(id, &overflow);
+        if (overflow)
+            return 0;
+        if (q->has_ex && idv == q->exv)
+            continue;  /* ids are unique: the twin's out.remove(exclude) */
+        if (q->world && Py_TYPE(rec) == Body_T)
+            __builtin_prefetch(SLOT(rec, b_entity));
+        if (hits_push(hits, idv, id, rec) < 0)
+            return -1;
+    }
+    return 1;
+}
+
+static int
+scan(PyObject *grid, PyObject *xo, PyObject *yo, PyObject *ro, PyObject *kind, PyObject *ex,
+     Hits *hits, int world)
+{
+    double x, y, r, w = 0, h = 0, invx, invy;
+    long long nx, ny, stride, exv = 0;
+    int ok, has_ex = 0;
+    if (Py_TYPE(grid) != Grid_T || !(kind == Py_None || PyUnicode_CheckExact(kind))
+        || !(ex == Py_None || PyLong_CheckExact(ex))
+        || !exact_double(xo, 9007199254740992.0, &x) || !exact_double(yo, 9007199254740992.0, &y)
+        || !exact_double(ro, 67108864.0, &r))
+        return 0;
+    if (ex != Py_None) {
+        int overflow;
+        exv = PyLong_AsLongLongAndOverflow(ex, &overflow);
+        has_ex = !overflow;  /* an int beyond a long long matches no id seen here */
+    }
+    if ((ok = attr_ll(grid, str_nx, &nx)) <= 0 || (ok = attr_ll(grid, str_ny, &ny)) <= 0
+        || (ok = attr_ll(grid, str_stride, &stride)) <= 0
+        || (ok = attr_double(grid, str_invx, &invx)) <= 0
+        || (ok = attr_double(grid, str_invy, &invy)) <= 0
+        || (nx && ((ok = attr_double(grid, str_w, &w)) <= 0
+                   || (ok = attr_double(grid, str_h, &h)) <= 0)))
+        return ok;
+    PyObject *cells;
+    if (kind == Py_None) {
+        if ((cells = inst_attr(grid, str_cells)) == NULL)
+            return -1;
+    }
+    else {
+        PyObject *by_kind = inst_attr(grid, str_kind_cells);
+        if (by_kind == NULL)
+            return -1;
+        if (!PyDict_CheckExact(by_kind)) {
+            Py_DECREF(by_kind);
+            return 0;
+        }
+        cells = PyDict_GetItemWithError(by_kind, kind);
+        Py_XINCREF(cells);
+        Py_DECREF(by_kind);
+        if (cells == NULL)
+            return PyErr_Occurred() ? -1 : 1;  /* no entity of that kind */
+    }
+    int rc = 0;
+    if (!PyDict_CheckExact(cells))
+        goto done;
+    rc = 1;
+    if (PyDict_GET_SIZE(cells) == 0)
+        goto done;
+    rc = 0;
+    if (nx) {
+        x = pymod(x, w);
+        y = pymod(y, h);
+    }
+    double fa = floor((x - r) * invx - grid_eps), fb = floor((x + r) * invx + grid_eps);
+    double fc = floor((y - r) * invy - grid_eps), fd = floor((y + r) * invy + grid_eps);
+    if (!(fabs(fa) < CELL_LIMIT && fabs(fb) < CELL_LIMIT && fabs(fc) < CELL_LIMIT
+          && fabs(fd) < CELL_LIMIT))
+        goto done;  /* NaN and infinities too: the twin raises as Python does */
+    long long a = (long long)fa, b = (long long)fb, c = (long long)fc, d = (long long)fd;
+    /* A disc that crosses a wrapping grid's seam (or spans half of it) takes distances the
+       short way round, over the cells' indices modulo the grid (each cell once): the
+       twin's _scan and _axis. */
+    int seam = nx && (a < 0 || c < 0 || b >= nx || d >= ny || 2 * (b - a + 1) >= nx
+                      || 2 * (d - c + 1) >= ny);
+    long long ncols = b - a + 1, nrows = d - c + 1;
+    if (seam && ncols >= nx) {
+        a = 0;
+        ncols = nx;
+    }
+    if (seam && nrows >= ny) {
+        c = 0;
+        nrows = ny;
+    }
+    Disc q = {x, y, r * r, w, h, w * 0.5, h * 0.5, seam, has_ex, exv, world};
+    if ((double)ncols * (double)nrows > (double)PyDict_GET_SIZE(cells)) {
+        /* More cells in the square than occupied ones (a huge radius): every occupied cell.
+           The distance alone decides, as in the cells the square covers. */
+        Py_ssize_t pos = 0;
+        PyObject *key, *cell;
+        while (PyDict_Next(cells, &pos, &key, &cell)) {
+            if ((rc = scan_cell(cell, &q, hits)) <= 0)
+                goto done;
+        }
+    }
+    else {
+        for (long long i = 0; i < ncols; i++) {
+            long long cx = seam ? ((a + i) % nx + nx) % nx : a + i;
+            long long base = cx * stride;
+            for (long long j = 0; j < nrows; j++) {
+                long long cy = seam ? ((c + j) % ny + ny) % ny : c + j;
+                PyObject *key = PyLong_FromLongLong(base + cy);
+                if (key == NULL)
+                    goto fail;
+                PyObject *cell = PyDict_GetItemWithError(cells, key);
+                Py_DECREF(key);
+                if (cell == NULL) {
+                    if (PyErr_Occurred())
+                        goto fail;
+                    continue;
+                }
+                if ((rc = scan_cell(cell, &q, hits)) <= 0)
+                    goto done;
+            }
+        }
+    }
+    hits_sort(hits);
+    rc = 1;
+    goto done;
+fail:
+    rc = -1;
+done:
+    Py_DECREF(cells);
+    return rc;
+}
+
+static int
+grid_scan(PyObject *grid, PyObject *xo, PyObject *yo, PyObject *ro, PyObject *kind,
+          PyObject *ex, Hits *hits, int world)
+{
+    int rc = scan(grid, xo, yo, ro, kind, ex, hits, world);
+    if (rc == 0)
+        n_grid_slow++;
+    else if (rc > 0)
+        n_grid_fast++;
+    return rc;
+}
+
+/* query_radius with the arguments in order (grid, x, y, r, kind, exclude). */
+static PyObject *
+grid_query(PyObject *const *a)
+{
+    Hits h;
+    hits_init(&h);
+    int rc = grid_scan(a[0], a[1], a[2], a[3], a[4], a[5], &h, 0);
+    PyObject *out = NULL;
+    if (rc > 0 && (out = PyList_New(h.n)) != NULL) {
+        for (Py_ssize_t i = 0; i < h.n; i++) {
+            Py_INCREF(h.v[i].idobj);
+            PyList_SET_ITEM(out, i, h.v[i].idobj);
+        }
+    }
+    hits_free(&h);
+    if (rc == 0)
+        return PyObject_Vectorcall(grid_query_py, a, 6, NULL);
+    return out;
+}
+
+static PyObject *
+sp_grid_query(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *a[6] = {NULL, NULL, NULL, NULL, Py_None, Py_None};
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    if (grid_query_py == NULL) {
+        PyErr_SetString(PyExc_TypeError, "grid_query(): call setup_grid() first");
+        return NULL;
+    }
+    if (nargs < 4 || nargs > 6)
+        goto twin;
+    for (Py_ssize_t i = 0; i < nargs; i++)
+        a[i] = args[i];
+    for (Py_ssize_t i = 0; i < nkw; i++) {
+        PyObject *k = PyTuple_GET_ITEM(kwnames, i);
+        if (PyUnicode_CompareWithASCIIString(k, "kind") == 0 && nargs <= 4)
+            a[4] = args[nargs + i];
+        else if (PyUnicode_CompareWithASCIIString(k, "exclude") == 0 && nargs <= 5)
+            a[5] = args[nargs + i];
+        else
+            goto twin;
+    }
+    return grid_query(a);
+twin:
+    return PyObject_Vectorcall(grid_query_py, args, nargs, kwnames);
+}
+
+static PyObject *
+sp_setup_grid(PyObject *self, PyObject *args)
+{
+    PyTypeObject *grid;
+    double eps;
+    if (!PyArg_ParseTuple(args, "O!d:setup_grid", &PyType_Type, &grid, &eps))
+        return NULL;
+    PyObject *twin = PyObject_GetAttrString((PyObject *)grid, "_query_radius_py");
+    if (twin == NULL)
+        return NULL;
+    Py_INCREF(grid);
+    Py_XSETREF(Grid_T, grid);
+    Py_XSETREF(grid_query_py, twin);
+    grid_eps = eps;
+    Py_RETURN_NONE;
+}
+
 /* ------------------------------------------------------------------ query_radius */
 
 static PyTypeObject *Entity_T;
@@ -925,6 +1367,46 @@ sp_query_radius(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObjec
     PyObject *grid = inst_attr(world, str_grid);
     if (grid == NULL)
         return NULL;
+    PyObject *ents = inst_attr(world, str_entities);
+    if (ents == NULL || !PyDict_Check(ents)) {
+        if (ents != NULL || !PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "query_radius(): world._entities is no dict");
+        Py_XDECREF(ents);
+        Py_DECREF(grid);
+        return NULL;
+    }
+    PyObject *out = NULL;
+    Hits h;
+    hits_init(&h);
+    int rc = Grid_T != NULL && Py_TYPE(grid) == Grid_T
+        ? grid_scan(grid, x, y, r, kind, ex, &h, 1) : 0;
+    if (rc > 0 && (out = PyList_New(h.n)) != NULL) {
+        /* A body's entity slot is the entity its id maps to (the world sets it at spawn and
+           clears it at despawn); the dict, the twin's way, when it is not set. */
+        for (Py_ssize_t i = 0; i < h.n; i++) {
+            PyObject *rec = h.v[i].rec;
+            PyObject *e = Py_TYPE(rec) == Body_T ? SLOT(rec, b_entity) : NULL;
+            if (e == NULL || !PyObject_TypeCheck(e, Entity_T)) {
+                e = PyDict_GetItemWithError(ents, h.v[i].idobj);
+                if (e == NULL) {
+                    if (!PyErr_Occurred())
+                        PyErr_SetObject(PyExc_KeyError, h.v[i].idobj);
+                    Py_CLEAR(out);
+                    break;
+                }
+            }
+            Py_INCREF(e);
+            PyList_SET_ITEM(out, i, e);
+        }
+    }
+    hits_free(&h);
+    if (rc != 0) {
+        Py_DECREF(grid);
+        Py_DECREF(ents);
+        return out;
+    }
+    /* The grid's own query_radius (a subclass's, or the twin for the unusual cases), then
+       the ids mapped to entities. */
     Py_INCREF(x);
     Py_INCREF(y);
     Py_INCREF(ex);
@@ -935,18 +1417,15 @@ sp_query_radius(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObjec
     Py_DECREF(y);
     Py_DECREF(ex);
     Py_DECREF(grid);
-    if (ids == NULL)
-        return NULL;
-    PyObject *ents = PyList_CheckExact(ids) ? inst_attr(world, str_entities) : NULL;
-    if (ents == NULL || !PyDict_Check(ents)) {
-        if (ents != NULL || !PyErr_Occurred())
-            PyErr_SetString(PyExc_TypeError, "query_radius(): grid ids or world._entities");
-        Py_XDECREF(ents);
-        Py_DECREF(ids);
+    if (ids == NULL || !PyList_CheckExact(ids)) {
+        if (ids != NULL)
+            PyErr_SetString(PyExc_TypeError, "query_radius(): the grid gave no list of ids");
+        Py_XDECREF(ids);
+        Py_DECREF(ents);
         return NULL;
     }
     Py_ssize_t n = PyList_GET_SIZE(ids);
-    PyObject *out = PyList_New(n);
+    out = PyList_New(n);
     for (Py_ssize_t i = 0; out != NULL && i < n; i++) {
         PyObject *id = PyList_GET_ITEM(ids, i);
         PyObject *e = PyDict_GetItemWithError(ents, id);
@@ -978,18 +1457,20 @@ slow: {
 }
 
 static PyObject *
-sp_setup_entity(PyObject *self, PyObject *type)
+sp_setup_entity(PyObject *self, PyObject *args)
 {
-    if (!PyType_Check(type)) {
-        PyErr_SetString(PyExc_TypeError, "setup_entity(Entity)");
+    PyTypeObject *entity, *body;
+    if (!PyArg_ParseTuple(args, "O!O!:setup_entity", &PyType_Type, &entity, &PyType_Type, &body))
         return NULL;
-    }
-    Py_ssize_t off = slot_offset((PyTypeObject *)type, "id");
-    if (off < 0)
+    Py_ssize_t id = slot_offset(entity, "id"), ent = slot_offset(body, "entity");
+    if (id < 0 || ent < 0)
         return NULL;
-    Py_INCREF(type);
-    Py_XSETREF(Entity_T, (PyTypeObject *)type);
-    e_id = off;
+    Py_INCREF(entity);
+    Py_INCREF(body);
+    Py_XSETREF(Entity_T, entity);
+    Py_XSETREF(Body_T, body);
+    e_id = id;
+    b_entity = ent;
     Py_RETURN_NONE;
 }
 
@@ -1366,7 +1847,8 @@ sp_setup_world(PyObject *self, PyObject *args)
 static PyObject *
 sp_counts(PyObject *self, PyObject *unused)
 {
-    return Py_BuildValue("{sKsK}", "fast", n_fast, "slow", n_slow);
+    return Py_BuildValue("{sKsKsKsK}", "fast", n_fast, "slow", n_slow,
+                         "grid_fast", n_grid_fast, "grid_slow", n_grid_slow);
 }
 
 static PyObject *
@@ -1399,7 +1881,12 @@ static PyMethodDef methods[] = {
     {"query_radius", (PyCFunction)(void (*)(void))sp_query_radius,
      METH_FASTCALL | METH_KEYWORDS,
      "query_radius(world, pos, r, kind=None, *, exclude=None): World.query_radius."},
-    {"setup_entity", sp_setup_entity, METH_O, "setup_entity(Entity): for query_radius."},
+    {"setup_entity", sp_setup_entity, METH_VARARGS,
+     "setup_entity(Entity, Body): for query_radius."},
+    {"grid_query", (PyCFunction)(void (*)(void))sp_grid_query, METH_FASTCALL | METH_KEYWORDS,
+     "grid_query(grid, x, y, r, kind=None, exclude=None): Grid.query_radius."},
+    {"setup_grid", sp_setup_grid, METH_VARARGS,
+     "setup_grid(Grid, EPS): for grid_query (its twin is Grid._query_radius_py)."},
     {"move_wrapped", sp_move_wrapped, METH_VARARGS,
      "move_wrapped(bodies, dt, w, h, invx, invy, nx, ny, relink, move): Grid.move_all's "
      "loop for a wrapping grid without subscriptions."},
@@ -1415,7 +1902,8 @@ static PyMethodDef methods[] = {
     {"bind_thread", sp_bind_thread, METH_O,
      "bind_thread(sched): the calling thread's scheduler, for next_tick/sleep_until."},
     {"counts", sp_counts, METH_NOARGS,
-     "counts() -> {'fast': switches done in C, 'slow': handed to Scheduler._switch_py}."},
+     "counts() -> {'fast': switches done in C, 'slow': handed to Scheduler._switch_py, "
+     "'grid_fast' / 'grid_slow': radius queries done in C / handed to the twin}."},
     {"set_hooks", sp_set_hooks, METH_O, "set_hooks(flag): switch hooks are (not) set."},
     {NULL, NULL, 0, NULL},
 };
@@ -1450,6 +1938,15 @@ PyInit__speedups(void)
     INTERN(str_soon, "_soon");
     INTERN(str_wheel, "_wheel");
     INTERN(str_wsched, "_sched");
+    INTERN(str_nx, "_nx");
+    INTERN(str_ny, "_ny");
+    INTERN(str_w, "_w");
+    INTERN(str_h, "_h");
+    INTERN(str_invx, "_invx");
+    INTERN(str_invy, "_invy");
+    INTERN(str_stride, "_stride");
+    INTERN(str_cells, "_cells");
+    INTERN(str_kind_cells, "_kind_cells");
 #undef INTERN
     if ((empty_tuple = PyTuple_New(0)) == NULL)
         return NULL;
@@ -1463,8 +1960,8 @@ PyInit__speedups(void)
         return NULL;
     }
     /* Methods for Scheduler and World: instancemethod binds like a Python function. */
-    const char *as_methods[] = {"switch", "sleep_until", "query_radius"};
-    for (int i = 0; i < 3; i++) {
+    const char *as_methods[] = {"switch", "sleep_until", "query_radius", "grid_query"};
+    for (int i = 0; i < 4; i++) {
         char name[32];
         PyObject *f = PyObject_GetAttrString(m, as_methods[i]);
         PyObject *method = f ? PyInstanceMethod_New(f) : NULL;

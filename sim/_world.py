@@ -228,6 +228,7 @@ class World(StepMixin):
         self._entities[eid] = e
         self._kinds.setdefault(kind.kind, {})[eid] = e
         self.grid.insert(eid, x, y, kind.kind, record=b)
+        b.entity = e
         e._alive = True
         if vx or vy:
             self._moving[eid] = b
@@ -407,7 +408,7 @@ class World(StepMixin):
 World._sleep_until_py = World.sleep_until  # type: ignore[attr-defined]
 World._query_radius_py = World.query_radius  # type: ignore[attr-defined]
 if _kernel._speedups is not None:  # the common cases in C (sim/_speedups.c)
-    _kernel._speedups.setup_entity(Entity)
+    _kernel._speedups.setup_entity(Entity, Body)
     World.sleep_until = _kernel._speedups.sleep_until_method  # type: ignore[method-assign]
     World.query_radius = _kernel._speedups.query_radius_method  # type: ignore[method-assign]
     World.tick = _kernel._speedups.alias(  # type: ignore[method-assign]

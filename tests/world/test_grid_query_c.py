@@ -1,0 +1,145 @@
+"""Grid.query_radius in C (``sim._speedups.grid_query``) against its Python twin
+(``Grid._query_radius_py``): the same ids, or the same exception, for every shape of call,
+and the world's query mapping ids to entities through the bodies' entity slot."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sim import _kernel
+from sim._aoi import Grid, Record
+from sim._entity import Entity
+from sim._world import World
+
+pytestmark = pytest.mark.skipif(_kernel._speedups is None, reason="the C half is off")
+
+W, H = 120.0, 90.0
+
+
+def outcome(fn, *args, **kw):  # noqa: ANN001, ANN002, ANN003, ANN201 - any call shape
+    try:
+        return ("ok", fn(*args, **kw))
+    except Exception as e:  # noqa: BLE001 - comparing whatever each raises
+        return (type(e).__name__, str(e))
+
+
+def both(grid: Grid, *args, **kw) -> tuple:  # noqa: ANN002, ANN003 - any call shape
+    c = outcome(grid.query_radius, *args, **kw)
+    py = outcome(grid._query_radius_py, *args, **kw)
+    assert c == py, (args, kw, c, py)
+    return c
+
+
+number = st.one_of(
+    st.floats(-300, 300, allow_nan=False),
+    st.integers(-300, 300),  # ints: the C path takes them as exact doubles
+    st.sampled_from([0.0, W, H, W / 2, -0.0, 1e-300, W - 1e-12, 2.0**53, 1e300]),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    wrap=st.booleans(),
+    cell=st.sampled_from([4.0, 11.0, 30.0, 61.0, 400.0]),
+    points=st.lists(st.tuples(number, number, st.sampled_from([None, "a", "b"])),
+                    max_size=50),
+    queries=st.lists(st.tuples(number, number,
+                               st.one_of(st.floats(0, 200), st.integers(0, 100),
+                                         st.sampled_from([0.0, 45.0, 1e9, -3.0]))),
+                     min_size=1, max_size=8),
+    kind=st.sampled_from([None, "a", "b", "c"]),
+)
+def test_c_matches_the_twin_bit_for_bit(wrap, cell, points, queries, kind) -> None:
+    grid = Grid(cell, wrap=(W, H) if wrap else None)
+    for eid, (x, y, k) in enumerate(points):
+        if math.isfinite(x) and math.isfinite(y) and abs(x) < 1e200 and abs(y) < 1e200:
+            grid.insert(eid, float(x), float(y), k)
+    for x, y, r in queries:
+        status, ids = both(grid, x, y, r, kind)
+        if status == "ok" and ids:
+            both(grid, x, y, r, kind, ids[len(ids) // 2])
+            both(grid, x, y, r, kind=kind, exclude=ids[0])
+            both(grid, x, y, r, exclude=ids[-1])
+
+
+def test_odd_calls_and_records_go_to_the_twin() -> None:
+    grid = Grid(10.0, wrap=(W, H))
+    grid.insert(1, 5.0, 5.0, "a")
+    grid.insert(2, 7.0, 5.0, "a")
+    grid.insert(3, 60.0, 45.0, "b")
+    for args, kw in [
+        ((5.0, 5.0, 3.0), {}),
+        ((5.0, 5.0, 3.0, "a", 1), {}),
+        ((5.0, 5.0, 3.0), {"kind": "a", "exclude": 2}),
+        ((5.0, 5.0, 3.0, "a"), {"kind": "a"}),  # kind twice: the twin's TypeError
+        ((5.0, 5.0), {}),
+        ((5.0, 5.0, 3.0, None, None, None), {}),
+        ((5.0, 5.0, 3.0), {"radius": 2}),
+        ((float("nan"), 5.0, 3.0), {}),
+        ((5.0, float("inf"), 3.0), {}),
+        ((5.0, 5.0, float("nan")), {}),
+        (("5", 5.0, 3.0), {}),
+        ((5.0, 5.0, 3.0, ["a"]), {}),  # unhashable kind
+        ((5.0, 5.0, 3.0, "zzz"), {}),  # no such kind
+        ((5.0, 5.0, 3.0), {"exclude": 1.0}),  # float exclude equals id 1
+        ((5.0, 5.0, 3.0), {"exclude": 2**70}),
+        ((5.0, 5.0, 2**40), {}),  # a huge int radius: the twin
+        ((5, 5, 3), {}),
+        ((True, 5.0, 3.0), {}),
+    ]:
+        both(grid, *args, **kw)
+
+    class Odd(Record):  # positions as ints: not the C layout's floats
+        __slots__ = ()
+
+    odd = Odd(6, 5, 0, None)
+    grid.insert(4, 6.0, 5.0, record=odd)
+    odd.x, odd.y = 6, 5
+    assert both(grid, 5.0, 5.0, 3.0) == ("ok", [1, 2, 4])
+    grid.insert("five", 6.5, 5.0)  # a str id: the twin sorts (and fails) as Python does
+    both(grid, 5.0, 5.0, 3.0)
+    both(grid, 5.0, 5.0, 3.0, exclude=1)
+
+
+def test_the_common_case_takes_the_c_path() -> None:
+    grid = Grid(10.0, wrap=(W, H))
+    for i in range(100):
+        grid.insert(i, float(i % 10) * 9.0, float(i // 10) * 9.0)
+    before = _kernel._speedups.counts()
+    for i in range(50):
+        grid.query_radius(20.0 + i, 30.0, 12.0, None, i)
+    grid.query_radius(0.5, 30.0, 12.0)  # across the seam: C too
+    after = _kernel._speedups.counts()
+    assert after["grid_fast"] - before["grid_fast"] == 51
+    assert after["grid_slow"] == before["grid_slow"]
+
+
+def test_world_queries_read_each_body_entity_and_survive_respawns() -> None:
+    class Dot(Entity):
+        kind = "dot"
+
+    world = World(seed=1, size=(100.0, 100.0))
+    try:
+        dots = [world.spawn(Dot, pos=(float(i), 50.0)) for i in range(20)]
+        for d in dots[::2]:  # their bodies go back to the pool, and come back below
+            world.despawn(d)
+        again = [world.spawn(Dot, pos=(float(i) + 0.5, 50.0)) for i in range(10)]
+        assert all(d._body.entity is None for d in dots[::2])
+        assert all(d._body.entity is d for d in dots[1::2] + again)
+        twin = world._query_radius_py  # type: ignore[attr-defined]
+        for x in (0.0, 4.0, 9.5, 99.0):
+            got = world.query_radius((x, 50.0), 3.0, "dot")
+            assert got == twin((x, 50.0), 3.0, "dot")
+            assert got == sorted(got, key=lambda e: e.id)
+            assert all(e._alive for e in got)
+        near = world.query_radius((5.0, 50.0), 1.0)
+        assert [e.id for e in near] == [dots[5].id, again[4].id, again[5].id]
+        # A body whose slot was cleared behind the world's back: the id lookup instead.
+        dots[5]._body.entity = None
+        assert world.query_radius((5.0, 50.0), 0.1) == [dots[5]]
+    finally:
+        world.close()

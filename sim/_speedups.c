@@ -801,6 +801,21 @@ pymod(double v, double w)
     return m;
 }
 
+/* Store v in a slot holding a float.  When the record holds the only reference to its old
+   float, nothing else can see that object, so it takes the new value in place: motion then
+   allocates nothing, and a body's coordinates stay at the same addresses tick after tick
+   (warm in the cache for the radius queries that read them). */
+static inline int
+store_float(PyObject *o, Py_ssize_t off, double v)
+{
+    PyObject *old = SLOT(o, off);
+    if (old != NULL && Py_REFCNT(old) == 1 && PyFloat_CheckExact(old)) {
+        ((PyFloatObject *)old)->ob_fval = v;
+        return 0;
+    }
+    return put(o, off, PyFloat_FromDouble(v));
+}
+
 static PyObject *
 sp_move_wrapped(PyObject *self, PyObject *args)
 {
@@ -860,14 +875,8 @@ sp_move_wrapped(PyObject *self, PyObject *args)
         double y = pymod(PyFloat_AS_DOUBLE(yo) + PyFloat_AS_DOUBLE(vyo) * dt, h);
         long long cx = (long long)(x * invx), cy = (long long)(y * invy);
         long long key = (cx < nx ? cx : nx - 1) * ny + (cy < ny ? cy : ny - 1);
-        PyObject *nxo = PyFloat_FromDouble(x), *nyo = PyFloat_FromDouble(y);
-        if (nxo == NULL || nyo == NULL) {
-            Py_XDECREF(nxo);
-            Py_XDECREF(nyo);
+        if (store_float(b, layout.x, x) < 0 || store_float(b, layout.y, y) < 0)
             return NULL;
-        }
-        put(b, layout.x, nxo);
-        put(b, layout.y, nyo);
         long long old = PyLong_AsLongLong(ko);
         if (old == -1 && PyErr_Occurred())
             return NULL;

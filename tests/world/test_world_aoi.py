@@ -335,3 +335,21 @@ def test_move_all_in_c_handles_the_seam_and_odd_records() -> None:
             assert (a.x.hex(), a.y.hex(), a.key) == (b.x.hex(), b.y.hex(), b.key)
             assert 0.0 <= a.x <= W and 0.0 <= a.y <= H  # -tiny % W is W itself
         assert cells(bulk._cells) == cells(one._cells)
+
+
+def test_move_all_never_changes_a_float_someone_else_holds() -> None:
+    """The C loop updates a body's coordinate in place only while the body holds the sole
+    reference to it: a position read before the tick keeps its value."""
+    grid = Grid(10.0, wrap=(W, H))
+    bodies = {1: Mover(3.0, 4.0), 2: Mover(-1.0, 2.5)}  # type: ignore[arg-type]
+    for eid, b in bodies.items():
+        grid.insert(eid, 50.0, 60.0, "k", record=b)
+    held = (bodies[1].x, bodies[1].y)
+    kept = bodies[2].x
+    grid.move_all(bodies, 1.0)
+    assert held == (50.0, 60.0) and kept == 50.0
+    assert (bodies[1].x, bodies[1].y) == (53.0, 64.0) and bodies[2].x == 49.0
+    before = bodies[1].x
+    grid.move_all(bodies, 1.0)
+    assert before == 53.0 and bodies[1].x == 56.0
+    assert grid.query_radius(56.0, 68.0, 0.5) == [1]

@@ -900,6 +900,24 @@ sp_move_wrapped(PyObject *self, PyObject *args)
 }
 
 
+/* PyObject_TypeCheck(o, base) with a one-type memo: a world has a few entity kinds, and a
+   query or a pos read checks one per neighbour (the memo holds a reference, so the address
+   cannot come back as another type). */
+static inline int
+of_type(PyObject *o, PyTypeObject *base, PyTypeObject **seen)
+{
+    PyTypeObject *tp = Py_TYPE(o);
+    if (tp == base || tp == *seen)
+        return 1;
+    if (!PyType_IsSubtype(tp, base))
+        return 0;
+    Py_INCREF(tp);
+    Py_XSETREF(*seen, tp);
+    return 1;
+}
+
+static PyTypeObject *entity_seen;
+
 /* ------------------------------------------------------------------ grid queries */
 
 /* Grid.query_radius(grid, x, y, r, kind=None, exclude=None) (sim/_aoi.py; the twin is
@@ -1395,7 +1413,7 @@ sp_query_radius(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObjec
         for (Py_ssize_t i = 0; i < h.n; i++) {
             PyObject *rec = h.v[i].rec;
             PyObject *e = Py_TYPE(rec) == Body_T ? SLOT(rec, b_entity) : NULL;
-            if (e == NULL || !PyObject_TypeCheck(e, Entity_T)) {
+            if (e == NULL || !of_type(e, Entity_T, &entity_seen)) {
                 e = PyDict_GetItemWithError(ents, h.v[i].idobj);
                 if (e == NULL) {
                     if (!PyErr_Occurred())
@@ -1496,6 +1514,7 @@ typedef struct {
        in (or taken out of) its world's dict `moving` when alive; else fset does it all */
     PyObject *moving;
     Py_ssize_t e_alive, e_world, e_id;
+    PyTypeObject *seen;  /* the last subclass of owner seen (see of_type) */
 } Pair;
 
 static void
@@ -1508,6 +1527,7 @@ pair_dealloc(Pair *p)
     Py_XDECREF(p->name);
     Py_XDECREF(p->doc);
     Py_XDECREF(p->moving);
+    Py_XDECREF(p->seen);
     PyObject_GC_Del(p);
 }
 
@@ -1517,6 +1537,7 @@ pair_traverse(Pair *p, visitproc visit, void *arg)
     Py_VISIT(p->owner);
     Py_VISIT(p->inner);
     Py_VISIT(p->fset);
+    Py_VISIT(p->seen);
     return 0;
 }
 
@@ -1528,7 +1549,7 @@ pair_get(PyObject *self, PyObject *obj, PyObject *type)
         Py_INCREF(self);
         return self;
     }
-    if (!PyObject_TypeCheck(obj, p->owner)) {
+    if (!of_type(obj, p->owner, &p->seen)) {
         PyErr_Format(PyExc_TypeError, "descriptor '%U' for '%s' objects doesn't apply to a "
                      "'%s' object", p->name, p->owner->tp_name, Py_TYPE(obj)->tp_name);
         return NULL;
@@ -1560,7 +1581,7 @@ pair_set_fast(Pair *p, PyObject *obj, PyObject *value)
 {
     /* 1 done, 0 not applicable (the Python setter decides), -1 error */
     if (!PyTuple_CheckExact(value) || PyTuple_GET_SIZE(value) != 2
-        || !PyObject_TypeCheck(obj, p->owner))
+        || !of_type(obj, p->owner, &p->seen))
         return 0;
     PyObject *x = PyTuple_GET_ITEM(value, 0), *y = PyTuple_GET_ITEM(value, 1);
     PyObject *in = SLOT(obj, p->outer);
@@ -1678,6 +1699,7 @@ sp_pair(PyObject *self, PyObject *args)
     p->fset = fset;
     p->name = name;
     p->doc = doc;
+    p->seen = NULL;
     p->moving = NULL;
     if (moving != Py_None) {
         Py_INCREF(moving);

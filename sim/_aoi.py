@@ -492,4 +492,4 @@ class Grid:
 
 if _speedups is not None:  # the common case of query_radius in C (sim/_speedups.c)
     _speedups.setup_grid(Grid, _EPS)
-    Grid.query_radius = _speedups.grid_query_method  # type: ignore[method-assign]
+    Grid.query_radius = _speedups.method(Grid, "grid_query")  # type: ignore[method-assign]

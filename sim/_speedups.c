@@ -1892,6 +1892,88 @@ sp_set_hooks(PyObject *self, PyObject *flag)
     Py_RETURN_NONE;
 }
 
+/* ------------------------------------------------------------------ methods */
+
+/* The entry points above that are methods of a Python class (Scheduler.switch,
+   World.sleep_until, World.query_radius, Grid.query_radius), as method descriptors of that
+   class (method(cls, name)): a call `obj.name(...)` then passes obj straight in, as it does
+   for a method of a built-in type, instead of building a bound method at every call. */
+
+static PyObject *
+with_self(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+          PyObject *(*fn)(PyObject *, PyObject *const *, Py_ssize_t, PyObject *))
+{
+    Py_ssize_t n = nargs + (kwnames ? PyTuple_GET_SIZE(kwnames) : 0);
+    PyObject *small[8], **stack = small;
+    if (n >= 8 && (stack = PyMem_Malloc((n + 1) * sizeof(PyObject *))) == NULL)
+        return PyErr_NoMemory();
+    stack[0] = self;
+    memcpy(stack + 1, args, n * sizeof(PyObject *));
+    PyObject *r = fn(NULL, stack, nargs + 1, kwnames);
+    if (stack != small)
+        PyMem_Free(stack);
+    return r;
+}
+
+static PyObject *
+m_switch(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (bad_args(nargs == 2, "switch(cur, nxt)"))
+        return NULL;
+    return do_switch(self, args[0], args[1]);
+}
+
+static PyObject *
+m_sleep_until(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (bad_args(nargs == 1, "sleep_until(when)"))
+        return NULL;
+    PyObject *a[2] = {self, args[0]};
+    return sp_sleep_until(NULL, a, 2);
+}
+
+static PyObject *
+m_query_radius(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    return with_self(self, args, nargs, kwnames, sp_query_radius);
+}
+
+static PyObject *
+m_grid_query(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    return with_self(self, args, nargs, kwnames, sp_grid_query);
+}
+
+static PyMethodDef as_methods[] = {
+    {"switch", (PyCFunction)(void (*)(void))m_switch, METH_FASTCALL,
+     "switch(cur, nxt): the kernel's one door (sim._speedups.switch; the twin is "
+     "_switch_py)."},
+    {"sleep_until", (PyCFunction)(void (*)(void))m_sleep_until, METH_FASTCALL,
+     "sleep_until(when): World.sleep_until in C (the twin is _sleep_until_py)."},
+    {"query_radius", (PyCFunction)(void (*)(void))m_query_radius, METH_FASTCALL | METH_KEYWORDS,
+     "query_radius(pos, r, kind=None, *, exclude=None): World.query_radius in C (the twin "
+     "is _query_radius_py)."},
+    {"grid_query", (PyCFunction)(void (*)(void))m_grid_query, METH_FASTCALL | METH_KEYWORDS,
+     "query_radius(x, y, r, kind=None, exclude=None): Grid.query_radius in C (the twin is "
+     "_query_radius_py)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyObject *
+sp_method(PyObject *self, PyObject *args)
+{
+    PyTypeObject *cls;
+    const char *name;
+    if (!PyArg_ParseTuple(args, "O!s:method", &PyType_Type, &cls, &name))
+        return NULL;
+    for (PyMethodDef *d = as_methods; d->ml_name != NULL; d++) {
+        if (strcmp(d->ml_name, name) == 0)
+            return PyDescr_NewMethod(cls, d);
+    }
+    PyErr_Format(PyExc_ValueError, "method(): no C method %s", name);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"switch", (PyCFunction)(void (*)(void))sp_switch, METH_FASTCALL,
      "switch(sched, cur, nxt): Scheduler.switch (see sim/_kernel.py)."},
@@ -1932,6 +2014,9 @@ static PyMethodDef methods[] = {
      "setup_world(BehaviourTasklet, WorldError, thread_local)."},
     {"bind_thread", sp_bind_thread, METH_O,
      "bind_thread(sched): the calling thread's scheduler, for next_tick/sleep_until."},
+    {"method", sp_method, METH_VARARGS,
+     "method(cls, name): a method descriptor of cls for the C method name (switch, "
+     "sleep_until, query_radius, grid_query)."},
     {"counts", sp_counts, METH_NOARGS,
      "counts() -> {'fast': switches done in C, 'slow': handed to Scheduler._switch_py, "
      "'grid_fast' / 'grid_slow': radius queries done in C / handed to the twin}."},
@@ -1989,20 +2074,6 @@ PyInit__speedups(void)
         Py_DECREF(&Core_T);
         Py_DECREF(m);
         return NULL;
-    }
-    /* Methods for Scheduler and World: instancemethod binds like a Python function. */
-    const char *as_methods[] = {"switch", "sleep_until", "query_radius", "grid_query"};
-    for (int i = 0; i < 4; i++) {
-        char name[32];
-        PyObject *f = PyObject_GetAttrString(m, as_methods[i]);
-        PyObject *method = f ? PyInstanceMethod_New(f) : NULL;
-        Py_XDECREF(f);
-        snprintf(name, sizeof name, "%s_method", as_methods[i]);
-        if (method == NULL || PyModule_AddObject(m, name, method) < 0) {
-            Py_XDECREF(method);
-            Py_DECREF(m);
-            return NULL;
-        }
     }
     return m;
 }

@@ -510,5 +510,5 @@ if _kernel._speedups is not None:
 
     _kernel._speedups.setup(Tasklet, Scheduler, Budget, BUDGET, FLAG, bomb,
                             Scheduler._switch_py, _kernel.Watchdog, _preempt.WINDOW)
-    Scheduler.switch = _kernel._speedups.switch_method  # type: ignore[method-assign]
+    Scheduler.switch = _kernel._speedups.method(Scheduler, "switch")  # type: ignore[method-assign]
     _kernel.refresh_switch_hooks()

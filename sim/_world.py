@@ -409,7 +409,7 @@ World._sleep_until_py = World.sleep_until  # type: ignore[attr-defined]
 World._query_radius_py = World.query_radius  # type: ignore[attr-defined]
 if _kernel._speedups is not None:  # the common cases in C (sim/_speedups.c)
     _kernel._speedups.setup_entity(Entity, Body)
-    World.sleep_until = _kernel._speedups.sleep_until_method  # type: ignore[method-assign]
-    World.query_radius = _kernel._speedups.query_radius_method  # type: ignore[method-assign]
+    World.sleep_until = _kernel._speedups.method(World, "sleep_until")  # type: ignore[method-assign]
+    World.query_radius = _kernel._speedups.method(World, "query_radius")  # type: ignore[method-assign]
     World.tick = _kernel._speedups.alias(  # type: ignore[method-assign]
         "_tick", "tick", World.tick.__doc__)

@@ -33,7 +33,7 @@ def test_the_c_half_is_in_use_unless_turned_off() -> None:
         assert _kernel.Scheduler.switch is _kernel.Scheduler._switch_py
     else:
         assert _kernel._speedups is not None
-        assert vars(_kernel.Scheduler)["switch"] is _kernel._speedups.switch_method
+        assert type(vars(_kernel.Scheduler)["switch"]).__name__ == "method_descriptor"
         assert _behaviour.next_tick is _kernel._speedups.next_tick
         assert type(vars(_entity.Entity)["pos"]).__name__ == "pair"
 

@@ -2,7 +2,10 @@
  *
  * Everything here has a pure-Python twin that stays the reference (and runs when this
  * module is absent, or when LOOM_PURE_PYTHON=1): Scheduler._switch_py in sim/_kernel.py,
- * park() and next_tick() in sim/_behaviour.py, the pos/vel properties in sim/_entity.py.
+ * park() and next_tick() in sim/_behaviour.py, the pos/vel properties in sim/_entity.py,
+ * Grid._query_radius_py and Grid.move_all in sim/_aoi.py, World._query_radius_py and
+ * World._sleep_until_py in sim/_world.py.  The four that are methods are installed as
+ * method descriptors of their classes (method(cls, name)).
  * The C versions do only the common case, the one that runs at nearly every switch, and
  * hand everything else to the Python twin *before* changing any state:
  *
@@ -11,8 +14,10 @@
  *                             otherwise Scheduler._switch_py does the whole switch.
  *   park(t, world, due)       a behaviour parks on its world's tick wheel.
  *   next_tick()               park(current, world, world._tick + 1).
- *   grid_query(...)           Grid.query_radius: the cells a disc touches, scanned.
- *   query_radius(...)         World.query_radius: the grid's ids mapped to entities.
+ *   grid_query(...)           Grid.query_radius: the cells a disc touches, scanned, and
+ *                             the ids sorted, across a wrapping grid's seam too.
+ *   query_radius(...)         World.query_radius: the same scan, each hit's entity read
+ *                             from its body's entity slot.
  *   move_wrapped(...)         Grid.move_all's loop: the world's motion, every tick.
  *   alias(...)                a read-only view of another attribute (World.tick).
  *   pair(...)                 a data descriptor reading two slots of a slot as a tuple

@@ -1391,7 +1391,7 @@ sp_query_radius(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObjec
     PyObject *ex;
     if (exclude == Py_None || PyLong_CheckExact(exclude))
         ex = exclude;
-    else if (PyObject_TypeCheck(exclude, Entity_T) && SLOT(exclude, e_id) != NULL)
+    else if (of_type(exclude, Entity_T, &entity_seen) && SLOT(exclude, e_id) != NULL)
         ex = SLOT(exclude, e_id);
     else
         goto slow;

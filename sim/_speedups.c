@@ -1022,8 +1022,8 @@ attr_ll(PyObject *grid, PyObject *name, long long *v)
 }
 
 /* A hit of a radius query: the id (as a C integer, for sorting, and the object), and the
-   record (borrowed: nothing runs Python code between the scan and the list built from
-   them).  Up to 64 on the C stack, more on the heap. */
+   record, both held (building the result list may run a collection, and a finalizer could
+   change the grid).  Up to 64 on the C stack, more on the heap. */
 typedef struct {
     long long id;
     PyObject *idobj, *rec;
@@ -1044,10 +1044,20 @@ hits_init(Hits *h)
 }
 
 static void
-hits_free(Hits *h)
+hits_release(Hits *h)
 {
     if (h->v != h->small)
         PyMem_Free(h->v);
+}
+
+static void
+hits_free(Hits *h)
+{
+    for (Py_ssize_t i = 0; i < h->n; i++) {
+        Py_DECREF(h->v[i].idobj);
+        Py_DECREF(h->v[i].rec);
+    }
+    hits_release(h);
 }
 
 static int
@@ -1060,10 +1070,12 @@ hits_push(Hits *h, long long id, PyObject *idobj, PyObject *rec)
             return -1;
         }
         memcpy(v, h->v, h->n * sizeof(Hit));
-        hits_free(h);
+        hits_release(h);
         h->v = v;
         h->cap *= 2;
     }
+    Py_INCREF(idobj);
+    Py_INCREF(rec);
     h->v[h->n++] = (Hit){id, idobj, rec};
     return 0;
 }

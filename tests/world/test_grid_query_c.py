@@ -143,3 +143,27 @@ def test_world_queries_read_each_body_entity_and_survive_respawns() -> None:
         assert world.query_radius((5.0, 50.0), 0.1) == [dots[5]]
     finally:
         world.close()
+
+
+def test_queries_hold_and_release_what_they_return() -> None:
+    """The C scan holds each hit while it builds the result; nothing leaks."""
+    import sys
+
+    class Dot(Entity):
+        kind = "dot"
+
+    grid = Grid(10.0)
+    for i in range(100):  # more hits than the scan keeps on the C stack
+        grid.insert(10_000 + i, float(i % 10), float(i // 10))
+    world = World(seed=1, size=(100.0, 100.0))
+    try:
+        dots = [world.spawn(Dot, pos=(float(i % 10), float(i // 10))) for i in range(100)]
+        rec, body, dot = grid._recs[10_005], dots[5]._body, dots[5]
+        before = [sys.getrefcount(o) for o in (rec, body, dot)]
+        for _ in range(200):
+            assert len(grid.query_radius(5.0, 5.0, 50.0)) == 100
+            assert len(world.query_radius((5.0, 5.0), 50.0)) == 100
+            grid.query_radius(5.0, 5.0, 50.0, "nope")
+        assert [sys.getrefcount(o) for o in (rec, body, dot)] == before
+    finally:
+        world.close()

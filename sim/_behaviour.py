@@ -58,19 +58,16 @@ class BehaviourTasklet(Tasklet):
         self.mark = 0
         self.held = False
         self.quarantines = 0
-        super().__init__(_supervised, (self,), None, name=f"{entity.kind}#{entity.id}.{method}")
+        # The behaviour is the tasklet's function itself: Tasklet._bootstrap calls it and,
+        # when it raises, calls _restart (the supervisor's decision) and then calls it again.
+        # No supervising frame between the two: greenlet walks a parked tasklet's frames at
+        # every resume on 3.12+.
+        super().__init__(self.fn, (), None, name=f"{entity.kind}#{entity.id}.{method}")
 
-
-def _supervised(t: BehaviourTasklet) -> None:
-    """Run the behaviour; on an exception, let the world's supervisor log it and decide."""
-    fn = t.fn
-    while True:
-        try:
-            fn()
-        except Exception:
-            _crashed(t)  # parks for the backoff, or despawns (raises TaskletExit)
-            continue
-        return
+    def _restart(self) -> bool:
+        """On an exception: let the world's supervisor log it and decide."""
+        _crashed(self)  # parks for the backoff, or despawns (raises TaskletExit)
+        return True
 
 
 def _crashed(t: BehaviourTasklet) -> None:

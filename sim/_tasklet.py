@@ -341,7 +341,14 @@ class Tasklet(TaskletState, _Core):
             elif len(args) == 1:
                 func(args[0])  # type: ignore[misc]
             elif not args:
-                func()  # type: ignore[misc]
+                while True:  # a world behaviour restarts here after a crash (see _restart)
+                    try:
+                        func()  # type: ignore[misc]
+                    except Exception:
+                        if not self._restart():
+                            raise
+                        continue
+                    break
             else:
                 func(*args)  # type: ignore[misc]
             del func, args, kwargs
@@ -370,6 +377,13 @@ class Tasklet(TaskletState, _Core):
                 self._deliver_error(sched, bomb(type(e), e, e.__traceback__))
                 return
         self._die(sched, sched.next_after_death(self))
+
+    def _restart(self) -> bool:
+        """Called inside the except block when the tasklet's function, called without
+        arguments, raised an Exception: True calls the function again, False (this default)
+        lets the error end the tasklet.  A world behaviour's supervisor overrides it; the
+        loop lives in _bootstrap so that no frame sits between it and the function."""
+        return False
 
     def _deliver_error(self, sched: Scheduler, b: bomb) -> None:
         """An uncaught error becomes a bomb for the innermost watchdog, or main."""

@@ -1961,33 +1961,38 @@ m_grid_query(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *
     return with_self(self, args, nargs, kwnames, sp_grid_query);
 }
 
-static PyMethodDef as_methods[] = {
-    {"switch", (PyCFunction)(void (*)(void))m_switch, METH_FASTCALL,
-     "switch(cur, nxt): the kernel's one door (sim._speedups.switch; the twin is "
-     "_switch_py)."},
-    {"sleep_until", (PyCFunction)(void (*)(void))m_sleep_until, METH_FASTCALL,
-     "sleep_until(when): World.sleep_until in C (the twin is _sleep_until_py)."},
-    {"query_radius", (PyCFunction)(void (*)(void))m_query_radius, METH_FASTCALL | METH_KEYWORDS,
-     "query_radius(pos, r, kind=None, *, exclude=None): World.query_radius in C (the twin "
-     "is _query_radius_py)."},
-    {"grid_query", (PyCFunction)(void (*)(void))m_grid_query, METH_FASTCALL | METH_KEYWORDS,
-     "query_radius(x, y, r, kind=None, exclude=None): Grid.query_radius in C (the twin is "
-     "_query_radius_py)."},
-    {NULL, NULL, 0, NULL},
+/* key (what method() is asked for) -> the method, under its Python name. */
+static struct {
+    const char *key;
+    PyMethodDef def;
+} as_methods[] = {
+    {"switch", {"switch", (PyCFunction)(void (*)(void))m_switch, METH_FASTCALL,
+                "switch(cur, nxt): the kernel's one door (sim._speedups.switch; the twin is "
+                "_switch_py)."}},
+    {"sleep_until", {"sleep_until", (PyCFunction)(void (*)(void))m_sleep_until, METH_FASTCALL,
+                     "sleep_until(when): World.sleep_until in C (the twin is _sleep_until_py)."}},
+    {"query_radius", {"query_radius", (PyCFunction)(void (*)(void))m_query_radius,
+                      METH_FASTCALL | METH_KEYWORDS,
+                      "query_radius(pos, r, kind=None, *, exclude=None): World.query_radius in "
+                      "C (the twin is _query_radius_py)."}},
+    {"grid_query", {"query_radius", (PyCFunction)(void (*)(void))m_grid_query,
+                    METH_FASTCALL | METH_KEYWORDS,
+                    "query_radius(x, y, r, kind=None, exclude=None): Grid.query_radius in C "
+                    "(the twin is _query_radius_py)."}},
 };
 
 static PyObject *
 sp_method(PyObject *self, PyObject *args)
 {
     PyTypeObject *cls;
-    const char *name;
-    if (!PyArg_ParseTuple(args, "O!s:method", &PyType_Type, &cls, &name))
+    const char *key;
+    if (!PyArg_ParseTuple(args, "O!s:method", &PyType_Type, &cls, &key))
         return NULL;
-    for (PyMethodDef *d = as_methods; d->ml_name != NULL; d++) {
-        if (strcmp(d->ml_name, name) == 0)
-            return PyDescr_NewMethod(cls, d);
+    for (size_t i = 0; i < sizeof as_methods / sizeof as_methods[0]; i++) {
+        if (strcmp(as_methods[i].key, key) == 0)
+            return PyDescr_NewMethod(cls, &as_methods[i].def);
     }
-    PyErr_Format(PyExc_ValueError, "method(): no C method %s", name);
+    PyErr_Format(PyExc_ValueError, "method(): no C method %s", key);
     return NULL;
 }
 

@@ -106,6 +106,8 @@ def test_odd_calls_and_records_go_to_the_twin() -> None:
 
 
 def test_the_common_case_takes_the_c_path() -> None:
+    assert type(vars(Grid)["query_radius"]).__name__ == "method_descriptor"
+    assert Grid.query_radius.__qualname__ == "Grid.query_radius"
     grid = Grid(10.0, wrap=(W, H))
     for i in range(100):
         grid.insert(i, float(i % 10) * 9.0, float(i // 10) * 9.0)

@@ -91,6 +91,25 @@ slot_offset(PyTypeObject *tp, const char *name)
     return off;
 }
 
+/* PyObject_TypeCheck(o, base) with a one-type memo: a switch checks two tasklets (world
+   behaviours are a subclass), a query or a pos read one entity per neighbour (a world has a
+   few entity kinds).  The memo holds a reference, so the address cannot come back as
+   another type. */
+static inline int
+of_type(PyObject *o, PyTypeObject *base, PyTypeObject **seen)
+{
+    PyTypeObject *tp = Py_TYPE(o);
+    if (tp == base || tp == *seen)
+        return 1;
+    if (!PyType_IsSubtype(tp, base))
+        return 0;
+    Py_INCREF(tp);
+    Py_XSETREF(*seen, tp);
+    return 1;
+}
+
+static PyTypeObject *entity_seen, *tasklet_seen;
+
 /* Store v (a new reference, may be NULL after an error) in a slot. */
 static inline int
 put(PyObject *o, Py_ssize_t off, PyObject *v)
@@ -282,7 +301,7 @@ static inline __attribute__((always_inline)) PyObject *
 do_switch(PyObject *sched, PyObject *cur, PyObject *nxt)
 {
     if (!ready || hooks || !Py_IS_TYPE(sched, Sched_T)
-        || !PyObject_TypeCheck(cur, Tasklet_T) || !PyObject_TypeCheck(nxt, Tasklet_T))
+        || !of_type(cur, Tasklet_T, &tasklet_seen) || !of_type(nxt, Tasklet_T, &tasklet_seen))
         return switch_slow(sched, cur, nxt);
 
     /* Conditions for the fast path, read before anything changes. */
@@ -904,24 +923,6 @@ sp_move_wrapped(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
-
-/* PyObject_TypeCheck(o, base) with a one-type memo: a world has a few entity kinds, and a
-   query or a pos read checks one per neighbour (the memo holds a reference, so the address
-   cannot come back as another type). */
-static inline int
-of_type(PyObject *o, PyTypeObject *base, PyTypeObject **seen)
-{
-    PyTypeObject *tp = Py_TYPE(o);
-    if (tp == base || tp == *seen)
-        return 1;
-    if (!PyType_IsSubtype(tp, base))
-        return 0;
-    Py_INCREF(tp);
-    Py_XSETREF(*seen, tp);
-    return 1;
-}
-
-static PyTypeObject *entity_seen;
 
 /* ------------------------------------------------------------------ grid queries */
 

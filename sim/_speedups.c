@@ -297,6 +297,9 @@ switch_slow(PyObject *sched, PyObject *cur, PyObject *nxt)
     return PyObject_Vectorcall(switch_py, args, 3, NULL);
 }
 
+/* The greenlet this thread last switched to in do_switch (see there). */
+static _Thread_local PyObject *landing;
+
 static inline __attribute__((always_inline)) PyObject *
 do_switch(PyObject *sched, PyObject *cur, PyObject *nxt)
 {
@@ -346,9 +349,15 @@ do_switch(PyObject *sched, PyObject *cur, PyObject *nxt)
     n_fast++;
     put_borrowed(sched, s_current, nxt);
 
+    /* g must stay alive while the switch runs.  Its reference is dropped at this thread's
+       next fast switch, not when cur resumes: by then g has gone cold (its decref was a
+       cache miss at every resume).  What is dropped at resume instead is the greenlet the
+       previous fast switch went to, which is normally cur's own: warm, and still held. */
+    PyObject *old = landing;
     Py_INCREF(g);
+    landing = g;
     PyObject *r = greenlet_switch(g, empty_tuple, NULL);
-    Py_DECREF(g);
+    Py_XDECREF(old);
     if (r == NULL)
         return NULL;
     Py_DECREF(r);

@@ -1951,10 +1951,17 @@ m_switch(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 }
 
 static PyObject *
-m_sleep_until(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+m_sleep_until(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    if (bad_args(nargs == 1, "sleep_until(when)"))
-        return NULL;
+    if (nargs != 1 || kwnames != NULL) {
+        /* sleep_until(when=...), or wrong arguments: the twin, as called */
+        PyObject *twin = PyObject_GetAttr(self, str_sleep_until_py);
+        if (twin == NULL)
+            return NULL;
+        PyObject *r = PyObject_Vectorcall(twin, args, nargs, kwnames);
+        Py_DECREF(twin);
+        return r;
+    }
     PyObject *a[2] = {self, args[0]};
     return sp_sleep_until(NULL, a, 2);
 }
@@ -1979,7 +1986,8 @@ static struct {
     {"switch", {"switch", (PyCFunction)(void (*)(void))m_switch, METH_FASTCALL,
                 "switch(cur, nxt): the kernel's one door (sim._speedups.switch; the twin is "
                 "_switch_py)."}},
-    {"sleep_until", {"sleep_until", (PyCFunction)(void (*)(void))m_sleep_until, METH_FASTCALL,
+    {"sleep_until", {"sleep_until", (PyCFunction)(void (*)(void))m_sleep_until,
+                     METH_FASTCALL | METH_KEYWORDS,
                      "sleep_until(when): World.sleep_until in C (the twin is _sleep_until_py)."}},
     {"query_radius", {"query_radius", (PyCFunction)(void (*)(void))m_query_radius,
                       METH_FASTCALL | METH_KEYWORDS,

@@ -198,6 +198,13 @@ def test_sleep_until_edges_match_the_python_twin() -> None:
             out.append(w.tick)
             w.sleep_until(5.5 / 30)
             out.append(w.tick)
+            w.sleep_until(when=7 / 30)  # by keyword: the twin's signature
+            out.append(w.tick)
+            for bad in ((), (1.0, 2.0)):
+                try:
+                    w.sleep_until(*bad)
+                except TypeError as e:
+                    out.append(str(e).split(" ", 1)[1])
 
     world = World(seed=1)
     try:
@@ -208,7 +215,9 @@ def test_sleep_until_edges_match_the_python_twin() -> None:
     finally:
         world.close()
         other.close()
-    assert out == ["ValueError", "ValueError", "ValueError", "TypeError", "WorldError", 2, 5, 6]
+    assert out == ["ValueError", "ValueError", "ValueError", "TypeError", "WorldError", 2, 5, 6,
+                   7, "missing 1 required positional argument: 'when'",
+                   "takes 2 positional arguments but 3 were given"]
 
 
 def test_vel_keeps_the_moving_set_in_step() -> None:

@@ -74,21 +74,39 @@ static PyObject *empty_tuple;
 static PyObject *str_switch, *str_popleft, *str_raise, *str_next_for_block, *str_sched,
     *str_tsd_key, *str_grid, *str_entities, *str_query_radius, *str_query_radius_py, *str_tick, *str_tick_rate, *str_sleep_until_py, *str_soon, *str_wheel, *str_wsched;
 
+/* The offsets of n slots of tp: 1; 0 when one is no plain slot (absent, or shadowed by a
+   property); -1 on an error. */
+static int
+slots_of(PyTypeObject *tp, const char *const *names, int n, Py_ssize_t *offs)
+{
+    for (int i = 0; i < n; i++) {
+        PyObject *d = PyObject_GetAttrString((PyObject *)tp, names[i]);
+        if (d == NULL) {
+            if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+                return -1;
+            PyErr_Clear();
+            return 0;
+        }
+        int ok = Py_IS_TYPE(d, &PyMemberDescr_Type)
+                 && ((PyMemberDescrObject *)d)->d_member->type == T_OBJECT_EX;
+        if (ok)
+            offs[i] = ((PyMemberDescrObject *)d)->d_member->offset;
+        Py_DECREF(d);
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
+/* The offset of slot `name` of tp, or -1 with TypeError when tp keeps it elsewhere. */
 static Py_ssize_t
 slot_offset(PyTypeObject *tp, const char *name)
 {
-    PyObject *d = PyObject_GetAttrString((PyObject *)tp, name);
-    if (d == NULL)
-        return -1;
-    if (!Py_IS_TYPE(d, &PyMemberDescr_Type)
-        || ((PyMemberDescrObject *)d)->d_member->type != T_OBJECT_EX) {
+    Py_ssize_t off;
+    int found = slots_of(tp, &name, 1, &off);
+    if (found == 0)
         PyErr_Format(PyExc_TypeError, "%s.%s is not a slot", tp->tp_name, name);
-        Py_DECREF(d);
-        return -1;
-    }
-    Py_ssize_t off = ((PyMemberDescrObject *)d)->d_member->offset;
-    Py_DECREF(d);
-    return off;
+    return found > 0 ? off : -1;
 }
 
 /* PyObject_TypeCheck(o, base) with a one-type memo: a switch checks two tasklets (world
@@ -377,6 +395,20 @@ do_switch(PyObject *sched, PyObject *cur, PyObject *nxt)
     }
     Py_INCREF(v);
     return v;
+}
+
+/* obj.<twin>(*args, **kwargs): a C entry point handing a call it does not take to its
+   Python twin, as it was made (a new reference, or NULL and an exception). */
+static PyObject *
+call_twin(PyObject *obj, PyObject *twin_name, PyObject *const *args, Py_ssize_t nargs,
+          PyObject *kwnames)
+{
+    PyObject *twin = PyObject_GetAttr(obj, twin_name);
+    if (twin == NULL)
+        return NULL;
+    PyObject *r = PyObject_Vectorcall(twin, args, nargs, kwnames);
+    Py_DECREF(twin);
+    return r;
 }
 
 /* A METH_FASTCALL entry's argument check: 0 when ok, else TypeError naming the signature. */
@@ -766,30 +798,6 @@ sp_sweep(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
    move() computes it, and relink(eid, record, key) when the cell changed.  Records of a
    type without the five slots go to move(eid, x, y) instead. */
 
-/* The offsets of n slots of tp: 1; 0 when one is no plain slot (absent, or shadowed by a
-   property); -1 on an error. */
-static int
-slots_of(PyTypeObject *tp, const char *const *names, int n, Py_ssize_t *offs)
-{
-    for (int i = 0; i < n; i++) {
-        PyObject *d = PyObject_GetAttrString((PyObject *)tp, names[i]);
-        if (d == NULL) {
-            if (!PyErr_ExceptionMatches(PyExc_AttributeError))
-                return -1;
-            PyErr_Clear();
-            return 0;
-        }
-        int ok = Py_IS_TYPE(d, &PyMemberDescr_Type)
-                 && ((PyMemberDescrObject *)d)->d_member->type == T_OBJECT_EX;
-        if (ok)
-            offs[i] = ((PyMemberDescrObject *)d)->d_member->offset;
-        Py_DECREF(d);
-        if (!ok)
-            return 0;
-    }
-    return 1;
-}
-
 typedef struct {
     PyTypeObject *type;
     Py_ssize_t x, y, key, vx, vy;
@@ -939,9 +947,9 @@ sp_move_wrapped(PyObject *self, PyObject *args)
    Grid._query_radius_py), the world's AOI query and the arena's hottest loop: the cells the
    disc touches, each record's squared distance against r * r, the ids sorted.  Done here
    when the grid is a Grid, x, y and r are floats (or ints a double holds exactly, r below
-   2**26 so that r * r is exact too), kind is None or a str, exclude is None or an int, the
-   disc stays clear of a wrapping grid's seam, and each record in those cells keeps float x
-   and y in slots.  Anything else goes to the twin; nothing is changed before that choice
+   2**26 so that r * r is exact too), kind is None or a str, exclude is None or an int, and
+   each record in the cells the disc touches keeps float x and y in slots and has an int id.
+   A disc across a wrapping grid's seam is done here too, the twin's way (_scan).  Anything else goes to the twin; nothing is changed before that choice
    (the result list is all this builds).  The arithmetic is the twin's, in the same order
    (built with -ffp-contract=off), so the two agree bit for bit. */
 
@@ -1120,9 +1128,6 @@ hits_sort(Hits *h)
 static PyTypeObject *Body_T;  /* the world's grid records: their entity slot */
 static Py_ssize_t b_entity;
 
-/* The fast path of Grid.query_radius: the hits, sorted by id.  1: done; 0: the twin's
-   business (nothing was changed); -1: an error.  With world set, each hit's entity (a
-   Body's entity slot) is prefetched, since the caller reads it next. */
 /* A radius query, for scan_cell(). */
 typedef struct {
     double x, y, r2, w, h, hw, hh;
@@ -1177,6 +1182,9 @@ scan_cell(PyObject *cell, const Disc *q, Hits *hits)
     return 1;
 }
 
+/* The fast path of Grid.query_radius: the hits, sorted by id.  1: done; 0: the twin's
+   business (nothing was changed); -1: an error.  With world set, each hit's entity (a
+   Body's entity slot) is prefetched, since the caller reads it next. */
 static int
 scan(PyObject *grid, PyObject *xo, PyObject *yo, PyObject *ro, PyObject *kind, PyObject *ex,
      Hits *hits, int world)
@@ -1374,10 +1382,20 @@ sp_setup_grid(PyObject *self, PyObject *args)
 static PyTypeObject *Entity_T;
 static Py_ssize_t e_id;
 
+/* world._entities[id], borrowed (NULL and KeyError when absent): the twin's mapping. */
+static PyObject *
+entity_of(PyObject *ents, PyObject *id)
+{
+    PyObject *e = PyDict_GetItemWithError(ents, id);
+    if (e == NULL && !PyErr_Occurred())
+        PyErr_SetObject(PyExc_KeyError, id);
+    return e;
+}
+
 /* World.query_radius(world, pos, r, kind=None, *, exclude=None) when pos is a tuple or list
    of two and exclude is None, an int or an entity; anything else (errors included) goes to
-   the twin, World._query_radius_py.  Calls world.grid.query_radius and maps the ids to
-   entities. */
+   the twin, World._query_radius_py.  Scans a Grid here (grid_scan) and reads each hit's
+   entity from its body; another grid's query_radius gives ids, mapped to entities. */
 static PyObject *
 sp_query_radius(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
@@ -1440,14 +1458,10 @@ sp_query_radius(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObjec
         for (Py_ssize_t i = 0; i < h.n; i++) {
             PyObject *rec = h.v[i].rec;
             PyObject *e = Py_TYPE(rec) == Body_T ? SLOT(rec, b_entity) : NULL;
-            if (e == NULL || !of_type(e, Entity_T, &entity_seen)) {
-                e = PyDict_GetItemWithError(ents, h.v[i].idobj);
-                if (e == NULL) {
-                    if (!PyErr_Occurred())
-                        PyErr_SetObject(PyExc_KeyError, h.v[i].idobj);
-                    Py_CLEAR(out);
-                    break;
-                }
+            if ((e == NULL || !of_type(e, Entity_T, &entity_seen))
+                && (e = entity_of(ents, h.v[i].idobj)) == NULL) {
+                Py_CLEAR(out);
+                break;
             }
             Py_INCREF(e);
             PyList_SET_ITEM(out, i, e);
@@ -1459,14 +1473,16 @@ sp_query_radius(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObjec
         Py_DECREF(ents);
         return out;
     }
-    /* The grid's own query_radius (a subclass's, or the twin for the unusual cases), then
-       the ids mapped to entities. */
+    /* The grid's own query_radius (a subclass's; for a Grid whose scan declined, the twin
+       straight away rather than a second scan), then the ids mapped to entities. */
     Py_INCREF(x);
     Py_INCREF(y);
     Py_INCREF(ex);
     PyObject *qargs[7] = {NULL, grid, x, y, r, kind, ex};  /* [0]: room for the offset */
-    PyObject *ids = PyObject_VectorcallMethod(str_query_radius, qargs + 1,
-                                              6 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    PyObject *ids = Grid_T != NULL && Py_TYPE(grid) == Grid_T
+        ? PyObject_Vectorcall(grid_query_py, qargs + 1, 6, NULL)
+        : PyObject_VectorcallMethod(str_query_radius, qargs + 1,
+                                    6 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
     Py_DECREF(x);
     Py_DECREF(y);
     Py_DECREF(ex);
@@ -1481,11 +1497,8 @@ sp_query_radius(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObjec
     Py_ssize_t n = PyList_GET_SIZE(ids);
     out = PyList_New(n);
     for (Py_ssize_t i = 0; out != NULL && i < n; i++) {
-        PyObject *id = PyList_GET_ITEM(ids, i);
-        PyObject *e = PyDict_GetItemWithError(ents, id);
+        PyObject *e = entity_of(ents, PyList_GET_ITEM(ids, i));
         if (e == NULL) {
-            if (!PyErr_Occurred())
-                PyErr_SetObject(PyExc_KeyError, id);
             Py_CLEAR(out);
             break;
         }
@@ -1496,18 +1509,12 @@ sp_query_radius(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObjec
     Py_DECREF(ids);
     return out;
 
-slow: {
-        /* the twin, with the same arguments */
-        PyObject *method = nargs ? PyObject_GetAttr(args[0], str_query_radius_py) : NULL;
-        if (method == NULL) {
-            if (!PyErr_Occurred())
-                PyErr_SetString(PyExc_TypeError, "query_radius() needs the world");
-            return NULL;
-        }
-        PyObject *res = PyObject_Vectorcall(method, args + 1, nargs - 1, kwnames);
-        Py_DECREF(method);
-        return res;
+slow:  /* the twin, with the same arguments */
+    if (nargs == 0) {
+        PyErr_SetString(PyExc_TypeError, "query_radius() needs the world");
+        return NULL;
     }
+    return call_twin(args[0], str_query_radius_py, args + 1, nargs - 1, kwnames);
 }
 
 static PyObject *
@@ -1953,15 +1960,8 @@ m_switch(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 m_sleep_until(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    if (nargs != 1 || kwnames != NULL) {
-        /* sleep_until(when=...), or wrong arguments: the twin, as called */
-        PyObject *twin = PyObject_GetAttr(self, str_sleep_until_py);
-        if (twin == NULL)
-            return NULL;
-        PyObject *r = PyObject_Vectorcall(twin, args, nargs, kwnames);
-        Py_DECREF(twin);
-        return r;
-    }
+    if (nargs != 1 || kwnames != NULL)  /* sleep_until(when=...), or wrong arguments */
+        return call_twin(self, str_sleep_until_py, args, nargs, kwnames);
     PyObject *a[2] = {self, args[0]};
     return sp_sleep_until(NULL, a, 2);
 }

@@ -7,6 +7,13 @@ starts clean), or leaves the preemption mode or clock changed.
 from __future__ import annotations
 
 import gc
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import greenlet
 import pytest
@@ -49,3 +56,24 @@ def no_leaked_tasklets():
     assert not leaked, f"test leaked {killed} tasklet(s): {leaked}"
     assert mode == _preempt.DETERMINISTIC, f"test left preemption mode {mode!r}"
     assert after <= before, f"test leaked {after - before} greenlet(s)"
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def run_json() -> Callable[[str, bool], Any]:
+    """``run_json(source, pure)``: run ``source`` in a fresh interpreter at the repository root,
+    on the kernel's C half or (``pure=True``) its pure-Python twin; what it prints, as JSON."""
+
+    def run(source: str, pure: bool) -> Any:
+        env = dict(os.environ)
+        env.pop("LOOM_PURE_PYTHON", None)
+        if pure:
+            env["LOOM_PURE_PYTHON"] = "1"
+        done = subprocess.run([sys.executable, "-c", source], capture_output=True, text=True,
+                              cwd=ROOT, env=env, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    return run

@@ -11,7 +11,9 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -85,20 +87,9 @@ print(json.dumps(out))
 """
 
 
-def _trace(pure: bool) -> list[object]:
-    env = dict(os.environ)
-    env.pop("LOOM_PURE_PYTHON", None)
-    if pure:
-        env["LOOM_PURE_PYTHON"] = "1"
-    done = subprocess.run([sys.executable, "-c", TRACE], capture_output=True, text=True,
-                          cwd=ROOT, env=env, timeout=120)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)  # type: ignore[no-any-return]
-
-
 @needs_c
-def test_c_and_python_give_the_same_trace() -> None:
-    c, py = _trace(pure=False), _trace(pure=True)
+def test_c_and_python_give_the_same_trace(run_json: Callable[[str, bool], Any]) -> None:
+    c, py = run_json(TRACE, False), run_json(TRACE, True)
     assert c == py
     kinds = {row[1] for row in c if row[0] != "hash"}
     assert kinds == {"ping", "pong", "nap"}

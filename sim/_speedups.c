@@ -1304,6 +1304,29 @@ scan_cell(PyObject *cell, const Disc *q, Hits *hits)
     return 1;
 }
 
+/* A query's cells are looked up first, their dicts prefetched, then their key tables, and
+   only then scanned: the loads of all its cells overlap, where scanning each cell as it is
+   found waits for its dict, then its table, one cell after another.  (Up to MAX_BATCH
+   cells; a bigger square is scanned as found.) */
+#define MAX_BATCH 36
+
+static int
+batch_scan(PyObject **cellv, int nc, const Disc *q, Hits *hits)
+{
+    for (int k = 0; k < nc; k++) {
+        if (PyDict_CheckExact(cellv[k])) {  /* header, indices, then 24-byte entries */
+            Py_ssize_t lines = 1 + (16 + 24 * PyDict_GET_SIZE(cellv[k]) + 63) / 64;
+            pf_lines(((PyDictObject *)cellv[k])->ma_keys, lines < 8 ? (int)lines : 8);
+        }
+    }
+    for (int k = 0; k < nc; k++) {
+        int rc = scan_cell(cellv[k], q, hits);
+        if (rc <= 0)
+            return rc;
+    }
+    return 1;
+}
+
 /* The fast path of Grid.query_radius: the hits, sorted by id.  1: done; 0: the twin's
    business (nothing was changed); -1: an error.  With world set, each hit's entity (a
    Body's entity slot) is prefetched, since the caller reads it next. */
@@ -1393,31 +1416,42 @@ scan(PyObject *grid, PyObject *xo, PyObject *yo, PyObject *ro, PyObject *kind, P
         }
     }
     else {
-        for (long long i = 0; i < ncols; i++) {
+        PyObject *cellv[MAX_BATCH];
+        int nc = 0, batch = ncols * nrows <= MAX_BATCH;
+        rc = 1;
+        for (long long i = 0; rc > 0 && i < ncols; i++) {
             long long cx = seam ? ((a + i) % nx + nx) % nx : a + i;
             long long base = cx * stride;
             for (long long j = 0; j < nrows; j++) {
                 long long cy = seam ? ((c + j) % ny + ny) % ny : c + j;
                 PyObject *key = PyLong_FromLongLong(base + cy);
-                if (key == NULL)
-                    goto fail;
-                PyObject *cell = PyDict_GetItemWithError(cells, key);
-                Py_DECREF(key);
+                PyObject *cell = key ? PyDict_GetItemWithError(cells, key) : NULL;
+                Py_XDECREF(key);
                 if (cell == NULL) {
-                    if (PyErr_Occurred())
-                        goto fail;
+                    if (PyErr_Occurred()) {
+                        rc = -1;
+                        break;
+                    }
                     continue;
                 }
-                if ((rc = scan_cell(cell, &q, hits)) <= 0)
-                    goto done;
+                if (batch) {
+                    PF(cell);
+                    Py_INCREF(cell);
+                    cellv[nc++] = cell;
+                }
+                else if ((rc = scan_cell(cell, &q, hits)) <= 0)
+                    break;
             }
         }
+        if (batch && rc > 0)
+            rc = batch_scan(cellv, nc, &q, hits);
+        for (int k = 0; k < nc; k++)
+            Py_DECREF(cellv[k]);
+        if (rc <= 0)
+            goto done;
     }
     hits_sort(hits);
     rc = 1;
-    goto done;
-fail:
-    rc = -1;
 done:
     Py_DECREF(cells);
     return rc;

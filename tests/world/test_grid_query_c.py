@@ -120,6 +120,27 @@ def test_the_common_case_takes_the_c_path() -> None:
     assert after["grid_slow"] == before["grid_slow"]
 
 
+@pytest.mark.parametrize("wrap", [True, False])
+def test_squares_of_few_and_many_cells_agree_with_the_twin(wrap: bool) -> None:
+    # Up to 36 cells, a query looks its cells up first and loads their tables together
+    # before scanning them; a bigger square scans each cell as it finds it.  Both in C.
+    grid = Grid(5.0, wrap=(W, H) if wrap else None)
+    for i in range(400):
+        grid.insert(i, (i * 7.3) % W, (i * 3.1) % H, "a" if i % 3 else None)
+    before = _kernel._speedups.counts()
+    found = 0
+    for r in (1.0, 4.9, 5.0, 12.0, 14.9, 17.6, 25.0, 33.0):  # 1 to 196 cells
+        for x, y in ((50.0, 40.0), (0.2, 0.3), (W - 0.1, 45.0)):
+            for kind in (None, "a"):
+                status, ids = both(grid, x, y, r, kind)
+                assert status == "ok"
+                found += len(ids)
+    after = _kernel._speedups.counts()
+    assert after["grid_fast"] - before["grid_fast"] == 8 * 3 * 2  # every C call took C
+    assert after["grid_slow"] - before["grid_slow"] == 0
+    assert found > 800
+
+
 def test_world_queries_read_each_body_entity_and_survive_respawns() -> None:
     class Dot(Entity):
         kind = "dot"

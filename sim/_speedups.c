@@ -975,6 +975,8 @@ store_float(PyObject *o, Py_ssize_t off, double v)
     return put(o, off, PyFloat_FromDouble(v));
 }
 
+#define MOVE_AHEAD 8
+
 static PyObject *
 sp_move_wrapped(PyObject *self, PyObject *args)
 {
@@ -988,9 +990,25 @@ sp_move_wrapped(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "move_wrapped(): needs a wrapping grid");
         return NULL;
     }
-    Py_ssize_t pos = 0;
-    PyObject *eid, *b;
+    Py_ssize_t pos = 0, far = 0, near = 0;
+    PyObject *eid, *b, *e2, *b2;
+    /* Two cursors run ahead of the loop, prefetching: the body MOVE_AHEAD entries on, then,
+       half way, the floats and key of the body it prefetched (a body of the cached layout's
+       type; its slots are held, so prefetching them is safe). */
+    for (int k = 0; k < MOVE_AHEAD && PyDict_Next(bodies, &far, &e2, &b2); k++)
+        pf_lines(b2, 2);
+    for (int k = 0; k < MOVE_AHEAD / 2 && PyDict_Next(bodies, &near, &e2, &b2); k++)
+        ;
     while (PyDict_Next(bodies, &pos, &eid, &b)) {
+        if (PyDict_Next(bodies, &far, &e2, &b2))
+            pf_lines(b2, 2);
+        if (PyDict_Next(bodies, &near, &e2, &b2) && Py_IS_TYPE(b2, layout.type)) {
+            PF(SLOT(b2, layout.x));
+            PF(SLOT(b2, layout.y));
+            PF(SLOT(b2, layout.vx));
+            PF(SLOT(b2, layout.vy));
+            PF(SLOT(b2, layout.key));
+        }
         int ok = layout_of(Py_TYPE(b));
         if (ok < 0)
             return NULL;

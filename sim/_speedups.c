@@ -58,6 +58,7 @@ static int hooks = 0;                  /* a schedule callback or trace/profile h
 static unsigned long long n_fast, n_slow;  /* switches done here / handed to the twin */
 static unsigned long long n_grid_fast, n_grid_slow;  /* radius queries likewise */
 static unsigned long long n_prefetch;  /* parks that prefetched the behaviours after next */
+static unsigned long long n_relink;  /* motion's cell changes relinked in C */
 
 static PyTypeObject *Tasklet_T, *Sched_T, *Behaviour_T, *Watchdog_T;
 static long long window;
@@ -919,6 +920,7 @@ sp_sweep(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 typedef struct {
     PyTypeObject *type;
     Py_ssize_t x, y, key, vx, vy;
+    Py_ssize_t kind;  /* 0 if the type has no kind slot */
 } Layout;
 
 static Layout layout;  /* the last record type seen (the world's Body) */
@@ -929,7 +931,7 @@ layout_of(PyTypeObject *tp)
     /* 1: layout holds tp's offsets; 0: tp lacks a slot; -1: error */
     if (layout.type == tp)
         return 1;
-    Layout l = {tp, 0, 0, 0, 0, 0};
+    Layout l = {tp, 0, 0, 0, 0, 0, 0};
     const char *names[5] = {"x", "y", "key", "vx", "vy"};
     Py_ssize_t offs[5];
     int found = slots_of(tp, names, 5, offs);
@@ -940,6 +942,11 @@ layout_of(PyTypeObject *tp)
     l.key = offs[2];
     l.vx = offs[3];
     l.vy = offs[4];
+    const char *kind[1] = {"kind"};
+    found = slots_of(tp, kind, 1, offs);
+    if (found < 0)
+        return -1;
+    l.kind = found ? offs[0] : 0;
     Py_INCREF(tp);
     Py_XDECREF(layout.type);
     layout = l;
@@ -950,6 +957,8 @@ static inline double
 pymod(double v, double w)
 {
     /* float.__mod__ for w > 0 (Objects/floatobject.c, float_rem) */
+    if (v > 0 && v < w)
+        return v;  /* what fmod gives, without its cost: most positions stay in the world */
     double m = fmod(v, w);
     if (m) {
         if (m < 0)
@@ -973,6 +982,107 @@ store_float(PyObject *o, Py_ssize_t off, double v)
         return 0;
     }
     return put(o, off, PyFloat_FromDouble(v));
+}
+
+static PyTypeObject *Grid_T;
+static PyObject *grid_query_py;  /* Grid._query_radius_py */
+static PyObject *grid_relink_py;  /* Grid._relink, the function */
+static double grid_eps;
+static PyObject *str_nx, *str_ny, *str_w, *str_h, *str_invx, *str_invy, *str_stride,
+    *str_cells, *str_kind_cells;
+
+/* A cell dict of cells (borrowed) holding eid, or NULL. */
+static PyObject *
+cell_with(PyObject *cells, PyObject *key, PyObject *eid)
+{
+    PyObject *cell = PyDict_GetItemWithError(cells, key);
+    if (cell == NULL || !PyDict_CheckExact(cell))
+        return NULL;
+    int has = PyDict_Contains(cell, eid);
+    return has > 0 ? cell : NULL;
+}
+
+/* Out of cell[key] of cells, dropping the cell once empty (Grid._unlink). */
+static int
+unlink_from(PyObject *cells, PyObject *cell, PyObject *key, PyObject *eid)
+{
+    if (PyDict_DelItem(cell, eid) < 0)
+        return -1;
+    return PyDict_GET_SIZE(cell) ? 0 : PyDict_DelItem(cells, key);
+}
+
+/* cells.setdefault(key, {})[eid] = rec */
+static int
+link_into(PyObject *cells, PyObject *key, PyObject *eid, PyObject *rec)
+{
+    PyObject *cell = PyDict_GetItemWithError(cells, key);
+    if (cell == NULL) {
+        if (PyErr_Occurred() || (cell = PyDict_New()) == NULL)
+            return -1;
+        int rc = PyDict_SetItem(cells, key, cell);
+        Py_DECREF(cell);  /* cells holds it */
+        if (rc < 0)
+            return -1;
+    }
+    return PyDict_SetItem(cell, eid, rec);
+}
+
+/* relink(eid, rec, key): Grid._relink (sim/_aoi.py, the twin) done here when relink is that
+   method of a grid whose buckets are plain dicts holding rec where its key says, and rec (of
+   the cached layout) has a kind slot; otherwise, or on an error in the lookups, the twin
+   is called, before anything changes.  The same steps in the same order: out of the cell
+   (and its kind's cell), key set, into the new cell (and its kind's). */
+static int
+relink_rec(PyObject *relink, PyObject *eid, PyObject *rec, PyObject *key)
+{
+    PyObject *grid = PyMethod_Check(relink) && PyMethod_GET_FUNCTION(relink) == grid_relink_py
+                         ? PyMethod_GET_SELF(relink) : NULL;
+    PyObject *cells = NULL, *by_kind = NULL, *kcells = NULL, *cell, *kcell = NULL, *r;
+    PyObject *old = SLOT(rec, layout.key), *kind = layout.kind ? SLOT(rec, layout.kind) : NULL;
+    int rc = -1;
+    Py_INCREF(eid);
+    Py_INCREF(rec);
+    if (grid == NULL || kind == NULL || old == NULL
+        || (cells = inst_attr(grid, str_cells)) == NULL || !PyDict_CheckExact(cells)
+        || (cell = cell_with(cells, old, eid)) == NULL)
+        goto twin;
+    if (kind != Py_None) {
+        if ((by_kind = inst_attr(grid, str_kind_cells)) == NULL || !PyDict_CheckExact(by_kind)
+            || (kcells = PyDict_GetItemWithError(by_kind, kind)) == NULL
+            || !PyDict_CheckExact(kcells) || (kcell = cell_with(kcells, old, eid)) == NULL)
+            goto twin;
+    }
+    Py_INCREF(old);  /* the key of the cells it leaves, until they are left */
+    Py_XINCREF(kcells);
+    rc = unlink_from(cells, cell, old, eid);
+    if (rc == 0 && kcell != NULL)
+        rc = unlink_from(kcells, kcell, old, eid);
+    Py_DECREF(old);
+    if (rc == 0) {
+        Py_INCREF(key);
+        rc = put(rec, layout.key, key);
+    }
+    if (rc == 0)
+        rc = link_into(cells, key, eid, rec);
+    if (rc == 0 && kcells != NULL)
+        rc = link_into(kcells, key, eid, rec);
+    Py_XDECREF(kcells);
+    n_relink++;
+    goto done;
+twin:
+    PyErr_Clear();  /* the twin meets the same error, if any, and raises it */
+    {
+        PyObject *a[3] = {eid, rec, key};
+        r = PyObject_Vectorcall(relink, a, 3, NULL);
+        rc = r == NULL ? -1 : 0;
+        Py_XDECREF(r);
+    }
+done:
+    Py_XDECREF(cells);
+    Py_XDECREF(by_kind);
+    Py_DECREF(eid);
+    Py_DECREF(rec);
+    return rc;
 }
 
 #define MOVE_AHEAD 8
@@ -1061,16 +1171,10 @@ sp_move_wrapped(PyObject *self, PyObject *args)
             PyObject *k = PyLong_FromLongLong(key);
             if (k == NULL)
                 return NULL;
-            Py_INCREF(eid);
-            Py_INCREF(b);
-            PyObject *rargs[3] = {eid, b, k};
-            PyObject *r = PyObject_Vectorcall(relink, rargs, 3, NULL);
-            Py_DECREF(eid);
-            Py_DECREF(b);
+            int rc = relink_rec(relink, eid, b, k);
             Py_DECREF(k);
-            if (r == NULL)
+            if (rc < 0)
                 return NULL;
-            Py_DECREF(r);
         }
     }
     Py_RETURN_NONE;
@@ -1089,11 +1193,6 @@ sp_move_wrapped(PyObject *self, PyObject *args)
    (the result list is all this builds).  The arithmetic is the twin's, in the same order
    (built with -ffp-contract=off), so the two agree bit for bit. */
 
-static PyTypeObject *Grid_T;
-static PyObject *grid_query_py;  /* Grid._query_radius_py */
-static double grid_eps;
-static PyObject *str_nx, *str_ny, *str_w, *str_h, *str_invx, *str_invy, *str_stride,
-    *str_cells, *str_kind_cells;
 
 /* x and y slot offsets of the record types seen lately (the world's Body, Record). */
 static struct {
@@ -1544,9 +1643,15 @@ sp_setup_grid(PyObject *self, PyObject *args)
     PyObject *twin = PyObject_GetAttrString((PyObject *)grid, "_query_radius_py");
     if (twin == NULL)
         return NULL;
+    PyObject *relink = PyObject_GetAttrString((PyObject *)grid, "_relink");
+    if (relink == NULL) {
+        Py_DECREF(twin);
+        return NULL;
+    }
     Py_INCREF(grid);
     Py_XSETREF(Grid_T, grid);
     Py_XSETREF(grid_query_py, twin);
+    Py_XSETREF(grid_relink_py, relink);
     grid_eps = eps;
     Py_RETURN_NONE;
 }
@@ -2127,9 +2232,9 @@ sp_setup_prefetch(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 sp_counts(PyObject *self, PyObject *unused)
 {
-    return Py_BuildValue("{sKsKsKsKsK}", "fast", n_fast, "slow", n_slow,
+    return Py_BuildValue("{sKsKsKsKsKsK}", "fast", n_fast, "slow", n_slow,
                          "grid_fast", n_grid_fast, "grid_slow", n_grid_slow,
-                         "prefetch", n_prefetch);
+                         "prefetch", n_prefetch, "relink", n_relink);
 }
 
 static PyObject *
@@ -2279,7 +2384,8 @@ static PyMethodDef methods[] = {
     {"counts", sp_counts, METH_NOARGS,
      "counts() -> {'fast': switches done in C, 'slow': handed to Scheduler._switch_py, "
      "'grid_fast' / 'grid_slow': radius queries done in C / handed to the twin, "
-     "'prefetch': parks that prefetched the behaviours resumed after the next}."},
+     "'prefetch': parks that prefetched the behaviours resumed after the next, "
+     "'relink': cell changes of move_all() done in C}."},
     {"set_hooks", sp_set_hooks, METH_O, "set_hooks(flag): switch hooks are (not) set."},
     {NULL, NULL, 0, NULL},
 };

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim._aoi import Grid, InterestEvent, Record
+from sim import _kernel
+from sim._aoi import Grid, InterestEvent, Mobile, Record
 
 W, H = 200.0, 150.0
 KINDS = [None, "ship", "drone"]
@@ -263,8 +264,10 @@ class Mover(Record):
 velocity = st.one_of(st.floats(-400, 400, allow_nan=False), st.sampled_from([0.0, -1e-300, W]))
 
 
-def cells(buckets: dict[int, dict[int, object]]) -> dict[int, list[int]]:
-    return {key: sorted(cell) for key, cell in buckets.items()}
+def cells(buckets: dict[int, dict[int, object]]) -> list[tuple[int, list[int]]]:
+    """The buckets with their order: the C loop relinks in the twin's steps, so even the
+    dicts' insertion orders agree."""
+    return [(key, list(cell)) for key, cell in buckets.items()]
 
 
 @settings(max_examples=150, deadline=None)
@@ -335,6 +338,43 @@ def test_move_all_in_c_handles_the_seam_and_odd_records() -> None:
             assert (a.x.hex(), a.y.hex(), a.key) == (b.x.hex(), b.y.hex(), b.key)
             assert 0.0 <= a.x <= W and 0.0 <= a.y <= H  # -tiny % W is W itself
         assert cells(bulk._cells) == cells(one._cells)
+
+
+@pytest.mark.skipif(_kernel._speedups is None, reason="the C half is off")
+def test_move_all_relinks_in_c() -> None:
+    """Cell changes of the C loop are relinked in C (with and without a kind), as the
+    twin's _relink would; the hypothesis test above checks the buckets, order included."""
+    grid = Grid(10.0, wrap=(W, H))
+    bodies = {1: Mover(30.0, 0.0), 2: Mover(0.0, 30.0), 3: Mover(0.0, 0.0)}  # type: ignore[arg-type]
+    grid.insert(1, 5.0, 5.0, "k", record=bodies[1])
+    grid.insert(2, 5.0, 5.0, record=bodies[2])
+    grid.insert(3, 5.0, 5.0, "k", record=bodies[3])
+    before = _kernel._speedups.counts()["relink"]
+    grid.move_all(bodies, 1.0)
+    assert _kernel._speedups.counts()["relink"] - before == 2
+    assert grid.query_radius(35.0, 5.0, 0.1, "k") == [1]
+    assert grid.query_radius(5.0, 35.0, 0.1) == [2]
+    assert grid.query_radius(5.0, 5.0, 40.0, "k") == [1, 3]
+    assert sorted(grid._kind_cells["k"]) == sorted({bodies[1].key, bodies[3].key})
+
+
+def test_move_all_calls_a_relink_of_a_subclass() -> None:
+    """A Grid subclass's own _relink is called, not the C relink of Grid's."""
+    seen = []
+
+    class Logged(Grid):
+        def _relink(self, eid: int, rec: Record | Mobile, key: int) -> None:
+            seen.append((eid, key))
+            super()._relink(eid, rec, key)
+
+    grid = Logged(10.0, wrap=(W, H))
+    bodies = {1: Mover(30.0, 0.0), 2: Mover(0.0, 0.0)}  # type: ignore[arg-type]
+    grid.insert(1, 5.0, 5.0, "k", record=bodies[1])
+    grid.insert(2, 5.0, 5.0, record=bodies[2])
+    grid.move_all(bodies, 1.0)
+    assert seen == [(1, bodies[1].key)]
+    assert grid.query_radius(35.0, 5.0, 0.1) == [1]
+    assert grid.query_radius(5.0, 5.0, 0.1) == [2]
 
 
 def test_move_all_never_changes_a_float_someone_else_holds() -> None:

@@ -500,10 +500,12 @@ sp_bind_thread(PyObject *self, PyObject *sched)
    the behaviour's objects (its tasklet, greenlet and greenlet implementation, its entity,
    body and position floats), which a plain loop over the same entities mostly does not
    pay.  The tick resumes the behaviours in the order of its woken list, one park apart
-   (a think, microseconds), so each park starts the loads for the next few, one level of
-   pointers per park: the object at distance 4, its greenlet and entity at 3, the greenlet's
-   implementation and the body at 2, the body's coordinates at 1.  Nothing is dereferenced
-   before an earlier park prefetched it, and prefetches never fault. */
+   (a think, microseconds), so each park starts the loads for the next five, one level of
+   pointers per park (distance 1 is the behaviour resumed right after the next): the
+   tasklet at distance 5; its greenlet and entity at 4; greenlet's implementation and the
+   body at 3; the start of the saved C stack, the top frame object and the coordinates at
+   2; the frames' data at 1.  Nothing is dereferenced before an earlier park prefetched it,
+   and prefetches never fault. */
 static _Thread_local PyObject *pf_list;    /* the tick's woken list (a reference) */
 static _Thread_local Py_ssize_t pf_pos;    /* where in it the tick has got to */
 static Py_ssize_t w_entity, e_body, b_x, b_y;  /* offsets; e_body 0 until setup_entity */
@@ -914,8 +916,8 @@ sp_sweep(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 /* Grid.move_all's loop for a wrapping grid without subscriptions (sim/_aoi.py; its Python
    body is the twin): for each (eid, record) of a dict, x = (x + vx * dt) % w (Python's
    float modulo, bit for bit: built with -ffp-contract=off), likewise y, the cell key as
-   move() computes it, and relink(eid, record, key) when the cell changed.  Records of a
-   type without the five slots go to move(eid, x, y) instead. */
+   move() computes it, and relink(eid, record, key) when the cell changed (in C, see
+   relink_rec()).  Records of a type without the five slots go to move(eid, x, y) instead. */
 
 typedef struct {
     PyTypeObject *type;
@@ -1049,7 +1051,8 @@ relink_rec(PyObject *relink, PyObject *eid, PyObject *rec, PyObject *key)
     if (kind != Py_None) {
         if ((by_kind = inst_attr(grid, str_kind_cells)) == NULL || !PyDict_CheckExact(by_kind)
             || (kcells = PyDict_GetItemWithError(by_kind, kind)) == NULL
-            || !PyDict_CheckExact(kcells) || (kcell = cell_with(kcells, old, eid)) == NULL)
+            || !PyDict_CheckExact(kcells) || kcells == cells
+            || (kcell = cell_with(kcells, old, eid)) == NULL)
             goto twin;
     }
     Py_INCREF(old);  /* the key of the cells it leaves, until they are left */
@@ -1067,7 +1070,7 @@ relink_rec(PyObject *relink, PyObject *eid, PyObject *rec, PyObject *key)
     if (rc == 0 && kcells != NULL)
         rc = link_into(kcells, key, eid, rec);
     Py_XDECREF(kcells);
-    n_relink++;
+    n_relink += rc == 0;
     goto done;
 twin:
     PyErr_Clear();  /* the twin meets the same error, if any, and raises it */
@@ -1192,7 +1195,6 @@ sp_move_wrapped(PyObject *self, PyObject *args)
    A disc across a wrapping grid's seam is done here too, the twin's way (_scan).  Anything else goes to the twin; nothing is changed before that choice
    (the result list is all this builds).  The arithmetic is the twin's, in the same order
    (built with -ffp-contract=off), so the two agree bit for bit. */
-
 
 /* x and y slot offsets of the record types seen lately (the world's Body, Record). */
 static struct {

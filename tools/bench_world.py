@@ -10,7 +10,9 @@ tick by tick, so both see the same machine load).  ``tools.bench`` calls these f
   notifications are off in both.  Both query the grid through ``Grid.query_radius``, whose
   common case runs in C (``sim._speedups.grid_query``); the world's bulk motion
   (``Grid.move_all``) and its wake/park paths run in C too, while the peer moves its bodies
-  one ``Grid.move`` at a time, as the issue allows for a vectorised grid.
+  one ``Grid.move`` at a time, as the issue allows for a vectorised grid.  A second,
+  stricter peer (``plain_bulk``) is the same loop moving its bodies with ``Grid.move_all``,
+  as the world does: Loom's ratio to it is the behaviours' own cost, tasklets and API.
   ``LOOM_PURE_PYTHON=1`` runs both on the pure-Python twins instead (report both).  The
   host's noise shows in both peers' p99 at the same ticks, so the per-round ratio (Loom's
   tick over the peer's in the same round) is reported too: its p99 is Loom's own jitter.
@@ -292,7 +294,8 @@ class PlainArenaBulk(PlainArena):
 
 
 def arena_thinkers(n: int = 10_000, ticks: int = 120, mode: str = "hard") -> dict[str, Any]:
-    """Loom's arena tick vs the plain loop, interleaved; AOI notifications off in both."""
+    """Loom's arena tick vs the plain loop and the plain loop with bulk motion, interleaved;
+    AOI notifications off in all three."""
     with preemption(mode):
         world = World(seed=1, tick_rate=TICK_RATE, size=(SIZE, SIZE), cell_size=radius_for(n))
         try:

@@ -1834,6 +1834,7 @@ typedef struct {
     PyObject *moving;
     Py_ssize_t e_alive, e_world, e_id;
     PyTypeObject *seen;  /* the last subclass of owner seen (see of_type) */
+    PyTypeObject *inner_seen;  /* the last subclass of inner seen (a world's Body) */
 } Pair;
 
 static void
@@ -1847,6 +1848,7 @@ pair_dealloc(Pair *p)
     Py_XDECREF(p->doc);
     Py_XDECREF(p->moving);
     Py_XDECREF(p->seen);
+    Py_XDECREF(p->inner_seen);
     PyObject_GC_Del(p);
 }
 
@@ -1857,6 +1859,7 @@ pair_traverse(Pair *p, visitproc visit, void *arg)
     Py_VISIT(p->inner);
     Py_VISIT(p->fset);
     Py_VISIT(p->seen);
+    Py_VISIT(p->inner_seen);
     return 0;
 }
 
@@ -1874,7 +1877,7 @@ pair_get(PyObject *self, PyObject *obj, PyObject *type)
         return NULL;
     }
     PyObject *in = SLOT(obj, p->outer);
-    if (in == NULL || !PyObject_TypeCheck(in, p->inner)) {
+    if (in == NULL || !of_type(in, p->inner, &p->inner_seen)) {
         PyErr_Format(PyExc_AttributeError, "'%s' object has no attribute '%U'",
                      Py_TYPE(obj)->tp_name, p->name);
         return NULL;
@@ -1905,7 +1908,7 @@ pair_set_fast(Pair *p, PyObject *obj, PyObject *value)
     PyObject *x = PyTuple_GET_ITEM(value, 0), *y = PyTuple_GET_ITEM(value, 1);
     PyObject *in = SLOT(obj, p->outer);
     if (!PyFloat_CheckExact(x) || !PyFloat_CheckExact(y) || in == NULL
-        || !PyObject_TypeCheck(in, p->inner))
+        || !of_type(in, p->inner, &p->inner_seen))
         return 0;
     double vx = PyFloat_AS_DOUBLE(x), vy = PyFloat_AS_DOUBLE(y);
     if (!isfinite(vx) || !isfinite(vy))
@@ -2019,6 +2022,7 @@ sp_pair(PyObject *self, PyObject *args)
     p->name = name;
     p->doc = doc;
     p->seen = NULL;
+    p->inner_seen = NULL;
     p->moving = NULL;
     if (moving != Py_None) {
         Py_INCREF(moving);

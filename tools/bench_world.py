@@ -13,6 +13,10 @@ tick by tick, so both see the same machine load).  ``tools.bench`` calls these f
   one ``Grid.move`` at a time, as the issue allows for a vectorised grid.  A second,
   stricter peer (``plain_bulk``) is the same loop moving its bodies with ``Grid.move_all``,
   as the world does: Loom's ratio to it is the behaviours' own cost, tasklets and API.
+  A third (``greenlet_floor``) runs plain_bulk's thinks each in a raw greenlet of its own,
+  each switching straight to the next: what the switches alone cost, without Loom's
+  scheduler, API or instrumentation, so Loom's ratio to it is what Loom adds on top of
+  greenlet itself.
   ``LOOM_PURE_PYTHON=1`` runs both on the pure-Python twins instead (report both).  The
   host's noise shows in both peers' p99 at the same ticks, so the per-round ratio (Loom's
   tick over the peer's in the same round) is reported too: its p99 is Loom's own jitter.
@@ -293,18 +297,71 @@ class PlainArenaBulk(PlainArena):
         self.grid.move_all(self.bodies, 1.0 / TICK_RATE)
 
 
+class GreenletArena(PlainArenaBulk):
+    """The greenlet floor: ``plain_bulk`` with each think run in a raw greenlet of its own,
+    one per body.  Each think switches straight to the next due one (the last back to the
+    loop): one switch per think, as Loom's scheduler hands off.  No scheduler, budget, API
+    or instrumentation: what any tasklet-per-entity design on greenlet pays for the switches
+    alone, so Loom's ratio to it is what Loom adds on top of greenlet itself."""
+
+    def __init__(self, n: int, seed: int = 1) -> None:
+        super().__init__(n, seed)
+        main = greenlet.getcurrent()
+        bodies, query, r = self.bodies, self.grid.query_radius, self.radius
+        due: list[greenlet.greenlet] = []  # this tick's, last to run first
+        self._due_now = due
+
+        def think(b: Body) -> None:  # PlainArena.step's think, as a loop
+            main.switch()  # started by the loop, at its depth (see Scheduler.start)
+            while True:
+                x, y = b.x, b.y
+                near = [bodies[i] for i in query(x, y, r, "thinker", b.id)]
+                if near:
+                    sx = sy = 0.0
+                    for other in near:
+                        sx += other.x - x
+                        sy += other.y - y
+                    vx = b.vx - sx * 0.01
+                    vy = b.vy - sy * 0.01
+                    norm = (vx * vx + vy * vy) ** 0.5 or 1.0
+                    b.vx, b.vy = vx / norm * SPEED, vy / norm * SPEED
+                b.seen = len(near)
+                (due.pop() if due else main).switch()
+
+        self.greenlets = {}
+        for eid, b in self.bodies.items():
+            g = self.greenlets[eid] = greenlet.greenlet(think)
+            g.switch(b)
+        self.order = [[self.greenlets[b.id] for b in reversed(d)] for d in self.due]
+
+    def step(self) -> None:
+        self.tick += 1
+        due = self._due_now
+        due[:] = self.order[self.tick % THINK_TICKS]
+        if due:
+            due.pop().switch()
+        self.move()
+
+    def close(self) -> None:
+        for g in self.greenlets.values():
+            if g:
+                g.throw(greenlet.GreenletExit)
+
+
 def arena_thinkers(n: int = 10_000, ticks: int = 120, mode: str = "hard") -> dict[str, Any]:
     """Loom's arena tick vs the plain loop and the plain loop with bulk motion, interleaved;
     AOI notifications off in all three."""
     with preemption(mode):
         world = World(seed=1, tick_rate=TICK_RATE, size=(SIZE, SIZE), cell_size=radius_for(n))
+        floor = None
         try:
             spawn_thinkers(world, n)
-            plain, bulk = PlainArena(n), PlainArenaBulk(n)
+            plain, bulk, floor = PlainArena(n), PlainArenaBulk(n), GreenletArena(n)
             for _ in range(THINK_TICKS * 2):  # warm up: everyone has thought twice
                 world.step()
                 plain.step()
                 bulk.step()
+                floor.step()
             leftover = [0]
 
             def loom_step() -> None:
@@ -312,20 +369,24 @@ def arena_thinkers(n: int = 10_000, ticks: int = 120, mode: str = "hard") -> dic
                 if world._carry:  # the budget stopped this tick: work continued later
                     leftover[0] += 1
 
-            t = interleave(ticks, loom=loom_step, plain=plain.step, plain_bulk=bulk.step)
+            t = interleave(ticks, loom=loom_step, plain=plain.step, plain_bulk=bulk.step,
+                           greenlet_floor=floor.step)
             seen = statistics.mean(getattr(e, "seen", 0) for e in world.entities())
             dilation = world.dilation
-            # Same work, checked: all three moved every entity to the same bits.
+            # Same work, checked: all four moved every entity to the same bits.
             same = all(e.pos == (p.bodies[e.id].x, p.bodies[e.id].y)
-                       for e in world.entities() for p in (plain, bulk))
+                       for e in world.entities() for p in (plain, bulk, floor))
         finally:
             world.close()
+            if floor is not None:
+                floor.close()
     loom, peer, strict = summary(t["loom"]), summary(t["plain"]), summary(t["plain_bulk"])
+    gfloor = summary(t["greenlet_floor"])
     rounds = per_round(t["loom"]["cpu"], t["plain"]["cpu"])
     return {
         "entities": n, "ticks": ticks, "mode": mode, "aoi": "off in both",
         "motion": "world: Grid.move_all (C); plain: Grid.move per body (Python); "
-                  "plain_bulk: Grid.move_all, as the world",
+                  "plain_bulk and greenlet_floor: Grid.move_all, as the world",
         "avg_neighbours": round(seen, 1), "same_result": same,
         "ticks_with_leftover": leftover[0], "loom": loom, "plain": peer,
         **ratios(loom, peer),
@@ -336,6 +397,14 @@ def arena_thinkers(n: int = 10_000, ticks: int = 120, mode: str = "hard") -> dic
         "plain_bulk": strict,
         "cpu_ratio_median_vs_plain_bulk": round(
             loom["cpu_median_ms"] / strict["cpu_median_ms"], 3),
+        # What greenlets alone cost: the floor of any tasklet-per-entity design here.
+        "greenlet_floor": gfloor,
+        "greenlet_floor_cpu_ratio_vs_plain": round(
+            gfloor["cpu_median_ms"] / peer["cpu_median_ms"], 3),
+        "greenlet_floor_cpu_ratio_vs_plain_bulk": round(
+            gfloor["cpu_median_ms"] / strict["cpu_median_ms"], 3),
+        "cpu_ratio_median_vs_greenlet_floor": round(
+            loom["cpu_median_ms"] / gfloor["cpu_median_ms"], 3),
         "dilation": dilation,
         "targets": {"ratio_median": 1.3, "p99_over_median": 1.5},
     }

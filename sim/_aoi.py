@@ -34,28 +34,30 @@ class InterestEvent(NamedTuple):
 
 
 class Record:
-    """The grid's per-entity position, cell key and kind.  ``insert(..., record=r)`` keeps
-    a caller's own (a subclass) and updates it in place: one compact record for both."""
+    """The grid's per-entity position, cell key and kind, in slots ``_x``, ``_y``, ``_key``
+    and ``_kind`` (private: only the grid writes them).  ``insert(..., record=r)`` keeps a
+    caller's own (a subclass) and updates it in place: one compact record for both.  A
+    world's entities are their own records (``sim.Entity`` is a ``Record``)."""
 
-    __slots__ = ("x", "y", "key", "kind")
+    __slots__ = ("_x", "_y", "_key", "_kind")
 
     def __init__(self, x: float = 0.0, y: float = 0.0, key: int = 0,
                  kind: str | None = None) -> None:
-        self.x = x
-        self.y = y
-        self.key = key
-        self.kind = kind
+        self._x = x
+        self._y = y
+        self._key = key
+        self._kind = kind
 
 
 class Mobile(Protocol):
-    """A record with a velocity, for :meth:`Grid.move_all` (the world's bodies are)."""
+    """A record with a velocity, for :meth:`Grid.move_all` (a world's entities are)."""
 
-    x: float
-    y: float
-    key: int
-    kind: str | None
-    vx: float
-    vy: float
+    _x: float
+    _y: float
+    _key: int
+    _kind: str | None
+    _vx: float
+    _vy: float
 
 
 class _Sub:
@@ -137,11 +139,11 @@ class Grid:
             rec = Record(x, y, self._key(x, y), kind)
         else:
             rec = record
-            rec.x, rec.y, rec.key, rec.kind = x, y, self._key(x, y), kind
+            rec._x, rec._y, rec._key, rec._kind = x, y, self._key(x, y), kind
         self._recs[eid] = rec
-        self._cells.setdefault(rec.key, {})[eid] = rec
+        self._cells.setdefault(rec._key, {})[eid] = rec
         if kind is not None:
-            self._kind_cells.setdefault(kind, {}).setdefault(rec.key, {})[eid] = rec
+            self._kind_cells.setdefault(kind, {}).setdefault(rec._key, {})[eid] = rec
             self._kind_count[kind] = self._kind_count.get(kind, 0) + 1
         if self._subs and eid not in self._changed:
             self._changed[eid] = None
@@ -150,12 +152,12 @@ class Grid:
         """Take ``eid`` out; it drops its subscription, and watchers see it leave."""
         rec = self._recs.pop(eid)
         self._unlink(eid, rec)
-        if rec.kind is not None:
-            self._kind_count[rec.kind] -= 1
+        if rec._kind is not None:
+            self._kind_count[rec._kind] -= 1
         self._subs.pop(eid, None)
         self._fresh.discard(eid)
         if self._subs and eid not in self._changed:
-            self._changed[eid] = rec.key
+            self._changed[eid] = rec._key
 
     def move(self, eid: int, x: float, y: float) -> None:
         """Set ``eid``'s position; the cell buckets change only when its cell does."""
@@ -171,18 +173,18 @@ class Grid:
         else:
             key = math.floor(x * self._inv) * _STRIDE + math.floor(y * self._inv)
         if self._subs and eid not in self._changed:
-            self._changed[eid] = rec.key
-        rec.x = x
-        rec.y = y
-        if key != rec.key:
+            self._changed[eid] = rec._key
+        rec._x = x
+        rec._y = y
+        if key != rec._key:
             self._relink(eid, rec, key)
 
     def move_all(self, bodies: Mapping[int, Mobile] | Iterable[tuple[int, Mobile]],
                  dt: float) -> None:
-        """``move(eid, b.x + b.vx * dt, b.y + b.vy * dt)`` for each ``(eid, b)`` (pairs, or a
+        """``move(eid, b._x + b._vx * dt, b._y + b._vy * dt)`` for each ``(eid, b)`` (pairs, or a
         dict ``{eid: b}``), in one loop: the same positions bit for bit, the same
         bookkeeping.  Each ``b`` must be the record ``eid`` was inserted with
-        (``insert(..., record=b)``), as the world's bodies are.  Given a dict, a wrapping
+        (``insert(..., record=b)``), as a world's entities are.  Given a dict, a wrapping
         grid without subscriptions runs the loop in C (``sim._speedups.move_wrapped``)."""
         # move()'s arithmetic, in the same order.  The world's motion loop: a wrapping grid
         # with no subscriptions gets a loop of its own, without their two tests per body.
@@ -197,20 +199,20 @@ class Grid:
                                        self.move)
                 return
             for eid, b in bodies.items() if isinstance(bodies, Mapping) else bodies:
-                x = (b.x + b.vx * dt) % w
-                y = (b.y + b.vy * dt) % h
+                x = (b._x + b._vx * dt) % w
+                y = (b._y + b._vy * dt) % h
                 cx = int(x * invx)
                 cy = int(y * invy)
                 key = (cx if cx < nx else lastx) * ny + (cy if cy < ny else lasty)
-                b.x = x
-                b.y = y
-                if key != b.key:
+                b._x = x
+                b._y = y
+                if key != b._key:
                     self._relink(eid, b, key)
             return
         floor = math.floor
         for eid, b in bodies.items() if isinstance(bodies, Mapping) else bodies:
-            x = b.x + b.vx * dt
-            y = b.y + b.vy * dt
+            x = b._x + b._vx * dt
+            y = b._y + b._vy * dt
             if nx:
                 x %= w
                 y %= h
@@ -220,34 +222,34 @@ class Grid:
             else:
                 key = floor(x * invx) * _STRIDE + floor(y * invy)
             if changed is not None and eid not in changed:
-                changed[eid] = b.key
-            b.x = x
-            b.y = y
-            if key != b.key:
+                changed[eid] = b._key
+            b._x = x
+            b._y = y
+            if key != b._key:
                 self._relink(eid, b, key)
 
     def _relink(self, eid: int, rec: Record | Mobile, key: int) -> None:
         """Move ``rec`` from the buckets of its cell to those of cell ``key``."""
         self._unlink(eid, rec)
-        rec.key = key
+        rec._key = key
         self._cells.setdefault(key, {})[eid] = rec  # type: ignore[assignment]
-        if rec.kind is not None:
-            self._kind_cells[rec.kind].setdefault(key, {})[eid] = rec  # type: ignore[assignment]
+        if rec._kind is not None:
+            self._kind_cells[rec._kind].setdefault(key, {})[eid] = rec  # type: ignore[assignment]
 
     def _unlink(self, eid: int, rec: Record | Mobile) -> None:
-        for cells in (self._cells, self._kind_cells[rec.kind] if rec.kind is not None else None):
+        for cells in (self._cells, self._kind_cells[rec._kind] if rec._kind is not None else None):
             if cells is not None:
-                cell = cells[rec.key]
+                cell = cells[rec._key]
                 del cell[eid]
                 if not cell:
-                    del cells[rec.key]
+                    del cells[rec._key]
 
     def position(self, eid: int) -> tuple[float, float]:
         rec = self._recs[eid]
-        return rec.x, rec.y
+        return rec._x, rec._y
 
     def kind_of(self, eid: int) -> str | None:
-        return self._recs[eid].kind
+        return self._recs[eid]._kind
 
     def __contains__(self, eid: object) -> bool:
         return eid in self._recs
@@ -306,7 +308,7 @@ class Grid:
         elif every:
             r2 = r * r
             out = [o for cell in cells.values() for o, p in cell.items()
-                   if (p.x - x) * (p.x - x) + (p.y - y) * (p.y - y) <= r2]
+                   if (p._x - x) * (p._x - x) + (p._y - y) * (p._y - y) <= r2]
         else:
             # Nothing here can be more than half the world away, so the plain difference is
             # the torus distance, bit for bit.
@@ -322,8 +324,8 @@ class Grid:
                     cell = get(base + cy)
                     if cell:
                         for o, p in cell.items():
-                            dx = p.x - x
-                            dy = p.y - y
+                            dx = p._x - x
+                            dy = p._y - y
                             if dx * dx + dy * dy <= r2:
                                 append(o)
         if exclude is not None and exclude in out:
@@ -359,8 +361,8 @@ class Grid:
             cell = cells.get(key)
             if cell:
                 for o, p in cell.items():
-                    dx = abs(p.x - x)
-                    dy = abs(p.y - y)
+                    dx = abs(p._x - x)
+                    dy = abs(p._y - y)
                     if wrap:
                         if dx > hw:
                             dx = w - dx
@@ -425,20 +427,20 @@ class Grid:
                 dirty.add(old)
             rec = self._recs.get(eid)
             if rec is not None:
-                dirty.add(rec.key)
+                dirty.add(rec._key)
         events: list[InterestEvent] = []
         for w in sorted(self._subs):
             sub = self._subs[w]
             rec = self._recs[w]
             if w not in changed and w not in fresh:
-                if not dirty or dirty.isdisjoint(self._cell_keys(rec.x, rec.y, sub.leave)):
+                if not dirty or dirty.isdisjoint(self._cell_keys(rec._x, rec._y, sub.leave)):
                     continue
             cells = self._cells if sub.kind is None else self._kind_cells.get(sub.kind, {})
             seen = sub.seen
             enter2 = sub.enter2
             now = {
                 o
-                for o, d2 in self._scan(rec.x, rec.y, sub.leave, cells)
+                for o, d2 in self._scan(rec._x, rec._y, sub.leave, cells)
                 if o != w and (d2 <= enter2 or o in seen)
             }
             if now != seen:

@@ -23,8 +23,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CLIENT",
-    "Body",
-    "BodyPool",
     "Entity",
     "InvalidPayload",
     "Message",
@@ -87,51 +85,6 @@ def _scan(cls: type, marker: str, also: str | None = None) -> list[str]:
 # --------------------------------------------------------------------------- entity
 
 
-class Body(Record):
-    """An entity's motion state, which is also its record in the world's grid: position
-    (``x``, ``y``), velocity (``vx``, ``vy``), cell ``key`` and ``kind``.
-
-    # Discussion: why a separate object.  Motion (every moving entity, every tick) and
-    # radius queries (every neighbour of every thinker) are the world's hottest loops, and
-    # in CPython their cost is mostly cache misses.  Entities are big and allocated among
-    # their channels, tasklets and greenlets; bodies are small and the world allocates them
-    # in batches, back to back, so those loops walk compact memory, and a position is
-    # written once (by the grid) instead of twice.
-    """
-
-    __slots__ = ("vx", "vy", "entity")
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.vx = 0.0
-        self.vy = 0.0
-        #: The entity while it is in the world (None before and after): a radius query reads
-        #: it instead of looking the id up, and so touches one object less per neighbour.
-        self.entity: Entity | None = None
-
-
-class BodyPool:
-    """Bodies allocated 1,024 at a time, back to back, and handed out in allocation order,
-    so that a world's bodies stay compact in memory (see :class:`Body`)."""
-
-    def __init__(self) -> None:
-        self._spare: list[Body] = []
-
-    def take(self) -> Body:
-        spare = self._spare
-        if not spare:
-            spare.extend(reversed([Body() for _ in range(1024)]))
-        return spare.pop()
-
-    def give(self, e: Entity) -> None:
-        """Reuse a despawned entity's body; the entity keeps a copy of its last state."""
-        old = e._body
-        copy = e._body = Body()
-        copy.x, copy.y, copy.vx, copy.vy, copy.kind = old.x, old.y, old.vx, old.vy, old.kind
-        old.entity = None
-        self._spare.append(old)
-
-
 def _finite(value: Any, what: str) -> tuple[float, float]:
     try:
         a, b = value
@@ -146,7 +99,7 @@ def _finite(value: Any, what: str) -> tuple[float, float]:
     return x, y
 
 
-class Entity:
+class Entity(Record):
     """Base class of every entity kind a world script defines.
 
     An entity is data plus behaviours::
@@ -163,7 +116,9 @@ class Entity:
       in lower case), ``world``.
     * ``pos`` / ``vel``: (x, y) pairs of floats, replicated.  Velocity is in world units per
       simulation second; the world integrates motion once per tick after behaviours ran.
-      Assigning ``pos`` teleports (the AOI grid follows at once).
+      Assigning ``pos`` teleports (the AOI grid follows at once).  ``x`` and ``y`` read
+      ``pos``'s two floats without building a pair (read-only): the cheap way for a loop
+      over many neighbours, ``for o in near: dx = o.x - x``.
     * Replicated fields: ``hp: int = field(100)`` or ``hp = Field(int, 100)`` (see
       ``sim._fields``); only declared fields are synced, hashed and checkpointed.
     * ``inbox``: a bounded channel of :class:`Message`.  Block on ``self.inbox.recv()``, or
@@ -178,7 +133,13 @@ class Entity:
     Entities are created by ``world.spawn(Kind, pos=..., vel=..., **fields)`` only.
     """
 
-    __slots__ = ("id", "world", "inbox", "_body", "_tasklets", "_alive", "__dict__",
+    # Discussion: an entity is its own record in the world's grid (Record's slots _x, _y,
+    # _key, _kind, then _vx, _vy): a radius query's hits are the entities it returns, and
+    # reading a neighbour's pos touches the object the scan just read.  A separate, compact
+    # body object per entity (tried first) cost a cold object per neighbour: in the arena
+    # benchmark 16-20% of the tick, where bodies that are the entities cost 1-5% (measured
+    # against raw greenlets running the same thinks).
+    __slots__ = ("_vx", "_vy", "id", "world", "inbox", "_tasklets", "_alive", "__dict__",
                  "__weakref__")
 
     kind: ClassVar[str] = "entity"
@@ -188,7 +149,6 @@ class Entity:
     id: int
     world: World
     inbox: Channel
-    _body: Body
     _alive: bool
     _tasklets: list[BehaviourTasklet]
 
@@ -198,6 +158,10 @@ class Entity:
             cls.kind = cls.__name__.lower()
         if not isinstance(cls.kind, str) or not cls.kind:
             raise TypeError(f"{cls.__qualname__}.kind must be a non-empty str, got {cls.kind!r}")
+        mine = {"_x", "_y", "_key", "_kind", "_vx", "_vy"}.intersection(vars(cls))
+        if mine:
+            raise TypeError(f"{cls.__qualname__}: names {sorted(mine)} belong to the world "
+                            "(an entity's position, velocity and grid cell)")
         clash = RESERVED.intersection(fields(cls))
         if clash:
             raise TypeError(f"{cls.__qualname__}: field names {sorted(clash)} are reserved")
@@ -214,8 +178,7 @@ class Entity:
     @property
     def pos(self) -> tuple[float, float]:
         """(x, y) in world units; on a wrapping world always within [0, size)."""
-        b = self._body
-        return (b.x, b.y)
+        return (self._x, self._y)
 
     @pos.setter
     def pos(self, value: tuple[float, float]) -> None:
@@ -223,17 +186,18 @@ class Entity:
 
     @property
     def x(self) -> float:
-        return self._body.x
+        """``pos[0]`` without building the pair (read-only: assign ``pos`` to move)."""
+        return self._x
 
     @property
     def y(self) -> float:
-        return self._body.y
+        """``pos[1]`` without building the pair (read-only: assign ``pos`` to move)."""
+        return self._y
 
     @property
     def vel(self) -> tuple[float, float]:
         """(vx, vy) in world units per simulation second."""
-        b = self._body
-        return (b.vx, b.vy)
+        return (self._vx, self._vy)
 
     @vel.setter
     def vel(self, value: tuple[float, float]) -> None:
@@ -243,12 +207,11 @@ class Entity:
             vx, vy = _finite(value, "vel")  # raises, with the message
         if type(vx) is not float or type(vy) is not float or vx - vx or vy - vy:
             vx, vy = _finite(value, "vel")
-        b = self._body
-        b.vx = vx
-        b.vy = vy
+        self._vx = vx
+        self._vy = vy
         if self._alive:
             if vx or vy:
-                self.world._moving[self.id] = b
+                self.world._moving[self.id] = self
             else:
                 self.world._moving.pop(self.id, None)
 
@@ -335,8 +298,8 @@ class Entity:
 
     def state(self) -> dict[str, Any]:
         """Replicated state as plain data: kind, pos, vel and every declared field."""
-        b = self._body
-        out: dict[str, Any] = {"kind": self.kind, "pos": [b.x, b.y], "vel": [b.vx, b.vy]}
+        out: dict[str, Any] = {"kind": self.kind, "pos": [self._x, self._y],
+                               "vel": [self._vx, self._vy]}
         out.update(encode_state(self))
         return out
 
@@ -359,18 +322,21 @@ _ = Field  # re-exported through sim for `hp = Field(int, 100)` declarations
 
 
 def _fast_pairs() -> None:
-    """With the kernel's C half: ``pos`` and ``vel`` read the body's slots in C (a neighbour
-    loop reads them for every neighbour); assigning ``vel`` a tuple of two finite floats is
-    C too (the ``vel`` setter's common case); anything else goes to the Python setters."""
+    """With the kernel's C half: ``pos`` and ``vel`` read the entity's slots in C (a
+    neighbour loop reads them for every neighbour); assigning ``vel`` a tuple of two finite
+    floats is C too (the ``vel`` setter's common case); anything else goes to the Python
+    setters."""
     from ._kernel import _speedups
 
     if _speedups is None:
         return
-    for name, inner, a, b, moving in (("pos", Record, "x", "y", None),
-                                      ("vel", Body, "vx", "vy", "_moving")):
+    for name, a, b, moving in (("pos", "_x", "_y", None), ("vel", "_vx", "_vy", "_moving")):
         prop = vars(Entity)[name]
-        setattr(Entity, name, _speedups.pair(Entity, "_body", inner, a, b, prop.fset, name,
-                                             prop.__doc__, moving))
+        setattr(Entity, name, _speedups.pair(Entity, a, b, prop.fset, name, prop.__doc__,
+                                             moving))
+    for name in ("x", "y"):  # views of the slots: loads CPython specializes
+        setattr(Entity, name, _speedups.readonly_slot(Entity, "_" + name, name,
+                                                      vars(Entity)[name].__doc__))
 
 
 _fast_pairs()

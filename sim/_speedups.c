@@ -16,15 +16,15 @@
  *   next_tick()               park(current, world, world._tick + 1).
  *   grid_query(...)           Grid.query_radius: the cells a disc touches, scanned, and
  *                             the ids sorted, across a wrapping grid's seam too.
- *   query_radius(...)         World.query_radius: the same scan, each hit's entity read
- *                             from its body's entity slot.
+ *   query_radius(...)         World.query_radius: the same scan; each hit is an entity,
+ *                             its own grid record.
  *   move_wrapped(...)         Grid.move_all's loop: the world's motion, every tick.
  *   alias(...)                a read-only view of another attribute (World.tick).
- *   pair(...)                 a data descriptor reading two slots of a slot as a tuple
- *                             (Entity.pos, Entity.vel); setting calls the Python setter.
+ *   pair(...)                 a data descriptor reading two slots as a tuple (Entity.pos,
+ *                             Entity.vel); setting calls the Python setter.
  *
  * # Discussion: slots at fixed offsets.
- * Tasklet, Scheduler, Budget, BehaviourTasklet, Entity and Body keep their hot state in
+ * Tasklet, Scheduler, Budget, BehaviourTasklet and Entity keep their hot state in
  * __slots__; setup() looks up each slot's member descriptor once and keeps its offset, so a
  * read here is a load, where a generic getattr would search the type and a dict. The
  * offsets stay valid for subclasses (CPython appends a subclass's slots after its base's).
@@ -497,19 +497,19 @@ sp_bind_thread(PyObject *self, PyObject *sched)
 }
 
 /* Prefetching the behaviours a tick will resume.  A resume is a cache miss on each of
-   the behaviour's objects (its tasklet, greenlet and greenlet implementation, its entity,
-   body and position floats), which a plain loop over the same entities mostly does not
-   pay.  The tick resumes the behaviours in the order of its woken list, one park apart
-   (a think, microseconds), so each park starts the loads for the next five, one level of
+   the behaviour's objects (its tasklet, greenlet and greenlet implementation, its entity
+   and position floats), which a plain loop over the same entities mostly does not pay.
+   The tick resumes the behaviours in the order of its woken list, one park apart (a
+   think, microseconds), so each park starts the loads for the next five, one level of
    pointers per park (distance 1 is the behaviour resumed right after the next): the
-   tasklet at distance 5; its greenlet and entity at 4; greenlet's implementation and the
-   body at 3; the start of the saved C stack, the top frame object and the coordinates at
-   2; the frames' data at 1.  Nothing is dereferenced before an earlier park prefetched it,
+   tasklet at distance 5; its greenlet and entity at 4; greenlet's implementation at 3;
+   the start of the saved C stack, the top frame object and the coordinates at 2; the
+   frames' data at 1.  Nothing is dereferenced before an earlier park prefetched it,
    and prefetches never fault. */
 static _Thread_local PyObject *pf_list;    /* the tick's woken list (a reference) */
 static _Thread_local Py_ssize_t pf_pos;    /* where in it the tick has got to */
-static Py_ssize_t w_entity, e_body, b_x, b_y;  /* offsets; e_body 0 until setup_entity */
-static PyTypeObject *Entity_T, *Body_T, *behaviour_seen, *body_seen;
+static Py_ssize_t w_entity, e_x, e_y;  /* offsets; e_x 0 until setup_entity */
+static PyTypeObject *Entity_T, *behaviour_seen;
 
 /* greenlet.h's PyGreenlet, whose layout is greenlet's public C API. */
 typedef struct {
@@ -548,18 +548,16 @@ pf_impl(PyObject *t)
 }
 
 static inline PyObject *
-pf_body(PyObject *t)
+pf_entity(PyObject *t)
 {
-    PyObject *e = SLOT(t, w_entity), *b;
-    if (e == NULL || !of_type(e, Entity_T, &entity_seen) || (b = SLOT(e, e_body)) == NULL)
-        return NULL;
-    return of_type(b, Body_T, &body_seen) ? b : NULL;
+    PyObject *e = SLOT(t, w_entity);
+    return e != NULL && of_type(e, Entity_T, &entity_seen) ? e : NULL;
 }
 
 static void
 prefetch_ahead(PyObject *next)
 {
-    PyObject *l = pf_list, *t, *e, *g, *b;
+    PyObject *l = pf_list, *t, *e, *g;
     char *impl, *f;
     Py_ssize_t n = PyList_GET_SIZE(l), i = pf_pos, end = i + 4 < n ? i + 4 : n;
     while (i < end && PyList_GET_ITEM(l, i) != next)
@@ -579,8 +577,6 @@ prefetch_ahead(PyObject *next)
     if (i + 2 < n && (t = pf_behaviour(l, i + 2)) != NULL) {
         if ((impl = pf_impl(t)) != NULL)
             pf_lines(impl, 5);
-        if ((b = pf_body(t)) != NULL)
-            pf_lines(b, 2);
     }
     if (i + 1 < n && (t = pf_behaviour(l, i + 1)) != NULL) {
         if ((impl = pf_impl(t)) != NULL && gi_copy) {
@@ -589,9 +585,9 @@ prefetch_ahead(PyObject *next)
             if ((f = *(char **)(impl + gi_frame)) != NULL)
                 pf_lines(f, 2);
         }
-        if ((b = pf_body(t)) != NULL) {
-            PF(SLOT(b, b_x));
-            PF(SLOT(b, b_y));
+        if ((e = pf_entity(t)) != NULL) {
+            PF(SLOT(e, e_x));
+            PF(SLOT(e, e_y));
         }
     }
     if (i < n && (t = pf_behaviour(l, i)) != NULL && (impl = pf_impl(t)) != NULL && gi_copy
@@ -664,7 +660,7 @@ do_park(PyObject *t, PyObject *world, PyObject *sched, long long due, long long 
         next = PyObject_CallMethodOneArg(sched, str_next_for_block, t);
     if (next == NULL)
         goto failed;
-    if (pf_list != NULL && e_body)
+    if (pf_list != NULL && e_x)
         prefetch_ahead(next);
     r = do_switch(sched, t, next);
     Py_DECREF(next);
@@ -925,16 +921,36 @@ typedef struct {
     Py_ssize_t kind;  /* 0 if the type has no kind slot */
 } Layout;
 
-static Layout layout;  /* the last record type seen (the world's Body) */
+static Layout layout;  /* the last record type seen (a world's entity kind) */
+static Layout entity_layout;  /* sim.Entity's, for every entity kind (see is_entity_type) */
+static int layout_entity;  /* layout is entity_layout, for one of the kinds */
+
+/* An entity kind: a subclass of sim.Entity, whose grid slots (_x, _y, _key, _kind, _vx,
+   _vy) are Entity's own, at Entity's offsets (Entity.__init_subclass__ refuses a kind that
+   redefines one).  A world has several kinds, its records alternate between them. */
+static PyTypeObject *kind_seen[2];
 
 static int
-layout_of(PyTypeObject *tp)
+is_entity_type(PyTypeObject *tp)
 {
-    /* 1: layout holds tp's offsets; 0: tp lacks a slot; -1: error */
-    if (layout.type == tp)
+    if (Entity_T == NULL)
+        return 0;
+    if (tp == Entity_T || tp == kind_seen[0] || tp == kind_seen[1])
         return 1;
+    if (!PyType_IsSubtype(tp, Entity_T))
+        return 0;
+    Py_INCREF(tp);
+    Py_XSETREF(kind_seen[1], kind_seen[0]);
+    kind_seen[0] = tp;
+    return 1;
+}
+
+static int
+compute_layout(PyTypeObject *tp, Layout *out)
+{
+    /* 1: *out holds tp's offsets; 0: tp lacks a slot; -1: error */
     Layout l = {tp, 0, 0, 0, 0, 0, 0};
-    const char *names[5] = {"x", "y", "key", "vx", "vy"};
+    const char *names[5] = {"_x", "_y", "_key", "_vx", "_vy"};
     Py_ssize_t offs[5];
     int found = slots_of(tp, names, 5, offs);
     if (found <= 0)
@@ -944,14 +960,36 @@ layout_of(PyTypeObject *tp)
     l.key = offs[2];
     l.vx = offs[3];
     l.vy = offs[4];
-    const char *kind[1] = {"kind"};
+    const char *kind[1] = {"_kind"};
     found = slots_of(tp, kind, 1, offs);
     if (found < 0)
         return -1;
     l.kind = found ? offs[0] : 0;
+    *out = l;
+    return 1;
+}
+
+static int
+layout_of(PyTypeObject *tp)
+{
+    /* 1: layout holds tp's offsets; 0: tp lacks a slot; -1: error */
+    if (layout.type == tp)
+        return 1;
+    Layout l;
+    int ent = entity_layout.type != NULL && is_entity_type(tp);
+    if (ent) {
+        l = entity_layout;
+        l.type = tp;
+    }
+    else {
+        int found = compute_layout(tp, &l);
+        if (found <= 0)
+            return found;
+    }
     Py_INCREF(tp);
     Py_XDECREF(layout.type);
     layout = l;
+    layout_entity = ent;
     return 1;
 }
 
@@ -1105,9 +1143,10 @@ sp_move_wrapped(PyObject *self, PyObject *args)
     }
     Py_ssize_t pos = 0, far = 0, near = 0;
     PyObject *eid, *b, *e2, *b2;
-    /* Two cursors run ahead of the loop, prefetching: the body MOVE_AHEAD entries on, then,
-       half way, the floats and key of the body it prefetched (a body of the cached layout's
-       type; its slots are held, so prefetching them is safe). */
+    /* Two cursors run ahead of the loop, prefetching: the record MOVE_AHEAD entries on,
+       then, half way, the floats and key of the record it prefetched (one of the cached
+       layout's type, or another entity kind; its slots are held, so prefetching them is
+       safe). */
     for (int k = 0; k < MOVE_AHEAD && PyDict_Next(bodies, &far, &e2, &b2); k++)
         pf_lines(b2, 2);
     for (int k = 0; k < MOVE_AHEAD / 2 && PyDict_Next(bodies, &near, &e2, &b2); k++)
@@ -1115,7 +1154,8 @@ sp_move_wrapped(PyObject *self, PyObject *args)
     while (PyDict_Next(bodies, &pos, &eid, &b)) {
         if (PyDict_Next(bodies, &far, &e2, &b2))
             pf_lines(b2, 2);
-        if (PyDict_Next(bodies, &near, &e2, &b2) && Py_IS_TYPE(b2, layout.type)) {
+        if (PyDict_Next(bodies, &near, &e2, &b2)
+            && (Py_IS_TYPE(b2, layout.type) || (layout_entity && is_entity_type(Py_TYPE(b2))))) {
             PF(SLOT(b2, layout.x));
             PF(SLOT(b2, layout.y));
             PF(SLOT(b2, layout.vx));
@@ -1135,8 +1175,8 @@ sp_move_wrapped(PyObject *self, PyObject *args)
             Py_INCREF(eid);
             Py_INCREF(b);
             PyObject *nxo = NULL, *nyo = NULL, *r = NULL;
-            PyObject *bx = PyObject_GetAttrString(b, "x"), *bvx = PyObject_GetAttrString(b, "vx");
-            PyObject *by = PyObject_GetAttrString(b, "y"), *bvy = PyObject_GetAttrString(b, "vy");
+            PyObject *bx = PyObject_GetAttrString(b, "_x"), *bvx = PyObject_GetAttrString(b, "_vx");
+            PyObject *by = PyObject_GetAttrString(b, "_y"), *bvy = PyObject_GetAttrString(b, "_vy");
             if (bx && bvx && by && bvy) {
                 PyObject *dto = PyFloat_FromDouble(dt), *t1 = NULL, *t2 = NULL;
                 if (dto && (t1 = PyNumber_Multiply(bvx, dto)) && (nxo = PyNumber_Add(bx, t1))
@@ -1196,7 +1236,7 @@ sp_move_wrapped(PyObject *self, PyObject *args)
    (the result list is all this builds).  The arithmetic is the twin's, in the same order
    (built with -ffp-contract=off), so the two agree bit for bit. */
 
-/* x and y slot offsets of the record types seen lately (the world's Body, Record). */
+/* x and y slot offsets of the record types seen lately (other than entity kinds). */
 static struct {
     PyTypeObject *type;
     Py_ssize_t x, y;
@@ -1207,6 +1247,11 @@ static int
 xy_of(PyTypeObject *tp, Py_ssize_t *xo, Py_ssize_t *yo)
 {
     /* 1: offsets found; 0: tp keeps x or y elsewhere (the twin's business); -1: error */
+    if (entity_layout.type != NULL && (tp == kind_seen[0] || tp == kind_seen[1])) {
+        *xo = e_x;
+        *yo = e_y;
+        return 1;
+    }
     for (int i = 0; i < 4; i++) {
         if (xy_cache[i].type == tp) {
             *xo = xy_cache[i].x;
@@ -1214,8 +1259,13 @@ xy_of(PyTypeObject *tp, Py_ssize_t *xo, Py_ssize_t *yo)
             return 1;
         }
     }
+    if (entity_layout.type != NULL && is_entity_type(tp)) {
+        *xo = e_x;
+        *yo = e_y;
+        return 1;
+    }
     Py_ssize_t offs[2];
-    const char *names[2] = {"x", "y"};
+    const char *names[2] = {"_x", "_y"};
     int found = slots_of(tp, names, 2, offs);
     if (found <= 0)
         return found;
@@ -1362,15 +1412,12 @@ hits_sort(Hits *h)
 
 #define CELL_LIMIT 1073741824.0  /* 2**30 cells either way: keys fit a long long */
 
-/* Body_T: the world's grid records, with their entity slot (declared above) */
-static Py_ssize_t b_entity;
 
 /* A radius query, for scan_cell(). */
 typedef struct {
     double x, y, r2, w, h, hw, hh;
     int seam, has_ex;
     long long exv;
-    int world;
 } Disc;
 
 /* The hits of one cell: 1, or 0 for the twin (a record or id of another shape), or -1. */
@@ -1412,11 +1459,6 @@ scan_cell(PyObject *cell, const Disc *q, Hits *hits)
             return 0;
         if (q->has_ex && idv == q->exv)
             continue;  /* ids are unique: the twin's out.remove(exclude) */
-        if (q->world && Py_TYPE(rec) == Body_T && (e = SLOT(rec, b_entity)) != NULL) {
-            PF(e);  /* its header, and the line of the body slot that e.pos reads */
-            if (e_body)
-                PF((char *)e + e_body);
-        }
         if (hits_push(hits, idv, id, rec) < 0)
             return -1;
     }
@@ -1447,11 +1489,10 @@ batch_scan(PyObject **cellv, int nc, const Disc *q, Hits *hits)
 }
 
 /* The fast path of Grid.query_radius: the hits, sorted by id.  1: done; 0: the twin's
-   business (nothing was changed); -1: an error.  With world set, each hit's entity (a
-   Body's entity slot) is prefetched, since the caller reads it next. */
+   business (nothing was changed); -1: an error. */
 static int
 scan(PyObject *grid, PyObject *xo, PyObject *yo, PyObject *ro, PyObject *kind, PyObject *ex,
-     Hits *hits, int world)
+     Hits *hits)
 {
     double x, y, r, w = 0, h = 0, invx, invy;
     long long nx, ny, stride, exv = 0;
@@ -1523,7 +1564,7 @@ scan(PyObject *grid, PyObject *xo, PyObject *yo, PyObject *ro, PyObject *kind, P
         c = 0;
         nrows = ny;
     }
-    Disc q = {x, y, r * r, w, h, w * 0.5, h * 0.5, seam, has_ex, exv, world};
+    Disc q = {x, y, r * r, w, h, w * 0.5, h * 0.5, seam, has_ex, exv};
     if ((double)ncols * (double)nrows > (double)PyDict_GET_SIZE(cells)) {
         /* More cells in the square than occupied ones (a huge radius): every occupied cell.
            The distance alone decides, as in the cells the square covers. */
@@ -1578,9 +1619,9 @@ done:
 
 static int
 grid_scan(PyObject *grid, PyObject *xo, PyObject *yo, PyObject *ro, PyObject *kind,
-          PyObject *ex, Hits *hits, int world)
+          PyObject *ex, Hits *hits)
 {
-    int rc = scan(grid, xo, yo, ro, kind, ex, hits, world);
+    int rc = scan(grid, xo, yo, ro, kind, ex, hits);
     if (rc == 0)
         n_grid_slow++;
     else if (rc > 0)
@@ -1594,7 +1635,7 @@ grid_query(PyObject *const *a)
 {
     Hits h;
     hits_init(&h);
-    int rc = grid_scan(a[0], a[1], a[2], a[3], a[4], a[5], &h, 0);
+    int rc = grid_scan(a[0], a[1], a[2], a[3], a[4], a[5], &h);
     PyObject *out = NULL;
     if (rc > 0 && (out = PyList_New(h.n)) != NULL) {
         for (Py_ssize_t i = 0; i < h.n; i++) {
@@ -1674,8 +1715,8 @@ entity_of(PyObject *ents, PyObject *id)
 
 /* World.query_radius(world, pos, r, kind=None, *, exclude=None) when pos is a tuple or list
    of two and exclude is None, an int or an entity; anything else (errors included) goes to
-   the twin, World._query_radius_py.  Scans a Grid here (grid_scan) and reads each hit's
-   entity from its body; another grid's query_radius gives ids, mapped to entities. */
+   the twin, World._query_radius_py.  Scans a Grid here (grid_scan), whose hits are the
+   entities themselves; another grid's query_radius gives ids, mapped to entities. */
 static PyObject *
 sp_query_radius(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
@@ -1731,15 +1772,12 @@ sp_query_radius(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObjec
     Hits h;
     hits_init(&h);
     int rc = Grid_T != NULL && Py_TYPE(grid) == Grid_T
-        ? grid_scan(grid, x, y, r, kind, ex, &h, 1) : 0;
+        ? grid_scan(grid, x, y, r, kind, ex, &h) : 0;
     if (rc > 0 && (out = PyList_New(h.n)) != NULL) {
-        /* A body's entity slot is the entity its id maps to (the world sets it at spawn and
-           clears it at despawn); the dict, the twin's way, when it is not set. */
+        /* An entity is its own record; any other record, the dict, the twin's way. */
         for (Py_ssize_t i = 0; i < h.n; i++) {
-            PyObject *rec = h.v[i].rec;
-            PyObject *e = Py_TYPE(rec) == Body_T ? SLOT(rec, b_entity) : NULL;
-            if ((e == NULL || !of_type(e, Entity_T, &entity_seen))
-                && (e = entity_of(ents, h.v[i].idobj)) == NULL) {
+            PyObject *e = h.v[i].rec;
+            if (!is_entity_type(Py_TYPE(e)) && (e = entity_of(ents, h.v[i].idobj)) == NULL) {
                 Py_CLEAR(out);
                 break;
             }
@@ -1800,41 +1838,44 @@ slow:  /* the twin, with the same arguments */
 static PyObject *
 sp_setup_entity(PyObject *self, PyObject *args)
 {
-    PyTypeObject *entity, *body;
-    if (!PyArg_ParseTuple(args, "O!O!:setup_entity", &PyType_Type, &entity, &PyType_Type, &body))
+    PyTypeObject *entity;
+    if (!PyArg_ParseTuple(args, "O!:setup_entity", &PyType_Type, &entity))
         return NULL;
-    Py_ssize_t id = slot_offset(entity, "id"), ent = slot_offset(body, "entity");
-    Py_ssize_t eb = slot_offset(entity, "_body"), x = slot_offset(body, "x");
-    Py_ssize_t y = slot_offset(body, "y");
-    if (id < 0 || ent < 0 || eb < 0 || x < 0 || y < 0)
+    Py_ssize_t id = slot_offset(entity, "id"), x = slot_offset(entity, "_x");
+    Py_ssize_t y = slot_offset(entity, "_y");
+    if (id < 0 || x < 0 || y < 0)
         return NULL;
-    b_x = x;
-    b_y = y;
-    e_body = eb;
+    Layout l;
+    int found = compute_layout(entity, &l);
+    if (found <= 0) {
+        if (found == 0)
+            PyErr_SetString(PyExc_TypeError, "setup_entity(): no grid record slots");
+        return NULL;
+    }
     Py_INCREF(entity);
-    Py_INCREF(body);
     Py_XSETREF(Entity_T, entity);
-    Py_XSETREF(Body_T, body);
+    l.type = entity;  /* borrowed: Entity_T holds it */
+    entity_layout = l;
+    e_x = x;
+    e_y = y;
     e_id = id;
-    b_entity = ent;
     Py_RETURN_NONE;
 }
 
 /* -------------------------------------------------------------------------- pair */
 
-/* A data descriptor: obj.<name> is (obj.<outer>.<a>, obj.<outer>.<b>); assigning calls the
-   Python setter.  Built from the slots' member descriptors (see pair()). */
+/* A data descriptor: obj.<name> is (obj.<a>, obj.<b>), two slots of obj; assigning calls
+   the Python setter.  Built from the slots' member descriptors (see pair()). */
 typedef struct {
     PyObject_HEAD
-    PyTypeObject *owner, *inner;   /* the classes whose slots these are */
-    Py_ssize_t outer, a, b;
+    PyTypeObject *owner;   /* the class whose slots these are */
+    Py_ssize_t a, b;
     PyObject *fset, *name, *doc;
     /* vel: a tuple of two finite floats is stored here, in C, and the entity's id is put
        in (or taken out of) its world's dict `moving` when alive; else fset does it all */
     PyObject *moving;
     Py_ssize_t e_alive, e_world, e_id;
     PyTypeObject *seen;  /* the last subclass of owner seen (see of_type) */
-    PyTypeObject *inner_seen;  /* the last subclass of inner seen (a world's Body) */
 } Pair;
 
 static void
@@ -1842,13 +1883,11 @@ pair_dealloc(Pair *p)
 {
     PyObject_GC_UnTrack(p);
     Py_XDECREF(p->owner);
-    Py_XDECREF(p->inner);
     Py_XDECREF(p->fset);
     Py_XDECREF(p->name);
     Py_XDECREF(p->doc);
     Py_XDECREF(p->moving);
     Py_XDECREF(p->seen);
-    Py_XDECREF(p->inner_seen);
     PyObject_GC_Del(p);
 }
 
@@ -1856,10 +1895,8 @@ static int
 pair_traverse(Pair *p, visitproc visit, void *arg)
 {
     Py_VISIT(p->owner);
-    Py_VISIT(p->inner);
     Py_VISIT(p->fset);
     Py_VISIT(p->seen);
-    Py_VISIT(p->inner_seen);
     return 0;
 }
 
@@ -1876,13 +1913,7 @@ pair_get(PyObject *self, PyObject *obj, PyObject *type)
                      "'%s' object", p->name, p->owner->tp_name, Py_TYPE(obj)->tp_name);
         return NULL;
     }
-    PyObject *in = SLOT(obj, p->outer);
-    if (in == NULL || !of_type(in, p->inner, &p->inner_seen)) {
-        PyErr_Format(PyExc_AttributeError, "'%s' object has no attribute '%U'",
-                     Py_TYPE(obj)->tp_name, p->name);
-        return NULL;
-    }
-    PyObject *x = SLOT(in, p->a), *y = SLOT(in, p->b);
+    PyObject *x = SLOT(obj, p->a), *y = SLOT(obj, p->b);
     if (x == NULL || y == NULL) {
         PyErr_Format(PyExc_AttributeError, "'%s' object has no attribute '%U'",
                      Py_TYPE(obj)->tp_name, p->name);
@@ -1906,9 +1937,7 @@ pair_set_fast(Pair *p, PyObject *obj, PyObject *value)
         || !of_type(obj, p->owner, &p->seen))
         return 0;
     PyObject *x = PyTuple_GET_ITEM(value, 0), *y = PyTuple_GET_ITEM(value, 1);
-    PyObject *in = SLOT(obj, p->outer);
-    if (!PyFloat_CheckExact(x) || !PyFloat_CheckExact(y) || in == NULL
-        || !of_type(in, p->inner, &p->inner_seen))
+    if (!PyFloat_CheckExact(x) || !PyFloat_CheckExact(y))
         return 0;
     double vx = PyFloat_AS_DOUBLE(x), vy = PyFloat_AS_DOUBLE(y);
     if (!isfinite(vx) || !isfinite(vy))
@@ -1917,8 +1946,8 @@ pair_set_fast(Pair *p, PyObject *obj, PyObject *value)
              *id = SLOT(obj, p->e_id);
     if (alive == NULL || world == NULL || id == NULL)
         return 0;
-    put_borrowed(in, p->a, x);
-    put_borrowed(in, p->b, y);
+    put_borrowed(obj, p->a, x);
+    put_borrowed(obj, p->b, y);
     if (alive != Py_True)
         return 1;
     PyObject *moving = PyObject_GetAttr(world, p->moving);
@@ -1930,7 +1959,7 @@ pair_set_fast(Pair *p, PyObject *obj, PyObject *value)
         rc = -1;
     }
     else if (vx != 0.0 || vy != 0.0)
-        rc = PyDict_SetItem(moving, id, in);
+        rc = PyDict_SetItem(moving, id, obj);
     else {
         rc = PyDict_DelItem(moving, id);
         if (rc < 0 && PyErr_ExceptionMatches(PyExc_KeyError)) {
@@ -1984,15 +2013,14 @@ static PyTypeObject Pair_T = {
 static PyObject *
 sp_pair(PyObject *self, PyObject *args)
 {
-    PyTypeObject *owner, *inner;
-    const char *outer, *a, *b;
+    PyTypeObject *owner;
+    const char *a, *b;
     PyObject *fset, *name, *doc, *moving = Py_None;
-    if (!PyArg_ParseTuple(args, "O!sO!ssOUO|O:pair", &PyType_Type, &owner, &outer,
-                          &PyType_Type, &inner, &a, &b, &fset, &name, &doc, &moving))
+    if (!PyArg_ParseTuple(args, "O!ssOUO|O:pair", &PyType_Type, &owner, &a, &b, &fset, &name,
+                          &doc, &moving))
         return NULL;
-    Py_ssize_t oo, ao, bo, alive = 0, world = 0, id = 0;
-    if ((oo = slot_offset(owner, outer)) < 0 || (ao = slot_offset(inner, a)) < 0
-        || (bo = slot_offset(inner, b)) < 0)
+    Py_ssize_t ao, bo, alive = 0, world = 0, id = 0;
+    if ((ao = slot_offset(owner, a)) < 0 || (bo = slot_offset(owner, b)) < 0)
         return NULL;
     if (moving != Py_None
         && (!PyUnicode_Check(moving) || (alive = slot_offset(owner, "_alive")) < 0
@@ -2009,20 +2037,16 @@ sp_pair(PyObject *self, PyObject *args)
     if (p == NULL)
         return NULL;
     Py_INCREF(owner);
-    Py_INCREF(inner);
     Py_INCREF(fset);
     Py_INCREF(name);
     Py_INCREF(doc);
     p->owner = owner;
-    p->inner = inner;
-    p->outer = oo;
     p->a = ao;
     p->b = bo;
     p->fset = fset;
     p->name = name;
     p->doc = doc;
     p->seen = NULL;
-    p->inner_seen = NULL;
     p->moving = NULL;
     if (moving != Py_None) {
         Py_INCREF(moving);
@@ -2106,6 +2130,41 @@ sp_alias(PyObject *self, PyObject *args)
     a->name = name;
     a->doc = doc;
     return (PyObject *)a;
+}
+
+/* tp.<name>: a read-only member descriptor for tp's slot <slot> (Entity.x, Entity.y).  A
+   member descriptor, not a property: a neighbour loop's other.x is then a load that
+   CPython specializes (LOAD_ATTR_SLOT), where any other descriptor type goes through the
+   generic attribute lookup.  Its PyMemberDef must outlive it: allocated once per view
+   (a few per process) and never freed. */
+static PyObject *
+sp_readonly_slot(PyObject *self, PyObject *args)
+{
+    PyTypeObject *tp;
+    const char *slot, *name, *doc;
+    if (!PyArg_ParseTuple(args, "O!ssz:readonly_slot", &PyType_Type, &tp, &slot, &name, &doc))
+        return NULL;
+    Py_ssize_t off = slot_offset(tp, slot);
+    if (off < 0)
+        return NULL;
+    size_t nn = strlen(name) + 1, nd = doc ? strlen(doc) + 1 : 0;
+    PyMemberDef *def = PyMem_RawCalloc(1, sizeof(PyMemberDef) + nn + nd);
+    if (def == NULL)
+        return PyErr_NoMemory();
+    char *text = (char *)(def + 1);
+    memcpy(text, name, nn);
+    def->name = text;
+    if (doc) {
+        memcpy(text + nn, doc, nd);
+        def->doc = text + nn;
+    }
+    def->type = T_OBJECT_EX;
+    def->offset = off;
+    def->flags = READONLY;
+    PyObject *d = PyDescr_NewMember(tp, def);
+    if (d == NULL)
+        PyMem_RawFree(def);
+    return d;
 }
 
 /* -------------------------------------------------------------------------- setup */
@@ -2362,7 +2421,8 @@ static PyMethodDef methods[] = {
      METH_FASTCALL | METH_KEYWORDS,
      "query_radius(world, pos, r, kind=None, *, exclude=None): World.query_radius."},
     {"setup_entity", sp_setup_entity, METH_VARARGS,
-     "setup_entity(Entity, Body): for query_radius."},
+     "setup_entity(Entity): the world's entities, their own grid records (query_radius, "
+     "move_all, prefetch)."},
     {"grid_query", (PyCFunction)(void (*)(void))sp_grid_query, METH_FASTCALL | METH_KEYWORDS,
      "grid_query(grid, x, y, r, kind=None, exclude=None): Grid.query_radius."},
     {"setup_grid", sp_setup_grid, METH_VARARGS,
@@ -2371,8 +2431,10 @@ static PyMethodDef methods[] = {
      "move_wrapped(bodies, dt, w, h, invx, invy, nx, ny, relink, move): Grid.move_all's "
      "loop for a wrapping grid without subscriptions."},
     {"pair", sp_pair, METH_VARARGS,
-     "pair(owner, outer, inner, a, b, fset, name, doc, moving=None): a (a, b) tuple "
+     "pair(owner, a, b, fset, name, doc, moving=None): an (obj.a, obj.b) tuple "
      "descriptor (see Pair in _speedups.c)."},
+    {"readonly_slot", sp_readonly_slot, METH_VARARGS,
+     "readonly_slot(type, slot, name, doc): a read-only member descriptor for type's slot."},
     {"alias", sp_alias, METH_VARARGS,
      "alias(target, name, doc): a read-only descriptor for obj.__dict__[target]."},
     {"setup", sp_setup, METH_VARARGS,

@@ -17,8 +17,6 @@ from ._aoi import Grid, InterestEvent
 from ._behaviour import BehaviourTasklet, SimClock, WallTimers, current_behaviour, park
 from ._channel import Channel
 from ._entity import (
-    Body,
-    BodyPool,
     Entity,
     Message,
     WorldError,
@@ -114,8 +112,7 @@ class World(StepMixin):
         self.messages_sent = self.messages_dropped = self.restarts = self.give_ups = 0
         self._entities: dict[int, Entity] = {}
         self._kinds: dict[str, dict[int, Entity]] = {}
-        self._moving: dict[int, Body] = {}
-        self._bodies = BodyPool()
+        self._moving: dict[int, Entity] = {}
         self._next_id = first_id
         self._sched = get_scheduler()
         self._simclock = SimClock(self)
@@ -209,8 +206,7 @@ class World(StepMixin):
         e = kind.__new__(kind)
         e._alive = False
         e.world = self
-        b = e._body = self._bodies.take()
-        b.vx, b.vy = vx, vy
+        e._vx, e._vy = vx, vy
         for name, value in values.items():
             if name not in declared:
                 raise TypeError(f"{kind.__qualname__} has no replicated field {name!r} "
@@ -227,11 +223,10 @@ class World(StepMixin):
         e._tasklets = []
         self._entities[eid] = e
         self._kinds.setdefault(kind.kind, {})[eid] = e
-        self.grid.insert(eid, x, y, kind.kind, record=b)
-        b.entity = e
+        self.grid.insert(eid, x, y, kind.kind, record=e)
         e._alive = True
         if vx or vy:
-            self._moving[eid] = b
+            self._moving[eid] = e
         try:
             e.on_spawn()
         except BaseException:
@@ -257,7 +252,6 @@ class World(StepMixin):
             del self._kinds[e.kind]
         self._moving.pop(eid, None)
         self.grid.remove(eid)
-        self._bodies.give(e)
         self.supervisor.forget(eid)
         self.quarantine.forget(eid)
         try:
@@ -337,7 +331,7 @@ class World(StepMixin):
         if e._alive:
             self.grid.move(e.id, x, y)
         else:
-            e._body.x, e._body.y = x, y
+            e._x, e._y = x, y
 
     # ------------------------------------------------------------------ messages, calls
 
@@ -408,7 +402,7 @@ class World(StepMixin):
 World._sleep_until_py = World.sleep_until  # type: ignore[attr-defined]
 World._query_radius_py = World.query_radius  # type: ignore[attr-defined]
 if _kernel._speedups is not None:  # the common cases in C (sim/_speedups.c)
-    _kernel._speedups.setup_entity(Entity, Body)
+    _kernel._speedups.setup_entity(Entity)
     World.sleep_until = _kernel._speedups.method(World, "sleep_until")  # type: ignore[method-assign]
     World.query_radius = _kernel._speedups.method(World, "query_radius")  # type: ignore[method-assign]
     World.tick = _kernel._speedups.alias(  # type: ignore[method-assign]

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from . import _preempt
 from ._api import run_phase
 from ._behaviour import BehaviourTasklet, release, suspend
-from ._entity import Body, Entity, WorldError
+from ._entity import Entity, WorldError
 from ._kernel import _speedups
 from ._supervise import BehaviourKey
 
@@ -55,7 +55,7 @@ class StepMixin:
     _closed: bool
     _simclock: SimClock
     _entities: dict[int, Entity]
-    _moving: dict[int, Body]
+    _moving: dict[int, Entity]
     _wall_clock: _Callable[[], float]
     units_mode: bool
     tick_rate: float

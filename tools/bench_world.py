@@ -5,7 +5,7 @@ tick by tick, so both see the same machine load).  ``tools.bench`` calls these f
   tick; each behaviour sleeps until its think tick and thinks at 5 Hz (every 6th tick at
   30 Hz, staggered by id): it queries the neighbours within a radius holding ~16 and steers
   away from their centre.  Peer: the same work as a plain ``for`` loop over the same
-  ``sim._aoi.Grid`` (its records holding position and velocity, as the world's bodies do),
+  ``sim._aoi.Grid`` (its records holding position and velocity, as the world's entities do),
   without tasklets or instrumentation; both end every run at the same bits (checked).  AOI
   notifications are off in both.  Both query the grid through ``Grid.query_radius``, whose
   common case runs in C (``sim._speedups.grid_query``); the world's bulk motion
@@ -100,14 +100,13 @@ class Thinker(Entity):
         while True:
             if due > world.tick:
                 world.sleep_until(due / rate)
-            x, y = self.pos
+            x, y = self.x, self.y  # pos without building the pair: the hot loop's way
             near = world.query_radius((x, y), RADIUS, "thinker", exclude=self)
             if near:
                 sx = sy = 0.0
                 for other in near:
-                    ox, oy = other.pos
-                    sx += ox - x
-                    sy += oy - y
+                    sx += other.x - x
+                    sy += other.y - y
                 vx, vy = self.vel
                 vx -= sx * 0.01
                 vy -= sy * 0.01
@@ -236,13 +235,13 @@ def spawn_thinkers(world: World, n: int, seed: int = 1) -> None:
 
 
 class Body(Record):
-    """The plain peer's entity: a grid record with velocity, as the world's bodies are."""
+    """The plain peer's entity: a grid record with velocity, as the world's entities are."""
 
-    __slots__ = ("id", "vx", "vy", "seen")
+    __slots__ = ("id", "_vx", "_vy", "seen")
 
     def __init__(self, eid: int, vx: float, vy: float) -> None:
         super().__init__()
-        self.id, self.vx, self.vy, self.seen = eid, vx, vy, 0
+        self.id, self._vx, self._vy, self.seen = eid, vx, vy, 0
 
 
 class PlainArena:
@@ -267,17 +266,17 @@ class PlainArena:
         self.tick += 1
         bodies, query, r = self.bodies, self.grid.query_radius, self.radius
         for b in self.due[self.tick % THINK_TICKS]:
-            x, y = b.x, b.y
+            x, y = b._x, b._y
             near = [bodies[i] for i in query(x, y, r, "thinker", b.id)]
             if near:
                 sx = sy = 0.0
                 for other in near:
-                    sx += other.x - x
-                    sy += other.y - y
-                vx = b.vx - sx * 0.01
-                vy = b.vy - sy * 0.01
+                    sx += other._x - x
+                    sy += other._y - y
+                vx = b._vx - sx * 0.01
+                vy = b._vy - sy * 0.01
                 norm = (vx * vx + vy * vy) ** 0.5 or 1.0
-                b.vx, b.vy = vx / norm * SPEED, vy / norm * SPEED
+                b._vx, b._vy = vx / norm * SPEED, vy / norm * SPEED
             b.seen = len(near)
         self.move()
 
@@ -285,7 +284,7 @@ class PlainArena:
         dt = 1.0 / TICK_RATE
         move = self.grid.move
         for eid, b in self.bodies.items():  # the grid wraps the position and stores it in b
-            move(eid, b.x + b.vx * dt, b.y + b.vy * dt)
+            move(eid, b._x + b._vx * dt, b._y + b._vy * dt)
 
 
 class PlainArenaBulk(PlainArena):
@@ -314,17 +313,17 @@ class GreenletArena(PlainArenaBulk):
         def think(b: Body) -> None:  # PlainArena.step's think, as a loop
             main.switch()  # started by the loop, at its depth (see Scheduler.start)
             while True:
-                x, y = b.x, b.y
+                x, y = b._x, b._y
                 near = [bodies[i] for i in query(x, y, r, "thinker", b.id)]
                 if near:
                     sx = sy = 0.0
                     for other in near:
-                        sx += other.x - x
-                        sy += other.y - y
-                    vx = b.vx - sx * 0.01
-                    vy = b.vy - sy * 0.01
+                        sx += other._x - x
+                        sy += other._y - y
+                    vx = b._vx - sx * 0.01
+                    vy = b._vy - sy * 0.01
                     norm = (vx * vx + vy * vy) ** 0.5 or 1.0
-                    b.vx, b.vy = vx / norm * SPEED, vy / norm * SPEED
+                    b._vx, b._vy = vx / norm * SPEED, vy / norm * SPEED
                 b.seen = len(near)
                 (due.pop() if due else main).switch()
 
@@ -374,7 +373,7 @@ def arena_thinkers(n: int = 10_000, ticks: int = 120, mode: str = "hard") -> dic
             seen = statistics.mean(getattr(e, "seen", 0) for e in world.entities())
             dilation = world.dilation
             # Same work, checked: all four moved every entity to the same bits.
-            same = all(e.pos == (p.bodies[e.id].x, p.bodies[e.id].y)
+            same = all(e.pos == (p.bodies[e.id]._x, p.bodies[e.id]._y)
                        for e in world.entities() for p in (plain, bulk, floor))
         finally:
             world.close()

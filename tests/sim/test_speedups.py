@@ -96,7 +96,7 @@ def test_c_and_python_give_the_same_trace(run_json: Callable[[str, bool], Any]) 
     assert len(c) == 3 * 4 * 2 + 3 * 3 + 1
 
 
-def test_pos_and_vel_read_and_write_through_the_body() -> None:
+def test_pos_and_vel_read_and_write_the_entitys_own_slots() -> None:
     world = World(seed=1, size=(100.0, 100.0))
     try:
         e = world.spawn(_entity.Entity, pos=(1.5, 2.5), vel=(0.5, -0.5))
@@ -122,7 +122,9 @@ def test_pair_refuses_other_objects() -> None:
     with pytest.raises(TypeError, match="doesn't apply"):
         pos.__get__(object(), object)
     with pytest.raises(TypeError, match="slot"):
-        _kernel._speedups.pair(_entity.Entity, "kind", _entity.Body, "x", "y", print, "p", None)
+        _kernel._speedups.pair(_entity.Entity, "kind", "_y", print, "p", None)
+    with pytest.raises(TypeError, match="setter"):
+        _kernel._speedups.pair(_entity.Entity, "_x", "_y", None, "p", None)
 
 
 def test_next_tick_outside_a_behaviour_is_a_world_error() -> None:
@@ -217,12 +219,12 @@ def test_vel_keeps_the_moving_set_in_step() -> None:
         e = world.spawn(_entity.Entity, pos=(1.0, 1.0))
         assert e.id not in world._moving
         e.vel = (0.0, 2.0)
-        assert world._moving[e.id] is e._body
+        assert world._moving[e.id] is e
         e.vel = (-0.0, 0.0)  # zero, negative or not: no longer moving
         assert e.id not in world._moving and e.vel == (-0.0, 0.0)
         e.vel = [3, 4]  # type: ignore[assignment]  # any pair of numbers, as floats
         assert e.vel == (3.0, 4.0) and type(e.vel[0]) is float
-        assert world._moving[e.id] is e._body
+        assert world._moving[e.id] is e
         for bad in ((1.0, float("inf")), (1.0,), "ab", None):
             with pytest.raises((ValueError, TypeError)):
                 e.vel = bad  # type: ignore[assignment]

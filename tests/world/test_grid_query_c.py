@@ -98,7 +98,7 @@ def test_odd_calls_and_records_go_to_the_twin() -> None:
 
     odd = Odd(6, 5, 0, None)
     grid.insert(4, 6.0, 5.0, record=odd)
-    odd.x, odd.y = 6, 5
+    odd._x, odd._y = 6, 5
     assert both(grid, 5.0, 5.0, 3.0) == ("ok", [1, 2, 4])
     grid.insert("five", 6.5, 5.0)  # a str id: the twin sorts (and fails) as Python does
     both(grid, 5.0, 5.0, 3.0)
@@ -141,31 +141,44 @@ def test_squares_of_few_and_many_cells_agree_with_the_twin(wrap: bool) -> None:
     assert found > 800
 
 
-def test_world_queries_read_each_body_entity_and_survive_respawns() -> None:
+def test_world_queries_return_the_records_themselves_and_survive_respawns() -> None:
+    """An entity is its own grid record: a hit is the entity, of any kind."""
+
     class Dot(Entity):
         kind = "dot"
+
+    class Star(Entity):
+        kind = "star"
 
     world = World(seed=1, size=(100.0, 100.0))
     try:
         dots = [world.spawn(Dot, pos=(float(i), 50.0)) for i in range(20)]
-        for d in dots[::2]:  # their bodies go back to the pool, and come back below
+        stars = [world.spawn(Star, pos=(float(i) + 0.25, 50.0)) for i in range(20)]
+        for d in dots[::2]:
             world.despawn(d)
         again = [world.spawn(Dot, pos=(float(i) + 0.5, 50.0)) for i in range(10)]
-        assert all(d._body.entity is None for d in dots[::2])
-        assert all(d._body.entity is d for d in dots[1::2] + again)
+        assert all(world.grid._recs[d.id] is d for d in dots[1::2] + again + stars)
+        assert all(d.id not in world.grid for d in dots[::2])
+        assert dots[0].pos == (0.0, 50.0)  # a despawned entity keeps its last state
         twin = world._query_radius_py  # type: ignore[attr-defined]
+        before = _kernel._speedups.counts()["grid_slow"]  # type: ignore[union-attr]
         for x in (0.0, 4.0, 9.5, 99.0):
-            got = world.query_radius((x, 50.0), 3.0, "dot")
-            assert got == twin((x, 50.0), 3.0, "dot")
-            assert got == sorted(got, key=lambda e: e.id)
-            assert all(e._alive for e in got)
-        near = world.query_radius((5.0, 50.0), 1.0)
+            for kind in ("dot", "star", None):
+                got = world.query_radius((x, 50.0), 3.0, kind)
+                assert got == twin((x, 50.0), 3.0, kind)
+                assert got == sorted(got, key=lambda e: e.id)
+                assert all(e._alive for e in got)
+        assert _kernel._speedups.counts()["grid_slow"] == before  # every kind, the C path
+        near = world.query_radius((5.0, 50.0), 1.0, "dot")
         assert [e.id for e in near] == [dots[5].id, again[4].id, again[5].id]
-        # A body whose slot was cleared behind the world's back: the id lookup instead.
-        dots[5]._body.entity = None
-        assert world.query_radius((5.0, 50.0), 0.1) == [dots[5]]
     finally:
         world.close()
+
+
+def test_entity_kinds_may_not_take_the_grid_slots() -> None:
+    with pytest.raises(TypeError, match="belong to the world"):
+        class Cheat(Entity):
+            _x = 0.0
 
 
 def test_queries_hold_and_release_what_they_return() -> None:
@@ -181,12 +194,12 @@ def test_queries_hold_and_release_what_they_return() -> None:
     world = World(seed=1, size=(100.0, 100.0))
     try:
         dots = [world.spawn(Dot, pos=(float(i % 10), float(i // 10))) for i in range(100)]
-        rec, body, dot = grid._recs[10_005], dots[5]._body, dots[5]
-        before = [sys.getrefcount(o) for o in (rec, body, dot)]
+        rec, dot = grid._recs[10_005], dots[5]
+        before = [sys.getrefcount(o) for o in (rec, dot)]
         for _ in range(200):
             assert len(grid.query_radius(5.0, 5.0, 50.0)) == 100
             assert len(world.query_radius((5.0, 5.0), 50.0)) == 100
             grid.query_radius(5.0, 5.0, 50.0, "nope")
-        assert [sys.getrefcount(o) for o in (rec, body, dot)] == before
+        assert [sys.getrefcount(o) for o in (rec, dot)] == before
     finally:
         world.close()

@@ -91,21 +91,36 @@ class Churner(Entity):
         w = self.world
         while True:
             w.sleep_until((w.tick + 1 + self.id % 3) / w.tick_rate)
-            near = w.query_radius(self.pos, 25.0, exclude=self)
+            near = w.query_radius(self.pos, 25.0, QUERY_KINDS[self.id % 3], exclude=self)
             out.append((w.tick, self.id, [e.id for e in near]))
             r = w.random.random()
             if r < 0.1 and near:
                 w.despawn(near[-1])  # often one woken later in this very tick
             elif r < 0.16:
-                w.spawn(Churner, pos=self.pos, vel=(1.5, -0.5))
+                w.spawn(KINDS[self.id % 4], pos=self.pos, vel=(1.5, -0.5))
+            elif r < 0.175:  # stop, or start again: in and out of the moving set
+                self.vel = (0.5, 0.25) if self.vel == (0.0, 0.0) else (0.0, 0.0)
             elif r < 0.19:
                 raise RuntimeError("on purpose")  # the supervisor restarts it
             elif r < 0.21:
                 w.despawn(self)
 
+class Drifter(Churner):
+    kind = "drifter"
+
+class Rover(Churner):
+    kind = "rover"
+
+class Idler(Churner):
+    kind = "idler"
+
+KINDS = [Churner, Drifter, Rover, Idler]  # entity kinds alternate in motion and queries
+QUERY_KINDS = [None, "drifter", "rover"]
+
 world = World(seed=11, size=(160.0, 160.0))
 for i in range(150):
-    world.spawn(Churner, pos=(float(i * 7 % 160), float(i * 13 % 160)), vel=(1.0, 2.0))
+    world.spawn(KINDS[i % 4], pos=(float(i * 7 % 160), float(i * 13 % 160)),
+                vel=(1.0, 2.0) if i % 5 else (0.0, 0.0))
 world.run(ticks=45)
 out.append(("hash", world.state_hash(), len(world)))
 world.close()
@@ -120,7 +135,8 @@ def test_despawns_spawns_and_crashes_mid_tick_change_nothing(
 ) -> None:
     # Behaviours despawn entities due later in the same tick, spawn, crash and despawn
     # themselves, so the parks prefetch for tasklets that have died, restarted or left the
-    # world.  The run is the pure-Python twin's, row for row.
+    # world.  Four entity kinds (each its own grid record) alternate in the motion loop and
+    # the queries, some stop and start.  The run is the pure-Python twin's, row for row.
     c, py = run_json(CHURN, False), run_json(CHURN, True)
     assert c["trace"] == py["trace"]
     rows = c["trace"]

@@ -254,11 +254,11 @@ def test_errors() -> None:
 class Mover(Record):
     """A record with a velocity, as the world's bodies are (``sim._aoi.Mobile``)."""
 
-    __slots__ = ("vx", "vy")
+    __slots__ = ("_vx", "_vy")
 
     def __init__(self, vx: float, vy: float) -> None:
         super().__init__()
-        self.vx, self.vy = vx, vy
+        self._vx, self._vy = vx, vy
 
 
 velocity = st.one_of(st.floats(-400, 400, allow_nan=False), st.sampled_from([0.0, -1e-300, W]))
@@ -300,12 +300,12 @@ def test_move_all_is_move_for_each(wrap, cell, start, watch, dt, as_dict) -> Non
     for _ in range(3):
         bulk.move_all(bodies if as_dict else bodies.items(), dt)
         for eid, b in same.items():
-            one.move(eid, b.x + b.vx * dt, b.y + b.vy * dt)
+            one.move(eid, b._x + b._vx * dt, b._y + b._vy * dt)
         assert bulk._changed == one._changed
         assert bulk.update_interest() == one.update_interest()
         for eid in bodies:
             a, b = bodies[eid], same[eid]
-            assert (a.x.hex(), a.y.hex(), a.key) == (b.x.hex(), b.y.hex(), b.key)
+            assert (a._x.hex(), a._y.hex(), a._key) == (b._x.hex(), b._y.hex(), b._key)
         assert cells(bulk._cells) == cells(one._cells)
         assert {k: cells(c) for k, c in bulk._kind_cells.items()} == {
             k: cells(c) for k, c in one._kind_cells.items()
@@ -332,11 +332,11 @@ def test_move_all_in_c_handles_the_seam_and_odd_records() -> None:
         bulk.move_all(bodies.items(), 1 / 30)
         for _ in range(2):
             for eid, b in same.items():
-                one.move(eid, b.x + b.vx * (1 / 30), b.y + b.vy * (1 / 30))
+                one.move(eid, b._x + b._vx * (1 / 30), b._y + b._vy * (1 / 30))
         for eid in bodies:
             a, b = bodies[eid], same[eid]
-            assert (a.x.hex(), a.y.hex(), a.key) == (b.x.hex(), b.y.hex(), b.key)
-            assert 0.0 <= a.x <= W and 0.0 <= a.y <= H  # -tiny % W is W itself
+            assert (a._x.hex(), a._y.hex(), a._key) == (b._x.hex(), b._y.hex(), b._key)
+            assert 0.0 <= a._x <= W and 0.0 <= a._y <= H  # -tiny % W is W itself
         assert cells(bulk._cells) == cells(one._cells)
 
 
@@ -355,7 +355,7 @@ def test_move_all_relinks_in_c() -> None:
     assert grid.query_radius(35.0, 5.0, 0.1, "k") == [1]
     assert grid.query_radius(5.0, 35.0, 0.1) == [2]
     assert grid.query_radius(5.0, 5.0, 40.0, "k") == [1, 3]
-    assert sorted(grid._kind_cells["k"]) == sorted({bodies[1].key, bodies[3].key})
+    assert sorted(grid._kind_cells["k"]) == sorted({bodies[1]._key, bodies[3]._key})
 
 
 def test_move_all_calls_a_relink_of_a_subclass() -> None:
@@ -372,7 +372,7 @@ def test_move_all_calls_a_relink_of_a_subclass() -> None:
     grid.insert(1, 5.0, 5.0, "k", record=bodies[1])
     grid.insert(2, 5.0, 5.0, record=bodies[2])
     grid.move_all(bodies, 1.0)
-    assert seen == [(1, bodies[1].key)]
+    assert seen == [(1, bodies[1]._key)]
     assert grid.query_radius(35.0, 5.0, 0.1) == [1]
     assert grid.query_radius(5.0, 5.0, 0.1) == [2]
 
@@ -384,12 +384,12 @@ def test_move_all_never_changes_a_float_someone_else_holds() -> None:
     bodies = {1: Mover(3.0, 4.0), 2: Mover(-1.0, 2.5)}  # type: ignore[arg-type]
     for eid, b in bodies.items():
         grid.insert(eid, 50.0, 60.0, "k", record=b)
-    held = (bodies[1].x, bodies[1].y)
-    kept = bodies[2].x
+    held = (bodies[1]._x, bodies[1]._y)
+    kept = bodies[2]._x
     grid.move_all(bodies, 1.0)
     assert held == (50.0, 60.0) and kept == 50.0
-    assert (bodies[1].x, bodies[1].y) == (53.0, 64.0) and bodies[2].x == 49.0
-    before = bodies[1].x
+    assert (bodies[1]._x, bodies[1]._y) == (53.0, 64.0) and bodies[2]._x == 49.0
+    before = bodies[1]._x
     grid.move_all(bodies, 1.0)
-    assert before == 53.0 and bodies[1].x == 56.0
+    assert before == 53.0 and bodies[1]._x == 56.0
     assert grid.query_radius(56.0, 68.0, 0.5) == [1]

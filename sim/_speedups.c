@@ -710,26 +710,26 @@ world_tick(PyObject *world, long long *tick)
     return rc;
 }
 
-/* park t (a new reference it takes over) until due; None, or NULL and an exception. */
+/* park t until due (t and sched: new references it takes over, so that callers can end
+   with a tail call: their C frames are then off the stack greenlet saves at the switch);
+   None, or NULL and an exception. */
 static PyObject *
 park_until(PyObject *t, PyObject *world, PyObject *sched, long long due, long long tick)
 {
     PyObject *r = do_park(t, world, sched, due, tick);
     Py_DECREF(t);
+    Py_DECREF(sched);
     if (r == NULL)
         return NULL;
     Py_DECREF(r);
     Py_RETURN_NONE;
 }
 
+/* World.sleep_until(world, when) for a behaviour of that world given a finite float or
+   int; everything else (errors included) goes to World._sleep_until_py. */
 static PyObject *
-sp_sleep_until(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+sleep_until(PyObject *world, PyObject *when)
 {
-    /* World.sleep_until(world, when) for a behaviour of that world given a finite float or
-       int; everything else (errors included) goes to World._sleep_until_py. */
-    if (bad_args(nargs == 2, "sleep_until(world, when)"))
-        return NULL;
-    PyObject *world = args[0], *when = args[1];
     PyObject *sched = NULL, *t, *o;
     double w, rate;
     long long now;
@@ -763,9 +763,7 @@ sp_sleep_until(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         goto error;
     long long tick = (long long)c;
     Py_INCREF(t);
-    PyObject *r = park_until(t, world, sched, tick > now ? tick : now + 1, now);
-    Py_DECREF(sched);
-    return r;
+    return park_until(t, world, sched, tick > now ? tick : now + 1, now);
 
 slow:
     Py_XDECREF(sched);
@@ -773,6 +771,14 @@ slow:
 error:
     Py_XDECREF(sched);
     return NULL;
+}
+
+static PyObject *
+sp_sleep_until(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (bad_args(nargs == 2, "sleep_until(world, when)"))
+        return NULL;
+    return sleep_until(args[0], args[1]);
 }
 
 static PyObject *
@@ -791,7 +797,7 @@ sp_park(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     PyObject *sched = inst_attr(world, str_wsched);
     if (sched != NULL && world_tick(world, &tick) == 0) {
         Py_INCREF(t);
-        r = park_until(t, world, sched, due, tick);
+        return park_until(t, world, sched, due, tick);
     }
     Py_XDECREF(sched);
     return r;
@@ -806,20 +812,17 @@ sp_next_tick(PyObject *self, PyObject *unused)
         PyErr_SetString(PyExc_RuntimeError, "sim._speedups.setup_world() was not called");
         return NULL;
     }
-    PyObject *sched, *t = running_behaviour(&sched), *r = NULL;
+    PyObject *sched, *t = running_behaviour(&sched);
     if (t == NULL)
         return PyErr_Occurred() ? NULL : PyErr_Format(WorldError, "%s", not_a_behaviour);
-    Py_INCREF(t);
-    PyObject *world = SLOT(t, w_world);
-    Py_INCREF(world);
+    PyObject *world = SLOT(t, w_world);  /* held by t, which the world's wheel holds */
     long long tick;
-    if (world_tick(world, &tick) == 0)
-        r = park_until(t, world, sched, tick + 1, tick);
-    else
-        Py_DECREF(t);
-    Py_DECREF(world);
-    Py_DECREF(sched);
-    return r;
+    if (world_tick(world, &tick) < 0) {
+        Py_DECREF(sched);
+        return NULL;
+    }
+    Py_INCREF(t);
+    return park_until(t, world, sched, tick + 1, tick);
 }
 
 /* ------------------------------------------------------------------ wake, sweep */
@@ -2348,8 +2351,7 @@ m_sleep_until(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject 
 {
     if (nargs != 1 || kwnames != NULL)  /* sleep_until(when=...), or wrong arguments */
         return call_twin(self, str_sleep_until_py, args, nargs, kwnames);
-    PyObject *a[2] = {self, args[0]};
-    return sp_sleep_until(NULL, a, 2);
+    return sleep_until(self, args[0]);
 }
 
 static PyObject *

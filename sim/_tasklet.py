@@ -178,7 +178,7 @@ class Tasklet(TaskletState, _Core):
         self._alive = True
         self._started = False
         self.tempval = None
-        self.greenlet = greenlet.greenlet(self._bootstrap, sched.main.greenlet)
+        self.greenlet = greenlet.greenlet(type(self)._bootstrap, sched.main.greenlet)
         sched.registry[self.id] = self
 
     def setup(self, *args: Any, **kwargs: Any) -> Tasklet:
@@ -220,7 +220,7 @@ class Tasklet(TaskletState, _Core):
             _kernel.post(self)  # through the owner's locked queue; it makes the greenlet
             return self
         if self.greenlet is None:
-            self.greenlet = greenlet.greenlet(self._bootstrap, sched.main.greenlet)
+            self.greenlet = greenlet.greenlet(type(self)._bootstrap, sched.main.greenlet)
         self._in_ring = True
         sched.q.append(self)
         return self

@@ -112,6 +112,17 @@ def test_pos_and_vel_read_and_write_the_entitys_own_slots() -> None:
         with pytest.raises(AttributeError):
             del e.pos
         assert "x, y" in (type(e).pos.__doc__ or "") or "(x, y)" in (type(e).pos.__doc__ or "")
+        # x and y: pos's floats themselves, read-only (assigning pos is what moves it).
+        assert (e.x, e.y) == e.pos and e.x is e.pos[0]
+        for name in ("x", "y"):
+            with pytest.raises(AttributeError):
+                setattr(e, name, 3.0)
+            assert "read-only" in (getattr(type(e), name).__doc__ or "")
+        assert e.pos == (50.0, 99.0) and world.query_radius((50.0, 99.0), 0.1) == [e]
+        if _kernel._speedups is not None:  # slot views: loads CPython specializes
+            assert type(vars(_entity.Entity)["x"]).__name__ == "member_descriptor"
+        world.despawn(e)
+        assert (e.x, e.y, e.pos) == (50.0, 99.0, (50.0, 99.0))  # its last state stays
     finally:
         world.close()
 

@@ -1415,7 +1415,6 @@ hits_sort(Hits *h)
 
 #define CELL_LIMIT 1073741824.0  /* 2**30 cells either way: keys fit a long long */
 
-
 /* A radius query, for scan_cell(). */
 typedef struct {
     double x, y, r2, w, h, hw, hh;
@@ -1430,7 +1429,7 @@ scan_cell(PyObject *cell, const Disc *q, Hits *hits)
     if (!PyDict_CheckExact(cell))
         return 0;
     Py_ssize_t pos = 0;
-    PyObject *id, *rec, *e;
+    PyObject *id, *rec;
     while (PyDict_Next(cell, &pos, &id, &rec)) {
         Py_ssize_t xoff, yoff;
         int found = xy_of(Py_TYPE(rec), &xoff, &yoff);

@@ -35,7 +35,7 @@
  * since it last ran; a plain loop over the same entities touches far fewer objects per
  * entity.  Each park prefetches, one pointer level per park, the objects of the
  * behaviours the next few parks will resume (prefetch_ahead()), and each radius query
- * prefetches the entities it returns.  Prefetching changes no state and cannot fault; the
+ * prefetches the cells it will scan.  Prefetching changes no state and cannot fault; the
  * loads it takes its addresses from are of objects held alive and already prefetched.
  *
  * Single-phase init, process-wide state: like greenlet, this module does not support
@@ -136,7 +136,7 @@ of_type(PyObject *o, PyTypeObject *base, PyTypeObject **seen)
     return 1;
 }
 
-static PyTypeObject *entity_seen, *tasklet_seen;
+static PyTypeObject *tasklet_seen;
 
 /* Store v (a new reference, may be NULL after an error) in a slot. */
 static inline int
@@ -511,6 +511,32 @@ static _Thread_local Py_ssize_t pf_pos;    /* where in it the tick has got to */
 static Py_ssize_t w_entity, e_x, e_y;  /* offsets; e_x 0 until setup_entity */
 static PyTypeObject *Entity_T, *behaviour_seen;
 
+/* An entity kind: a subclass of sim.Entity, whose grid slots (_x, _y, _key, _kind, _vx,
+   _vy) are Entity's own, at Entity's offsets (Entity.__init_subclass__ refuses a kind that
+   redefines one).  A world has several kinds, its records alternate between them: the
+   last two seen are memoized (each memo holds a reference, so the address cannot come
+   back as another type). */
+static PyTypeObject *kind_seen[2];
+
+static inline int
+seen_kind(PyTypeObject *tp)
+{
+    return tp == Entity_T || tp == kind_seen[0] || tp == kind_seen[1];
+}
+
+static int
+is_entity_type(PyTypeObject *tp)
+{
+    if (seen_kind(tp))
+        return 1;
+    if (Entity_T == NULL || !PyType_IsSubtype(tp, Entity_T))
+        return 0;
+    Py_INCREF(tp);
+    Py_XSETREF(kind_seen[1], kind_seen[0]);
+    kind_seen[0] = tp;
+    return 1;
+}
+
 /* greenlet.h's PyGreenlet, whose layout is greenlet's public C API. */
 typedef struct {
     PyObject_HEAD
@@ -551,7 +577,7 @@ static inline PyObject *
 pf_entity(PyObject *t)
 {
     PyObject *e = SLOT(t, w_entity);
-    return e != NULL && of_type(e, Entity_T, &entity_seen) ? e : NULL;
+    return e != NULL && is_entity_type(Py_TYPE(e)) ? e : NULL;
 }
 
 static void
@@ -925,28 +951,9 @@ typedef struct {
 } Layout;
 
 static Layout layout;  /* the last record type seen (a world's entity kind) */
-static Layout entity_layout;  /* sim.Entity's, for every entity kind (see is_entity_type) */
+static Layout entity_layout;  /* sim.Entity's, for every entity kind (see is_entity_type);
+                                 set with Entity_T */
 static int layout_entity;  /* layout is entity_layout, for one of the kinds */
-
-/* An entity kind: a subclass of sim.Entity, whose grid slots (_x, _y, _key, _kind, _vx,
-   _vy) are Entity's own, at Entity's offsets (Entity.__init_subclass__ refuses a kind that
-   redefines one).  A world has several kinds, its records alternate between them. */
-static PyTypeObject *kind_seen[2];
-
-static int
-is_entity_type(PyTypeObject *tp)
-{
-    if (Entity_T == NULL)
-        return 0;
-    if (tp == Entity_T || tp == kind_seen[0] || tp == kind_seen[1])
-        return 1;
-    if (!PyType_IsSubtype(tp, Entity_T))
-        return 0;
-    Py_INCREF(tp);
-    Py_XSETREF(kind_seen[1], kind_seen[0]);
-    kind_seen[0] = tp;
-    return 1;
-}
 
 static int
 compute_layout(PyTypeObject *tp, Layout *out)
@@ -979,7 +986,7 @@ layout_of(PyTypeObject *tp)
     if (layout.type == tp)
         return 1;
     Layout l;
-    int ent = entity_layout.type != NULL && is_entity_type(tp);
+    int ent = is_entity_type(tp);
     if (ent) {
         l = entity_layout;
         l.type = tp;
@@ -1235,8 +1242,9 @@ sp_move_wrapped(PyObject *self, PyObject *args)
    when the grid is a Grid, x, y and r are floats (or ints a double holds exactly, r below
    2**26 so that r * r is exact too), kind is None or a str, exclude is None or an int, and
    each record in the cells the disc touches keeps float x and y in slots and has an int id.
-   A disc across a wrapping grid's seam is done here too, the twin's way (_scan).  Anything else goes to the twin; nothing is changed before that choice
-   (the result list is all this builds).  The arithmetic is the twin's, in the same order
+   A disc across a wrapping grid's seam is done here too, the twin's way (_scan).  Anything
+   else goes to the twin; nothing is changed before that choice (the result list is all
+   this builds).  The arithmetic is the twin's, in the same order
    (built with -ffp-contract=off), so the two agree bit for bit. */
 
 /* x and y slot offsets of the record types seen lately (other than entity kinds). */
@@ -1250,7 +1258,7 @@ static int
 xy_of(PyTypeObject *tp, Py_ssize_t *xo, Py_ssize_t *yo)
 {
     /* 1: offsets found; 0: tp keeps x or y elsewhere (the twin's business); -1: error */
-    if (entity_layout.type != NULL && (tp == kind_seen[0] || tp == kind_seen[1])) {
+    if (seen_kind(tp)) {  /* first: it runs for every cell entry a query reads */
         *xo = e_x;
         *yo = e_y;
         return 1;
@@ -1262,7 +1270,7 @@ xy_of(PyTypeObject *tp, Py_ssize_t *xo, Py_ssize_t *yo)
             return 1;
         }
     }
-    if (entity_layout.type != NULL && is_entity_type(tp)) {
+    if (is_entity_type(tp)) {
         *xo = e_x;
         *yo = e_y;
         return 1;
@@ -1754,7 +1762,7 @@ sp_query_radius(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObjec
     PyObject *ex;
     if (exclude == Py_None || PyLong_CheckExact(exclude))
         ex = exclude;
-    else if (of_type(exclude, Entity_T, &entity_seen) && SLOT(exclude, e_id) != NULL)
+    else if (is_entity_type(Py_TYPE(exclude)) && SLOT(exclude, e_id) != NULL)
         ex = SLOT(exclude, e_id);
     else
         goto slow;

@@ -254,7 +254,7 @@ class Scheduler:
             t = self.hub_target
             self.hub_target = None
             if t is not None and t.greenlet is not None:
-                t.greenlet.switch(t)  # run is type(t)._bootstrap: t is its argument
+                t.greenlet.switch(t)  # its run is type(t)._bootstrap (Tasklet._new_greenlet)
             else:  # pragma: no cover - nothing to start: give control back to main
                 self.main.greenlet.switch()
 
@@ -409,7 +409,7 @@ class Scheduler:
         for t in items:
             if t.alive and not t._in_ring and not t._blocked:
                 if t.greenlet is None:
-                    t.greenlet = greenlet.greenlet(type(t)._bootstrap, self.main.greenlet)
+                    t.greenlet = t._new_greenlet(self)
                 t._in_ring = True
                 self.q.append(t)
         return bool(items)

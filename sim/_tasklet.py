@@ -178,8 +178,15 @@ class Tasklet(TaskletState, _Core):
         self._alive = True
         self._started = False
         self.tempval = None
-        self.greenlet = greenlet.greenlet(type(self)._bootstrap, sched.main.greenlet)
+        self.greenlet = self._new_greenlet(sched)
         sched.registry[self.id] = self
+
+    def _new_greenlet(self, sched: Scheduler) -> greenlet.greenlet:
+        # Its run is the plain function type(self)._bootstrap: the hub's first switch passes
+        # this tasklet as its argument (Scheduler._hub_loop).  A bound method would leave
+        # method_vectorcall's C frame under the tasklet, for greenlet to copy out and back
+        # in at every switch.
+        return greenlet.greenlet(type(self)._bootstrap, sched.main.greenlet)
 
     def setup(self, *args: Any, **kwargs: Any) -> Tasklet:
         sched = self._owner()
@@ -220,7 +227,7 @@ class Tasklet(TaskletState, _Core):
             _kernel.post(self)  # through the owner's locked queue; it makes the greenlet
             return self
         if self.greenlet is None:
-            self.greenlet = greenlet.greenlet(type(self)._bootstrap, sched.main.greenlet)
+            self.greenlet = self._new_greenlet(sched)
         self._in_ring = True
         sched.q.append(self)
         return self

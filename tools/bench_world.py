@@ -362,8 +362,8 @@ class GreenletArena(PlainArenaBulk):
 
 
 def arena_thinkers(n: int = 10_000, ticks: int = 120, mode: str = "hard") -> dict[str, Any]:
-    """Loom's arena tick vs the plain loop and the plain loop with bulk motion, interleaved;
-    AOI notifications off in all three."""
+    """Loom's arena tick vs the plain loop, the plain loop with bulk motion and the greenlet
+    floor, interleaved; AOI notifications off in all four."""
     with preemption(mode):
         world = World(seed=1, tick_rate=TICK_RATE, size=(SIZE, SIZE), cell_size=radius_for(n))
         floor = None

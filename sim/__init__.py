@@ -13,8 +13,8 @@ The world: entities whose behaviours are tasklets on a tick clock (see ``sim.Wor
 the same machinery.
 """
 
-from . import _instrument, _kernel
-from ._api import (
+from ._kernel import scheduler as _kernel
+from ._kernel.api import (
     DEFAULT_SLICE_SECONDS,
     DEFAULT_SLICE_UNITS,
     collect,
@@ -31,14 +31,17 @@ from ._api import (
     statistics,
     tasklets,
 )
-from ._behaviour import WallTimers, current_entity, next_tick
-from ._bomb import TaskletExit
-from ._channel import Channel
-from ._clock import Clock, ManualClock, MonotonicClock
-from ._entity import Entity, behaviour, behaviours, exposed, exposed_methods
-from ._fields import Field, field
-from ._message import CLIENT, Message, check_payload
-from ._scripting import (
+from ._kernel.bomb import TaskletExit
+from ._kernel.channel import Channel
+from ._kernel.clock import Clock, ManualClock, MonotonicClock
+from ._kernel.stats import KernelStatistics, TaskletStatistics
+from ._kernel.tasklet import Tasklet
+from ._preempt import instrument as _instrument
+from ._world.behaviour import WallTimers, current_entity, next_tick
+from ._world.entity import Entity, behaviour, behaviours, exposed, exposed_methods
+from ._world.fields import Field, field
+from ._world.message import CLIENT, Message, check_payload
+from ._world.scripting import (
     LeaveReason,
     Movement,
     Session,
@@ -50,11 +53,9 @@ from ._scripting import (
     parse_movement,
     parse_world_args,
 )
-from ._stats import KernelStatistics, TaskletStatistics
-from ._supervise import RestartPolicy
-from ._tasklet import Tasklet
-from ._world import World
-from ._world_stats import EntityStatistics, WorldStatistics
+from ._world.stats import EntityStatistics, WorldStatistics
+from ._world.supervise import RestartPolicy
+from ._world.world import World
 from .errors import (
     ChannelClosed,
     Deadlock,

@@ -19,17 +19,11 @@ import types
 from collections.abc import Callable
 from typing import Any
 
-from . import _kernel
-from ._api import collect, reset
-from ._kernel import (
-    BUDGET,
-    TaskletExit,
-    Watchdog,
-    bomb,
-    get_scheduler,
-)
-from ._stackless_channel import channel
-from ._tasklet import Tasklet
+from ._kernel import scheduler as _kernel
+from ._kernel.api import collect, reset
+from ._kernel.scheduler import BUDGET, TaskletExit, Watchdog, bomb, get_scheduler
+from ._kernel.tasklet import Tasklet
+from ._stackless.channel import channel
 
 tasklet = Tasklet
 

@@ -19,7 +19,8 @@ import greenlet
 import pytest
 
 import sim
-from sim import _kernel, _preempt
+from sim import _preempt
+from sim._kernel import scheduler as _kernel
 
 
 def _live_greenlets() -> int:

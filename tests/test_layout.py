@@ -56,3 +56,45 @@ def test_public_api_is_declared_and_importable() -> None:
             if not p.stem.startswith("_") and p.stem not in {"errors", "stackless", "client"}
         )
         assert public_modules == [], f"{package} has public implementation modules"
+
+
+# Layers inside sim, bottom up: each may import only those below it (and sim.errors).
+SIM_LAYERS = {
+    "_preempt": set(),
+    "_kernel": {"_preempt"},
+    "_stackless": {"_preempt", "_kernel"},
+    "_world": {"_preempt", "_kernel"},
+}
+
+
+def sim_imports(path: pathlib.Path) -> set[str]:
+    """The sim sub-packages (``_kernel``, ``_world``, ...) that a module under sim/ imports."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    parts = path.relative_to(ROOT).with_suffix("").parts  # ("sim", "_world", "entity")
+    package = list(parts[:-1]) if parts[-1] != "__init__" else list(parts[:-1])
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        targets: list[list[str]] = []
+        if isinstance(node, ast.Import):
+            targets = [alias.name.split(".") for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - (node.level - 1)]
+            else:
+                base = []
+            mod = base + (node.module.split(".") if node.module else [])
+            targets = [mod + [alias.name] for alias in node.names] if not node.module else [mod]
+        for t in targets:
+            if len(t) >= 2 and t[0] == "sim" and t[1] in SIM_LAYERS:
+                found.add(t[1])
+    return found
+
+
+def test_sim_layers_import_only_downwards() -> None:
+    bad = []
+    for layer, allowed in SIM_LAYERS.items():
+        for path in sorted((ROOT / "sim" / layer).rglob("*.py")):
+            hits = sim_imports(path) - allowed - {layer}
+            if hits:
+                bad.append(f"{path.relative_to(ROOT)} imports sim.{sorted(hits)}")
+    assert bad == []

@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     for s in wanted:
         if s not in SECTIONS:
             parser.error(f"unknown section {s!r}; choose from {', '.join(SECTIONS)}")
-    from sim import _kernel
+    from sim._kernel import scheduler as _kernel
 
     report: dict[str, Any] = {
         "python": platform.python_version(),

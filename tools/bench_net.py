@@ -82,7 +82,7 @@ def _loom_server(port_q: Any, phase: Any, out_q: Any) -> None:
 
     import sim
     from net import Pump
-    from sim import _kernel
+    from sim._kernel import scheduler as _kernel
 
     logging.disable(logging.WARNING)  # a refused client would be a bench bug, not news
     pump = Pump("127.0.0.1", 0, limits=LIMITS, inbox_capacity=1024)

@@ -17,7 +17,8 @@ import sys
 import time
 from collections.abc import Callable
 
-from sim import _preempt, _rewrite
+from sim import _preempt
+from sim._preempt import rewrite as _rewrite
 
 TIGHT = """
 def tight(n):

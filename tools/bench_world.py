@@ -5,7 +5,7 @@ tick by tick, so both see the same machine load).  ``tools.bench`` calls these f
   tick; each behaviour sleeps until its think tick and thinks at 5 Hz (every 6th tick at
   30 Hz, staggered by id): it queries the neighbours within a radius holding ~16 and steers
   away from their centre.  Peer: the same work as a plain ``for`` loop over the same
-  ``sim._aoi.Grid`` (its records holding position and velocity, as the world's entities do),
+  ``sim._world.aoi.Grid`` (its records holding position and velocity, as the world's entities do),
   without tasklets or instrumentation; both end every run at the same bits (checked).  AOI
   notifications are off in both.  Both query the grid through ``Grid.query_radius``, whose
   common case runs in C (``sim._speedups.grid_query``); the world's bulk motion
@@ -59,10 +59,11 @@ from typing import Any
 import greenlet
 
 import sim
-from sim import _api, _kernel
-from sim._aoi import Grid, Record
-from sim._scripting import load_world_module
-from sim._world import World
+from sim._kernel import api as _api
+from sim._kernel import scheduler as _kernel
+from sim._world.aoi import Grid, Record
+from sim._world.scripting import load_world_module
+from sim._world.world import World
 
 log = logging.getLogger("loom.tools.bench_world")
 
@@ -81,8 +82,8 @@ ARENA_SRC = '''\
 """Arena thinkers, written by tools.bench_world: a behaviour per entity that sleeps until its
 think tick, then steers away from the centre of its neighbours, at 5 Hz."""
 
-from sim._behaviour import next_tick
-from sim._entity import Entity
+from sim._world.behaviour import next_tick
+from sim._world.entity import Entity
 
 RADIUS = 45.0  # set by the bench
 SPEED = 30.0

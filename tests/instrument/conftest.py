@@ -16,7 +16,8 @@ from types import ModuleType
 
 import pytest
 
-from sim import _instrument, _preempt
+from sim import _preempt
+from sim._preempt import instrument as _instrument
 
 _ids = itertools.count()
 

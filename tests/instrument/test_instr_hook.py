@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from sim import _instrument, _preempt
+from sim import _preempt
+from sim._preempt import instrument as _instrument
 
 BEHAVIOUR = '''"""A world module."""
 from __future__ import annotations

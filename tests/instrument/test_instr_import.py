@@ -15,7 +15,8 @@ from types import ModuleType
 import pytest
 
 import sim
-from sim import _instrument, _preempt
+from sim import _preempt
+from sim._preempt import instrument as _instrument
 
 WriteModule = Callable[..., ModuleType]
 

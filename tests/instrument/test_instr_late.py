@@ -19,7 +19,8 @@ from types import ModuleType
 
 import pytest
 
-from sim import _instrument, _preempt
+from sim import _preempt
+from sim._preempt import instrument as _instrument
 
 WriteModule = Callable[..., ModuleType]
 
@@ -309,7 +310,7 @@ def test_main_module_run_as_a_script(tmp_path: Path) -> None:
         textwrap.dedent("""
         import sys
         sys.path.insert(0, sys.argv[1])
-        from sim import _instrument
+        from sim._preempt import instrument as _instrument
 
         def behaviour(n):
             total = 0
@@ -332,7 +333,7 @@ def test_main_module_run_as_a_script(tmp_path: Path) -> None:
 def test_assert_rewritten_test_modules_can_be_instrumented(tmp_path: Path) -> None:
     (tmp_path / "test_behaviour_under_pytest.py").write_text(
         textwrap.dedent("""
-        from sim import _instrument
+        from sim._preempt import instrument as _instrument
 
         def helper(xs):
             total = 0

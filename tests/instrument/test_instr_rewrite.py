@@ -10,7 +10,8 @@ import types
 
 import pytest
 
-from sim import _preempt, _rewrite
+from sim import _preempt
+from sim._preempt import rewrite as _rewrite
 
 DET, HARD = _preempt.DETERMINISTIC, _preempt.HARD
 

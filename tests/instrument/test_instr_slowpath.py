@@ -7,7 +7,8 @@ import types
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim import _preempt, _rewrite
+from sim import _preempt
+from sim._preempt import rewrite as _rewrite
 
 SRC = """
 def spin(n):

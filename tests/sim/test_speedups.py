@@ -18,8 +18,10 @@ from typing import Any
 import pytest
 
 import sim
-from sim import _behaviour, _entity, _kernel
-from sim._world import World
+from sim._kernel import scheduler as _kernel
+from sim._world import behaviour as _behaviour
+from sim._world import entity as _entity
+from sim._world.world import World
 from sim.errors import WorldError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,8 +45,8 @@ def test_the_c_half_is_in_use_unless_turned_off() -> None:
 TRACE = r"""
 import json, sys
 import sim
-from sim._world import World
-from sim._entity import Entity
+from sim._world.world import World
+from sim._world.entity import Entity
 
 sim.set_preemption("hard")
 out = []
@@ -155,7 +157,7 @@ def test_next_tick_outside_a_behaviour_is_a_world_error() -> None:
 
 
 def test_a_killed_parked_behaviour_leaves_a_stale_wheel_entry() -> None:
-    from sim._entity import Entity
+    from sim._world.entity import Entity
 
     class Sleeper(Entity):
         kind = "sleeper"
@@ -177,7 +179,7 @@ def test_a_killed_parked_behaviour_leaves_a_stale_wheel_entry() -> None:
 
 
 def test_sleep_until_edges_match_the_python_twin() -> None:
-    from sim._entity import Entity
+    from sim._world.entity import Entity
 
     other = World(seed=2)
     out: list[object] = []
@@ -268,7 +270,7 @@ def test_deterministic_preemption_is_the_same_in_c_and_python() -> None:
 
 def _world_trace() -> list[object]:
     """A small world's trace, through next_tick, sleep_until, vel and a channel."""
-    from sim._entity import Entity
+    from sim._world.entity import Entity
 
     out: list[object] = []
 
@@ -318,7 +320,7 @@ def test_worlds_on_two_threads_at_once_match_the_main_thread() -> None:
 
 
 def test_query_radius_agrees_with_its_twin_on_every_shape_of_call() -> None:
-    from sim._entity import Entity
+    from sim._world.entity import Entity
 
     class Dot(Entity):
         kind = "dot"
@@ -378,7 +380,7 @@ def test_world_tick_is_read_only_and_documented() -> None:
 def test_the_c_switch_takes_the_common_case(mode: str) -> None:
     # Every path falls back to the twin when in doubt, so a fast path that never fires would
     # still pass every other test: count.
-    from sim._entity import Entity
+    from sim._world.entity import Entity
 
     class Idle(Entity):
         kind = "idle"

@@ -1,4 +1,4 @@
-"""Arena-thinkers AOI benchmark: ``sim._aoi.Grid`` against world_baseline.py's plain loop.
+"""Arena-thinkers AOI benchmark: ``sim._world.aoi.Grid`` against world_baseline.py's plain loop.
 
 Not a test (tests never time things); to be folded into tools/bench.py.  Same run, same
 entities, same motion and think schedule (every THINK ticks, staggered by id); both count the
@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from sim._aoi import Grid
+from sim._world.aoi import Grid
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
 THINK = int(sys.argv[2]) if len(sys.argv) > 2 else 6
@@ -128,7 +128,7 @@ def main() -> None:
     print(f"N={N} think every {THINK} radius={RADIUS:.1f} cell={RADIUS * CELL_FACTOR:.1f}")
     print(f"baseline plain loop  median {pa[0]:6.2f} ms  p99 {pa[1]:6.2f} ms")
     print(
-        f"sim._aoi.Grid        median {pb[0]:6.2f} ms  p99 {pb[1]:6.2f} ms  "
+        f"sim._world.aoi.Grid        median {pb[0]:6.2f} ms  p99 {pb[1]:6.2f} ms  "
         f"ratio {pb[0] / pa[0]:.2f}  (neighbours {seen_a} vs {seen_b}: the baseline "
         "ignores the wrap when measuring distance)"
     )

@@ -6,10 +6,10 @@ behaviours, crashes and restarts, and scripted client input."""
 from __future__ import annotations
 
 import sim
-from sim._behaviour import next_tick
-from sim._entity import Entity
-from sim._fields import field
-from sim._world import World
+from sim._world.behaviour import next_tick
+from sim._world.entity import Entity
+from sim._world.fields import field
+from sim._world.world import World
 
 
 class Hub(Entity):
@@ -94,7 +94,7 @@ def run(ticks: int = 120, seed: int = 42) -> list[str]:
 
 
 def sim_input(payload: dict[str, object]) -> object:
-    from sim._scripting import input_message
+    from sim._world.scripting import input_message
 
     return input_message(payload)
 

@@ -1,5 +1,5 @@
 """A small world module for the tests: rocks, and pilots flown by the standard movement
-payload.  It follows the contract in ``sim._scripting`` and imports nothing from ``server``.
+payload.  It follows the contract in ``sim._world.scripting`` and imports nothing from ``server``.
 
     python -m server --world loomworld_sample --world-arg rocks=5   (once the server exists)
 """
@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import math
 
-from sim._entity import Entity, exposed
-from sim._fields import field
-from sim._scripting import LeaveReason, Session, parse_movement
-from sim._world import World
+from sim._world.entity import Entity, exposed
+from sim._world.fields import field
+from sim._world.scripting import LeaveReason, Session, parse_movement
+from sim._world.world import World
 
 MAX_SPEED = 90.0  # world units per second at full thrust
 TURN_RATE = 0.5  # radians per input at full turn

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim import _kernel
-from sim._aoi import Grid, Record
-from sim._entity import Entity
-from sim._world import World
+from sim._kernel import scheduler as _kernel
+from sim._world.aoi import Grid, Record
+from sim._world.entity import Entity
+from sim._world.world import World
 
 pytestmark = pytest.mark.skipif(_kernel._speedups is None, reason="the C half is off")
 

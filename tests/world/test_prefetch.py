@@ -12,9 +12,9 @@ from typing import Any
 import greenlet
 import pytest
 
-from sim import _kernel
-from sim._entity import Entity
-from sim._world import World
+from sim._kernel import scheduler as _kernel
+from sim._world.entity import Entity
+from sim._world.world import World
 
 needs_c = pytest.mark.skipif(_kernel._speedups is None, reason="the C half is off")
 
@@ -77,9 +77,9 @@ def test_each_park_of_a_waking_tick_prefetches() -> None:
 
 CHURN = r"""
 import json, logging, sys
-from sim import _kernel
-from sim._entity import Entity
-from sim._world import World
+from sim._kernel import scheduler as _kernel
+from sim._world.entity import Entity
+from sim._world.world import World
 
 logging.disable(logging.CRITICAL)  # the crashes below are on purpose
 out = []

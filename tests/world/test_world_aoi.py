@@ -1,4 +1,4 @@
-"""sim._aoi.Grid against brute force: radius queries, nearest, enter/leave with hysteresis."""
+"""sim._world.aoi.Grid against brute force: radius queries, nearest, enter/leave with hysteresis."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim import _kernel
-from sim._aoi import Grid, InterestEvent, Mobile, Record
+from sim._kernel import scheduler as _kernel
+from sim._world.aoi import Grid, InterestEvent, Mobile, Record
 
 W, H = 200.0, 150.0
 KINDS = [None, "ship", "drone"]
@@ -252,7 +252,7 @@ def test_errors() -> None:
 
 
 class Mover(Record):
-    """A record with a velocity, as the world's bodies are (``sim._aoi.Mobile``)."""
+    """A record with a velocity, as the world's bodies are (``sim._world.aoi.Mobile``)."""
 
     __slots__ = ("_vx", "_vy")
 

@@ -14,8 +14,8 @@ import loomworld_det_scenario as scenario
 import pytest
 
 import sim
-from sim._entity import WorldError
-from sim._world import World
+from sim._world.entity import WorldError
+from sim._world.world import World
 
 HERE = Path(__file__).resolve().parent
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from sim._behaviour import next_tick
-from sim._entity import Entity
-from sim._world import World
+from sim._world.behaviour import next_tick
+from sim._world.entity import Entity
+from sim._world.world import World
 
 LOAD = {"iterations": 0}
 ran: list[tuple[int, int]] = []

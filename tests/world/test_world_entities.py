@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 import sim
-from sim._behaviour import current_entity, next_tick
-from sim._entity import (
+from sim._world.behaviour import current_entity, next_tick
+from sim._world.entity import (
     CLIENT,
     Entity,
     InvalidPayload,
@@ -24,9 +24,9 @@ from sim._entity import (
     exposed,
     exposed_methods,
 )
-from sim._fields import Field, InvalidFieldValue, field
-from sim._scripting import call_exposed, deliver_input
-from sim._world import World
+from sim._world.fields import Field, InvalidFieldValue, field
+from sim._world.scripting import call_exposed, deliver_input
+from sim._world.world import World
 
 trace: list[Any] = []
 

@@ -1,4 +1,4 @@
-"""sim._fields: declarations, validation, dirty tracking, msgpack-ready state, state hash."""
+"""sim._world.fields: declarations, validation, dirty tracking, msgpack-ready state, state hash."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim._fields import (
+from sim._world.fields import (
     Field,
     InvalidFieldValue,
     canonical_bytes,

@@ -7,10 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim._aoi import InterestEvent
-from sim._behaviour import next_tick
-from sim._entity import Entity, Message
-from sim._world import World
+from sim._world.aoi import InterestEvent
+from sim._world.behaviour import next_tick
+from sim._world.entity import Entity, Message
+from sim._world.world import World
 
 W, H = 200.0, 150.0
 

@@ -1,4 +1,4 @@
-"""sim._scripting: a world module driven through a fake Session (setup, join, input into the
+"""sim._world.scripting: a world module driven through a fake Session (setup, join, input into the
 avatar's inbox, exposed calls, leave and rejoin), loading checks, and the helpers."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from sim import _instrument
-from sim._entity import InvalidPayload, NotExposed
-from sim._scripting import (
+from sim._preempt import instrument as _instrument
+from sim._world.entity import InvalidPayload, NotExposed
+from sim._world.scripting import (
     LeaveReason,
     Movement,
     Session,
@@ -24,7 +24,7 @@ from sim._scripting import (
     parse_movement,
     parse_world_args,
 )
-from sim._world import World
+from sim._world.world import World
 
 
 class FakeSession:

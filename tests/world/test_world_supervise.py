@@ -1,10 +1,10 @@
-"""sim._supervise: restart backoff and give-up sequences, quarantine counting and release."""
+"""sim._world.supervise: restart backoff and give-up sequences, quarantine counting and release."""
 
 from __future__ import annotations
 
 import pytest
 
-from sim._supervise import GiveUp, QuarantineTracker, Restart, RestartPolicy, Supervisor
+from sim._world.supervise import GiveUp, QuarantineTracker, Restart, RestartPolicy, Supervisor
 
 KEY = (7, "behaviour")
 

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from sim import _entity
-from sim._behaviour import next_tick
-from sim._entity import Entity
-from sim._supervise import RestartPolicy
-from sim._world import World
+from sim._world import entity as _entity
+from sim._world.behaviour import next_tick
+from sim._world.entity import Entity
+from sim._world.supervise import RestartPolicy
+from sim._world.world import World
 
 starts: list[tuple[int, int]] = []
 finals: list[str] = []
@@ -143,9 +143,9 @@ HARD_SCRIPT = textwrap.dedent(
     import json, sys, time
     sys.path.insert(0, sys.argv[1])
     import sim
-    from sim._behaviour import next_tick
-    from sim._entity import Entity
-    from sim._world import World
+    from sim._world.behaviour import next_tick
+    from sim._world.entity import Entity
+    from sim._world.world import World
 
     wakes = {}
 

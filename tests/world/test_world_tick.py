@@ -1,4 +1,4 @@
-"""sim._tick: fixed-step time, dilation under overload and recovery, stats, timer heap."""
+"""sim._world.tick: fixed-step time, dilation under overload and recovery, stats, timer heap."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from sim._tick import TickClock, TickStats, TimerHeap
+from sim._world.tick import TickClock, TickStats, TimerHeap
 
 
 def run(clock: TickClock, works: list[float]) -> list[float]:

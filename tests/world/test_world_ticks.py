@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 
 import sim
-from sim import _entity
-from sim._behaviour import next_tick
-from sim._entity import Entity, WorldError
-from sim._fields import field
-from sim._kernel import get_scheduler
-from sim._world import World
+from sim._kernel.scheduler import get_scheduler
+from sim._world import entity as _entity
+from sim._world.behaviour import next_tick
+from sim._world.entity import Entity, WorldError
+from sim._world.fields import field
+from sim._world.world import World
 
 trace: list[tuple[Any, ...]] = []
 

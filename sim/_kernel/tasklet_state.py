@@ -1,6 +1,7 @@
 """What a tasklet looks like from outside: its state, flags, neighbours and accounting.
 
-``Tasklet`` (``sim._tasklet``) inherits these read-mostly attributes; the life cycle lives there.
+``Tasklet`` (``sim._kernel.tasklet``) inherits these read-mostly attributes; the life cycle
+lives there.
 """
 
 from __future__ import annotations
@@ -8,11 +9,11 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any
 
-from . import _kernel
+from . import scheduler as _kernel
 
 if TYPE_CHECKING:
-    from ._kernel import Scheduler
-    from ._tasklet import Tasklet
+    from .scheduler import Scheduler
+    from .tasklet import Tasklet
 
 
 class TaskletState:
@@ -158,7 +159,7 @@ class TaskletState:
         return ring[(ring.index(self) + step) % len(ring)]  # type: ignore[no-any-return]
 
     def statistics(self) -> Any:
-        from ._stats import TaskletStatistics
+        from .stats import TaskletStatistics
 
         return TaskletStatistics(
             id=self.id,

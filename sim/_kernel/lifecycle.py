@@ -10,14 +10,8 @@ import sys
 import types
 from typing import Any
 
-from ._kernel import (
-    BIG,
-    BUDGET,
-    FLAG,
-    TaskletExit,
-    get_scheduler,
-)
-from ._tasklet import Tasklet
+from .scheduler import BIG, BUDGET, FLAG, TaskletExit, get_scheduler
+from .tasklet import Tasklet
 
 log = logging.getLogger("loom.sim")
 

@@ -30,12 +30,12 @@ from enum import StrEnum
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from . import _instrument
-from ._entity import CLIENT, Entity, Message, check_payload
-from .errors import InvalidPayload, NotExposed, WorldModuleError
+from .._preempt import instrument as _instrument
+from ..errors import InvalidPayload, NotExposed, WorldModuleError
+from .entity import CLIENT, Entity, Message, check_payload
 
 if TYPE_CHECKING:
-    from ._world import World
+    from .world import World
 
 __all__ = [
     "LeaveReason",

@@ -7,19 +7,11 @@ from collections.abc import Callable
 from time import perf_counter_ns
 from typing import Any
 
-from . import _preempt
-from ._channel import Channel
-from ._clock import Clock
-from ._kernel import (
-    BIG,
-    BUDGET,
-    Scheduler,
-    Watchdog,
-    bomb,
-    get_scheduler,
-)
-from ._lifecycle import collect, reset
-from ._mode import (
+from .. import _preempt
+from .channel import Channel
+from .clock import Clock
+from .lifecycle import collect, reset
+from .mode import (
     DEFAULT_PHASE_SECONDS,
     DEFAULT_PHASE_UNITS,
     DEFAULT_SLICE_SECONDS,
@@ -28,9 +20,9 @@ from ._mode import (
     preemption_mode,
     set_preemption,
 )
-from ._stackless_channel import channel
-from ._stats import KernelStatistics
-from ._tasklet import Tasklet
+from .scheduler import BIG, BUDGET, Scheduler, Watchdog, bomb, get_scheduler
+from .stats import KernelStatistics
+from .tasklet import Tasklet
 
 log = logging.getLogger("loom.sim")
 
@@ -183,7 +175,7 @@ def statistics(top: int = 10) -> KernelStatistics:
 
 def _uninstrumented() -> int:
     try:
-        from . import _instrument
+        from .._preempt import instrument as _instrument
     except ImportError:
         return 0
     return int(getattr(_instrument.statistics(), "functions_uninstrumentable", 0))
@@ -199,7 +191,6 @@ __all__ = [
     "DEFAULT_SLICE_SECONDS",
     "DEFAULT_SLICE_UNITS",
     "Channel",
-    "channel",
     "bomb",
     "collect",
     "current",

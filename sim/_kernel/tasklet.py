@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import greenlet
 
-from . import _kernel, _preempt
-from ._bomb import TaskletExit, bomb, make_bomb
-from ._kernel import (
+from .. import _preempt
+from . import scheduler as _kernel
+from .bomb import TaskletExit, bomb, make_bomb
+from .scheduler import (
     Scheduler,
     _bind_hook,
     _graveyard,
@@ -26,7 +27,7 @@ from ._kernel import (
     _swap_hooks,
     get_scheduler,
 )
-from ._tasklet_state import TaskletState
+from .tasklet_state import TaskletState
 
 BUDGET = _preempt.BUDGET
 FLAG = _preempt.FLAG
@@ -528,7 +529,7 @@ class Tasklet(TaskletState, _Core):
 
 
 if _kernel._speedups is not None:
-    from ._preempt import Budget
+    from .._preempt import Budget
 
     _kernel._speedups.setup(Tasklet, Scheduler, Budget, BUDGET, FLAG, bomb,
                             Scheduler._switch_py, _kernel.Watchdog, _preempt.WINDOW)

@@ -10,16 +10,16 @@ from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from ._aoi import Record
-from ._fields import Field, encode_state, fields
-from ._message import CLIENT, InvalidPayload, Message, NotExposed, WorldError, check_payload
-from .errors import WouldBlock
+from ..errors import WouldBlock
+from .aoi import Record
+from .fields import Field, encode_state, fields
+from .message import CLIENT, InvalidPayload, Message, NotExposed, WorldError, check_payload
 
 if TYPE_CHECKING:
-    from ._behaviour import BehaviourTasklet
-    from ._channel import Channel
-    from ._world import World
-    from ._world_stats import EntityStatistics
+    from .._kernel.channel import Channel
+    from .behaviour import BehaviourTasklet
+    from .stats import EntityStatistics
+    from .world import World
 
 __all__ = [
     "CLIENT",
@@ -120,7 +120,7 @@ class Entity(Record):
       ``pos``'s two floats without building a pair (read-only): the cheap way for a loop
       over many neighbours, ``for o in near: dx = o.x - x``.
     * Replicated fields: ``hp: int = field(100)`` or ``hp = Field(int, 100)`` (see
-      ``sim._fields``); only declared fields are synced, hashed and checkpointed.
+      ``sim._world.fields``); only declared fields are synced, hashed and checkpointed.
     * ``inbox``: a bounded channel of :class:`Message`.  Block on ``self.inbox.recv()``, or
       drain it once per tick with ``for msg in self.drain(): ...``.
     * Behaviours: a method named ``behaviour`` and methods marked ``@behaviour`` each run as
@@ -305,7 +305,7 @@ class Entity(Record):
 
     def statistics(self) -> EntityStatistics:
         """CPU time, units, switches, restarts and quarantines of this entity's behaviours."""
-        from ._world_stats import entity_statistics
+        from .stats import entity_statistics
 
         return entity_statistics(self)
 
@@ -326,7 +326,7 @@ def _fast_pairs() -> None:
     neighbour loop reads them for every neighbour); assigning ``vel`` a tuple of two finite
     floats is C too (the ``vel`` setter's common case); anything else goes to the Python
     setters."""
-    from ._kernel import _speedups
+    from .._kernel.scheduler import _speedups
 
     if _speedups is None:
         return

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import InvalidPayload, NotExposed, WorldError
+from ..errors import InvalidPayload, NotExposed, WorldError
 
 __all__ = ["CLIENT", "InvalidPayload", "Message", "NotExposed", "WorldError", "check_payload"]
 

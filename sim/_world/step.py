@@ -22,21 +22,21 @@ from collections.abc import Callable
 from time import perf_counter_ns
 from typing import TYPE_CHECKING, Any
 
-from . import _preempt
-from ._api import run_phase
-from ._behaviour import BehaviourTasklet, release, suspend
-from ._entity import Entity, WorldError
-from ._kernel import _speedups
-from ._supervise import BehaviourKey
+from .. import _preempt
+from .._kernel.api import run_phase
+from .._kernel.scheduler import _speedups
+from .behaviour import BehaviourTasklet, release, suspend
+from .entity import Entity, WorldError
+from .supervise import BehaviourKey
 
 if TYPE_CHECKING:
     from collections.abc import Callable as _Callable
 
-    from ._aoi import Grid, InterestEvent
-    from ._behaviour import SimClock, WallTimers
-    from ._kernel import Scheduler
-    from ._supervise import QuarantineTracker
-    from ._tick import TickClock
+    from .._kernel.scheduler import Scheduler
+    from .aoi import Grid, InterestEvent
+    from .behaviour import SimClock, WallTimers
+    from .supervise import QuarantineTracker
+    from .tick import TickClock
 
 __all__ = ["StepMixin"]
 

@@ -19,9 +19,9 @@ from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
-from . import _kernel
-from ._kernel import Scheduler, bomb, get_scheduler, make_bomb
-from ._tasklet import Tasklet
+from .._kernel import scheduler as _kernel
+from .._kernel.scheduler import Scheduler, bomb, get_scheduler, make_bomb
+from .._kernel.tasklet import Tasklet
 
 
 def _explode(value: Any) -> Any:

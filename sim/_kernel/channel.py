@@ -12,9 +12,9 @@ from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
-from ._kernel import bomb, get_scheduler
-from ._tasklet import Tasklet
-from .errors import ChannelClosed, WouldBlock
+from ..errors import ChannelClosed, WouldBlock
+from .scheduler import bomb, get_scheduler
+from .tasklet import Tasklet
 
 
 class Channel:

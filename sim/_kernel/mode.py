@@ -12,14 +12,8 @@ import signal
 import threading
 from typing import Any
 
-from . import _preempt
-from ._kernel import (
-    BIG,
-    BUDGET,
-    FLAG,
-    Scheduler,
-    get_scheduler,
-)
+from .. import _preempt
+from .scheduler import BIG, BUDGET, FLAG, Scheduler, get_scheduler
 
 log = logging.getLogger("loom.sim")
 
@@ -90,14 +84,14 @@ def _on_alarm(signum: int, frame: Any) -> None:
 
 
 def _main_sched() -> Scheduler | None:
-    from ._kernel import _main_thread_id, _schedulers
+    from .scheduler import _main_thread_id, _schedulers
 
     return _schedulers.get(_main_thread_id)  # type: ignore[arg-type]
 
 
 def _watch_threads(stop: threading.Event, slice_seconds: float, skip_main: bool) -> None:
     """The slice timer of schedulers the SIGALRM timer cannot serve (other threads)."""
-    from ._kernel import _main_thread_id, _schedulers, _schedulers_lock
+    from .scheduler import _main_thread_id, _schedulers, _schedulers_lock
 
     last: dict[int, Any] = {}
     while not stop.wait(slice_seconds):

@@ -12,25 +12,21 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from . import _instrument, _kernel, _preempt
-from ._aoi import Grid, InterestEvent
-from ._behaviour import BehaviourTasklet, SimClock, WallTimers, current_behaviour, park
-from ._channel import Channel
-from ._entity import (
-    Entity,
-    Message,
-    WorldError,
-    _finite,
-    check_payload,
-)
-from ._fields import dirty_fields, fields, state_hash
-from ._kernel import _local as _thread
-from ._kernel import get_scheduler
-from ._supervise import QuarantineTracker, RestartPolicy, Supervisor
-from ._tick import TickClock, TimerHandle
-from ._world_run import StepMixin
-from ._world_stats import WorldStatistics, world_statistics
-from .errors import ChannelClosed, WouldBlock
+from .. import _preempt
+from .._kernel import scheduler as _kernel
+from .._kernel.channel import Channel
+from .._kernel.scheduler import _local as _thread
+from .._kernel.scheduler import get_scheduler
+from .._preempt import instrument as _instrument
+from ..errors import ChannelClosed, WouldBlock
+from .aoi import Grid, InterestEvent
+from .behaviour import BehaviourTasklet, SimClock, WallTimers, current_behaviour, park
+from .entity import Entity, Message, WorldError, _finite, check_payload
+from .fields import dirty_fields, fields, state_hash
+from .stats import WorldStatistics, world_statistics
+from .step import StepMixin
+from .supervise import QuarantineTracker, RestartPolicy, Supervisor
+from .tick import TickClock, TimerHandle
 
 __all__ = ["World", "WorldStatistics"]
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from operator import itemgetter
 from typing import Any, Generic, TypeVar, get_args, get_origin, overload
 
-from .errors import InvalidFieldValue
+from ..errors import InvalidFieldValue
 
 __all__ = [
     "MAX_STR",

@@ -27,12 +27,13 @@ from typing import TYPE_CHECKING, Any
 
 import greenlet
 
-from . import _interrupt, _preempt
-from ._bomb import TaskletExit, bomb, make_bomb
-from ._clock import Clock, MonotonicClock
+from .. import _preempt
+from . import interrupt as _interrupt
+from .bomb import TaskletExit, bomb, make_bomb
+from .clock import Clock, MonotonicClock
 
 if TYPE_CHECKING:
-    from ._tasklet import Tasklet
+    from .tasklet import Tasklet
 
 BUDGET = _preempt.BUDGET
 WINDOW = _preempt.WINDOW
@@ -40,7 +41,7 @@ IMPORTING = _preempt.IMPORTING  # a hooked module's body runs on that thread: de
 FLAG = _preempt.FLAG
 BIG = _preempt.BIG
 # The C half of the kernel (sim/_speedups.c), unless absent or LOOM_PURE_PYTHON=1; it is
-# set up by sim._tasklet, which has the types it needs.
+# set up by sim._kernel.tasklet, which has the types it needs.
 _speedups: Any = None
 if not os.environ.get("LOOM_PURE_PYTHON"):
     try:
@@ -165,7 +166,7 @@ class Scheduler:
         self.wakeup: threading.Event = threading.Event()
         self.hub: Any = None
         self.hub_target: Tasklet | None = None
-        from ._tasklet import Tasklet  # the two modules need each other; this one loads first
+        from .tasklet import Tasklet  # the two modules need each other; this one loads first
 
         self.main = Tasklet._make_main(self, greenlet.getcurrent())
         self.current: Tasklet = self.main
@@ -514,7 +515,7 @@ def _swap_hooks(nxt: Tasklet) -> None:
 
 
 def _deadlock(msg: str) -> RuntimeError:
-    from .errors import Deadlock
+    from ..errors import Deadlock
 
     return Deadlock(msg)
 
@@ -562,15 +563,6 @@ _instrument_hook: list[Callable[[Any], Any] | None] = [None]
 _hooked = [0]  # how many tasklets have a trace or profile function
 _graveyard: list[Any] = []  # suspended greenlets of unbound tasklets: never resumed, never freed
 _next_id = [0]
-
-
-def __getattr__(name: str) -> Any:
-    # Tasklet lives in sim._tasklet (it imports this module); keep the old import path working.
-    if name == "Tasklet":
-        from ._tasklet import Tasklet
-
-        return Tasklet
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["Scheduler", "TaskletExit", "Watchdog", "bomb", "get_scheduler", "make_bomb", "post"]

@@ -12,11 +12,12 @@ from __future__ import annotations
 from time import perf_counter_ns
 from typing import TYPE_CHECKING
 
-from . import _kernel, _preempt
+from .. import _preempt
+from . import scheduler as _kernel
 
 if TYPE_CHECKING:
-    from ._kernel import Scheduler, Watchdog
-    from ._tasklet import Tasklet
+    from .scheduler import Scheduler, Watchdog
+    from .tasklet import Tasklet
 
 BUDGET = _preempt.BUDGET
 IMPORTING = _preempt.IMPORTING

@@ -8,12 +8,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ._supervise import BehaviourKey
-from ._tick import TickStats
+from .supervise import BehaviourKey
+from .tick import TickStats
 
 if TYPE_CHECKING:
-    from ._entity import Entity
-    from ._world import World
+    from .entity import Entity
+    from .world import World
 
 __all__ = ["EntityStatistics", "WorldStatistics", "entity_statistics", "world_statistics"]
 

@@ -1,6 +1,6 @@
 """Behaviour-code instrumentation: the import hook, late instrumentation of modules imported
 before it, the registry of instrumented functions, and the switch between the two check
-variants. The rewrite itself (where checks go, their weights) is ``sim._rewrite``.
+variants. The rewrite itself (where checks go, their weights) is ``sim._preempt.rewrite``.
 
 Every loop back-edge (first statement of each ``for``/``while``/``async for`` body, so
 ``continue`` cannot skip it) and every function entry (after the docstring and leading
@@ -44,7 +44,8 @@ import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sim import _preempt, _rewrite
+from sim import _preempt
+from sim._preempt import rewrite as _rewrite
 
 __all__ = [
     "InstrumentStatistics",

@@ -23,17 +23,17 @@ from typing import TYPE_CHECKING, Any
 
 import greenlet
 
-from . import _kernel
-from ._entity import WorldError
-from ._kernel import _local as _thread
-from ._kernel import get_scheduler
-from ._supervise import BehaviourKey, GiveUp
-from ._tasklet import Tasklet
-from ._tick import TimerHandle, TimerHeap
+from .._kernel import scheduler as _kernel
+from .._kernel.scheduler import _local as _thread
+from .._kernel.scheduler import get_scheduler
+from .._kernel.tasklet import Tasklet
+from .entity import WorldError
+from .supervise import BehaviourKey, GiveUp
+from .tick import TimerHandle, TimerHeap
 
 if TYPE_CHECKING:
-    from ._entity import Entity
-    from ._world import World
+    from .entity import Entity
+    from .world import World
 
 __all__ = ["BehaviourTasklet", "SimClock", "WallTimers", "current_entity", "next_tick"]
 

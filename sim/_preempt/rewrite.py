@@ -1,6 +1,6 @@
 """The AST rewrite behind preemption: where checks go, what they weigh, and how a function is
 rebuilt from its own source. Pure functions over ``ast`` and code objects; the registry, the
-import hook and the variant switch live in ``sim._instrument``.
+import hook and the variant switch live in ``sim._preempt.instrument``.
 
 A check is one of two statement shapes (the same sites, the same static weight ``W``; the cells
 and why they have these shapes are described in ``sim._preempt``)::

@@ -25,3 +25,15 @@ def test_readme_example_runs(index: int, tmp_path: pathlib.Path) -> None:
         [sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=120
     )
     assert proc.returncode == 0, proc.stderr
+
+
+def test_readme_commands_run_in_the_venv() -> None:
+    """A shell command of the README that runs Python uses the venv `make test` creates: a bare
+    `python -m demos.echo` fails on a machine where Loom is installed only there."""
+    commands = [
+        line.split("#")[0].strip()
+        for block in re.findall(r"```sh\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+        for line in block.splitlines()
+    ]
+    bare = [c for c in commands if re.match(r"python3?\s", c)]
+    assert commands and bare == []

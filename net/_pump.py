@@ -102,8 +102,9 @@ class Pump:
         # Reliable messages beyond this are refused at once: coalescing cannot shrink them.
         self._hard_cap = 2 * limits.high_water + limits.max_outbound_frame
         _raise_fd_limit(limits.max_clients + max_lingering + _FD_MARGIN)
-        self._sel = selectors.DefaultSelector()
+        # Before the selector: a port in use fails here without leaving an fd behind.
         self._listener = _listen(host, port, limits.listen_backlog)
+        self._sel = selectors.DefaultSelector()
         self.address: tuple[str, int] = self._listener.getsockname()[:2]
         self._accepting = _Listener(self)
         self._sel.register(self._listener, READ, self._accepting)

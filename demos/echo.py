@@ -17,6 +17,7 @@ import dataclasses
 import inspect
 import json
 import logging
+import os
 import secrets
 import signal
 import sys
@@ -121,6 +122,14 @@ def limit_docs() -> dict[str, str]:
     return docs
 
 
+def os_reason(exc: OSError) -> str:
+    """The system's words for `exc` ("Address already in use"), without the address that
+    socket.create_server() appends to them. Resolver errors carry a negative errno."""
+    if exc.errno is not None and exc.errno > 0:
+        return os.strerror(exc.errno)
+    return exc.strerror or str(exc)
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m demos.echo",
@@ -171,8 +180,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     server = EchoServer(args.resume_grace)
-    pump = Pump(args.host, args.port, limits=limits, inbox_capacity=args.inbox_capacity,
-                on_close=server.on_close, linger=args.linger)
+    try:
+        pump = Pump(args.host, args.port, limits=limits, inbox_capacity=args.inbox_capacity,
+                    on_close=server.on_close, linger=args.linger)
+    except OSError as exc:  # port in use, no such address, a privileged port: say it once
+        print(f"demos.echo: cannot listen on {args.host}:{args.port}: {os_reason(exc)}",
+              file=sys.stderr)
+        return 1
     host, port = pump.address
     print(f"listening on {host}:{port}", flush=True)
     sim.spawn(server.consume, pump, name="echo")

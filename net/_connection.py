@@ -7,12 +7,13 @@ from __future__ import annotations
 import enum
 import logging
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sim
 from net._framing import HEADER_SIZE, Decoder, encode
 from net._limits import RateLimiter
 from net._outbox import Outbox
+from net._port import READ, RECV_SIZE, WRITE, ConnectionPort
 from net._protocol import (
     Bye,
     Call,
@@ -30,18 +31,11 @@ from net._protocol import (
 )
 from net.errors import ErrorCode, ProtocolError
 
-if TYPE_CHECKING:
-    from net._pump import Pump
-
 __all__ = ["ConnState", "Connection"]
 
 log = logging.getLogger("loom.net")
 
-READ, WRITE = 1, 2  # selectors.EVENT_READ / EVENT_WRITE
 _INF = math.inf
-# Bytes read per recv(). Small enough that a stalled connection holds little decoded data
-# (at most this many bytes of frames wait in its tasklet), big enough for ~350 inputs.
-RECV_SIZE = 16 * 1024
 
 
 class ConnState(enum.Enum):
@@ -58,16 +52,21 @@ class Connection:
     Messages arrive in the target channel as `(connection, message)` tuples: HELLO first,
     then INPUT and CALL once the application has sent WELCOME. The pump answers PING and
     handles PONG, BYE and every protocol violation itself.
+
+    The pump talks to it through `deadline`, `on_ready`, `on_timer`, `on_flush` and
+    `on_pump_closing` (see net/_port.py); it talks to the pump through a `ConnectionPort`.
     """
 
     __slots__ = (
-        "__weakref__", "_above_since", "_accepted_at", "_deadline", "_decoder", "_dirty",
+        "__weakref__", "_above_since", "_accepted_at", "_counters", "_decoder", "_dirty",
         "_last_recv", "_limiter", "_limits", "_mask", "_outbox", "_pinged", "_pump",
         "_reading_since", "_resume_at", "_stalled", "_target", "_throttled_since", "_waiting",
-        "_wake", "close_code", "close_reason", "id", "peer", "sock", "state", "tasklet", "user",
+        "_wake", "close_code", "close_reason", "deadline", "id", "peer", "sock", "state",
+        "tasklet", "user",
     )
 
-    def __init__(self, pump: Pump, sock: Any, peer: str, cid: int, now: float) -> None:
+    def __init__(self, pump: ConnectionPort[Connection], sock: Any, peer: str, cid: int,
+                 now: float) -> None:
         limits = pump.limits
         self.id = cid
         self.peer = peer
@@ -78,6 +77,7 @@ class Connection:
         self.close_code: ErrorCode | None = None  # set when it ends, with close_reason
         self.close_reason = ""
         self._pump = pump
+        self._counters = pump.counters
         self._limits = limits
         self._target = pump.inbox
         self._decoder = Decoder(limits.max_inbound_frame)
@@ -88,7 +88,10 @@ class Connection:
         self._waiting = True
         self._stalled = False
         self._mask = READ
-        self._outbox = Outbox(limits.high_water, pump._hard_cap)
+        # Reliable messages beyond the hard cap are refused at once: coalescing cannot
+        # shrink them.
+        self._outbox = Outbox(limits.high_water,
+                              2 * limits.high_water + limits.max_outbound_frame)
         self._dirty = False
         self._above_since: float | None = None
         self._throttled_since: float | None = None
@@ -97,7 +100,8 @@ class Connection:
         self._last_recv = now
         self._reading_since = now
         self._pinged = False
-        self._deadline = _INF
+        self.deadline = _INF
+        """When `on_timer` is next due (the pump's timer heap reads it)."""
         self._arm(now + limits.handshake_timeout)
         self.tasklet = sim.spawn(self._run, name=f"conn {cid} {peer}")
 
@@ -118,6 +122,11 @@ class Connection:
     @property
     def inbound_buffered(self) -> int:  # bytes of an incomplete inbound frame
         return self._decoder.buffered
+
+    @property
+    def snapshots_coalesced(self) -> int:
+        """Snapshots replaced by a newer one before they were sent."""
+        return self._outbox.coalesced
 
     @property
     def reading(self) -> bool:
@@ -171,34 +180,34 @@ class Connection:
             self._reject(ErrorCode.INTERNAL, "internal server error")
 
     def _serve(self) -> None:
-        pump = self._pump
+        pump, counters = self._pump, self._counters
         decoder = self._decoder
         feed = decoder.feed
         allow = self._limiter.allow
         welcomed = ConnState.WELCOMED
         partial_timeout = self._limits.partial_frame_timeout
         while True:
-            objs = feed(self._await_data(), pump._now)
-            pump._frames_in += len(objs)
+            objs = feed(self._await_data(), pump.now)
+            counters.frames_in += len(objs)
             if decoder.buffered:  # a frame is incomplete: its slowloris clock is running
-                due = pump._now + partial_timeout
-                if due < self._deadline:
+                due = pump.now + partial_timeout
+                if due < self.deadline:
                     self._arm(due)
             # One token-bucket charge for the whole batch when it fits (the usual case);
             # otherwise message by message, waiting for tokens where needed.
-            prepaid = len(objs) if objs and allow(pump._now, len(objs)) else 0
+            prepaid = len(objs) if objs and allow(pump.now, len(objs)) else 0
             for obj in objs:
                 message = parse_from_client(obj)
                 if prepaid:
                     prepaid -= 1
-                elif not allow(pump._now):
+                elif not allow(pump.now):
                     self._throttle()
                     if self.state is ConnState.CLOSED:
                         return
                 kind = type(message)
                 if self.state is welcomed and (kind is Input or kind is Call):
                     # A full channel blocks this tasklet alone, and the pump stops reading
-                    # its socket (Pump._read_ready); a close meanwhile kills it right here.
+                    # its socket (see _read); a close meanwhile kills it right here.
                     self._target.send((self, message))
                 else:
                     self._control(message)
@@ -210,9 +219,9 @@ class Connection:
         pump = self._pump
         if self._stalled:  # reads were paused while we were busy: restart client clocks
             self._stalled = False
-            self._reading_since = pump._now
+            self._reading_since = pump.now
             self._set_mask(self._mask | READ)
-            self._arm(pump._now)
+            self._arm(pump.now)
         elif self._throttled_since is not None:
             # Caught up with the client (nothing was waiting unread): no longer over rate.
             self._throttled_since = None
@@ -226,10 +235,10 @@ class Connection:
         pump = self._pump
         limiter = self._limiter
         if self._throttled_since is None:
-            self._throttled_since = pump._now
-            pump._throttled += 1
-        while not limiter.allow(pump._now):
-            self._resume_at = pump._now + limiter.delay(pump._now)
+            self._throttled_since = pump.now
+            self._counters.throttled += 1
+        while not limiter.allow(pump.now):
+            self._resume_at = pump.now + limiter.delay(pump.now)
             self._arm(min(self._resume_at, self._throttled_since + self._limits.rate_grace))
             self._wake.recv()  # the timer sends None at _resume_at
             if self.state is ConnState.CLOSED:
@@ -262,22 +271,22 @@ class Connection:
 
     def _queue(self, frame: bytes, snapshot: bool) -> None:
         outbox, pump = self._outbox, self._pump
-        pump._frames_out += 1
+        self._counters.frames_out += 1
         if not outbox.add(frame, snapshot):
             self._reject(ErrorCode.SLOW_READER, f"{outbox.buffered} bytes of reliable "
                          f"messages unsent (limit {outbox.hard_cap})")
             return
         if self._above_since is None and outbox.above_high_water:
-            self._above_since = pump._now
-            self._arm(pump._now + self._limits.slow_reader_grace)
+            self._above_since = pump.now
+            self._arm(pump.now + self._limits.slow_reader_grace)
         if not self._dirty:
             self._dirty = True
-            pump._dirty.append(self)
+            pump.schedule_flush(self)
 
     def _write(self) -> None:
         """One send() of everything queued; the outbox keeps what the socket did not take,
         and writability is watched only while something is left."""
-        outbox, pump = self._outbox, self._pump
+        outbox, counters = self._outbox, self._counters
         try:
             sent = self.sock.send(outbox.data)
         except (BlockingIOError, InterruptedError):
@@ -285,38 +294,88 @@ class Connection:
         except OSError as exc:
             self._close(None, f"send failed: {exc}", "reset", farewell=False)
             return
-        pump._send_calls += 1
-        pump._bytes_out += sent
+        counters.send_calls += 1
+        counters.bytes_out += sent
         outbox.sent(sent)
         if self._above_since is not None and not outbox.above_high_water:
             self._above_since = None
         self._set_mask((self._mask | WRITE) if outbox.data else (self._mask & ~WRITE))
 
-    # ---- pump events ------------------------------------------------------------------
+    # ---- the pump's side (net/_port.py) -------------------------------------------------
 
-    def _on_ready(self, mask: int) -> None:
+    def on_ready(self, mask: int) -> int:
+        """The socket is ready: send what is left, read into the tasklet. Returns the bytes
+        read (they count against the poll's read budget)."""
         if self.state is ConnState.CLOSED:
-            return  # an event for our old fd, queued in the same select() batch
+            return 0  # an event for our old fd, queued in the same select() batch
         if mask & WRITE:
             self._write()
         if mask & READ and not self.closed:  # (_write may have closed it)
-            self._pump._read_ready(self)
-        elif not mask:  # only an error/hang-up can wake a socket with an empty mask
+            return self._read()
+        if not mask:  # only an error/hang-up can wake a socket with an empty mask
             self._close(None, "connection reset while reads were paused", "reset",
                         farewell=False)
+        return 0
+
+    def on_flush(self) -> None:
+        """The pump's `flush()`: one send() of what is queued, unless writability is being
+        watched already (the last send() left bytes: `on_ready` sends them)."""
+        self._dirty = False
+        if self._outbox.data and not self._mask & WRITE and not self.closed:
+            self._write()
+
+    def on_pump_closing(self, reason: str, *, farewell: bool) -> None:
+        """The pump is shutting down (`farewell`: BYE after the queued output, counted as
+        'shutdown') or closing every socket at once (counted as 'server')."""
+        self._close(None, reason, "shutdown" if farewell else "server", farewell=farewell)
+
+    def _read(self) -> int:
+        """One recv() handed to the tasklet, if it is waiting for bytes; the bytes read."""
+        counters = self._counters
+        if not self._waiting:
+            # Its tasklet is still busy with earlier bytes (a full channel, or waiting for
+            # a rate-limit token): stop reading so TCP pushes back on the client.
+            self._stalled = True
+            self._set_mask(self._mask & ~READ)
+            counters.reads_paused += 1
+            return 0
+        try:
+            data = self.sock.recv(RECV_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return 0
+        except OSError as exc:
+            self._close(None, f"recv failed: {exc}", "reset", farewell=False)
+            return 0
+        counters.recv_calls += 1
+        if not data:
+            if self._decoder.buffered:
+                reason = f"closed inside a frame ({self._decoder.buffered} bytes buffered)"
+            else:
+                reason = "closed by peer without BYE"
+            self._close(None, reason, "eof", farewell=False)
+            return 0
+        counters.bytes_in += len(data)
+        now = self._last_recv = self._pump.now
+        if self._pinged:  # it answered: the next PING is due one interval from now
+            self._pinged = False
+            self._arm(now + self._limits.ping_interval)
+        self._waiting = False
+        self._wake.send_nowait(data)
+        return len(data)
 
     def _set_mask(self, mask: int) -> None:
         if mask != self._mask and self.state is not ConnState.CLOSED:
             self._mask = mask
-            self._pump._modify(self.sock, mask, self)
+            self._pump.modify(self.sock, mask, self)
 
     def _arm(self, deadline: float) -> None:
-        if deadline < self._deadline:
-            self._deadline = deadline
-            self._pump._arm(deadline, self)
+        if deadline < self.deadline:
+            self.deadline = deadline
+            self._pump.arm(deadline, self)
 
-    def _on_timer(self, now: float) -> None:
+    def on_timer(self, now: float) -> None:
         """Every deadline of this connection, checked at once; arms the next one."""
+        self.deadline = _INF
         limits = self._limits
         state = self.state
         due = _INF
@@ -348,8 +407,8 @@ class Connection:
             t = self._last_recv + limits.ping_interval
             if now >= t:
                 self._pinged = True
-                self._pump._pings += 1
-                self.send(Ping(self._pump._next_nonce(), now))
+                self._counters.pings += 1
+                self.send(Ping(self._pump.next_nonce(), now))
             else:
                 due = min(due, t)
         if self._resume_at is not None and self._throttled_since is not None:
@@ -394,7 +453,8 @@ class Connection:
         else:
             log.info("%s: closing connection %d: %s", self.peer, self.id, reason)
             final = self._outbox.farewell(encode_message(Bye(reason[:256])), keep_queued=True)
-        self._pump._closed_connection(self, kind, final if farewell else None)
+        self.deadline = _INF  # its entries in the pump's timer heap are stale now
+        self._pump.connection_closed(self, kind, final if farewell else None)
         t = self.tasklet
         if t.alive and t is not sim.current():
             t.kill()  # blocked in recv or in a channel send: end it there

@@ -186,10 +186,19 @@ class Decoder:
         return out
 
 
+# What msgpack's own errors mean: its C unpacker raises these with an empty message.
+_MSGPACK_MEANING = {msgpack.FormatError: "invalid msgpack format",
+                    msgpack.StackError: "nested too deeply"}
+
+
 def _as_malformed(exc: Exception) -> MalformedFrame:
     # The body is untrusted bytes: whatever msgpack raises on them (ValueError,
     # StackError, FormatError, UnicodeDecodeError, TypeError for an unhashable key ...)
-    # means the same thing to us, a malformed frame.
+    # means the same thing to us, a malformed frame. The reason names the error and says
+    # what it means, even when the exception itself says nothing.
     if isinstance(exc, msgpack.OutOfData):
         return MalformedFrame("frame body ends inside a msgpack object")
-    return MalformedFrame(f"undecodable frame body: {type(exc).__name__}: {exc}")
+    kind = type(exc)
+    name = f"msgpack {kind.__name__}" if kind.__module__.startswith("msgpack") else kind.__name__
+    meaning = str(exc) or _MSGPACK_MEANING.get(kind, "no details")
+    return MalformedFrame(f"undecodable frame body: {name} ({meaning})")

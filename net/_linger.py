@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import math
 import socket
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
-from net._connection import READ, RECV_SIZE, WRITE
-
-if TYPE_CHECKING:
-    from net._pump import Pump
+from net._port import READ, RECV_SIZE, WRITE, PumpPort
 
 __all__ = ["Lingerer"]
 
@@ -20,18 +18,22 @@ MAX_DISCARD = 256 * 1024
 
 
 class Lingerer:
-    """Owner of a closing socket in the selector (`key.data`) and in the timer heap."""
+    """Owner of a closing socket in the selector (`key.data`) and in the timer heap (a
+    `SocketOwner`, see net/_port.py). `on_finish(self)` is called once it is over."""
 
-    __slots__ = ("_data", "_deadline", "_discarded", "_mask", "_pump", "peer", "sock")
+    __slots__ = ("_data", "_discarded", "_mask", "_on_finish", "_pump", "deadline", "peer",
+                 "sock")
 
-    def __init__(self, pump: Pump, sock: Any, peer: str, data: bytes) -> None:
+    def __init__(self, pump: PumpPort, sock: Any, peer: str, data: bytes,
+                 on_finish: Callable[[Lingerer], None]) -> None:
         self._pump = pump
         self.sock = sock
         self.peer = peer
         self._data = data
+        self._on_finish = on_finish
         self._discarded = 0
         self._mask = 0
-        self._deadline = math.inf
+        self.deadline = math.inf
 
     def start(self, registered: bool, deadline: float) -> None:
         """`registered`: the socket is already in the selector (a connection's): edit its
@@ -42,16 +44,16 @@ class Lingerer:
         self._mask = READ | (WRITE if self._data else 0)
         pump = self._pump
         if registered:
-            pump._modify(self.sock, self._mask, self)
+            pump.modify(self.sock, self._mask, self)
         else:
-            pump._sel.register(self.sock, self._mask, self)
-            pump._ctl_calls += 1
-        pump._arm(deadline, self)
+            pump.register(self.sock, self._mask, self)
+        self.deadline = deadline
+        pump.arm(deadline, self)
 
     def _send(self) -> None:
         if not self._data:
             return
-        pump = self._pump
+        counters = self._pump.counters
         try:
             sent = self.sock.send(self._data)
         except (BlockingIOError, InterruptedError):
@@ -59,8 +61,8 @@ class Lingerer:
         except OSError:
             self.finish()
             return
-        pump._send_calls += 1
-        pump._bytes_out += sent
+        counters.send_calls += 1
+        counters.bytes_out += sent
         self._data = self._data[sent:]
         if not self._data:
             try:
@@ -68,34 +70,37 @@ class Lingerer:
             except OSError:
                 pass
 
-    def _on_ready(self, mask: int) -> None:
+    def on_ready(self, mask: int) -> int:
+        """Send the rest of the farewell; read and discard. Returns 0: nothing it reads
+        is for the application."""
         if mask & WRITE:
             self._send()
             if not self._data and self.sock.fileno() >= 0:
                 self._mask = READ
-                self._pump._modify(self.sock, READ, self)
+                self._pump.modify(self.sock, READ, self)
         if mask & READ and self.sock.fileno() >= 0:
             try:
                 data = self.sock.recv(RECV_SIZE)
             except (BlockingIOError, InterruptedError):
-                return
+                return 0
             except OSError:
                 self.finish()
-                return
-            self._pump._recv_calls += 1
+                return 0
+            self._pump.counters.recv_calls += 1
             self._discarded += len(data)
             if not data or self._discarded > MAX_DISCARD:
                 self.finish()
         elif not mask:
             self.finish()
+        return 0
 
-    def _on_timer(self, now: float) -> None:
+    def on_timer(self, now: float) -> None:
         self.finish()
 
     def finish(self) -> None:
-        pump = self._pump
-        pump._lingering.discard(self)
-        self._deadline = math.inf
+        """End it now: the socket is closed, and the pump told."""
+        self._on_finish(self)
+        self.deadline = math.inf
         if self.sock.fileno() >= 0:
-            pump._unregister(self.sock)
+            self._pump.unregister(self.sock)
             self.sock.close()

@@ -8,17 +8,19 @@ import dataclasses
 import heapq
 import itertools
 import logging
+import math
 import resource
 import selectors
 import socket
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 import sim
-from net._connection import READ, RECV_SIZE, WRITE, Connection
+from net._connection import Connection
 from net._limits import Limits
 from net._linger import Lingerer
+from net._port import READ, Counters, PumpPort, SocketOwner
 from net._protocol import Error, encode_message
 from net.errors import ErrorCode
 
@@ -28,12 +30,6 @@ log = logging.getLogger("loom.net")
 
 _FD_MARGIN = 64  # listener, selector, logs, the application's own files
 _ACCEPT_PAUSE = 1.0  # seconds without accept() after EMFILE & co. (as asyncio does)
-
-
-class _Timed(Protocol):
-    _deadline: float
-
-    def _on_timer(self, now: float) -> None: ...
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -79,6 +75,9 @@ class Pump:
             pump.poll(0.01)               # accept, read, timers: wakes connection tasklets
             sim.run(until_idle=True)      # they decode and deliver; consumers answer
             pump.flush()                  # one send() per client with output
+
+    Its connections, lingering sockets and listener call it back through the methods
+    under "the port" (declared in net/_port.py); the application does not need them.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, limits: Limits | None = None,
@@ -99,25 +98,23 @@ class Pump:
         self.read_budget = read_budget
         self._read_left = read_budget
         self._behind: set[Connection] = set()
-        # Reliable messages beyond this are refused at once: coalescing cannot shrink them.
-        self._hard_cap = 2 * limits.high_water + limits.max_outbound_frame
+        self.counters = Counters()
+        """Running totals, added to by the pump and the owners of its sockets."""
         _raise_fd_limit(limits.max_clients + max_lingering + _FD_MARGIN)
-        self._sel = selectors.DefaultSelector()
+        # Before the selector: a port in use fails here without leaving an fd behind.
         self._listener = _listen(host, port, limits.listen_backlog)
+        self._sel = selectors.DefaultSelector()
         self.address: tuple[str, int] = self._listener.getsockname()[:2]
-        self._accepting = _Listener(self)
+        self._accepting = _Listener(self, self._listener, self._accept)
         self._sel.register(self._listener, READ, self._accepting)
         self._conns: dict[int, Connection] = {}
         self._lingering: set[Lingerer] = set()
         self._dirty: list[Connection] = []
-        self._timers: list[tuple[float, int, _Timed]] = []
+        self._timers: list[tuple[float, int, SocketOwner]] = []
         self._seq = itertools.count()
         self._ids = itertools.count(1)
         self._nonces = itertools.count(1)
         self._closing = False
-        self._accepted = self._bytes_in = self._bytes_out = self._frames_in = 0
-        self._frames_out = self._recv_calls = self._send_calls = self._select_calls = 0
-        self._ctl_calls = self._paused = self._throttled = self._coalesced = self._pings = 0
         self._rejected: dict[str, int] = {}
         self._dropped: dict[str, int] = {}
         log.info("pump listening on %s:%d (max %d clients)", *self.address, limits.max_clients)
@@ -138,7 +135,7 @@ class Pump:
             wait = max(0.0, self._timers[0][0] - now)
             timeout = wait if timeout is None else min(timeout, wait)
         events = self._sel.select(timeout)
-        self._select_calls += 1
+        self.counters.select_calls += 1
         self._now = self._clock()
         behind = self._behind
         if behind:  # fairness: last poll's unread clients first (a stable sort)
@@ -152,7 +149,7 @@ class Pump:
                 mask &= ~READ
                 if not mask:
                     continue
-            owner._on_ready(mask)
+            self._read_left -= owner.on_ready(mask)
         self._fire_timers(self._now)
         return len(events)
 
@@ -161,23 +158,17 @@ class Pump:
         Whatever a socket does not take waits for writability, seen by `poll()`."""
         dirty, self._dirty = self._dirty, []
         for conn in dirty:
-            conn._dirty = False
-            if conn._outbox.data and not conn._mask & WRITE and not conn.closed:
-                conn._write()
+            conn.on_flush()
         return len(dirty)
 
     def statistics(self) -> PumpStatistics:
+        totals = dataclasses.asdict(self.counters)
+        # tuple() copies under the GIL: a monitoring thread may call statistics()
+        totals["snapshots_coalesced"] += sum(
+            c.snapshots_coalesced for c in tuple(self._conns.values()))
         return PumpStatistics(
             connections=len(self._conns), lingering=len(self._lingering),
-            accepted=self._accepted, rejected=dict(self._rejected), dropped=dict(self._dropped),
-            bytes_in=self._bytes_in, bytes_out=self._bytes_out, frames_in=self._frames_in,
-            frames_out=self._frames_out, recv_calls=self._recv_calls,
-            send_calls=self._send_calls, select_calls=self._select_calls,
-            ctl_calls=self._ctl_calls, reads_paused=self._paused, throttled=self._throttled,
-            # tuple() copies under the GIL: a monitoring thread may call statistics()
-            snapshots_coalesced=self._coalesced + sum(
-                c._outbox.coalesced for c in tuple(self._conns.values())),
-            pings=self._pings)
+            rejected=dict(self._rejected), dropped=dict(self._dropped), **totals)
 
     def shutdown(self, reason: str = "server is stopping", timeout: float = 1.0) -> None:
         """Stop accepting, send BYE to every client after its queued output, give them up to
@@ -186,7 +177,7 @@ class Pump:
             return
         self._stop_listening()
         for conn in list(self._conns.values()):
-            conn._close(None, reason, "shutdown")
+            conn.on_pump_closing(reason, farewell=True)
         deadline = time.monotonic() + timeout
         while self._lingering and time.monotonic() < deadline:
             self.poll(min(0.05, max(0.0, deadline - time.monotonic())))
@@ -196,7 +187,7 @@ class Pump:
         """Close every socket now (no farewell) and the selector. Idempotent."""
         self._stop_listening()
         for conn in list(self._conns.values()):
-            conn._close(None, "pump closed", "server", farewell=False)
+            conn.on_pump_closing("pump closed", farewell=False)
         for lingerer in list(self._lingering):
             lingerer.finish()
         self._timers.clear()
@@ -216,10 +207,9 @@ class Pump:
                 continue
             except OSError as exc:  # EMFILE, ENFILE, ENOBUFS: back off instead of spinning
                 log.error("accept() failed: %s; not accepting for %g s", exc, _ACCEPT_PAUSE)
-                self._modify(self._listener, 0, self._accepting)
-                self._arm(self._now + _ACCEPT_PAUSE, self._accepting)
+                self._accepting.pause(_ACCEPT_PAUSE)
                 return
-            self._accepted += 1
+            self.counters.accepted += 1
             peer = f"{addr[0]}:{addr[1]}"
             try:
                 sock.setblocking(False)
@@ -237,8 +227,7 @@ class Pump:
             cid = next(self._ids)
             conn = Connection(self, sock, peer, cid, self._now)
             self._conns[cid] = conn
-            self._sel.register(sock, READ, conn)
-            self._ctl_calls += 1
+            self.register(sock, READ, conn)
             log.debug("%s: accepted as connection %d", peer, cid)
 
     def _stop_listening(self) -> None:
@@ -247,79 +236,63 @@ class Pump:
             self._sel.unregister(self._listener)
             self._listener.close()
 
-    # ---- reading --------------------------------------------------------------------------
+    # ---- the port: what connections, lingerers and the listener call (net/_port.py) -----
 
-    def _read_ready(self, conn: Connection) -> None:
-        if not conn._waiting:
-            # Its tasklet is still busy with earlier bytes (a full channel, or waiting for
-            # a rate-limit token): stop reading so TCP pushes back on the client.
-            conn._stalled = True
-            conn._set_mask(conn._mask & ~READ)
-            self._paused += 1
-            return
-        try:
-            data = conn.sock.recv(RECV_SIZE)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as exc:
-            conn._close(None, f"recv failed: {exc}", "reset", farewell=False)
-            return
-        self._recv_calls += 1
-        if not data:
-            if conn._decoder.buffered:
-                reason = f"closed inside a frame ({conn._decoder.buffered} bytes buffered)"
-            else:
-                reason = "closed by peer without BYE"
-            conn._close(None, reason, "eof", farewell=False)
-            return
-        self._bytes_in += len(data)
-        self._read_left -= len(data)
-        conn._last_recv = self._now
-        if conn._pinged:  # it answered: the next PING is due one interval from now
-            conn._pinged = False
-            conn._arm(self._now + self.limits.ping_interval)
-        conn._waiting = False
-        conn._wake.send_nowait(data)
+    @property
+    def now(self) -> float:
+        """The clock, read after the current poll's select()."""
+        return self._now
 
-    # ---- selector, timers, closing --------------------------------------------------------
+    def register(self, sock: Any, mask: int, owner: SocketOwner) -> None:
+        self._sel.register(sock, mask, owner)
+        self.counters.ctl_calls += 1
 
-    def _modify(self, sock: Any, mask: int, owner: Any) -> None:
+    def modify(self, sock: Any, mask: int, owner: SocketOwner) -> None:
         self._sel.modify(sock, mask, owner)
-        self._ctl_calls += 1
+        self.counters.ctl_calls += 1
 
-    def _arm(self, deadline: float, owner: _Timed) -> None:
-        owner._deadline = deadline
+    def unregister(self, sock: Any) -> None:
+        try:
+            self._sel.unregister(sock)
+            self.counters.ctl_calls += 1
+        except (KeyError, ValueError):
+            pass
+
+    def arm(self, deadline: float, owner: SocketOwner) -> None:
         heapq.heappush(self._timers, (deadline, next(self._seq), owner))
 
-    def _fire_timers(self, now: float) -> None:
-        timers = self._timers
-        while timers and timers[0][0] <= now:
-            deadline, _, owner = heapq.heappop(timers)
-            if owner._deadline == deadline:  # else superseded by an earlier arm
-                owner._deadline = float("inf")
-                owner._on_timer(now)
+    def schedule_flush(self, conn: Connection) -> None:
+        self._dirty.append(conn)
 
-    def _next_nonce(self) -> int:
+    def next_nonce(self) -> int:
         return next(self._nonces) & 0xFFFFFFFF
 
-    def _closed_connection(self, conn: Connection, kind: str, final: bytes | None) -> None:
-        """Called once by `Connection._close`: forget it, count it, linger or close."""
+    def connection_closed(self, conn: Connection, kind: str, final: bytes | None) -> None:
+        """Forget it, count it, linger or close its socket, tell the application."""
         self._conns.pop(conn.id, None)
-        self._coalesced += conn._outbox.coalesced
+        self.counters.snapshots_coalesced += conn.snapshots_coalesced
         # rejected: closed with an ERROR for something the client did (or the app refused
         # it); dropped: every other end (bye, eof, reset, client-error, server, shutdown)
         self._count(self._rejected if kind in ErrorCode.__members__ else self._dropped, kind)
-        conn._deadline = float("inf")
         if final is not None:
             self._linger_start(conn.sock, conn.peer, final, registered=True)
         else:
-            self._unregister(conn.sock)
+            self.unregister(conn.sock)
             conn.sock.close()
         if self.on_close is not None:
             try:
                 self.on_close(conn)
             except Exception:
                 log.exception("on_close failed for %r", conn)
+
+    # ---- timers, lingering ----------------------------------------------------------------
+
+    def _fire_timers(self, now: float) -> None:
+        timers = self._timers
+        while timers and timers[0][0] <= now:
+            deadline, _, owner = heapq.heappop(timers)
+            if owner.deadline == deadline:  # else superseded by an earlier arm
+                owner.on_timer(now)
 
     def _linger_start(self, sock: Any, peer: str, data: bytes, *, registered: bool) -> None:
         if len(self._lingering) >= self.max_lingering or self._sel.get_map() is None:
@@ -328,19 +301,12 @@ class Pump:
             except OSError:
                 pass
             if registered:
-                self._unregister(sock)
+                self.unregister(sock)
             sock.close()
             return
-        lingerer = Lingerer(self, sock, peer, data)
+        lingerer = Lingerer(self, sock, peer, data, self._lingering.discard)
         self._lingering.add(lingerer)
         lingerer.start(registered, self._now + self.linger)
-
-    def _unregister(self, sock: Any) -> None:
-        try:
-            self._sel.unregister(sock)
-            self._ctl_calls += 1
-        except (KeyError, ValueError):
-            pass
 
     @staticmethod
     def _count(table: dict[str, int], key: str) -> None:
@@ -348,21 +314,30 @@ class Pump:
 
 
 class _Listener:
-    """The listener's owner in `key.data`: accepts when readable; its timer ends a pause."""
+    """The listening socket's owner in `key.data`: accepts when readable; after accept()
+    failed, `pause` stops watching it for a while."""
 
-    __slots__ = ("_deadline", "_pump")
+    __slots__ = ("_accept", "_pump", "deadline", "sock")
 
-    def __init__(self, pump: Pump) -> None:
+    def __init__(self, pump: PumpPort, sock: socket.socket, accept: Callable[[], None]) -> None:
         self._pump = pump
-        self._deadline = float("inf")
+        self.sock = sock
+        self._accept = accept
+        self.deadline = math.inf
 
-    def _on_ready(self, mask: int) -> None:
-        self._pump._accept()
+    def on_ready(self, mask: int) -> int:
+        self._accept()
+        return 0
 
-    def _on_timer(self, now: float) -> None:
-        pump = self._pump
-        if not pump._closing:
-            pump._modify(pump._listener, READ, self)
+    def pause(self, seconds: float) -> None:
+        self._pump.modify(self.sock, 0, self)
+        self.deadline = self._pump.now + seconds
+        self._pump.arm(self.deadline, self)
+
+    def on_timer(self, now: float) -> None:
+        self.deadline = math.inf
+        if self.sock.fileno() >= 0:  # (closed meanwhile: the pump stopped listening)
+            self._pump.modify(self.sock, READ, self)
 
 
 def _listen(host: str, port: int, backlog: int) -> socket.socket:

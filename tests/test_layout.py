@@ -98,3 +98,57 @@ def test_sim_layers_import_only_downwards() -> None:
             if hits:
                 bad.append(f"{path.relative_to(ROOT)} imports sim.{sorted(hits)}")
     assert bad == []
+
+def net_imports(path: pathlib.Path) -> set[str]:
+    """The `net` modules that `path` imports, counting imports made only for type checking:
+    those are dependencies too."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names if a.name.split(".")[0] == "net")
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and \
+                node.module.split(".")[0] == "net":
+            names.add(node.module)
+    return names
+
+
+def test_net_modules_import_each_other_one_way() -> None:
+    """No import cycle inside `net`, not even one hidden under TYPE_CHECKING: the connection
+    and the lingerer know the pump only through the interface in net/_port.py."""
+    graph = {("net" if p.stem == "__init__" else f"net.{p.stem}"): net_imports(p)
+             for p in sorted((ROOT / "net").glob("*.py"))}
+    cycles: list[list[str]] = []
+
+    def visit(module: str, path: list[str]) -> None:
+        for dep in sorted(graph.get(module, ())):
+            if dep in path:
+                cycles.append(path[path.index(dep):] + [dep])
+            elif dep not in done:
+                visit(dep, path + [dep])
+        done.add(module)
+
+    done: set[str] = set()
+    for module in graph:
+        if module not in done:
+            visit(module, [module])
+    assert cycles == []
+    assert "net._pump" not in graph["net._connection"] | graph["net._linger"]
+
+
+def foreign_private_attributes(path: pathlib.Path) -> list[str]:
+    """Every `x._name` in `path` where x is not `self` or `cls`: code reaching into another
+    object's privates. Dunders and enum's `_sunder_` names are public protocol."""
+    hits = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_") and \
+                not node.attr.endswith("_") and \
+                not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")):
+            hits.append(f"{path.relative_to(ROOT)}:{node.lineno}: {ast.unparse(node)}")
+    return hits
+
+
+def test_net_objects_talk_through_public_methods() -> None:
+    """The pump, its connections and lingerers use each other's declared interface
+    (net/_port.py), never each other's underscored attributes."""
+    assert [hit for p in sorted((ROOT / "net").glob("*.py"))
+            for hit in foreign_private_attributes(p)] == []

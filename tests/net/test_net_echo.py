@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -100,3 +101,17 @@ def test_bad_limits_are_refused_with_exit_2() -> None:
                           "--ping-interval", "40"], cwd=ROOT, capture_output=True, text=True,
                          timeout=10)
     assert run.returncode == 2 and "ping_interval" in run.stderr
+
+
+def test_port_in_use_is_one_line_on_stderr_and_exit_1() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        run = subprocess.run([sys.executable, "-m", "demos.echo", "--port", str(port)],
+                             cwd=ROOT, capture_output=True, text=True, timeout=10)
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr
+    assert run.stderr == f"demos.echo: cannot listen on 127.0.0.1:{port}: " \
+                         "Address already in use\n"
+    assert run.stdout == ""

@@ -86,18 +86,26 @@ def test_zero_length_frame_refused() -> None:
 
 
 @pytest.mark.parametrize(
-    "body",
+    ("body", "reason"),
     [
-        b"\xc1",  # never-used msgpack byte
-        b"\x92\x01",  # array of 2 with one element: truncated inside the frame
-        b"\xa2\xff\xfe",  # str with invalid utf-8
-        b"\x91" * 5000 + b"\x01",  # nesting deeper than msgpack's stack
+        # msgpack's C unpacker raises these two with an empty message
+        (b"\xc1", "msgpack FormatError (invalid msgpack format)"),  # a never-used byte
+        (b"\x91" * 5000 + b"\x01", "msgpack StackError (nested too deeply)"),
+        (b"\xa2\xff\xfe", "UnicodeDecodeError ('utf-8' codec can't decode byte 0xff in "
+                         "position 0: invalid start byte)"),  # str with invalid utf-8
     ],
 )
-def test_bad_msgpack_is_malformed_frame(body: bytes) -> None:
+def test_bad_msgpack_is_malformed_frame_with_a_reason(body: bytes, reason: str) -> None:
     with pytest.raises(MalformedFrame) as info:
         Decoder(65536).feed(frame(body))
     assert info.value.code is ErrorCode.BAD_FRAME
+    assert str(info.value) == f"undecodable frame body: {reason}"
+
+
+def test_body_ending_inside_an_object_is_malformed_frame() -> None:
+    with pytest.raises(MalformedFrame) as info:  # an array of 2 with one element
+        Decoder().feed(frame(b"\x92\x01"))
+    assert str(info.value) == "frame body ends inside a msgpack object"
 
 
 @pytest.mark.parametrize(

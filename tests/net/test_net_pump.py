@@ -106,6 +106,21 @@ def test_ping_is_answered_with_pong_and_bye_closes_quietly(server: EchoInProcess
         c.close()
 
 
+def test_undecodable_frame_gets_an_error_that_says_what_broke(server: EchoInProcess) -> None:
+    """msgpack's C unpacker raises FormatError with an empty message; the client must still
+    read which error it was and what it means, not a reason ending in a colon."""
+    c = RawClient(server.port)
+    try:
+        c.send_raw(struct.pack(">I", 4) + b"\xc1" * 4)  # 0xc1: a byte msgpack never uses
+        server.run_until(lambda: c.eof, clients=(c,))
+        assert c.inbox == [Error(ErrorCode.BAD_FRAME, "undecodable frame body: msgpack "
+                                                      "FormatError (invalid msgpack format)")]
+        assert not c.reset
+    finally:
+        c.close()
+    assert server.pump.statistics().rejected == {"BAD_FRAME": 1}
+
+
 def test_backpressure_stops_reading_and_bounds_memory() -> None:
     """A consumer that stops receiving: the connection's tasklet blocks on the full inbox,
     the pump stops reading its socket, TCP pushes back on the client, and what the server

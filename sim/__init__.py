@@ -37,6 +37,16 @@ from ._channel import Channel
 from ._clock import Clock, ManualClock, MonotonicClock
 from ._entity import Entity, behaviour, behaviours, exposed, exposed_methods
 from ._fields import Field, field
+from ._limits import (
+    MAX_ABS_FLOAT,
+    MAX_DEPTH,
+    MAX_ENTITY_FIELDS_NODES,
+    MAX_INT,
+    MAX_KEY_LEN,
+    MAX_NODES,
+    MAX_STR_LEN,
+    MIN_INT,
+)
 from ._message import CLIENT, Message, check_payload
 from ._scripting import (
     LeaveReason,
@@ -134,4 +144,13 @@ __all__ = [
     "spawn",
     "statistics",
     "tasklets",
+    # the limits of plain values (fields, payloads, the wire)
+    "MAX_ABS_FLOAT",
+    "MAX_DEPTH",
+    "MAX_ENTITY_FIELDS_NODES",
+    "MAX_INT",
+    "MAX_KEY_LEN",
+    "MAX_NODES",
+    "MAX_STR_LEN",
+    "MIN_INT",
 ]

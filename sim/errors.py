@@ -40,7 +40,8 @@ class WorldModuleError(WorldError):
 
 
 class InvalidFieldValue(SimError, TypeError, ValueError):
-    """A value a replicated field cannot hold (wrong type, too long, not finite)."""
+    """A value a replicated field cannot hold (wrong type, too long, not finite, out of
+    range: a value some client could not decode)."""
 
 
 __all__ = [

@@ -1,5 +1,6 @@
 """sim._limits, the one set of value limits: a replicated field never holds a value a client
-must refuse in a snapshot, and error texts stay short whatever the value."""
+must refuse in a snapshot, message payloads obey the wire's rule, and error texts stay short
+whatever the value."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import sim
 from net._protocol import parse
 from sim._fields import Field, InvalidFieldValue, encode_state, field
 from sim._limits import short_repr
+from sim._message import InvalidPayload, check_payload
 
 
 class Ship:
@@ -134,3 +136,17 @@ def test_error_texts_never_walk_huge_or_deep_values() -> None:
     assert short_repr("x" * 10) == repr("x" * 10)
     assert short_repr({"a": [1, 2.5, None]}) == "{'a': [1, 2.5, None]}"
     assert len(short_repr(list(range(1000)))) <= 80
+
+
+def test_payloads_follow_the_wire_rule() -> None:
+    for bad, problem in [(b"raw", "type bytes not allowed"), (2**60, "int out of range"),
+                         (1e300, "float must be finite"), ([math.nan], "float must be finite"),
+                         ("s" * 257, "string longer than 256"), (nested(9), "nested deeper"),
+                         ({"k" * 65: 1}, "map key longer than 64"),
+                         (list(range(513)), "more than 512 values")]:
+        with pytest.raises(InvalidPayload, match=problem):
+            check_payload(bad)
+        with pytest.raises(net.InvalidMessage, match=problem):
+            net.check_value(bad, "payload")
+    check_payload(nested(8))
+    check_payload({"k" * 64: ["s" * 256, 2**53 - 1, -(2**53 - 1), 1e15, -1e15, (1, None)]})

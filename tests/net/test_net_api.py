@@ -54,6 +54,7 @@ def test_the_value_limits_have_one_source() -> None:
         assert getattr(sim, name) is getattr(_limits, name), name
     assert net._protocol.MAX_STR_LEN is _limits.MAX_STR_LEN
     assert net._protocol.MAX_ENTITY_FIELDS_NODES is sim.MAX_ENTITY_FIELDS_NODES
+    assert net.Movement is sim.Movement
     # net loaded first, without sim: importing sim later reuses the module net loaded.
     code = ("import sys, net._values as v; loaded = 'sim' in sys.modules; import sim; "
             "from sim import _limits; print(loaded, v.limits is _limits, "

@@ -1,6 +1,6 @@
 """sim._limits, the one set of value limits: a replicated field never holds a value a client
-must refuse in a snapshot, message payloads obey the wire's rule, and error texts stay short
-whatever the value."""
+must refuse in a snapshot, message payloads obey the wire's rule, error texts stay short, and
+the movement payload reads the same from `sim` and from `net`."""
 
 from __future__ import annotations
 
@@ -150,3 +150,51 @@ def test_payloads_follow_the_wire_rule() -> None:
             net.check_value(bad, "payload")
     check_payload(nested(8))
     check_payload({"k" * 64: ["s" * 256, 2**53 - 1, -(2**53 - 1), 1e15, -1e15, (1, None)]})
+
+
+# --------------------------------------------------------------------------- movement
+
+MOVEMENT_CASES: list[tuple[object, object]] = [
+    ({"thrust": 0.5, "turn": -1, "fire": True}, sim.Movement(0.5, -1.0, True)),
+    ({}, sim.Movement()),
+    ({"fire": True}, sim.Movement(0.0, 0.0, True)),  # missing keys: 0 / False
+    ({"thrust": 1}, sim.Movement(1.0, 0.0, False)),
+    ({"turn": -1.0}, sim.Movement(0.0, -1.0, False)),
+    ({"thrust": math.nan}, "movement.thrust: expected a finite number, got nan"),
+    ({"turn": -math.inf}, "movement.turn: expected a finite number, got -inf"),
+    ({"thrust": 1e300}, "movement.thrust: out of range -1.0..1.0, got 1e+300"),
+    ({"thrust": 2}, "movement.thrust: out of range -1.0..1.0, got 2"),
+    ({"turn": -2}, "movement.turn: out of range -1.0..1.0, got -2"),
+    ({"thrust": 1.0000001}, "movement.thrust: out of range"),
+    ({"thrust": 2**60}, "movement.thrust: out of range"),
+    ({"thrust": True}, "movement.thrust: expected number, got True"),
+    ({"turn": "1"}, "movement.turn: expected number, got '1'"),
+    ({"fire": 1}, "movement.fire: expected bool, got 1"),
+    ({"trust": 1.0}, "movement: unknown keys, got ['trust']"),
+    ({"thrust": 0.0, 7: 1}, "movement: unknown keys, got ['7']"),
+    ([0.5, 0.0, True], "movement: expected a map, got [0.5, 0.0, True]"),
+    (None, "movement: expected a map, got None"),
+]
+
+
+def outcome(parse_movement: Any, payload: object, error: type[Exception]) -> object:
+    try:
+        return parse_movement(payload)
+    except error as exc:
+        return str(exc)
+
+
+@pytest.mark.parametrize(("payload", "expected"), MOVEMENT_CASES)
+def test_parse_movement_is_one_rule_in_sim_and_net(payload: object, expected: object) -> None:
+    from_sim = outcome(sim.parse_movement, payload, InvalidPayload)
+    from_net = outcome(net.parse_movement, payload, net.InvalidMessage)
+    assert from_sim == from_net
+    if isinstance(expected, str):
+        assert isinstance(from_sim, str) and from_sim.startswith(expected)
+    else:
+        assert from_sim == expected and type(from_sim) is type(expected)
+
+
+def test_movement_is_one_class() -> None:
+    assert sim.Movement is net.Movement
+    assert sim.Movement(0.5).to_payload() == {"thrust": 0.5, "turn": 0.0, "fire": False}

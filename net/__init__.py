@@ -1,7 +1,8 @@
 """Loom's network layer: sans-I/O framing and protocol, limits, and a plain-socket client.
 
 Import from here, not from the `_private` modules. `net` never imports `server`; the
-framing, protocol and client never import `sim` either (only the pump does).
+framing, protocol and client never import `sim` either (only the pump does): the value limits
+they share with the world, sim/_limits.py, are loaded on their own (net/_shared.py).
 """
 
 from net._framing import (

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from net._framing import DEFAULT_MAX_OUTBOUND, encode
+from net._shared import limits
 from net._values import (
     MAX_STR_LEN,
     UINT32_MAX,
@@ -46,7 +47,7 @@ MAX_METHOD_LEN = 64
 MAX_CALL_ARGS = 16
 MAX_RATE = 1000.0  # Hz; tick and snapshot rates
 MAX_SNAPSHOT_ENTITIES = 8192
-MAX_ENTITY_FIELDS_NODES = 256  # values inside one entity's `fields` map
+MAX_ENTITY_FIELDS_NODES = limits.MAX_ENTITY_FIELDS_NODES  # values in one entity's `fields`
 
 
 class MessageType(enum.IntEnum):

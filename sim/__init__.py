@@ -36,6 +36,16 @@ from ._kernel.channel import Channel
 from ._kernel.clock import Clock, ManualClock, MonotonicClock
 from ._kernel.stats import KernelStatistics, TaskletStatistics
 from ._kernel.tasklet import Tasklet
+from ._limits import (
+    MAX_ABS_FLOAT,
+    MAX_DEPTH,
+    MAX_ENTITY_FIELDS_NODES,
+    MAX_INT,
+    MAX_KEY_LEN,
+    MAX_NODES,
+    MAX_STR_LEN,
+    MIN_INT,
+)
 from ._preempt import instrument as _instrument
 from ._world.behaviour import WallTimers, current_entity, next_tick
 from ._world.entity import Entity, behaviour, behaviours, exposed, exposed_methods
@@ -135,4 +145,13 @@ __all__ = [
     "spawn",
     "statistics",
     "tasklets",
+    # the limits of plain values (fields, payloads, the wire)
+    "MAX_ABS_FLOAT",
+    "MAX_DEPTH",
+    "MAX_ENTITY_FIELDS_NODES",
+    "MAX_INT",
+    "MAX_KEY_LEN",
+    "MAX_NODES",
+    "MAX_STR_LEN",
+    "MIN_INT",
 ]

@@ -27,8 +27,8 @@ class WorldError(SimError):
     """The world was used in a way its rules forbid (closed world, wrong tasklet, ...)."""
 
 
-class InvalidPayload(WorldError, TypeError):
-    """A message payload or call argument that is not msgpack-able plain data."""
+class InvalidPayload(WorldError, TypeError, ValueError):
+    """A message payload or call argument that is not a plain value within the limits."""
 
 
 class NotExposed(WorldError):
@@ -40,7 +40,8 @@ class WorldModuleError(WorldError):
 
 
 class InvalidFieldValue(SimError, TypeError, ValueError):
-    """A value a replicated field cannot hold (wrong type, too long, not finite)."""
+    """A value a replicated field cannot hold (wrong type, too long, not finite, out of
+    range: a value some client could not decode)."""
 
 
 __all__ = [

@@ -15,6 +15,16 @@ from collections.abc import Callable, Iterable, Mapping
 from operator import itemgetter
 from typing import Any, Generic, TypeVar, get_args, get_origin, overload
 
+from .._limits import (
+    MAX_DEPTH,
+    MAX_ENTITY_FIELDS_NODES,
+    MAX_STR_LEN,
+    check_float,
+    check_int,
+    check_str,
+    check_value,
+    fail,
+)
 from ..errors import InvalidFieldValue
 
 __all__ = [
@@ -30,35 +40,34 @@ __all__ = [
 ]
 
 V = TypeVar("V")
-#: Longest str a field may hold, in characters.
-MAX_STR = 256
-_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1  # what msgpack and the hash encode as int64
+#: Longest str a field may hold, in characters (the wire's limit, as every value's).
+MAX_STR = MAX_STR_LEN
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1  # what the state hash encodes as int64
 _DIRTY = "_replicated_dirty"
 _MISSING: Any = object()
 
 Check = Callable[[Any, str], Any]
 
+# Discussion: every value a field holds travels in snapshots, so the limits are the wire's
+# (sim._limits: ints within ±(2**53 - 1), finite floats within ±1e15, str <= 256). The
+# field's type is checked here first (an IntEnum is a fine int, an int a fine float); the
+# limits are then checked by the same functions net's decoder uses.
+
 
 def _fail(path: str, why: str, value: object) -> InvalidFieldValue:
-    text = repr(value)
-    return InvalidFieldValue(f"{path}: {why}, got {text[:80]}{'...' if len(text) > 80 else ''}")
+    return fail(InvalidFieldValue, path, why, value)
 
 
 def _check_int(v: Any, path: str) -> int:
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise _fail(path, "expected int", v)
-    if not _INT_MIN <= v <= _INT_MAX:
-        raise _fail(path, "int out of the 64-bit range", v)
-    return int(v)
+    if type(v) is not int and isinstance(v, int) and not isinstance(v, bool):
+        v = int(v)
+    return check_int(v, path, error=InvalidFieldValue)
 
 
 def _check_float(v: Any, path: str) -> float:
     if isinstance(v, bool) or not isinstance(v, int | float):
         raise _fail(path, "expected float", v)
-    f = float(v)
-    if not math.isfinite(f):
-        raise _fail(path, "float must be finite (NaN and inf are not replicated)", v)
-    return f
+    return check_float(int(v) if isinstance(v, int) else float(v), path, error=InvalidFieldValue)
 
 
 def _check_bool(v: Any, path: str) -> bool:
@@ -68,11 +77,9 @@ def _check_bool(v: Any, path: str) -> bool:
 
 
 def _check_str(v: Any, path: str) -> str:
-    if not isinstance(v, str):
-        raise _fail(path, "expected str", v)
-    if len(v) > MAX_STR:
-        raise _fail(path, f"str longer than {MAX_STR} characters ({len(v)})", v)
-    return str(v)
+    if type(v) is not str and isinstance(v, str):
+        v = str(v)
+    return check_str(v, path, error=InvalidFieldValue)
 
 
 _SCALARS: dict[Any, Check] = {
@@ -128,10 +135,27 @@ def _compile(tp: Any) -> Check:
     )
 
 
+def _compile_field(tp: Any) -> Check:
+    """`_compile(tp)`, plus for containers the snapshot's bounds: a field sits one level down
+    in an entity's `fields` map and counts against that map's node budget."""
+    check = _compile(tp)
+    if tp in _SCALARS:
+        return check
+
+    def check_field(v: Any, path: str) -> Any:
+        new = check(v, path)
+        check_value(_plain(new), path, error=InvalidFieldValue, max_depth=MAX_DEPTH - 1,
+                    max_nodes=MAX_ENTITY_FIELDS_NODES - 1)
+        return new
+
+    return check_field
+
+
 class Field(Generic[V]):
     """A replicated attribute: ``hp = Field(int, 100)``, or ``hp: int = field(100)``.
 
-    Assignment validates (``InvalidFieldValue`` names the class, field and value), stores
+    Assignment validates the type and the limits every client decodes (``sim._limits``;
+    ``InvalidFieldValue`` names the class, field, value and limit), stores
     containers frozen (lists become tuples, dicts read-only: assign a new value to change
     one, so that every change is seen), and marks the field dirty on the instance when the
     value changes.  Instances need a ``__dict__``.
@@ -149,7 +173,7 @@ class Field(Generic[V]):
 
     def _resolve(self, type_: Any) -> None:
         self.type = type_
-        self._check = _compile(type_)
+        self._check = _compile_field(type_)
         if self._default is _MISSING:
             raise TypeError(f"replicated field {self._path} needs a default value")
         self.default = self._check(self._default, f"{self._path} (default)")

@@ -7,14 +7,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .._limits import check_value
 from ..errors import InvalidPayload, NotExposed, WorldError
 
 __all__ = ["CLIENT", "InvalidPayload", "Message", "NotExposed", "WorldError", "check_payload"]
 
 #: ``Message.sender`` of input that comes from a client (entity ids start at 1).
 CLIENT = 0
-_MAX_DEPTH = 32
-_INT_MIN, _UINT_MAX = -(2**63), 2**64 - 1  # what msgpack can carry
 
 
 # --------------------------------------------------------------------------- messages
@@ -30,34 +29,10 @@ class Message:
     payload: Any = None
 
 
-def check_payload(value: Any, path: str = "payload", _depth: int = 0) -> None:
-    """Raise :class:`InvalidPayload` unless ``value`` is plain data msgpack can carry:
-    None, bool, int (64-bit), float, str, bytes, and lists/tuples/dicts (str keys) of those,
-    nested at most 32 deep.  Messages must not carry live objects: entities are addressed
-    by id, so the same message can cross a process boundary later."""
-    t = type(value)
-    if t is str or t is float or t is bool or value is None or t is bytes:
-        return
-    if t is int:
-        if not _INT_MIN <= value <= _UINT_MAX:
-            raise InvalidPayload(f"{path}: int {value} is outside the 64-bit range")
-        return
-    if _depth >= _MAX_DEPTH:
-        raise InvalidPayload(f"{path}: nested deeper than {_MAX_DEPTH} levels")
-    if t is list or t is tuple:
-        for i, item in enumerate(value):
-            check_payload(item, f"{path}[{i}]", _depth + 1)
-        return
-    if t is dict:
-        for k, item in value.items():
-            if type(k) is not str:
-                raise InvalidPayload(f"{path}: dict keys must be str, got {k!r}")
-            check_payload(item, f"{path}[{k!r}]", _depth + 1)
-        return
-    text = repr(value)
-    raise InvalidPayload(
-        f"{path}: {t.__name__} is not plain data (None, bool, int, float, str, bytes, "
-        f"list, tuple, dict with str keys): {text[:80]}"
-    )
-
-
+def check_payload(value: Any, path: str = "payload") -> None:
+    """Raise :class:`InvalidPayload` unless ``value`` is a plain value (``sim._limits``, the
+    wire's rule): None, bool, int within ±(2**53 - 1), finite float within ±1e15, str of at
+    most 256 characters, and lists/tuples/dicts (str keys) of those, nested at most 8 deep,
+    512 values in all; no bytes.  Messages must not carry live objects: entities are addressed
+    by id, so the same message can cross a process boundary, or reach a client, later."""
+    check_value(value, path, error=InvalidPayload)

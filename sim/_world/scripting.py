@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from .._limits import Movement
+from .._limits import parse_movement as _parse_movement
 from .._preempt import instrument as _instrument
 from ..errors import InvalidPayload, NotExposed, WorldModuleError
 from .entity import CLIENT, Entity, Message, check_payload
@@ -81,33 +82,12 @@ class Session(Protocol):
 # --------------------------------------------------------------------------- client input
 
 
-@dataclass(frozen=True, slots=True)
-class Movement:
-    """The standard movement payload: ``thrust`` and ``turn`` in [-1, 1], ``fire``."""
-
-    thrust: float = 0.0
-    turn: float = 0.0
-    fire: bool = False
-
-
 def parse_movement(payload: Any) -> Movement:
-    """Read ``{"thrust": -1..1, "turn": -1..1, "fire": bool}`` (missing keys default to 0 /
-    False; out-of-range numbers are clamped); raises :class:`InvalidPayload` otherwise."""
-    if not isinstance(payload, dict):
-        raise InvalidPayload(f"movement payload must be a dict, got {payload!r:.80}")
-    extra = set(payload) - {"thrust", "turn", "fire"}
-    if extra:
-        raise InvalidPayload(f"movement payload has unknown keys {sorted(map(str, extra))}")
-    out: list[float] = []
-    for key in ("thrust", "turn"):
-        v = payload.get(key, 0.0)
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-            raise InvalidPayload(f"movement {key} must be a finite number, got {v!r}")
-        out.append(min(1.0, max(-1.0, float(v))))
-    fire = payload.get("fire", False)
-    if not isinstance(fire, bool):
-        raise InvalidPayload(f"movement fire must be a bool, got {fire!r}")
-    return Movement(out[0], out[1], fire)
+    """Read ``{"thrust": -1..1, "turn": -1..1, "fire": bool}``: missing keys default to 0 /
+    False; an unknown key, a thrust or turn out of [-1, 1] (refused, not clamped), NaN, ±inf
+    or a non-number, or a non-bool fire raise :class:`InvalidPayload`.  The one rule, shared
+    with ``net.parse_movement`` and docs/protocol.md §3 (``sim._limits``)."""
+    return _parse_movement(payload, error=InvalidPayload)
 
 
 def input_message(payload: Any) -> Message:

@@ -1,5 +1,6 @@
-"""The net package's public face: `__all__` is complete and importable, and the sans-I/O
-modules and the client never import `sim` (only the pump may)."""
+"""The net package's public face: `__all__` is complete and importable, the sans-I/O
+modules and the client never import `sim` (only the pump may), and the value limits they
+check are sim's very objects (sim/_limits.py, loaded alone by net/_shared.py)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,32 @@ def test_client_import_does_not_load_sim() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=NET.parent)
     assert out.stdout.strip() == "False"
+
+
+LIMITS = ["MAX_ABS_FLOAT", "MAX_DEPTH", "MAX_INT", "MAX_KEY_LEN", "MAX_NODES", "MAX_STR_LEN",
+          "MIN_INT", "Movement"]
+
+
+def test_the_value_limits_have_one_source() -> None:
+    import net._protocol
+    import net._values
+    import sim
+    from sim import _limits
+
+    for name in LIMITS:
+        assert getattr(net._values, name) is getattr(_limits, name), name
+    for name in LIMITS[:-1]:
+        assert getattr(sim, name) is getattr(_limits, name), name
+    assert net._protocol.MAX_STR_LEN is _limits.MAX_STR_LEN
+    assert net._protocol.MAX_ENTITY_FIELDS_NODES is sim.MAX_ENTITY_FIELDS_NODES
+    assert net.Movement is sim.Movement
+    # net loaded first, without sim: importing sim later reuses the module net loaded.
+    code = ("import sys, net._values as v; loaded = 'sim' in sys.modules; import sim; "
+            "from sim import _limits; print(loaded, v.limits is _limits, "
+            f"all(getattr(v, n) is getattr(_limits, n) for n in {LIMITS!r}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=NET.parent)
+    assert out.stdout.split() == ["False", "True", "True"]
 
 
 def test_all_is_exported_and_unique() -> None:

@@ -113,11 +113,12 @@ def test_loading_checks_the_contract(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 
 def test_movement_payload_and_world_args() -> None:
-    assert parse_movement({"thrust": 2, "turn": -0.5, "fire": True}) == Movement(1.0, -0.5, True)
+    assert parse_movement({"thrust": 1, "turn": -0.5, "fire": True}) == Movement(1.0, -0.5, True)
     assert parse_movement({}) == Movement()
-    for bad, why in [([], "must be a dict"), ({"jump": 1}, "unknown keys"),
-                     ({"thrust": "x"}, "finite number"), ({"turn": math.nan}, "finite"),
-                     ({"fire": 1}, "bool"), ({"thrust": True}, "finite number")]:
+    for bad, why in [([], "expected a map"), ({"jump": 1}, "unknown keys"),
+                     ({"thrust": "x"}, "expected number"), ({"turn": math.nan}, "finite"),
+                     ({"fire": 1}, "bool"), ({"thrust": True}, "expected number"),
+                     ({"thrust": 2}, r"out of range -1\.0\.\.1\.0")]:
         with pytest.raises(InvalidPayload, match=why):
             parse_movement(bad)
     assert parse_world_args(["a=1", "b=x=y", " c =", "a=2"]) == {"a": "2", "b": "x=y", "c": ""}

@@ -332,7 +332,14 @@ def _instrument_module(sample: types.FunctionType) -> _Module:
         funcs = _collect(globs)
         done = sum(_instrument_function(f) for f in funcs)
         _stats.modules_late += 1
-        _log.info("instrumented %s late: %d of %d functions", name, done, len(funcs))
+        # Routine (every module imported before the hook takes this path): DEBUG, not INFO.
+        _log.debug(
+            "module %s was imported before the hook: %d of its %d functions rebuilt from "
+            "source with preemption checks",
+            name,
+            done,
+            len(funcs),
+        )
     return state
 
 

@@ -7,6 +7,7 @@ import asyncio
 import functools
 import inspect
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -385,3 +386,14 @@ def test_dataclass_generated_methods_count_as_sourceless(write_module: WriteModu
     # __init__/__repr__/__eq__ are exec'd from strings: counted, not instrumented, still working
     assert _instrument.statistics().functions_uninstrumentable > stats.functions_uninstrumentable
     assert "__loom_b__" not in mod.P.__init__.__code__.co_names
+
+
+def test_late_instrumentation_logs_at_debug_in_words(
+    write_module: WriteModule, caplog: pytest.LogCaptureFixture
+) -> None:
+    mod = write_module("late_log", "def f(n):\n    while n:\n        n -= 1\n    return n\n")
+    with caplog.at_level(logging.DEBUG, logger="sim"):
+        assert _instrument.ensure_instrumented(mod.f) is True
+    mine = [r for r in caplog.records if mod.__name__ in r.getMessage()]
+    assert [r.levelno for r in mine] == [logging.DEBUG]
+    assert "1 of its 1 functions rebuilt from source" in mine[0].getMessage()

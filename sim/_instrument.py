@@ -13,8 +13,10 @@ simple statement** (Stackless counted ~5 bytecode ticks for ``counter[0] += 1``)
 weighs 1 (the test) plus the simple statements directly in its body, looking into
 if/try/with/match branches but not into nested loops, defs or classes (one unit each); an entry
 check weighs the body's statements outside nested loops/defs, at least 1; a leaf's statements
-are free. Lambdas and comprehensions hold no statements and are not instrumented: a
-comprehension runs unpreemptible, like a C call.
+are free. Each ``for`` clause of a comprehension or generator expression gets the same check
+as a condition that keeps every element (``_rewrite.check_clauses``; weight 1 for the step,
+plus its conditions, plus the element in the innermost clause). A lambda gets no entry check
+(its body is one expression), and cannot be rebuilt from source on its own.
 
 Both variants (hard: flag test; deterministic: budget decrement) are compiled for every
 instrumented function; the process runs the one named by ``_preempt.mode`` and

@@ -243,3 +243,12 @@ def test_hard_mode_preempts_in_a_non_main_thread(tmp_path: pathlib.Path) -> None
     assert out["done"] == [sum(range(300_000))]
     assert out["alive"] is False
     assert out["preemptions"] >= 1
+
+
+@pytest.mark.parametrize("mode", ["deterministic", "hard"])
+def test_comprehensions_and_generator_expressions_are_preempted(mode: str) -> None:
+    out = run_script(str(SCRIPTS / "runaway_comprehensions.py"), mode, timeout=90)
+    assert out["squares_ok"] is True
+    assert out["ticks"] >= 30
+    assert out["ticks_during_squares"] >= 2  # the counter ran while the bounded one built
+    assert out["alive"] == []

@@ -241,8 +241,8 @@ class Inserter(ast.NodeVisitor):
     # half-initialised module; they run once, so leaving them alone costs no liveness in the
     # steady state. A class body inside a function resets the state for the same reason, and
     # its methods are functions again. Comprehensions and generator expressions inside a
-    # function (a lambda's included) get a check per ``for`` clause (``check_clauses``); a
-    # lambda's body is one expression and gets no entry check. The parts of a ``def`` or
+    # function or a lambda get a check per ``for`` clause (``check_clauses``); a lambda's body
+    # is one expression and gets no entry check. The parts of a ``def`` or
     # ``class`` statement that run where it stands (decorators, defaults, bases) and a loop's
     # header (its iterable, its test) are visited with the state of the enclosing code.
     # Annotations are left as written: ``from __future__ import annotations`` keeps their text.
@@ -293,6 +293,12 @@ class Inserter(ast.NodeVisitor):
 
     def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> None:
         self._function(node)
+
+    def visit_Lambda(self, node: ast.Lambda) -> None:
+        self._visit_exprs([*node.args.defaults, *node.args.kw_defaults])
+        outer, self._in_function = self._in_function, True  # the body runs when called
+        self.visit(node.body)
+        self._in_function = outer
 
     def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
         self._visit_exprs([node.target, node.value])

@@ -212,7 +212,7 @@ def test_dunder_methods_and_decorated_functions_keep_their_check() -> None:
     assert weights(src) == [1, 1]
 
 
-def test_module_and_class_bodies_lambdas_and_comprehensions_are_left_alone() -> None:
+def test_module_and_class_bodies_are_left_alone_but_not_the_lambdas_they_define() -> None:
     src = """
     while x:
         x -= 1
@@ -221,9 +221,13 @@ def test_module_and_class_bodies_lambdas_and_comprehensions_are_left_alone() -> 
     class C:
         for k in range(2):
             pass
+        squares = [i * i for i in range(9)]
         g = lambda: [i for i in range(9)]
     """
-    assert rewritten(src) == expect(src)
+    assert rewritten(src, HARD) == expect(src.replace(
+        "g = lambda: [i for i in range(9)]",
+        "g = lambda: [i for i in range(9) if not __loom_f__ or __loom_p__(2)]",  # runs later
+    ))
 
 
 def test_async_for_generators_and_nested_classes_get_checks() -> None:

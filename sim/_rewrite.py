@@ -521,7 +521,7 @@ def rebuild(func: types.FunctionType) -> Compiled:
     """
     code = func.__code__
     if code.co_name == "<lambda>":
-        raise Uninstrumentable("lambda: no statement can hold a check")
+        raise Uninstrumentable("a lambda cannot be rebuilt from source on its own")
     text, first = _source_block(code, func.__globals__)
     parsed = _parse_def(code, text, first)
     flags = code.co_flags & FUTURE_FLAGS

@@ -252,3 +252,32 @@ def test_comprehensions_and_generator_expressions_are_preempted(mode: str) -> No
     assert out["ticks"] >= 30
     assert out["ticks_during_squares"] >= 2  # the counter ran while the bounded one built
     assert out["alive"] == []
+
+
+def test_code_without_source_is_named_in_a_warning_and_counted() -> None:
+    # `python -c`: __main__ has no source file, so nothing in it can be rebuilt with checks.
+    program = textwrap.dedent(
+        """
+        import json, logging, sim
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
+        def spin(n):
+            while n:
+                n -= 1
+        make = lambda: 1
+        sim.spawn(spin, 1000)
+        sim.spawn(spin, 10)
+        sim.run()
+        s = sim.statistics()
+        print(json.dumps([s.functions_uninstrumented, s.functions_unpreemptible]))
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert json.loads(proc.stdout) == [2, 1]  # spin and the lambda; spin has a loop
+    warnings = [line for line in proc.stderr.splitlines() if line.startswith("WARNING")]
+    assert len(warnings) == 1, proc.stderr
+    assert warnings[0].startswith("WARNING sim.")
+    assert "__main__.spin runs without preemption checks (no source file (<string>))" in (
+        warnings[0]
+    )

@@ -281,3 +281,15 @@ def test_code_without_source_is_named_in_a_warning_and_counted() -> None:
     assert "__main__.spin runs without preemption checks (no source file (<string>))" in (
         warnings[0]
     )
+
+
+def test_hard_slices_last_one_slice_and_a_due_sleeper_preempts_a_runaway() -> None:
+    # Measured inside the subprocess with the machine's own pauses taken out (see the script):
+    # a slice is counted from the tasklet's switch-in, and a sleeper whose deadline passed
+    # preempts the running tasklet at its next check instead of waiting for the run phase.
+    out = run_script(str(SCRIPTS / "hard_timing.py"), timeout=90)
+    slice_s = out["slice"]
+    assert out["slices"] >= 20
+    assert 0.5 * slice_s < out["slice_median"] < 1.3 * slice_s
+    assert out["late"] == 60
+    assert out["late_median"] < slice_s

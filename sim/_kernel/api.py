@@ -8,6 +8,7 @@ from time import perf_counter_ns
 from typing import Any
 
 from .. import _preempt
+from .._preempt import instrument as _instrument
 from .channel import Channel
 from .clock import Clock
 from .lifecycle import collect, reset
@@ -20,7 +21,14 @@ from .mode import (
     preemption_mode,
     set_preemption,
 )
-from .scheduler import BIG, BUDGET, Scheduler, Watchdog, bomb, get_scheduler
+from .scheduler import (
+    BIG,
+    BUDGET,
+    Scheduler,
+    Watchdog,
+    bomb,
+    get_scheduler,
+)
 from .stats import KernelStatistics
 from .tasklet import Tasklet
 
@@ -158,6 +166,7 @@ def statistics(top: int = 10) -> KernelStatistics:
     sched = get_scheduler()
     live = list(sched.registry.values())
     busiest = sorted(live, key=lambda t: t.time_ns, reverse=True)[:top]
+    instrumented = _instrument.statistics()
     return KernelStatistics(
         thread_id=sched.thread_id,
         mode=_preempt.mode,
@@ -168,17 +177,10 @@ def statistics(top: int = 10) -> KernelStatistics:
         switches=sched.switches,
         preemptions=sched.preemptions,
         watchdogs=len(sched.watchdogs),
-        functions_uninstrumented=_uninstrumented(),
+        functions_uninstrumented=instrumented.functions_uninstrumentable,
+        functions_unpreemptible=instrumented.functions_unpreemptible,
         top=tuple(t.statistics() for t in busiest),
     )
-
-
-def _uninstrumented() -> int:
-    try:
-        from .._preempt import instrument as _instrument
-    except ImportError:
-        return 0
-    return int(getattr(_instrument.statistics(), "functions_uninstrumentable", 0))
 
 
 def tasklets() -> list[Tasklet]:

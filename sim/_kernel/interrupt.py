@@ -29,7 +29,7 @@ def on_check(sched: Scheduler, weight: int) -> None:
     cur = sched.current
     FLAG.clear()
     hard = _preempt.mode == _preempt.HARD
-    tick = sched.hard_due  # this thread's slice timer fired (the flag is process-wide)
+    tick = sched.hard_due  # this thread's slice or a sleeper is due (the flag is process-wide)
     sched.hard_due = False
     if hard and _kernel._other_due(sched):
         FLAG.append(1)  # another thread's tasklet must still see it
@@ -55,6 +55,8 @@ def on_check(sched: Scheduler, weight: int) -> None:
     # Whoever runs next (this tasklet or another) starts from a fresh budget.
     sched.budget_base = BUDGET.set(sched.next_budget())
     slice_out = due or tick or (sched.slice_units is not None and used >= sched.slice_units)
+    if hard and sched.timers and sched.wake_timers(sched.clock.now()):
+        slice_out = True  # a sleeper is due: it runs now, not after the run phase
     if slice_out and (sched.q or sched.incoming):
         cur.preemptions += 1
         sched.preemptions += 1

@@ -1,7 +1,11 @@
 """Preemption mode and slice timers: deterministic budgets or hard wall-clock slices.
 
 Hard mode arms one ``setitimer`` for the main thread and one watchdog thread for the others;
-both only raise a flag (never switch), which the next instrumented check acts on.
+both only raise a flag (never switch), which the next instrumented check acts on. Each fires
+when the running tasklet's slice ends, counted from its switch-in (``Scheduler.t0``), or when
+a sleeper's wall-clock deadline passes, whichever comes first (``_poll``). The watchdog is a
+Python thread: it runs only once the busy thread lets go of the GIL, every
+``sys.getswitchinterval()`` (5 ms by default), so slices off the main thread last that long.
 """
 
 from __future__ import annotations
@@ -10,10 +14,19 @@ import atexit
 import logging
 import signal
 import threading
+import time
+from time import perf_counter_ns
 from typing import Any
 
 from .. import _preempt
-from .scheduler import BIG, BUDGET, FLAG, Scheduler, get_scheduler
+from .clock import MonotonicClock
+from .scheduler import (
+    BIG,
+    BUDGET,
+    FLAG,
+    Scheduler,
+    get_scheduler,
+)
 
 log = logging.getLogger("loom.sim")
 
@@ -25,7 +38,7 @@ DEFAULT_PHASE_UNITS = 200_000
 DEFAULT_SLICE_SECONDS = 0.002
 DEFAULT_PHASE_SECONDS = 0.010
 
-_timer_state: dict[str, Any] = {"last": {}, "slice": DEFAULT_SLICE_SECONDS, "armed": False}
+_timer_state: dict[str, Any] = {"slice_ns": int(DEFAULT_SLICE_SECONDS * 1e9), "armed": False}
 
 
 _slice = {"units": DEFAULT_SLICE_UNITS}
@@ -41,9 +54,9 @@ def set_preemption(
 
     ``"deterministic"``: each check subtracts its weight from the running tasklet's budget of
     ``slice_units`` (one unit is about one simple statement); the same program interleaves the
-    same way every run. ``"hard"``: a periodic timer (one ``setitimer`` for the main thread,
-    one watchdog thread for the others) raises a flag when a thread's running tasklet has
-    used its wall-clock slice; the next check there switches it out.
+    same way every run. ``"hard"``: a timer (one ``setitimer`` for the main thread, one
+    watchdog thread for the others) raises a flag when a thread's running tasklet has used its
+    wall-clock slice, or when one of its sleepers is due; the next check there switches.
     """
     if mode not in _preempt.MODES:
         raise ValueError(f"preemption mode must be one of {_preempt.MODES}, got {mode!r}")
@@ -65,22 +78,50 @@ def set_preemption(
     return old
 
 
-def _slice_used(sched: Scheduler, last: dict[int, Any]) -> None:
-    """Raise the flag for ``sched`` if the same tasklet ran since the previous tick."""
-    cur = sched.current
-    seen = (id(cur), cur.switches)  # the same tasklet, not switched in since the last tick
-    if last.get(sched.thread_id) == seen:
+def _poll(sched: Scheduler, now: int, slice_ns: int) -> int:
+    """Raise the flag for ``sched`` if its running tasklet has used its slice or one of its
+    sleepers is due; returns the nanoseconds until the next of these, for the timer.
+
+    # Discussion: the slice is counted from the running tasklet's switch-in (``sched.t0``,
+    # written at every switch), so the timer is re-armed for the end of the slice it sees, not
+    # on a fixed period: a period makes a slice last from one to two periods, depending on
+    # where the switch fell. A slice within a sixteenth of its end counts as used: the timer
+    # fired on time, and the tasklet was switched in a little after the flag that ended the
+    # one before. A sleeper whose deadline (on a ``MonotonicClock``, the default) has passed
+    # raises the flag too: the check that sees it wakes the sleeper and yields (``on_check``),
+    # so the sleeper waits for the signal, not for the end of the runaway's run phase.
+    """
+    left = sched.t0 + slice_ns - now
+    due = left <= slice_ns >> 4
+    if due:
+        left = slice_ns  # the next tasklet's slice, from about now
+    timers = sched.timers
+    if timers and type(sched.clock) is MonotonicClock:  # other clocks are not wall time
+        try:
+            deadline = timers[0][0]
+        except IndexError:  # emptied by its own thread meanwhile
+            deadline = None
+        if deadline is not None:
+            until = int((deadline - time.monotonic()) * 1e9)
+            if until <= 0:
+                due = True
+            elif until < left:
+                left = until
+    if due:
         sched.hard_due = True
         if not FLAG:  # up = non-empty (see sim._preempt)
             FLAG.append(1)
-    last[sched.thread_id] = seen
+    return max(left, slice_ns >> 4)  # a floor: the timer never spins
 
 
 def _on_alarm(signum: int, frame: Any) -> None:
     # Runs between bytecodes of the main thread: only raise a flag, never switch here.
+    if not _timer_state["armed"]:  # disarmed while this signal was pending
+        return
+    slice_ns = _timer_state["slice_ns"]
     sched = _main_sched()
-    if sched is not None:
-        _slice_used(sched, _timer_state["last"])
+    delay = slice_ns if sched is None else _poll(sched, perf_counter_ns(), slice_ns)
+    signal.setitimer(signal.ITIMER_REAL, delay / 1e9)
 
 
 def _main_sched() -> Scheduler | None:
@@ -89,27 +130,32 @@ def _main_sched() -> Scheduler | None:
     return _schedulers.get(_main_thread_id)  # type: ignore[arg-type]
 
 
-def _watch_threads(stop: threading.Event, slice_seconds: float, skip_main: bool) -> None:
+def _watch_threads(stop: threading.Event, slice_ns: int, skip_main: bool) -> None:
     """The slice timer of schedulers the SIGALRM timer cannot serve (other threads)."""
     from .scheduler import _main_thread_id, _schedulers, _schedulers_lock
 
-    last: dict[int, Any] = {}
-    while not stop.wait(slice_seconds):
+    delay = slice_ns
+    while not stop.wait(delay / 1e9):
         with _schedulers_lock:
             scheds = list(_schedulers.values())
+        now = perf_counter_ns()
+        delay = slice_ns
         for sched in scheds:
             if skip_main and sched.thread_id == _main_thread_id:
                 continue
-            _slice_used(sched, last)
+            delay = min(delay, _poll(sched, now, slice_ns))
 
 
 def _arm_timer(slice_seconds: float) -> None:
-    """One ``setitimer`` for the main thread; one watchdog thread for every other thread."""
+    """One ``setitimer`` for the main thread; one watchdog thread for every other thread.
+    Both re-arm themselves for the next slice end or deadline (``_poll``)."""
     _disarm_timer()
+    slice_ns = max(1, int(slice_seconds * 1e9))
     on_main = threading.current_thread() is threading.main_thread()
+    _timer_state.update(slice_ns=slice_ns, armed=on_main)
     if on_main:
         signal.signal(signal.SIGALRM, _on_alarm)
-        signal.setitimer(signal.ITIMER_REAL, slice_seconds, slice_seconds)
+        signal.setitimer(signal.ITIMER_REAL, slice_seconds)
         if not _timer_state.get("atexit"):
             # Interpreter shutdown restores SIGALRM's default action (terminate) before the
             # timer stops firing: disarm first.
@@ -117,20 +163,18 @@ def _arm_timer(slice_seconds: float) -> None:
             _timer_state["atexit"] = True
     stop = threading.Event()
     watcher = threading.Thread(
-        target=_watch_threads, args=(stop, slice_seconds, on_main), name="loom-slice-watchdog",
+        target=_watch_threads, args=(stop, slice_ns, on_main), name="loom-slice-watchdog",
         daemon=True,
     )
     watcher.start()
-    _timer_state.update(
-        slice=slice_seconds, armed=on_main, last={}, stop=stop, watcher=watcher
-    )
+    _timer_state.update(stop=stop, watcher=watcher)
 
 
 def _disarm_timer() -> None:
     if _timer_state["armed"]:
+        _timer_state["armed"] = False  # first: a handler running after this re-arms nothing
         signal.setitimer(signal.ITIMER_REAL, 0, 0)
         signal.signal(signal.SIGALRM, signal.SIG_DFL)
-        _timer_state["armed"] = False
     stop = _timer_state.pop("stop", None)
     if stop is not None:
         stop.set()

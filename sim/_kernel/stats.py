@@ -20,7 +20,14 @@ class TaskletStatistics:
 
 @dataclass(frozen=True, slots=True)
 class KernelStatistics:
-    """The calling thread's scheduler at a glance."""
+    """The calling thread's scheduler at a glance.
+
+    ``functions_uninstrumented`` counts the behaviour functions (process-wide) that run
+    without preemption checks, because they could not be rebuilt from source (``python -c``,
+    ``exec``, a lambda, a module without its source file); ``functions_unpreemptible`` those
+    of them that have a loop, each logged once as a warning: a tasklet looping there is
+    never preempted.
+    """
 
     thread_id: int
     mode: str
@@ -32,4 +39,5 @@ class KernelStatistics:
     preemptions: int
     watchdogs: int
     functions_uninstrumented: int
+    functions_unpreemptible: int
     top: tuple[TaskletStatistics, ...]

@@ -110,8 +110,12 @@ def reset() -> None:
     BUDGET.set(BIG)
 
 
-def slow_path(weight: int) -> None:
-    """Called by an instrumented check when its cell says the running tasklet may yield."""
+def slow_path(weight: int) -> bool:
+    """Called by an instrumented check when its cell says the running tasklet may yield.
+
+    Returns True: a comprehension's check is a condition (``not __loom_f__ or
+    __loom_p__(W)``) that must keep every element (see ``sim._preempt.rewrite.check_clauses``).
+    """
     b = BUDGET
     n = b.n
     if n < 0 and b.r:  # the window is spent, maybe not the budget: refill it from the reserve
@@ -120,14 +124,15 @@ def slow_path(weight: int) -> None:
             n = left if left < WINDOW else WINDOW - 1  # never n0 again (see the docstring)
             b.n = n
             b.r = left - n
-            return
+            return True
         b.n = left  # the budget itself is spent: the kernel sees it all in n
         b.r = 0
     handler = _handler
     if handler is None:
         reset()
-        return
+        return True
     handler(weight)
+    return True
 
 
 # The instrumentation module registers how to swap every instrumented function's code.

@@ -13,8 +13,10 @@ simple statement** (Stackless counted ~5 bytecode ticks for ``counter[0] += 1``)
 weighs 1 (the test) plus the simple statements directly in its body, looking into
 if/try/with/match branches but not into nested loops, defs or classes (one unit each); an entry
 check weighs the body's statements outside nested loops/defs, at least 1; a leaf's statements
-are free. Lambdas and comprehensions hold no statements and are not instrumented: a
-comprehension runs unpreemptible, like a C call.
+are free. Each ``for`` clause of a comprehension or generator expression gets the same check
+as a condition that keeps every element (``_rewrite.check_clauses``; weight 1 for the step,
+plus its conditions, plus the element in the innermost clause). A lambda gets no entry check
+(its body is one expression), and cannot be rebuilt from source on its own.
 
 Both variants (hard: flag test; deterministic: budget decrement) are compiled for every
 instrumented function; the process runs the one named by ``_preempt.mode`` and
@@ -29,6 +31,7 @@ API: ``add_prefixes(*p)``, ``remove_prefixes(*p)``, ``ensure_instrumented(func) 
 from __future__ import annotations
 
 import builtins
+import dis
 import functools
 import gc
 import importlib.abc
@@ -93,6 +96,7 @@ class _Counters:
     functions: int = 0
     checks: int = 0
     failed: int = 0
+    unpreemptible: int = 0
     examples: list[str] = field(default_factory=list)
 
 
@@ -102,7 +106,9 @@ _stats = _Counters()
 @dataclass(frozen=True)
 class InstrumentStatistics:
     """Counters since process start. ``functions_instrumented`` counts function definitions
-    compiled by the hook plus function objects rebuilt late; examples are
+    compiled by the hook plus function objects rebuilt late; ``functions_uninstrumentable``
+    the functions of behaviour modules left as they were, and ``functions_unpreemptible``
+    those of them that have a loop (each was logged as a warning); examples are
     ``"module.qualname: reason"`` (the first few)."""
 
     variant: str
@@ -113,6 +119,7 @@ class InstrumentStatistics:
     functions_uninstrumentable: int
     uninstrumentable_examples: tuple[str, ...]
     checks_inserted: int
+    functions_unpreemptible: int
 
 
 def statistics() -> InstrumentStatistics:
@@ -127,6 +134,7 @@ def statistics() -> InstrumentStatistics:
             s.failed,
             tuple(s.examples),
             s.checks,
+            s.unpreemptible,
         )
 
 
@@ -333,7 +341,14 @@ def _instrument_module(sample: types.FunctionType) -> _Module:
         funcs = _collect(globs)
         done = sum(_instrument_function(f) for f in funcs)
         _stats.modules_late += 1
-        _log.info("instrumented %s late: %d of %d functions", name, done, len(funcs))
+        # Routine (every module imported before the hook takes this path): DEBUG, not INFO.
+        _log.debug(
+            "module %s was imported before the hook: %d of its %d functions rebuilt from "
+            "source with preemption checks",
+            name,
+            done,
+            len(funcs),
+        )
     return state
 
 
@@ -352,10 +367,7 @@ def _instrument_function(func: types.FunctionType) -> bool:
             compiled = _rewrite.rebuild(func)
         except _rewrite.Uninstrumentable as exc:
             _failed[id(code)] = code
-            _stats.failed += 1
-            if len(_stats.examples) < _EXAMPLES:
-                _stats.examples.append(f"{func.__module__}.{func.__qualname__}: {exc}")
-            _log.debug("cannot instrument %s: %s", func.__qualname__, exc)
+            _left_alone(func, str(exc))
             return False
         _rebuilt[id(code)] = (code, compiled)
         _register(compiled.codes)
@@ -364,6 +376,43 @@ def _instrument_function(func: types.FunctionType) -> bool:
     func.__code__ = compiled.codes[_preempt.mode]
     _live.add(func)
     return True
+
+
+def _left_alone(func: types.FunctionType, reason: str) -> None:
+    """Account for a behaviour function that keeps its code; warn once if it has a loop.
+
+    # Discussion: such a function runs without checks. One without a loop (a lambda, a
+    # dataclass ``__init__``, most of what ``exec`` defines) does a bounded amount of work
+    # between the checks of the functions it calls, like a leaf (``_rewrite.is_leaf``); only
+    # recursion among unchecked functions alone could make it long. One with a loop can spin
+    # without ever reaching a check, hard mode included, so it is a warning, once per code.
+    """
+    name = f"{func.__module__}.{func.__qualname__}"
+    _stats.failed += 1
+    if len(_stats.examples) < _EXAMPLES:
+        _stats.examples.append(f"{name}: {reason}")
+    if _has_loop(func.__code__):
+        _stats.unpreemptible += 1
+        _log.warning(
+            "%s runs without preemption checks (%s): a tasklet looping in it is never "
+            "preempted and stalls the others, hard mode included",
+            name,
+            reason,
+        )
+    else:
+        _log.debug("%s runs without preemption checks (%s); it has no loop", name, reason)
+
+
+def _has_loop(code: types.CodeType) -> bool:
+    """A backward jump in ``code`` or in code nested in it (a comprehension, a def).
+
+    Every loop closes with one (3.11+: ``JUMP_BACKWARD``, ``POP_JUMP_BACKWARD_IF_*``); the
+    ``_NO_INTERRUPT`` one only closes the resume loop of ``yield from``/``await``, which
+    suspends at every turn."""
+    for ins in dis.get_instructions(code):
+        if "JUMP_BACKWARD" in ins.opname and not ins.opname.endswith("NO_INTERRUPT"):
+            return True
+    return any(_has_loop(c) for c in code.co_consts if isinstance(c, types.CodeType))
 
 
 def _collect(globs: dict[str, object]) -> list[types.FunctionType]:

@@ -8,6 +8,14 @@ and why they have these shapes are described in ``sim._preempt``)::
     if __loom_f__: __loom_p__(W)                                     # hard variant
     __loom_b__.n -= W; if __loom_b__.n < 0: __loom_p__(W)            # deterministic variant
 
+Comprehensions and generator expressions hold no statements: each of their ``for`` clauses
+gets the same check as clauses that keep every element (``check_clauses``)::
+
+    [e for x in xs if c]
+    [e for x in xs if not __loom_f__ or __loom_p__(W) if c]                           # hard
+    [e for x in xs for __loom_b__.n in (__loom_b__.n - W,) if __loom_b__.n >= 0 or __loom_p__(W)
+     if c]                                                                        # deterministic
+
 Unit of weight: one unit ~ one simple statement (Stackless counted ~5 bytecode ticks for
 ``counter[0] += 1``, so a Loom unit is coarser and steadier across Python versions).
 """
@@ -99,6 +107,12 @@ def function_weight(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
     return max(1, block_weight(node.body[1:] if _has_docstring(node.body) else node.body))
 
 
+def clause_weight(clause: ast.comprehension, innermost: bool) -> int:
+    """Weight of a comprehension clause's check: 1 for the step plus one per condition, and 1
+    for the element in the innermost clause (it runs once per step there)."""
+    return 1 + len(clause.ifs) + innermost
+
+
 # What makes a function body unbounded, or able to run code of its own choosing: calls, loops,
 # awaits, yields and comprehensions (implicit loops), and - conservatively - nested scopes and
 # imports (a class body or a module body runs right here).
@@ -148,35 +162,74 @@ def is_leaf(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
 # --- insertion -------------------------------------------------------------------------------
 
 
-def _located(node: ast.AST, anchor: ast.stmt) -> None:
+def _located(node: ast.AST, anchor: ast.stmt | ast.expr) -> None:
     for sub in ast.walk(node):
         if isinstance(sub, ast.expr | ast.stmt):
             sub.lineno = sub.end_lineno = anchor.lineno
             sub.col_offset = sub.end_col_offset = anchor.col_offset
 
 
+def _budget(ctx: ast.expr_context) -> ast.Attribute:
+    # A slot of one object (see _preempt.Budget): cheaper than a list index to read and to
+    # write, on every supported version.
+    return ast.Attribute(ast.Name(BUDGET_NAME, ast.Load()), "n", ctx)
+
+
+def _slow(weight: int) -> ast.Call:
+    return ast.Call(ast.Name(SLOW_NAME, ast.Load()), [ast.Constant(weight)], [])
+
+
 def make_check(variant: str, weight: int, anchor: ast.stmt) -> list[ast.stmt]:
     """The check statements of ``variant``, placed at ``anchor``'s position (line kept)."""
-
-    def cell(name: str, ctx: ast.expr_context) -> ast.Attribute:
-        # A slot of one object (see _preempt.Budget): cheaper than a list index to read and
-        # to write, on every supported version.
-        return ast.Attribute(ast.Name(name, ast.Load()), "n", ctx)
-
-    slow = ast.Expr(ast.Call(ast.Name(SLOW_NAME, ast.Load()), [ast.Constant(weight)], []))
+    slow = ast.Expr(_slow(weight))
     out: list[ast.stmt]
     if variant == _preempt.HARD:
         # The flag is a list that is empty while down: a truth test, no index (see _preempt).
         out = [ast.If(ast.Name(FLAG_NAME, ast.Load()), [slow], [])]
     elif variant == _preempt.DETERMINISTIC:
-        spend = ast.AugAssign(cell(BUDGET_NAME, ast.Store()), ast.Sub(), ast.Constant(weight))
-        low = ast.Compare(cell(BUDGET_NAME, ast.Load()), [ast.Lt()], [ast.Constant(0)])
+        spend = ast.AugAssign(_budget(ast.Store()), ast.Sub(), ast.Constant(weight))
+        low = ast.Compare(_budget(ast.Load()), [ast.Lt()], [ast.Constant(0)])
         out = [spend, ast.If(low, [slow], [])]
     else:
         raise ValueError(f"unknown variant {variant!r}; expected one of {VARIANTS}")
     for stmt in out:
         _located(stmt, anchor)
     return out
+
+
+def check_clauses(
+    variant: str, weight: int, clause: ast.comprehension
+) -> list[ast.comprehension]:
+    """``clause`` with the check of ``variant`` at the start of each of its steps, as clauses
+    (placed at the clause's target). The check is a condition that is always true
+    (``slow_path`` returns True) and comes before the clause's own conditions, which a
+    filter that rejects everything could otherwise keep it from ever reaching.
+
+    # Discussion: a comprehension's semantics stay exactly as written. Nothing is hoisted out
+    # of it and no name is bound: the hard check only reads the flag; the deterministic one
+    # stores the budget through an attribute target, ``for __loom_b__.n in (__loom_b__.n -
+    # W,)``, which CPython (3.9+) compiles to a plain store, not a loop: the bytecode of the
+    # statement check. Laziness, scoping (a clause's iterable, the class scope, walrus
+    # targets), the iteration variables and the code objects (3.11) or inlining (3.12+, PEP
+    # 709) are those of the original.
+    """
+    if variant == _preempt.HARD:
+        flag_down = ast.UnaryOp(ast.Not(), ast.Name(FLAG_NAME, ast.Load()))
+        check: ast.expr = ast.BoolOp(ast.Or(), [flag_down, _slow(weight)])
+        _located(check, clause.target)
+        clause.ifs.insert(0, check)
+        return [clause]
+    if variant != _preempt.DETERMINISTIC:
+        raise ValueError(f"unknown variant {variant!r}; expected one of {VARIANTS}")
+    store = _budget(ast.Store())
+    spent = ast.Tuple([ast.BinOp(_budget(ast.Load()), ast.Sub(), ast.Constant(weight))], ast.Load())
+    left = ast.Compare(_budget(ast.Load()), [ast.GtE()], [ast.Constant(0)])
+    check = ast.BoolOp(ast.Or(), [left, _slow(weight)])
+    for node in (store, spent, check):
+        _located(node, clause.target)
+    step = ast.comprehension(store, spent, [check, *clause.ifs], 0)
+    clause.ifs = []
+    return [clause, step]
 
 
 class Inserter(ast.NodeVisitor):
@@ -187,8 +240,12 @@ class Inserter(ast.NodeVisitor):
     # import time under the import lock, where switching to another tasklet could hand it a
     # half-initialised module; they run once, so leaving them alone costs no liveness in the
     # steady state. A class body inside a function resets the state for the same reason, and
-    # its methods are functions again. Lambdas and comprehensions hold no statements: they run
-    # unchecked (a comprehension over a huge iterable is not preemptible, like a C call).
+    # its methods are functions again. Comprehensions and generator expressions inside a
+    # function or a lambda get a check per ``for`` clause (``check_clauses``); a lambda's body
+    # is one expression and gets no entry check. The parts of a ``def`` or
+    # ``class`` statement that run where it stands (decorators, defaults, bases) and a loop's
+    # header (its iterable, its test) are visited with the state of the enclosing code.
+    # Annotations are left as written: ``from __future__ import annotations`` keeps their text.
     """
 
     def __init__(self, variant: str) -> None:
@@ -203,8 +260,14 @@ class Inserter(ast.NodeVisitor):
             self.visit(stmt)
         self._in_function = outer
 
+    def _visit_exprs(self, nodes: list[ast.expr | None]) -> None:
+        for node in nodes:
+            if node is not None:
+                self.visit(node)
+
     def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
         self.functions += 1
+        self._visit_exprs([*node.decorator_list, *node.args.defaults, *node.args.kw_defaults])
         if is_leaf(node):  # nothing nested either: no loop, no def
             return
         weight = function_weight(node)
@@ -215,6 +278,10 @@ class Inserter(ast.NodeVisitor):
 
     def _loop(self, node: ast.For | ast.AsyncFor | ast.While) -> None:
         weight = loop_weight(node)
+        if isinstance(node, ast.While):
+            self.visit(node.test)
+        else:
+            self._visit_exprs([node.target, node.iter])
         self._visit_block(node.body, self._in_function)
         self._visit_block(node.orelse, self._in_function)
         if self._in_function:
@@ -227,8 +294,35 @@ class Inserter(ast.NodeVisitor):
     def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> None:
         self._function(node)
 
+    def visit_Lambda(self, node: ast.Lambda) -> None:
+        self._visit_exprs([*node.args.defaults, *node.args.kw_defaults])
+        outer, self._in_function = self._in_function, True  # the body runs when called
+        self.visit(node.body)
+        self._in_function = outer
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        self._visit_exprs([node.target, node.value])
+
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        self._visit_exprs([*node.decorator_list, *node.bases])
+        for keyword in node.keywords:
+            self.visit(keyword)
         self._visit_block(node.body, False)
+
+    def _comprehension(
+        self, node: ast.ListComp | ast.SetComp | ast.DictComp | ast.GeneratorExp
+    ) -> None:
+        self.generic_visit(node)  # comprehensions nested in it first
+        if not self._in_function:
+            return
+        last = len(node.generators) - 1
+        clauses: list[ast.comprehension] = []
+        for i, clause in enumerate(node.generators):
+            clauses += check_clauses(self.variant, clause_weight(clause, i == last), clause)
+            self.checks += 1
+        node.generators = clauses
+
+    visit_ListComp = visit_SetComp = visit_DictComp = visit_GeneratorExp = _comprehension
 
     def visit_For(self, node: ast.For) -> None:
         self._loop(node)
@@ -427,7 +521,7 @@ def rebuild(func: types.FunctionType) -> Compiled:
     """
     code = func.__code__
     if code.co_name == "<lambda>":
-        raise Uninstrumentable("lambda: no statement can hold a check")
+        raise Uninstrumentable("a lambda cannot be rebuilt from source on its own")
     text, first = _source_block(code, func.__globals__)
     parsed = _parse_def(code, text, first)
     flags = code.co_flags & FUTURE_FLAGS

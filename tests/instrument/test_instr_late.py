@@ -7,6 +7,7 @@ import asyncio
 import functools
 import inspect
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -386,3 +387,37 @@ def test_dataclass_generated_methods_count_as_sourceless(write_module: WriteModu
     # __init__/__repr__/__eq__ are exec'd from strings: counted, not instrumented, still working
     assert _instrument.statistics().functions_uninstrumentable > stats.functions_uninstrumentable
     assert "__loom_b__" not in mod.P.__init__.__code__.co_names
+
+
+def test_late_instrumentation_logs_at_debug_in_words(
+    write_module: WriteModule, caplog: pytest.LogCaptureFixture
+) -> None:
+    mod = write_module("late_log", "def f(n):\n    while n:\n        n -= 1\n    return n\n")
+    with caplog.at_level(logging.DEBUG, logger="sim"):
+        assert _instrument.ensure_instrumented(mod.f) is True
+    mine = [r for r in caplog.records if mod.__name__ in r.getMessage()]
+    assert [r.levelno for r in mine] == [logging.DEBUG]
+    assert "1 of its 1 functions rebuilt from source" in mine[0].getMessage()
+
+
+def test_sourceless_functions_with_a_loop_are_a_warning_once_each(
+    write_module: WriteModule, caplog: pytest.LogCaptureFixture
+) -> None:
+    mod = write_module("late_exec", "x = 1\n")
+    exec("def looping(n):\n    while n:\n        n -= 1\n    return n\n", mod.__dict__)
+    exec("def squares(n):\n    return [i * i for i in range(n)]\n", mod.__dict__)
+    exec("def straight(a):\n    return a + 1\n", mod.__dict__)
+    stats = _instrument.statistics()
+    with caplog.at_level(logging.DEBUG, logger="sim"):
+        for _ in range(2):
+            for name in ("looping", "squares", "straight"):
+                assert _instrument.ensure_instrumented(getattr(mod, name)) is False
+    mine = [r for r in caplog.records if mod.__name__ in r.getMessage()]
+    warned = [r.getMessage() for r in mine if r.levelno == logging.WARNING]
+    assert [w.split()[0] for w in warned] == [f"{mod.__name__}.looping", f"{mod.__name__}.squares"]
+    assert "runs without preemption checks (no source file (<string>))" in warned[0]
+    assert [r.levelno for r in mine if "straight" in r.getMessage()] == [logging.DEBUG]
+    after = _instrument.statistics()
+    assert after.functions_uninstrumentable == stats.functions_uninstrumentable + 3
+    assert after.functions_unpreemptible == stats.functions_unpreemptible + 2
+    assert (mod.looping(3), mod.squares(3), mod.straight(1)) == (0, [0, 1, 4], 2)

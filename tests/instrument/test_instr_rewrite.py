@@ -213,7 +213,7 @@ def test_dunder_methods_and_decorated_functions_keep_their_check() -> None:
     assert weights(src) == [1, 1]
 
 
-def test_module_and_class_bodies_lambdas_and_comprehensions_are_left_alone() -> None:
+def test_module_and_class_bodies_are_left_alone_but_not_the_lambdas_they_define() -> None:
     src = """
     while x:
         x -= 1
@@ -222,9 +222,13 @@ def test_module_and_class_bodies_lambdas_and_comprehensions_are_left_alone() -> 
     class C:
         for k in range(2):
             pass
+        squares = [i * i for i in range(9)]
         g = lambda: [i for i in range(9)]
     """
-    assert rewritten(src) == expect(src)
+    assert rewritten(src, HARD) == expect(src.replace(
+        "g = lambda: [i for i in range(9)]",
+        "g = lambda: [i for i in range(9) if not __loom_f__ or __loom_p__(2)]",  # runs later
+    ))
 
 
 def test_async_for_generators_and_nested_classes_get_checks() -> None:
@@ -337,3 +341,159 @@ def test_variants_pair_nested_code_by_qualname_and_line() -> None:
         "K.m",
     ]
     assert all(h is not d for h, d in pairs)
+
+
+def test_every_comprehension_clause_gets_a_check_before_its_conditions() -> None:
+    src = """
+    def f(xs, ys):
+        return [x * y for x in xs if x for y in ys if y if y > 1], (z for z in xs)
+    """
+    assert rewritten(src, HARD) == expect("""
+        def f(xs, ys):
+            if __loom_f__:
+                __loom_p__(1)
+            return [x * y for x in xs if not __loom_f__ or __loom_p__(2) if x
+                    for y in ys if not __loom_f__ or __loom_p__(4) if y if y > 1], (
+                z for z in xs if not __loom_f__ or __loom_p__(2))
+    """)
+    assert rewritten(src) == expect("""
+        def f(xs, ys):
+            __loom_b__.n -= 1
+            if __loom_b__.n < 0:
+                __loom_p__(1)
+            return [x * y for x in xs
+                    for __loom_b__.n in (__loom_b__.n - 2,) if __loom_b__.n >= 0 or __loom_p__(2)
+                    if x for y in ys
+                    for __loom_b__.n in (__loom_b__.n - 4,) if __loom_b__.n >= 0 or __loom_p__(4)
+                    if y if y > 1], (
+                z for z in xs
+                for __loom_b__.n in (__loom_b__.n - 2,) if __loom_b__.n >= 0 or __loom_p__(2))
+    """)
+
+
+def test_comprehensions_in_loop_headers_defaults_and_lambdas_get_checks_too() -> None:
+    src = """
+    def f(xs):
+        while any(x for x in xs):
+            xs = xs[1:]
+        for y in {v: v for v in xs}:
+            pass
+        def g(a=[i for i in xs]):
+            return a
+        return lambda: {k for k in xs}, g
+    """
+    checks = rewritten(src, HARD).count("not __loom_f__ or __loom_p__(")
+    assert checks == 4
+
+
+COMPREHENSIONS = '''
+import asyncio
+
+def clauses(xs, ys):
+    return [(x, y) for x in xs if x % 2 for y in ys if y != x if y > 0]
+
+def kinds(xs):
+    return {x: x * x for x in xs}, {x % 3 for x in xs}, sorted(x for x in xs if x)
+
+def nothing_leaks(xs):
+    out = [x for x in xs]
+    try:
+        x
+    except NameError:
+        return out, "no leak"
+    return out, "leak"
+
+def walrus(xs):
+    doubled = [last := x * 2 for x in xs]
+    return doubled, last
+
+def lazy(log):
+    def src(n):
+        for i in range(n):
+            log.append(("yield", i))
+            yield i
+    gen = (log.append(("elt", i)) or i for i in src(3) if log.append(("if", i)) or True)
+    log.append("made")
+    first = next(gen)
+    log.append(("got", first))
+    return first, list(gen)
+
+def eager_first_iterable():
+    try:
+        (x for x in 5)
+    except TypeError as exc:
+        return str(exc)
+
+def class_scope():
+    class C:
+        k = 2
+        try:
+            out = [k for _ in range(2)]
+        except NameError as exc:
+            out = str(exc)
+    return C.out
+
+def raising(xs):
+    return [1 // x for x in xs if x != 2]
+
+def enclosing_and_nested(xs):
+    base = 10
+    return [[base + x + y for y in range(x)] for x in xs if [y for y in range(x) if y > 1]]
+
+async def agen(n):
+    for i in range(n):
+        yield i
+
+def async_comp(n):
+    async def main():
+        return [i async for i in agen(n) if i % 2], {i: i async for i in agen(n)}
+    return asyncio.run(main())
+
+def never_reaches_an_accepting_filter(xs):
+    return any(False for x in xs if x < 0)
+'''
+
+
+@pytest.mark.parametrize("variant", [None, DET, HARD])
+def test_comprehensions_keep_their_semantics_in_both_variants(variant: str | None) -> None:
+    src = textwrap.dedent(COMPREHENSIONS)
+    code = compile(src, "<c>", "exec") if variant is None else (
+        _rewrite.compile_module(src, "<c>").codes[variant]
+    )
+    ns: dict[str, object] = {"__loom_b__": _preempt.Budget(1), "__loom_f__": [1]}
+    ns["__loom_p__"] = lambda w: ns["__loom_b__"].set(1) or True  # type: ignore[attr-defined]
+    exec(code, ns)
+    f: dict[str, types.FunctionType] = ns  # type: ignore[assignment]
+    assert f["clauses"]([1, 2, 3], [3, 1, -1]) == [(1, 3), (3, 1)]
+    assert f["kinds"]([0, 1, 2, 4]) == ({0: 0, 1: 1, 2: 4, 4: 16}, {0, 1, 2}, [1, 2, 4])
+    assert f["nothing_leaks"]((1, 2)) == ([1, 2], "no leak")
+    assert f["walrus"]([1, 2, 3]) == ([2, 4, 6], 6)
+    log: list[object] = []
+    assert f["lazy"](log) == (0, [1, 2])
+    assert log == ["made", ("yield", 0), ("if", 0), ("elt", 0), ("got", 0),
+                   ("yield", 1), ("if", 1), ("elt", 1), ("yield", 2), ("if", 2), ("elt", 2)]
+    assert f["eager_first_iterable"]() == "'int' object is not iterable"
+    assert f["class_scope"]() == "name 'k' is not defined"
+    with pytest.raises(ZeroDivisionError) as info:
+        f["raising"]([1, 2, 0])
+    line = next(i for i, text in enumerate(src.splitlines(), 1) if "1 // x" in text)
+    assert traceback.extract_tb(info.value.__traceback__)[-1].lineno == line
+    assert f["enclosing_and_nested"]([1, 3, 4]) == [[13, 14, 15], [14, 15, 16, 17]]
+    assert f["async_comp"](4) == ([1, 3], {0: 0, 1: 1, 2: 2, 3: 3})
+    assert f["never_reaches_an_accepting_filter"](range(5)) is False
+
+
+def test_comprehension_checks_bind_no_name() -> None:
+    src = textwrap.dedent(COMPREHENSIONS)
+    plain = compile(src, "<c>", "exec")
+    compiled = _rewrite.compile_module(src, "<c>")
+    for variant in (DET, HARD):
+        pairs = zip(
+            _rewrite.code_pairs(plain, plain),
+            _rewrite.code_pairs(compiled.codes[variant], compiled.codes[variant]),
+            strict=True,
+        )
+        for (old, _), (new, _) in pairs:
+            assert (new.co_qualname, new.co_varnames, new.co_cellvars, new.co_freevars) == (
+                old.co_qualname, old.co_varnames, old.co_cellvars, old.co_freevars
+            )

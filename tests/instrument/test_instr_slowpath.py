@@ -19,14 +19,14 @@ def spin(n):
 """
 
 
-def load(variant: str) -> types.FunctionType:
+def load(variant: str, src: str = SRC, name: str = "spin") -> types.FunctionType:
     ns: dict[str, object] = {
         "__loom_f__": _preempt.FLAG,
         "__loom_b__": _preempt.BUDGET,
         "__loom_p__": _preempt.slow_path,
     }
-    exec(_rewrite.compile_module(SRC, "<spin>").codes[variant], ns)
-    spin = ns["spin"]
+    exec(_rewrite.compile_module(src, "<spin>").codes[variant], ns)
+    spin = ns[name]
     assert isinstance(spin, types.FunctionType)
     return spin
 
@@ -111,6 +111,24 @@ def test_hard_mode_never_takes_the_refill_shortcut(calls: list[int]) -> None:
     spin(1)
     assert calls == [3, 2]
     assert _preempt.BUDGET.left() == 1000
+
+
+ODD = "def odd(n):\n    return sum(i for i in range(n) if i % 2)\n"
+
+
+def test_comprehension_steps_spend_and_call_like_loop_checks(calls: list[int]) -> None:
+    odd = load(_preempt.DETERMINISTIC, ODD, "odd")
+    _preempt.BUDGET.set(100)
+    assert odd(3) == 1
+    # entry 1; each step 3: the step, its condition, the element
+    assert (_preempt.BUDGET.left(), calls) == (100 - 1 - 3 * 3, [])
+    _preempt.BUDGET.set(4)
+    assert odd(3) == 1  # the slow path keeps every element
+    assert calls == [3, 3]
+    hard = load(_preempt.HARD, ODD, "odd")
+    _preempt.FLAG.append(1)
+    assert hard(3) == 1
+    assert calls == [3, 3, 1, 3, 3, 3]
 
 
 @settings(max_examples=300, deadline=None)

@@ -243,3 +243,53 @@ def test_hard_mode_preempts_in_a_non_main_thread(tmp_path: pathlib.Path) -> None
     assert out["done"] == [sum(range(300_000))]
     assert out["alive"] is False
     assert out["preemptions"] >= 1
+
+
+@pytest.mark.parametrize("mode", ["deterministic", "hard"])
+def test_comprehensions_and_generator_expressions_are_preempted(mode: str) -> None:
+    out = run_script(str(SCRIPTS / "runaway_comprehensions.py"), mode, timeout=90)
+    assert out["squares_ok"] is True
+    assert out["ticks"] >= 30
+    assert out["ticks_during_squares"] >= 2  # the counter ran while the bounded one built
+    assert out["alive"] == []
+
+
+def test_code_without_source_is_named_in_a_warning_and_counted() -> None:
+    # `python -c`: __main__ has no source file, so nothing in it can be rebuilt with checks.
+    program = textwrap.dedent(
+        """
+        import json, logging, sim
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
+        def spin(n):
+            while n:
+                n -= 1
+        make = lambda: 1
+        sim.spawn(spin, 1000)
+        sim.spawn(spin, 10)
+        sim.run()
+        s = sim.statistics()
+        print(json.dumps([s.functions_uninstrumented, s.functions_unpreemptible]))
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert json.loads(proc.stdout) == [2, 1]  # spin and the lambda; spin has a loop
+    warnings = [line for line in proc.stderr.splitlines() if line.startswith("WARNING")]
+    assert len(warnings) == 1, proc.stderr
+    assert warnings[0].startswith("WARNING sim.")
+    assert "__main__.spin runs without preemption checks (no source file (<string>))" in (
+        warnings[0]
+    )
+
+
+def test_hard_slices_last_one_slice_and_a_due_sleeper_preempts_a_runaway() -> None:
+    # Measured inside the subprocess with the machine's own pauses taken out (see the script):
+    # a slice is counted from the tasklet's switch-in, and a sleeper whose deadline passed
+    # preempts the running tasklet at its next check instead of waiting for the run phase.
+    out = run_script(str(SCRIPTS / "hard_timing.py"), timeout=90)
+    slice_s = out["slice"]
+    assert out["slices"] >= 20
+    assert 0.5 * slice_s < out["slice_median"] < 1.3 * slice_s
+    assert out["late"] == 60
+    assert out["late_median"] < slice_s

@@ -21,8 +21,6 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import greenlet
-
 from . import _kernel
 from ._entity import WorldError
 from ._kernel import _local as _thread
@@ -261,14 +259,5 @@ class WallTimers:
 # The C twins of park() and next_tick() (sim/_speedups.c), when the kernel's C half is in.
 if _kernel._speedups is not None:
     _kernel._speedups.setup_world(BehaviourTasklet, WorldError, _thread)
-
-    def _show_greenlet() -> None:
-        """Show setup_prefetch() a greenlet suspended in a frame, as a parked behaviour is."""
-        g = greenlet.greenlet(lambda: greenlet.getcurrent().parent.switch())
-        g.switch()
-        _kernel._speedups.setup_prefetch(g, g._stack_saved, g.gr_frame)
-        g.throw(greenlet.GreenletExit)
-
-    _show_greenlet()
     park = _kernel._speedups.park  # noqa: F811
     next_tick = _kernel._speedups.next_tick  # noqa: F811

@@ -36,7 +36,15 @@
  * entity.  Each park prefetches, one pointer level per park, the objects of the
  * behaviours the next few parks will resume (prefetch_ahead()), and each radius query
  * prefetches the cells it will scan.  Prefetching changes no state and cannot fault; the
- * loads it takes its addresses from are of objects held alive and already prefetched.
+ * loads it takes its addresses from are of Loom's own objects (a tasklet's or an entity's
+ * slots), held alive and already prefetched.
+ *
+ * # Discussion: what this C reads.
+ * Other projects' objects (CPython's, greenlet's) only through their public C APIs: no
+ * private function, no field of a private structure, no guessed layout.  Raw loads at
+ * fixed offsets are of Loom's own types only, at offsets read from their member
+ * descriptors (slots_of()).  Greenlet's stack copies and frames, and CPython's dict tables,
+ * are not touched, not even to prefetch them: a release of either may move them.
  *
  * Single-phase init, process-wide state: like greenlet, this module does not support
  * sub-interpreters.
@@ -71,8 +79,8 @@ static Py_ssize_t d_total, d_used, d_timeout;
 static Py_ssize_t b_n, b_n0, b_r;
 static Py_ssize_t w_world, w_key;
 
-/* greenlet's C API (greenlet/greenlet.h): slot 6 of the capsule "greenlet._C_API" is
-   PyGreenlet_Switch(greenlet, args, kwargs).  Calling it directly, rather than the
+/* greenlet's public C API (greenlet/greenlet.h): slot 6 of the capsule "greenlet._C_API"
+   is PyGreenlet_Switch(greenlet, args, kwargs).  Calling it directly, rather than the
    greenlet's switch() method, leaves fewer C frames on the tasklet's stack, which greenlet
    copies out and back in at every switch. */
 #define GREENLET_SWITCH_NUM 6
@@ -465,18 +473,23 @@ thread_sched(void)
 }
 
 /* An attribute of a plain instance (World): its __dict__ first, which skips the type's
-   attribute search; getattr when it is not there (a new reference, or NULL and an
-   exception). */
+   attribute search; getattr when it is not there, or when o has no __dict__ (a new
+   reference, or NULL and an exception). */
 static inline PyObject *
 inst_attr(PyObject *o, PyObject *name)
 {
-    PyObject **dp = _PyObject_GetDictPtr(o);
-    if (dp != NULL && *dp != NULL) {
-        PyObject *v = PyDict_GetItemWithError(*dp, name);
-        if (v != NULL) {
-            Py_INCREF(v);
+    PyObject *d = PyObject_GenericGetDict(o, NULL);
+    if (d == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+            return NULL;
+        PyErr_Clear();
+    }
+    else {
+        PyObject *v = PyDict_Check(d) ? PyDict_GetItemWithError(d, name) : NULL;
+        Py_XINCREF(v);
+        Py_DECREF(d);
+        if (v != NULL)
             return v;
-        }
         if (PyErr_Occurred())
             return NULL;
     }
@@ -497,15 +510,14 @@ sp_bind_thread(PyObject *self, PyObject *sched)
 }
 
 /* Prefetching the behaviours a tick will resume.  A resume is a cache miss on each of
-   the behaviour's objects (its tasklet, greenlet and greenlet implementation, its entity
-   and position floats), which a plain loop over the same entities mostly does not pay.
-   The tick resumes the behaviours in the order of its woken list, one park apart (a
-   think, microseconds), so each park starts the loads for the next five, one level of
-   pointers per park (distance 1 is the behaviour resumed right after the next): the
-   tasklet at distance 5; its greenlet and entity at 4; greenlet's implementation at 3;
-   the start of the saved C stack, the top frame object and the coordinates at 2; the
-   frames' data at 1.  Nothing is dereferenced before an earlier park prefetched it,
-   and prefetches never fault. */
+   the behaviour's objects (its tasklet, greenlet, entity and position floats), which a
+   plain loop over the same entities mostly does not pay.  The tick resumes the behaviours
+   in the order of its woken list, one park apart (a think, microseconds), so each park
+   starts the loads for the next three, one level of pointers per park (distance 1 is the
+   behaviour resumed right after the next): the tasklet at distance 3; its greenlet and
+   entity at 2; the entity's coordinates at 1.  What is read to find them is Loom's own (a
+   tasklet's and an entity's slots), each prefetched by an earlier park; the greenlet is
+   prefetched, never read; prefetches never fault. */
 static _Thread_local PyObject *pf_list;    /* the tick's woken list (a reference) */
 static _Thread_local Py_ssize_t pf_pos;    /* where in it the tick has got to */
 static Py_ssize_t w_entity, e_x, e_y;  /* offsets; e_x 0 until setup_entity */
@@ -537,13 +549,6 @@ is_entity_type(PyTypeObject *tp)
     return 1;
 }
 
-/* greenlet.h's PyGreenlet, whose layout is greenlet's public C API. */
-typedef struct {
-    PyObject_HEAD
-    PyObject *weakreflist, *dict;
-    void *pimpl;
-} GreenletObject;
-
 #define PF(p) __builtin_prefetch((p), 0, 3)
 
 static inline void
@@ -553,24 +558,11 @@ pf_lines(const void *p, int n)
         PF((const char *)p + 64 * i);
 }
 
-/* Where, in greenlet's implementation object, a suspended greenlet keeps its saved C stack
-   and its top frame: found by setup_prefetch() on a greenlet it is shown, and checked there,
-   since the layout is greenlet's own (0: not found, those loads are skipped). */
-static Py_ssize_t gi_copy, gi_frame;
-#define FRAME_F_FRAME (3 * sizeof(void *))  /* PyFrameObject.f_frame, CPython 3.11-3.13 */
-
 static inline PyObject *
 pf_behaviour(PyObject *l, Py_ssize_t i)
 {
     PyObject *t = PyList_GET_ITEM(l, i);
     return of_type(t, Behaviour_T, &behaviour_seen) ? t : NULL;
-}
-
-static inline void *
-pf_impl(PyObject *t)
-{
-    PyObject *g = SLOT(t, t_greenlet);
-    return g != NULL && Py_IS_TYPE(g, Greenlet_T) ? ((GreenletObject *)g)->pimpl : NULL;
 }
 
 static inline PyObject *
@@ -584,7 +576,6 @@ static void
 prefetch_ahead(PyObject *next)
 {
     PyObject *l = pf_list, *t, *e, *g;
-    char *impl, *f;
     Py_ssize_t n = PyList_GET_SIZE(l), i = pf_pos, end = i + 4 < n ? i + 4 : n;
     while (i < end && PyList_GET_ITEM(l, i) != next)
         i++;
@@ -592,34 +583,18 @@ prefetch_ahead(PyObject *next)
         return;  /* not from the list (a soon or spawned one): nothing to do this park */
     pf_pos = ++i;
     n_prefetch++;
-    if (i + 4 < n)
-        pf_lines(PyList_GET_ITEM(l, i + 4), 4);
-    if (i + 3 < n && (t = pf_behaviour(l, i + 3)) != NULL) {
+    if (i + 3 < n)
+        pf_lines(PyList_GET_ITEM(l, i + 3), 4);
+    if (i + 2 < n && (t = pf_behaviour(l, i + 2)) != NULL) {
         if ((g = SLOT(t, t_greenlet)) != NULL)
             PF(g);
         if ((e = SLOT(t, w_entity)) != NULL)
             pf_lines(e, 2);
     }
-    if (i + 2 < n && (t = pf_behaviour(l, i + 2)) != NULL) {
-        if ((impl = pf_impl(t)) != NULL)
-            pf_lines(impl, 5);
+    if (i + 1 < n && (t = pf_behaviour(l, i + 1)) != NULL && (e = pf_entity(t)) != NULL) {
+        PF(SLOT(e, e_x));
+        PF(SLOT(e, e_y));
     }
-    if (i + 1 < n && (t = pf_behaviour(l, i + 1)) != NULL) {
-        if ((impl = pf_impl(t)) != NULL && gi_copy) {
-            if ((f = *(char **)(impl + gi_copy)) != NULL)
-                pf_lines(f, 4);  /* the rest streams in as greenlet copies it back */
-            if ((f = *(char **)(impl + gi_frame)) != NULL)
-                pf_lines(f, 2);
-        }
-        if ((e = pf_entity(t)) != NULL) {
-            PF(SLOT(e, e_x));
-            PF(SLOT(e, e_y));
-        }
-    }
-    if (i < n && (t = pf_behaviour(l, i)) != NULL && (impl = pf_impl(t)) != NULL && gi_copy
-        && (f = *(char **)(impl + gi_frame)) != NULL
-        && (f = *(char **)(f + FRAME_F_FRAME)) != NULL)
-        pf_lines(f - 128, 6);  /* its frame, and the bootstrap's just below it */
 }
 
 /* t.due = due; wheel it; leave the ring; switch to the next runnable (deadlock raises).
@@ -1475,21 +1450,15 @@ scan_cell(PyObject *cell, const Disc *q, Hits *hits)
     return 1;
 }
 
-/* A query's cells are looked up first, their dicts prefetched, then their key tables, and
-   only then scanned: the loads of all its cells overlap, where scanning each cell as it is
-   found waits for its dict, then its table, one cell after another.  (Up to MAX_BATCH
-   cells; a bigger square is scanned as found.) */
+/* A query's cells are looked up first, their dicts prefetched, and only then scanned: the
+   loads of all its cells overlap, where scanning each cell as it is found waits for its
+   dict, one cell after another.  (Up to MAX_BATCH cells; a bigger square is scanned as
+   found.) */
 #define MAX_BATCH 36
 
 static int
 batch_scan(PyObject **cellv, int nc, const Disc *q, Hits *hits)
 {
-    for (int k = 0; k < nc; k++) {
-        if (PyDict_CheckExact(cellv[k])) {  /* header, indices, then 24-byte entries */
-            Py_ssize_t lines = 1 + (16 + 24 * PyDict_GET_SIZE(cellv[k]) + 63) / 64;
-            pf_lines(((PyDictObject *)cellv[k])->ma_keys, lines < 8 ? (int)lines : 8);
-        }
-    }
     for (int k = 0; k < nc; k++) {
         int rc = scan_cell(cellv[k], q, hits);
         if (rc <= 0)
@@ -2269,42 +2238,6 @@ sp_setup_world(PyObject *self, PyObject *args)
 }
 
 static PyObject *
-sp_setup_prefetch(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    /* setup_prefetch(g, saved, frame): g a greenlet suspended in a Python frame, saved its
-       _stack_saved and frame its gr_frame.  Finds where g's implementation keeps its stack
-       copy (the word before the saved size, as in greenlet's StackState) and its top frame,
-       and checks that the frame's f_frame leads back to the frame.  Returns whether the
-       prefetches that read them are on. */
-    gi_copy = gi_frame = 0;
-    if (bad_args(nargs == 3 && Py_IS_TYPE(args[0], Greenlet_T) && PyLong_Check(args[1])
-                     && PyFrame_Check(args[2]), "setup_prefetch(greenlet, saved, frame)"))
-        return NULL;
-    Py_ssize_t saved = PyLong_AsSsize_t(args[1]);
-    if (saved == -1 && PyErr_Occurred())
-        return NULL;
-    intptr_t *w = ((GreenletObject *)args[0])->pimpl;
-    Py_ssize_t copy = 0, frame = 0, words = 24;  /* its first 192 bytes (of ~300) */
-    if (w == NULL || saved <= 0 || PY_VERSION_HEX >= 0x030E0000)  /* frames: 3.11-3.13 */
-        Py_RETURN_FALSE;
-    for (Py_ssize_t k = 2; k < words; k++) {
-        if (w[k] == saved && w[k - 1] != 0)
-            copy = copy ? -1 : k - 1;
-        if (w[k] == (intptr_t)args[2])
-            frame = frame ? -1 : k;
-    }
-    if (copy <= 0 || frame <= 0)
-        Py_RETURN_FALSE;
-    /* f_frame, and the iframe's frame_obj (5th word on 3.11, 6th on 3.12 and 3.13) */
-    intptr_t *iframe = *(intptr_t **)((char *)args[2] + FRAME_F_FRAME);
-    if (iframe == NULL || iframe[PY_VERSION_HEX >= 0x030C0000 ? 6 : 5] != (intptr_t)args[2])
-        Py_RETURN_FALSE;
-    gi_copy = copy * (Py_ssize_t)sizeof(intptr_t);
-    gi_frame = frame * (Py_ssize_t)sizeof(intptr_t);
-    Py_RETURN_TRUE;
-}
-
-static PyObject *
 sp_counts(PyObject *self, PyObject *unused)
 {
     return Py_BuildValue("{sKsKsKsKsKsK}", "fast", n_fast, "slow", n_slow,
@@ -2455,9 +2388,6 @@ static PyMethodDef methods[] = {
     {"method", sp_method, METH_VARARGS,
      "method(cls, name): a method descriptor of cls for the C method name (switch, "
      "sleep_until, query_radius, grid_query)."},
-    {"setup_prefetch", (PyCFunction)(void (*)(void))sp_setup_prefetch, METH_FASTCALL,
-     "setup_prefetch(greenlet, saved, frame) -> bool: where greenlets keep their stack copy "
-     "and top frame, for prefetching the behaviours a tick resumes."},
     {"counts", sp_counts, METH_NOARGS,
      "counts() -> {'fast': switches done in C, 'slow': handed to Scheduler._switch_py, "
      "'grid_fast' / 'grid_slow': radius queries done in C / handed to the twin, "

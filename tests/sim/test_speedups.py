@@ -1,4 +1,4 @@
-"""The kernel's C half (sim/_speedups.c) and its pure-Python twin give the same results.
+"""The kernel's C half (sim/_c/) and its pure-Python twin give the same results.
 
 The whole kernel and world suites run both ways (``make test`` runs them again with
 ``LOOM_PURE_PYTHON=1``); these tests check that the C half is really in use where it was

@@ -1,4 +1,4 @@
-"""The tick's prefetching (``prefetch_ahead`` in sim/_speedups.c) changes no outcome: it
+"""The tick's prefetching (``prefetch_ahead`` in sim/_c/world.c) changes no outcome: it
 runs at the parks of every tick that resumes behaviours from the wheel, and it stays safe
 when what it reads ahead (the woken list, its entities and tasklets) changes under it."""
 

@@ -13,7 +13,7 @@ The world: entities whose behaviours are tasklets on a tick clock (see ``sim.Wor
 the same machinery.
 """
 
-from . import _instrument, _kernel
+from . import _instrument, _kernel, _twins
 from ._api import (
     DEFAULT_SLICE_SECONDS,
     DEFAULT_SLICE_UNITS,
@@ -67,6 +67,9 @@ from .errors import (
     WorldModuleError,
     WouldBlock,
 )
+
+# The C half in place of its twins (the table is sim/_twins.py), now that they are imported.
+_twins.install()
 
 # Functions bound to user tasklets are behaviour code: instrument their module on first bind.
 _kernel._instrument_hook[0] = _instrument.ensure_instrumented

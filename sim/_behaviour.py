@@ -21,7 +21,6 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from . import _kernel
 from ._entity import WorldError
 from ._kernel import _local as _thread
 from ._kernel import get_scheduler
@@ -130,6 +129,7 @@ def release(world: World, entity: Entity) -> list[str]:
 
 def park(t: BehaviourTasklet, world: World, due: int) -> None:
     """Suspend the running behaviour ``t`` until tick ``due`` (> the current tick)."""
+    # A C version runs instead: sim._speedups.park (see sim/_twins.py).
     t.due = due
     if due == world._tick + 1:
         world._soon.append(t)
@@ -156,6 +156,7 @@ def next_tick() -> None:
     The straight-line loop of a behaviour: ``while True: ...; next_tick()``.  Behaviours
     woken in a tick run in the order they went to sleep.  Sleepers cost nothing per tick.
     """
+    # A C version runs instead: sim._speedups.next_tick (see sim/_twins.py).
     # Inlined park(t, world, tick + 1), and the scheduler read from the kernel's
     # thread-local without a call: this is the hottest path in a world.
     try:
@@ -255,9 +256,3 @@ class WallTimers:
         """Clock time of the earliest pending timer, or None."""
         return self._heap.next_deadline()
 
-
-# The C twins of park() and next_tick() (sim/_speedups.c), when the kernel's C half is in.
-if _kernel._speedups is not None:
-    _kernel._speedups.setup_world(BehaviourTasklet, WorldError, _thread)
-    park = _kernel._speedups.park  # noqa: F811
-    next_tick = _kernel._speedups.next_tick  # noqa: F811

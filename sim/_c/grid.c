@@ -1,5 +1,5 @@
 /* The grid's layer: Grid.move_all's loop for a wrapping grid (move_wrapped, the world's
- * motion every tick) and Grid.query_radius (grid_query); the twins are in sim/_aoi.py.
+ * motion every tick) and Grid.query_radius (grid_query); sim/_twins.py lists the twins.
  * The world's entities are grid records of their own (setup_entity).
  */
 #include "grid.h"
@@ -28,8 +28,8 @@ entity_kind_new(PyTypeObject *tp)
 
 /* ------------------------------------------------------------------ motion */
 
-/* Grid.move_all's loop for a wrapping grid without subscriptions (sim/_aoi.py; its Python
-   body is the twin): for each (eid, record) of a dict, x = (x + vx * dt) % w (Python's
+/* Grid.move_all's loop for a wrapping grid without subscriptions (the twin is
+   _move_wrapped_py): for each (eid, record) of a dict, x = (x + vx * dt) % w (Python's
    float modulo, bit for bit: built with -ffp-contract=off), likewise y, the cell key as
    move() computes it, and relink(eid, record, key) when the cell changed (in C, see
    relink_rec()).  Records of a type without the five slots go to move(eid, x, y) instead. */
@@ -160,7 +160,7 @@ link_into(PyObject *cells, PyObject *key, PyObject *eid, PyObject *rec)
     return PyDict_SetItem(cell, eid, rec);
 }
 
-/* relink(eid, rec, key): Grid._relink (sim/_aoi.py, the twin) done here when relink is that
+/* relink(eid, rec, key): Grid._relink (the twin) done here when relink is that
    method of a grid whose buckets are plain dicts holding rec where its key says, and rec (of
    the cached layout) has a kind slot; otherwise, or on an error in the lookups, the twin
    is called, before anything changes.  The same steps in the same order: out of the cell
@@ -319,7 +319,7 @@ sp_move_wrapped(PyObject *self, PyObject *args)
 
 /* ------------------------------------------------------------------ grid queries */
 
-/* Grid.query_radius(grid, x, y, r, kind=None, exclude=None) (sim/_aoi.py; the twin is
+/* Grid.query_radius(grid, x, y, r, kind=None, exclude=None) (the twin is
    Grid._query_radius_py), the world's AOI query and the arena's hottest loop: the cells the
    disc touches, each record's squared distance against r * r, the ids sorted.  Done here
    when the grid is a Grid, x, y and r are floats (or ints a double holds exactly, r below

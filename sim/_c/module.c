@@ -1,11 +1,8 @@
-/* sim._speedups: the kernel's hottest paths in C.
+/* sim._speedups: the kernel's and the world's hottest paths in C.
  *
- * Everything here has a pure-Python twin that stays the reference (and runs when this
- * module is absent, or when LOOM_PURE_PYTHON=1): Scheduler._switch_py in sim/_kernel.py,
- * park() and next_tick() in sim/_behaviour.py, the pos/vel properties in sim/_entity.py,
- * Grid._query_radius_py and Grid.move_all in sim/_aoi.py, World._query_radius_py and
- * World._sleep_until_py in sim/_world.py.  The four that are methods are installed as
- * method descriptors of their classes (method(cls, name)).
+ * Every function here has a pure-Python twin that stays the reference (and runs when this
+ * module is absent, or when LOOM_PURE_PYTHON=1); sim/_twins.py has the table of which is
+ * whose twin and where each C version is installed, and installs them.
  * The C versions do only the common case, the one that runs at nearly every switch, and
  * hand everything else to the Python twin *before* changing any state:
  *
@@ -14,6 +11,8 @@
  *                             otherwise Scheduler._switch_py does the whole switch.
  *   park(t, world, due)       a behaviour parks on its world's tick wheel.
  *   next_tick()               park(current, world, world._tick + 1).
+ *   sleep_until(world, when)  park until the tick of a simulation time.
+ *   wake(...), sweep(...)     the tick's loops over the behaviours woken from the wheel.
  *   grid_query(...)           Grid.query_radius: the cells a disc touches, scanned, and
  *                             the ids sorted, across a wrapping grid's seam too.
  *   query_radius(...)         World.query_radius: the same scan; each hit is an entity,
@@ -22,6 +21,8 @@
  *   alias(...)                a read-only view of another attribute (World.tick).
  *   pair(...)                 a data descriptor reading two slots as a tuple (Entity.pos,
  *                             Entity.vel); setting calls the Python setter.
+ *   readonly_slot(...)        a member descriptor for a slot (Entity.x, Entity.y).
+ *   Core                      Tasklet's base: its counters as C integers.
  *
  * # Discussion: slots at fixed offsets.
  * Tasklet, Scheduler, Budget, BehaviourTasklet and Entity keep their hot state in
@@ -117,7 +118,7 @@ sp_method(PyObject *self, PyObject *args)
 
 static PyMethodDef methods[] = {
     {"switch", (PyCFunction)(void (*)(void))sp_switch, METH_FASTCALL,
-     "switch(sched, cur, nxt): Scheduler.switch (see sim/_kernel.py)."},
+     "switch(sched, cur, nxt): Scheduler.switch (the twin is _switch_py)."},
     {"park", (PyCFunction)(void (*)(void))sp_park, METH_FASTCALL,
      "park(t, world, due): sim._behaviour.park."},
     {"next_tick", sp_next_tick, METH_NOARGS,
@@ -127,11 +128,12 @@ static PyMethodDef methods[] = {
      "woken in a tick run in the order they went to sleep.  Sleepers cost nothing per tick.\n"
      "Raises WorldError outside an entity behaviour."},
     {"wake", (PyCFunction)(void (*)(void))sp_wake, METH_FASTCALL,
-     "wake(woken, tick, append): StepMixin._wake's loop over the wheel's list."},
+     "wake(woken, tick, append): the tick's wake loop (the twin is _wake_loop)."},
     {"sweep", (PyCFunction)(void (*)(void))sp_sweep, METH_FASTCALL,
-     "sweep(woken, units_mode, limit, over, unparked): StepMixin._sweep's first loop."},
+     "sweep(woken, units_mode, limit, over, unparked): the tick's charge loop (the twin is "
+     "_sweep_loop)."},
     {"sleep_until", (PyCFunction)(void (*)(void))sp_sleep_until, METH_FASTCALL,
-     "sleep_until(world, when): World.sleep_until (see sim/_world.py)."},
+     "sleep_until(world, when): World.sleep_until (the twin is _sleep_until_py)."},
     {"query_radius", (PyCFunction)(void (*)(void))sp_query_radius,
      METH_FASTCALL | METH_KEYWORDS,
      "query_radius(world, pos, r, kind=None, *, exclude=None): World.query_radius."},
@@ -144,7 +146,7 @@ static PyMethodDef methods[] = {
      "setup_grid(Grid, EPS): for grid_query (its twin is Grid._query_radius_py)."},
     {"move_wrapped", sp_move_wrapped, METH_VARARGS,
      "move_wrapped(bodies, dt, w, h, invx, invy, nx, ny, relink, move): Grid.move_all's "
-     "loop for a wrapping grid without subscriptions."},
+     "loop for a wrapping grid without subscriptions (the twin is _move_wrapped_py)."},
     {"pair", sp_pair, METH_VARARGS,
      "pair(owner, a, b, fset, name, doc, moving=None): an (obj.a, obj.b) tuple "
      "descriptor (see Pair in descr.c)."},

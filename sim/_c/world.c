@@ -1,7 +1,6 @@
 /* The world's layer: a behaviour parks on its world's tick wheel (park, next_tick,
  * sleep_until), the tick wakes and charges the woken (wake, sweep), and World.query_radius
- * maps the grid's hits to entities.  The twins are in sim/_behaviour.py, sim/_world.py and
- * sim/_world_run.py.
+ * maps the grid's hits to entities.  sim/_twins.py lists the twins.
  */
 #include "kernel.h"
 #include "grid.h"
@@ -357,8 +356,8 @@ m_sleep_until(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject 
 
 /* ------------------------------------------------------------------ wake, sweep */
 
-/* The world's per-tick loops over the behaviours woken from its wheel (sim/_world_run.py,
-   StepMixin._wake and _sweep, whose Python bodies are the twins). */
+/* The world's per-tick loops over the behaviours woken from its wheel (the twins are
+   _wake_loop and _sweep_loop, which StepMixin._wake and _sweep call). */
 
 PyObject *
 sp_wake(PyObject *self, PyObject *const *args, Py_ssize_t nargs)

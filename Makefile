@@ -1,6 +1,6 @@
 # Loom — developer entry points.  `make test` works on a fresh clone: it creates the venv,
 # installs the project with its dev and demo extras (compiling the kernel's C half,
-# sim/_speedups.c), and runs the suite.
+# sim/_c/), and runs the suite.
 #   make test                  # Python 3.11 (python3), venv in .venv
 #   make test PY=python3.12    # another interpreter, its own venv (.venv-python3.12)
 #   make bench                 # kernel/world/network benchmarks against peers (JSON)
@@ -16,7 +16,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: test bench venv lint clean
 
-$(STAMP): pyproject.toml setup.py sim/_speedups.c
+$(STAMP): pyproject.toml setup.py $(wildcard sim/_c/*.c sim/_c/*.h)
 	$(PY) -m venv $(VENV)
 	$(VPY) -m pip install --quiet --upgrade pip
 	$(VPY) -m pip install --quiet -e '.[dev,demo]'
@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml setup.py sim/_speedups.c
 
 venv: $(STAMP)
 
-# The kernel and world suites run a second time on the pure-Python twin of sim/_speedups.c.
+# The kernel and world suites run a second time on the pure-Python twins of sim/_c/.
 test: $(STAMP)
 	$(VPY) -m pytest $(PYTEST_ARGS)
 	LOOM_PURE_PYTHON=1 $(VPY) -m pytest -q tests/instrument tests/sim tests/stackless tests/world

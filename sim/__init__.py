@@ -13,6 +13,7 @@ The world: entities whose behaviours are tasklets on a tick clock (see ``sim.Wor
 the same machinery.
 """
 
+from . import _twins
 from ._kernel import scheduler as _kernel
 from ._kernel.api import (
     DEFAULT_SLICE_SECONDS,
@@ -78,6 +79,9 @@ from .errors import (
     WorldModuleError,
     WouldBlock,
 )
+
+# The C half in place of its twins (the table is sim/_twins.py), now that they are imported.
+_twins.install()
 
 # Functions bound to user tasklets are behaviour code: instrument their module on first bind.
 _kernel._instrument_hook[0] = _instrument.ensure_instrumented

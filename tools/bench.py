@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         "python": platform.python_version(),
         "machine": platform.machine(),
         "quick": args.quick,
-        # sim/_speedups.c in use (False: the pure-Python twins, LOOM_PURE_PYTHON=1)
+        # sim._speedups (sim/_c/) in use (False: the pure-Python twins, LOOM_PURE_PYTHON=1)
         "c_half": _kernel._speedups is not None,
     }
     for name in wanted:

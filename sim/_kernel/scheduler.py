@@ -40,8 +40,8 @@ WINDOW = _preempt.WINDOW
 IMPORTING = _preempt.IMPORTING  # a hooked module's body runs on that thread: defer
 FLAG = _preempt.FLAG
 BIG = _preempt.BIG
-# The C half of the kernel (sim/_speedups.c), unless absent or LOOM_PURE_PYTHON=1; it is
-# set up by sim._kernel.tasklet, which has the types it needs.
+# The C half of the kernel and world (sim._speedups, built from sim/_c/), unless absent or
+# LOOM_PURE_PYTHON=1; sim._twins.install() puts its functions in place of their twins.
 _speedups: Any = None
 if not os.environ.get("LOOM_PURE_PYTHON"):
     try:
@@ -185,11 +185,11 @@ class Scheduler:
 
         Returns ``cur.tempval`` when ``cur`` is resumed, exploding it if it is a bomb.
 
-        ``sim._speedups.switch`` replaces this method when the C module is built: it does
-        the common case (budget accounting included; no soft interrupt due, no hooks, ``nxt``
-        started) and calls this one, ``_switch_py``, for everything else.  Keep the two in
-        step.
+        The C version does the common case (budget accounting included; no soft interrupt
+        due, no hooks, ``nxt`` started) and calls this one, ``_switch_py``, for everything
+        else.  Keep the two in step.
         """
+        # A C version runs instead: sim._speedups.switch (see sim/_twins.py).
         now = perf_counter_ns()
         cur.time_ns += now - self.t0
         self.t0 = now

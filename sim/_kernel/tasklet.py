@@ -38,6 +38,8 @@ class _PyCore:
     every switch (kernel) and wake (world).  With the C half they are C integers inside the
     tasklet, so that updating them allocates nothing and touches no cold int objects."""
 
+    # A C version runs instead: sim._speedups.Core, chosen below (see sim/_twins.py).
+
     __slots__ = ("time_ns", "units", "switches", "preemptions", "mark", "due")
     time_ns: int
     units: int
@@ -47,6 +49,8 @@ class _PyCore:
     due: int  # the world's: tick a parked behaviour waits for (0: none)
 
 
+# Tasklet's base: the one C version chosen where it is used, not by sim._twins.install(), as
+# a class's bases are fixed when it is made.
 if TYPE_CHECKING:
     _Core = _PyCore
 else:
@@ -527,11 +531,3 @@ class Tasklet(TaskletState, _Core):
         else:
             self.tempval = tempval
 
-
-if _kernel._speedups is not None:
-    from .._preempt import Budget
-
-    _kernel._speedups.setup(Tasklet, Scheduler, Budget, BUDGET, FLAG, bomb,
-                            Scheduler._switch_py, _kernel.Watchdog, _preempt.WINDOW)
-    Scheduler.switch = _kernel._speedups.method(Scheduler, "switch")  # type: ignore[method-assign]
-    _kernel.refresh_switch_hooks()

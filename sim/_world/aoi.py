@@ -6,10 +6,8 @@ Pure data: no clock, no randomness; every result is ordered by entity id (or dis
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Literal, NamedTuple, Protocol
-
-from .._kernel.scheduler import _speedups
 
 __all__ = ["DEFAULT_LEAVE_FACTOR", "Grid", "InterestEvent", "Mobile", "Record"]
 
@@ -184,8 +182,8 @@ class Grid:
         """``move(eid, b._x + b._vx * dt, b._y + b._vy * dt)`` for each ``(eid, b)`` (pairs, or a
         dict ``{eid: b}``), in one loop: the same positions bit for bit, the same
         bookkeeping.  Each ``b`` must be the record ``eid`` was inserted with
-        (``insert(..., record=b)``), as a world's entities are.  Given a dict, a wrapping
-        grid without subscriptions runs the loop in C (``sim._speedups.move_wrapped``)."""
+        (``insert(..., record=b)``), as a world's entities are.  A wrapping grid without
+        subscriptions runs ``_move_wrapped``, in C for a dict."""
         # move()'s arithmetic, in the same order.  The world's motion loop: a wrapping grid
         # with no subscriptions gets a loop of its own, without their two tests per body.
         nx, ny = self._nx, self._ny
@@ -194,20 +192,9 @@ class Grid:
         lastx, lasty = nx - 1, ny - 1
         changed = self._changed if self._subs else None
         if nx and changed is None:
-            if _speedups is not None and type(bodies) is dict:  # this loop, in C
-                _speedups.move_wrapped(bodies, dt, w, h, invx, invy, nx, ny, self._relink,
-                                       self.move)
-                return
-            for eid, b in bodies.items() if isinstance(bodies, Mapping) else bodies:
-                x = (b._x + b._vx * dt) % w
-                y = (b._y + b._vy * dt) % h
-                cx = int(x * invx)
-                cy = int(y * invy)
-                key = (cx if cx < nx else lastx) * ny + (cy if cy < ny else lasty)
-                b._x = x
-                b._y = y
-                if key != b._key:
-                    self._relink(eid, b, key)
+            # A dict (a world's bodies) goes to _move_wrapped, which a C version replaces.
+            loop = _move_wrapped if type(bodies) is dict else _move_wrapped_py
+            loop(bodies, dt, w, h, invx, invy, nx, ny, self._relink, self.move)
             return
         floor = math.floor
         for eid, b in bodies.items() if isinstance(bodies, Mapping) else bodies:
@@ -284,9 +271,9 @@ class Grid:
     ) -> list[int]:
         """Ids within distance ``r`` of (x, y) (inclusive), sorted by id.
 
-        (With the kernel's C half, ``sim._speedups.grid_query`` does the common case, a disc
-        clear of the seam over records with float positions, and calls this twin,
-        ``_query_radius_py``, for the rest.)"""
+        (The C version does the common case, records with float positions in slots, and
+        calls this twin, ``_query_radius_py``, for the rest.)"""
+        # A C version runs instead: sim._speedups.grid_query (see sim/_twins.py).
         cells = self._cells if kind is None else self._kind_cells.get(kind)
         if not cells:
             return []
@@ -492,6 +479,28 @@ class Grid:
         return min(hits)[1] if hits else None
 
 
-if _speedups is not None:  # the common case of query_radius in C (sim/_speedups.c)
-    _speedups.setup_grid(Grid, _EPS)
-    Grid.query_radius = _speedups.method(Grid, "grid_query")  # type: ignore[method-assign]
+
+def _move_wrapped_py(
+    bodies: Mapping[int, Mobile] | Iterable[tuple[int, Mobile]], dt: float, w: float, h: float,
+    invx: float, invy: float, nx: int, ny: int, relink: Callable[[int, Mobile, int], None],
+    move: Callable[[int, float, float], None],
+) -> None:
+    """Grid.move_all's loop for a wrapping grid without subscriptions: ``move()``'s
+    arithmetic, in the same order, for each ``(eid, b)``, and ``relink(eid, b, key)`` when
+    the cell changes.  (``move``: the C version's way for a record whose numbers are not in
+    slots; this twin reads any record.)"""
+    # A C version runs instead, for a dict: sim._speedups.move_wrapped (see sim/_twins.py).
+    lastx, lasty = nx - 1, ny - 1
+    for eid, b in bodies.items() if isinstance(bodies, Mapping) else bodies:
+        x = (b._x + b._vx * dt) % w
+        y = (b._y + b._vy * dt) % h
+        cx = int(x * invx)
+        cy = int(y * invy)
+        key = (cx if cx < nx else lastx) * ny + (cy if cy < ny else lasty)
+        b._x = x
+        b._y = y
+        if key != b._key:
+            relink(eid, b, key)
+
+
+_move_wrapped = _move_wrapped_py

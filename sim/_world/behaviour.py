@@ -21,9 +21,6 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import greenlet
-
-from .._kernel import scheduler as _kernel
 from .._kernel.scheduler import _local as _thread
 from .._kernel.scheduler import get_scheduler
 from .._kernel.tasklet import Tasklet
@@ -132,6 +129,7 @@ def release(world: World, entity: Entity) -> list[str]:
 
 def park(t: BehaviourTasklet, world: World, due: int) -> None:
     """Suspend the running behaviour ``t`` until tick ``due`` (> the current tick)."""
+    # A C version runs instead: sim._speedups.park (see sim/_twins.py).
     t.due = due
     if due == world._tick + 1:
         world._soon.append(t)
@@ -158,6 +156,7 @@ def next_tick() -> None:
     The straight-line loop of a behaviour: ``while True: ...; next_tick()``.  Behaviours
     woken in a tick run in the order they went to sleep.  Sleepers cost nothing per tick.
     """
+    # A C version runs instead: sim._speedups.next_tick (see sim/_twins.py).
     # Inlined park(t, world, tick + 1), and the scheduler read from the kernel's
     # thread-local without a call: this is the hottest path in a world.
     try:
@@ -257,18 +256,3 @@ class WallTimers:
         """Clock time of the earliest pending timer, or None."""
         return self._heap.next_deadline()
 
-
-# The C twins of park() and next_tick() (sim/_speedups.c), when the kernel's C half is in.
-if _kernel._speedups is not None:
-    _kernel._speedups.setup_world(BehaviourTasklet, WorldError, _thread)
-
-    def _show_greenlet() -> None:
-        """Show setup_prefetch() a greenlet suspended in a frame, as a parked behaviour is."""
-        g = greenlet.greenlet(lambda: greenlet.getcurrent().parent.switch())
-        g.switch()
-        _kernel._speedups.setup_prefetch(g, g._stack_saved, g.gr_frame)
-        g.throw(greenlet.GreenletExit)
-
-    _show_greenlet()
-    park = _kernel._speedups.park  # noqa: F811
-    next_tick = _kernel._speedups.next_tick  # noqa: F811

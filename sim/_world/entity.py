@@ -178,6 +178,7 @@ class Entity(Record):
     @property
     def pos(self) -> tuple[float, float]:
         """(x, y) in world units; on a wrapping world always within [0, size)."""
+        # A C version runs instead: sim._speedups.pair (see sim/_twins.py).
         return (self._x, self._y)
 
     @pos.setter
@@ -187,20 +188,24 @@ class Entity(Record):
     @property
     def x(self) -> float:
         """``pos[0]`` without building the pair (read-only: assign ``pos`` to move)."""
+        # A C version runs instead: sim._speedups.readonly_slot (see sim/_twins.py).
         return self._x
 
     @property
     def y(self) -> float:
         """``pos[1]`` without building the pair (read-only: assign ``pos`` to move)."""
+        # A C version runs instead: sim._speedups.readonly_slot (see sim/_twins.py).
         return self._y
 
     @property
     def vel(self) -> tuple[float, float]:
         """(vx, vy) in world units per simulation second."""
+        # A C version runs instead: sim._speedups.pair (see sim/_twins.py).
         return (self._vx, self._vy)
 
     @vel.setter
     def vel(self, value: tuple[float, float]) -> None:
+        # The common case runs in C (sim._speedups.pair): this is the rest, and the reference.
         try:
             vx, vy = value
         except (TypeError, ValueError):
@@ -320,23 +325,3 @@ class Entity(Record):
 
 _ = Field  # re-exported through sim for `hp = Field(int, 100)` declarations
 
-
-def _fast_pairs() -> None:
-    """With the kernel's C half: ``pos`` and ``vel`` read the entity's slots in C (a
-    neighbour loop reads them for every neighbour); assigning ``vel`` a tuple of two finite
-    floats is C too (the ``vel`` setter's common case); anything else goes to the Python
-    setters."""
-    from .._kernel.scheduler import _speedups
-
-    if _speedups is None:
-        return
-    for name, a, b, moving in (("pos", "_x", "_y", None), ("vel", "_vx", "_vy", "_moving")):
-        prop = vars(Entity)[name]
-        setattr(Entity, name, _speedups.pair(Entity, a, b, prop.fset, name, prop.__doc__,
-                                             moving))
-    for name in ("x", "y"):  # views of the slots: loads CPython specializes
-        setattr(Entity, name, _speedups.readonly_slot(Entity, "_" + name, name,
-                                                      vars(Entity)[name].__doc__))
-
-
-_fast_pairs()

@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 
 from .. import _preempt
 from .._kernel.api import run_phase
-from .._kernel.scheduler import _speedups
 from .behaviour import BehaviourTasklet, release, suspend
 from .entity import Entity, WorldError
 from .supervise import BehaviourKey
@@ -176,14 +175,7 @@ class StepMixin:
         if woken:
             # The kernel's insert() checks thread, state and timers; a wheel entry whose due
             # tick is this one is a live, parked tasklet of this thread: append it directly.
-            if _speedups is not None:
-                _speedups.wake(woken, n, q.append)  # this loop, in C
-            else:
-                for t in woken:
-                    if t.due == n:
-                        t.due = 0
-                        t._in_ring = True
-                        q.append(t)
+            _wake_loop(woken, n, q.append)
             self._woken = woken
 
     def _compact_wheel(self) -> None:
@@ -277,32 +269,8 @@ class StepMixin:
         """
         limit = self.share
         over: dict[BehaviourKey, float] = {}
-        total = 0
         unparked: list[BehaviourTasklet] = []
-        # One loop per unit, with nothing but reads and a mark per woken behaviour: this
-        # runs for every wake.
-        if _speedups is not None:  # the two loops below, in C
-            total = _speedups.sweep(self._woken, self.units_mode, limit, over, unparked)
-        elif self.units_mode:
-            for t in self._woken:
-                c = t.units
-                used = c - t.mark
-                if used:
-                    t.mark = c
-                    total += used
-                    if used > limit:
-                        over[t.key] = used
-                if not t.due:
-                    unparked.append(t)
-        else:
-            for t in self._woken:
-                c = t.time_ns
-                used = c - t.mark
-                t.mark = c
-                if used > limit:
-                    over[t.key] = used
-                if not t.due:
-                    unparked.append(t)
+        total = _sweep_loop(self._woken, self.units_mode, limit, over, unparked)
         self._woken = []
         awake = self._awake
         for t in unparked:  # woken but never parked again: keep measuring it
@@ -391,3 +359,52 @@ class StepMixin:
         real-time loop sleeps until then (polling I/O and ``world.wall.poll()``), then ``step()``s.
         It is one dilated period (``period / dilation``) after this tick's scheduled start."""
         return self._wall_clock() if self._deadline is None else self._deadline
+
+
+# ------------------------------------------------------------------ the loops over the woken
+
+
+def _wake_loop(woken: list[BehaviourTasklet], n: int, append: Callable[[Any], None]) -> int:
+    """Each behaviour of ``woken`` still due at tick ``n`` (the others' entries are stale):
+    due 0, in the ring, ``append(t)``; returns how many."""
+    # A C version runs instead: sim._speedups.wake (see sim/_twins.py).
+    count = 0
+    for t in woken:
+        if t.due == n:
+            t.due = 0
+            t._in_ring = True
+            append(t)
+            count += 1
+    return count
+
+
+def _sweep_loop(woken: list[BehaviourTasklet], units_mode: bool, limit: float,
+                over: dict[BehaviourKey, float], unparked: list[BehaviourTasklet]) -> int:
+    """Charge each woken behaviour with its work since its mark (units or wall ns):
+    ``over[t.key]`` the work past ``limit``, ``unparked`` those not parked again; returns the
+    work charged in units mode (0 otherwise)."""
+    # A C version runs instead: sim._speedups.sweep (see sim/_twins.py).
+    # One loop per unit, with nothing but reads and a mark per woken behaviour: this runs
+    # for every wake.
+    total = 0
+    if units_mode:
+        for t in woken:
+            c = t.units
+            used = c - t.mark
+            if used:
+                t.mark = c
+                total += used
+                if used > limit:
+                    over[t.key] = used
+            if not t.due:
+                unparked.append(t)
+    else:
+        for t in woken:
+            c = t.time_ns
+            used = c - t.mark
+            t.mark = c
+            if used > limit:
+                over[t.key] = used
+            if not t.due:
+                unparked.append(t)
+    return total

@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from .. import _preempt
-from .._kernel import scheduler as _kernel
 from .._kernel.channel import Channel
 from .._kernel.scheduler import _local as _thread
 from .._kernel.scheduler import get_scheduler
@@ -125,6 +124,7 @@ class World(StepMixin):
     @property
     def tick(self) -> int:
         """Ticks stepped so far; inside ``step()``, the number of the tick being run."""
+        # A C version runs instead: sim._speedups.alias (see sim/_twins.py).
         return self._tick
 
     @property
@@ -152,8 +152,9 @@ class World(StepMixin):
         i.e. the first tick at or after it, and at least until the next tick.  A cadence
         that must not drift when a tick runs late: ``due += period; sleep_until(due)``.
 
-        (With the kernel's C half, ``sim._speedups.sleep_until`` does the common case and
-        calls this twin, ``_sleep_until_py``, for the rest.)"""
+        (The C version does the common case and calls this twin, ``_sleep_until_py``, for
+        the rest.)"""
+        # A C version runs instead: sim._speedups.sleep_until (see sim/_twins.py).
         tick = math.ceil(when * self.tick_rate - 1e-9) if when - when == 0.0 else -1
         if tick < 0:
             raise ValueError(f"when must be finite and >= 0, got {when!r}")
@@ -296,8 +297,9 @@ class World(StepMixin):
         """Entities (of ``kind``) within ``r`` of ``pos`` (inclusive, the short way round a
         wrapping world), sorted by id.  Reflects motion up to the end of the last tick.
 
-        (With the kernel's C half, ``sim._speedups.query_radius`` does the common case and
-        calls this twin, ``_query_radius_py``, for the rest.)"""
+        (The C version does the common case and calls this twin, ``_query_radius_py``, for
+        the rest.)"""
+        # A C version runs instead: sim._speedups.query_radius (see sim/_twins.py).
         ex = exclude if exclude is None or type(exclude) is int else exclude.id  # type: ignore[union-attr]
         return list(map(self._entities.__getitem__,
                         self.grid.query_radius(pos[0], pos[1], r, kind, ex)))
@@ -395,11 +397,6 @@ class World(StepMixin):
                 f"{' closed' if self._closed else ''}>")
 
 
+# The twins under the names their C versions call them by (see sim/_twins.py).
 World._sleep_until_py = World.sleep_until  # type: ignore[attr-defined]
 World._query_radius_py = World.query_radius  # type: ignore[attr-defined]
-if _kernel._speedups is not None:  # the common cases in C (sim/_speedups.c)
-    _kernel._speedups.setup_entity(Entity)
-    World.sleep_until = _kernel._speedups.method(World, "sleep_until")  # type: ignore[method-assign]
-    World.query_radius = _kernel._speedups.method(World, "query_radius")  # type: ignore[method-assign]
-    World.tick = _kernel._speedups.alias(  # type: ignore[method-assign]
-        "_tick", "tick", World.tick.__doc__)

@@ -1,8 +1,8 @@
-"""The kernel's C half (sim/_speedups.c) and its pure-Python twin give the same results.
+"""The kernel's C half (sim/_c/) and its pure-Python twin give the same results.
 
 The whole kernel and world suites run both ways (``make test`` runs them again with
-``LOOM_PURE_PYTHON=1``); these tests check that the C half is really in use where it was
-built, compare traces of the two in subprocesses, and cover what only the C half has.
+``LOOM_PURE_PYTHON=1``); these tests compare traces of the two in subprocesses and cover
+what only the C half has (test_twins.py checks the table of C functions and their twins).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 import sim
+from sim import _twins
 from sim._kernel import scheduler as _kernel
-from sim._world import behaviour as _behaviour
 from sim._world import entity as _entity
 from sim._world.world import World
 from sim.errors import WorldError
@@ -27,19 +27,6 @@ from sim.errors import WorldError
 ROOT = Path(__file__).resolve().parents[2]
 PURE = bool(os.environ.get("LOOM_PURE_PYTHON"))
 needs_c = pytest.mark.skipif(PURE, reason="LOOM_PURE_PYTHON=1: the C half is off on purpose")
-
-
-def test_the_c_half_is_in_use_unless_turned_off() -> None:
-    # An install that did not build sim._speedups fails here instead of silently running
-    # the slower twin.
-    if PURE:
-        assert _kernel._speedups is None
-        assert _kernel.Scheduler.switch is _kernel.Scheduler._switch_py
-    else:
-        assert _kernel._speedups is not None
-        assert type(vars(_kernel.Scheduler)["switch"]).__name__ == "method_descriptor"
-        assert _behaviour.next_tick is _kernel._speedups.next_tick
-        assert type(vars(_entity.Entity)["pos"]).__name__ == "pair"
 
 
 TRACE = r"""
@@ -332,7 +319,8 @@ def test_query_radius_agrees_with_its_twin_on_every_shape_of_call() -> None:
     try:
         dots = [world.spawn(Dot, pos=(float(i), 50.0)) for i in range(10)]
         world.spawn(Box, pos=(3.0, 50.0))
-        twin = world._query_radius_py  # type: ignore[attr-defined]
+        (entry,) = [e for e in _twins.TWINS if e.c == "query_radius"]
+        twin = _twins.twin(entry).__get__(world)  # World._query_radius_py
         calls: list[tuple[tuple[object, ...], dict[str, object]]] = [
             (((4.0, 50.0), 2.0), {}),
             (((4.0, 50.0), 2.0, "dot"), {}),

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sim import _twins
 from sim._kernel import scheduler as _kernel
 from sim._world.aoi import Grid, Record
 from sim._world.entity import Entity
@@ -18,6 +19,8 @@ from sim._world.world import World
 pytestmark = pytest.mark.skipif(_kernel._speedups is None, reason="the C half is off")
 
 W, H = 120.0, 90.0
+(GRID_QUERY,) = [e for e in _twins.TWINS if e.c == "grid_query"]
+TWIN = _twins.twin(GRID_QUERY)  # Grid._query_radius_py
 
 
 def outcome(fn, *args, **kw):  # noqa: ANN001, ANN002, ANN003, ANN201 - any call shape
@@ -29,7 +32,7 @@ def outcome(fn, *args, **kw):  # noqa: ANN001, ANN002, ANN003, ANN201 - any call
 
 def both(grid: Grid, *args, **kw) -> tuple:  # noqa: ANN002, ANN003 - any call shape
     c = outcome(grid.query_radius, *args, **kw)
-    py = outcome(grid._query_radius_py, *args, **kw)
+    py = outcome(TWIN, grid, *args, **kw)
     assert c == py, (args, kw, c, py)
     return c
 

@@ -1,15 +1,12 @@
-"""The tick's prefetching (``prefetch_ahead`` and ``setup_prefetch`` in sim/_speedups.c)
-changes no outcome: it runs at the parks of every tick that resumes behaviours from the
-wheel, it finds greenlet's layout on this install, and it stays safe when what it reads
-ahead (the woken list, its entities and tasklets) changes under it."""
+"""The tick's prefetching (``prefetch_ahead`` in sim/_c/world.c) changes no outcome: it
+runs at the parks of every tick that resumes behaviours from the wheel, and it stays safe
+when what it reads ahead (the woken list, its entities and tasklets) changes under it."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import Any
 
-import greenlet
 import pytest
 
 from sim._kernel import scheduler as _kernel
@@ -17,33 +14,6 @@ from sim._world.entity import Entity
 from sim._world.world import World
 
 needs_c = pytest.mark.skipif(_kernel._speedups is None, reason="the C half is off")
-
-
-def suspended() -> greenlet.greenlet:
-    g = greenlet.greenlet(lambda: greenlet.getcurrent().parent.switch())
-    g.switch()
-    return g
-
-
-@needs_c
-def test_the_greenlet_layout_is_found_on_this_install() -> None:
-    # A greenlet release that moves its stack copy or top frame makes this fail, instead of
-    # silently turning the frame prefetches off.
-    sp = _kernel._speedups
-    g = suspended()
-    try:
-        assert sp.setup_prefetch(g, g._stack_saved, g.gr_frame) is True
-        assert sp.setup_prefetch(g, g._stack_saved, sys._getframe()) is False  # not g's
-        assert sp.setup_prefetch(g, 0, g.gr_frame) is False
-        assert sp.setup_prefetch(g, g._stack_saved + 1, g.gr_frame) is False
-        with pytest.raises(TypeError, match="setup_prefetch"):
-            sp.setup_prefetch(g, g._stack_saved, None)
-        with pytest.raises(TypeError, match="setup_prefetch"):
-            sp.setup_prefetch(object(), 1, g.gr_frame)
-    finally:
-        assert sp.setup_prefetch(g, g._stack_saved, g.gr_frame) is True
-        g.throw(greenlet.GreenletExit)
-    assert g.dead
 
 
 class Waker(Entity):

@@ -1,0 +1,39 @@
+/* The helpers of common.h that are not inlined: slot offsets, read from the member
+ * descriptors of Loom's own classes at setup.
+ */
+#include "common.h"
+
+/* The offsets of n slots of tp: 1; 0 when one is no plain slot (absent, or shadowed by a
+   property); -1 on an error. */
+int
+slots_of(PyTypeObject *tp, const char *const *names, int n, Py_ssize_t *offs)
+{
+    for (int i = 0; i < n; i++) {
+        PyObject *d = PyObject_GetAttrString((PyObject *)tp, names[i]);
+        if (d == NULL) {
+            if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+                return -1;
+            PyErr_Clear();
+            return 0;
+        }
+        int ok = Py_IS_TYPE(d, &PyMemberDescr_Type)
+                 && ((PyMemberDescrObject *)d)->d_member->type == T_OBJECT_EX;
+        if (ok)
+            offs[i] = ((PyMemberDescrObject *)d)->d_member->offset;
+        Py_DECREF(d);
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
+/* The offset of slot `name` of tp, or -1 with TypeError when tp keeps it elsewhere. */
+Py_ssize_t
+slot_offset(PyTypeObject *tp, const char *name)
+{
+    Py_ssize_t off;
+    int found = slots_of(tp, &name, 1, &off);
+    if (found == 0)
+        PyErr_Format(PyExc_TypeError, "%s.%s is not a slot", tp->tp_name, name);
+    return found > 0 ? off : -1;
+}

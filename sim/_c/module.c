@@ -1,0 +1,192 @@
+/* sim._speedups: the kernel's and the world's hottest paths in C.
+ *
+ * Every function here has a pure-Python twin that stays the reference (and runs when this
+ * module is absent, or when LOOM_PURE_PYTHON=1); sim/_twins.py has the table of which is
+ * whose twin and where each C version is installed, and installs them.
+ * The C versions do only the common case, the one that runs at nearly every switch, and
+ * hand everything else to the Python twin *before* changing any state:
+ *
+ *   switch(sched, cur, nxt)   the kernel's one door (budget accounting included), when no
+ *                             soft interrupt is due, no hook is set and nxt has started;
+ *                             otherwise Scheduler._switch_py does the whole switch.
+ *   park(t, world, due)       a behaviour parks on its world's tick wheel.
+ *   next_tick()               park(current, world, world._tick + 1).
+ *   sleep_until(world, when)  park until the tick of a simulation time.
+ *   wake(...), sweep(...)     the tick's loops over the behaviours woken from the wheel.
+ *   grid_query(...)           Grid.query_radius: the cells a disc touches, scanned, and
+ *                             the ids sorted, across a wrapping grid's seam too.
+ *   query_radius(...)         World.query_radius: the same scan; each hit is an entity,
+ *                             its own grid record.
+ *   move_wrapped(...)         Grid.move_all's loop: the world's motion, every tick.
+ *   alias(...)                a read-only view of another attribute (World.tick).
+ *   pair(...)                 a data descriptor reading two slots as a tuple (Entity.pos,
+ *                             Entity.vel); setting calls the Python setter.
+ *   readonly_slot(...)        a member descriptor for a slot (Entity.x, Entity.y).
+ *   Core                      Tasklet's base: its counters as C integers.
+ *
+ * # Discussion: slots at fixed offsets.
+ * Tasklet, Scheduler, Budget, BehaviourTasklet and Entity keep their hot state in
+ * __slots__; setup() looks up each slot's member descriptor once and keeps its offset, so a
+ * read here is a load, where a generic getattr would search the type and a dict. The
+ * offsets stay valid for subclasses (CPython appends a subclass's slots after its base's).
+ * Objects of other types are never read this way: callers check the type first.
+ *
+ * # Discussion: prefetching.
+ * A tick resumes its behaviours in its woken list's order, each one's objects gone cold
+ * since it last ran; a plain loop over the same entities touches far fewer objects per
+ * entity.  Each park prefetches, one pointer level per park, the objects of the
+ * behaviours the next few parks will resume (prefetch_ahead()), and each radius query
+ * prefetches the cells it will scan.  Prefetching changes no state and cannot fault; the
+ * loads it takes its addresses from are of Loom's own objects (a tasklet's or an entity's
+ * slots), held alive and already prefetched.
+ *
+ * # Discussion: what this C reads.
+ * Other projects' objects (CPython's, greenlet's) only through their public C APIs: no
+ * private function, no field of a private structure, no guessed layout.  Raw loads at
+ * fixed offsets are of Loom's own types only, at offsets read from their member
+ * descriptors (slots_of()).  Greenlet's stack copies and frames, and CPython's dict tables,
+ * are not touched, not even to prefetch them: a release of either may move them.
+ *
+ * # The files, by layer (each includes the headers of the layers below it).
+ *   common.h, common.c   what every layer shares: slot access, inline helpers, counters
+ *   kernel.h, kernel.c   Core (Tasklet's counters), the switch and its budget; kernel.h has
+ *                        do_switch, inlined into the switch entry points and into the park
+ *   grid.h, grid.c       the grid: motion (move_wrapped) and radius queries (grid_query);
+ *                        entity kinds, each its own grid record
+ *   world.c              park, next_tick, sleep_until, wake, sweep, World.query_radius
+ *   descr.c              pair, alias and readonly_slot, the descriptors of Entity and World
+ *   module.c             this map, the method table, method(), counts(), the module's init
+ *
+ * Single-phase init, process-wide state: like greenlet, this module does not support
+ * sub-interpreters.
+ */
+
+#include "common.h"
+
+static PyObject *
+sp_counts(PyObject *self, PyObject *unused)
+{
+    return Py_BuildValue("{sKsKsKsKsKsK}", "fast", n_fast, "slow", n_slow,
+                         "grid_fast", n_grid_fast, "grid_slow", n_grid_slow,
+                         "prefetch", n_prefetch, "relink", n_relink);
+}
+
+/* ------------------------------------------------------------------ methods */
+
+/* The entry points that are methods of a Python class (Scheduler.switch,
+   World.sleep_until, World.query_radius, Grid.query_radius), as method descriptors of that
+   class (method(cls, name)): a call `obj.name(...)` then passes obj straight in, as it does
+   for a method of a built-in type, instead of building a bound method at every call. */
+
+/* key (what method() is asked for) -> the method, under its Python name. */
+static struct {
+    const char *key;
+    PyMethodDef def;
+} as_methods[] = {
+    {"switch", {"switch", (PyCFunction)(void (*)(void))m_switch, METH_FASTCALL,
+                "switch(cur, nxt): the kernel's one door (sim._speedups.switch; the twin is "
+                "_switch_py)."}},
+    {"sleep_until", {"sleep_until", (PyCFunction)(void (*)(void))m_sleep_until,
+                     METH_FASTCALL | METH_KEYWORDS,
+                     "sleep_until(when): World.sleep_until in C (the twin is _sleep_until_py)."}},
+    {"query_radius", {"query_radius", (PyCFunction)(void (*)(void))m_query_radius,
+                      METH_FASTCALL | METH_KEYWORDS,
+                      "query_radius(pos, r, kind=None, *, exclude=None): World.query_radius in "
+                      "C (the twin is _query_radius_py)."}},
+    {"grid_query", {"query_radius", (PyCFunction)(void (*)(void))m_grid_query,
+                    METH_FASTCALL | METH_KEYWORDS,
+                    "query_radius(x, y, r, kind=None, exclude=None): Grid.query_radius in C "
+                    "(the twin is _query_radius_py)."}},
+};
+
+static PyObject *
+sp_method(PyObject *self, PyObject *args)
+{
+    PyTypeObject *cls;
+    const char *key;
+    if (!PyArg_ParseTuple(args, "O!s:method", &PyType_Type, &cls, &key))
+        return NULL;
+    for (size_t i = 0; i < sizeof as_methods / sizeof as_methods[0]; i++) {
+        if (strcmp(as_methods[i].key, key) == 0)
+            return PyDescr_NewMethod(cls, &as_methods[i].def);
+    }
+    PyErr_Format(PyExc_ValueError, "method(): no C method %s", key);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ the module */
+
+static PyMethodDef methods[] = {
+    {"switch", (PyCFunction)(void (*)(void))sp_switch, METH_FASTCALL,
+     "switch(sched, cur, nxt): Scheduler.switch (the twin is _switch_py)."},
+    {"park", (PyCFunction)(void (*)(void))sp_park, METH_FASTCALL,
+     "park(t, world, due): sim._world.behaviour.park."},
+    {"next_tick", sp_next_tick, METH_NOARGS,
+     "next_tick()\n--\n\n"
+     "Sleep until the next tick of the calling behaviour's world.\n\n"
+     "The straight-line loop of a behaviour: ``while True: ...; next_tick()``.  Behaviours\n"
+     "woken in a tick run in the order they went to sleep.  Sleepers cost nothing per tick.\n"
+     "Raises WorldError outside an entity behaviour."},
+    {"wake", (PyCFunction)(void (*)(void))sp_wake, METH_FASTCALL,
+     "wake(woken, tick, append): the tick's wake loop (the twin is _wake_loop)."},
+    {"sweep", (PyCFunction)(void (*)(void))sp_sweep, METH_FASTCALL,
+     "sweep(woken, units_mode, limit, over, unparked): the tick's charge loop (the twin is "
+     "_sweep_loop)."},
+    {"sleep_until", (PyCFunction)(void (*)(void))sp_sleep_until, METH_FASTCALL,
+     "sleep_until(world, when): World.sleep_until (the twin is _sleep_until_py)."},
+    {"query_radius", (PyCFunction)(void (*)(void))sp_query_radius,
+     METH_FASTCALL | METH_KEYWORDS,
+     "query_radius(world, pos, r, kind=None, *, exclude=None): World.query_radius."},
+    {"setup_entity", sp_setup_entity, METH_VARARGS,
+     "setup_entity(Entity): the world's entities, their own grid records (query_radius, "
+     "move_all, prefetch)."},
+    {"grid_query", (PyCFunction)(void (*)(void))sp_grid_query, METH_FASTCALL | METH_KEYWORDS,
+     "grid_query(grid, x, y, r, kind=None, exclude=None): Grid.query_radius."},
+    {"setup_grid", sp_setup_grid, METH_VARARGS,
+     "setup_grid(Grid, EPS): for grid_query (its twin is Grid._query_radius_py)."},
+    {"move_wrapped", sp_move_wrapped, METH_VARARGS,
+     "move_wrapped(bodies, dt, w, h, invx, invy, nx, ny, relink, move): Grid.move_all's "
+     "loop for a wrapping grid without subscriptions (the twin is _move_wrapped_py)."},
+    {"pair", sp_pair, METH_VARARGS,
+     "pair(owner, a, b, fset, name, doc, moving=None): an (obj.a, obj.b) tuple "
+     "descriptor (see Pair in descr.c)."},
+    {"readonly_slot", sp_readonly_slot, METH_VARARGS,
+     "readonly_slot(type, slot, name, doc): a read-only member descriptor for type's slot."},
+    {"alias", sp_alias, METH_VARARGS,
+     "alias(target, name, doc): a read-only descriptor for obj.__dict__[target]."},
+    {"setup", sp_setup, METH_VARARGS,
+     "setup(Tasklet, Scheduler, Budget, BUDGET, FLAG, bomb, switch_py, Watchdog, WINDOW)."},
+    {"setup_world", sp_setup_world, METH_VARARGS,
+     "setup_world(BehaviourTasklet, WorldError, thread_local)."},
+    {"bind_thread", sp_bind_thread, METH_O,
+     "bind_thread(sched): the calling thread's scheduler, for next_tick/sleep_until."},
+    {"method", sp_method, METH_VARARGS,
+     "method(cls, name): a method descriptor of cls for the C method name (switch, "
+     "sleep_until, query_radius, grid_query)."},
+    {"counts", sp_counts, METH_NOARGS,
+     "counts() -> {'fast': switches done in C, 'slow': handed to Scheduler._switch_py, "
+     "'grid_fast' / 'grid_slow': radius queries done in C / handed to the twin, "
+     "'prefetch': parks that prefetched the behaviours resumed after the next, "
+     "'relink': cell changes of move_all() done in C}."},
+    {"set_hooks", sp_set_hooks, METH_O, "set_hooks(flag): switch hooks are (not) set."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "sim._speedups",
+    "The kernel's hottest paths in C (see the comment at the top of sim/_c/module.c).", -1,
+    methods,
+};
+
+PyMODINIT_FUNC
+PyInit__speedups(void)
+{
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL)
+        return NULL;
+    if (kernel_init(m) < 0 || grid_init(m) < 0 || world_init(m) < 0 || descr_init(m) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -1,0 +1,154 @@
+"""Where C runs instead of Python: the table of the C half's functions (``sim._speedups``,
+built from sim/_c/), each with its pure-Python twin and the places it is installed, and
+``install()``, which puts them there, called once at the end of sim/__init__.py.
+
+# Discussion: twins.
+The twin is the readable specification and the reference.  A C version does the common
+case and hands everything else to its twin before changing any state, so both give the
+same results; ``LOOM_PURE_PYTHON=1`` (or a tree without the built module) leaves the twins
+in place, and the kernel and world suites run both ways.  Each twin says at its definition
+that a C version runs instead; tests/sim/test_twins.py iterates this table.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from . import _preempt
+from ._kernel import scheduler as _kernel
+from ._kernel import tasklet as _tasklet
+from ._kernel.bomb import bomb
+from ._world import aoi as _aoi
+from ._world import behaviour as _behaviour
+from ._world import entity as _entity
+from .errors import WorldError
+
+__all__ = ["PLUMBING", "TWINS", "Twin", "find", "install", "twin"]
+
+How = Literal["function", "method", "descriptor", "base"]
+
+
+@dataclass(frozen=True)
+class Twin:
+    """A C function of ``sim._speedups`` and its pure-Python twin.  Places are
+    ``"module:qualname"``."""
+
+    c: str  # the name in sim._speedups
+    twin: str  # where the twin is defined
+    at: tuple[str, ...]  # every name install() binds to the C version
+    # "function": the C function itself; "method": a method descriptor of the class
+    # (method(cls, c)); "descriptor": made by the C factory c from the property it replaces
+    # and args; "base": Tasklet's base class, chosen where Tasklet is made (see _tasklet.py)
+    how: How
+    args: tuple[str | None, ...] = ()
+
+
+TWINS: tuple[Twin, ...] = (
+    # The kernel: its one door, and the counters every switch updates.
+    Twin("switch", "sim._kernel.scheduler:Scheduler._switch_py",
+         ("sim._kernel.scheduler:Scheduler.switch",), "method"),
+    Twin("Core", "sim._kernel.tasklet:_PyCore", ("sim._kernel.tasklet:_Core",), "base"),
+    # The world's tick wheel: parking (sim._world imports park, sim re-exports next_tick).
+    Twin("park", "sim._world.behaviour:park",
+         ("sim._world.behaviour:park", "sim._world.world:park"), "function"),
+    Twin("next_tick", "sim._world.behaviour:next_tick",
+         ("sim._world.behaviour:next_tick", "sim:next_tick"), "function"),
+    Twin("sleep_until", "sim._world.world:World._sleep_until_py",
+         ("sim._world.world:World.sleep_until",), "method"),
+    Twin("wake", "sim._world.step:_wake_loop", ("sim._world.step:_wake_loop",), "function"),
+    Twin("sweep", "sim._world.step:_sweep_loop", ("sim._world.step:_sweep_loop",), "function"),
+    # Space: radius queries and the world's motion.
+    Twin("query_radius", "sim._world.world:World._query_radius_py",
+         ("sim._world.world:World.query_radius",), "method"),
+    Twin("grid_query", "sim._world.aoi:Grid._query_radius_py",
+         ("sim._world.aoi:Grid.query_radius",), "method"),
+    Twin("move_wrapped", "sim._world.aoi:_move_wrapped_py",
+         ("sim._world.aoi:_move_wrapped",), "function"),
+    # Descriptors.  pos and vel read two slots as a tuple (a neighbour loop reads them for
+    # every neighbour); assigning vel two finite floats is C too, anything else goes to the
+    # property's setter.  x and y are member descriptors, loads CPython specializes.
+    Twin("pair", "sim._world.entity:Entity.pos", ("sim._world.entity:Entity.pos",), "descriptor",
+         ("_x", "_y", None)),
+    Twin("pair", "sim._world.entity:Entity.vel", ("sim._world.entity:Entity.vel",), "descriptor",
+         ("_vx", "_vy", "_moving")),
+    Twin("readonly_slot", "sim._world.entity:Entity.x",
+         ("sim._world.entity:Entity.x",), "descriptor", ("_x",)),
+    Twin("readonly_slot", "sim._world.entity:Entity.y",
+         ("sim._world.entity:Entity.y",), "descriptor", ("_y",)),
+    Twin("alias", "sim._world.world:World.tick",
+         ("sim._world.world:World.tick",), "descriptor", ("_tick",)),
+)
+
+#: The C functions without a twin, and who calls them.
+PLUMBING: dict[str, str] = {
+    "setup": "install(): the kernel's types and constants, read at every switch",
+    "setup_world": "install(): BehaviourTasklet, WorldError and the kernel's thread-local",
+    "setup_entity": "install(): Entity, whose kinds are the grid's records",
+    "setup_grid": "install(): Grid, its twins and its rounding margin",
+    "method": "install(): the method descriptors of the 'method' entries",
+    "bind_thread": "sim._kernel.scheduler.get_scheduler: a thread's scheduler, for next_tick in C",
+    "set_hooks": "sim._kernel.refresh_switch_hooks: switch hooks on or off",
+    "counts": "tests and benchmarks: how often each fast path ran",
+}
+
+_twins: dict[Twin, Any] = {}  # each installed entry's twin, as it was before install()
+
+
+def install() -> None:
+    """Set up the C half and put each C version in its places; nothing when it is off.
+    Once: sim/__init__.py calls it after importing every module it patches."""
+    sp = _kernel._speedups
+    if sp is None or _twins:
+        return
+    sched = _kernel.Scheduler
+    sp.setup(_tasklet.Tasklet, sched, _preempt.Budget, _preempt.BUDGET, _preempt.FLAG, bomb,
+             sched._switch_py, _kernel.Watchdog, _preempt.WINDOW)
+    _kernel.refresh_switch_hooks()
+    sp.setup_world(_behaviour.BehaviourTasklet, WorldError, _kernel._local)
+    sp.setup_entity(_entity.Entity)
+    sp.setup_grid(_aoi.Grid, _aoi._EPS)
+    for entry in TWINS:
+        _twins[entry] = find(entry.twin)
+        if entry.how == "base":
+            continue  # chosen where Tasklet is made
+        for place in entry.at:
+            owner, name = _owner(place)
+            setattr(owner, name, _c_version(sp, entry, owner, name))
+
+
+def twin(entry: Twin) -> Any:
+    """The pure-Python twin of ``entry``, installed or not."""
+    return _twins[entry] if entry in _twins else find(entry.twin)
+
+
+def find(place: str) -> Any:
+    """What ``"module:qualname"`` names now (a class's own attribute, not its binding)."""
+    owner, name = _owner(place)
+    return vars(owner)[name] if isinstance(owner, type) else getattr(owner, name)
+
+
+def _owner(place: str) -> tuple[Any, str]:
+    module, _, qualname = place.partition(":")
+    *path, name = qualname.split(".")
+    owner: Any = importlib.import_module(module)
+    for part in path:
+        owner = getattr(owner, part)
+    return owner, name
+
+
+def _c_version(sp: Any, entry: Twin, owner: Any, name: str) -> Any:
+    if entry.how == "function":
+        return getattr(sp, entry.c)
+    if entry.how == "method":
+        return sp.method(owner, entry.c)
+    prop = vars(owner)[name]  # the property the descriptor replaces
+    if entry.c == "pair":
+        a, b, moving = entry.args
+        return sp.pair(owner, a, b, prop.fset, name, prop.__doc__, moving)
+    if entry.c == "readonly_slot":
+        return sp.readonly_slot(owner, entry.args[0], name, prop.__doc__)
+    if entry.c == "alias":
+        return sp.alias(entry.args[0], name, prop.__doc__)
+    raise ValueError(f"no way to install {entry.c!r} as {entry.how!r}")

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from .. import _preempt
 from .._kernel import scheduler as _kernel
+from .._kernel import signals as _signals
 from .._kernel.channel import Channel
 from .._kernel.scheduler import _local as _thread
 from .._kernel.scheduler import get_scheduler
@@ -379,6 +380,8 @@ class World(StepMixin):
             self.despawn(e)
         self._init_run_state()
         self.wall = WallTimers(self._wall_clock)
+        _signals.release(self)
+        _signals.check()  # a SIGINT kept while the behaviours' finally blocks ran
 
     @property
     def closed(self) -> bool:

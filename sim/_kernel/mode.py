@@ -25,7 +25,10 @@ DEFAULT_PHASE_UNITS = 200_000
 DEFAULT_SLICE_SECONDS = 0.002
 DEFAULT_PHASE_SECONDS = 0.010
 
-_timer_state: dict[str, Any] = {"last": {}, "slice": DEFAULT_SLICE_SECONDS, "armed": False}
+_timer_state: dict[str, Any] = {
+    "last": {}, "slice": DEFAULT_SLICE_SECONDS, "armed": False, "interval": 0.0,
+    "previous": signal.SIG_DFL,
+}
 
 
 _slice = {"units": DEFAULT_SLICE_UNITS}
@@ -90,11 +93,17 @@ def _main_sched() -> Scheduler | None:
 
 
 def _watch_threads(stop: threading.Event, slice_seconds: float, skip_main: bool) -> None:
-    """The slice timer of schedulers the SIGALRM timer cannot serve (other threads)."""
+    """The slice timer of schedulers the SIGALRM timer cannot serve (other threads), and of
+    the main thread too once SIGALRM turns out to be taken (see ``_timer_taken``)."""
     from .scheduler import _main_thread_id, _schedulers, _schedulers_lock
 
     last: dict[int, Any] = {}
     while not stop.wait(slice_seconds):
+        if skip_main and _timer_taken():
+            _say_once("stolen", "SIGALRM or ITIMER_REAL was taken over while hard mode ran")
+            skip_main = False
+            if _timer_ours():  # a new handler: stop feeding it our slice ticks
+                signal.setitimer(signal.ITIMER_REAL, 0, 0)
         with _schedulers_lock:
             scheds = list(_schedulers.values())
         for sched in scheds:
@@ -103,13 +112,51 @@ def _watch_threads(stop: threading.Event, slice_seconds: float, skip_main: bool)
             _slice_used(sched, last)
 
 
+# Discussion: SIGALRM and ITIMER_REAL are the process's, not Loom's.  Hard mode takes them only
+# when nobody else holds them (SIGALRM at its default action, no alarm pending), and gives
+# back exactly what it took.  A handler or alarm that was there first, or that the program
+# sets while hard mode runs (signal.signal, signal.alarm, setitimer), wins: the watchdog
+# thread then raises the main thread's slice flag too (as coarse as sys.getswitchinterval()
+# when the main thread never releases the GIL), and a warning says so, once.  Profilers'
+# ITIMER_PROF / SIGPROF are never touched.
+
+
+def _timer_free() -> bool:
+    """Nobody else holds SIGALRM or ITIMER_REAL (checked before hard mode takes them)."""
+    return (signal.getsignal(signal.SIGALRM) == signal.SIG_DFL
+            and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0))
+
+
+def _timer_ours() -> bool:
+    """Does ITIMER_REAL still run at the interval we set (not re-armed by the program)?"""
+    return bool(signal.getitimer(signal.ITIMER_REAL)[1] == _timer_state["interval"])
+
+
+def _timer_taken() -> bool:
+    """Has the program replaced our SIGALRM handler or re-armed ITIMER_REAL?"""
+    return signal.getsignal(signal.SIGALRM) is not _on_alarm or not _timer_ours()
+
+
+def _say_once(key: str, why: str) -> None:
+    said = _timer_state.setdefault("said", set())
+    if key not in said:
+        said.add(key)
+        log.warning("%s: hard-mode preemption of the main thread falls back to the "
+                    "watchdog thread (coarser slices); see README, Signals", why)
+
+
 def _arm_timer(slice_seconds: float) -> None:
-    """One ``setitimer`` for the main thread; one watchdog thread for every other thread."""
+    """One ``setitimer`` for the main thread (if SIGALRM is free); one watchdog thread for
+    every other thread (and for the main one when it is not)."""
     _disarm_timer()
     on_main = threading.current_thread() is threading.main_thread()
-    if on_main:
-        signal.signal(signal.SIGALRM, _on_alarm)
+    by_signal = on_main and _timer_free()
+    if on_main and not by_signal:
+        _say_once("before", "SIGALRM has a handler or a pending alarm of the program's own")
+    if by_signal:
+        _timer_state["previous"] = signal.signal(signal.SIGALRM, _on_alarm)
         signal.setitimer(signal.ITIMER_REAL, slice_seconds, slice_seconds)
+        _timer_state["interval"] = signal.getitimer(signal.ITIMER_REAL)[1]
         if not _timer_state.get("atexit"):
             # Interpreter shutdown restores SIGALRM's default action (terminate) before the
             # timer stops firing: disarm first.
@@ -117,24 +164,27 @@ def _arm_timer(slice_seconds: float) -> None:
             _timer_state["atexit"] = True
     stop = threading.Event()
     watcher = threading.Thread(
-        target=_watch_threads, args=(stop, slice_seconds, on_main), name="loom-slice-watchdog",
+        target=_watch_threads, args=(stop, slice_seconds, by_signal), name="loom-slice-watchdog",
         daemon=True,
     )
     watcher.start()
     _timer_state.update(
-        slice=slice_seconds, armed=on_main, last={}, stop=stop, watcher=watcher
+        slice=slice_seconds, armed=by_signal, last={}, stop=stop, watcher=watcher
     )
 
 
 def _disarm_timer() -> None:
-    if _timer_state["armed"]:
-        signal.setitimer(signal.ITIMER_REAL, 0, 0)
-        signal.signal(signal.SIGALRM, signal.SIG_DFL)
-        _timer_state["armed"] = False
     stop = _timer_state.pop("stop", None)
     if stop is not None:
         stop.set()
         _timer_state.pop("watcher").join()
+    if _timer_state["armed"]:
+        # Give back only what is still ours: a handler or alarm set meanwhile stays.
+        if _timer_ours():
+            signal.setitimer(signal.ITIMER_REAL, 0, 0)
+        if signal.getsignal(signal.SIGALRM) is _on_alarm:
+            signal.signal(signal.SIGALRM, _timer_state["previous"])
+        _timer_state["armed"] = False
 
 
 def preemption_mode() -> str:

@@ -8,6 +8,7 @@ first error other than KeyboardInterrupt (None if there was none).
 """
 
 import json
+import logging
 import os
 import signal
 import sys
@@ -15,6 +16,8 @@ import threading
 import time
 
 import sim
+
+logging.getLogger("loom").setLevel(logging.CRITICAL)  # the crashers log every restart
 
 started = [0]
 finished = [0]
@@ -90,8 +93,10 @@ def main() -> None:
     caught = steps = 0
     error = None
     end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        try:
+    while True:
+        try:  # the whole iteration: an interrupt in the loop's own code is raised there
+            if time.monotonic() >= end:
+                break
             r = world.random
             for _ in range(5):
                 world.spawn(Mayfly, pos=(r.uniform(0, 2000), r.uniform(0, 2000)))
@@ -103,9 +108,14 @@ def main() -> None:
         except Exception as e:  # noqa: BLE001 - reported, not hidden
             error = repr(e)
             break
-    stop.set()
-    pester_thread.join()
-    time.sleep(0.05)  # a last SIGINT in flight lands here, outside the world
+    while True:
+        try:
+            stop.set()
+            pester_thread.join()
+            time.sleep(0.05)  # a last SIGINT in flight lands here, outside the world
+            break
+        except KeyboardInterrupt:
+            caught += 1
     main_current = sim.current().is_main
     step_ok = True
     try:

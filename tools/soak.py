@@ -156,7 +156,8 @@ class Soak:
                     world.release(e)
                 else:
                     world.despawn(e)
-                    self.spawn(world, sw.Busy)
+            if not world.entities("busy") and r.random() < 0.25:
+                self.spawn(world, sw.Busy)  # each one stretches ticks until quarantined
 
     def step(self, world: sim.World) -> None:
         try:
@@ -220,7 +221,8 @@ class Soak:
         self._last = (now, self.ticks)
         ring = self.ring.counts()
         c, lb = sw.COUNT, self.logbook
-        print(f"[{now - self.t0:6.0f}s] world {self.worlds + 1} tick {world.tick if world else '-'}"
+        where = f"world {self.worlds + 1} tick {world.tick}" if world else "all closed"
+        print(f"[{now - self.t0:6.0f}s] {where}"
               f" | rss {rss / 2**20:6.1f} MiB | tasklets {len(sim.tasklets())}+{ring['live']}"
               f" | entities {len(world) if world else 0} | {rate:5.1f} ticks/s"
               f" dilation {world.dilation if world else 1.0:.2f}"
@@ -316,6 +318,10 @@ class Soak:
               f"{self.queued_chan} | ring {ring['sent']} = {ring['received']}"
               f" | kills {c['kills']}, throws {c['throws']} (caught {c['jolts_caught']}),"
               f" spared {c['chaos_spared']}, gc {c['gc']}")
+        secs = max(1e-9, time.monotonic() - self.t0)
+        print(f"soak: throughput {self.ticks / secs:.1f} ticks/s, {self.spawned * 60 / secs:.0f} "
+              f"spawns/min, {c['ch_sent'] / secs:.0f} channel-pair and "
+              f"{ring['sent'] / secs:.0f} ring messages/s")
         print(f"soak: RSS start {self.rss_start / 2**20:.1f} MiB, after first world "
               f"{first / 2**20:.1f}, peak {self.rss_peak / 2**20:.1f}, end {rss_end / 2**20:.1f}"
               f" (bound {bound / 2**20:.1f}); tasklets at the end: {left}")

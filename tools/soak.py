@@ -293,10 +293,9 @@ class Soak:
                 v.append(fault)
             else:
                 print(f"KNOWN FAULT (not counted): {fault}")
-        never = sum(1 for n in sw.RUNS.values() if n == 0)
-        twice = sum(1 for n in sw.RUNS.values() if n > 1)
-        if never or twice:
-            v.append(f"behaviour runs: {len(sw.RUNS)} started, {never} never ran their "
+        never, twice = len(sw.RUNS), c["finally_again"]
+        if never or twice or c["runs"] != c["finally"] + never:
+            v.append(f"behaviour runs: {c['runs']} started, {never} never ran their "
                      f"finally, {twice} ran it more than once")
         left = len(sim.tasklets())
         if left:
@@ -310,7 +309,7 @@ class Soak:
         v.extend(f"unexpected log: {line}" for line in self.logbook.unexpected)
         lb = self.logbook
         print(f"soak: {time.monotonic() - self.t0:.0f} s, {self.worlds} worlds, {self.ticks} ticks"
-              f", {self.spawned} spawns, {len(sw.RUNS)} behaviour runs"
+              f", {self.spawned} spawns, {c['runs']} behaviour runs"
               f" | restarts {lb.count('restarting')}, give-ups {lb.count('giving up')},"
               f" quarantines {lb.count('quarantined')}, releases {lb.count('released')}"
               f" | posted {c['posted']} = read {c['read']} + queued {self.queued_inbox}"

@@ -4,6 +4,7 @@ checks do catch what they are there for."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -25,7 +26,8 @@ def test_a_few_seconds_of_soak_balance(pure: bool) -> None:
     assert "soak: OK" in out
     assert ("pure Python" if pure else "C half") in out
     assert "] world 1 tick " in out and "] all closed " in out  # status lines
-    assert "3 worlds" in out
+    worlds = re.search(r"soak: \d+ s, (\d+) worlds,", out)
+    assert worlds and int(worlds.group(1)) >= 2, out[-2000:]  # ~3, fewer on a loaded machine
 
 
 def test_help_answers_what_it_checks() -> None:

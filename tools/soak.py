@@ -257,7 +257,8 @@ class Soak:
                 now = time.monotonic()
                 if now >= end and self.worlds > 0:
                     break
-                self.run_world(min(end, now + per_world))
+                until = now + per_world
+                self.run_world(end if end - until < per_world / 2 else until)
         finally:
             hung = self.ring.finish(timeout=30.0)
             sim.set_preemption("deterministic")

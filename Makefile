@@ -24,10 +24,12 @@ $(STAMP): pyproject.toml setup.py $(wildcard sim/_c/*.c sim/_c/*.h)
 
 venv: $(STAMP)
 
-# The kernel and world suites run a second time on the pure-Python twins of sim/_c/.
+# The kernel and world suites run a second time on the pure-Python twins of sim/_c/;
+# then 30 s of soak (python -m tools.soak --help says what it checks).
 test: $(STAMP)
 	$(VPY) -m pytest $(PYTEST_ARGS)
 	LOOM_PURE_PYTHON=1 $(VPY) -m pytest -q tests/instrument tests/sim tests/stackless tests/world
+	$(VPY) -m tools.soak --minutes 0.5
 
 bench: $(STAMP)
 	$(VPY) -m tools.bench --json

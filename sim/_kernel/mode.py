@@ -38,7 +38,10 @@ DEFAULT_PHASE_UNITS = 200_000
 DEFAULT_SLICE_SECONDS = 0.002
 DEFAULT_PHASE_SECONDS = 0.010
 
-_timer_state: dict[str, Any] = {"slice_ns": int(DEFAULT_SLICE_SECONDS * 1e9), "armed": False}
+_timer_state: dict[str, Any] = {
+    "slice_ns": int(DEFAULT_SLICE_SECONDS * 1e9), "armed": False, "taken": False,
+    "previous": signal.SIG_DFL,
+}
 
 
 _slice = {"units": DEFAULT_SLICE_UNITS}
@@ -116,8 +119,8 @@ def _poll(sched: Scheduler, now: int, slice_ns: int) -> int:
 
 def _on_alarm(signum: int, frame: Any) -> None:
     # Runs between bytecodes of the main thread: only raise a flag, never switch here.
-    if not _timer_state["armed"]:  # disarmed while this signal was pending
-        return
+    if not _timer_state["armed"] or _timer_state["taken"]:  # disarmed, or given up: the
+        return  # program's own alarm landed here (see _timer_taken)
     slice_ns = _timer_state["slice_ns"]
     sched = _main_sched()
     delay = slice_ns if sched is None else _poll(sched, perf_counter_ns(), slice_ns)
@@ -131,11 +134,17 @@ def _main_sched() -> Scheduler | None:
 
 
 def _watch_threads(stop: threading.Event, slice_ns: int, skip_main: bool) -> None:
-    """The slice timer of schedulers the SIGALRM timer cannot serve (other threads)."""
+    """The slice timer of schedulers the SIGALRM timer cannot serve (other threads), and of
+    the main thread too once SIGALRM turns out to be taken (see ``_timer_taken``)."""
     from .scheduler import _main_thread_id, _schedulers, _schedulers_lock
 
     delay = slice_ns
     while not stop.wait(delay / 1e9):
+        if skip_main:
+            if _timer_taken(slice_ns):
+                _say_once("stolen", "SIGALRM or ITIMER_REAL was taken over while hard mode ran")
+                _timer_state["taken"] = True  # our handler, if still there, re-arms nothing
+                skip_main = False
         with _schedulers_lock:
             scheds = list(_schedulers.values())
         now = perf_counter_ns()
@@ -146,15 +155,56 @@ def _watch_threads(stop: threading.Event, slice_ns: int, skip_main: bool) -> Non
             delay = min(delay, _poll(sched, now, slice_ns))
 
 
+# Discussion: SIGALRM and ITIMER_REAL are the process's, not Loom's.  Hard mode takes them only
+# when nobody else holds them (SIGALRM at its default action, no alarm pending), and gives
+# back exactly what it took.  A handler or alarm that was there first, or that the program
+# sets while hard mode runs (signal.signal, signal.alarm, setitimer), wins: the watchdog
+# thread then raises the main thread's slice flag too (as coarse as sys.getswitchinterval()
+# when the main thread never releases the GIL), and a warning says so, once.  Ours is a
+# one-shot timer that its handler re-arms for at most one slice (``_poll``): an interval, or
+# more time left than a slice, is the program's doing. (A stopped timer is not: ours reads
+# stopped between its signal and the handler that re-arms it.)
+# Profilers' ITIMER_PROF / SIGPROF are never touched.
+
+
+def _timer_free() -> bool:
+    """Nobody else holds SIGALRM or ITIMER_REAL (checked before hard mode takes them)."""
+    return (signal.getsignal(signal.SIGALRM) == signal.SIG_DFL
+            and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0))
+
+
+def _timer_ours(slice_ns: int) -> bool:
+    """Does ITIMER_REAL look like the one-shot slice timer we arm (not the program's)?"""
+    left, interval = signal.getitimer(signal.ITIMER_REAL)
+    return interval == 0.0 and left <= 2 * slice_ns / 1e9
+
+
+def _timer_taken(slice_ns: int) -> bool:
+    """Has the program replaced our SIGALRM handler or re-armed ITIMER_REAL?"""
+    return signal.getsignal(signal.SIGALRM) is not _on_alarm or not _timer_ours(slice_ns)
+
+
+def _say_once(key: str, why: str) -> None:
+    said = _timer_state.setdefault("said", set())
+    if key not in said:
+        said.add(key)
+        log.warning("%s: hard-mode preemption of the main thread falls back to the "
+                    "watchdog thread (coarser slices); see README, Signals", why)
+
+
 def _arm_timer(slice_seconds: float) -> None:
-    """One ``setitimer`` for the main thread; one watchdog thread for every other thread.
-    Both re-arm themselves for the next slice end or deadline (``_poll``)."""
+    """One ``setitimer`` for the main thread (if SIGALRM is free); one watchdog thread for
+    every other thread (and for the main one when it is not). Both re-arm themselves for the
+    next slice end or deadline (``_poll``)."""
     _disarm_timer()
     slice_ns = max(1, int(slice_seconds * 1e9))
     on_main = threading.current_thread() is threading.main_thread()
-    _timer_state.update(slice_ns=slice_ns, armed=on_main)
-    if on_main:
-        signal.signal(signal.SIGALRM, _on_alarm)
+    by_signal = on_main and _timer_free()
+    if on_main and not by_signal:
+        _say_once("before", "SIGALRM has a handler or a pending alarm of the program's own")
+    _timer_state.update(slice_ns=slice_ns, armed=by_signal, taken=False)
+    if by_signal:
+        _timer_state["previous"] = signal.signal(signal.SIGALRM, _on_alarm)
         signal.setitimer(signal.ITIMER_REAL, slice_seconds)
         if not _timer_state.get("atexit"):
             # Interpreter shutdown restores SIGALRM's default action (terminate) before the
@@ -163,7 +213,7 @@ def _arm_timer(slice_seconds: float) -> None:
             _timer_state["atexit"] = True
     stop = threading.Event()
     watcher = threading.Thread(
-        target=_watch_threads, args=(stop, slice_ns, on_main), name="loom-slice-watchdog",
+        target=_watch_threads, args=(stop, slice_ns, by_signal), name="loom-slice-watchdog",
         daemon=True,
     )
     watcher.start()
@@ -171,14 +221,17 @@ def _arm_timer(slice_seconds: float) -> None:
 
 
 def _disarm_timer() -> None:
-    if _timer_state["armed"]:
-        _timer_state["armed"] = False  # first: a handler running after this re-arms nothing
-        signal.setitimer(signal.ITIMER_REAL, 0, 0)
-        signal.signal(signal.SIGALRM, signal.SIG_DFL)
     stop = _timer_state.pop("stop", None)
     if stop is not None:
         stop.set()
         _timer_state.pop("watcher").join()
+    if _timer_state["armed"]:
+        _timer_state["armed"] = False  # first: a handler running after this re-arms nothing
+        # Give back only what is still ours: a handler or alarm set meanwhile stays.
+        if not _timer_state["taken"] and _timer_ours(_timer_state["slice_ns"]):
+            signal.setitimer(signal.ITIMER_REAL, 0, 0)
+        if signal.getsignal(signal.SIGALRM) is _on_alarm:
+            signal.signal(signal.SIGALRM, _timer_state["previous"])
 
 
 def preemption_mode() -> str:

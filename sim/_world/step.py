@@ -23,6 +23,7 @@ from time import perf_counter_ns
 from typing import TYPE_CHECKING, Any
 
 from .. import _preempt
+from .._kernel import signals as _signals
 from .._kernel.api import run_phase
 from .behaviour import BehaviourTasklet, release, suspend
 from .entity import Entity, WorldError
@@ -120,6 +121,7 @@ class StepMixin:
         if (_preempt.mode == _preempt.DETERMINISTIC) != self.units_mode:
             raise WorldError(f"preemption mode changed to {_preempt.mode!r} after the world "
                              "was created; budgets would mix units and time")
+        _signals.guard(self)  # a SIGINT waits for the end of the step (see _kernel.signals)
         t0 = perf_counter_ns()
         self._pace()
         old_clock = sched.clock
@@ -153,6 +155,7 @@ class StepMixin:
             self._stepping = False
             sched.clock = old_clock
         self._wall_ns.append(perf_counter_ns() - t0)
+        _signals.check()
 
     def _wake(self, q: deque[Any], n: int) -> None:
         if self._carry:

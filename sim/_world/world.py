@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from .. import _preempt
+from .._kernel import signals as _signals
 from .._kernel.channel import Channel
 from .._kernel.scheduler import _local as _thread
 from .._kernel.scheduler import get_scheduler
@@ -381,6 +382,8 @@ class World(StepMixin):
             self.despawn(e)
         self._init_run_state()
         self.wall = WallTimers(self._wall_clock)
+        _signals.release(self)
+        _signals.check()  # a SIGINT kept while the behaviours' finally blocks ran
 
     @property
     def closed(self) -> bool:

@@ -187,15 +187,17 @@ class Connection:
         welcomed = ConnState.WELCOMED
         partial_timeout = self._limits.partial_frame_timeout
         while True:
-            objs = feed(self._await_data(), pump.now)
+            data = self._await_data()
+            now = pump.now  # the same until a send() below blocks: then ask again
+            objs = feed(data, now)
             counters.frames_in += len(objs)
             if decoder.buffered:  # a frame is incomplete: its slowloris clock is running
-                due = pump.now + partial_timeout
+                due = now + partial_timeout
                 if due < self.deadline:
                     self._arm(due)
             # One token-bucket charge for the whole batch when it fits (the usual case);
             # otherwise message by message, waiting for tokens where needed.
-            prepaid = len(objs) if objs and allow(pump.now, len(objs)) else 0
+            prepaid = len(objs) if objs and allow(now, len(objs)) else 0
             for obj in objs:
                 message = parse_from_client(obj)
                 if prepaid:

@@ -86,7 +86,7 @@ class PumpPort(Protocol):
 
     @property
     def now(self) -> float:
-        """The pump's clock, read after the current poll's select()."""
+        """The pump's clock as its `poll()` last read it: the time of the events at hand."""
         ...
 
     @property

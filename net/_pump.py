@@ -240,7 +240,7 @@ class Pump:
 
     @property
     def now(self) -> float:
-        """The clock, read after the current poll's select()."""
+        """The clock as `poll()` last read it (before firing timers, and after select())."""
         return self._now
 
     def register(self, sock: Any, mask: int, owner: SocketOwner) -> None:

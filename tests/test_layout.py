@@ -118,6 +118,7 @@ def test_net_modules_import_each_other_one_way() -> None:
     graph = {("net" if p.stem == "__init__" else f"net.{p.stem}"): net_imports(p)
              for p in sorted((ROOT / "net").glob("*.py"))}
     cycles: list[list[str]] = []
+    done: set[str] = set()
 
     def visit(module: str, path: list[str]) -> None:
         for dep in sorted(graph.get(module, ())):
@@ -127,7 +128,6 @@ def test_net_modules_import_each_other_one_way() -> None:
                 visit(dep, path + [dep])
         done.add(module)
 
-    done: set[str] = set()
     for module in graph:
         if module not in done:
             visit(module, [module])

@@ -387,7 +387,15 @@ class StepMixin:
         self._anchor = now if late or deadline is None else deadline
 
     def next_deadline(self) -> float:
-        """Wall-clock time (``wall_clock`` seconds) at which the next tick should start: a
-        real-time loop sleeps until then (polling I/O and ``world.wall.poll()``), then ``step()``s.
-        It is one dilated period (``period / dilation``) after this tick's scheduled start."""
-        return self._wall_clock() if self._deadline is None else self._deadline
+        """Wall-clock time (``wall_clock`` seconds) at which the next tick should start: one
+        dilated period (``period / dilation``) after this tick's scheduled start.  Before the
+        first step it is the time of the first call, and stays so.  A real-time loop::
+
+            while running:
+                while monotonic() < world.next_deadline():
+                    poll()  # I/O, world.wall.poll(), or a sleep until the deadline
+                world.step()
+        """
+        if self._deadline is None:  # pinned: a deadline of "now" would move at each call
+            self._deadline = self._wall_clock()
+        return self._deadline

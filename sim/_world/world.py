@@ -115,7 +115,7 @@ class World(StepMixin):
         self._wall_clock = wall_clock
         self.wall = WallTimers(wall_clock)
         self._init_run_state()
-        self._ready: set[type] = set()
+        self._classes: dict[str, type[Entity]] = {}  # kind -> its one class
         self._sleep_seconds: float = 0.0
         self._sleep_ticks = 0
         self._closed = False
@@ -194,6 +194,8 @@ class World(StepMixin):
             raise WorldError("the world is closed")
         if not (isinstance(kind, type) and issubclass(kind, Entity)):
             raise TypeError(f"spawn() needs an Entity subclass, got {kind!r}")
+        if self._classes.get(kind.kind) is not kind:
+            self._admit(kind)
         x, y = _finite(pos, "pos")
         vx, vy = _finite(vel, "vel")
         if self.wrap:
@@ -209,10 +211,6 @@ class World(StepMixin):
                                 f"(declared: {', '.join(declared) or 'none'})")
             setattr(e, name, value)
         dirty_fields(e, clear=True)
-        if kind not in self._ready:
-            for name in kind._loom_behaviours:  # instrument the script module, once
-                _instrument.ensure_instrumented(getattr(kind, name))
-            self._ready.add(kind)
         eid = e.id = self._next_id
         self._next_id += 1
         e.inbox = Channel(self.inbox_capacity)
@@ -231,6 +229,17 @@ class World(StepMixin):
         for name in kind._loom_behaviours:
             self._start(BehaviourTasklet(e, name))
         return e
+
+    def _admit(self, kind: type[Entity]) -> None:
+        # A kind names one class per world: snapshots and queries by kind would mix two.
+        other = self._classes.get(kind.kind)
+        if other is not None:
+            raise WorldError(f"{kind.__module__}.{kind.__qualname__} cannot spawn as kind "
+                             f"{kind.kind!r}: {other.__module__}.{other.__qualname__} has it "
+                             "in this world (give one of them another `kind`)")
+        for name in kind._loom_behaviours:  # instrument the script module, once
+            _instrument.ensure_instrumented(getattr(kind, name))
+        self._classes[kind.kind] = kind
 
     def despawn(self, entity: Entity | int) -> None:
         """Remove an entity: ``on_despawn()``, its behaviours are killed (their ``finally``

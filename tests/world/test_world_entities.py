@@ -327,3 +327,19 @@ def test_despawned_long_sleepers_do_not_pile_up_in_the_wheel() -> None:
         world.step()
         world._compact_wheel()
         assert [t for b in world._wheel.values() for t in b] == keeper._tasklets
+
+
+def test_two_classes_may_not_share_a_kind_in_one_world() -> None:
+    class Ship2(Entity):
+        kind = "ship"
+
+    with World() as world:
+        world.spawn(Ship)
+        with pytest.raises(WorldError, match=r"Ship2.*'ship'.*Ship\b|Ship\b.*'ship'.*Ship2"):
+            world.spawn(Ship2)
+        assert [type(e) for e in world.entities("ship")] == [Ship]
+        assert world.nearest((0.0, 0.0), kind="ship").__class__ is Ship  # type: ignore[union-attr]
+        world.spawn(Ship)  # the first class keeps its kind
+    with World() as other:  # another world may give the kind to the other class
+        other.spawn(Ship2)
+

@@ -115,7 +115,8 @@ class Entity(Record):
     * ``id`` (int, stable, never reused), ``kind`` (class attribute, default the class name
       in lower case), ``world``.
     * ``pos`` / ``vel``: (x, y) pairs of floats, replicated.  Velocity is in world units per
-      simulation second; the world integrates motion once per tick after behaviours ran.
+      simulation second, not per tick: at 30 Hz, ``vel=(30.0, 0.0)`` moves 1 unit a tick.  The
+      world integrates motion once per tick after behaviours ran.
       Assigning ``pos`` teleports (the AOI grid follows at once).  ``x`` and ``y`` read
       ``pos``'s two floats without building a pair (read-only): the cheap way for a loop
       over many neighbours, ``for o in near: dx = o.x - x``.
@@ -196,7 +197,7 @@ class Entity(Record):
 
     @property
     def vel(self) -> tuple[float, float]:
-        """(vx, vy) in world units per simulation second."""
+        """(vx, vy) in world units per simulation second (``tick_rate`` ticks), not per tick."""
         return (self._vx, self._vy)
 
     @vel.setter

@@ -187,9 +187,10 @@ class World(StepMixin):
 
     def spawn(self, kind: type[E], /, *, pos: tuple[float, float] = (0.0, 0.0),
               vel: tuple[float, float] = (0.0, 0.0), **values: Any) -> E:
-        """Create an entity of class ``kind`` with a new id, at ``pos`` moving at ``vel``,
-        with replicated fields set from ``values``; ``on_spawn()`` runs, then its behaviours
-        start: in this tick if spawned by a behaviour, else at the start of the next step."""
+        """Create an entity of class ``kind`` with a new id, at ``pos`` moving at ``vel``
+        (world units per simulation second), with replicated fields set from ``values``;
+        ``on_spawn()`` runs, then its behaviours start: in this tick if spawned by a
+        behaviour, else at the start of the next step."""
         if self._closed:
             raise WorldError("the world is closed")
         if not (isinstance(kind, type) and issubclass(kind, Entity)):

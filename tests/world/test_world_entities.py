@@ -343,3 +343,17 @@ def test_two_classes_may_not_share_a_kind_in_one_world() -> None:
     with World() as other:  # another world may give the kind to the other class
         other.spawn(Ship2)
 
+
+def test_velocity_is_documented_per_simulation_second() -> None:
+    import pathlib
+    import re
+
+    readme = (pathlib.Path(__file__).parents[2] / "README.md").read_text()
+    spawn_line = next(line for line in readme.splitlines() if "world.spawn(Drone" in line)
+    assert re.search(r"per (simulation|sim) second", spawn_line), spawn_line
+    for doc in (Entity.__doc__, Entity.vel.__doc__, World.spawn.__doc__):
+        assert doc and "per simulation second" in " ".join(doc.split()), doc
+    with World(tick_rate=30) as world:  # and it is: 30 units a second is 1 unit a tick
+        e = world.spawn(Ship, pos=(10.0, 10.0), vel=(30.0, 0.0))
+        world.step()
+        assert e.pos == pytest.approx((11.0, 10.0))

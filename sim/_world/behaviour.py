@@ -45,10 +45,10 @@ class BehaviourTasklet(Tasklet):
 
     ``due`` is the tick it is parked for (0: not parked, -1: parked but its wake was
     cancelled by quarantine); ``mark`` its cumulative work (units or ns) when last measured;
-    ``held`` is True while quarantined.
+    ``held`` is True while quarantined; ``restarts`` and ``quarantines`` count what happened.
     """
 
-    __slots__ = ("entity", "world", "method", "key", "fn", "held", "quarantines")
+    __slots__ = ("entity", "world", "method", "key", "fn", "held", "quarantines", "restarts")
 
     def __init__(self, entity: Entity, method: str) -> None:
         self.entity = entity
@@ -60,6 +60,7 @@ class BehaviourTasklet(Tasklet):
         self.mark = 0
         self.held = False
         self.quarantines = 0
+        self.restarts = 0
         # The behaviour is the tasklet's function itself: Tasklet._bootstrap calls it and,
         # when it raises, calls _restart (the supervisor's decision) and then calls it again.
         # No supervising frame between the two: greenlet walks a parked tasklet's frames at
@@ -84,10 +85,11 @@ def _crashed(t: BehaviourTasklet) -> None:
                   decision.window)
         world.despawn(e)  # kills this tasklet: does not return
         return
-    world.restarts += 1
     log.info("entity %d (%s): restarting %r in %.3f s (attempt %d)", e.id, e.kind,
              t.method, decision.delay, decision.attempt)
     park(t, world, world.tick + world.clock.ticks_for(decision.delay))
+    t.restarts += 1  # counted when it happens: a despawn during the backoff cancels it
+    world.restarts += 1
 
 
 def suspend(world: World, key: BehaviourKey) -> None:

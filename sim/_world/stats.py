@@ -63,7 +63,6 @@ class WorldStatistics:
 
 def entity_statistics(e: Entity) -> EntityStatistics:
     ts = e._tasklets
-    restarts = e.world.supervisor.restarts
     return EntityStatistics(
         id=e.id,
         kind=e.kind,
@@ -71,7 +70,7 @@ def entity_statistics(e: Entity) -> EntityStatistics:
         cpu_ns=sum(t.time_ns for t in ts),
         units=sum(t.units for t in ts),
         switches=sum(t.switches for t in ts),
-        restarts=sum(restarts(t.key) for t in ts),
+        restarts=sum(t.restarts for t in ts),
         quarantines=sum(t.quarantines for t in ts),
     )
 

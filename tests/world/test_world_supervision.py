@@ -71,7 +71,7 @@ def test_crash_loop_backs_off_in_sim_time_then_gives_up_and_despawns(
         assert all(not t.alive for t in c._tasklets)
         assert wakes == {s.id: 100}  # nothing else disturbed
         assert (world.restarts, world.give_ups) == (5, 1)
-        assert c.statistics().restarts == 0  # history forgotten with the entity
+        assert c.statistics().restarts == 5  # kept with the entity after the give-up
     raised = [r for r in caplog.records if "raised" in r.getMessage()]
     message = "entity 1 (crasher): behaviour 'behaviour' raised"
     assert [r.getMessage() for r in raised] == [message] * 6
@@ -211,3 +211,23 @@ def test_hard_mode_quarantine_and_dilation_in_a_subprocess(tmp_path: Path) -> No
     assert out["unit"] == "ns"
     assert out["overloaded"] < 0.5  # six budgets of work: ~1/6, with room for a noisy host
     assert out["recovered"] == 1.0
+
+
+def test_restarts_are_counted_when_they_happen_and_outlive_the_give_up() -> None:
+    with World() as world:
+        c = world.spawn(Crasher)
+        world.step()  # crashed in tick 1: its restart is due at tick 4, not done yet
+        assert (world.restarts, c.statistics().restarts) == (0, 0)
+        world.run(ticks=3)
+        assert starts == [(1, c.id), (4, c.id)]
+        assert (world.restarts, c.statistics().restarts) == (1, 1)
+        world.run(ticks=100)  # the sixth failure gives up and despawns it
+        assert not c.alive and len(starts) == 6
+        assert (world.restarts, world.give_ups, c.statistics().restarts) == (5, 1, 5)
+        d = world.spawn(Crasher)
+        world.step()  # crashed; despawned before its restart came
+        world.despawn(d)
+        world.run(ticks=10)
+        assert starts[6:] == [(world.tick - 10, d.id)]
+        assert (world.restarts, d.statistics().restarts) == (5, 0)
+

@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import greenlet
 
 from .._kernel import scheduler as _kernel
+from .._kernel.bomb import TaskletExit
 from .._kernel.scheduler import _local as _thread
 from .._kernel.scheduler import get_scheduler
 from .._kernel.tasklet import Tasklet
@@ -67,15 +69,48 @@ class BehaviourTasklet(Tasklet):
         # every resume on 3.12+.
         super().__init__(self.fn, (), None, name=f"{entity.kind}#{entity.id}.{method}")
 
+    def _finish(self) -> None:
+        """The behaviour ended (returned, killed, or gave up): let go of its entity, world
+        and bound method, so that a finished tasklet someone still holds (the kernel's hub
+        keeps the last tasklet it started until it starts another) keeps neither alive.
+        ``key``, ``name`` and the counters stay, for statistics."""
+        super()._finish()
+        for name in ("entity", "world", "fn"):
+            if hasattr(self, name):
+                delattr(self, name)
+
     def _restart(self) -> bool:
         """On an exception: let the world's supervisor log it and decide."""
-        _crashed(self)  # parks for the backoff, or despawns (raises TaskletExit)
+        _crashed(self)  # parks for the backoff, or despawns / ends it (raises TaskletExit)
         return True
 
 
+def _being_killed(t: BehaviourTasklet) -> bool:
+    """Whether the exception ``t`` is handling came while it was being killed: its entity
+    is despawned (or the world closed), or a kill is among the exception's causes."""
+    if not t.entity._alive:
+        return True
+    exc, depth = sys.exception(), 0
+    while exc is not None and depth < 100:
+        if isinstance(exc, TaskletExit | greenlet.GreenletExit):
+            return True
+        exc, depth = exc.__context__, depth + 1
+    return False
+
+
 def _crashed(t: BehaviourTasklet) -> None:
-    """Runs in ``t`` inside its ``except`` block: log, then restart later or give up."""
+    """Runs in ``t`` inside its ``except`` block: log, then restart later or give up.
+
+    # Discussion: an exception that a ``finally`` (or ``except``) raised while the behaviour
+    # was being killed is no crash: it replaced the kill's TaskletExit.  Restarting would run
+    # the behaviour again for a despawned entity and keep it, its entity and its world alive
+    # past ``close()``.  The kill wins: the exception is logged and the behaviour ends.
+    """
     e, world = t.entity, t.world
+    if _being_killed(t):
+        log.error("%s: its finally raised while it was being killed; it ends", t.name,
+                  exc_info=True)
+        raise TaskletExit
     log.error("entity %d (%s): behaviour %r raised", e.id, e.kind, t.method, exc_info=True)
     decision = world.supervisor.on_failure(t.key, e.kind, world.time)
     if isinstance(decision, GiveUp):

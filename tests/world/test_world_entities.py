@@ -321,12 +321,12 @@ def test_despawned_long_sleepers_do_not_pile_up_in_the_wheel() -> None:
             world.step()
             for e in batch:
                 world.despawn(e)
-        entries = sum(len(b) for b in world._wheel.values())
-        assert entries <= 4096 and world._stale <= 4096  # compacted, not 9,000 dead ones
+        entries = sum(len(b) for b in world._wheel.parked_later.values())
+        assert entries <= 4096 and world._wheel.stale <= 4096  # compacted, not 9,000 dead ones
         keeper = world.spawn(LongSleeper)
         world.step()
-        world._compact_wheel()
-        assert [t for b in world._wheel.values() for t in b] == keeper._tasklets
+        world._wheel.compact()
+        assert [t for b in world._wheel.parked_later.values() for t in b] == keeper._tasklets
 
 
 def test_two_classes_may_not_share_a_kind_in_one_world() -> None:

@@ -158,7 +158,7 @@ def test_work_over_the_budget_continues_next_tick_and_runs_only_in_steps() -> No
         world.spawn(Light)
         sched = get_scheduler()
         world.step()
-        assert not sched.q and len(world._carry) == 1  # parked off the queue between steps
+        assert not sched.q and len(world._wheel.runnable) == 1  # parked off the queue between steps
         sim.run()  # a kernel run between steps does not run the world's behaviours
         assert trace == [(1, "light")]
         dilation = []

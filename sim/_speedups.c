@@ -82,7 +82,7 @@ static PyTypeObject *Greenlet_T;  /* slot 0 of the capsule: PyGreenlet_Type */
 static PyObject *empty_tuple;
 
 static PyObject *str_switch, *str_popleft, *str_raise, *str_next_for_block, *str_sched,
-    *str_tsd_key, *str_grid, *str_entities, *str_query_radius, *str_query_radius_py, *str_tick, *str_tick_rate, *str_sleep_until_py, *str_soon, *str_wheel, *str_wsched;
+    *str_tsd_key, *str_grid, *str_entities, *str_query_radius, *str_query_radius_py, *str_tick, *str_tick_rate, *str_sleep_until_py, *str_parked_next, *str_parked_later, *str_wheel, *str_wsched;
 
 /* The offsets of n slots of tp: 1; 0 when one is no plain slot (absent, or shadowed by a
    property); -1 on an error. */
@@ -631,28 +631,33 @@ do_park(PyObject *t, PyObject *world, PyObject *sched, long long due, long long 
     int rc;
 
     CORE(t)->due = due;
+    PyObject *wheel = inst_attr(world, str_wheel);  /* the world's TickWheel */
+    if (wheel == NULL)
+        goto failed;
     if (due == tick + 1) {
-        bucket = inst_attr(world, str_soon);
+        bucket = inst_attr(wheel, str_parked_next);
+        Py_DECREF(wheel);
         if (bucket == NULL)
             goto failed;
         rc = PyList_Check(bucket) ? PyList_Append(bucket, t) : -1;
         Py_DECREF(bucket);
         if (rc < 0) {
             if (!PyErr_Occurred())
-                PyErr_SetString(PyExc_TypeError, "world._soon must be a list");
+                PyErr_SetString(PyExc_TypeError, "world._wheel.parked_next must be a list");
             goto failed;
         }
     }
     else {
-        PyObject *wheel = inst_attr(world, str_wheel);
-        PyObject *key = wheel ? PyLong_FromLongLong(due) : NULL;
+        PyObject *later = inst_attr(wheel, str_parked_later);
+        Py_DECREF(wheel);
+        PyObject *key = later ? PyLong_FromLongLong(due) : NULL;
         if (key == NULL)
             rc = -1;
-        else if (!PyDict_Check(wheel)) {
-            PyErr_SetString(PyExc_TypeError, "world._wheel must be a dict");
+        else if (!PyDict_Check(later)) {
+            PyErr_SetString(PyExc_TypeError, "world._wheel.parked_later must be a dict");
             rc = -1;
         }
-        else if ((bucket = PyDict_GetItemWithError(wheel, key)) != NULL)
+        else if ((bucket = PyDict_GetItemWithError(later, key)) != NULL)
             rc = PyList_Append(bucket, t);
         else if (PyErr_Occurred())
             rc = -1;
@@ -663,12 +668,12 @@ do_park(PyObject *t, PyObject *world, PyObject *sched, long long due, long long 
             else {
                 Py_INCREF(t);
                 PyList_SET_ITEM(l, 0, t);
-                rc = PyDict_SetItem(wheel, key, l);
+                rc = PyDict_SetItem(later, key, l);
                 Py_DECREF(l);
             }
         }
         Py_XDECREF(key);
-        Py_XDECREF(wheel);
+        Py_XDECREF(later);
         if (rc < 0)
             goto failed;
     }
@@ -853,8 +858,8 @@ sp_next_tick(PyObject *self, PyObject *unused)
 
 /* ------------------------------------------------------------------ wake, sweep */
 
-/* The world's per-tick loops over the behaviours woken from its wheel (sim/_world_run.py,
-   StepMixin._wake and _sweep, whose Python bodies are the twins). */
+/* The world's per-tick loops over the behaviours woken from its wheel (TickWheel.wake and
+   TickWheel.measure in sim/_world/wheel.py, whose Python bodies are the twins). */
 
 static PyObject *
 sp_wake(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -2421,9 +2426,9 @@ static PyMethodDef methods[] = {
      "woken in a tick run in the order they went to sleep.  Sleepers cost nothing per tick.\n"
      "Raises WorldError outside an entity behaviour."},
     {"wake", (PyCFunction)(void (*)(void))sp_wake, METH_FASTCALL,
-     "wake(woken, tick, append): StepMixin._wake's loop over the wheel's list."},
+     "wake(woken, tick, append): TickWheel.wake's loop over the wheel's list."},
     {"sweep", (PyCFunction)(void (*)(void))sp_sweep, METH_FASTCALL,
-     "sweep(woken, units_mode, limit, over, unparked): StepMixin._sweep's first loop."},
+     "sweep(woken, units_mode, limit, over, unparked): TickWheel.measure's first loop."},
     {"sleep_until", (PyCFunction)(void (*)(void))sp_sleep_until, METH_FASTCALL,
      "sleep_until(world, when): World.sleep_until (see sim/_world.py)."},
     {"query_radius", (PyCFunction)(void (*)(void))sp_query_radius,
@@ -2494,7 +2499,8 @@ PyInit__speedups(void)
     INTERN(str_tick, "_tick");
     INTERN(str_tick_rate, "tick_rate");
     INTERN(str_sleep_until_py, "_sleep_until_py");
-    INTERN(str_soon, "_soon");
+    INTERN(str_parked_next, "parked_next");
+    INTERN(str_parked_later, "parked_later");
     INTERN(str_wheel, "_wheel");
     INTERN(str_wsched, "_sched");
     INTERN(str_nx, "_nx");

@@ -216,7 +216,7 @@ class Entity(Record):
     def pos(self, value: tuple[float, float]) -> None:
         x, y = self.world._wrapped(*_finite(value, "pos"))
         if self._alive:
-            self.world.grid.move(self.id, x, y)  # the grid stores it here, its record
+            self.world.grid.move(self.id, x, y)  # stored here: the entity is its grid record
         else:
             self._x, self._y = x, y
 

@@ -22,7 +22,6 @@ Each ``step()``, with the world's sim-time clock installed as the scheduler's cl
 
 from __future__ import annotations
 
-import logging
 import math
 import random
 import time
@@ -47,7 +46,6 @@ from .wheel import TickWheel
 
 __all__ = ["World", "WorldStatistics"]
 
-log = logging.getLogger("loom.sim.world")
 E = TypeVar("E", bound=Entity)
 
 #: Deterministic mode counts units (~one simple statement), not time; defaults assume 40 ns a

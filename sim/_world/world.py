@@ -125,6 +125,7 @@ class World:
         self._counters = Counters()
         self._pacer = Pacer()
         self.last_events: list[InterestEvent] = []
+        self.inbox_capacity = inbox_capacity
         self._population = Population(self.grid, self._wheel, self.supervision, first_id,
                                       inbox_capacity)
         # The population's dicts, by the names sim/_speedups.c reads (never rebound).

@@ -50,15 +50,17 @@ TWINS: tuple[Twin, ...] = (
     Twin("switch", "sim._kernel.scheduler:Scheduler._switch_py",
          ("sim._kernel.scheduler:Scheduler.switch",), "method"),
     Twin("Core", "sim._kernel.tasklet:_PyCore", ("sim._kernel.tasklet:_Core",), "base"),
-    # The world's tick wheel: parking (sim._world imports park, sim re-exports next_tick).
+    # The world's tick wheel: parking (World and Supervision import park, sim re-exports
+    # next_tick).
     Twin("park", "sim._world.behaviour:park",
-         ("sim._world.behaviour:park", "sim._world.world:park"), "function"),
+         ("sim._world.behaviour:park", "sim._world.world:park", "sim._world.supervision:park"),
+         "function"),
     Twin("next_tick", "sim._world.behaviour:next_tick",
          ("sim._world.behaviour:next_tick", "sim:next_tick"), "function"),
     Twin("sleep_until", "sim._world.world:World._sleep_until_py",
          ("sim._world.world:World.sleep_until",), "method"),
-    Twin("wake", "sim._world.step:_wake_loop", ("sim._world.step:_wake_loop",), "function"),
-    Twin("sweep", "sim._world.step:_sweep_loop", ("sim._world.step:_sweep_loop",), "function"),
+    Twin("wake", "sim._world.wheel:_wake_loop", ("sim._world.wheel:_wake_loop",), "function"),
+    Twin("sweep", "sim._world.wheel:_sweep_loop", ("sim._world.wheel:_sweep_loop",), "function"),
     # Space: radius queries and the world's motion.
     Twin("query_radius", "sim._world.world:World._query_radius_py",
          ("sim._world.world:World.query_radius",), "method"),

@@ -152,3 +152,41 @@ def test_net_objects_talk_through_public_methods() -> None:
     (net/_port.py), never each other's underscored attributes."""
     assert [hit for p in sorted((ROOT / "net").glob("*.py"))
             for hit in foreign_private_attributes(p)] == []
+
+
+# Modules of sim._world, bottom up: at run time each imports only those before it.  Type
+# annotations may point back up (under ``if TYPE_CHECKING``) only where an object refers to
+# its owner: an entity to its world and its behaviours, a behaviour's tasklet to its world.
+WORLD_ORDER = ["message", "fields", "tick", "supervise", "stats", "aoi", "entity", "behaviour",
+               "wheel", "supervision", "population", "world", "scripting"]
+WORLD_TYPE_ONLY_BACK = {("entity", "behaviour"), ("entity", "world"), ("behaviour", "world")}
+
+
+def world_imports(path: pathlib.Path) -> tuple[set[str], set[str]]:
+    """The sim._world modules ``path`` imports: (at run time, for type checking only)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    typing_only: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            typing_only.update(id(n) for stmt in node.body for n in ast.walk(stmt))
+    runtime: set[str] = set()
+    typed: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            names = [node.module] if node.module else [a.name for a in node.names]
+            (typed if id(node) in typing_only else runtime).update(names)
+    return runtime, typed
+
+
+def test_world_modules_import_one_way() -> None:
+    folder = ROOT / "sim" / "_world"
+    found = {p.stem for p in folder.glob("*.py")} - {"__init__"}
+    assert found == set(WORLD_ORDER)
+    bad, back = [], set()
+    for name in WORLD_ORDER:
+        runtime, typed = world_imports(folder / f"{name}.py")
+        below = set(WORLD_ORDER[: WORLD_ORDER.index(name)])
+        bad += [f"{name} imports {m} at run time" for m in sorted(runtime - below)]
+        back |= {(name, m) for m in typed - below}
+    assert bad == []
+    assert back == WORLD_TYPE_ONLY_BACK

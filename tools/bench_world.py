@@ -380,7 +380,7 @@ def arena_thinkers(n: int = 10_000, ticks: int = 120, mode: str = "hard") -> dic
 
             def loom_step() -> None:
                 world.step()
-                if world._carry:  # the budget stopped this tick: work continued later
+                if world._wheel.runnable:  # the budget stopped this tick: work continued later
                     leftover[0] += 1
 
             t = interleave(ticks, loom=loom_step, plain=plain.step, plain_bulk=bulk.step,
@@ -524,7 +524,7 @@ def sleepers_overhead(n: int = 10_000, extra: int = 100_000, ticks: int = 120,
             for _ in range(extra):
                 crowded.spawn(rock, pos=(rnd.uniform(0, SIZE), rnd.uniform(0, SIZE)))
             warm = 0
-            while warm < THINK_TICKS * 2 or crowded._carry:  # starting 110k behaviours
+            while warm < THINK_TICKS * 2 or crowded._wheel.runnable:  # starting 110k behaviours
                 alone.step()                                # takes a few ticks
                 crowded.step()
                 warm += 1

@@ -12,7 +12,7 @@ static PyObject *local, *WorldError;
 static Py_ssize_t w_world, w_key, w_entity;  /* BehaviourTasklet's slots */
 static PyObject *str_popleft, *str_next_for_block, *str_sched, *str_tsd_key, *str_grid,
     *str_entities, *str_query_radius, *str_query_radius_py, *str_tick, *str_tick_rate,
-    *str_sleep_until_py, *str_soon, *str_wheel, *str_wsched;
+    *str_sleep_until_py, *str_parked_next, *str_parked_later, *str_wheel, *str_wsched;
 
 /* obj.<twin>(*args, **kwargs): a C entry point handing a call it does not take to its
    Python twin, as it was made (a new reference, or NULL and an exception). */
@@ -126,28 +126,33 @@ do_park(PyObject *t, PyObject *world, PyObject *sched, long long due, long long 
     int rc;
 
     CORE(t)->due = due;
+    PyObject *wheel = inst_attr(world, str_wheel);  /* the world's TickWheel */
+    if (wheel == NULL)
+        goto failed;
     if (due == tick + 1) {
-        bucket = inst_attr(world, str_soon);
+        bucket = inst_attr(wheel, str_parked_next);
+        Py_DECREF(wheel);
         if (bucket == NULL)
             goto failed;
         rc = PyList_Check(bucket) ? PyList_Append(bucket, t) : -1;
         Py_DECREF(bucket);
         if (rc < 0) {
             if (!PyErr_Occurred())
-                PyErr_SetString(PyExc_TypeError, "world._soon must be a list");
+                PyErr_SetString(PyExc_TypeError, "world._wheel.parked_next must be a list");
             goto failed;
         }
     }
     else {
-        PyObject *wheel = inst_attr(world, str_wheel);
-        PyObject *key = wheel ? PyLong_FromLongLong(due) : NULL;
+        PyObject *later = inst_attr(wheel, str_parked_later);
+        Py_DECREF(wheel);
+        PyObject *key = later ? PyLong_FromLongLong(due) : NULL;
         if (key == NULL)
             rc = -1;
-        else if (!PyDict_Check(wheel)) {
-            PyErr_SetString(PyExc_TypeError, "world._wheel must be a dict");
+        else if (!PyDict_Check(later)) {
+            PyErr_SetString(PyExc_TypeError, "world._wheel.parked_later must be a dict");
             rc = -1;
         }
-        else if ((bucket = PyDict_GetItemWithError(wheel, key)) != NULL)
+        else if ((bucket = PyDict_GetItemWithError(later, key)) != NULL)
             rc = PyList_Append(bucket, t);
         else if (PyErr_Occurred())
             rc = -1;
@@ -158,12 +163,12 @@ do_park(PyObject *t, PyObject *world, PyObject *sched, long long due, long long 
             else {
                 Py_INCREF(t);
                 PyList_SET_ITEM(l, 0, t);
-                rc = PyDict_SetItem(wheel, key, l);
+                rc = PyDict_SetItem(later, key, l);
                 Py_DECREF(l);
             }
         }
         Py_XDECREF(key);
-        Py_XDECREF(wheel);
+        Py_XDECREF(later);
         if (rc < 0)
             goto failed;
     }
@@ -357,7 +362,7 @@ m_sleep_until(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject 
 /* ------------------------------------------------------------------ wake, sweep */
 
 /* The world's per-tick loops over the behaviours woken from its wheel (the twins are
-   _wake_loop and _sweep_loop, which StepMixin._wake and _sweep call). */
+   _wake_loop and _sweep_loop in sim/_world/wheel.py, which TickWheel.wake and measure call). */
 
 PyObject *
 sp_wake(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -617,7 +622,8 @@ world_init(PyObject *m)
            || INTERN(str_query_radius_py, "_query_radius_py") < 0
            || INTERN(str_tick, "_tick") < 0 || INTERN(str_tick_rate, "tick_rate") < 0
            || INTERN(str_sleep_until_py, "_sleep_until_py") < 0
-           || INTERN(str_soon, "_soon") < 0 || INTERN(str_wheel, "_wheel") < 0
+           || INTERN(str_parked_next, "parked_next") < 0
+           || INTERN(str_parked_later, "parked_later") < 0 || INTERN(str_wheel, "_wheel") < 0
            || INTERN(str_wsched, "_sched") < 0
            ? -1 : 0;
 }

@@ -4,14 +4,15 @@ simulation-time clock ``sim.sleep()`` reads while a world steps, and wall-clock 
 never dilate.
 
 # Discussion: why a tick wheel and not the kernel's timer heap.
-Behaviours sleep in whole ticks.  The world keeps one list per due tick (``World._wheel``,
-and ``World._soon`` for the next tick, the common case): parking appends the tasklet, waking
-pops one list and appends its tasklets to the run queue.  Both are O(1) per tasklet and cost
-nothing for sleepers whose tick has not come (100,000 of them included), where a heap pays
-O(log n) twice per wake, on every wake.  A list entry is live only while the tasklet's
-``due`` still names that tick, so a parked tasklet that is killed or woken otherwise leaves a
-stale entry that waking skips (nothing is searched or removed).  ``sim.sleep(seconds)`` still
-works in behaviours: it goes to the kernel's heap, in simulation seconds (``SimClock``).
+Behaviours sleep in whole ticks.  The world's ``TickWheel`` keeps one list per due tick
+(``parked_later``, and ``parked_next`` for the next tick, the common case): parking appends
+the tasklet, waking pops one list and appends its tasklets to the run queue.  Both are O(1)
+per tasklet and cost nothing for sleepers whose tick has not come (100,000 of them
+included), where a heap pays O(log n) twice per wake, on every wake.  A list entry is live
+only while the tasklet's ``due`` still names that tick, so a parked tasklet that is killed
+or woken otherwise leaves a stale entry that waking skips (nothing is searched or removed).
+``sim.sleep(seconds)`` still works in behaviours: it goes to the kernel's heap, in
+simulation seconds (``SimClock``).
 """
 
 from __future__ import annotations
@@ -24,12 +25,11 @@ from typing import TYPE_CHECKING, Any
 from .._kernel.scheduler import _local as _thread
 from .._kernel.scheduler import get_scheduler
 from .._kernel.tasklet import Tasklet
-from .entity import WorldError
-from .supervise import BehaviourKey, GiveUp
+from .entity import Entity, WorldError
+from .supervise import BehaviourKey
 from .tick import TimerHandle, TimerHeap
 
-if TYPE_CHECKING:
-    from .entity import Entity
+if TYPE_CHECKING:  # annotations only: world.py imports this module
     from .world import World
 
 __all__ = ["BehaviourTasklet", "SimClock", "WallTimers", "current_entity", "next_tick"]
@@ -42,10 +42,10 @@ class BehaviourTasklet(Tasklet):
 
     ``due`` is the tick it is parked for (0: not parked, -1: parked but its wake was
     cancelled by quarantine); ``mark`` its cumulative work (units or ns) when last measured;
-    ``held`` is True while quarantined.
+    ``held`` is True while quarantined; ``restarts`` and ``quarantines`` count what happened.
     """
 
-    __slots__ = ("entity", "world", "method", "key", "fn", "held", "quarantines")
+    __slots__ = ("entity", "world", "method", "key", "fn", "held", "quarantines", "restarts")
 
     def __init__(self, entity: Entity, method: str) -> None:
         self.entity = entity
@@ -57,86 +57,40 @@ class BehaviourTasklet(Tasklet):
         self.mark = 0
         self.held = False
         self.quarantines = 0
+        self.restarts = 0
         # The behaviour is the tasklet's function itself: Tasklet._bootstrap calls it and,
         # when it raises, calls _restart (the supervisor's decision) and then calls it again.
         # No supervising frame between the two: greenlet walks a parked tasklet's frames at
         # every resume on 3.12+.
         super().__init__(self.fn, (), None, name=f"{entity.kind}#{entity.id}.{method}")
 
+    def _finish(self) -> None:
+        """The behaviour ended (returned, killed, or gave up): let go of its entity, world
+        and bound method, so that a finished tasklet someone still holds (the kernel's hub
+        keeps the last tasklet it started until it starts another) keeps neither alive.
+        ``key``, ``name`` and the counters stay, for statistics."""
+        super()._finish()
+        for name in ("entity", "world", "fn"):
+            if hasattr(self, name):
+                delattr(self, name)
+
     def _restart(self) -> bool:
-        """On an exception: let the world's supervisor log it and decide."""
-        _crashed(self)  # parks for the backoff, or despawns (raises TaskletExit)
+        """On an exception: let the world's supervision log it and decide."""
+        self.world.supervision.crashed(self)  # parks for the backoff, or ends (raises)
         return True
-
-
-def _crashed(t: BehaviourTasklet) -> None:
-    """Runs in ``t`` inside its ``except`` block: log, then restart later or give up."""
-    e, world = t.entity, t.world
-    log.error("entity %d (%s): behaviour %r raised", e.id, e.kind, t.method, exc_info=True)
-    decision = world.supervisor.on_failure(t.key, e.kind, world.time)
-    if isinstance(decision, GiveUp):
-        world.give_ups += 1
-        log.error("entity %d (%s): behaviour %r restarted %d times within %.0f s; "
-                  "giving up, despawning", e.id, e.kind, t.method, decision.restarts,
-                  decision.window)
-        world.despawn(e)  # kills this tasklet: does not return
-        return
-    world.restarts += 1
-    log.info("entity %d (%s): restarting %r in %.3f s (attempt %d)", e.id, e.kind,
-             t.method, decision.delay, decision.attempt)
-    park(t, world, world.tick + world.clock.ticks_for(decision.delay))
-
-
-def suspend(world: World, key: BehaviourKey) -> None:
-    """Quarantine: take behaviour ``key`` off the run queue (or cancel its wake), without
-    killing it, and report it.  ``release`` undoes it."""
-    e = world.get(key[0])
-    t = None if e is None else next((t for t in e._tasklets if t.method == key[1]), None)
-    if t is None or not t.alive:  # finished (or gone) in the tick it was flagged
-        world.quarantine.release(key)
-        return
-    t.held = True
-    t.quarantines += 1
-    if t._in_ring:
-        t.remove()
-    elif t.due > 0:
-        t.due = -1  # its wake is cancelled; release() makes it runnable
-    world._held.add(t)
-    world._awake.discard(t)
-    log.warning("quarantined %s: over %s %s per tick for %d ticks in a row", t.name,
-                f"{world.share:g}", "units" if world.units_mode else "ns",
-                world.quarantine.ticks)
-
-
-def release(world: World, entity: Entity) -> list[str]:
-    """Make ``entity``'s quarantined behaviours runnable again (from the next step)."""
-    names = []
-    for t in entity._tasklets:
-        if not t.held:
-            continue
-        world.quarantine.release(t.key)
-        t.held = False
-        world._held.discard(t)
-        names.append(t.method)
-        if (t.alive and not t._in_ring and not t._blocked and t._timer is None
-                and t.due <= 0 and t is not world._sched.current):
-            t.due = 0
-            world._pending.append(t)
-        world._awake.add(t)
-        log.info("released %s from quarantine", t.name)
-    return names
 
 
 def park(t: BehaviourTasklet, world: World, due: int) -> None:
     """Suspend the running behaviour ``t`` until tick ``due`` (> the current tick)."""
     # A C version runs instead: sim._speedups.park (see sim/_twins.py).
     t.due = due
+    wheel = world._wheel
     if due == world._tick + 1:
-        world._soon.append(t)
+        wheel.parked_next.append(t)
     else:
-        bucket = world._wheel.get(due)
+        bucket = wheel.parked_later.get(due)
         if bucket is None:
-            world._wheel[due] = [t]
+            wheel.parked_later[due] = [t]
         else:
             bucket.append(t)
     sched = world._sched
@@ -166,7 +120,7 @@ def next_tick() -> None:
     except AttributeError:
         raise WorldError("next_tick() must be called from an entity behaviour") from None
     t.due = world._tick + 1
-    world._soon.append(t)
+    world._wheel.parked_next.append(t)
     t._in_ring = False
     q = sched.q
     try:

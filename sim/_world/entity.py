@@ -10,15 +10,17 @@ from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from .._kernel.channel import Channel
 from ..errors import WouldBlock
 from .aoi import Record
-from .fields import Field, encode_state, fields
+from .fields import Field, dirty_fields, encode_state, fields
 from .message import CLIENT, InvalidPayload, Message, NotExposed, WorldError, check_payload
+from .stats import EntityStatistics, entity_statistics
 
-if TYPE_CHECKING:
-    from .._kernel.channel import Channel
+if TYPE_CHECKING:  # annotations only: these modules import this one
+    from typing import Self
+
     from .behaviour import BehaviourTasklet
-    from .stats import EntityStatistics
     from .world import World
 
 __all__ = [
@@ -115,7 +117,8 @@ class Entity(Record):
     * ``id`` (int, stable, never reused), ``kind`` (class attribute, default the class name
       in lower case), ``world``.
     * ``pos`` / ``vel``: (x, y) pairs of floats, replicated.  Velocity is in world units per
-      simulation second; the world integrates motion once per tick after behaviours ran.
+      simulation second, not per tick: at 30 Hz, ``vel=(30.0, 0.0)`` moves 1 unit a tick.  The
+      world integrates motion once per tick after behaviours ran.
       Assigning ``pos`` teleports (the AOI grid follows at once).  ``x`` and ``y`` read
       ``pos``'s two floats without building a pair (read-only): the cheap way for a loop
       over many neighbours, ``for o in near: dx = o.x - x``.
@@ -173,6 +176,35 @@ class Entity(Record):
     def __init__(self) -> None:
         raise WorldError(f"create entities with world.spawn({type(self).__name__}, ...)")
 
+    @classmethod
+    def _create(cls, world: World, vel: tuple[float, float], values: Mapping[str, Any]
+                ) -> Self:
+        """``World.spawn``'s first half: an entity of ``world`` moving at ``vel`` with
+        ``values`` for its declared fields, not alive yet (``_enter`` makes it so)."""
+        declared = fields(cls)
+        e = cls.__new__(cls)
+        e._alive = False
+        e.world = world
+        e._vx, e._vy = vel
+        for name, value in values.items():
+            if name not in declared:
+                raise TypeError(f"{cls.__qualname__} has no replicated field {name!r} "
+                                f"(declared: {', '.join(declared) or 'none'})")
+            setattr(e, name, value)
+        dirty_fields(e, clear=True)
+        return e
+
+    def _enter(self, eid: int, inbox: Channel) -> None:
+        """Registered as ``eid`` (by its world's population): alive from now on."""
+        self.id = eid
+        self.inbox = inbox
+        self._tasklets = []
+        self._alive = True
+
+    def _leave(self) -> None:
+        """Despawned: its state stays readable."""
+        self._alive = False
+
     # ------------------------------------------------------------------ position, velocity
 
     @property
@@ -183,7 +215,11 @@ class Entity(Record):
 
     @pos.setter
     def pos(self, value: tuple[float, float]) -> None:
-        self.world._teleport(self, *_finite(value, "pos"))
+        x, y = self.world._wrapped(*_finite(value, "pos"))
+        if self._alive:
+            self.world.grid.move(self.id, x, y)  # stored here: the entity is its grid record
+        else:
+            self._x, self._y = x, y
 
     @property
     def x(self) -> float:
@@ -199,7 +235,7 @@ class Entity(Record):
 
     @property
     def vel(self) -> tuple[float, float]:
-        """(vx, vy) in world units per simulation second."""
+        """(vx, vy) in world units per simulation second (``tick_rate`` ticks), not per tick."""
         # A C version runs instead: sim._speedups.pair (see sim/_twins.py).
         return (self._vx, self._vy)
 
@@ -215,10 +251,7 @@ class Entity(Record):
         self._vx = vx
         self._vy = vy
         if self._alive:
-            if vx or vy:
-                self.world._moving[self.id] = self
-            else:
-                self.world._moving.pop(self.id, None)
+            self.world._track_motion(self)
 
     # ------------------------------------------------------------------ steering helpers
 
@@ -310,9 +343,7 @@ class Entity(Record):
 
     def statistics(self) -> EntityStatistics:
         """CPU time, units, switches, restarts and quarantines of this entity's behaviours."""
-        from .stats import entity_statistics
-
-        return entity_statistics(self)
+        return entity_statistics(self.id, self.kind, self._tasklets)
 
     def despawn(self) -> None:
         """``self.world.despawn(self)``: from its own behaviour, that behaviour ends here."""

@@ -1,21 +1,23 @@
 """World accounting: the frozen statistics records ``World.statistics()`` and
-``Entity.statistics()`` return, and how they are gathered (on demand, never per tick)."""
+``Entity.statistics()`` return, and ``Counters``, the part of a world that counts messages
+and step times.  Gathered on demand, never per tick; nothing here knows an entity or a world.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from .supervise import BehaviourKey
-from .tick import TickStats
+from .tick import TickClock, TickStats
 
-if TYPE_CHECKING:
-    from .entity import Entity
-    from .world import World
+__all__ = ["Counters", "EntityStatistics", "WorldStatistics", "entity_statistics"]
 
-__all__ = ["EntityStatistics", "WorldStatistics", "entity_statistics", "world_statistics"]
+#: Steps whose wall time ``statistics()`` reports percentiles of.
+WALL_WINDOW = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,17 +63,31 @@ class WorldStatistics:
     top: tuple[EntityStatistics, ...]
 
 
-def entity_statistics(e: Entity) -> EntityStatistics:
-    ts = e._tasklets
-    restarts = e.world.supervisor.restarts
+class Measured(Protocol):
+    """What statistics read of a behaviour's tasklet (a ``BehaviourTasklet``)."""
+
+    @property
+    def alive(self) -> bool: ...
+
+    due: int
+    time_ns: int
+    units: int
+    switches: int
+    restarts: int
+    quarantines: int
+
+
+def entity_statistics(eid: int, kind: str, ts: Iterable[Measured]) -> EntityStatistics:
+    """Entity ``eid`` of ``kind``, summed over its behaviours' tasklets ``ts``."""
+    ts = list(ts)
     return EntityStatistics(
-        id=e.id,
-        kind=e.kind,
+        id=eid,
+        kind=kind,
         behaviours=sum(1 for t in ts if t.alive),
         cpu_ns=sum(t.time_ns for t in ts),
         units=sum(t.units for t in ts),
         switches=sum(t.switches for t in ts),
-        restarts=sum(restarts(t.key) for t in ts),
+        restarts=sum(t.restarts for t in ts),
         quarantines=sum(t.quarantines for t in ts),
     )
 
@@ -81,28 +97,50 @@ def _rank(values: list[int], p: float) -> int:
     return values[max(0, math.ceil(p * len(values)) - 1)] if values else 0
 
 
-def world_statistics(world: World, top: int = 10) -> WorldStatistics:
-    ents = world.entities()
-    tasklets = [t for e in ents for t in e._tasklets if t.alive]
-    busiest = sorted(ents, key=lambda e: sum(t.time_ns for t in e._tasklets), reverse=True)
-    walls = sorted(world._wall_ns)
-    return WorldStatistics(
-        tick=world.tick,
-        sim_time=world.time,
-        dilation=world.clock.dilation,
-        entities=len(ents),
-        by_kind={k: len(v) for k, v in sorted(world._kinds.items())},
-        tasklets=len(tasklets),
-        parked=sum(1 for t in tasklets if t.due > 0),
-        quarantined=tuple(world.quarantine.quarantined),
-        work_unit="units" if world.units_mode else "ns",
-        tick_work=world.clock.statistics(),
-        wall_p50_ns=_rank(walls, 0.5),
-        wall_p99_ns=_rank(walls, 0.99),
-        wall_max_ns=walls[-1] if walls else 0,
-        messages_sent=world.messages_sent,
-        messages_dropped=world.messages_dropped,
-        restarts=world.restarts,
-        give_ups=world.give_ups,
-        top=tuple(entity_statistics(e) for e in busiest[:top]),
-    )
+class Counters:
+    """What a world counts as it runs: messages posted (``messages_sent``) and refused
+    (``messages_dropped``), and the wall time of its last 300 steps.  Only this class
+    writes them: the world tells it what happened."""
+
+    def __init__(self) -> None:
+        self.messages_sent = 0
+        self.messages_dropped = 0
+        self._wall_ns: deque[int] = deque(maxlen=WALL_WINDOW)
+
+    def posted(self, delivered: bool) -> None:
+        """A message was posted: ``delivered``, or refused (dropped)."""
+        if delivered:
+            self.messages_sent += 1
+        else:
+            self.messages_dropped += 1
+
+    def stepped(self, wall_ns: int) -> None:
+        """A step took ``wall_ns`` of wall time (monitoring only)."""
+        self._wall_ns.append(wall_ns)
+
+    def report(self, *, tick: int, sim_time: float, clock: TickClock, units: bool,
+               by_kind: Mapping[str, int], tasklets: list[Measured],
+               quarantined: tuple[BehaviourKey, ...], restarts: int, give_ups: int,
+               top: tuple[EntityStatistics, ...]) -> WorldStatistics:
+        """The world's statistics, from what the world gathered and what was counted here."""
+        walls = sorted(self._wall_ns)
+        return WorldStatistics(
+            tick=tick,
+            sim_time=sim_time,
+            dilation=clock.dilation,
+            entities=sum(by_kind.values()),
+            by_kind=by_kind,
+            tasklets=len(tasklets),
+            parked=sum(1 for t in tasklets if t.due > 0),
+            quarantined=quarantined,
+            work_unit="units" if units else "ns",
+            tick_work=clock.statistics(),
+            wall_p50_ns=_rank(walls, 0.5),
+            wall_p99_ns=_rank(walls, 0.99),
+            wall_max_ns=walls[-1] if walls else 0,
+            messages_sent=self.messages_sent,
+            messages_dropped=self.messages_dropped,
+            restarts=restarts,
+            give_ups=give_ups,
+            top=top,
+        )

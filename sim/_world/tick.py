@@ -1,6 +1,7 @@
 """The tick clock without the kernel: fixed-step simulation time, time dilation (EVE's TiDi)
-driven by the work each tick reports, tick-time statistics, and a timer heap keyed
-(deadline, seq) for deadlines that must not dilate.  Nothing here reads a clock.
+driven by the work each tick reports, tick-time statistics, the pacing of ticks on the wall
+clock, and a timer heap keyed (deadline, seq) for deadlines that must not dilate.  Nothing
+here reads a clock.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-__all__ = ["TickClock", "TickStats", "TimerHandle", "TimerHeap"]
+__all__ = ["Pacer", "TickClock", "TickStats", "TimerHandle", "TimerHeap"]
 
 T = TypeVar("T")
 
@@ -129,6 +130,39 @@ class TickClock:
             return work[max(0, math.ceil(p * n) - 1)]
 
         return TickStats(self.tick, n, rank(0.50), rank(0.99), work[-1], self.dilation)
+
+
+class Pacer:
+    """When the next tick should start on the wall clock: one (dilated) period after this
+    tick's scheduled start.  A tick that starts more than a period late re-anchors at its
+    start instead of catching up.  Given times, it reads no clock."""
+
+    def __init__(self) -> None:
+        self._anchor = 0.0
+        self._deadline: float | None = None
+
+    def start(self, now: float, period: float) -> None:
+        """A tick starts at ``now``: its scheduled start is the published deadline, unless
+        there is none yet or ``now`` is more than ``period`` past it."""
+        deadline = self._deadline
+        late = deadline is None or now - deadline > period
+        self._anchor = now if late or deadline is None else deadline
+
+    def end(self, period: float) -> None:
+        """The tick ran: the next one is due ``period`` after this one's scheduled start."""
+        self._deadline = self._anchor + period
+
+    @property
+    def deadline(self) -> float | None:
+        """The published deadline; None before the first tick or ``pin()``."""
+        return self._deadline
+
+    def pin(self, now: float) -> float:
+        """Before the first tick: fix the deadline at ``now`` (once), so that a loop waiting
+        for it does not chase a moving target; returns the deadline."""
+        if self._deadline is None:
+            self._deadline = now
+        return self._deadline
 
 
 class TimerHandle(Generic[T]):

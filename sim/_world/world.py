@@ -1,44 +1,62 @@
 """The simulation world: entities registered by stable id, behaviours as tasklets stepped on
 a fixed tick with a work budget and time dilation, motion and AOI on the grid, supervision and
 quarantine, a seeded RNG and a hash of all replicated state.  ``step()`` is the whole tick.
+
+``World`` is the face of parts that each own their state: the ``Population`` (entities by
+id and kind, the moving ones), the ``Grid`` (positions, AOI), the ``TickWheel`` (every
+behaviour not running now, and a tick's run phases), ``Supervision`` (restarts, quarantine),
+the ``TickClock`` (sim time, dilation) with its ``Pacer`` (wall-clock deadlines), and
+``Counters`` (statistics).  The world keeps the tick number and drives the parts.
+
+Each ``step()``, with the world's sim-time clock installed as the scheduler's clock::
+
+  1 advance     tick += 1 (sim time is tick / tick_rate)
+  2 wake        left over from the last tick, entities spawned between ticks, behaviours
+                parked for this tick (in the order they parked), then sim.sleep() timers
+  3 run         run phases bounded by the tick's work budget (units in deterministic mode,
+                else wall ns); what is still runnable is left over for the next tick
+  4 move        position += velocity * period for moving entities (wrapping), grid updated;
+                AOI enter/leave events -> on_enter/on_leave hooks
+  5 account     per-behaviour work this tick -> quarantine; tick work -> dilation
 """
 
 from __future__ import annotations
 
-import logging
 import math
 import random
 import time
 from collections.abc import Callable, Mapping
+from time import perf_counter_ns
 from typing import Any, TypeVar
 
 from .. import _preempt
 from .._kernel import signals as _signals
-from .._kernel.channel import Channel
 from .._kernel.scheduler import _local as _thread
 from .._kernel.scheduler import get_scheduler
-from .._preempt import instrument as _instrument
-from ..errors import ChannelClosed, WouldBlock
 from .aoi import Grid, InterestEvent
 from .behaviour import BehaviourTasklet, SimClock, WallTimers, current_behaviour, park
-from .entity import Entity, Message, WorldError, _finite, check_payload
-from .fields import dirty_fields, fields, state_hash
-from .stats import WorldStatistics, world_statistics
-from .step import StepMixin
-from .supervise import QuarantineTracker, RestartPolicy, Supervisor
-from .tick import TickClock, TimerHandle
+from .entity import Entity, Message, WorldError, _finite
+from .fields import state_hash
+from .population import Population
+from .stats import Counters, WorldStatistics, entity_statistics
+from .supervise import QuarantineTracker, RestartPolicy
+from .supervision import Supervision
+from .tick import Pacer, TickClock, TimerHandle
+from .wheel import TickWheel
 
 __all__ = ["World", "WorldStatistics"]
 
-log = logging.getLogger("loom.sim.world")
 E = TypeVar("E", bound=Entity)
 
 #: Deterministic mode counts units (~one simple statement), not time; defaults assume 40 ns a
 #: unit: a 30 Hz tick's 80% budget is 666,667 units, the 5 ms quarantine share 125,000.
 UNIT_NS, SHARE_NS, QUARANTINE_TICKS, INBOX_CAPACITY = 40, 5_000_000, 30, 64
+# Kernel timers (sim.sleep) are due at tick + s; float rounding may put that an ulp after the
+# tick it names: wake them within a millionth of a tick.
+_TIMER_SLACK = 1e-6
 
 
-class World(StepMixin):
+class World:
     """A simulation world: create it, ``spawn`` entities, ``step()`` it once per tick.
 
     Options: ``budget`` (tick work budget: units in deterministic preemption mode, else ns;
@@ -101,21 +119,24 @@ class World(StepMixin):
         self.share = float(share if share is not None else
                            (SHARE_NS / UNIT_NS if units else SHARE_NS))
         self.grid = Grid(cell_size, wrap=(w, h) if wrap else None)
-        self.supervisor = Supervisor(restart_policy, policies)
-        self.quarantine = QuarantineTracker(self.share, quarantine_ticks)
-        self.inbox_capacity = inbox_capacity
+        self._wheel = TickWheel()  # the name sim/_speedups.c reads
+        self.supervision = Supervision(self._wheel, restart_policy, policies, self.share,
+                                       quarantine_ticks, units)
+        self._counters = Counters()
+        self._pacer = Pacer()
         self.last_events: list[InterestEvent] = []
-        self.messages_sent = self.messages_dropped = self.restarts = self.give_ups = 0
-        self._entities: dict[int, Entity] = {}
-        self._kinds: dict[str, dict[int, Entity]] = {}
-        self._moving: dict[int, Entity] = {}
-        self._next_id = first_id
+        self.inbox_capacity = inbox_capacity
+        self._population = Population(self.grid, self._wheel, self.supervision, first_id,
+                                      inbox_capacity)
+        # The population's dicts, by the names sim/_speedups.c reads (never rebound).
+        self._entities = self._population.by_id
+        self._moving = self._population.moving
         self._sched = get_scheduler()
         self._simclock = SimClock(self)
         self._wall_clock = wall_clock
         self.wall = WallTimers(wall_clock)
-        self._init_run_state()
-        self._ready: set[type] = set()
+        self._tick = 0
+        self._stepping = False
         self._sleep_seconds: float = 0.0
         self._sleep_ticks = 0
         self._closed = False
@@ -189,49 +210,22 @@ class World(StepMixin):
 
     def spawn(self, kind: type[E], /, *, pos: tuple[float, float] = (0.0, 0.0),
               vel: tuple[float, float] = (0.0, 0.0), **values: Any) -> E:
-        """Create an entity of class ``kind`` with a new id, at ``pos`` moving at ``vel``,
-        with replicated fields set from ``values``; ``on_spawn()`` runs, then its behaviours
-        start: in this tick if spawned by a behaviour, else at the start of the next step."""
+        """Create an entity of class ``kind`` with a new id, at ``pos`` moving at ``vel``
+        (world units per simulation second), with replicated fields set from ``values``;
+        ``on_spawn()`` runs, then its behaviours start: in this tick if spawned by a
+        behaviour, else at the start of the next step."""
         if self._closed:
             raise WorldError("the world is closed")
-        if not (isinstance(kind, type) and issubclass(kind, Entity)):
-            raise TypeError(f"spawn() needs an Entity subclass, got {kind!r}")
-        x, y = _finite(pos, "pos")
-        vx, vy = _finite(vel, "vel")
-        if self.wrap:
-            x, y = x % self.size[0], y % self.size[1]
-        declared = fields(kind)
-        e = kind.__new__(kind)
-        e._alive = False
-        e.world = self
-        e._vx, e._vy = vx, vy
-        for name, value in values.items():
-            if name not in declared:
-                raise TypeError(f"{kind.__qualname__} has no replicated field {name!r} "
-                                f"(declared: {', '.join(declared) or 'none'})")
-            setattr(e, name, value)
-        dirty_fields(e, clear=True)
-        if kind not in self._ready:
-            for name in kind._loom_behaviours:  # instrument the script module, once
-                _instrument.ensure_instrumented(getattr(kind, name))
-            self._ready.add(kind)
-        eid = e.id = self._next_id
-        self._next_id += 1
-        e.inbox = Channel(self.inbox_capacity)
-        e._tasklets = []
-        self._entities[eid] = e
-        self._kinds.setdefault(kind.kind, {})[eid] = e
-        self.grid.insert(eid, x, y, kind.kind, record=e)
-        e._alive = True
-        if vx or vy:
-            self._moving[eid] = e
+        self._population.admit(kind)
+        x, y = self._wrapped(*_finite(pos, "pos"))
+        e = kind._create(self, _finite(vel, "vel"), values)
+        self._population.add(e, x, y)
         try:
             e.on_spawn()
         except BaseException:
             self.despawn(e)
             raise
-        for name in kind._loom_behaviours:
-            self._start(BehaviourTasklet(e, name))
+        self._population.start(e, self._stepping)
         return e
 
     def despawn(self, entity: Entity | int) -> None:
@@ -241,44 +235,13 @@ class World(StepMixin):
         e = self._entities.get(entity) if isinstance(entity, int) else entity
         if e is None or not e._alive or e.world is not self:
             return
-        e._alive = False
-        eid = e.id
-        del self._entities[eid]
-        same = self._kinds[e.kind]
-        del same[eid]
-        if not same:
-            del self._kinds[e.kind]
-        self._moving.pop(eid, None)
-        self.grid.remove(eid)
-        self.supervisor.forget(eid)
-        self.quarantine.forget(eid)
-        try:
-            e.on_despawn()
-        except Exception:
-            log.exception("%r: on_despawn() raised", e)
-        cur = self._sched.current
-        me = None
-        for t in e._tasklets:
-            self._awake.discard(t)
-            self._held.discard(t)
-            if t.due > self._tick + 1:  # its wheel entry goes stale (see _compact_wheel)
-                self._stale += 1
-            if t is cur:
-                me = t
-            elif t.alive:
-                if t._in_ring:  # off the queue first, so killing it runs nothing else
-                    t.remove()
-                t.kill()
-                if t.alive:
-                    log.warning("%s survived being killed (its finally blocked)", t.name)
-        e.inbox.close()
-        if self._stale > max(4096, len(self._entities)):
-            self._compact_wheel()
+        me = self._population.remove(e, self._sched.current, self._tick)
         if me is not None:
             me.kill()  # raises TaskletExit in the calling behaviour
 
     def get(self, eid: int) -> Entity | None:
         return self._entities.get(eid)
+
     def __contains__(self, eid: object) -> bool:
         return eid in self._entities
 
@@ -289,7 +252,7 @@ class World(StepMixin):
         """Live entities (of ``kind``), by id."""
         if kind is None:
             return list(self._entities.values())
-        return list(self._kinds.get(kind, {}).values())
+        return self._population.of_kind(kind)
 
     # ------------------------------------------------------------------ space
 
@@ -324,33 +287,20 @@ class World(StepMixin):
             dy = (dy + h / 2) % h - h / 2
         return dx, dy
 
-    def _teleport(self, e: Entity, x: float, y: float) -> None:
-        if self.wrap:
-            x, y = x % self.size[0], y % self.size[1]
-        if e._alive:
-            self.grid.move(e.id, x, y)
-        else:
-            e._x, e._y = x, y
+    def _wrapped(self, x: float, y: float) -> tuple[float, float]:
+        return (x % self.size[0], y % self.size[1]) if self.wrap else (x, y)
+
+    def _track_motion(self, e: Entity) -> None:
+        self._population.track_motion(e)  # Entity.vel's setter asks
 
     # ------------------------------------------------------------------ messages, calls
 
     def post(self, to: Entity | int, msg: Message) -> bool:
         """Deliver ``msg`` to an inbox without blocking; False if ``to`` is gone or its inbox
         is full (counted in ``messages_dropped``).  The payload must be plain data."""
-        if type(msg.kind) is not str:
-            raise TypeError(f"message kind must be a str, got {msg.kind!r}")
-        check_payload(msg.payload)
-        e = self._entities.get(to) if isinstance(to, int) else to
-        if e is None or not e._alive:
-            self.messages_dropped += 1
-            return False
-        try:
-            e.inbox.send_nowait(msg)
-        except (WouldBlock, ChannelClosed):
-            self.messages_dropped += 1
-            return False
-        self.messages_sent += 1
-        return True
+        delivered = self._population.post(to, msg)
+        self._counters.posted(delivered)
+        return delivered
 
     # ------------------------------------------------------------------ state, statistics
 
@@ -361,11 +311,135 @@ class World(StepMixin):
     def statistics(self, top: int = 10) -> WorldStatistics:
         """Entities by kind, tasklets, tick work and wall time p50/p99/max, dilation,
         messages, restarts, quarantines, and the ``top`` busiest entities."""
-        return world_statistics(self, top)
+        ents = self._entities.values()
+        busiest = sorted(ents, key=lambda e: sum(t.time_ns for t in e._tasklets), reverse=True)
+        sup = self.supervision
+        return self._counters.report(
+            tick=self._tick, sim_time=self.time, clock=self.clock, units=self.units_mode,
+            by_kind={k: len(v) for k, v in sorted(self._population.by_kind.items())},
+            tasklets=[t for e in ents for t in e._tasklets if t.alive],
+            quarantined=tuple(sup.quarantine.quarantined), restarts=sup.restarts,
+            give_ups=sup.give_ups,
+            top=tuple(entity_statistics(e.id, e.kind, e._tasklets) for e in busiest[:top]))
+
+    @property
+    def messages_sent(self) -> int:
+        return self._counters.messages_sent
+
+    @property
+    def messages_dropped(self) -> int:
+        """Messages refused: the addressee gone or its inbox full."""
+        return self._counters.messages_dropped
+
+    @property
+    def restarts(self) -> int:
+        """Behaviour restarts that happened (a despawn during the backoff cancels one)."""
+        return self.supervision.restarts
+
+    @property
+    def give_ups(self) -> int:
+        return self.supervision.give_ups
+
+    @property
+    def quarantine(self) -> QuarantineTracker:
+        return self.supervision.quarantine
 
     def set_policy(self, kind: str, policy: RestartPolicy) -> None:
         """Restart policy for behaviours of entities of ``kind``."""
-        self.supervisor.set_policy(kind, policy)
+        self.supervision.policy.set_policy(kind, policy)
+
+    def release(self, entity: Entity) -> list[str]:
+        """Let ``entity``'s quarantined behaviours run again (from the next step); returns
+        their names.  Their over-share streak starts again from zero."""
+        return self.supervision.release(entity, self._sched.current)
+
+    def quarantined(self) -> list[tuple[Entity, str]]:
+        """(entity, behaviour name) of every quarantined behaviour."""
+        return self.supervision.quarantined(self._entities)
+
+    # ------------------------------------------------------------------ the tick
+
+    def step(self) -> None:
+        """Run one tick (see the module docstring).  Call it from the main tasklet."""
+        sched = self._sched
+        if sched.current is not sched.main:
+            raise WorldError("step() must be called from the main tasklet")
+        if self._closed or self._stepping:
+            raise WorldError("the world is closed" if self._closed else "step() re-entered")
+        if (_preempt.mode == _preempt.DETERMINISTIC) != self.units_mode:
+            raise WorldError(f"preemption mode changed to {_preempt.mode!r} after the world "
+                             "was created; budgets would mix units and time")
+        _signals.guard(self)  # a SIGINT waits for the end of the step (see _kernel.signals)
+        t0 = perf_counter_ns()
+        self._pacer.start(self._wall_clock(), self.clock.wall_period)
+        old_clock = sched.clock
+        sched.clock = self._simclock
+        self._stepping = True
+        wheel = self._wheel
+        q = sched.q
+        try:
+            # 1 advance
+            n = self._tick = self._tick + 1
+            # 2 wake
+            wheel.wake(q, n)
+            sched.wake_timers(n / self.tick_rate + _TIMER_SLACK * self.period)
+            if wheel.quarantined:
+                wheel.keep_quarantined_off(q)
+            # 3 run
+            if q:
+                wheel.run(sched, self.clock, self.units_mode, self.share, self)
+            # 4 move
+            if self._moving:  # the grid wraps positions and stores them in the entities
+                self.grid.move_all(self._moving, self.period)
+            self.last_events = self.grid.update_interest()
+            self._population.notify(self.last_events)
+            # 5 account
+            work, over = wheel.measure(self.units_mode, self.share)
+            self.supervision.observe(over, self._entities)
+            if not self.units_mode:
+                work = perf_counter_ns() - t0
+            self.clock.end_tick(work)
+            self._pacer.end(self.clock.wall_period)
+        finally:
+            if q:  # even when something escaped: nothing of the world runs outside step()
+                wheel.take_off(q, self)
+            self._stepping = False
+            sched.clock = old_clock
+        self._counters.stepped(perf_counter_ns() - t0)
+        _signals.check()
+
+    # ------------------------------------------------------------------ driving it
+
+    def run(self, ticks: int | None = None,
+            until: float | Callable[[], bool] | None = None) -> int:
+        """Step as fast as possible: ``ticks`` times, and/or until sim time reaches ``until``
+        (seconds) or the predicate ``until()`` is true (checked after each step).  Fires due
+        wall timers between steps.  Returns the number of steps.  For tests and benches."""
+        if ticks is None and until is None:
+            raise ValueError("run() needs ticks= or until=")
+        done = 0
+        while ticks is None or done < ticks:
+            if until is not None and not callable(until) and self._tick / self.tick_rate >= until:
+                break
+            self.step()
+            done += 1
+            self.wall.poll()
+            if callable(until) and until():
+                break
+        return done
+
+    def next_deadline(self) -> float:
+        """Wall-clock time (``wall_clock`` seconds) at which the next tick should start: one
+        dilated period (``period / dilation``) after this tick's scheduled start.  Before the
+        first step it is the time of the first call, and stays so.  A real-time loop::
+
+            while running:
+                while monotonic() < world.next_deadline():
+                    poll()  # I/O, world.wall.poll(), or a sleep until the deadline
+                world.step()
+        """
+        deadline = self._pacer.deadline  # pinned at the first call: "now" would move
+        return self._pacer.pin(self._wall_clock()) if deadline is None else deadline
 
     # ------------------------------------------------------------------ lifetime
 
@@ -380,7 +454,8 @@ class World(StepMixin):
         self._closed = True
         for e in list(self._entities.values()):
             self.despawn(e)
-        self._init_run_state()
+        self._wheel.clear()
+        self._pacer = Pacer()
         self.wall = WallTimers(self._wall_clock)
         _signals.release(self)
         _signals.check()  # a SIGINT kept while the behaviours' finally blocks ran

@@ -84,7 +84,7 @@ def test_floor_holds_and_leftover_work_continues_next_tick() -> None:
         for _ in range(12):
             world.step()
             works.append(world.clock.last_work)
-            carried.append(len(world._carry))
+            carried.append(len(world._wheel.runnable))
         assert world.dilation == 0.1
         assert all(w <= 100_000 + 10_000 for w in works)  # floor budget + one slice
         assert all(c > 0 for c in carried)
@@ -92,5 +92,5 @@ def test_floor_holds_and_leftover_work_continues_next_tick() -> None:
         assert sum(per_tick) > 0 and max(per_tick) < 10  # each burner takes ~10 ticks a pass
         LOAD["iterations"] = 0
         world.run(ticks=30)
-        assert not world._carry
+        assert not world._wheel.runnable
         assert world.dilation > 0.1

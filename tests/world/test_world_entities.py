@@ -323,9 +323,39 @@ def test_despawned_long_sleepers_do_not_pile_up_in_the_wheel() -> None:
             world.step()
             for e in batch:
                 world.despawn(e)
-        entries = sum(len(b) for b in world._wheel.values())
-        assert entries <= 4096 and world._stale <= 4096  # compacted, not 9,000 dead ones
+        entries = sum(len(b) for b in world._wheel.parked_later.values())
+        assert entries <= 4096 and world._wheel.stale <= 4096  # compacted, not 9,000 dead ones
         keeper = world.spawn(LongSleeper)
         world.step()
-        world._compact_wheel()
-        assert [t for b in world._wheel.values() for t in b] == keeper._tasklets
+        world._wheel.compact()
+        assert [t for b in world._wheel.parked_later.values() for t in b] == keeper._tasklets
+
+
+def test_two_classes_may_not_share_a_kind_in_one_world() -> None:
+    class Ship2(Entity):
+        kind = "ship"
+
+    with World() as world:
+        world.spawn(Ship)
+        with pytest.raises(WorldError, match=r"Ship2.*'ship'.*Ship\b|Ship\b.*'ship'.*Ship2"):
+            world.spawn(Ship2)
+        assert [type(e) for e in world.entities("ship")] == [Ship]
+        assert world.nearest((0.0, 0.0), kind="ship").__class__ is Ship  # type: ignore[union-attr]
+        world.spawn(Ship)  # the first class keeps its kind
+    with World() as other:  # another world may give the kind to the other class
+        other.spawn(Ship2)
+
+
+def test_velocity_is_documented_per_simulation_second() -> None:
+    import pathlib
+    import re
+
+    readme = (pathlib.Path(__file__).parents[2] / "README.md").read_text()
+    spawn_line = next(line for line in readme.splitlines() if "world.spawn(Drone" in line)
+    assert re.search(r"per (simulation|sim) second", spawn_line), spawn_line
+    for doc in (Entity.__doc__, Entity.vel.__doc__, World.spawn.__doc__):
+        assert doc and "per simulation second" in " ".join(doc.split()), doc
+    with World(tick_rate=30) as world:  # and it is: 30 units a second is 1 unit a tick
+        e = world.spawn(Ship, pos=(10.0, 10.0), vel=(30.0, 0.0))
+        world.step()
+        assert e.pos == pytest.approx((11.0, 10.0))

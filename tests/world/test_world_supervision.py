@@ -9,7 +9,9 @@ import logging
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -71,7 +73,7 @@ def test_crash_loop_backs_off_in_sim_time_then_gives_up_and_despawns(
         assert all(not t.alive for t in c._tasklets)
         assert wakes == {s.id: 100}  # nothing else disturbed
         assert (world.restarts, world.give_ups) == (5, 1)
-        assert c.statistics().restarts == 0  # history forgotten with the entity
+        assert c.statistics().restarts == 5  # kept with the entity after the give-up
     raised = [r for r in caplog.records if "raised" in r.getMessage()]
     message = "entity 1 (crasher): behaviour 'behaviour' raised"
     assert [r.getMessage() for r in raised] == [message] * 6
@@ -211,3 +213,95 @@ def test_hard_mode_quarantine_and_dilation_in_a_subprocess(tmp_path: Path) -> No
     assert out["unit"] == "ns"
     assert out["overloaded"] < 0.5  # six budgets of work: ~1/6, with room for a noisy host
     assert out["recovered"] == 1.0
+
+
+def test_restarts_are_counted_when_they_happen_and_outlive_the_give_up() -> None:
+    with World() as world:
+        c = world.spawn(Crasher)
+        world.step()  # crashed in tick 1: its restart is due at tick 4, not done yet
+        assert (world.restarts, c.statistics().restarts) == (0, 0)
+        world.run(ticks=3)
+        assert starts == [(1, c.id), (4, c.id)]
+        assert (world.restarts, c.statistics().restarts) == (1, 1)
+        world.run(ticks=100)  # the sixth failure gives up and despawns it
+        assert not c.alive and len(starts) == 6
+        assert (world.restarts, world.give_ups, c.statistics().restarts) == (5, 1, 5)
+        d = world.spawn(Crasher)
+        world.step()  # crashed; despawned before its restart came
+        world.despawn(d)
+        world.run(ticks=10)
+        assert starts[6:] == [(world.tick - 10, d.id)]
+        assert (world.restarts, d.statistics().restarts) == (5, 0)
+
+
+# A behaviour whose finally raises when it is killed (issue 17): despawn and close() must end
+# it for good, log what its finally raised, and leave nothing that holds the entity or the
+# world.  Run in a fresh interpreter: the test runner's log capture would keep the
+# tracebacks (and so the entities) alive.
+ZOMBIE = """
+import gc, json, logging, weakref
+import sim
+from sim._world.behaviour import next_tick
+from sim._world.entity import Entity
+from sim._world.world import World
+
+logged, starts = [], []
+class Keep(logging.Handler):
+    def emit(self, record):
+        logged.append(self.format(record))
+logging.getLogger("loom.sim.world").addHandler(Keep())
+
+class Stubborn(Entity):
+    def behaviour(self):
+        starts.append(self.id)
+        try:
+            while True:
+                next_tick()
+        finally:
+            raise RuntimeError(f"cleanup of {self.id} failed")
+
+class Quitter(Entity):
+    def behaviour(self):
+        starts.append(self.id)
+        try:
+            next_tick()
+            self.despawn()  # ends this behaviour right here
+        finally:
+            raise RuntimeError(f"cleanup of {self.id} failed")
+
+world = World()
+a, b, q = world.spawn(Stubborn), world.spawn(Stubborn), world.spawn(Quitter)
+world.run(ticks=3)
+world.despawn(a)
+world.run(ticks=60)  # a restart would come within 0.1 s
+alive_after_despawn = [t.alive for t in a._tasklets + q._tasklets]
+restarts = world.restarts
+world.close()
+left = [t.name for t in sim.tasklets()]
+refs = [weakref.ref(o) for o in (world, a, b, q)]
+del world, a, b, q
+gc.collect()
+print(json.dumps({
+    "starts": starts, "restarts": restarts, "alive_after_despawn": alive_after_despawn,
+    "left": left, "collected": [r() is None for r in refs],
+    "failed": sorted(m.splitlines()[0] for m in logged if "failed" in m),
+    "tracebacks": sum("RuntimeError: cleanup of" in m for m in logged),
+    "survived": [m for m in logged if "survived" in m],
+}))
+"""
+
+
+@pytest.mark.parametrize("pure", [False, True], ids=["c", "pure"])
+def test_a_finally_that_raises_while_killed_ends_its_behaviour(
+    run_json: Callable[[str, bool], Any], pure: bool
+) -> None:
+    got = run_json(ZOMBIE, pure)
+    assert got["starts"] == [1, 2, 3]  # never restarted
+    assert got["restarts"] == 0 and got["alive_after_despawn"] == [False, False]
+    assert got["left"] == [] and got["survived"] == []
+    assert got["collected"] == [True, True, True, True]
+    assert got["failed"] == [
+        f"{kind}#{i}.behaviour: its finally raised while it was being killed; it ends"
+        for kind, i in (("quitter", 3), ("stubborn", 1), ("stubborn", 2))
+    ]
+    assert got["tracebacks"] == 3

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from sim._world.tick import TickClock, TickStats, TimerHeap
+from sim._world.tick import Pacer, TickClock, TickStats, TimerHeap
 
 
 def run(clock: TickClock, works: list[float]) -> list[float]:
@@ -96,3 +96,16 @@ def test_timer_heap_compacts_when_cancelled_dominate() -> None:
         timers.cancel(h)
     assert len(timers) == 50 and len(timers._heap) < 200
     assert timers.pop_due(1e9) == list(range(150, 200))
+
+
+def test_pacer_pins_the_first_deadline_then_paces_without_catching_up() -> None:
+    p = Pacer()
+    assert p.deadline is None
+    assert p.pin(10.0) == 10.0 and p.pin(10.5) == 10.0  # pinned once: a fixed target
+    trace = []
+    for now in (10.0, 10.12, 10.2, 10.9, 10.95):  # the starts of five ticks, 0.1 s apart
+        p.start(now, 0.1)
+        p.end(0.1)
+        trace.append(round(p.deadline or 0.0, 6))
+    # On time, a little late (keeps the schedule), then more than a period late: re-anchor.
+    assert trace == [10.1, 10.2, 10.3, 11.0, 11.1]

@@ -158,7 +158,7 @@ def test_work_over_the_budget_continues_next_tick_and_runs_only_in_steps() -> No
         world.spawn(Light)
         sched = get_scheduler()
         world.step()
-        assert not sched.q and len(world._carry) == 1  # parked off the queue between steps
+        assert not sched.q and len(world._wheel.runnable) == 1  # parked off the queue between steps
         sim.run()  # a kernel run between steps does not run the world's behaviours
         assert trace == [(1, "light")]
         dilation = []
@@ -262,3 +262,27 @@ def test_sleep_until_keeps_an_absolute_cadence_when_a_tick_runs_late() -> None:
     # 3, 6; the slow think at 6 runs over the budget until tick 9, when 9 is already due:
     # it wakes at the next tick, 10; then 12 and 15, back on the 3-tick grid (no drift)
     assert trace == [3, 6, 10, 12, 15]
+
+
+def test_next_deadline_drives_the_real_time_loop_its_docstring_shows() -> None:
+    """The loop from ``World.next_deadline``'s docstring, on the real monotonic clock: before
+    the first step the deadline must stay put, or the loop never takes its first step."""
+    from time import monotonic
+
+    polls = 0
+
+    def poll() -> None:
+        nonlocal polls
+        polls += 1
+
+    with World(tick_rate=100) as world:
+        give_up = monotonic() + 2.0  # the bound: the loop below must step well before it
+        while world.tick < 5 and monotonic() < give_up:
+            while monotonic() < world.next_deadline():
+                poll()
+                if monotonic() > give_up:
+                    break
+            else:
+                world.step()
+        assert world.tick == 5, f"stepped {world.tick} times in 2 s ({polls} polls)"
+        assert world.next_deadline() == world.next_deadline()  # a fixed point in time

@@ -118,9 +118,8 @@ class Soak:
         for kind, count in plan:
             for _ in range(count):
                 self.spawn(world, kind)
-        if self.args.known_faults:
-            for _ in range(max(1, n // 100)):
-                self.spawn(world, sw.Stubborn)
+        for _ in range(max(1, n // 100)):  # a killed behaviour ends even so (issue 17)
+            self.spawn(world, sw.Stubborn)
         for pair in range(max(1, n // 40)):
             sw.CHANNELS[pair] = sim.Channel(8 if pair % 2 else 0)
             self.spawn(world, sw.Producer, pair=pair)
@@ -242,9 +241,9 @@ class Soak:
               f"{build}, {args.threads} ring threads, a new world every {per_world:g} s, "
               f"Python {sys.version.split()[0]}", flush=True)
         if not args.known_faults:
-            print("soak: left out (known faults; --known-faults puts them in): behaviours "
-                  "whose finally raises while killed; counting run(threadblock=True) "
-                  "returns with tasklets mid-rendezvous as violations", flush=True)
+            print("soak: left out (a known fault; --known-faults puts it in): counting "
+                  "run(threadblock=True) returns with tasklets mid-rendezvous as violations",
+                  flush=True)
         loom = logging.getLogger("loom")
         loom.addHandler(self.logbook)
         loom.propagate = False
@@ -351,8 +350,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--every", type=float, default=10.0, help="seconds between status lines")
     p.add_argument("--known-faults", action="store_true",
                    help="also check what is known to be broken (expect violations until it "
-                        "is fixed): behaviours whose finally raises while killed survive as "
-                        "zombies; stackless.run(threadblock=True) returns while a tasklet "
+                        "is fixed): stackless.run(threadblock=True) returns while a tasklet "
                         "waits in a cross-thread rendezvous")
     args = p.parse_args(argv)
     if args.minutes <= 0 or args.entities < 40 or args.tick_rate <= 0 or args.threads < 2:

@@ -144,8 +144,8 @@ class Busy(sim.Entity):
 
 
 class Stubborn(sim.Entity):
-    """Its finally raises when it is killed (only with ``--known-faults``: a known fault
-    leaves such behaviours alive, restarted by the supervisor, after despawn)."""
+    """Its finally raises when it is killed: the behaviour must end all the same (logged,
+    never restarted, nothing left after ``close()``)."""
 
     @counted
     def behaviour(self) -> None:

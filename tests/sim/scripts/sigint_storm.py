@@ -72,8 +72,27 @@ class Listener(sim.Entity):
             finished[0] += 1
 
 
+def on_sigint(signum, frame):
+    """The server's own handler: KeyboardInterrupt, except in main()'s own lines.
+
+    # Discussion: between ``except KeyboardInterrupt:`` and the next ``try:`` an interrupt
+    # would escape this script's loop, whatever Loom does (about once in ten 10-second
+    # storms). What is tested is that an interrupt never lands in the kernel: one that
+    # arrives in main()'s own code is counted instead of raised, and every other one is
+    # raised, either at once (user code) or where Loom delivers it (the end of step()).
+    """
+    if frame is not None and frame.f_code is main.__code__:
+        in_main[0] += 1
+        return
+    raise KeyboardInterrupt
+
+
+in_main = [0]
+
+
 def main() -> None:
     seconds = float(sys.argv[1])
+    signal.signal(signal.SIGINT, on_sigint)
     sim.set_preemption("hard")
     policy = sim.RestartPolicy(initial_backoff=0.0, max_backoff=0.0, max_restarts=10**9)
     world = sim.World(seed=7, tick_rate=1000, restart_policy=policy)
@@ -109,7 +128,7 @@ def main() -> None:
             error = repr(e)
             break
     while True:
-        try:
+        try:  # join() is threading's code: an interrupt there is raised
             stop.set()
             pester_thread.join()
             time.sleep(0.05)  # a last SIGINT in flight lands here, outside the world
@@ -133,7 +152,7 @@ def main() -> None:
         "caught": caught, "steps": steps, "error": error, "main_current": main_current,
         "step_ok": step_ok, "close_error": close_error, "tasklets_left": left,
         "started": started[0], "finished": finished[0],
-        "handler_restored": signal.getsignal(signal.SIGINT) is signal.default_int_handler,
+        "handler_restored": signal.getsignal(signal.SIGINT) is on_sigint,
     }))
 
 

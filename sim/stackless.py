@@ -13,6 +13,7 @@ be in Stackless.
 
 from __future__ import annotations
 
+import builtins
 import sys
 import threading
 import types
@@ -20,12 +21,17 @@ from collections.abc import Callable
 from typing import Any
 
 from ._kernel import scheduler as _kernel
-from ._kernel.api import collect, reset
-from ._kernel.scheduler import BUDGET, TaskletExit, Watchdog, bomb, get_scheduler
+from ._kernel.bomb import TaskletExit
+from ._kernel.bomb import bomb as bomb  # stackless.bomb: Stackless API, not in __all__
+from ._kernel.scheduler import BUDGET, Watchdog, get_scheduler
 from ._kernel.tasklet import Tasklet
 from ._stackless.channel import channel
 
 tasklet = Tasklet
+
+# Stackless defines TaskletExit in builtins, and programs written for it (and the public
+# Stackless test suite) use it unqualified: this module, the drop-in, is what puts it there.
+builtins.TaskletExit = TaskletExit  # type: ignore[attr-defined]
 
 DEVIATIONS = """\
 * Tasklets that have started cannot be pickled (greenlet frames cannot be serialised).
@@ -298,4 +304,3 @@ __all__ = [  # noqa: F822 - pickle_with_tracing_state is a module property, as i
 
 stackless = sys.modules[__name__]
 sys.modules[__name__].__class__ = _StacklessModule
-_unused = (TaskletExit, bomb, collect, reset)

@@ -303,7 +303,7 @@ class Scheduler:
         cb = _schedule_cb
         if cb is not None:
             self.call_schedule_cb(cb, cur, nxt)
-        if _hooked[0]:
+        if HOOKS.hooked:
             _swap_hooks(nxt)
 
     @property
@@ -498,7 +498,7 @@ def set_schedule_callback(cb: Callable[[Any, Any], None] | None) -> Any:
 
 def refresh_switch_hooks() -> None:
     global _switch_hooks
-    _switch_hooks = _schedule_cb is not None or _hooked[0] > 0
+    _switch_hooks = _schedule_cb is not None or HOOKS.hooked > 0
     if _speedups is not None:
         _speedups.set_hooks(_switch_hooks)
 
@@ -520,18 +520,16 @@ def _deadlock(msg: str) -> RuntimeError:
     return Deadlock(msg)
 
 
-def _on_check(weight: int) -> None:
+def on_check(weight: int) -> None:
+    """The slow path of instrumented checks (``sim._preempt.install`` takes it)."""
     _interrupt.on_check(get_scheduler(), weight)
 
 
-def _release_import() -> None:
+def release_import() -> None:
+    """A hooked module's body ended on this thread: fire an interrupt deferred meanwhile."""
     sched = getattr(_local, "sched", None)  # no scheduler on this thread: nothing deferred
     if sched is not None:
         sched.release_pending()
-
-
-_preempt._handler = _on_check
-_preempt._release = _release_import
 
 
 def post(t: Tasklet) -> None:
@@ -550,19 +548,32 @@ def post(t: Tasklet) -> None:
         sched.wakeup.set()
 
 
+class Hooks:
+    """Process-wide kernel hooks and counts (not per thread)."""
+
+    __slots__ = ("hooked", "on_bind")
+
+    def __init__(self) -> None:
+        self.hooked = 0  # how many tasklets have a trace or profile function
+        # Called with a tasklet's function when it is bound: sim installs the instrumentation
+        # of behaviour modules here (set_bind_hook), the kernel itself knows none.
+        self.on_bind: Callable[[Any], Any] | None = None
 
 
-def _bind_hook(func: Any) -> None:
-    """Instrument the behaviour module of ``func`` the first time one is bound (late)."""
-    hook = _instrument_hook[0]
-    if hook is not None:
-        hook(func)
+HOOKS = Hooks()
 
 
-_instrument_hook: list[Callable[[Any], Any] | None] = [None]
-_hooked = [0]  # how many tasklets have a trace or profile function
+def set_bind_hook(hook: Callable[[Any], Any] | None) -> Callable[[Any], Any] | None:
+    """Call ``hook(func)`` whenever a function is bound to a tasklet; returns the old one."""
+    old = HOOKS.on_bind
+    HOOKS.on_bind = hook
+    return old
+
+
 _graveyard: list[Any] = []  # suspended greenlets of unbound tasklets: never resumed, never freed
-_next_id = [0]
 
 
-__all__ = ["Scheduler", "TaskletExit", "Watchdog", "bomb", "get_scheduler", "make_bomb", "post"]
+__all__ = [
+    "HOOKS", "Scheduler", "TaskletExit", "Watchdog", "bomb", "get_scheduler", "make_bomb",
+    "on_check", "post", "release_import", "set_bind_hook",
+]

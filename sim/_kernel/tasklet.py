@@ -6,6 +6,7 @@ control to the next tasklet by making that tasklet's greenlet its parent (see ``
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable
 from time import perf_counter_ns
@@ -17,11 +18,9 @@ from .. import _preempt
 from . import scheduler as _kernel
 from .bomb import TaskletExit, bomb, make_bomb
 from .scheduler import (
+    HOOKS,
     Scheduler,
-    _bind_hook,
     _graveyard,
-    _hooked,
-    _next_id,
     _schedulers,
     _schedulers_lock,
     _swap_hooks,
@@ -31,6 +30,7 @@ from .tasklet_state import TaskletState
 
 BUDGET = _preempt.BUDGET
 FLAG = _preempt.FLAG
+_ids = itertools.count(1)
 
 
 class _PyCore:
@@ -88,8 +88,7 @@ class Tasklet(TaskletState, _Core):
             self.bind(func, args, kwargs)
 
     def _init_state(self, sched: Scheduler) -> None:
-        _next_id[0] += 1
-        self.id = _next_id[0]
+        self.id = next(_ids)
         self._sched: Scheduler | None = sched
         self.greenlet: Any = None
         self._func: Callable[..., Any] | None = None
@@ -175,7 +174,9 @@ class Tasklet(TaskletState, _Core):
 
     def _make_alive(self) -> None:
         sched = self._owner()
-        _bind_hook(self._func)
+        hook = HOOKS.on_bind
+        if hook is not None:
+            hook(self._func)
         self._alive = True
         self._started = False
         self.tempval = None
@@ -418,7 +419,7 @@ class Tasklet(TaskletState, _Core):
         nxt.switches += 1
         sched.retired_switches += self.switches
         if self._trace is not None or self._profile is not None:
-            _hooked[0] -= (self._trace is not None) + (self._profile is not None)
+            HOOKS.hooked -= (self._trace is not None) + (self._profile is not None)
             self._trace = self._profile = None
             _swap_hooks(nxt)
         if _kernel._switch_hooks:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from ..errors import WouldBlock
 from .aoi import Record
-from .fields import Field, encode_state, fields
+from .fields import encode_state, fields
 from .message import CLIENT, InvalidPayload, Message, NotExposed, WorldError, check_payload
 
 if TYPE_CHECKING:
@@ -316,9 +316,6 @@ class Entity(Record):
     def __repr__(self) -> str:
         state = "" if getattr(self, "_alive", False) else " despawned"
         return f"<{type(self).__name__} {self.kind}#{getattr(self, 'id', '?')}{state}>"
-
-
-_ = Field  # re-exported through sim for `hp = Field(int, 100)` declarations
 
 
 def _fast_pairs() -> None:

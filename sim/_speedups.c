@@ -9,9 +9,11 @@
  * The C versions do only the common case, the one that runs at nearly every switch, and
  * hand everything else to the Python twin *before* changing any state:
  *
- *   switch(sched, cur, nxt)   the kernel's one door (budget accounting included), when no
+ *   switch(sched, cur, nxt)   the kernel's switch (budget accounting included), when no
  *                             soft interrupt is due, no hook is set and nxt has started;
  *                             otherwise Scheduler._switch_py does the whole switch.
+ *   ready(t), block(cur...)   the door's two hot primitives (Scheduler.ready and .block;
+ *                             the twins are _ready_py and _block_py).
  *   park(t, world, due)       a behaviour parks on its world's tick wheel.
  *   next_tick()               park(current, world, world._tick + 1).
  *   grid_query(...)           Grid.query_radius: the cells a disc touches, scanned, and
@@ -64,12 +66,14 @@ static PyTypeObject *Tasklet_T, *Sched_T, *Behaviour_T, *Watchdog_T;
 static long long window;
 static PyObject *BUDGET, *FLAG, *bomb_T, *switch_py, *local, *WorldError;
 
-static Py_ssize_t t_greenlet, t_tempval, t_started, t_in_ring;
+static Py_ssize_t t_greenlet, t_tempval, t_started, t_in_ring, t_blocked, t_chan;
 static Py_ssize_t s_t0, s_pending_irq, s_soft_at, s_current, s_q, s_budget_base, s_slice_budget,
     s_irq, s_soft;
 static Py_ssize_t d_total, d_used, d_timeout;
 static Py_ssize_t b_n, b_n0, b_r;
 static Py_ssize_t w_world, w_key;
+static PyObject *zero;  /* the int 0 (_blocked when not blocked) */
+static PyObject *ready_py, *block_py;  /* Scheduler._ready_py, Scheduler._block_py */
 
 /* greenlet's C API (greenlet/greenlet.h): slot 6 of the capsule "greenlet._C_API" is
    PyGreenlet_Switch(greenlet, args, kwargs).  Calling it directly, rather than the
@@ -81,7 +85,7 @@ static greenlet_switch_fn greenlet_switch;
 static PyTypeObject *Greenlet_T;  /* slot 0 of the capsule: PyGreenlet_Type */
 static PyObject *empty_tuple;
 
-static PyObject *str_switch, *str_popleft, *str_raise, *str_next_for_block, *str_sched,
+static PyObject *str_switch, *str_popleft, *str_raise, *str_append, *str_sched,
     *str_tsd_key, *str_grid, *str_entities, *str_query_radius, *str_query_radius_py, *str_tick, *str_tick_rate, *str_sleep_until_py, *str_soon, *str_wheel, *str_wsched;
 
 /* The offsets of n slots of tp: 1; 0 when one is no plain slot (absent, or shadowed by a
@@ -439,6 +443,73 @@ sp_switch(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return do_switch(args[0], args[1], args[2]);
 }
 
+/* ------------------------------------------------------------------- ready, block */
+
+static _Thread_local PyObject *pf_list;    /* the tick's woken list (a reference) */
+static _Thread_local Py_ssize_t pf_pos;    /* where in it the tick has got to */
+static Py_ssize_t w_entity, e_x, e_y;  /* offsets; e_x 0 until setup_entity */
+static void prefetch_ahead(PyObject *next);
+
+/* Scheduler.ready(t): t waits on no channel and, unless queued, goes to the end of the run
+   queue.  Anything unusual goes to the twin, Scheduler._ready_py. */
+static PyObject *
+do_ready(PyObject *sched, PyObject *t)
+{
+    PyObject *q;
+    if (!ready || !Py_IS_TYPE(sched, Sched_T) || !of_type(t, Tasklet_T, &tasklet_seen)
+        || (q = SLOT(sched, s_q)) == NULL || SLOT(t, t_in_ring) == NULL) {
+        PyObject *args[2] = {sched, t};
+        return PyObject_Vectorcall(ready_py, args, 2, NULL);
+    }
+    put_borrowed(t, t_blocked, zero);
+    put_borrowed(t, t_chan, Py_None);
+    if (SLOT(t, t_in_ring) != Py_True) {
+        put_borrowed(t, t_in_ring, Py_True);
+        PyObject *r = PyObject_CallMethodOneArg(q, str_append, t);
+        if (r == NULL)
+            return NULL;
+        Py_DECREF(r);
+    }
+    Py_RETURN_NONE;
+}
+
+/* Scheduler.block(cur, chan, d) when something is queued: cur leaves the ring (waiting on
+   chan in direction d, unless chan is None) and the queue's head runs; with `prefetch`, a
+   tick's park, the behaviours resumed after it are prefetched first.  With nothing queued
+   the twin, Scheduler._block_py, does it all (next_for_block: timers, other threads,
+   deadlock), before anything has changed. */
+static inline __attribute__((always_inline)) PyObject *
+do_block(PyObject *sched, PyObject *cur, PyObject *chan, PyObject *d, int prefetch)
+{
+    PyObject *q;
+    Py_ssize_t len;
+    if (!ready || !Py_IS_TYPE(sched, Sched_T) || !of_type(cur, Tasklet_T, &tasklet_seen)
+        || (q = SLOT(sched, s_q)) == NULL || (chan != Py_None && !PyLong_CheckExact(d)))
+        goto twin;
+    if ((len = PyObject_Size(q)) < 0)
+        return NULL;
+    if (len == 0)
+        goto twin;
+    PyObject *next = PyObject_CallMethodNoArgs(q, str_popleft);
+    if (next == NULL)
+        return NULL;
+    if (chan != Py_None) {
+        put_borrowed(cur, t_blocked, d);
+        put_borrowed(cur, t_chan, chan);
+    }
+    put_borrowed(cur, t_in_ring, Py_False);
+    if (prefetch && pf_list != NULL && e_x)
+        prefetch_ahead(next);
+    PyObject *r = do_switch(sched, cur, next);
+    Py_DECREF(next);
+    return r;
+twin:
+    {
+        PyObject *args[4] = {sched, cur, chan, d};
+        return PyObject_Vectorcall(block_py, args, 4, NULL);
+    }
+}
+
 /* ------------------------------------------------------------------- park, next_tick */
 
 /* The calling thread's scheduler (a new reference), or NULL without an exception when the
@@ -506,9 +577,6 @@ sp_bind_thread(PyObject *self, PyObject *sched)
    the start of the saved C stack, the top frame object and the coordinates at 2; the
    frames' data at 1.  Nothing is dereferenced before an earlier park prefetched it,
    and prefetches never fault. */
-static _Thread_local PyObject *pf_list;    /* the tick's woken list (a reference) */
-static _Thread_local Py_ssize_t pf_pos;    /* where in it the tick has got to */
-static Py_ssize_t w_entity, e_x, e_y;  /* offsets; e_x 0 until setup_entity */
 static PyTypeObject *Entity_T, *behaviour_seen;
 
 /* An entity kind: a subclass of sim.Entity, whose grid slots (_x, _y, _key, _kind, _vx,
@@ -622,12 +690,13 @@ prefetch_ahead(PyObject *next)
         pf_lines(f - 128, 6);  /* its frame, and the bootstrap's just below it */
 }
 
-/* t.due = due; wheel it; leave the ring; switch to the next runnable (deadlock raises).
-   On any exception (killed, thrown at while parked) t.due = 0: its wheel entry is stale. */
+/* t.due = due; wheel it; block (the door: leave the ring, the next runnable runs; deadlock
+   raises).  On any exception (killed, thrown at while parked) t.due = 0: its wheel entry is
+   stale. */
 static inline __attribute__((always_inline)) PyObject *
 do_park(PyObject *t, PyObject *world, PyObject *sched, long long due, long long tick)
 {
-    PyObject *next, *r, *bucket;
+    PyObject *r, *bucket;
     int rc;
 
     CORE(t)->due = due;
@@ -673,23 +742,7 @@ do_park(PyObject *t, PyObject *world, PyObject *sched, long long due, long long 
             goto failed;
     }
 
-    put_borrowed(t, t_in_ring, Py_False);
-    PyObject *q = get(sched, s_q, "q");
-    if (q == NULL)
-        goto failed;
-    Py_ssize_t len = PyObject_Size(q);
-    if (len < 0)
-        goto failed;
-    if (len)
-        next = PyObject_CallMethodNoArgs(q, str_popleft);
-    else
-        next = PyObject_CallMethodOneArg(sched, str_next_for_block, t);
-    if (next == NULL)
-        goto failed;
-    if (pf_list != NULL && e_x)
-        prefetch_ahead(next);
-    r = do_switch(sched, t, next);
-    Py_DECREF(next);
+    r = do_block(sched, t, Py_None, zero, 1);
     if (r == NULL)
         goto failed;
     return r;
@@ -859,14 +912,14 @@ sp_next_tick(PyObject *self, PyObject *unused)
 static PyObject *
 sp_wake(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    /* wake(woken, tick, append): each t in the list still due at tick: due = 0, in the
-       ring, append(t).  Returns how many. */
+    /* wake(woken, tick, ready): each t in the list still due at tick: due = 0, ready(t)
+       (the kernel's door).  Returns how many. */
     long long n;
-    if (bad_args(nargs == 3 && PyList_Check(args[0]), "wake(woken: list, tick, append)"))
+    if (bad_args(nargs == 3 && PyList_Check(args[0]), "wake(woken: list, tick, ready)"))
         return NULL;
     if (as_ll(args[1], &n) < 0)
         return NULL;
-    PyObject *woken = args[0], *append = args[2];
+    PyObject *woken = args[0], *ready_t = args[2];
     Py_ssize_t count = 0;
     Py_INCREF(woken);  /* resumed in this order: prefetch_ahead() follows it */
     Py_XSETREF(pf_list, woken);
@@ -876,9 +929,8 @@ sp_wake(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         if (!PyObject_TypeCheck(t, Behaviour_T) || CORE(t)->due != n)
             continue;
         CORE(t)->due = 0;
-        put_borrowed(t, t_in_ring, Py_True);
         Py_INCREF(t);
-        PyObject *r = PyObject_CallOneArg(append, t);
+        PyObject *r = PyObject_CallOneArg(ready_t, t);
         Py_DECREF(t);
         if (r == NULL)
             return NULL;
@@ -2207,6 +2259,8 @@ sp_setup(PyObject *self, PyObject *args)
         || (t_tempval = slot_offset(tasklet, "tempval")) < 0
         || (t_started = slot_offset(tasklet, "_started")) < 0
         || (t_in_ring = slot_offset(tasklet, "_in_ring")) < 0
+        || (t_blocked = slot_offset(tasklet, "_blocked")) < 0
+        || (t_chan = slot_offset(tasklet, "_chan")) < 0
         || (s_t0 = slot_offset(sched, "t0")) < 0
         || (s_pending_irq = slot_offset(sched, "pending_irq")) < 0
         || (s_soft_at = slot_offset(sched, "soft_at")) < 0
@@ -2223,6 +2277,14 @@ sp_setup(PyObject *self, PyObject *args)
         || (d_used = slot_offset(watchdog, "used")) < 0
         || (d_timeout = slot_offset(watchdog, "timeout")) < 0)
         return NULL;
+    PyObject *rpy = PyObject_GetAttrString((PyObject *)sched, "_ready_py");
+    PyObject *bpy = rpy ? PyObject_GetAttrString((PyObject *)sched, "_block_py") : NULL;
+    if (bpy == NULL) {
+        Py_XDECREF(rpy);
+        return NULL;
+    }
+    Py_XSETREF(ready_py, rpy);
+    Py_XSETREF(block_py, bpy);
     window = win;
     Py_INCREF(watchdog);
     Py_XSETREF(Watchdog_T, watchdog);
@@ -2354,6 +2416,21 @@ m_switch(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 }
 
 static PyObject *
+m_ready(PyObject *self, PyObject *t)
+{
+    return do_ready(self, t);
+}
+
+static PyObject *
+m_block(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (bad_args(nargs == 1 || nargs == 3, "block(cur, chan=None, d=0)"))
+        return NULL;
+    return nargs == 1 ? do_block(self, args[0], Py_None, zero, 0)
+                      : do_block(self, args[0], args[1], args[2], 0);
+}
+
+static PyObject *
 m_sleep_until(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     if (nargs != 1 || kwnames != NULL)  /* sleep_until(when=...), or wrong arguments */
@@ -2379,8 +2456,13 @@ static struct {
     PyMethodDef def;
 } as_methods[] = {
     {"switch", {"switch", (PyCFunction)(void (*)(void))m_switch, METH_FASTCALL,
-                "switch(cur, nxt): the kernel's one door (sim._speedups.switch; the twin is "
+                "switch(cur, nxt): the kernel's switch (sim._speedups.switch; the twin is "
                 "_switch_py)."}},
+    {"ready", {"ready", m_ready, METH_O,
+               "ready(t): t runs after everything queued now (the twin is _ready_py)."}},
+    {"block", {"block", (PyCFunction)(void (*)(void))m_block, METH_FASTCALL,
+               "block(cur, chan=None, d=0): cur leaves the ring and the next one runs (the "
+               "twin is _block_py)."}},
     {"sleep_until", {"sleep_until", (PyCFunction)(void (*)(void))m_sleep_until,
                      METH_FASTCALL | METH_KEYWORDS,
                      "sleep_until(when): World.sleep_until in C (the twin is _sleep_until_py)."}},
@@ -2421,7 +2503,7 @@ static PyMethodDef methods[] = {
      "woken in a tick run in the order they went to sleep.  Sleepers cost nothing per tick.\n"
      "Raises WorldError outside an entity behaviour."},
     {"wake", (PyCFunction)(void (*)(void))sp_wake, METH_FASTCALL,
-     "wake(woken, tick, append): StepMixin._wake's loop over the wheel's list."},
+     "wake(woken, tick, ready): StepMixin._wake's loop over the wheel's list."},
     {"sweep", (PyCFunction)(void (*)(void))sp_sweep, METH_FASTCALL,
      "sweep(woken, units_mode, limit, over, unparked): StepMixin._sweep's first loop."},
     {"sleep_until", (PyCFunction)(void (*)(void))sp_sleep_until, METH_FASTCALL,
@@ -2453,8 +2535,8 @@ static PyMethodDef methods[] = {
     {"bind_thread", sp_bind_thread, METH_O,
      "bind_thread(sched): the calling thread's scheduler, for next_tick/sleep_until."},
     {"method", sp_method, METH_VARARGS,
-     "method(cls, name): a method descriptor of cls for the C method name (switch, "
-     "sleep_until, query_radius, grid_query)."},
+     "method(cls, name): a method descriptor of cls for the C method name (switch, ready, "
+     "block, sleep_until, query_radius, grid_query)."},
     {"setup_prefetch", (PyCFunction)(void (*)(void))sp_setup_prefetch, METH_FASTCALL,
      "setup_prefetch(greenlet, saved, frame) -> bool: where greenlets keep their stack copy "
      "and top frame, for prefetching the behaviours a tick resumes."},
@@ -2484,7 +2566,7 @@ PyInit__speedups(void)
     INTERN(str_switch, "switch");
     INTERN(str_popleft, "popleft");
     INTERN(str_raise, "raise_");
-    INTERN(str_next_for_block, "next_for_block");
+    INTERN(str_append, "append");
     INTERN(str_sched, "sched");
     INTERN(str_tsd_key, "sim._speedups.sched");
     INTERN(str_grid, "grid");
@@ -2507,7 +2589,7 @@ PyInit__speedups(void)
     INTERN(str_cells, "_cells");
     INTERN(str_kind_cells, "_kind_cells");
 #undef INTERN
-    if ((empty_tuple = PyTuple_New(0)) == NULL)
+    if ((empty_tuple = PyTuple_New(0)) == NULL || (zero = PyLong_FromLong(0)) == NULL)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Callable
-from time import perf_counter_ns
 from typing import TYPE_CHECKING, Any
 
 import greenlet
@@ -23,13 +22,10 @@ from .scheduler import (
     _graveyard,
     _schedulers,
     _schedulers_lock,
-    _swap_hooks,
     get_scheduler,
 )
 from .tasklet_state import TaskletState
 
-BUDGET = _preempt.BUDGET
-FLAG = _preempt.FLAG
 _ids = itertools.count(1)
 
 
@@ -138,7 +134,7 @@ class Tasklet(TaskletState, _Core):
         sched = self._owner()
         if self is sched.current:
             raise RuntimeError("can't (re)bind the current tasklet")
-        if self._in_ring or self._blocked:
+        if self.scheduled:
             raise RuntimeError("tasklet is scheduled")
         if self.is_main:
             raise RuntimeError("can't unbind the main tasklet")
@@ -220,18 +216,15 @@ class Tasklet(TaskletState, _Core):
             sched.registry[self.id] = self
         if sched is None:
             raise RuntimeError("tasklet has no thread")
-        if self._in_ring or self is sched.current:
+        if self.scheduled:
             return self
-        if self._timer is not None:
-            self._timer[2] = None
-            self._timer = None
         if sched.thread_id != threading.get_ident():
             _kernel.post(self)  # through the owner's locked queue; it makes the greenlet
             return self
+        sched.unwait(self)  # a sleeper wakes now
         if self.greenlet is None:
             self.greenlet = self._new_greenlet(sched)
-        self._in_ring = True
-        sched.q.append(self)
+        sched.ready(self)
         return self
 
     def remove(self) -> Tasklet:
@@ -240,9 +233,7 @@ class Tasklet(TaskletState, _Core):
         sched = self._owner()
         if self is sched.current:
             raise RuntimeError("The current tasklet cannot be removed.")
-        if self._in_ring:
-            sched.q.remove(self)
-            self._in_ring = False
+        sched.unready(self)
         return self
 
     def run(self) -> Any:
@@ -308,23 +299,14 @@ class Tasklet(TaskletState, _Core):
             b.raise_()
         if not self._started and b.type is not None and issubclass(b.type, TaskletExit):
             # Never ran: end it without running any of its code.
-            if self._in_ring:
-                sched.q.remove(self)
-                self._in_ring = False
-            self._finish()
+            self._finish(sched)
             return
         if sched.trap and not pending:
             raise RuntimeError("switch_trap")
-        if self._blocked:
-            self._chan.unlink(self)
-        if self._timer is not None:
-            self._timer[2] = None
-            self._timer = None
+        sched.unwait(self)
         self.tempval = b
         if pending:
-            if not self._in_ring:
-                self._in_ring = True
-                sched.q.append(self)
+            sched.ready(self)
             return
         sched.make_current(self, keep_caller=True)
 
@@ -364,7 +346,7 @@ class Tasklet(TaskletState, _Core):
             del func, args, kwargs
         except greenlet.GreenletExit:
             # Collected by greenlet itself (the kernel no longer references us): just end.
-            self._finish()
+            self._finish(sched)
             return
         except TaskletExit:
             pass
@@ -386,7 +368,8 @@ class Tasklet(TaskletState, _Core):
             else:
                 self._deliver_error(sched, bomb(type(e), e, e.__traceback__))
                 return
-        self._die(sched, sched.next_after_death(self))
+        self._func = self._args = self._kwargs = None
+        sched.die(self, sched.next_after_death(self))
 
     def _restart(self) -> bool:
         """Called inside the except block when the tasklet's function, called without
@@ -398,52 +381,17 @@ class Tasklet(TaskletState, _Core):
     def _deliver_error(self, sched: Scheduler, b: bomb) -> None:
         """An uncaught error becomes a bomb for the innermost watchdog, or main."""
         target = sched.watchdogs[-1].tasklet if sched.watchdogs else sched.main
-        if target._blocked:
-            target._chan.unlink(target)
-        if target._in_ring:
-            sched.q.remove(target)
-            target._in_ring = False
+        sched.unwait(target)
+        sched.unready(target)
         target.tempval = b
-        self._die(sched, target)
+        self._func = self._args = self._kwargs = None
+        sched.die(self, target)
 
-    def _die(self, sched: Scheduler, nxt: Tasklet) -> None:
-        self._finish()
-        now = perf_counter_ns()
-        self.time_ns += now - sched.t0
-        sched.t0 = now
-        self.units += sched.budget_base - (BUDGET.n + BUDGET.r)
-        sched.budget_base = b = sched.next_budget()
-        BUDGET.set(b)
-        if FLAG:
-            FLAG.clear()
-        nxt.switches += 1
-        sched.retired_switches += self.switches
-        if self._trace is not None or self._profile is not None:
-            HOOKS.hooked -= (self._trace is not None) + (self._profile is not None)
-            self._trace = self._profile = None
-            _swap_hooks(nxt)
-        if _kernel._switch_hooks:
-            sched.run_switch_hooks(self, nxt)
-        sched.current = nxt
-        g = self.greenlet
-        self.greenlet = None
-        # Returning from the greenlet switches to its parent: make that the next tasklet,
-        # or the hub, which starts it at a fixed stack depth (see Scheduler.start).
-        if nxt._started:
-            g.parent = nxt.greenlet
-        else:
-            sched.hub_target = nxt
-            hub = sched.hub
-            if hub is None or hub.dead:
-                hub = sched.hub = _kernel._Hub(sched._hub_loop, sched.main.greenlet)
-            g.parent = hub
-
-    def _finish(self) -> None:
-        self._alive = False
-        self._in_ring = False
+    def _finish(self, sched: Scheduler) -> None:
+        """End without a switch (never started, or collected by greenlet)."""
         self._func = None
         self._args = self._kwargs = None
-        self._sched_forget()
+        sched.forget(self)
 
     def _sched_forget(self) -> None:
         sched = self._sched
@@ -471,8 +419,7 @@ class Tasklet(TaskletState, _Core):
     def bind_thread(self, thread_id: int | None = None) -> None:
         if thread_id is None or thread_id == -1:
             thread_id = threading.get_ident()
-        owner = self._sched
-        if self._in_ring or self._blocked or (owner is not None and self is owner.current):
+        if self.scheduled:
             raise RuntimeError("can't (re)bind a runnable tasklet")
         if self._started and self._alive:
             raise RuntimeError("tasklet has C state on its stack")
@@ -532,7 +479,9 @@ class Tasklet(TaskletState, _Core):
 if _kernel._speedups is not None:
     from .._preempt import Budget
 
-    _kernel._speedups.setup(Tasklet, Scheduler, Budget, BUDGET, FLAG, bomb,
+    _kernel._speedups.setup(Tasklet, Scheduler, Budget, _preempt.BUDGET, _preempt.FLAG, bomb,
                             Scheduler._switch_py, _kernel.Watchdog, _preempt.WINDOW)
     Scheduler.switch = _kernel._speedups.method(Scheduler, "switch")  # type: ignore[method-assign]
+    Scheduler.ready = _kernel._speedups.method(Scheduler, "ready")  # type: ignore[method-assign]
+    Scheduler.block = _kernel._speedups.method(Scheduler, "block")  # type: ignore[method-assign]
     _kernel.refresh_switch_hooks()

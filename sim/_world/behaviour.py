@@ -100,9 +100,7 @@ def suspend(world: World, key: BehaviourKey) -> None:
         return
     t.held = True
     t.quarantines += 1
-    if t._in_ring:
-        t.remove()
-    elif t.due > 0:
+    if not world._sched.unready(t) and t.due > 0:
         t.due = -1  # its wake is cancelled; release() makes it runnable
     world._held.add(t)
     world._awake.discard(t)
@@ -121,8 +119,7 @@ def release(world: World, entity: Entity) -> list[str]:
         t.held = False
         world._held.discard(t)
         names.append(t.method)
-        if (t.alive and not t._in_ring and not t._blocked and t._timer is None
-                and t.due <= 0 and t is not world._sched.current):
+        if t.paused and not t.sleeping and t.due <= 0:
             t.due = 0
             world._pending.append(t)
         world._awake.add(t)
@@ -141,12 +138,9 @@ def park(t: BehaviourTasklet, world: World, due: int) -> None:
             world._wheel[due] = [t]
         else:
             bucket.append(t)
-    sched = world._sched
-    # Off the ring and through the kernel's one door, as sim.sleep() does for its heap.
-    t._in_ring = False
-    q = sched.q
+    # Off the ring through the kernel's door, as sim.sleep() does for its heap.
     try:
-        sched.switch(t, q.popleft() if q else sched.next_for_block(t))
+        world._sched.block(t)
     except BaseException:
         t.due = 0  # killed or thrown at while parked: the wheel entry is now stale
         raise
@@ -168,10 +162,8 @@ def next_tick() -> None:
         raise WorldError("next_tick() must be called from an entity behaviour") from None
     t.due = world._tick + 1
     world._soon.append(t)
-    t._in_ring = False
-    q = sched.q
     try:
-        sched.switch(t, q.popleft() if q else sched.next_for_block(t))
+        sched.block(t)
     except BaseException:
         t.due = 0
         raise

@@ -20,7 +20,7 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from time import perf_counter_ns
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .. import _preempt
 from .._kernel.api import run_phase
@@ -130,14 +130,13 @@ class StepMixin:
             # 1 advance
             n = self._tick = self._tick + 1
             # 2 wake
-            q = sched.q
-            self._wake(q, n)
+            self._wake(sched, n)
             sched.wake_timers(n / self.tick_rate + _TIMER_SLACK * self.period)
             if self._held:
-                self._hold(q)
+                self._hold(sched)
             # 3 run
-            if q:
-                self._run(q)
+            if sched.queued():
+                self._run(sched)
             # 4 move
             if self._moving:
                 self._integrate()
@@ -149,24 +148,23 @@ class StepMixin:
             self.clock.end_tick(work)
             self._deadline = self._anchor + self.clock.wall_period
         finally:
-            if q:  # even when something escaped: nothing of the world runs outside step()
-                self._carry_out(q)
+            if sched.queued():  # even when something escaped: nothing of the world runs
+                self._carry_out(sched)  # outside step()
             self._stepping = False
             sched.clock = old_clock
         self._wall_ns.append(perf_counter_ns() - t0)
 
-    def _wake(self, q: deque[Any], n: int) -> None:
+    def _wake(self, sched: Scheduler, n: int) -> None:
+        ready = sched.ready
         if self._carry:
             for t in self._carry:
-                if t._alive and not t._in_ring and not t._blocked and not t.held:
-                    t._in_ring = True
-                    q.append(t)
+                if t.paused and not t.held:
+                    ready(t)
             self._carry = []
         if self._pending:
             for t in self._pending:
-                if t._alive and not t._in_ring:
-                    t._in_ring = True
-                    q.append(t)
+                if t._alive and not sched.is_queued(t):
+                    ready(t)
             self._pending = []
         woken = self._wheel.pop(n, None)
         soon = self._soon
@@ -175,15 +173,14 @@ class StepMixin:
             woken = woken + soon if woken else soon
         if woken:
             # The kernel's insert() checks thread, state and timers; a wheel entry whose due
-            # tick is this one is a live, parked tasklet of this thread: append it directly.
+            # tick is this one is a live, parked tasklet of this thread: ready it directly.
             if _speedups is not None:
-                _speedups.wake(woken, n, q.append)  # this loop, in C
+                _speedups.wake(woken, n, ready)  # this loop, in C
             else:
                 for t in woken:
                     if t.due == n:
                         t.due = 0
-                        t._in_ring = True
-                        q.append(t)
+                        ready(t)
             self._woken = woken
 
     def _compact_wheel(self) -> None:
@@ -197,14 +194,12 @@ class StepMixin:
         self._wheel = wheel
         self._stale = 0
 
-    def _hold(self, q: deque[Any]) -> None:
+    def _hold(self, sched: Scheduler) -> None:
         """Quarantined behaviours woken by a channel or sim.sleep() go back off the queue."""
         for t in self._held:
-            if t._in_ring:
-                q.remove(t)
-                t._in_ring = False
+            sched.unready(t)
 
-    def _run(self, q: deque[Any]) -> None:
+    def _run(self, sched: Scheduler) -> None:
         """Run phases of the tick's work budget (``budget / dilation``) until nothing is
         runnable, or only runaways are, or the tick has used ``budget / floor``.
 
@@ -220,7 +215,6 @@ class StepMixin:
         clock = self.clock
         phase = clock.work_budget
         left = clock.budget / clock.floor  # the most any tick may use
-        sched = self._sched
         while left > 0:
             size = int(min(phase, left))
             try:
@@ -232,15 +226,15 @@ class StepMixin:
             except Exception:
                 # World behaviours are supervised; only a foreign tasklet's error gets here.
                 log.exception("a tasklet outside the world's behaviours raised during step()")
-            if not q or not self._any_within_share(q):
+            if not sched.queued() or not self._any_within_share(sched):
                 return
             # Units mode cannot see what a phase used: charge the whole phase (a bound).
             left -= size if self.units_mode else perf_counter_ns() - start
 
-    def _any_within_share(self, q: deque[Any]) -> bool:
+    def _any_within_share(self, sched: Scheduler) -> bool:
         share = self.share
         units = self.units_mode
-        for t in q:
+        for t in sched.ring():
             if type(t) is BehaviourTasklet and t.world is self:
                 used = (t.units if units else t.time_ns) - t.mark
                 if used <= share:
@@ -329,22 +323,14 @@ class StepMixin:
             suspend(self, key)  # type: ignore[arg-type]
         return total
 
-    def _carry_out(self, q: deque[Any]) -> int:
+    def _carry_out(self, sched: Scheduler) -> int:
         """Take this world's runnable behaviours off the queue until the next step, so that
         nothing of the world runs outside step() (nor in another world's phase); returns
         how many."""
-        keep: list[Any] = []
-        carry = self._carry
-        for t in q:
-            if type(t) is BehaviourTasklet and t.world is self:
-                t._in_ring = False
-                carry.append(t)
-            else:
-                keep.append(t)
-        if carry:
-            q.clear()
-            q.extend(keep)
-        return len(carry)
+        gone = sched.unready_all(keep=lambda t: type(t) is not BehaviourTasklet
+                                 or t.world is not self)
+        self._carry.extend(gone)  # type: ignore[arg-type]  # BehaviourTasklets, by the filter
+        return len(gone)
 
     # ------------------------------------------------------------------ supervision
 

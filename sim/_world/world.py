@@ -264,8 +264,7 @@ class World(StepMixin):
             if t is cur:
                 me = t
             elif t.alive:
-                if t._in_ring:  # off the queue first, so killing it runs nothing else
-                    t.remove()
+                self._sched.unready(t)  # off the queue first, so killing it runs nothing else
                 t.kill()
                 if t.alive:
                     log.warning("%s survived being killed (its finally blocked)", t.name)

@@ -71,9 +71,12 @@ static Py_ssize_t s_t0, s_pending_irq, s_soft_at, s_current, s_q, s_budget_base,
     s_irq, s_soft;
 static Py_ssize_t d_total, d_used, d_timeout;
 static Py_ssize_t b_n, b_n0, b_r;
-static Py_ssize_t w_world, w_key;
+static Py_ssize_t w_world, w_key, w_due, w_mark;
 static PyObject *zero;  /* the int 0 (_blocked when not blocked) */
 static PyObject *ready_py, *block_py;  /* Scheduler._ready_py, Scheduler._block_py */
+
+/* A behaviour's due and mark: C integers in BehaviourTasklet's slots (see setup_world). */
+#define LL(o, off) (*(long long *)((char *)(o) + (off)))
 
 /* greenlet's C API (greenlet/greenlet.h): slot 6 of the capsule "greenlet._C_API" is
    PyGreenlet_Switch(greenlet, args, kwargs).  Calling it directly, rather than the
@@ -184,19 +187,18 @@ now_ns(void)
 
 /* -------------------------------------------------------------------------- Core */
 
-/* Tasklet's base: the counters the kernel and the world update at every switch and wake,
-   as C integers inside the tasklet itself.  As Python ints in slots, each update allocated
-   a new int and freed the old one, whose memory had gone cold since the tasklet last ran:
-   several cache misses per wake, most of a wake's cost with 10,000 entities.  The
-   pure-Python twin is sim._tasklet._Core, a class with the same slots. */
+/* Tasklet's base: the counters the kernel updates at every switch, as C integers inside the
+   tasklet itself.  As Python ints in slots, each update allocated a new int and freed the
+   old one, whose memory had gone cold since the tasklet last ran: several cache misses per
+   wake, most of a wake's cost with 10,000 entities.  The pure-Python twin is
+   sim._kernel.tasklet._PyCore, a class with the same slots.  (The world's own counters,
+   due and mark, are kept the same way in its behaviour type: see setup_world.) */
 typedef struct {
     PyObject_HEAD
-    long long time_ns;      /* wall ns spent running (kernel) */
-    long long units;        /* deterministic budget units spent (kernel) */
-    long long switches;     /* times switched to (kernel) */
-    long long preemptions;  /* times preempted (kernel) */
-    long long mark;         /* work (ns or units) when last measured (world) */
-    long long due;          /* tick a parked behaviour waits for, 0 if none (world) */
+    long long time_ns;      /* wall ns spent running */
+    long long units;        /* deterministic budget units spent */
+    long long switches;     /* times switched to */
+    long long preemptions;  /* times preempted */
 } Core;
 
 static PyMemberDef core_members[] = {
@@ -204,8 +206,6 @@ static PyMemberDef core_members[] = {
     {"units", T_LONGLONG, offsetof(Core, units), 0, "deterministic budget units spent"},
     {"switches", T_LONGLONG, offsetof(Core, switches), 0, "times switched to"},
     {"preemptions", T_LONGLONG, offsetof(Core, preemptions), 0, "times preempted"},
-    {"mark", T_LONGLONG, offsetof(Core, mark), 0, "work when last measured (world)"},
-    {"due", T_LONGLONG, offsetof(Core, due), 0, "tick a parked behaviour waits for"},
     {NULL},
 };
 
@@ -699,7 +699,7 @@ do_park(PyObject *t, PyObject *world, PyObject *sched, long long due, long long 
     PyObject *r, *bucket;
     int rc;
 
-    CORE(t)->due = due;
+    LL(t, w_due) = due;
     if (due == tick + 1) {
         bucket = inst_attr(world, str_soon);
         if (bucket == NULL)
@@ -748,7 +748,7 @@ do_park(PyObject *t, PyObject *world, PyObject *sched, long long due, long long 
     return r;
 
 failed:
-    CORE(t)->due = 0;
+    LL(t, w_due) = 0;
     return NULL;
 }
 
@@ -926,9 +926,9 @@ sp_wake(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     pf_pos = 0;
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(woken); i++) {
         PyObject *t = PyList_GET_ITEM(woken, i);
-        if (!PyObject_TypeCheck(t, Behaviour_T) || CORE(t)->due != n)
+        if (!PyObject_TypeCheck(t, Behaviour_T) || LL(t, w_due) != n)
             continue;
-        CORE(t)->due = 0;
+        LL(t, w_due) = 0;
         Py_INCREF(t);
         PyObject *r = PyObject_CallOneArg(ready_t, t);
         Py_DECREF(t);
@@ -966,9 +966,9 @@ sp_sweep(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         }
         Core *c = CORE(t);
         long long now = units ? c->units : c->time_ns;
-        long long used = now - c->mark;
+        long long used = now - LL(t, w_mark);
         if (used || !units) {
-            c->mark = now;
+            LL(t, w_mark) = now;
             total += used;
             if ((double)used > limit) {
                 PyObject *key = SLOT(t, w_key), *u = PyLong_FromLongLong(used);
@@ -981,7 +981,7 @@ sp_sweep(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
                 }
             }
         }
-        if (!c->due && PyList_Append(unparked, t) < 0)
+        if (!LL(t, w_due) && PyList_Append(unparked, t) < 0)
             return NULL;
     }
     return PyLong_FromLongLong(units ? total : 0);
@@ -2304,6 +2304,33 @@ sp_setup(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* The offset of tp's own slot `name`, made a C integer (-1 and an exception if it cannot).
+   BehaviourTasklet's due and mark are written at every park and wake: as Python ints they
+   allocated an int and freed one gone cold each time (see Core).  A slot is pointer-sized;
+   retyping its member T_LONGLONG makes Python read and write it as an int, and the
+   collector and dealloc stop treating it as an object (they follow T_OBJECT_EX members
+   only).  Called before any instance exists: a fresh object's slots are zeroed, which
+   reads as 0. */
+static Py_ssize_t
+int_slot(PyTypeObject *tp, const char *name)
+{
+    if (sizeof(long long) != sizeof(PyObject *) || !(tp->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
+        PyErr_SetString(PyExc_TypeError, "int_slot(): needs 8-byte pointers and a class");
+        return -1;
+    }
+    for (PyMemberDef *m = tp->tp_members; m != NULL && m->name != NULL; m++) {
+        if (strcmp(m->name, name) != 0)
+            continue;
+        if (m->type == T_OBJECT_EX)
+            m->type = T_LONGLONG;
+        if (m->type != T_LONGLONG || (m->flags & READONLY))
+            break;
+        return m->offset;
+    }
+    PyErr_Format(PyExc_TypeError, "%s.%s is not a writable slot of its own", tp->tp_name, name);
+    return -1;
+}
+
 static PyObject *
 sp_setup_world(PyObject *self, PyObject *args)
 {
@@ -2318,7 +2345,9 @@ sp_setup_world(PyObject *self, PyObject *args)
     }
     if ((w_world = slot_offset(behaviour, "world")) < 0
         || (w_key = slot_offset(behaviour, "key")) < 0
-        || (w_entity = slot_offset(behaviour, "entity")) < 0)
+        || (w_entity = slot_offset(behaviour, "entity")) < 0
+        || (w_due = int_slot(behaviour, "due")) < 0
+        || (w_mark = int_slot(behaviour, "mark")) < 0)
         return NULL;
     Py_INCREF(behaviour);
     Py_INCREF(error);

@@ -31,16 +31,14 @@ _ids = itertools.count(1)
 
 class _PyCore:
     """The pure-Python twin of ``sim._speedups.Core``: a tasklet's counters, updated at
-    every switch (kernel) and wake (world).  With the C half they are C integers inside the
-    tasklet, so that updating them allocates nothing and touches no cold int objects."""
+    every switch.  With the C half they are C integers inside the tasklet, so that updating
+    them allocates nothing and touches no cold int objects."""
 
-    __slots__ = ("time_ns", "units", "switches", "preemptions", "mark", "due")
+    __slots__ = ("time_ns", "units", "switches", "preemptions")
     time_ns: int
     units: int
     switches: int
     preemptions: int
-    mark: int  # the world's: work when last measured
-    due: int  # the world's: tick a parked behaviour waits for (0: none)
 
 
 if TYPE_CHECKING:
@@ -106,8 +104,6 @@ class Tasklet(TaskletState, _Core):
         self.units = 0
         self.switches = 0
         self.preemptions = 0
-        self.mark = 0
-        self.due = 0
         self.finished_with: BaseException | None = None
         self._xpartner: Tasklet | None = None  # other-thread tasklet waiting for our resume
         self._bound_tid: int | None = None
@@ -333,14 +329,7 @@ class Tasklet(TaskletState, _Core):
             elif len(args) == 1:
                 func(args[0])
             elif not args:
-                while True:  # a world behaviour restarts here after a crash (see _restart)
-                    try:
-                        func()
-                    except Exception:
-                        if not self._restart():
-                            raise
-                        continue
-                    break
+                func()
             else:
                 func(*args)
             del func, args, kwargs
@@ -370,13 +359,6 @@ class Tasklet(TaskletState, _Core):
                 return
         self._func = self._args = self._kwargs = None
         sched.die(self, sched.next_after_death(self))
-
-    def _restart(self) -> bool:
-        """Called inside the except block when the tasklet's function, called without
-        arguments, raised an Exception: True calls the function again, False (this default)
-        lets the error end the tasklet.  A world behaviour's supervisor overrides it; the
-        loop lives in _bootstrap so that no frame sits between it and the function."""
-        return False
 
     def _deliver_error(self, sched: Scheduler, b: bomb) -> None:
         """An uncaught error becomes a bomb for the innermost watchdog, or main."""

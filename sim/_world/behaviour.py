@@ -48,7 +48,11 @@ class BehaviourTasklet(Tasklet):
     ``held`` is True while quarantined.
     """
 
-    __slots__ = ("entity", "world", "method", "key", "fn", "held", "quarantines")
+    # due and mark are written at every wake and park: with the kernel's C half they are C
+    # integers in these slots (sim._speedups.setup_world), as the kernel's own counters are.
+    __slots__ = ("entity", "world", "method", "key", "fn", "held", "quarantines", "due", "mark")
+    due: int
+    mark: int
 
     def __init__(self, entity: Entity, method: str) -> None:
         self.entity = entity
@@ -60,16 +64,20 @@ class BehaviourTasklet(Tasklet):
         self.mark = 0
         self.held = False
         self.quarantines = 0
-        # The behaviour is the tasklet's function itself: Tasklet._bootstrap calls it and,
-        # when it raises, calls _restart (the supervisor's decision) and then calls it again.
-        # No supervising frame between the two: greenlet walks a parked tasklet's frames at
-        # every resume on 3.12+.
-        super().__init__(self.fn, (), None, name=f"{entity.kind}#{entity.id}.{method}")
+        super().__init__(_supervised, (self,), None, name=f"{entity.kind}#{entity.id}.{method}")
 
-    def _restart(self) -> bool:
-        """On an exception: let the world's supervisor log it and decide."""
-        _crashed(self)  # parks for the backoff, or despawns (raises TaskletExit)
-        return True
+
+def _supervised(t: BehaviourTasklet) -> None:
+    """A behaviour tasklet's function: the behaviour, restarted under the world's supervisor
+    each time it raises.  One Python frame under the behaviour's, and no C frame: the kernel
+    calls a one-argument function in the same eval loop (Tasklet._bootstrap)."""
+    fn = t.fn
+    while True:
+        try:
+            fn()
+            return
+        except Exception:
+            _crashed(t)  # parks for the backoff, or despawns (raises TaskletExit)
 
 
 def _crashed(t: BehaviourTasklet) -> None:

@@ -273,5 +273,21 @@ __all__ = [  # noqa: F822 - pickle_with_tracing_state is a module property, as i
     "switch_trap", "tasklet", "stackless",
 ]
 
+# Also Stackless API, outside __all__ as in Stackless.
+_ALSO_API = (
+    "DEVIATIONS", "PICKLEFLAGS_PRESERVE_AG_FINALIZER", "PICKLEFLAGS_PRESERVE_TRACING_STATE",
+    "PICKLEFLAGS_RESET_AG_FINALIZER", "TaskletExit", "bomb", "pickle_flags",
+    "pickle_flags_default",
+)
+
+
+def __dir__() -> list[str]:
+    """``dir(stackless)`` lists the Stackless API, not the helpers this module imports."""
+    names = {n for n in globals() if n.startswith("__")}
+    names.update(n for n in __all__ if n in globals())
+    names.update(_ALSO_API)
+    return sorted(names)
+
+
 stackless = _sys.modules[__name__]
 _sys.modules[__name__].__class__ = _StacklessModule

@@ -20,7 +20,12 @@ class TaskletStatistics:
 
 @dataclass(frozen=True, slots=True)
 class KernelStatistics:
-    """The calling thread's scheduler at a glance."""
+    """The calling thread's scheduler at a glance.
+
+    The thread's main tasklet is the thread itself, not one of its tasklets: it is counted
+    in neither ``tasklets`` (live tasklets the scheduler owns) nor ``runnable`` (those of
+    them queued to run, and the running one).  With only main alive both are 0.
+    """
 
     thread_id: int
     mode: str

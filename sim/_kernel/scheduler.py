@@ -519,6 +519,8 @@ class Scheduler:
         if not target._in_ring:
             target._in_ring = True
             q.append(target)
+        if target.greenlet is None:  # rebound from another thread (bind_thread), never run
+            target.greenlet = target._new_greenlet(self)
         idx = q.index(target)
         after = len(q) - idx - 1
         q.rotate(-idx)

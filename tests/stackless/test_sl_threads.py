@@ -345,3 +345,27 @@ def test_a_sender_parked_after_a_cross_thread_handoff_counts_as_blocked() -> Non
     th.join(JOIN)
     assert (got, receiver.alive, th.is_alive()) == (["hello"], False, False)
     assert rounds and rounds[0] <= 3, rounds
+
+
+def test_a_tasklet_rebound_from_another_thread_runs_with_run() -> None:
+    # bind_thread() drops the greenlet (it is made in the owning thread when the tasklet
+    # first runs): run(), not only insert(), must make it.
+    made = threading.Event()
+    stop = threading.Event()
+    box: dict[str, stackless.tasklet] = {}
+    ran: list[int] = []
+
+    def work() -> None:
+        box["t"] = stackless.tasklet(ran.append)(1)
+        made.set()
+        stop.wait(JOIN)
+
+    th = in_thread(work)
+    assert made.wait(JOIN)
+    t = box["t"]
+    t.remove()
+    t.bind_thread()
+    stop.set()
+    th.join(JOIN)
+    t.run()
+    assert (ran, t.alive, stackless.getruncount()) == ([1], False, 1)

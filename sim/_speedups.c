@@ -74,6 +74,12 @@ static Py_ssize_t b_n, b_n0, b_r;
 static Py_ssize_t w_world, w_key, w_due, w_mark;
 static PyObject *zero;  /* the int 0 (_blocked when not blocked) */
 static PyObject *ready_py, *block_py;  /* Scheduler._ready_py, Scheduler._block_py */
+/* The run queue's type, collections.deque, and the C functions of its append (METH_O) and
+   popleft (METH_NOARGS) methods, called directly: a queue operation then costs neither a
+   method lookup nor a descriptor call (Scheduler.q is a deque; another type takes the
+   generic call). */
+static PyTypeObject *Deque_T;
+static PyCFunction deque_append, deque_popleft;
 
 /* A behaviour's due and mark: C integers in BehaviourTasklet's slots (see setup_world). */
 #define LL(o, off) (*(long long *)((char *)(o) + (off)))
@@ -461,11 +467,14 @@ do_ready(PyObject *sched, PyObject *t)
         PyObject *args[2] = {sched, t};
         return PyObject_Vectorcall(ready_py, args, 2, NULL);
     }
-    put_borrowed(t, t_blocked, zero);
-    put_borrowed(t, t_chan, Py_None);
+    if (SLOT(t, t_blocked) != zero)
+        put_borrowed(t, t_blocked, zero);
+    if (SLOT(t, t_chan) != Py_None)
+        put_borrowed(t, t_chan, Py_None);
     if (SLOT(t, t_in_ring) != Py_True) {
         put_borrowed(t, t_in_ring, Py_True);
-        PyObject *r = PyObject_CallMethodOneArg(q, str_append, t);
+        PyObject *r = Py_IS_TYPE(q, Deque_T) ? deque_append(q, t)
+                                             : PyObject_CallMethodOneArg(q, str_append, t);
         if (r == NULL)
             return NULL;
         Py_DECREF(r);
@@ -486,11 +495,12 @@ do_block(PyObject *sched, PyObject *cur, PyObject *chan, PyObject *d, int prefet
     if (!ready || !Py_IS_TYPE(sched, Sched_T) || !of_type(cur, Tasklet_T, &tasklet_seen)
         || (q = SLOT(sched, s_q)) == NULL || (chan != Py_None && !PyLong_CheckExact(d)))
         goto twin;
-    if ((len = PyObject_Size(q)) < 0)
+    int is_deque = Py_IS_TYPE(q, Deque_T);
+    if ((len = is_deque ? Py_SIZE(q) : PyObject_Size(q)) < 0)  /* a deque's size is its length */
         return NULL;
     if (len == 0)
         goto twin;
-    PyObject *next = PyObject_CallMethodNoArgs(q, str_popleft);
+    PyObject *next = is_deque ? deque_popleft(q, NULL) : PyObject_CallMethodNoArgs(q, str_popleft);
     if (next == NULL)
         return NULL;
     if (chan != Py_None) {
@@ -2285,6 +2295,29 @@ sp_setup(PyObject *self, PyObject *args)
     }
     Py_XSETREF(ready_py, rpy);
     Py_XSETREF(block_py, bpy);
+    PyObject *coll = PyImport_ImportModule("collections");
+    PyObject *dq = coll ? PyObject_GetAttrString(coll, "deque") : NULL;
+    PyObject *app = dq ? PyObject_GetAttrString(dq, "append") : NULL;
+    PyObject *pop = app ? PyObject_GetAttrString(dq, "popleft") : NULL;
+    Py_XDECREF(coll);
+    int ok = pop != NULL && PyType_Check(dq) && Py_IS_TYPE(app, &PyMethodDescr_Type)
+             && Py_IS_TYPE(pop, &PyMethodDescr_Type)
+             && ((PyMethodDescrObject *)app)->d_method->ml_flags == METH_O
+             && ((PyMethodDescrObject *)pop)->d_method->ml_flags == METH_NOARGS;
+    if (ok) {
+        deque_append = ((PyMethodDescrObject *)app)->d_method->ml_meth;
+        deque_popleft = ((PyMethodDescrObject *)pop)->d_method->ml_meth;
+        Py_XSETREF(Deque_T, (PyTypeObject *)dq);  /* held: the functions stay valid */
+    }
+    else
+        Py_XDECREF(dq);
+    Py_XDECREF(app);
+    Py_XDECREF(pop);
+    if (!ok) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "setup(): collections.deque is not as expected");
+        return NULL;
+    }
     window = win;
     Py_INCREF(watchdog);
     Py_XSETREF(Watchdog_T, watchdog);

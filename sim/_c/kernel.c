@@ -12,6 +12,8 @@ PyTypeObject *Tasklet_T, *Sched_T, *tasklet_seen;
 PyObject *BUDGET, *FLAG, *bomb_T, *str_raise, *str_popleft, *str_append;
 PyObject *zero;
 PyObject *ready_py, *block_py;
+PyTypeObject *Deque_T;
+PyCFunction deque_append, deque_popleft;
 Py_ssize_t t_greenlet, t_tempval, t_started, t_in_ring, t_blocked, t_chan;
 Py_ssize_t s_t0, s_pending_irq, s_soft_at, s_current, s_q;
 Py_ssize_t b_n, b_n0;
@@ -265,6 +267,31 @@ sp_setup(PyObject *self, PyObject *args)
     }
     Py_XSETREF(ready_py, rpy);
     Py_XSETREF(block_py, bpy);
+    /* collections.deque's append and popleft, through their method descriptors'
+       PyMethodDef (public API, as slots_of reads member descriptors). */
+    PyObject *coll = PyImport_ImportModule("collections");
+    PyObject *dq = coll ? PyObject_GetAttrString(coll, "deque") : NULL;
+    PyObject *app = dq ? PyObject_GetAttrString(dq, "append") : NULL;
+    PyObject *pop = app ? PyObject_GetAttrString(dq, "popleft") : NULL;
+    Py_XDECREF(coll);
+    int ok = pop != NULL && PyType_Check(dq) && Py_IS_TYPE(app, &PyMethodDescr_Type)
+             && Py_IS_TYPE(pop, &PyMethodDescr_Type)
+             && ((PyMethodDescrObject *)app)->d_method->ml_flags == METH_O
+             && ((PyMethodDescrObject *)pop)->d_method->ml_flags == METH_NOARGS;
+    if (ok) {
+        deque_append = ((PyMethodDescrObject *)app)->d_method->ml_meth;
+        deque_popleft = ((PyMethodDescrObject *)pop)->d_method->ml_meth;
+        Py_XSETREF(Deque_T, (PyTypeObject *)dq);  /* held: the functions stay valid */
+    }
+    else
+        Py_XDECREF(dq);
+    Py_XDECREF(app);
+    Py_XDECREF(pop);
+    if (!ok) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "setup(): collections.deque is not as expected");
+        return NULL;
+    }
     window = win;
     Py_INCREF(watchdog);
     Py_XSETREF(Watchdog_T, watchdog);

@@ -35,6 +35,12 @@ extern PyTypeObject *Tasklet_T, *Sched_T, *tasklet_seen;
 extern PyObject *BUDGET, *FLAG, *bomb_T, *str_raise, *str_popleft, *str_append;
 extern PyObject *zero;  /* the int 0 (_blocked when not blocked) */
 extern PyObject *ready_py, *block_py;  /* Scheduler._ready_py, Scheduler._block_py */
+/* The run queue's type, collections.deque, and the C functions of its append (METH_O) and
+   popleft (METH_NOARGS) methods, called directly: a queue operation then costs neither a
+   method lookup nor a descriptor call (Scheduler.q is a deque; another type takes the
+   generic call).  Set by setup(). */
+extern PyTypeObject *Deque_T;
+extern PyCFunction deque_append, deque_popleft;
 /* Slot offsets: Tasklet's (t_), Scheduler's (s_), Budget's (b_). */
 extern Py_ssize_t t_greenlet, t_tempval, t_started, t_in_ring, t_blocked, t_chan;
 extern Py_ssize_t s_t0, s_pending_irq, s_soft_at, s_current, s_q;
@@ -160,11 +166,14 @@ do_ready(PyObject *sched, PyObject *t)
         PyObject *args[2] = {sched, t};
         return PyObject_Vectorcall(ready_py, args, 2, NULL);
     }
-    put_borrowed(t, t_blocked, zero);
-    put_borrowed(t, t_chan, Py_None);
+    if (SLOT(t, t_blocked) != zero)
+        put_borrowed(t, t_blocked, zero);
+    if (SLOT(t, t_chan) != Py_None)
+        put_borrowed(t, t_chan, Py_None);
     if (SLOT(t, t_in_ring) != Py_True) {
         put_borrowed(t, t_in_ring, Py_True);
-        PyObject *r = PyObject_CallMethodOneArg(q, str_append, t);
+        PyObject *r = Py_IS_TYPE(q, Deque_T) ? deque_append(q, t)
+                                             : PyObject_CallMethodOneArg(q, str_append, t);
         if (r == NULL)
             return NULL;
         Py_DECREF(r);
@@ -186,11 +195,13 @@ do_block(PyObject *sched, PyObject *cur, PyObject *chan, PyObject *d,
     if (!ready || !Py_IS_TYPE(sched, Sched_T) || !of_type(cur, Tasklet_T, &tasklet_seen)
         || (q = SLOT(sched, s_q)) == NULL || (chan != Py_None && !PyLong_CheckExact(d)))
         goto twin;
+    /* (the length through the public API, not Py_SIZE: a deque's layout is its module's) */
     if ((len = PyObject_Size(q)) < 0)
         return NULL;
     if (len == 0)
         goto twin;
-    PyObject *next = PyObject_CallMethodNoArgs(q, str_popleft);
+    PyObject *next = Py_IS_TYPE(q, Deque_T) ? deque_popleft(q, NULL)
+                                            : PyObject_CallMethodNoArgs(q, str_popleft);
     if (next == NULL)
         return NULL;
     if (chan != Py_None) {

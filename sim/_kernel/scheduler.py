@@ -768,9 +768,13 @@ def _other_due(sched: Scheduler) -> bool:
 
 
 def _other_threads() -> bool:
-    """Is another thread alive, whether or not it has used the kernel yet?"""
+    """Is another thread alive, whether or not it has used the kernel yet?  The kernel's own
+    helpers (the hard-mode slice watchdog, ``loom-*``) wake no tasklet: they do not count."""
     me = threading.get_ident()
-    return any(th.ident != me and th.is_alive() for th in threading.enumerate())
+    return any(
+        th.ident != me and th.is_alive() and not th.name.startswith("loom-")
+        for th in threading.enumerate()
+    )
 
 
 def _swap_hooks(nxt: Tasklet) -> None:

@@ -353,6 +353,8 @@ class Scheduler:
     #   run(wd)                  the one run entry: the caller waits as watchdog wd while
     #                            the queue runs (sim.run phases and stackless.run)
     #   die(t, nxt)              a finished tasklet hands over to nxt (no switch back)
+    #   forget(t)                t ends without a switch (never started; collected)
+    #   reset_state()            after sim.reset(): no queue, timers, watchdogs, interrupts
     #   post(t)                  (module function) ready(t) from any thread
     #
     # ``ready`` and ``block`` are the hot ones: ``sim._speedups`` replaces them with C

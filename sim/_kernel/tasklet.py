@@ -1,7 +1,7 @@
 """Tasklets: the life cycle of a microthread (bind, setup, insert, run, throw, kill, death).
 
 A tasklet's greenlet is started by its scheduler's hub and, when its function returns, hands
-control to the next tasklet by making that tasklet's greenlet its parent (see ``_die``).
+control to the next tasklet by making that tasklet's greenlet its parent (``Scheduler.die``).
 """
 
 from __future__ import annotations

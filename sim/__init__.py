@@ -13,7 +13,7 @@ The world: entities whose behaviours are tasklets on a tick clock (see ``sim.Wor
 the same machinery.
 """
 
-from . import _twins
+from . import _preempt, _twins
 from ._kernel import scheduler as _kernel
 from ._kernel.api import (
     DEFAULT_SLICE_SECONDS,
@@ -83,8 +83,11 @@ from .errors import (
 # The C half in place of its twins (the table is sim/_twins.py), now that they are imported.
 _twins.install()
 
-# Functions bound to user tasklets are behaviour code: instrument their module on first bind.
-_kernel._instrument_hook[0] = _instrument.ensure_instrumented
+# Wiring the layers (none wires itself at import): the preemption cells' slow path calls the
+# kernel, and functions bound to user tasklets are behaviour code, whose module is
+# instrumented on first bind.
+_preempt.install(slow=_kernel.on_check, release=_kernel.release_import)
+_kernel.set_bind_hook(_instrument.ensure_instrumented)
 add_instrumented_prefixes = _instrument.add_prefixes
 
 __all__ = [

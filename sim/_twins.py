@@ -46,9 +46,14 @@ class Twin:
 
 
 TWINS: tuple[Twin, ...] = (
-    # The kernel: its one door, and the counters every switch updates.
+    # The kernel: its switch, its door's two hot primitives (ready, block), and the
+    # counters every switch updates.
     Twin("switch", "sim._kernel.scheduler:Scheduler._switch_py",
          ("sim._kernel.scheduler:Scheduler.switch",), "method"),
+    Twin("ready", "sim._kernel.scheduler:Scheduler._ready_py",
+         ("sim._kernel.scheduler:Scheduler.ready",), "method"),
+    Twin("block", "sim._kernel.scheduler:Scheduler._block_py",
+         ("sim._kernel.scheduler:Scheduler.block",), "method"),
     Twin("Core", "sim._kernel.tasklet:_PyCore", ("sim._kernel.tasklet:_Core",), "base"),
     # The world's tick wheel: parking (World and Supervision import park, sim re-exports
     # next_tick).

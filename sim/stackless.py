@@ -13,19 +13,27 @@ be in Stackless.
 
 from __future__ import annotations
 
-import sys
-import threading
-import types
-from collections.abc import Callable
-from typing import Any
+import builtins as _builtins
+import sys as _sys
+import threading as _threading
+import types as _types
+from typing import TYPE_CHECKING
 
 from ._kernel import scheduler as _kernel
-from ._kernel.api import collect, reset
-from ._kernel.scheduler import BUDGET, TaskletExit, Watchdog, bomb, get_scheduler
-from ._kernel.tasklet import Tasklet
+from ._kernel.bomb import TaskletExit
+from ._kernel.bomb import bomb as bomb  # stackless.bomb: Stackless API, not in __all__
+from ._kernel.scheduler import Watchdog as _Watchdog
+from ._kernel.scheduler import get_scheduler as _get_scheduler
+from ._kernel.tasklet import Tasklet as tasklet  # noqa: N813 - the Stackless name
 from ._stackless.channel import channel
 
-tasklet = Tasklet
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+# Stackless defines TaskletExit in builtins, and programs written for it (and the public
+# Stackless test suite) use it unqualified: this module, the drop-in, is what puts it there.
+_builtins.TaskletExit = TaskletExit  # type: ignore[attr-defined]
 
 DEVIATIONS = """\
 * Tasklets that have started cannot be pickled (greenlet frames cannot be serialised).
@@ -46,34 +54,33 @@ _NOTSET: Any = object()
 _softswitch = [True]
 
 
-def getcurrent() -> Tasklet:
-    return get_scheduler().current
+def getcurrent() -> tasklet:
+    return _get_scheduler().current
 
 
-def getmain() -> Tasklet:
-    return get_scheduler().main
+def getmain() -> tasklet:
+    return _get_scheduler().main
 
 
 def getruncount() -> int:
-    sched = get_scheduler()
-    return len(sched.q) + (0 if sched.current._blocked else 1)
+    return _get_scheduler().runcount()
 
 
 def getcurrentid() -> int:
-    sched = get_scheduler()
+    sched = _get_scheduler()
     cur = sched.current
     return sched.thread_id if cur.is_main else cur.id
 
 
 def schedule(retval: Any = _NOTSET) -> Any:
-    sched = get_scheduler()
+    sched = _get_scheduler()
     cur = sched.current
     cur.tempval = cur if retval is _NOTSET else retval
     return sched.schedule()
 
 
 def schedule_remove(retval: Any = _NOTSET) -> Any:
-    sched = get_scheduler()
+    sched = _get_scheduler()
     cur = sched.current
     cur.tempval = cur if retval is _NOTSET else retval
     return sched.schedule(remove=True)
@@ -91,55 +98,29 @@ def run(
     Returns None when the queue emptied (tasklets may still be blocked), after a soft
     interrupt, or the interrupted tasklet (paused) after a hard one.
     """
-    sched = get_scheduler()
-    cur = sched.current
+    sched = _get_scheduler()
+    wd = _Watchdog(sched.current, int(timeout or 0), bool(soft), bool(totaltimeout))
+    wd.ignore_nesting = bool(ignore_nesting)
+    wd.threadblock = bool(threadblock)
     if sched.incoming:
         sched.drain_incoming()
-    if not sched.q:
-        if threadblock:
-            _wait_for_other_threads(sched)
-        if not sched.q:
+    if not sched.queued():
+        # threadblock: nothing runnable yet, wait while another thread may still wake ours
+        sched.watchdogs.append(wd)
+        try:
+            while not sched.queued() and sched.wait_for_threads():
+                sched.drain_incoming()
+        finally:
+            sched.watchdogs.remove(wd)
+        if not sched.queued():
             return None
     if sched.trap:
         raise RuntimeError("switch_trap")
-    wd = Watchdog(cur, int(timeout or 0), bool(soft), bool(totaltimeout))
-    wd.ignore_nesting = bool(ignore_nesting)
-    wd.threadblock = bool(threadblock)
-    outer_irq = wd.timeout > 0 and sched.irq is None
-    sched.watchdogs.append(wd)
-    if outer_irq:
-        sched.irq = wd
-        sched.soft_irq = False
-        sched.pending_irq = False
-    sched.rebudget()
-    try:
-        cur.tempval = None
-        cur._in_ring = False  # the watchdog is off the ring while run() runs
-        return sched.switch(cur, sched.q.popleft())
-    finally:
-        cur._in_ring = True
-        sched.watchdogs.remove(wd)
-        if sched.irq is wd:
-            sched.irq = None
-            sched.soft_irq = False
-        sched.budget_base = BUDGET.set(sched.next_budget())
-        cur.tempval = None
-
-
-def _wait_for_other_threads(sched: Any) -> None:
-    """``threadblock``: block this thread until another thread makes one of ours runnable."""
-    while not sched.q and (sched.registry or sched.incoming):
-        if any(t._blocked for t in sched.registry.values()) or sched.incoming:
-            sched.wakeup.wait(0.05)
-            sched.drain_incoming()
-            if not any(t._blocked for t in sched.registry.values()):
-                break
-        else:
-            break
+    return sched.run(wd)  # the one run entry, shared with sim.run's phases
 
 
 def set_schedule_callback(callable: Callable[[Any, Any], Any] | None) -> Any:  # noqa: A002
-    if callable is not None and not builtins_callable(callable):
+    if callable is not None and not _builtins.callable(callable):
         raise TypeError("schedule callback must be callable")
     return _kernel.set_schedule_callback(callable)
 
@@ -149,7 +130,7 @@ def get_schedule_callback() -> Any:
 
 
 def set_channel_callback(callable: Callable[..., Any] | None) -> Any:  # noqa: A002
-    if callable is not None and not builtins_callable(callable):
+    if callable is not None and not _builtins.callable(callable):
         raise TypeError("channel callback must be callable")
     old = _kernel._channel_cb
     _kernel._channel_cb = callable
@@ -166,23 +147,19 @@ def set_error_handler(handler: Callable[[Any, Any, Any], Any] | None) -> Any:
     return old
 
 
-def builtins_callable(obj: Any) -> bool:
-    return callable(obj)
-
-
 def get_thread_info(thread_id: int = -1, flags: int = 0) -> tuple[Any, ...]:
     if thread_id == -1 or thread_id is None:
-        sched = get_scheduler()
+        sched = _get_scheduler()
     else:
         with _kernel._schedulers_lock:
             found = _kernel._schedulers.get(thread_id)
         if found is None:
-            if thread_id == threading.get_ident():
-                found = get_scheduler()
+            if thread_id == _threading.get_ident():
+                found = _get_scheduler()
             else:
                 raise RuntimeError("Thread id not found")
         sched = found
-    runcount = len(sched.q) + (0 if sched.current._blocked else 1)
+    runcount = sched.runcount()
     info: tuple[Any, ...] = (sched.main, sched.current if runcount else None, runcount)
     if flags & (1 << 31):
         info = info + ([w.tasklet for w in sched.watchdogs],)
@@ -190,7 +167,7 @@ def get_thread_info(thread_id: int = -1, flags: int = 0) -> tuple[Any, ...]:
 
 
 def switch_trap(change: int) -> int:
-    sched = get_scheduler()
+    sched = _get_scheduler()
     old = sched.trap
     sched.trap += change
     if old and not sched.trap:
@@ -209,7 +186,7 @@ def getthreads() -> list[int]:
     with _kernel._schedulers_lock:
         ids = [tid for tid in _kernel._schedulers]
     main = _kernel._main_thread_id
-    live = {t.ident for t in threading.enumerate()}
+    live = {t.ident for t in _threading.enumerate()}
     ids = [i for i in ids if i in live]
     if main in ids:
         ids.remove(main)
@@ -258,13 +235,13 @@ class atomic:  # noqa: N801 - the Stackless name
         getcurrent().set_atomic(self._old)
 
 
-class _StacklessModule(types.ModuleType):
+class _StacklessModule(_types.ModuleType):
     @property
-    def current(self) -> Tasklet:
+    def current(self) -> tasklet:
         return getcurrent()
 
     @property
-    def main(self) -> Tasklet:
+    def main(self) -> tasklet:
         return getmain()
 
     @property
@@ -296,6 +273,21 @@ __all__ = [  # noqa: F822 - pickle_with_tracing_state is a module property, as i
     "switch_trap", "tasklet", "stackless",
 ]
 
-stackless = sys.modules[__name__]
-sys.modules[__name__].__class__ = _StacklessModule
-_unused = (TaskletExit, bomb, collect, reset)
+# Also Stackless API, outside __all__ as in Stackless.
+_ALSO_API = (
+    "DEVIATIONS", "PICKLEFLAGS_PRESERVE_AG_FINALIZER", "PICKLEFLAGS_PRESERVE_TRACING_STATE",
+    "PICKLEFLAGS_RESET_AG_FINALIZER", "TaskletExit", "bomb", "pickle_flags",
+    "pickle_flags_default",
+)
+
+
+def __dir__() -> list[str]:
+    """``dir(stackless)`` lists the Stackless API, not the helpers this module imports."""
+    names = {n for n in globals() if n.startswith("__")}
+    names.update(n for n in __all__ if n in globals())
+    names.update(_ALSO_API)
+    return sorted(names)
+
+
+stackless = _sys.modules[__name__]
+_sys.modules[__name__].__class__ = _StacklessModule

@@ -190,3 +190,82 @@ def test_world_modules_import_one_way() -> None:
         back |= {(name, m) for m in typed - below}
     assert bad == []
     assert back == WORLD_TYPE_ONLY_BACK
+
+
+# The kernel's door (sim/_kernel/scheduler.py, see its docstring) is the only code that
+# changes a tasklet's run state or the run queue, and the only caller of the switch.
+DOOR = "sim/_kernel/scheduler.py"
+# A tasklet's constructors set its initial state; the kernel's own modules may read it.
+INIT_FUNCTIONS = {
+    ("sim/_kernel/tasklet.py", "_init_state"),
+    ("sim/_kernel/tasklet.py", "_make_main"),
+}
+KERNEL = "sim/_kernel/"
+RUN_STATE = {"_in_ring", "_blocked", "_chan", "_timer"}
+
+
+def _receiver(node: ast.expr) -> str:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return ""
+
+
+def door_violations(source: str, rel: str) -> list[str]:
+    """What the module at ``rel`` (relative to the repository) does behind the door's back."""
+    if rel == DOOR:
+        return []
+    tree = ast.parse(source, filename=rel)
+    bad: list[str] = []
+
+    def visit(node: ast.AST, func: str) -> None:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            func = node.name
+        if isinstance(node, ast.Attribute):
+            what = None
+            store = isinstance(node.ctx, ast.Store | ast.Del)
+            if node.attr in RUN_STATE and store and (rel, func) not in INIT_FUNCTIONS:
+                what = f"writes .{node.attr}"
+            elif node.attr == "_in_ring" and not rel.startswith(KERNEL):
+                what = "reads ._in_ring"
+            elif node.attr == "q":
+                what = "touches the run queue (.q)"
+            elif node.attr == "current" and store:
+                what = "sets .current"
+            if what:
+                bad.append(f"{rel}:{node.lineno} ({func}) {what}")
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "switch"
+            and "sched" in _receiver(node.func.value)  # not a tasklet's or greenlet's switch
+        ):
+            bad.append(f"{rel}:{node.lineno} ({func}) calls the scheduler's switch")
+        for child in ast.iter_child_nodes(node):
+            visit(child, func)
+
+    visit(tree, "<module>")
+    return bad
+
+
+def test_only_the_kernels_door_moves_tasklets() -> None:
+    bad = []
+    for package in ("sim", "net", "server", "tools", "demos"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            bad.extend(door_violations(path.read_text(), path.relative_to(ROOT).as_posix()))
+    assert bad == []
+
+
+def test_the_door_check_sees_what_world_code_did_before_the_door() -> None:
+    src = (
+        "def park(sched, t):\n"
+        "    t._in_ring = False\n"
+        "    sched.switch(t, sched.q.popleft())\n"
+    )
+    found = door_violations(src, "sim/_world/behaviour.py")
+    assert [f.split(" ", 1)[1] for f in found] == [
+        "(park) writes ._in_ring",
+        "(park) calls the scheduler's switch",
+        "(park) touches the run queue (.q)",
+    ]

@@ -140,9 +140,7 @@ def park_loop(sched, parked):
     while True:
         cur = sched.current
         parked.append(cur)
-        cur._in_ring = False
-        q = sched.q
-        sched.switch(cur, q.popleft() if q else sched.next_for_block(cur))
+        sched.block(cur)
 
 
 def setup(world, args):
@@ -447,12 +445,11 @@ def _kernel_parked(n: int) -> tuple[Callable[[], None], list[Any]]:
     tasklets = [sim.spawn(loop, sched, parked) for _ in range(n)]
 
     def tick() -> None:
-        q = sched.q
+        ready = sched.ready
         for t in parked:
-            t._in_ring = True
-            q.append(t)
+            ready(t)
         parked.clear()
-        while q:  # repeat phases: one phase may end at the kernel's default budget
+        while sched.queued():  # repeat phases: one phase may end at the kernel's default budget
             _api.run_phase(sched, units=1 << 40, wall_ns=1 << 40)
 
     return tick, tasklets

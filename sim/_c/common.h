@@ -141,6 +141,10 @@ with_self(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwn
 /* kernel.c */
 PyObject *sp_switch(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *m_switch(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *sp_ready(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *m_ready(PyObject *self, PyObject *t);
+PyObject *sp_block(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *m_block(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *sp_setup(PyObject *self, PyObject *args);
 PyObject *sp_set_hooks(PyObject *self, PyObject *flag);
 int kernel_init(PyObject *m);

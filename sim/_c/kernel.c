@@ -9,8 +9,12 @@ int ready = 0;
 int hooks = 0;
 unsigned long long n_fast, n_slow;
 PyTypeObject *Tasklet_T, *Sched_T, *tasklet_seen;
-PyObject *BUDGET, *FLAG, *bomb_T, *str_raise;
-Py_ssize_t t_greenlet, t_tempval, t_started, t_in_ring;
+PyObject *BUDGET, *FLAG, *bomb_T, *str_raise, *str_popleft, *str_append;
+PyObject *zero;
+PyObject *ready_py, *block_py;
+PyTypeObject *Deque_T;
+PyCFunction deque_append, deque_popleft;
+Py_ssize_t t_greenlet, t_tempval, t_started, t_in_ring, t_blocked, t_chan;
 Py_ssize_t s_t0, s_pending_irq, s_soft_at, s_current, s_q;
 Py_ssize_t b_n, b_n0;
 greenlet_switch_fn greenlet_switch;
@@ -36,8 +40,6 @@ static PyMemberDef core_members[] = {
     {"units", T_LONGLONG, offsetof(Core, units), 0, "deterministic budget units spent"},
     {"switches", T_LONGLONG, offsetof(Core, switches), 0, "times switched to"},
     {"preemptions", T_LONGLONG, offsetof(Core, preemptions), 0, "times preempted"},
-    {"mark", T_LONGLONG, offsetof(Core, mark), 0, "work when last measured (world)"},
-    {"due", T_LONGLONG, offsetof(Core, due), 0, "tick a parked behaviour waits for"},
     {NULL},
 };
 
@@ -175,6 +177,40 @@ m_switch(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return do_switch(self, args[0], args[1]);
 }
 
+/* The door's two hot primitives: Scheduler.ready and Scheduler.block (the twins are
+   _ready_py and _block_py). */
+PyObject *
+sp_ready(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (bad_args(nargs == 2, "ready(sched, t)"))
+        return NULL;
+    return do_ready(args[0], args[1]);
+}
+
+PyObject *
+m_ready(PyObject *self, PyObject *t)
+{
+    return do_ready(self, t);
+}
+
+PyObject *
+sp_block(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (bad_args(nargs == 2 || nargs == 4, "block(sched, cur, chan=None, d=0)"))
+        return NULL;
+    return nargs == 2 ? do_block(args[0], args[1], Py_None, zero, NULL)
+                      : do_block(args[0], args[1], args[2], args[3], NULL);
+}
+
+PyObject *
+m_block(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (bad_args(nargs == 1 || nargs == 3, "block(cur, chan=None, d=0)"))
+        return NULL;
+    return nargs == 1 ? do_block(self, args[0], Py_None, zero, NULL)
+                      : do_block(self, args[0], args[1], args[2], NULL);
+}
+
 /* -------------------------------------------------------------------------- setup */
 
 PyObject *
@@ -205,6 +241,8 @@ sp_setup(PyObject *self, PyObject *args)
         || (t_tempval = slot_offset(tasklet, "tempval")) < 0
         || (t_started = slot_offset(tasklet, "_started")) < 0
         || (t_in_ring = slot_offset(tasklet, "_in_ring")) < 0
+        || (t_blocked = slot_offset(tasklet, "_blocked")) < 0
+        || (t_chan = slot_offset(tasklet, "_chan")) < 0
         || (s_t0 = slot_offset(sched, "t0")) < 0
         || (s_pending_irq = slot_offset(sched, "pending_irq")) < 0
         || (s_soft_at = slot_offset(sched, "soft_at")) < 0
@@ -221,6 +259,39 @@ sp_setup(PyObject *self, PyObject *args)
         || (d_used = slot_offset(watchdog, "used")) < 0
         || (d_timeout = slot_offset(watchdog, "timeout")) < 0)
         return NULL;
+    PyObject *rpy = PyObject_GetAttrString((PyObject *)sched, "_ready_py");
+    PyObject *bpy = rpy ? PyObject_GetAttrString((PyObject *)sched, "_block_py") : NULL;
+    if (bpy == NULL) {
+        Py_XDECREF(rpy);
+        return NULL;
+    }
+    Py_XSETREF(ready_py, rpy);
+    Py_XSETREF(block_py, bpy);
+    /* collections.deque's append and popleft, through their method descriptors'
+       PyMethodDef (public API, as slots_of reads member descriptors). */
+    PyObject *coll = PyImport_ImportModule("collections");
+    PyObject *dq = coll ? PyObject_GetAttrString(coll, "deque") : NULL;
+    PyObject *app = dq ? PyObject_GetAttrString(dq, "append") : NULL;
+    PyObject *pop = app ? PyObject_GetAttrString(dq, "popleft") : NULL;
+    Py_XDECREF(coll);
+    int ok = pop != NULL && PyType_Check(dq) && Py_IS_TYPE(app, &PyMethodDescr_Type)
+             && Py_IS_TYPE(pop, &PyMethodDescr_Type)
+             && ((PyMethodDescrObject *)app)->d_method->ml_flags == METH_O
+             && ((PyMethodDescrObject *)pop)->d_method->ml_flags == METH_NOARGS;
+    if (ok) {
+        deque_append = ((PyMethodDescrObject *)app)->d_method->ml_meth;
+        deque_popleft = ((PyMethodDescrObject *)pop)->d_method->ml_meth;
+        Py_XSETREF(Deque_T, (PyTypeObject *)dq);  /* held: the functions stay valid */
+    }
+    else
+        Py_XDECREF(dq);
+    Py_XDECREF(app);
+    Py_XDECREF(pop);
+    if (!ok) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "setup(): collections.deque is not as expected");
+        return NULL;
+    }
     window = win;
     Py_INCREF(watchdog);
     Py_XSETREF(Watchdog_T, watchdog);
@@ -256,7 +327,8 @@ kernel_init(PyObject *m)
     /* object's own tp_new, so that object.__new__(Tasklet) stays allowed */
     Core_T.tp_new = PyBaseObject_Type.tp_new;
     if (PyType_Ready(&Core_T) < 0 || INTERN(str_raise, "raise_") < 0
-        || (empty_tuple = PyTuple_New(0)) == NULL)
+        || INTERN(str_popleft, "popleft") < 0 || INTERN(str_append, "append") < 0
+        || (empty_tuple = PyTuple_New(0)) == NULL || (zero = PyLong_FromLong(0)) == NULL)
         return -1;
     Py_INCREF(&Core_T);
     if (PyModule_AddObject(m, "Core", (PyObject *)&Core_T) < 0) {

@@ -11,19 +11,18 @@
 
 /* -------------------------------------------------------------------------- Core */
 
-/* Tasklet's base: the counters the kernel and the world update at every switch and wake,
-   as C integers inside the tasklet itself.  As Python ints in slots, each update allocated
-   a new int and freed the old one, whose memory had gone cold since the tasklet last ran:
-   several cache misses per wake, most of a wake's cost with 10,000 entities.  The
-   pure-Python twin is sim._kernel.tasklet._PyCore, a class with the same slots. */
+/* Tasklet's base: the counters the kernel updates at every switch, as C integers inside the
+   tasklet itself.  As Python ints in slots, each update allocated a new int and freed the
+   old one, whose memory had gone cold since the tasklet last ran: several cache misses per
+   wake, most of a wake's cost with 10,000 entities.  The pure-Python twin is
+   sim._kernel.tasklet._PyCore, a class with the same slots.  (The world's own counters,
+   due and mark, are kept the same way in its behaviour type: see setup_world in world.c.) */
 typedef struct {
     PyObject_HEAD
-    long long time_ns;      /* wall ns spent running (kernel) */
-    long long units;        /* deterministic budget units spent (kernel) */
-    long long switches;     /* times switched to (kernel) */
-    long long preemptions;  /* times preempted (kernel) */
-    long long mark;         /* work (ns or units) when last measured (world) */
-    long long due;          /* tick a parked behaviour waits for, 0 if none (world) */
+    long long time_ns;      /* wall ns spent running */
+    long long units;        /* deterministic budget units spent */
+    long long switches;     /* times switched to */
+    long long preemptions;  /* times preempted */
 } Core;
 
 #define CORE(o) ((Core *)(o))
@@ -33,9 +32,17 @@ typedef struct {
 extern int ready;
 extern int hooks;  /* a schedule callback or trace/profile hook is set */
 extern PyTypeObject *Tasklet_T, *Sched_T, *tasklet_seen;
-extern PyObject *BUDGET, *FLAG, *bomb_T, *str_raise;
+extern PyObject *BUDGET, *FLAG, *bomb_T, *str_raise, *str_popleft, *str_append;
+extern PyObject *zero;  /* the int 0 (_blocked when not blocked) */
+extern PyObject *ready_py, *block_py;  /* Scheduler._ready_py, Scheduler._block_py */
+/* The run queue's type, collections.deque, and the C functions of its append (METH_O) and
+   popleft (METH_NOARGS) methods, called directly: a queue operation then costs neither a
+   method lookup nor a descriptor call (Scheduler.q is a deque; another type takes the
+   generic call).  Set by setup(). */
+extern PyTypeObject *Deque_T;
+extern PyCFunction deque_append, deque_popleft;
 /* Slot offsets: Tasklet's (t_), Scheduler's (s_), Budget's (b_). */
-extern Py_ssize_t t_greenlet, t_tempval, t_started, t_in_ring;
+extern Py_ssize_t t_greenlet, t_tempval, t_started, t_in_ring, t_blocked, t_chan;
 extern Py_ssize_t s_t0, s_pending_irq, s_soft_at, s_current, s_q;
 extern Py_ssize_t b_n, b_n0;
 
@@ -144,6 +151,74 @@ do_switch(PyObject *sched, PyObject *cur, PyObject *nxt)
     }
     Py_INCREF(v);
     return v;
+}
+
+/* ------------------------------------------------------------------- ready, block */
+
+/* Scheduler.ready(t): t waits on no channel and, unless queued, goes to the end of the run
+   queue.  Anything unusual goes to the twin, Scheduler._ready_py. */
+static inline PyObject *
+do_ready(PyObject *sched, PyObject *t)
+{
+    PyObject *q;
+    if (!ready || !Py_IS_TYPE(sched, Sched_T) || !of_type(t, Tasklet_T, &tasklet_seen)
+        || (q = SLOT(sched, s_q)) == NULL || SLOT(t, t_in_ring) == NULL) {
+        PyObject *args[2] = {sched, t};
+        return PyObject_Vectorcall(ready_py, args, 2, NULL);
+    }
+    if (SLOT(t, t_blocked) != zero)
+        put_borrowed(t, t_blocked, zero);
+    if (SLOT(t, t_chan) != Py_None)
+        put_borrowed(t, t_chan, Py_None);
+    if (SLOT(t, t_in_ring) != Py_True) {
+        put_borrowed(t, t_in_ring, Py_True);
+        PyObject *r = Py_IS_TYPE(q, Deque_T) ? deque_append(q, t)
+                                             : PyObject_CallMethodOneArg(q, str_append, t);
+        if (r == NULL)
+            return NULL;
+        Py_DECREF(r);
+    }
+    Py_RETURN_NONE;
+}
+
+/* Scheduler.block(cur, chan, d) when something is queued: cur leaves the ring (waiting on
+   chan in direction d, unless chan is None) and the queue's head runs; `prefetch` (a
+   tick's park, see world.c; NULL elsewhere) is called with it first.  With nothing queued
+   the twin, Scheduler._block_py, does it all (next_for_block: timers, other threads,
+   deadlock), before anything has changed. */
+static inline __attribute__((always_inline)) PyObject *
+do_block(PyObject *sched, PyObject *cur, PyObject *chan, PyObject *d,
+         void (*prefetch)(PyObject *))
+{
+    PyObject *q;
+    Py_ssize_t len;
+    if (!ready || !Py_IS_TYPE(sched, Sched_T) || !of_type(cur, Tasklet_T, &tasklet_seen)
+        || (q = SLOT(sched, s_q)) == NULL || (chan != Py_None && !PyLong_CheckExact(d)))
+        goto twin;
+    /* (the length through the public API, not Py_SIZE: a deque's layout is its module's) */
+    if ((len = PyObject_Size(q)) < 0)
+        return NULL;
+    if (len == 0)
+        goto twin;
+    PyObject *next = Py_IS_TYPE(q, Deque_T) ? deque_popleft(q, NULL)
+                                            : PyObject_CallMethodNoArgs(q, str_popleft);
+    if (next == NULL)
+        return NULL;
+    if (chan != Py_None) {
+        put_borrowed(cur, t_blocked, d);
+        put_borrowed(cur, t_chan, chan);
+    }
+    put_borrowed(cur, t_in_ring, Py_False);
+    if (prefetch != NULL)
+        prefetch(next);
+    PyObject *r = do_switch(sched, cur, next);
+    Py_DECREF(next);
+    return r;
+twin:
+    {
+        PyObject *args[4] = {sched, cur, chan, d};
+        return PyObject_Vectorcall(block_py, args, 4, NULL);
+    }
 }
 
 #pragma GCC visibility pop

@@ -6,9 +6,11 @@
  * The C versions do only the common case, the one that runs at nearly every switch, and
  * hand everything else to the Python twin *before* changing any state:
  *
- *   switch(sched, cur, nxt)   the kernel's one door (budget accounting included), when no
+ *   switch(sched, cur, nxt)   the kernel's switch (budget accounting included), when no
  *                             soft interrupt is due, no hook is set and nxt has started;
  *                             otherwise Scheduler._switch_py does the whole switch.
+ *   ready(t), block(cur...)   the door's two hot primitives (Scheduler.ready and .block;
+ *                             the twins are _ready_py and _block_py).
  *   park(t, world, due)       a behaviour parks on its world's tick wheel.
  *   next_tick()               park(current, world, world._tick + 1).
  *   sleep_until(world, when)  park until the tick of a simulation time.
@@ -49,8 +51,9 @@
  *
  * # The files, by layer (each includes the headers of the layers below it).
  *   common.h, common.c   what every layer shares: slot access, inline helpers, counters
- *   kernel.h, kernel.c   Core (Tasklet's counters), the switch and its budget; kernel.h has
- *                        do_switch, inlined into the switch entry points and into the park
+ *   kernel.h, kernel.c   Core (Tasklet's counters), the switch and its budget, ready and
+ *                        block; kernel.h has do_switch, do_ready and do_block, inlined into
+ *                        their entry points and (do_block) into the park
  *   grid.h, grid.c       the grid: motion (move_wrapped) and radius queries (grid_query);
  *                        entity kinds, each its own grid record
  *   world.c              park, next_tick, sleep_until, wake, sweep, World.query_radius
@@ -84,8 +87,14 @@ static struct {
     PyMethodDef def;
 } as_methods[] = {
     {"switch", {"switch", (PyCFunction)(void (*)(void))m_switch, METH_FASTCALL,
-                "switch(cur, nxt): the kernel's one door (sim._speedups.switch; the twin is "
+                "switch(cur, nxt): the kernel's switch (sim._speedups.switch; the twin is "
                 "_switch_py)."}},
+    {"ready", {"ready", m_ready, METH_O,
+               "ready(t): t runs after everything queued now (sim._speedups.ready; the twin "
+               "is _ready_py)."}},
+    {"block", {"block", (PyCFunction)(void (*)(void))m_block, METH_FASTCALL,
+               "block(cur, chan=None, d=0): cur leaves the ring and the next one runs "
+               "(sim._speedups.block; the twin is _block_py)."}},
     {"sleep_until", {"sleep_until", (PyCFunction)(void (*)(void))m_sleep_until,
                      METH_FASTCALL | METH_KEYWORDS,
                      "sleep_until(when): World.sleep_until in C (the twin is _sleep_until_py)."}},
@@ -119,6 +128,11 @@ sp_method(PyObject *self, PyObject *args)
 static PyMethodDef methods[] = {
     {"switch", (PyCFunction)(void (*)(void))sp_switch, METH_FASTCALL,
      "switch(sched, cur, nxt): Scheduler.switch (the twin is _switch_py)."},
+    {"ready", (PyCFunction)(void (*)(void))sp_ready, METH_FASTCALL,
+     "ready(sched, t): Scheduler.ready, the door's ready (the twin is _ready_py)."},
+    {"block", (PyCFunction)(void (*)(void))sp_block, METH_FASTCALL,
+     "block(sched, cur, chan=None, d=0): Scheduler.block, the door's block (the twin is "
+     "_block_py)."},
     {"park", (PyCFunction)(void (*)(void))sp_park, METH_FASTCALL,
      "park(t, world, due): sim._world.behaviour.park."},
     {"next_tick", sp_next_tick, METH_NOARGS,
@@ -128,7 +142,7 @@ static PyMethodDef methods[] = {
      "woken in a tick run in the order they went to sleep.  Sleepers cost nothing per tick.\n"
      "Raises WorldError outside an entity behaviour."},
     {"wake", (PyCFunction)(void (*)(void))sp_wake, METH_FASTCALL,
-     "wake(woken, tick, append): the tick's wake loop (the twin is _wake_loop)."},
+     "wake(woken, tick, ready): the tick's wake loop (the twin is _wake_loop)."},
     {"sweep", (PyCFunction)(void (*)(void))sp_sweep, METH_FASTCALL,
      "sweep(woken, units_mode, limit, over, unparked): the tick's charge loop (the twin is "
      "_sweep_loop)."},
@@ -161,8 +175,8 @@ static PyMethodDef methods[] = {
     {"bind_thread", sp_bind_thread, METH_O,
      "bind_thread(sched): the calling thread's scheduler, for next_tick/sleep_until."},
     {"method", sp_method, METH_VARARGS,
-     "method(cls, name): a method descriptor of cls for the C method name (switch, "
-     "sleep_until, query_radius, grid_query)."},
+     "method(cls, name): a method descriptor of cls for the C method name (switch, ready, "
+     "block, sleep_until, query_radius, grid_query)."},
     {"counts", sp_counts, METH_NOARGS,
      "counts() -> {'fast': switches done in C, 'slow': handed to Scheduler._switch_py, "
      "'grid_fast' / 'grid_slow': radius queries done in C / handed to the twin, "

@@ -10,12 +10,16 @@ static int world_ready = 0;
 static PyTypeObject *Behaviour_T, *behaviour_seen;
 static PyObject *local, *WorldError;
 static Py_ssize_t w_world, w_key, w_entity;  /* BehaviourTasklet's slots */
-static PyObject *str_popleft, *str_next_for_block, *str_sched, *str_tsd_key, *str_grid,
+static Py_ssize_t w_due, w_mark;  /* ... and its two C integers (see int_slot) */
+static PyObject *str_sched, *str_tsd_key, *str_grid,
     *str_entities, *str_query_radius, *str_query_radius_py, *str_tick, *str_tick_rate,
     *str_sleep_until_py, *str_parked_next, *str_parked_later, *str_wheel, *str_wsched;
 
 /* obj.<twin>(*args, **kwargs): a C entry point handing a call it does not take to its
    Python twin, as it was made (a new reference, or NULL and an exception). */
+/* A behaviour's due and mark: C integers in BehaviourTasklet's slots (see int_slot). */
+#define LL(o, off) (*(long long *)((char *)(o) + (off)))
+
 static PyObject *
 call_twin(PyObject *obj, PyObject *twin_name, PyObject *const *args, Py_ssize_t nargs,
           PyObject *kwnames)
@@ -117,15 +121,24 @@ prefetch_ahead(PyObject *next)
     }
 }
 
-/* t.due = due; wheel it; leave the ring; switch to the next runnable (deadlock raises).
-   On any exception (killed, thrown at while parked) t.due = 0: its wheel entry is stale. */
+/* do_block's prefetch at a tick's park: the behaviours resumed after `next`. */
+static void
+prefetch_park(PyObject *next)
+{
+    if (pf_list != NULL && e_x)
+        prefetch_ahead(next);
+}
+
+/* t.due = due; wheel it; block (the kernel's door: leave the ring, the next runnable runs;
+   deadlock raises).  On any exception (killed, thrown at while parked) t.due = 0: its
+   wheel entry is stale. */
 static inline __attribute__((always_inline)) PyObject *
 do_park(PyObject *t, PyObject *world, PyObject *sched, long long due, long long tick)
 {
-    PyObject *next, *r, *bucket;
+    PyObject *r, *bucket;
     int rc;
 
-    CORE(t)->due = due;
+    LL(t, w_due) = due;
     PyObject *wheel = inst_attr(world, str_wheel);  /* the world's TickWheel */
     if (wheel == NULL)
         goto failed;
@@ -173,29 +186,13 @@ do_park(PyObject *t, PyObject *world, PyObject *sched, long long due, long long 
             goto failed;
     }
 
-    put_borrowed(t, t_in_ring, Py_False);
-    PyObject *q = get(sched, s_q, "q");
-    if (q == NULL)
-        goto failed;
-    Py_ssize_t len = PyObject_Size(q);
-    if (len < 0)
-        goto failed;
-    if (len)
-        next = PyObject_CallMethodNoArgs(q, str_popleft);
-    else
-        next = PyObject_CallMethodOneArg(sched, str_next_for_block, t);
-    if (next == NULL)
-        goto failed;
-    if (pf_list != NULL && e_x)
-        prefetch_ahead(next);
-    r = do_switch(sched, t, next);
-    Py_DECREF(next);
+    r = do_block(sched, t, Py_None, zero, prefetch_park);
     if (r == NULL)
         goto failed;
     return r;
 
 failed:
-    CORE(t)->due = 0;
+    LL(t, w_due) = 0;
     return NULL;
 }
 
@@ -367,26 +364,25 @@ m_sleep_until(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject 
 PyObject *
 sp_wake(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    /* wake(woken, tick, append): each t in the list still due at tick: due = 0, in the
-       ring, append(t).  Returns how many. */
+    /* wake(woken, tick, ready): each t in the list still due at tick: due = 0, ready(t)
+       (the kernel's door).  Returns how many. */
     long long n;
-    if (bad_args(nargs == 3 && PyList_Check(args[0]), "wake(woken: list, tick, append)"))
+    if (bad_args(nargs == 3 && PyList_Check(args[0]), "wake(woken: list, tick, ready)"))
         return NULL;
     if (as_ll(args[1], &n) < 0)
         return NULL;
-    PyObject *woken = args[0], *append = args[2];
+    PyObject *woken = args[0], *ready_t = args[2];
     Py_ssize_t count = 0;
     Py_INCREF(woken);  /* resumed in this order: prefetch_ahead() follows it */
     Py_XSETREF(pf_list, woken);
     pf_pos = 0;
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(woken); i++) {
         PyObject *t = PyList_GET_ITEM(woken, i);
-        if (!PyObject_TypeCheck(t, Behaviour_T) || CORE(t)->due != n)
+        if (!PyObject_TypeCheck(t, Behaviour_T) || LL(t, w_due) != n)
             continue;
-        CORE(t)->due = 0;
-        put_borrowed(t, t_in_ring, Py_True);
+        LL(t, w_due) = 0;
         Py_INCREF(t);
-        PyObject *r = PyObject_CallOneArg(append, t);
+        PyObject *r = PyObject_CallOneArg(ready_t, t);
         Py_DECREF(t);
         if (r == NULL)
             return NULL;
@@ -422,9 +418,9 @@ sp_sweep(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         }
         Core *c = CORE(t);
         long long now = units ? c->units : c->time_ns;
-        long long used = now - c->mark;
+        long long used = now - LL(t, w_mark);
         if (used || !units) {
-            c->mark = now;
+            LL(t, w_mark) = now;
             total += used;
             if ((double)used > limit) {
                 PyObject *key = SLOT(t, w_key), *u = PyLong_FromLongLong(used);
@@ -437,7 +433,7 @@ sp_sweep(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
                 }
             }
         }
-        if (!c->due && PyList_Append(unparked, t) < 0)
+        if (!LL(t, w_due) && PyList_Append(unparked, t) < 0)
             return NULL;
     }
     return PyLong_FromLongLong(units ? total : 0);
@@ -586,6 +582,33 @@ m_query_radius(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject
 
 /* -------------------------------------------------------------------------- setup */
 
+/* The offset of tp's own slot `name`, made a C integer (-1 and an exception if it cannot).
+   BehaviourTasklet's due and mark are written at every park and wake: as Python ints they
+   allocated an int and freed one gone cold each time (see Core in kernel.h).  A slot is
+   pointer-sized; retyping its member T_LONGLONG makes Python read and write it as an int,
+   and the collector and dealloc stop treating it as an object (they follow T_OBJECT_EX
+   members only).  Called before any instance exists: a fresh object's slots are zeroed,
+   which reads as 0. */
+static Py_ssize_t
+int_slot(PyTypeObject *tp, const char *name)
+{
+    if (sizeof(long long) != sizeof(PyObject *) || !(tp->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
+        PyErr_SetString(PyExc_TypeError, "int_slot(): needs 8-byte pointers and a class");
+        return -1;
+    }
+    for (PyMemberDef *m = tp->tp_members; m != NULL && m->name != NULL; m++) {
+        if (strcmp(m->name, name) != 0)
+            continue;
+        if (m->type == T_OBJECT_EX)
+            m->type = T_LONGLONG;
+        if (m->type != T_LONGLONG || (m->flags & READONLY))
+            break;
+        return m->offset;
+    }
+    PyErr_Format(PyExc_TypeError, "%s.%s is not a writable slot of its own", tp->tp_name, name);
+    return -1;
+}
+
 PyObject *
 sp_setup_world(PyObject *self, PyObject *args)
 {
@@ -600,7 +623,9 @@ sp_setup_world(PyObject *self, PyObject *args)
     }
     if ((w_world = slot_offset(behaviour, "world")) < 0
         || (w_key = slot_offset(behaviour, "key")) < 0
-        || (w_entity = slot_offset(behaviour, "entity")) < 0)
+        || (w_entity = slot_offset(behaviour, "entity")) < 0
+        || (w_due = int_slot(behaviour, "due")) < 0
+        || (w_mark = int_slot(behaviour, "mark")) < 0)
         return NULL;
     Py_INCREF(behaviour);
     Py_INCREF(error);
@@ -615,8 +640,7 @@ sp_setup_world(PyObject *self, PyObject *args)
 int
 world_init(PyObject *m)
 {
-    return INTERN(str_popleft, "popleft") < 0 || INTERN(str_next_for_block, "next_for_block") < 0
-           || INTERN(str_sched, "sched") < 0 || INTERN(str_tsd_key, "sim._speedups.sched") < 0
+    return INTERN(str_sched, "sched") < 0 || INTERN(str_tsd_key, "sim._speedups.sched") < 0
            || INTERN(str_grid, "grid") < 0 || INTERN(str_entities, "_entities") < 0
            || INTERN(str_query_radius, "query_radius") < 0
            || INTERN(str_query_radius_py, "_query_radius_py") < 0

@@ -21,14 +21,7 @@ from .mode import (
     preemption_mode,
     set_preemption,
 )
-from .scheduler import (
-    BIG,
-    BUDGET,
-    Scheduler,
-    Watchdog,
-    bomb,
-    get_scheduler,
-)
+from .scheduler import BIG, Scheduler, Watchdog, bomb, get_scheduler
 from .stats import KernelStatistics
 from .tasklet import Tasklet
 
@@ -66,21 +59,13 @@ def sleep(seconds: float) -> None:
         schedule()
         return
     cur = sched.current
-    if cur is sched.main and not sched.watchdogs and not sched.q:
+    if cur is sched.main and not sched.watchdogs and not sched.queued():
         # Only main: nothing else to run meanwhile, so just let the clock get there.
         deadline = sched.clock.now() + seconds
         while sched.clock.now() < deadline:
             sched.clock.wait_until(deadline)
         return
-    sched.add_timer(cur, sched.clock.now() + seconds)
-    cur._in_ring = False
-    try:
-        sched.switch(cur, sched.next_for_block(cur))
-    except BaseException:
-        if cur._timer is not None:
-            cur._timer[2] = None
-            cur._timer = None
-        raise
+    sched.park_until(cur, sched.clock.now() + seconds)
 
 
 def set_clock(clock: Clock) -> Clock:
@@ -109,7 +94,7 @@ def run(*, until_idle: bool = False) -> None:
         sched.wake_timers(clock.now())
         if sched.incoming:
             sched.drain_incoming()
-        if sched.q:
+        if sched.queued():
             run_phase(sched)
             continue
         if until_idle or not sched.timers:
@@ -125,37 +110,20 @@ def run_phase(
     The budget is checked softly: the running tasklet is never cut short for it; the phase
     ends at the next switch after it is used, and the remaining tasklets stay queued.
     """
-    cur = sched.current
-    if not sched.q:
+    if not sched.queued():
         return
     hard = _preempt.mode == _preempt.HARD
-    if hard:
-        wd = Watchdog(cur, 0, True, True)
-        sched.wall_deadline_ns = perf_counter_ns() + (wall_ns or int(DEFAULT_PHASE_SECONDS * 1e9))
-    else:
-        wd = Watchdog(cur, units or DEFAULT_PHASE_UNITS, True, True)
+    wd = Watchdog(sched.current, 0 if hard else units or DEFAULT_PHASE_UNITS, True, True)
     wd.phase = True
-    outer = sched.irq is None
     old_slice = sched.slice_units
     sched.set_slice(None if hard else _slice["units"])
-    sched.watchdogs.append(wd)
-    if outer:
-        sched.irq = wd
-        sched.soft_irq = False
-    sched.rebudget()
+    if hard:
+        sched.wall_deadline_ns = perf_counter_ns() + (wall_ns or int(DEFAULT_PHASE_SECONDS * 1e9))
     try:
-        cur.tempval = None
-        cur._in_ring = False  # the watchdog is off the ring while the phase runs
-        sched.switch(cur, sched.q.popleft())
+        sched.run(wd)  # the one run entry, shared with stackless.run
     finally:
-        cur._in_ring = True
-        sched.watchdogs.remove(wd)
         sched.set_slice(old_slice)
         sched.wall_deadline_ns = BIG
-        if sched.irq is wd:
-            sched.irq = None
-            sched.soft_irq = False
-        sched.budget_base = BUDGET.set(sched.next_budget())
 
 
 # --------------------------------------------------------------------------- introspection
@@ -171,7 +139,7 @@ def statistics(top: int = 10) -> KernelStatistics:
         thread_id=sched.thread_id,
         mode=_preempt.mode,
         tasklets=len(live),
-        runnable=len(sched.q) + 1,
+        runnable=sum(1 for t in sched.ring() if not t.is_main and not t.blocked),
         blocked=sum(1 for t in live if t._blocked),
         sleeping=sum(1 for e in sched.timers if e[2] is not None),
         switches=sched.switches,

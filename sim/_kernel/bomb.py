@@ -7,19 +7,13 @@ a watchdog all travel this way.
 
 from __future__ import annotations
 
-import builtins
 from types import TracebackType
 from typing import Any
 
 
 class TaskletExit(SystemExit):
-    """Raised in a tasklet to kill it; ends the tasklet silently (Stackless: a builtin)."""
-
-
-if not hasattr(builtins, "TaskletExit"):
-    setattr(builtins, "TaskletExit", TaskletExit)  # noqa: B010 - Stackless puts it there
-else:  # pragma: no cover - a second kernel copy in the same process
-    TaskletExit = getattr(builtins, "TaskletExit")  # type: ignore[misc]  # noqa: B009
+    """Raised in a tasklet to kill it; ends the tasklet silently (``sim.stackless`` also
+    puts it in builtins, where Stackless has it)."""
 
 
 class bomb:  # noqa: N801 - Stackless name

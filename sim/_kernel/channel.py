@@ -3,7 +3,8 @@
 
 The acting tasklet always continues after a match (Stackless preference 0): a producer/consumer
 pair then switches once per blocked batch instead of twice per item. Blocked tasklets wait in a
-FIFO and switch only through ``Scheduler.switch``.
+FIFO; they leave and re-enter the run queue only through the scheduler's door
+(``Scheduler.block`` and ``Scheduler.ready``).
 """
 
 from __future__ import annotations
@@ -57,16 +58,14 @@ class Channel:
         return self._balance
 
     # Discussion: send/recv are the hottest paths in Loom (every network message crosses one),
-    # so the common cases are written out inline: a woken tasklet keeps a stale ``_chan``
-    # (only read while ``_blocked``), and blocking is spelled out instead of calling helpers.
+    # so the common cases are written out inline, each one call into the door (C methods when
+    # the kernel's C half is built): ready(w) for the woken side, block() for the blocking one.
     def send(self, value: Any) -> None:
         if self._balance < 0:  # a receiver waits: hand over, it runs later, we go on
             w = self._waiters.popleft()
             self._balance += 1
-            w._blocked = 0
             w.tempval = value
-            w._in_ring = True
-            self._sched.q.append(w)
+            self._sched.ready(w)
             return
         if self._closed:
             raise ChannelClosed(f"send on closed channel {self.name or ''}".rstrip())
@@ -77,15 +76,10 @@ class Channel:
         cur = sched.current
         if cur._block_trap or sched.trap:
             self._refuse_block(cur)
-        q = sched.q
-        nxt = q.popleft() if q else sched.next_for_block(cur)
         self._waiters.append(cur)
         self._balance += 1
-        cur._blocked = 1
-        cur._in_ring = False
-        cur._chan = self
         cur.tempval = value
-        sched.switch(cur, nxt)
+        sched.block(cur, self, 1)  # on deadlock it raises, and cur is off our queue again
 
     def recv(self) -> Any:
         if self._buf:
@@ -95,18 +89,14 @@ class Channel:
                 self._balance -= 1
                 self._buf.append(w.tempval)
                 w.tempval = None
-                w._blocked = 0
-                w._in_ring = True
-                self._sched.q.append(w)
+                self._sched.ready(w)
             return value
         if self._balance > 0:  # a sender waits: take its value, it runs later, we go on
             w = self._waiters.popleft()
             self._balance -= 1
             value = w.tempval
             w.tempval = None
-            w._blocked = 0
-            w._in_ring = True
-            self._sched.q.append(w)
+            self._sched.ready(w)
             return value
         if self._closed:
             raise ChannelClosed(f"recv on closed channel {self.name or ''}".rstrip())
@@ -114,15 +104,10 @@ class Channel:
         cur = sched.current
         if cur._block_trap or sched.trap:
             self._refuse_block(cur)
-        q = sched.q
-        nxt = q.popleft() if q else sched.next_for_block(cur)
         self._waiters.append(cur)
         self._balance -= 1
-        cur._blocked = -1
-        cur._in_ring = False
-        cur._chan = self
         cur.tempval = None
-        value = sched.switch(cur, nxt)
+        value = sched.block(cur, self, -1)
         cur.tempval = None
         return value
 
@@ -148,10 +133,9 @@ class Channel:
         raise WouldBlock("channel empty")
 
     def unlink(self, t: Tasklet) -> None:
+        """Drop blocked ``t`` from the FIFO (the door's ``unwait`` calls it)."""
         self._waiters.remove(t)
         self._balance -= t._blocked
-        t._blocked = 0
-        t._chan = None
 
     def close(self) -> None:
         """Refuse further sends; wake every blocked tasklet with :class:`ChannelClosed`."""
@@ -161,11 +145,8 @@ class Channel:
         while self._waiters:
             w = self._waiters.popleft()
             self._balance -= w._blocked
-            w._blocked = 0
-            w._chan = None
             w.tempval = bomb(ChannelClosed, ChannelClosed("channel closed while waiting"))
-            w._in_ring = True
-            self._sched.q.append(w)
+            self._sched.ready(w)
 
     def __iter__(self) -> Iterator[Any]:
         while True:

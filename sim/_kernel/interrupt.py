@@ -57,7 +57,7 @@ def on_check(sched: Scheduler, weight: int) -> None:
     slice_out = due or tick or (sched.slice_units is not None and used >= sched.slice_units)
     if hard and sched.timers and sched.wake_timers(sched.clock.now()):
         slice_out = True  # a sleeper is due: it runs now, not after the run phase
-    if slice_out and (sched.q or sched.incoming):
+    if slice_out and (sched.queued() or sched.incoming):
         cur.preemptions += 1
         sched.preemptions += 1
         sched.schedule()
@@ -67,10 +67,8 @@ def on_check(sched: Scheduler, weight: int) -> None:
         cur.preemptions += 1
         sched.preemptions += 1
         sched.soft_irq = False
-        cur._in_ring = True
-        sched.q.append(cur)
         irq.tasklet.tempval = None
-        sched.switch(cur, irq.tasklet)
+        sched.yield_to(cur, irq.tasklet)
 
 def hard_interrupt(sched: Scheduler, cur: Tasklet, irq: Watchdog) -> None:
     """Stackless hard interrupt: the victim leaves the ring; ``run()`` returns it."""
@@ -80,23 +78,16 @@ def hard_interrupt(sched: Scheduler, cur: Tasklet, irq: Watchdog) -> None:
         return
     cur.preemptions += 1
     sched.preemptions += 1
-    cur._in_ring = False
     # Unwind inner watchdogs: their run() calls stay parked, as in Stackless.
     wd.tempval = cur
-    if wd._in_ring:
-        sched.q.remove(wd)
-        wd._in_ring = False
-    sched.switch(cur, wd)
+    sched.yield_to(cur, wd, keep=False)
 
 def soft_interrupt(sched: Scheduler, nxt: Tasklet) -> Tasklet:
     """A soft interrupt fires at a switch: the watchdog runs instead of ``nxt``."""
     sched.soft_irq = False
     wd = sched.irq.tasklet  # type: ignore[union-attr]
-    sched.q.appendleft(nxt)
-    nxt._in_ring = True
-    if wd._in_ring:
-        sched.q.remove(wd)
-        wd._in_ring = False
+    sched.ready_first(nxt)
+    sched.unready(wd)
     wd.tempval = None
     return wd
 

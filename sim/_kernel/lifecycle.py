@@ -4,13 +4,12 @@ ones blocked forever on channels nothing else can reach."""
 from __future__ import annotations
 
 import gc
-import heapq
 import logging
 import sys
 import types
 from typing import Any
 
-from .scheduler import BIG, BUDGET, FLAG, TaskletExit, get_scheduler
+from .scheduler import TaskletExit, get_scheduler
 from .tasklet import Tasklet
 
 log = logging.getLogger("loom.sim")
@@ -31,15 +30,9 @@ def reset() -> int:
         if not victims:
             break
         # Nothing else may run while we kill: empty the ring and the wait queues first.
-        for t in list(sched.q):
-            t._in_ring = False
-        sched.q.clear()
+        sched.unready_all()
         for t in victims:
-            if t._blocked:
-                t._chan.unlink(t)
-            if t._timer is not None:
-                t._timer[2] = None
-                t._timer = None
+            sched.unwait(t)
         for t in victims:
             if not t.alive:
                 sched.registry.pop(t.id, None)
@@ -50,18 +43,8 @@ def reset() -> int:
             except BaseException as e:  # its finally raised: report, keep going
                 if not isinstance(e, TaskletExit):
                     log.warning("tasklet %r raised while being killed: %r", t, e)
-            for other in list(sched.q):
-                other._in_ring = False
-            sched.q.clear()
-    sched.timers = [e for e in sched.timers if e[2] is not None]
-    heapq.heapify(sched.timers)
-    sched.watchdogs.clear()
-    sched.irq = None
-    sched.soft_irq = sched.pending_irq = False
-    sched.trap = 0
-    sched.main.tempval = None
-    sched.budget_base = BUDGET.set(BIG)
-    FLAG.clear()
+            sched.unready_all()
+    sched.reset_state()
     return killed
 
 

@@ -1,8 +1,10 @@
-"""The kernel: the per-thread scheduler and its one door, ``Scheduler.switch``.
+"""The kernel: the per-thread scheduler and its door, the methods that move tasklets.
 
-The kernel knows only tasklets, a run queue, channels' wait queues and a timer heap. Every
-switch between tasklets goes through ``Scheduler.switch``; everything else (channels, sleep,
-preemption, ``stackless.run``) arranges the queues and then calls it.
+The kernel knows only tasklets, a run queue, channels' wait queues and a timer heap; it knows
+no world.  A tasklet's run state (``_in_ring``, ``_blocked``, ``_chan``, ``_timer``) and the run
+queue are changed only by the door, the section of ``Scheduler`` below that says so;
+channels, ``sim.stackless``, the tasklet life cycle and the world call it.  Every switch goes
+through ``Scheduler.switch``, which only the door calls (tests/test_layout.py checks both).
 
 # Discussion: the run queue.
 Stackless keeps runnable tasklets in a ring whose head is the current tasklet. We keep the
@@ -134,7 +136,7 @@ class Scheduler:
         "schedlock", "in_channel_cb", "pending_irq", "hard_due", "_soft", "_wall_deadline_ns",
         "soft_at", "slice_units", "slice_budget", "budget_base", "retired_switches",
         "preemptions", "t0", "clock", "registry", "incoming", "incoming_lock", "wakeup", "hub",
-        "hub_target", "main", "current", "__weakref__",
+        "hub_target", "main", "current", "remote_waits", "__weakref__",
     )
 
     def __init__(self) -> None:
@@ -164,6 +166,7 @@ class Scheduler:
         self.incoming: deque[Tasklet] = deque()
         self.incoming_lock = threading.Lock()
         self.wakeup: threading.Event = threading.Event()
+        self.remote_waits = 0  # tasklets waiting for another thread to release them
         self.hub: Any = None
         self.hub_target: Tasklet | None = None
         from .tasklet import Tasklet  # the two modules need each other; this one loads first
@@ -178,18 +181,35 @@ class Scheduler:
         if cb is not None:
             self.call_schedule_cb(cb, None, self.main)
 
-    # ------------------------------------------------------------------ the one door
+    # ------------------------------------------------------------------ the switch
 
     def switch(self, cur: Tasklet, nxt: Tasklet) -> Any:
         """Leave ``cur`` (already placed wherever it belongs) and run ``nxt``.
 
-        Returns ``cur.tempval`` when ``cur`` is resumed, exploding it if it is a bomb.
+        Returns ``cur.tempval`` when ``cur`` is resumed, exploding it if it is a bomb.  Only
+        the door below calls it.
 
         The C version does the common case (budget accounting included; no soft interrupt
         due, no hooks, ``nxt`` started) and calls this one, ``_switch_py``, for everything
         else.  Keep the two in step.
         """
         # A C version runs instead: sim._speedups.switch (see sim/_twins.py).
+        nxt = self.hand_over(cur, nxt)
+        if nxt._started:
+            nxt.greenlet.switch()
+        else:
+            self.start(nxt)
+        # --- resumed: whoever switched here set self.current to cur
+        v = cur.tempval
+        if v.__class__ is bomb:
+            cur.tempval = None
+            v.raise_()
+        return v
+
+    def hand_over(self, cur: Tasklet, nxt: Tasklet) -> Tasklet:
+        """A switch's accounting, shared by ``switch`` and ``die``: time and budget units to
+        ``cur``, a fresh budget, hooks, ``current``.  Returns who runs: ``nxt``, or the
+        watchdog when a soft interrupt is due."""
         now = perf_counter_ns()
         cur.time_ns += now - self.t0
         self.t0 = now
@@ -226,16 +246,7 @@ class Scheduler:
         if _switch_hooks:
             self.run_switch_hooks(cur, nxt)
         self.current = nxt
-        if nxt._started:
-            nxt.greenlet.switch()
-        else:
-            self.start(nxt)
-        # --- resumed: whoever switched here set self.current to cur
-        v = cur.tempval
-        if v.__class__ is bomb:
-            cur.tempval = None
-            v.raise_()
-        return v
+        return nxt
 
     _switch_py = switch
 
@@ -303,7 +314,7 @@ class Scheduler:
         cb = _schedule_cb
         if cb is not None:
             self.call_schedule_cb(cb, cur, nxt)
-        if _hooked[0]:
+        if HOOKS.hooked:
             _swap_hooks(nxt)
 
     @property
@@ -322,6 +333,297 @@ class Scheduler:
         finally:
             self.schedlock -= 1
 
+    # ------------------------------------------------------------------ the door
+    #
+    # The only code that changes a tasklet's run state or the run queue.  Each primitive
+    # owns its bookkeeping once:
+    #
+    #   ready(t)                 t runs after everything queued now (no-op if queued); it
+    #                            no longer waits on a channel (the channel has dropped it)
+    #   ready_first(t)           t, just taken to run, goes back to the head (a soft interrupt)
+    #   unready(t)               t leaves the run queue (no-op if not queued)
+    #   wait_on(t, chan, d)      t is queued on chan (d: 1 sending, -1 receiving)
+    #   unwait(t)                t stops waiting: off its channel, off the timer heap
+    #   block(cur[, chan, d])    cur leaves the ring (to wait on chan) and the next one runs
+    #   wait_remote(cur)         block, counted as blocked, until another thread posts cur
+    #   park_until(cur, when)    cur sleeps on the timer heap until the clock says when
+    #   schedule(remove)         cur to the end of the ring (or off it); the next one runs
+    #   yield_to(cur, w, keep)   w runs now; cur goes to the end of the queue (or off it)
+    #   make_current(t, keep)    rotate the ring so that t runs now (tasklet.run/switch)
+    #   run(wd)                  the one run entry: the caller waits as watchdog wd while
+    #                            the queue runs (sim.run phases and stackless.run)
+    #   die(t, nxt)              a finished tasklet hands over to nxt (no switch back)
+    #   forget(t)                t ends without a switch (never started; collected)
+    #   reset_state()            after sim.reset(): no queue, timers, watchdogs, interrupts
+    #   post(t)                  (module function) ready(t) from any thread
+    #
+    # ``ready`` and ``block`` are the hot ones: ``sim._speedups`` replaces them with C
+    # methods doing their common case (``_ready_py`` and ``_block_py`` stay the reference).
+
+    def ready(self, t: Tasklet) -> None:
+        # A C version runs instead: sim._speedups.ready (see sim/_twins.py).
+        t._blocked = 0
+        t._chan = None
+        if not t._in_ring:
+            t._in_ring = True
+            self.q.append(t)
+
+    _ready_py = ready
+
+    def ready_first(self, t: Tasklet) -> None:
+        """``t``, just taken from the queue to run (a soft interrupt's victim), goes back to
+        its head."""
+        t._in_ring = True
+        self.q.appendleft(t)
+
+    def unready(self, t: Tasklet) -> bool:
+        """Take ``t`` off the run queue; True if it was queued (the current one is not)."""
+        if t._in_ring and t is not self.current:
+            self.q.remove(t)
+            t._in_ring = False
+            return True
+        return False
+
+    def unready_all(self, keep: Callable[[Tasklet], bool] | None = None) -> list[Tasklet]:
+        """Take every queued tasklet (or those ``keep`` refuses) off the run queue, in order;
+        returns them."""
+        q = self.q
+        gone = [t for t in q if keep is None or not keep(t)]
+        if keep is None:
+            q.clear()
+        elif gone:
+            kept = [t for t in q if keep(t)]
+            q.clear()
+            q.extend(kept)
+        for t in gone:
+            t._in_ring = False
+        return gone
+
+    def wait_on(self, t: Tasklet, chan: Any, d: int) -> None:
+        """``t``, queued on ``chan`` by the channel itself, waits there (under the channel's
+        lock when the channel has one)."""
+        t._blocked = d
+        t._chan = chan
+        t._in_ring = False
+
+    def unwait(self, t: Tasklet) -> None:
+        """``t`` stops waiting: its channel drops it (``chan.unlink``), its timer is void."""
+        if t._blocked:
+            t._chan.unlink(t)
+            t._blocked = 0
+            t._chan = None
+        timer = t._timer
+        if timer is not None:
+            timer[2] = None
+            t._timer = None
+
+    def block(self, cur: Tasklet, chan: Any = None, d: int = 0) -> Any:
+        """``cur`` leaves the ring and the next runnable tasklet runs; returns ``cur``'s
+        tempval when it is resumed.  With ``chan``, ``cur`` waits on it (``wait_on``; the
+        channel has queued it).  If nothing can run the deadlock raises here, and what
+        this call did is undone (``cur`` leaves ``chan`` too)."""
+        # A C version runs instead: sim._speedups.block (see sim/_twins.py).
+        if chan is not None:
+            cur._blocked = d
+            cur._chan = chan
+        cur._in_ring = False  # before looking: another thread may post cur back meanwhile
+        q = self.q
+        if q:
+            nxt = q.popleft()
+        else:
+            try:
+                nxt = self.next_for_block(cur)
+            except BaseException:
+                cur._in_ring = True
+                if chan is not None and cur._blocked:
+                    self.unwait(cur)
+                raise
+            if nxt is cur:  # posted back by another thread while we looked for work
+                v = cur.tempval
+                if v.__class__ is bomb:
+                    cur.tempval = None
+                    v.raise_()
+                return v
+        return self.switch(cur, nxt)
+
+    _block_py = block
+
+    def wait_remote(self, cur: Tasklet) -> Any:
+        """``block(cur)`` after a rendezvous with another thread's tasklet: ``cur`` waits
+        until that thread has resumed its partner and posts ``cur`` back.  Meanwhile it
+        counts as blocked, so that ``run(threadblock=True)`` waits for it."""
+        self.remote_waits += 1
+        try:
+            return self.block(cur)
+        finally:
+            self.remote_waits -= 1
+
+    def park_until(self, cur: Tasklet, deadline: float) -> None:
+        """``cur`` sleeps on the timer heap until the clock reaches ``deadline``."""
+        self.timer_seq += 1
+        entry = [deadline, self.timer_seq, cur]
+        cur._timer = entry
+        heapq.heappush(self.timers, entry)
+        try:
+            self.block(cur)
+        except BaseException:
+            entry[2] = None
+            cur._timer = None
+            raise
+
+    def schedule(self, remove: bool = False) -> Any:
+        """Move the current tasklet to the end of the ring (or off it) and run the next."""
+        cur = self.current
+        q = self.q
+        if not q:
+            if self.incoming:
+                self.drain_incoming()
+            if not q:
+                if remove and cur is not self.main and not self.watchdogs:
+                    raise _deadlock("Deadlock: the last runnable tasklet cannot be blocked.")
+                if remove and self.watchdogs and self.watchdogs[-1].tasklet is not cur:
+                    return self.block(cur)
+                v = cur.tempval
+                if v.__class__ is bomb:
+                    cur.tempval = None
+                    v.raise_()
+                return v
+        if self.trap:
+            raise RuntimeError("switch_trap")
+        if remove:
+            cur._in_ring = False
+        else:
+            cur._in_ring = True
+            q.append(cur)
+        return self.switch(cur, q.popleft())
+
+    def yield_to(self, cur: Tasklet, w: Tasklet, keep: bool = True) -> Any:
+        """``w`` (not queued) runs now; ``cur`` goes to the end of the queue, or with
+        ``keep=False`` off the ring (a hard interrupt's victim)."""
+        if w._in_ring:
+            self.q.remove(w)
+        w._blocked = 0
+        w._chan = None
+        w._in_ring = True
+        if keep:
+            cur._in_ring = True
+            self.q.append(cur)
+        else:
+            cur._in_ring = False
+        return self.switch(cur, w)
+
+    def make_current(self, target: Tasklet, keep_caller: bool) -> Any:
+        """Rotate the ring so that ``target`` runs now (``tasklet.run``/``switch``)."""
+        cur = self.current
+        if target is cur:
+            return cur.tempval
+        if self.trap:
+            raise RuntimeError("switch_trap")
+        q = self.q
+        if not target._in_ring:
+            target._in_ring = True
+            q.append(target)
+        if target.greenlet is None:  # rebound from another thread (bind_thread), never run
+            target.greenlet = target._new_greenlet(self)
+        idx = q.index(target)
+        after = len(q) - idx - 1
+        q.rotate(-idx)
+        q.popleft()
+        if keep_caller:
+            q.insert(after, cur)
+        else:
+            cur._in_ring = False
+        return self.switch(cur, target)
+
+    def run(self, wd: Watchdog) -> Any:
+        """The one run entry: the current tasklet becomes watchdog ``wd`` and waits off the
+        ring while the queued tasklets run, until the queue empties or ``wd``'s budget or
+        timeout ends it.  Returns what the watchdog is resumed with (``stackless.run``'s
+        interrupted tasklet, or None)."""
+        cur = self.current
+        if wd.tasklet is not cur:
+            raise RuntimeError("the watchdog must be the current tasklet")
+        self.watchdogs.append(wd)
+        if self.irq is None and (wd.timeout > 0 or wd.phase):
+            self.irq = wd  # the outermost run with a budget interrupts
+            self.soft_irq = False
+            self.pending_irq = False
+        self.rebudget()
+        try:
+            cur.tempval = None
+            cur._in_ring = False  # the watchdog is off the ring while it runs
+            return self.switch(cur, self.q.popleft())
+        finally:
+            cur._in_ring = True
+            self.watchdogs.remove(wd)
+            if self.irq is wd:
+                self.irq = None
+                self.soft_irq = False
+            self.budget_base = BUDGET.set(self.next_budget())
+            cur.tempval = None
+
+    def die(self, t: Tasklet, nxt: Tasklet) -> None:
+        """``t`` has finished: hand over to ``nxt`` as a switch would (``hand_over``), and
+        make ``nxt`` the parent of ``t``'s greenlet, so that returning from it runs ``nxt``."""
+        t._alive = False
+        t._in_ring = False
+        self.registry.pop(t.id, None)
+        if t._trace is not None or t._profile is not None:
+            HOOKS.hooked -= (t._trace is not None) + (t._profile is not None)
+            t._trace = t._profile = None
+            _swap_hooks(nxt)
+        nxt = self.hand_over(t, nxt)
+        self.retired_switches += t.switches
+        g = t.greenlet
+        t.greenlet = None
+        # Returning from the greenlet switches to its parent: make that the next tasklet,
+        # or the hub, which starts it at a fixed stack depth (see start).
+        if nxt._started:
+            g.parent = nxt.greenlet
+        else:
+            self.hub_target = nxt
+            hub = self.hub
+            if hub is None or hub.dead:
+                hub = self.hub = _Hub(self._hub_loop, self.main.greenlet)
+            g.parent = hub
+
+    def forget(self, t: Tasklet) -> None:
+        """``t`` ends without a switch: killed before it ever ran, or collected by greenlet."""
+        self.unready(t)
+        self.unwait(t)
+        t._alive = False
+        t._in_ring = False
+        self.registry.pop(t.id, None)
+
+    def reset_state(self) -> None:
+        """After ``sim.reset()`` killed everything: no timers, watchdogs or interrupts."""
+        self.unready_all()
+        self.timers = [e for e in self.timers if e[2] is not None]
+        heapq.heapify(self.timers)
+        self.watchdogs.clear()
+        self.irq = None
+        self.soft_irq = self.pending_irq = False
+        self.trap = 0
+        self.main.tempval = None
+        self.budget_base = BUDGET.set(BIG)
+        FLAG.clear()
+
+    # ------------------------------------------------------------------ what the door reads
+
+    def queued(self) -> int:
+        """How many tasklets wait in the run queue (not counting the current one)."""
+        return len(self.q)
+
+    def runcount(self) -> int:
+        """Stackless's run count: the queue plus the current tasklet unless it is blocked."""
+        return len(self.q) + (0 if self.current._blocked else 1)
+
+    def ring(self) -> list[Tasklet]:
+        return [self.current, *self.q]
+
+    def is_queued(self, t: Tasklet) -> bool:
+        return t._in_ring
+
     # ------------------------------------------------------------------ choosing who runs
 
     def next_for_block(self, cur: Tasklet) -> Tasklet:
@@ -332,11 +634,9 @@ class Scheduler:
             if self.incoming and self.drain_incoming():
                 continue
             if self.watchdogs:
-                w = self.watchdogs[-1]
-                if w.threadblock and self.others_alive() and self.any_blocked():
-                    self.wakeup.wait(0.05)
+                if self.wait_for_threads():
                     continue
-                wd = w.tasklet
+                wd = self.watchdogs[-1].tasklet
                 if wd is not cur:
                     wd.tempval = None
                     return wd
@@ -356,6 +656,8 @@ class Scheduler:
             if self.incoming and self.drain_incoming():
                 continue
             if self.watchdogs:
+                if self.wait_for_threads():
+                    continue
                 wd = self.watchdogs[-1].tasklet
                 wd.tempval = None
                 return wd
@@ -365,7 +667,7 @@ class Scheduler:
             main = self.main
             if main._blocked:
                 direction = main._blocked
-                main._chan.unlink(main)
+                self.unwait(main)
                 what = (
                     "sending without a receiver" if direction > 0 else "receiving without a sender"
                 )
@@ -373,6 +675,17 @@ class Scheduler:
                     RuntimeError, RuntimeError(f"the main tasklet is {what} available.")
                 )
             return main
+
+    def wait_for_threads(self) -> bool:
+        """``run(threadblock=True)`` with nothing runnable: while one of our tasklets waits
+        for another thread (blocked on a channel, or released only by that thread) and some
+        other thread lives, wait a little for it; True if we waited."""
+        if not self.watchdogs[-1].threadblock:
+            return False
+        if not (self.any_blocked() and _other_threads()):
+            return False
+        self.wakeup.wait(0.05)
+        return True
 
     def wait_for_timer(self) -> None:
         """Nothing is runnable: let the clock reach the first deadline, then wake sleepers."""
@@ -395,20 +708,17 @@ class Scheduler:
             woken += 1
         return woken
 
-    def add_timer(self, t: Tasklet, deadline: float) -> None:
-        self.timer_seq += 1
-        entry = [deadline, self.timer_seq, t]
-        t._timer = entry
-        heapq.heappush(self.timers, entry)
-
     def drain_incoming(self) -> bool:
-        """Take tasklets that other threads made runnable here (see ``Tasklet.insert``)."""
+        """Take tasklets that other threads made runnable here (see ``post``)."""
         with self.incoming_lock:
             items = list(self.incoming)
             self.incoming.clear()
             self.wakeup.clear()
         for t in items:
             if t.alive and not t._in_ring and not t._blocked:
+                if t._timer is not None:  # a sleeper inserted from another thread
+                    t._timer[2] = None
+                    t._timer = None
                 if t.greenlet is None:
                     t.greenlet = t._new_greenlet(self)
                 t._in_ring = True
@@ -416,7 +726,10 @@ class Scheduler:
         return bool(items)
 
     def any_blocked(self) -> bool:
-        return any(t._blocked for t in self.registry.values())
+        """Does one of our tasklets wait for something only another thread can do?"""
+        return bool(self.remote_waits) or any(t._blocked for t in self.registry.values()) or (
+            bool(self.main._blocked)
+        )
 
     def others_alive(self) -> bool:
         """Could another thread still make one of our tasklets runnable?"""
@@ -427,62 +740,10 @@ class Scheduler:
                 for s in _schedulers.values()
             )
 
-    # ------------------------------------------------------------------ ring helpers
-
-    def schedule(self, remove: bool = False) -> None:
-        """Move the current tasklet to the end of the ring (or off it) and run the next."""
-        cur = self.current
-        q = self.q
-        if not q:
-            if self.incoming:
-                self.drain_incoming()
-            if not q:
-                if remove and cur is not self.main and not self.watchdogs:
-                    raise _deadlock("Deadlock: the last runnable tasklet cannot be blocked.")
-                if remove and self.watchdogs and self.watchdogs[-1].tasklet is not cur:
-                    cur._in_ring = False
-                    return self.switch(cur, self.next_for_block(cur))  # type: ignore[no-any-return]
-                v = cur.tempval
-                if v.__class__ is bomb:
-                    cur.tempval = None
-                    v.raise_()
-                return v  # type: ignore[no-any-return]
-        if self.trap:
-            raise RuntimeError("switch_trap")
-        if remove:
-            cur._in_ring = False
-        else:
-            cur._in_ring = True
-            q.append(cur)
-        return self.switch(cur, q.popleft())  # type: ignore[no-any-return]
-
-    def make_current(self, target: Tasklet, keep_caller: bool) -> Any:
-        """Rotate the ring so that ``target`` runs now (``tasklet.run``/``switch``)."""
-        cur = self.current
-        if target is cur:
-            return cur.tempval
-        if self.trap:
-            raise RuntimeError("switch_trap")
-        q = self.q
-        if not target._in_ring:
-            target._in_ring = True
-            q.append(target)
-        idx = q.index(target)
-        after = len(q) - idx - 1
-        q.rotate(-idx)
-        q.popleft()
-        if keep_caller:
-            q.insert(after, cur)
-        else:
-            cur._in_ring = False
-        return self.switch(cur, target)
-
-    def ring(self) -> list[Tasklet]:
-        return [self.current, *self.q]
-
     def release_pending(self) -> None:
         """An atomic/trap/import section ended: a deferred interrupt fires at the next check."""
         _interrupt.release_pending(self)
+
 
 _switch_hooks = False  # any schedule callback or trace/profile hook: switch() runs them
 
@@ -498,7 +759,7 @@ def set_schedule_callback(cb: Callable[[Any, Any], None] | None) -> Any:
 
 def refresh_switch_hooks() -> None:
     global _switch_hooks
-    _switch_hooks = _schedule_cb is not None or _hooked[0] > 0
+    _switch_hooks = _schedule_cb is not None or HOOKS.hooked > 0
     if _speedups is not None:
         _speedups.set_hooks(_switch_hooks)
 
@@ -506,6 +767,16 @@ def refresh_switch_hooks() -> None:
 def _other_due(sched: Scheduler) -> bool:
     with _schedulers_lock:
         return any(s.hard_due for s in _schedulers.values() if s is not sched)
+
+
+def _other_threads() -> bool:
+    """Is another thread alive, whether or not it has used the kernel yet?  The kernel's own
+    helpers (the hard-mode slice watchdog, ``loom-*``) wake no tasklet: they do not count."""
+    me = threading.get_ident()
+    return any(
+        th.ident != me and th.is_alive() and not th.name.startswith("loom-")
+        for th in threading.enumerate()
+    )
 
 
 def _swap_hooks(nxt: Tasklet) -> None:
@@ -520,49 +791,61 @@ def _deadlock(msg: str) -> RuntimeError:
     return Deadlock(msg)
 
 
-def _on_check(weight: int) -> None:
+def on_check(weight: int) -> None:
+    """The slow path of instrumented checks (``sim._preempt.install`` takes it)."""
     _interrupt.on_check(get_scheduler(), weight)
 
 
-def _release_import() -> None:
+def release_import() -> None:
+    """A hooked module's body ended on this thread: fire an interrupt deferred meanwhile."""
     sched = getattr(_local, "sched", None)  # no scheduler on this thread: nothing deferred
     if sched is not None:
         sched.release_pending()
 
 
-_preempt._handler = _on_check
-_preempt._release = _release_import
-
-
 def post(t: Tasklet) -> None:
-    """Make ``t`` runnable in its own scheduler, from any thread."""
+    """The door from any thread: ``ready(t)`` in ``t``'s own scheduler.  The caller took
+    ``t`` off its channel (under the channel's lock)."""
     sched = t._sched
     if sched is None:
         return
     if sched.thread_id == threading.get_ident():
         # The current tasklet too: it may be waiting for work inside next_for_block.
-        if not t._in_ring:
-            t._in_ring = True
-            sched.q.append(t)
+        sched.ready(t)
         return
+    t._blocked = 0
+    t._chan = None
     with sched.incoming_lock:
         sched.incoming.append(t)
         sched.wakeup.set()
 
 
+class Hooks:
+    """Process-wide kernel hooks and counts (not per thread)."""
+
+    __slots__ = ("hooked", "on_bind")
+
+    def __init__(self) -> None:
+        self.hooked = 0  # how many tasklets have a trace or profile function
+        # Called with a tasklet's function when it is bound: sim installs the instrumentation
+        # of behaviour modules here (set_bind_hook), the kernel itself knows none.
+        self.on_bind: Callable[[Any], Any] | None = None
 
 
-def _bind_hook(func: Any) -> None:
-    """Instrument the behaviour module of ``func`` the first time one is bound (late)."""
-    hook = _instrument_hook[0]
-    if hook is not None:
-        hook(func)
+HOOKS = Hooks()
 
 
-_instrument_hook: list[Callable[[Any], Any] | None] = [None]
-_hooked = [0]  # how many tasklets have a trace or profile function
+def set_bind_hook(hook: Callable[[Any], Any] | None) -> Callable[[Any], Any] | None:
+    """Call ``hook(func)`` whenever a function is bound to a tasklet; returns the old one."""
+    old = HOOKS.on_bind
+    HOOKS.on_bind = hook
+    return old
+
+
 _graveyard: list[Any] = []  # suspended greenlets of unbound tasklets: never resumed, never freed
-_next_id = [0]
 
 
-__all__ = ["Scheduler", "TaskletExit", "Watchdog", "bomb", "get_scheduler", "make_bomb", "post"]
+__all__ = [
+    "HOOKS", "Scheduler", "TaskletExit", "Watchdog", "bomb", "get_scheduler", "make_bomb",
+    "on_check", "post", "release_import", "set_bind_hook",
+]

@@ -27,6 +27,10 @@ class KernelStatistics:
     ``exec``, a lambda, a module without its source file); ``functions_unpreemptible`` those
     of them that have a loop, each logged once as a warning: a tasklet looping there is
     never preempted.
+
+    The thread's main tasklet is the thread itself, not one of its tasklets: it is counted
+    in neither ``tasklets`` (live tasklets the scheduler owns) nor ``runnable`` (those of
+    them queued to run, and the running one).  With only main alive both are 0.
     """
 
     thread_id: int

@@ -1,52 +1,45 @@
 """Tasklets: the life cycle of a microthread (bind, setup, insert, run, throw, kill, death).
 
 A tasklet's greenlet is started by its scheduler's hub and, when its function returns, hands
-control to the next tasklet by making that tasklet's greenlet its parent (see ``_die``).
+control to the next tasklet by making that tasklet's greenlet its parent (``Scheduler.die``).
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable
-from time import perf_counter_ns
 from typing import TYPE_CHECKING, Any
 
 import greenlet
 
-from .. import _preempt
 from . import scheduler as _kernel
 from .bomb import TaskletExit, bomb, make_bomb
 from .scheduler import (
+    HOOKS,
     Scheduler,
-    _bind_hook,
     _graveyard,
-    _hooked,
-    _next_id,
     _schedulers,
     _schedulers_lock,
-    _swap_hooks,
     get_scheduler,
 )
 from .tasklet_state import TaskletState
 
-BUDGET = _preempt.BUDGET
-FLAG = _preempt.FLAG
+_ids = itertools.count(1)
 
 
 class _PyCore:
     """The pure-Python twin of ``sim._speedups.Core``: a tasklet's counters, updated at
-    every switch (kernel) and wake (world).  With the C half they are C integers inside the
-    tasklet, so that updating them allocates nothing and touches no cold int objects."""
+    every switch.  With the C half they are C integers inside the tasklet, so that updating
+    them allocates nothing and touches no cold int objects."""
 
     # A C version runs instead: sim._speedups.Core, chosen below (see sim/_twins.py).
 
-    __slots__ = ("time_ns", "units", "switches", "preemptions", "mark", "due")
+    __slots__ = ("time_ns", "units", "switches", "preemptions")
     time_ns: int
     units: int
     switches: int
     preemptions: int
-    mark: int  # the world's: work when last measured
-    due: int  # the world's: tick a parked behaviour waits for (0: none)
 
 
 # Tasklet's base: the one C version chosen where it is used, not by sim._twins.install(), as
@@ -92,8 +85,7 @@ class Tasklet(TaskletState, _Core):
             self.bind(func, args, kwargs)
 
     def _init_state(self, sched: Scheduler) -> None:
-        _next_id[0] += 1
-        self.id = _next_id[0]
+        self.id = next(_ids)
         self._sched: Scheduler | None = sched
         self.greenlet: Any = None
         self._func: Callable[..., Any] | None = None
@@ -115,8 +107,6 @@ class Tasklet(TaskletState, _Core):
         self.units = 0
         self.switches = 0
         self.preemptions = 0
-        self.mark = 0
-        self.due = 0
         self.finished_with: BaseException | None = None
         self._xpartner: Tasklet | None = None  # other-thread tasklet waiting for our resume
         self._bound_tid: int | None = None
@@ -143,7 +133,7 @@ class Tasklet(TaskletState, _Core):
         sched = self._owner()
         if self is sched.current:
             raise RuntimeError("can't (re)bind the current tasklet")
-        if self._in_ring or self._blocked:
+        if self.scheduled:
             raise RuntimeError("tasklet is scheduled")
         if self.is_main:
             raise RuntimeError("can't unbind the main tasklet")
@@ -179,7 +169,9 @@ class Tasklet(TaskletState, _Core):
 
     def _make_alive(self) -> None:
         sched = self._owner()
-        _bind_hook(self._func)
+        hook = HOOKS.on_bind
+        if hook is not None:
+            hook(self._func)
         self._alive = True
         self._started = False
         self.tempval = None
@@ -223,18 +215,15 @@ class Tasklet(TaskletState, _Core):
             sched.registry[self.id] = self
         if sched is None:
             raise RuntimeError("tasklet has no thread")
-        if self._in_ring or self is sched.current:
+        if self.scheduled:
             return self
-        if self._timer is not None:
-            self._timer[2] = None
-            self._timer = None
         if sched.thread_id != threading.get_ident():
             _kernel.post(self)  # through the owner's locked queue; it makes the greenlet
             return self
+        sched.unwait(self)  # a sleeper wakes now
         if self.greenlet is None:
             self.greenlet = self._new_greenlet(sched)
-        self._in_ring = True
-        sched.q.append(self)
+        sched.ready(self)
         return self
 
     def remove(self) -> Tasklet:
@@ -243,9 +232,7 @@ class Tasklet(TaskletState, _Core):
         sched = self._owner()
         if self is sched.current:
             raise RuntimeError("The current tasklet cannot be removed.")
-        if self._in_ring:
-            sched.q.remove(self)
-            self._in_ring = False
+        sched.unready(self)
         return self
 
     def run(self) -> Any:
@@ -311,23 +298,15 @@ class Tasklet(TaskletState, _Core):
             b.raise_()
         if not self._started and b.type is not None and issubclass(b.type, TaskletExit):
             # Never ran: end it without running any of its code.
-            if self._in_ring:
-                sched.q.remove(self)
-                self._in_ring = False
             self._finish()
+            sched.forget(self)
             return
         if sched.trap and not pending:
             raise RuntimeError("switch_trap")
-        if self._blocked:
-            self._chan.unlink(self)
-        if self._timer is not None:
-            self._timer[2] = None
-            self._timer = None
+        sched.unwait(self)
         self.tempval = b
         if pending:
-            if not self._in_ring:
-                self._in_ring = True
-                sched.q.append(self)
+            sched.ready(self)
             return
         sched.make_current(self, keep_caller=True)
 
@@ -354,20 +333,14 @@ class Tasklet(TaskletState, _Core):
             elif len(args) == 1:
                 func(args[0])
             elif not args:
-                while True:  # a world behaviour restarts here after a crash (see _restart)
-                    try:
-                        func()
-                    except Exception:
-                        if not self._restart():
-                            raise
-                        continue
-                    break
+                func()
             else:
                 func(*args)
             del func, args, kwargs
         except greenlet.GreenletExit:
             # Collected by greenlet itself (the kernel no longer references us): just end.
             self._finish()
+            sched.forget(self)
             return
         except TaskletExit:
             pass
@@ -389,64 +362,24 @@ class Tasklet(TaskletState, _Core):
             else:
                 self._deliver_error(sched, bomb(type(e), e, e.__traceback__))
                 return
-        self._die(sched, sched.next_after_death(self))
-
-    def _restart(self) -> bool:
-        """Called inside the except block when the tasklet's function, called without
-        arguments, raised an Exception: True calls the function again, False (this default)
-        lets the error end the tasklet.  A world behaviour's supervisor overrides it; the
-        loop lives in _bootstrap so that no frame sits between it and the function."""
-        return False
+        self._finish()
+        sched.die(self, sched.next_after_death(self))
 
     def _deliver_error(self, sched: Scheduler, b: bomb) -> None:
         """An uncaught error becomes a bomb for the innermost watchdog, or main."""
         target = sched.watchdogs[-1].tasklet if sched.watchdogs else sched.main
-        if target._blocked:
-            target._chan.unlink(target)
-        if target._in_ring:
-            sched.q.remove(target)
-            target._in_ring = False
+        sched.unwait(target)
+        sched.unready(target)
         target.tempval = b
-        self._die(sched, target)
-
-    def _die(self, sched: Scheduler, nxt: Tasklet) -> None:
         self._finish()
-        now = perf_counter_ns()
-        self.time_ns += now - sched.t0
-        sched.t0 = now
-        self.units += sched.budget_base - (BUDGET.n + BUDGET.r)
-        sched.budget_base = b = sched.next_budget()
-        BUDGET.set(b)
-        if FLAG:
-            FLAG.clear()
-        nxt.switches += 1
-        sched.retired_switches += self.switches
-        if self._trace is not None or self._profile is not None:
-            _hooked[0] -= (self._trace is not None) + (self._profile is not None)
-            self._trace = self._profile = None
-            _swap_hooks(nxt)
-        if _kernel._switch_hooks:
-            sched.run_switch_hooks(self, nxt)
-        sched.current = nxt
-        g = self.greenlet
-        self.greenlet = None
-        # Returning from the greenlet switches to its parent: make that the next tasklet,
-        # or the hub, which starts it at a fixed stack depth (see Scheduler.start).
-        if nxt._started:
-            g.parent = nxt.greenlet
-        else:
-            sched.hub_target = nxt
-            hub = sched.hub
-            if hub is None or hub.dead:
-                hub = sched.hub = _kernel._Hub(sched._hub_loop, sched.main.greenlet)
-            g.parent = hub
+        sched.die(self, target)
 
     def _finish(self) -> None:
-        self._alive = False
-        self._in_ring = False
+        """The tasklet has ended (returned, raised, killed, or collected): let go of its
+        function and arguments.  The kernel's door (``die``/``forget``) does the rest; a
+        subclass lets go of more."""
         self._func = None
         self._args = self._kwargs = None
-        self._sched_forget()
 
     def _sched_forget(self) -> None:
         sched = self._sched
@@ -474,8 +407,7 @@ class Tasklet(TaskletState, _Core):
     def bind_thread(self, thread_id: int | None = None) -> None:
         if thread_id is None or thread_id == -1:
             thread_id = threading.get_ident()
-        owner = self._sched
-        if self._in_ring or self._blocked or (owner is not None and self is owner.current):
+        if self.scheduled:
             raise RuntimeError("can't (re)bind a runnable tasklet")
         if self._started and self._alive:
             raise RuntimeError("tasklet has C state on its stack")
@@ -530,4 +462,3 @@ class Tasklet(TaskletState, _Core):
             self._make_alive()
         else:
             self.tempval = tempval
-

@@ -94,7 +94,7 @@ class TaskletState:
 
     @trace_function.setter
     def trace_function(self, fn: Any) -> None:
-        _kernel._hooked[0] += (fn is not None) - (self._trace is not None)
+        _kernel.HOOKS.hooked += (fn is not None) - (self._trace is not None)
         self._trace = fn
         _kernel.refresh_switch_hooks()
         if self.is_current:
@@ -106,7 +106,7 @@ class TaskletState:
 
     @profile_function.setter
     def profile_function(self, fn: Any) -> None:
-        _kernel._hooked[0] += (fn is not None) - (self._profile is not None)
+        _kernel.HOOKS.hooked += (fn is not None) - (self._profile is not None)
         self._profile = fn
         _kernel.refresh_switch_hooks()
         if self.is_current:

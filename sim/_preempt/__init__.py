@@ -31,6 +31,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 #: Hard mode: non-empty (raised by the slice timer) when the running tasklet should yield.
 FLAG: list[int] = []
@@ -72,10 +73,32 @@ MODES = (HARD, DETERMINISTIC)
 #: The process-wide mode: which check variant instrumented functions run.
 mode: str = DETERMINISTIC
 
-# The kernel installs its slow path here at import; instrumented code calls slow_path(weight).
-_handler: Callable[[int], None] | None = None
-# ... and here what fires an interrupt deferred on this thread, at the next check.
-_release: Callable[[], None] | None = None
+
+class Handlers:
+    """What the layer above installs (``install``): ``slow``, called by ``slow_path`` when a
+    budget or the flag says the running tasklet may yield, and ``release``, which fires an
+    interrupt deferred on this thread while a hooked module's body ran."""
+
+    __slots__ = ("slow", "release")
+
+    def __init__(self) -> None:
+        self.slow: Callable[[int], None] | None = None
+        self.release: Callable[[], None] | None = None
+
+
+HANDLERS = Handlers()
+_UNSET: Any = object()
+
+
+def install(slow: Any = _UNSET, release: Any = _UNSET) -> tuple[Any, Any]:
+    """Install the kernel's handlers (None removes one; an omitted one is kept); returns the
+    previous ``(slow, release)``."""
+    old = (HANDLERS.slow, HANDLERS.release)
+    if slow is not _UNSET:
+        HANDLERS.slow = slow
+    if release is not _UNSET:
+        HANDLERS.release = release
+    return old
 
 #: Thread ident -> how many hooked modules are executing their body on that thread. While a
 #: thread imports, ``Scheduler.on_check`` defers preemption as inside ``atomic``: the module's
@@ -99,7 +122,7 @@ def importing() -> Iterator[None]:
             IMPORTING[tid] = depth
         else:
             del IMPORTING[tid]
-            release = _release
+            release = HANDLERS.release
             if release is not None:
                 release()
 
@@ -127,7 +150,7 @@ def slow_path(weight: int) -> bool:
             return True
         b.n = left  # the budget itself is spent: the kernel sees it all in n
         b.r = 0
-    handler = _handler
+    handler = HANDLERS.slow
     if handler is None:
         reset()
         return True

@@ -201,6 +201,10 @@ def _inject(globs: dict[str, object]) -> None:
 # The module globals are the fast path; builtins are the fallback for instrumented code run in
 # other namespaces (``runpy`` executing ``get_code()`` as ``__main__``, a function rebuilt with
 # ``types.FunctionType(code, other_globals)``), which would otherwise die with a NameError.
+# It stays: those namespaces are made by code we do not control (runpy, user code) after the
+# loader has handed the code out, so nothing of ours can inject the cells there, and the
+# checks must stay global loads (a cell passed any other way would cost every back-edge).
+# Installed once, here, under names no program uses (``__loom_*__``).
 for _name, _cell in _CELLS.items():
     setattr(builtins, _name, _cell)
 

@@ -1,6 +1,7 @@
 """Stackless's rendezvous ``channel``, with its exact semantics (see the reference).
 
-Blocked tasklets wait in a FIFO and switch only through ``Scheduler.switch``. A channel may be
+Blocked tasklets wait in a FIFO; they leave and re-enter the run queue only through the
+scheduler's door (``wait_on``/``block``, ``ready``, ``yield_to``, ``post``). A channel may be
 shared by tasklets of different threads: a lock guards its queue, and a rendezvous with another
 thread's tasklet hands the value over, then waits until that thread has resumed its partner.
 
@@ -124,12 +125,10 @@ class channel:  # noqa: N801 - the Stackless name
         return self._action(None, -1)
 
     def unlink(self, t: Tasklet) -> None:
-        """Take a blocked tasklet off this channel (kill, throw, error delivery). The caller
-        holds the lock, or owns every tasklet involved."""
+        """Drop a blocked tasklet from this channel (the door's ``unwait`` calls it: kill,
+        throw, error delivery). The caller holds the lock, or owns every tasklet involved."""
         self._waiters.remove(t)
         self._balance -= t._blocked
-        t._blocked = 0
-        t._chan = None
 
     def _action(self, value: Any, d: int) -> Any:
         sched = get_scheduler()
@@ -170,8 +169,6 @@ class channel:  # noqa: N801 - the Stackless name
         return self._block(sched, cur, d)
 
     def _match(self, sched: Scheduler, cur: Tasklet, w: Tasklet, value: Any, d: int) -> Any:
-        w._blocked = 0
-        w._chan = None
         if d > 0:
             w.tempval = value
             result = None
@@ -179,25 +176,18 @@ class channel:  # noqa: N801 - the Stackless name
             result = w.tempval
             w.tempval = None
         if self._schedule_all:
-            w._in_ring = True
-            sched.q.append(w)
+            sched.ready(w)
             cur.tempval = result
-            if sched.q and not sched.trap:
-                cur._in_ring = True
-                sched.q.append(cur)
-                return sched.switch(cur, sched.q.popleft())
+            if not sched.trap:
+                return sched.schedule()  # w is queued: cur goes behind it
             return _explode(result)
         if self._pref == -d:
             cur.tempval = result
-            cur._in_ring = True
-            sched.q.append(cur)
-            w._in_ring = True
-            v = sched.switch(cur, w)
+            v = sched.yield_to(cur, w)
             if d < 0:
                 cur.tempval = None
             return v
-        w._in_ring = True
-        sched.q.append(w)
+        sched.ready(w)
         return _explode(result)
 
     def _match_remote(self, sched: Scheduler, cur: Tasklet, value: Any, d: int, lock: Any) -> Any:
@@ -211,25 +201,18 @@ class channel:  # noqa: N801 - the Stackless name
                 raise RuntimeError("switch_trap")
             w = self._waiters.popleft()
             self._balance += d
-            w._blocked = 0
-            w._chan = None
             if d > 0:
                 w.tempval = value
                 result = None
             else:
                 result = w.tempval
                 w.tempval = None
-            cur._in_ring = False
             cur.tempval = result
             w._xpartner = cur
+            _kernel.post(w)  # under the lock: w must not look blocked once off the queue
         finally:
             lock.release()
-        _kernel.post(w)
-        nxt = sched.next_for_block(cur)
-        if nxt is cur:  # the partner already ran and sent us back
-            v = cur.tempval
-        else:
-            v = sched.switch(cur, nxt)
+        v = sched.wait_remote(cur)  # until w's thread has resumed w (it posts cur back)
         cur.tempval = None
         return _explode(v)
 
@@ -242,19 +225,16 @@ class channel:  # noqa: N801 - the Stackless name
             raise RuntimeError("switch_trap")
         self._waiters.append(cur)
         self._balance += d
-        cur._blocked = d
-        cur._in_ring = False
-        cur._chan = self
         cur.tempval = value if d > 0 else None
+        sched.wait_on(cur, self, d)  # under the lock, with the queue entry
 
     def _block(self, sched: Scheduler, cur: Tasklet, d: int) -> Any:
         try:
-            nxt = sched.next_for_block(cur)
-            v = cur.tempval if nxt is cur else sched.switch(cur, nxt)
+            v = sched.block(cur)
         except BaseException:
             with self._lock:
                 if cur._blocked and cur._chan is self:  # e.g. deadlock: not left waiting
-                    self.unlink(cur)
+                    sched.unwait(cur)
             raise
         finally:
             partner = cur._xpartner

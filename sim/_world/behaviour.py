@@ -45,7 +45,12 @@ class BehaviourTasklet(Tasklet):
     ``held`` is True while quarantined; ``restarts`` and ``quarantines`` count what happened.
     """
 
-    __slots__ = ("entity", "world", "method", "key", "fn", "held", "quarantines", "restarts")
+    # due and mark are written at every wake and park: with the kernel's C half they are C
+    # integers in these slots (sim._speedups.setup_world), as the kernel's own counters are.
+    __slots__ = ("entity", "world", "method", "key", "fn", "held", "quarantines", "restarts",
+                 "due", "mark")
+    due: int
+    mark: int
 
     def __init__(self, entity: Entity, method: str) -> None:
         self.entity = entity
@@ -58,11 +63,9 @@ class BehaviourTasklet(Tasklet):
         self.held = False
         self.quarantines = 0
         self.restarts = 0
-        # The behaviour is the tasklet's function itself: Tasklet._bootstrap calls it and,
-        # when it raises, calls _restart (the supervisor's decision) and then calls it again.
-        # No supervising frame between the two: greenlet walks a parked tasklet's frames at
-        # every resume on 3.12+.
-        super().__init__(self.fn, (), None, name=f"{entity.kind}#{entity.id}.{method}")
+        # The behaviour runs under _supervised, which restarts it when it raises: the
+        # kernel knows no world and no restarts.
+        super().__init__(_supervised, (self,), None, name=f"{entity.kind}#{entity.id}.{method}")
 
     def _finish(self) -> None:
         """The behaviour ended (returned, killed, or gave up): let go of its entity, world
@@ -74,10 +77,20 @@ class BehaviourTasklet(Tasklet):
             if hasattr(self, name):
                 delattr(self, name)
 
-    def _restart(self) -> bool:
-        """On an exception: let the world's supervision log it and decide."""
-        self.world.supervision.crashed(self)  # parks for the backoff, or ends (raises)
-        return True
+
+def _supervised(t: BehaviourTasklet) -> None:
+    """A behaviour tasklet's function: the behaviour, restarted under the world's supervision
+    each time it raises.  One Python frame under the behaviour's, and no C frame: the kernel
+    calls a one-argument function in the same eval loop (Tasklet._bootstrap)."""
+    fn = t.fn
+    while True:
+        try:
+            fn()
+            return
+        except Exception:
+            # Log and decide: parks for the backoff, or ends (raises TaskletExit, or
+            # despawns, which kills this tasklet).
+            t.world.supervision.crashed(t)
 
 
 def park(t: BehaviourTasklet, world: World, due: int) -> None:
@@ -93,12 +106,9 @@ def park(t: BehaviourTasklet, world: World, due: int) -> None:
             wheel.parked_later[due] = [t]
         else:
             bucket.append(t)
-    sched = world._sched
-    # Off the ring and through the kernel's one door, as sim.sleep() does for its heap.
-    t._in_ring = False
-    q = sched.q
+    # Off the ring through the kernel's door, as sim.sleep() does for its heap.
     try:
-        sched.switch(t, q.popleft() if q else sched.next_for_block(t))
+        world._sched.block(t)
     except BaseException:
         t.due = 0  # killed or thrown at while parked: the wheel entry is now stale
         raise
@@ -121,10 +131,8 @@ def next_tick() -> None:
         raise WorldError("next_tick() must be called from an entity behaviour") from None
     t.due = world._tick + 1
     world._wheel.parked_next.append(t)
-    t._in_ring = False
-    q = sched.q
     try:
-        sched.switch(t, q.popleft() if q else sched.next_for_block(t))
+        sched.block(t)
     except BaseException:
         t.due = 0
         raise

@@ -125,8 +125,7 @@ class Population:
             if t is current:
                 me = t
             elif t.alive:
-                if t._in_ring:  # off the queue first, so killing it runs nothing else
-                    t.remove()
+                t.world._sched.unready(t)  # off the queue first, so killing it runs nothing
                 t.kill()
                 if t.alive:
                     log.warning("%s survived being killed (its finally blocked)", t.name)

@@ -7,7 +7,6 @@ from one set to another.
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Callable
 from time import perf_counter_ns
 from typing import Any
@@ -66,34 +65,26 @@ class TickWheel:
         else:
             self.runnable.append(t)
 
-    def take_off(self, q: deque[Any], world: object) -> int:
-        """Take ``world``'s behaviours off the run queue ``q`` into ``runnable`` until the next
-        step, so that none runs outside ``step()`` (nor in another world's phase); returns
-        how many."""
-        keep: list[Any] = []
-        runnable = self.runnable
-        before = len(runnable)
-        for t in q:
-            if type(t) is BehaviourTasklet and t.world is world:
-                t._in_ring = False
-                runnable.append(t)
-            else:
-                keep.append(t)
-        if len(runnable) > before:
-            q.clear()
-            q.extend(keep)
-        return len(runnable) - before
+    def take_off(self, sched: Scheduler, world: object) -> int:
+        """Take ``world``'s behaviours off the run queue (the kernel's door) into
+        ``runnable`` until the next step, so that none runs outside ``step()`` (nor in
+        another world's phase); returns how many."""
+        gone = sched.unready_all(keep=lambda t: type(t) is not BehaviourTasklet
+                                 or t.world is not world)
+        self.runnable.extend(gone)  # type: ignore[arg-type]  # BehaviourTasklets, by the filter
+        return len(gone)
 
     # ------------------------------------------------------------------ a tick
 
-    def wake(self, q: deque[Any], n: int) -> None:
-        """Queue tick ``n``'s behaviours on ``q``: the runnable ones, then those parked until
-        ``n`` (in the order they parked); the woken are measured at the tick's end."""
+    def wake(self, sched: Scheduler, n: int) -> None:
+        """Make tick ``n``'s behaviours ready (the kernel's door): the runnable ones, then
+        those parked until ``n`` (in the order they parked); the woken are measured at the
+        tick's end."""
+        ready = sched.ready
         if self.runnable:
             for t in self.runnable:
-                if t._alive and not t._in_ring and not t._blocked and not t.held:
-                    t._in_ring = True
-                    q.append(t)
+                if t.paused and not t.held:
+                    ready(t)
             self.runnable = []
         woken = self.parked_later.pop(n, None)
         soon = self.parked_next
@@ -102,16 +93,14 @@ class TickWheel:
             woken = woken + soon if woken else soon
         if woken:
             # The kernel's insert() checks thread, state and timers; a wheel entry whose due
-            # tick is this one is a live, parked tasklet of this thread: append it directly.
-            _wake_loop(woken, n, q.append)
+            # tick is this one is a live, parked tasklet of this thread: ready it directly.
+            _wake_loop(woken, n, ready)
             self.woken = woken
 
-    def keep_quarantined_off(self, q: deque[Any]) -> None:
+    def keep_quarantined_off(self, sched: Scheduler) -> None:
         """Quarantined behaviours woken by a channel or sim.sleep() go back off the queue."""
         for t in self.quarantined:
-            if t._in_ring:
-                q.remove(t)
-                t._in_ring = False
+            sched.unready(t)
 
     def run(self, sched: Scheduler, clock: TickClock, units: bool, share: float,
             world: object) -> None:
@@ -127,7 +116,6 @@ class TickWheel:
         # share does not extend the tick (it is quarantine's business), and no tick runs
         # past what the floor dilation allows; the rest continues next tick.
         """
-        q = sched.q
         phase = clock.work_budget
         left = clock.budget / clock.floor  # the most any tick may use
         while left > 0:
@@ -141,15 +129,15 @@ class TickWheel:
             except Exception:
                 # World behaviours are supervised; only a foreign tasklet's error gets here.
                 log.exception("a tasklet outside the world's behaviours raised during step()")
-            if not q or not self._any_within_share(q, world, share, units):
+            if not sched.queued() or not self._any_within_share(sched, world, share, units):
                 return
             # Units mode cannot see what a phase used: charge the whole phase (a bound).
             left -= size if units else perf_counter_ns() - start
 
-    def _any_within_share(self, q: deque[Any], world: object, share: float, units: bool
+    def _any_within_share(self, sched: Scheduler, world: object, share: float, units: bool
                           ) -> bool:
-        # Whether a behaviour of world left on q used at most share this tick.
-        for t in q:
+        # Whether a behaviour of world left on the run queue used at most share this tick.
+        for t in sched.ring():
             if type(t) is BehaviourTasklet and t.world is world:
                 used = (t.units if units else t.time_ns) - t.mark
                 if used <= share:
@@ -190,9 +178,7 @@ class TickWheel:
     def hold(self, t: BehaviourTasklet) -> None:
         """Quarantine ``t``: off the run queue, or its wake cancelled (``due`` -1)."""
         t.held = True
-        if t._in_ring:
-            t.remove()
-        elif t.due > 0:
+        if not t.world._sched.unready(t) and t.due > 0:  # off the queue, or not queued:
             t.due = -1  # its wake is cancelled; release() makes it runnable
         self.quarantined.add(t)
         self.unparked.discard(t)
@@ -202,8 +188,7 @@ class TickWheel:
         else (a channel, a sim.sleep() timer) or is ``current``."""
         t.held = False
         self.quarantined.discard(t)
-        if (t.alive and not t._in_ring and not t._blocked and t._timer is None
-                and t.due <= 0 and t is not current):
+        if t.paused and not t.sleeping and t.due <= 0 and t is not current:
             t.due = 0
             self.runnable.append(t)
         self.unparked.add(t)
@@ -236,16 +221,15 @@ class TickWheel:
 # ------------------------------------------------------------------ the loops over the woken
 
 
-def _wake_loop(woken: list[BehaviourTasklet], n: int, append: Callable[[Any], None]) -> int:
+def _wake_loop(woken: list[BehaviourTasklet], n: int, ready: Callable[[Any], None]) -> int:
     """Each behaviour of ``woken`` still due at tick ``n`` (the others' entries are stale):
-    due 0, in the ring, ``append(t)``; returns how many."""
+    due 0, ``ready(t)`` (the kernel's door); returns how many."""
     # A C version runs instead: sim._speedups.wake (see sim/_twins.py).
     count = 0
     for t in woken:
         if t.due == n:
             t.due = 0
-            t._in_ring = True
-            append(t)
+            ready(t)
             count += 1
     return count
 

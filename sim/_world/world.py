@@ -376,17 +376,16 @@ class World:
         sched.clock = self._simclock
         self._stepping = True
         wheel = self._wheel
-        q = sched.q
         try:
             # 1 advance
             n = self._tick = self._tick + 1
             # 2 wake
-            wheel.wake(q, n)
+            wheel.wake(sched, n)
             sched.wake_timers(n / self.tick_rate + _TIMER_SLACK * self.period)
             if wheel.quarantined:
-                wheel.keep_quarantined_off(q)
+                wheel.keep_quarantined_off(sched)
             # 3 run
-            if q:
+            if sched.queued():
                 wheel.run(sched, self.clock, self.units_mode, self.share, self)
             # 4 move
             if self._moving:  # the grid wraps positions and stores them in the entities
@@ -401,8 +400,8 @@ class World:
             self.clock.end_tick(work)
             self._pacer.end(self.clock.wall_period)
         finally:
-            if q:  # even when something escaped: nothing of the world runs outside step()
-                wheel.take_off(q, self)
+            if sched.queued():  # even when something escaped: nothing of the world runs
+                wheel.take_off(sched, self)  # outside step()
             self._stepping = False
             sched.clock = old_clock
         self._counters.stepped(perf_counter_ns() - t0)

@@ -27,14 +27,14 @@ def _restore_preempt() -> Iterator[None]:
     flag, budget, handler, mode = (
         list(_preempt.FLAG),
         _preempt.BUDGET.left(),
-        _preempt._handler,
+        _preempt.HANDLERS.slow,
         _preempt.mode,
     )
     prefixes = set(_instrument._prefixes)
     yield
     _preempt.FLAG[:] = flag
     _preempt.BUDGET.set(budget)
-    _preempt._handler = handler
+    _preempt.install(slow=handler)
     if _preempt.mode != mode or _instrument._current[0] != mode:
         _instrument.use_variant(mode)
     _instrument.remove_prefixes(*(set(_instrument._prefixes) - prefixes))
@@ -44,7 +44,7 @@ def _restore_preempt() -> Iterator[None]:
 def calls() -> list[int]:
     """Weights passed to the slow path while the test runs (the kernel's handler is parked)."""
     seen: list[int] = []
-    _preempt._handler = seen.append
+    _preempt.install(slow=seen.append)
     return seen
 
 

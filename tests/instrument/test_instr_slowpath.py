@@ -53,7 +53,7 @@ def test_deterministic_handler_refilling_the_budget_spaces_the_calls(calls: list
         calls.append(weight)
         _preempt.BUDGET.set(5)
 
-    _preempt._handler = refill
+    _preempt.install(slow=refill)
     _preempt.BUDGET.set(0)
     spin(8)  # entry 3 (-> call), then 8 loop checks of 2 from 5: below zero every third
     assert calls == [3, 2, 2]
@@ -77,14 +77,14 @@ def test_hard_handler_lowering_the_flag_stops_the_calls(calls: list[int]) -> Non
         calls.append(weight)
         _preempt.FLAG.clear()
 
-    _preempt._handler = lower
+    _preempt.install(slow=lower)
     _preempt.FLAG.append(1)
     spin(5)
     assert calls == [3]
 
 
 def test_without_a_handler_the_slow_path_resets_both_cells() -> None:
-    _preempt._handler = None
+    _preempt.install(slow=None)
     spin = load(_preempt.DETERMINISTIC)
     _preempt.BUDGET.set(0)
     spin(2)
@@ -143,7 +143,7 @@ def test_windowed_budget_fires_exactly_like_one_counter(
     """Checks spending ``n`` through the window fire the kernel at the same checks, with the
     same budget left, as one plain counter would; the kernel refills to ``refill``."""
     b = _preempt.BUDGET
-    saved = _preempt._handler
+    saved = _preempt.HANDLERS.slow
     fired: list[tuple[int, int]] = []
 
     def kernel(weight: int) -> None:
@@ -151,7 +151,7 @@ def test_windowed_budget_fires_exactly_like_one_counter(
         b.set(refill)
 
     fired_at: list[int] = []
-    _preempt._handler = kernel
+    _preempt.install(slow=kernel)
     try:
         b.set(budget)
         for i, w in enumerate(weights):  # the check, as the rewrite emits it
@@ -164,7 +164,7 @@ def test_windowed_budget_fires_exactly_like_one_counter(
             # Scheduler.switch's test: a check ran unless the kernel has just set the budget.
             assert (b.n != b.n0) is (len(fired) == before)
     finally:
-        _preempt._handler = saved
+        _preempt.install(slow=saved)
     expected: list[tuple[int, int]] = []
     counter = budget
     for i, w in enumerate(weights):

@@ -237,3 +237,25 @@ def test_statistics_count_switches_per_tasklet() -> None:
     sim.run()
     assert a.statistics().switches == 4
     assert a.statistics().alive is False
+
+
+def test_statistics_count_neither_main_nor_counts_it_runnable() -> None:
+    # Main is the thread itself, not a tasklet: it is in neither count (KernelStatistics).
+    seen: list[tuple[int, int]] = []
+
+    def worker() -> None:
+        s = sim.statistics()
+        seen.append((s.tasklets, s.runnable))
+
+    idle = sim.statistics()
+    assert (idle.tasklets, idle.runnable) == (0, 0)
+    sim.spawn(worker)
+    queued = sim.statistics()
+    assert (queued.tasklets, queued.runnable) == (1, 1)
+    sim.run()
+    assert seen == [(1, 1)]  # the running tasklet is runnable; main, parked in run(), is not
+    sim.spawn(sim.schedule)
+    sim.spawn(worker)
+    sim.schedule()  # main yields: it is queued behind them while they run
+    assert seen == [(1, 1), (2, 2)]
+    sim.run()

@@ -605,3 +605,14 @@ def test_profile_function_is_per_tasklet() -> None:
     assert sys.getprofile() is None
     assert events.count("profiled_helper") == 2
     assert "unprofiled_helper" not in events
+
+
+def test_dir_shows_only_the_stackless_api() -> None:
+    public = {n for n in dir(stackless) if not n.startswith("_")}
+    extra = {
+        "DEVIATIONS", "PICKLEFLAGS_PRESERVE_AG_FINALIZER", "PICKLEFLAGS_PRESERVE_TRACING_STATE",
+        "PICKLEFLAGS_RESET_AG_FINALIZER", "TaskletExit", "bomb", "pickle_flags",
+        "pickle_flags_default",
+    }
+    module_properties = {"pickle_with_tracing_state"}  # on the module's class, as in Stackless
+    assert public == set(stackless.__all__) - module_properties | extra

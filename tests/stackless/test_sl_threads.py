@@ -268,3 +268,104 @@ def test_get_thread_info_of_a_thread_whose_main_is_blocked() -> None:
             ch.send("release")
         th.join(JOIN)
     assert (info["got"], th.is_alive()) == ("release", False)
+
+
+# --- issue 17: run(threadblock=True) must wait while a tasklet waits on another thread
+
+
+def test_threadblock_waits_when_the_last_runnable_tasklet_ends_rather_than_blocks() -> None:
+    ch = stackless.channel()
+    got: list[object] = []
+    seen: list[object] = []
+
+    def work() -> None:
+        receiver = stackless.tasklet(lambda: got.append(ch.receive()))()
+        stackless.tasklet(lambda: None)()  # the last runnable one: it ends, it does not block
+        stackless.run(threadblock=True)
+        seen.append((list(got), receiver.alive))
+        deadline = time.monotonic() + JOIN  # a kernel that returned early: let main finish
+        while receiver.alive and time.monotonic() < deadline:
+            stackless.run()
+            time.sleep(0.001)
+
+    th = in_thread(work)
+    assert wait_for(lambda: ch.balance == -1)
+    time.sleep(0.1)  # run() returning now would be the fault
+    ch.send("late")
+    th.join(JOIN)
+    assert (seen, got, th.is_alive()) == ([(["late"], False)], ["late"], False)
+
+
+def test_threadblock_waits_for_a_thread_that_has_not_used_the_kernel_yet() -> None:
+    ch = stackless.channel()
+    got: list[object] = []
+    go = threading.Event()
+
+    def sender() -> None:  # a plain thread: its first kernel call is the send
+        go.wait(JOIN)
+        time.sleep(0.1)
+        ch.send("from a fresh thread")
+
+    th = in_thread(sender)
+    receiver = stackless.tasklet(lambda: got.append(ch.receive()))()
+    go.set()
+    stackless.run(threadblock=True)
+    seen = (list(got), receiver.alive)
+    deadline = time.monotonic() + JOIN
+    while receiver.alive and time.monotonic() < deadline:
+        stackless.run()
+        time.sleep(0.001)
+    th.join(JOIN)
+    assert (seen, th.is_alive()) == ((["from a fresh thread"], False), False)
+
+
+def test_a_sender_parked_after_a_cross_thread_handoff_counts_as_blocked() -> None:
+    # The sender's value has changed hands; it waits until the other thread resumed its
+    # receiver.  A loop around run(threadblock=True) must wait, not spin.
+    ch = stackless.channel()
+    got: list[object] = []
+    rounds: list[int] = []
+    receiver = stackless.tasklet(lambda: got.append(ch.receive()))()
+    stackless.run()
+    assert ch.balance == -1
+
+    def work() -> None:
+        sender = stackless.tasklet(ch.send)("hello")
+        n = 0
+        deadline = time.monotonic() + JOIN
+        while sender.alive and time.monotonic() < deadline:
+            stackless.run(threadblock=True)
+            n += 1
+        rounds.append(n)
+
+    th = in_thread(work)
+    assert wait_for(lambda: ch.balance == 0)  # matched: the receiver waits for this thread
+    time.sleep(0.2)
+    stackless.run()  # resume the receiver, which releases the sender
+    th.join(JOIN)
+    assert (got, receiver.alive, th.is_alive()) == (["hello"], False, False)
+    assert rounds and rounds[0] <= 3, rounds
+
+
+def test_a_tasklet_rebound_from_another_thread_runs_with_run() -> None:
+    # bind_thread() drops the greenlet (it is made in the owning thread when the tasklet
+    # first runs): run(), not only insert(), must make it.
+    made = threading.Event()
+    stop = threading.Event()
+    box: dict[str, stackless.tasklet] = {}
+    ran: list[int] = []
+
+    def work() -> None:
+        box["t"] = stackless.tasklet(ran.append)(1)
+        made.set()
+        stop.wait(JOIN)
+
+    th = in_thread(work)
+    assert made.wait(JOIN)
+    t = box["t"]
+    t.remove()
+    t.bind_thread()
+    stop.set()
+    th.join(JOIN)
+    t.run()
+    assert (ran, t.alive, stackless.getruncount()) == ([1], False, 1)

@@ -81,13 +81,14 @@ def on_sigint(signum, frame):
     # arrives in main()'s own code is counted instead of raised, and every other one is
     # raised, either at once (user code) or where Loom delivers it (the end of step()).
     """
-    if frame is not None and frame.f_code is main.__code__:
-        in_main[0] += 1
+    if not storming[0] or (frame is not None and frame.f_code is main.__code__):
+        in_main[0] += 1  # main()'s own lines, or starting the pester thread (threading's)
         return
     raise KeyboardInterrupt
 
 
 in_main = [0]
+storming = [False]  # from the loop on: every interrupt outside main()'s lines is raised
 
 
 def main() -> None:
@@ -112,6 +113,7 @@ def main() -> None:
     caught = steps = 0
     error = None
     end = time.monotonic() + seconds
+    storming[0] = True
     while True:
         try:  # the whole iteration: an interrupt in the loop's own code is raised there
             if time.monotonic() >= end:

@@ -1,4 +1,4 @@
-"""The network limits in one table (`Limits`, defaults from DESIGN.md) and the per-client
+"""The network limits in one table (`Limits`, the project's defaults) and the per-client
 token bucket (`RateLimiter`). Sans-I/O: nothing here reads a clock; callers pass `now`."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ KiB = 1024
 class Limits:
     """Every bound the network layer enforces. Times are wall-clock seconds, sizes bytes.
 
-    The defaults are DESIGN.md's "Defaults" table; change them there and here together.
+    docs/protocol.md documents those a client sees; change the two together.
     """
 
     max_inbound_frame: int = 4 * KiB

@@ -11,7 +11,7 @@ from typing import Literal, NamedTuple, Protocol
 
 __all__ = ["DEFAULT_LEAVE_FACTOR", "Grid", "InterestEvent", "Mobile", "Record"]
 
-#: AOI leave radius as a multiple of the enter radius (DESIGN.md, Defaults).
+#: AOI leave radius as a multiple of the enter radius (the project's defaults).
 DEFAULT_LEAVE_FACTOR = 1.1
 
 # Unbounded grids pack (cx, cy) into one int: cheaper to hash than a tuple.  Unique while

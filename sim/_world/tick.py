@@ -16,7 +16,7 @@ __all__ = ["Pacer", "TickClock", "TickStats", "TimerHandle", "TimerHeap"]
 
 T = TypeVar("T")
 
-#: Defaults (DESIGN.md): 30 Hz, work budget 80% of the period, dilation floor 10%,
+#: Defaults: 30 Hz, work budget 80% of the period, dilation floor 10%,
 #: recovery at most +10 points per second of wall time.
 TICK_RATE = 30.0
 BUDGET_FRACTION = 0.8

@@ -1,4 +1,4 @@
-"""Limits defaults (DESIGN.md's table) and the deterministic token bucket."""
+"""Limits defaults and the deterministic token bucket."""
 
 from __future__ import annotations
 

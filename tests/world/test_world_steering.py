@@ -1,4 +1,4 @@
-"""Steering helpers: the DESIGN.md example (``self.steer_to(foe.pos)``) works as written."""
+"""Steering helpers: the README's example (``self.steer_to(foe.pos)``) works as written."""
 
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ import pytest
 
 import net
 from net import (
+    Ack,
     Bye,
     Call,
     Decoder,
@@ -26,6 +27,7 @@ from net import (
     Movement,
     Ping,
     Pong,
+    Result,
     Snapshot,
     UnknownMessageType,
     VersionMismatch,
@@ -42,6 +44,11 @@ EVERY_MESSAGE: list[net.Message] = [
     Hello(1, "alice"),
     Hello(1, "bob", "secret-token", "resume-abc"),
     Welcome(7, "resume-xyz", 30.0, 20.0, 1234.5),
+    Welcome(8, "r", 30.0, 20.0, 0.5, 12, (2000.0, 1500.5), True),
+    Ack(0),
+    Ack(2**32 - 1),
+    Result(3, {"docked": True}),
+    Result(4),
     Input(1, 0, {"thrust": 1.0, "turn": -0.5, "fire": True}),
     Input(2**32 - 1, 99, None),
     Call(3, "dock", (1, "station", [1.5, {"a": None}])),
@@ -71,7 +78,12 @@ def test_round_trip_through_frame_and_parse(message: net.Message) -> None:
 
 def test_wire_layout_is_documented_array_form() -> None:
     assert to_wire(Hello(1, "al")) == [1, 1, "al", None, None]
-    assert to_wire(Welcome(7, "r", 30.0, 20.0, 1.5)) == [2, 7, "r", 30.0, 20.0, 1.5]
+    assert to_wire(Welcome(7, "r", 30.0, 20.0, 1.5)) == [2, 7, "r", 30.0, 20.0, 1.5, None,
+                                                         None, False]
+    assert to_wire(Welcome(7, "r", 30.0, 20.0, 1.5, 3, (10.0, 20.0), True)) == [
+        2, 7, "r", 30.0, 20.0, 1.5, 3, [10.0, 20.0], True]
+    assert to_wire(Ack(12)) == [11, 12]
+    assert to_wire(Result(4, [1, "a"])) == [12, 4, [1, "a"]]
     assert to_wire(Input(4, 3, {"fire": False})) == [3, 4, 3, {"fire": False}]
     assert to_wire(Call(2, "dock", (1,))) == [4, 2, "dock", [1]]
     assert to_wire(Event(1, "x")) == [6, 1, "x"]
@@ -90,7 +102,7 @@ def test_wire_layout_is_documented_array_form() -> None:
 def test_type_numbers_are_stable() -> None:
     assert {t.name: int(t) for t in MessageType} == {
         "HELLO": 1, "WELCOME": 2, "INPUT": 3, "CALL": 4, "SNAPSHOT": 5, "EVENT": 6,
-        "PING": 7, "PONG": 8, "ERROR": 9, "BYE": 10}
+        "PING": 7, "PONG": 8, "ERROR": 9, "BYE": 10, "ACK": 11, "RESULT": 12}
     assert net.PROTOCOL_VERSION == 1
     assert int(ErrorCode.BAD_FRAME) == 1 and int(ErrorCode.INTERNAL) == 14
 
@@ -166,6 +178,13 @@ BAD_FIELDS: list[tuple[str, list[Any]]] = [
     ("snapshot rate inf", [2, 1, "r", 30.0, math.inf, 0.0]),
     ("server time negative", [2, 1, "r", 30.0, 20.0, -1.0]),
     ("resume empty", [2, 1, "", 30.0, 20.0, 0.0]),
+    ("avatar negative", [2, 1, "r", 30.0, 20.0, 0.0, -3]),
+    ("avatar float", [2, 1, "r", 30.0, 20.0, 0.0, 1.0]),
+    ("bounds one number", [2, 1, "r", 30.0, 20.0, 0.0, None, [5.0]]),
+    ("bounds zero", [2, 1, "r", 30.0, 20.0, 0.0, None, [0.0, 5.0]]),
+    ("bounds nan", [2, 1, "r", 30.0, 20.0, 0.0, None, [5.0, math.nan]]),
+    ("wrap int", [2, 1, "r", 30.0, 20.0, 0.0, None, [5.0, 5.0], 1]),
+    ("welcome too many fields", [2, 1, "r", 30.0, 20.0, 0.0, None, None, False, 1]),
     # INPUT
     ("seq str", [3, "1", 0, None]),
     ("seq float", [3, 1.0, 0, None]),
@@ -211,6 +230,13 @@ BAD_FIELDS: list[tuple[str, list[Any]]] = [
     ("error ref str", [9, 1, "x", "1"]),
     ("bye reason not str", [10, 5]),
     ("bye too many fields", [10, "a", "b"]),
+    # ACK / RESULT
+    ("ACK missing", [11]),
+    ("ACK negative", [11, -1]),
+    ("ACK over uint32", [11, 2**32]),
+    ("result seq str", [12, "1", None]),
+    ("result value nan", [12, 1, math.nan]),
+    ("result missing value", [12, 1]),
 ]
 
 

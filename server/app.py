@@ -48,9 +48,8 @@ class StartupError(Exception):
 
 
 def call_result(session: Session, seq: int, result: Any) -> None:
-    """A CALL's return value goes back as EVENT {"call": seq, "result": value}."""
-    if result is not None:
-        session.send_event({"call": seq, "result": result})
+    """A CALL's return value (None too) goes back as RESULT(seq, value)."""
+    session.send_result(seq, result)
 
 
 class Server:
@@ -101,6 +100,7 @@ class Server:
         except BaseException:
             self._undo()
             raise
+        self.snapshots = _snapshots.Snapshots(self.world, config.view_radius)
         self.snapshots_sent = 0
         self._snapshot_period = 1.0 / config.snapshot_rate
         self._next_snapshot = 0.0  # simulation time of the next snapshot
@@ -158,8 +158,7 @@ class Server:
         # 4 sync
         if world.time + 1e-9 >= self._next_snapshot:
             self._next_snapshot = max(self._next_snapshot + self._snapshot_period, world.time)
-            self.snapshots_sent += _snapshots.send_snapshots(
-                world, sessions, self.config.view_radius, self.server_time())
+            self.snapshots_sent += self.snapshots.send(sessions, self.server_time())
         pump.flush()
 
     def close(self) -> None:

@@ -251,6 +251,10 @@ class Sync:
         c.acked = 0
         c.fresh = True
 
+    def last_num(self, client_id: int) -> int:
+        """The number of the last snapshot made for `client_id` (0: none yet)."""
+        return self._clients[client_id].num
+
     def __contains__(self, client_id: object) -> bool:
         return client_id in self._clients
 
@@ -266,10 +270,11 @@ class Sync:
     # ---- one build ----------------------------------------------------------------------
 
     def build(self, server_time: float,
-              input_acks: Mapping[int, int] | Callable[[int], int] | None = None,
-              ) -> list[tuple[int, bytes]]:
-        """One SNAPSHOT frame per client, `(client_id, frame)` in client order. `input_acks`:
-        each client's last applied INPUT seq (a mapping or a function; default 0)."""
+              input_acks: Mapping[int, int] | Callable[[int], int] | None = None, *,
+              only: Iterable[int] | None = None) -> list[tuple[int, bytes]]:
+        """One SNAPSHOT frame per client (`only` those given: clients away for a resume
+        get none), `(client_id, frame)` in client order. `input_acks`: each client's last
+        applied INPUT seq (a mapping or a function; default 0)."""
         self._build += 1
         build = self._build
         self._read_changes(build)
@@ -281,7 +286,7 @@ class Sync:
         else:
             get_ack = _lookup(input_acks)
         out = []
-        for cid in sorted(self._clients):
+        for cid in sorted(self._clients if only is None else only):
             c = self._clients[cid]
             self._locate(c)
             self._see(c)

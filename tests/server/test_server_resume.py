@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from server_harness import ServerProcess, entity, next_snapshot, poll_until
+from server_harness import ServerProcess, next_snapshot, poll_until
 from test_server_sessions import own_ship, position_of
 
 from net import Client, ConnectionClosed, ErrorCode, HandshakeFailed, Snapshot
@@ -31,11 +31,12 @@ def test_resume_within_the_grace_window_and_not_after_it() -> None:
     with ServerProcess("--world-arg", "npcs=0", "--resume-grace", "0.5") as server:
         client = server.client("ann")
         first = client.connect()
-        ship = own_ship(next_snapshot(client), "ann")
+        ship = own_ship(client, "ann")
         again = client.reconnect()  # drops the socket without BYE, HELLO with the token
         assert again.client_id == first.client_id
         assert again.resume_token != first.resume_token
-        assert entity(next_snapshot(client), ship) is not None  # the same avatar
+        next_snapshot(client)
+        assert ship in client.entities and again.avatar == ship  # the same avatar
         assert refused_resume(server, "ann", first.resume_token) == ErrorCode.RESUME_FAILED
         token = client.resume_token
         assert token is not None
@@ -44,8 +45,8 @@ def test_resume_within_the_grace_window_and_not_after_it() -> None:
         assert refused_resume(server, "ann", token) == ErrorCode.RESUME_FAILED
         watcher = server.client("watcher")
         watcher.connect()
-        snap = next_snapshot(watcher)
-        assert entity(snap, ship) is None  # on_leave despawned the ship
+        next_snapshot(watcher)
+        assert ship not in watcher.entities  # on_leave despawned the ship
         watcher.close()
         result = server.stop()
     assert "session ended (dropped)" in result.stderr
@@ -55,7 +56,7 @@ def test_a_resume_while_the_old_connection_is_open_takes_the_session_over() -> N
     with ServerProcess("--world-arg", "npcs=0") as server:
         old = server.client("bob")
         first = old.connect()
-        ship = own_ship(next_snapshot(old), "bob")
+        ship = own_ship(old, "bob")
         # The old socket stays open: the server has seen no drop at all.
         new = resume_with(server, "bob", first.resume_token)  # type: ignore[arg-type]
         welcome = new.connect()
@@ -81,12 +82,11 @@ def test_bye_ends_the_session_for_good() -> None:
         watcher.connect()
         client = server.client("leaver")
         welcome = client.connect()
-        ship = own_ship(poll_until(watcher, lambda m: isinstance(m, Snapshot)
-                                   and len(m.entities) == 2), "leaver")
+        ship = own_ship(watcher, "leaver")
         client.close("done")
         # (Once the server has read the BYE: a resume that overtook it on another
         # connection would take the session over, the BYE unread.)
-        poll_until(watcher, lambda m: isinstance(m, Snapshot) and entity(m, ship) is None)
+        poll_until(watcher, lambda m: isinstance(m, Snapshot) and ship not in watcher.entities)
         assert refused_resume(server, "leaver", welcome.resume_token) == \
             ErrorCode.RESUME_FAILED
         watcher.close()
@@ -100,11 +100,10 @@ def test_a_fatal_error_from_the_client_ends_the_session() -> None:
         watcher.connect()
         client = server.client("quitter")
         welcome = client.connect()
-        ship = own_ship(poll_until(watcher, lambda m: isinstance(m, Snapshot)
-                                   and len(m.entities) == 2), "quitter")
+        ship = own_ship(watcher, "quitter")
         client._send(ErrorMessage(ErrorCode.INTERNAL, "client crashed"))  # ref nil: fatal
         client._drop()
-        poll_until(watcher, lambda m: isinstance(m, Snapshot) and entity(m, ship) is None)
+        poll_until(watcher, lambda m: isinstance(m, Snapshot) and ship not in watcher.entities)
         assert refused_resume(server, "quitter", welcome.resume_token) == \
             ErrorCode.RESUME_FAILED
         watcher.close()

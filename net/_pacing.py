@@ -15,8 +15,9 @@ class Pacer:
     `put(payload)` queues an INPUT payload and returns its seq: a new one if none is
     waiting, else the waiting one's (its payload replaced: the newest wins). `due(now, ...)`
     returns the INPUT whose turn has come (carrying the newest ack), or an ACK owed by a
-    client with nothing to send, or None. INPUT turns come `input_period` apart on average:
-    a late one does not push the next later, and after a pause the next goes at once.
+    client with nothing to send, or None. INPUT turns come `input_period` apart on average
+    (a turn taken a frame late does not push the next one later); after a pause the next
+    goes at once and the one after it at least half a period later.
     """
 
     __slots__ = ("_ack_due", "_acked", "_next_input", "_pending", "seq")
@@ -49,7 +50,7 @@ class Pacer:
             if now < self._next_input:
                 return None  # the INPUT soon due carries the ack
             self._pending = None
-            self._next_input = max(self._next_input + input_period, now)
+            self._next_input = max(self._next_input + input_period, now + input_period / 2)
             self._acked = applied
             self._ack_due = now + ack_period
             return Input(pending[0], applied, pending[1])

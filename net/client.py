@@ -394,24 +394,24 @@ class Client:
             except (BlockingIOError, InterruptedError):
                 sent = 0
             except OSError as exc:
-                raise self._closed_by_server(exc) from exc
+                raise self._closed_by_server(f"send failed: {exc}") from exc
             del self._out[:sent]
             if not block or len(self._out) <= self.send_buffer:
                 return
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                self._drop()
-                raise ConnectionBroken(f"server did not read {len(self._out)} bytes "
-                                       f"within {self.timeout} s")
+                raise self._closed_by_server(f"server did not read {len(self._out)} bytes "
+                                             f"within {self.timeout} s")
             with selectors.DefaultSelector() as sel:
                 sel.register(self._sock, selectors.EVENT_WRITE)
                 sel.select(remaining)
 
-    def _closed_by_server(self, exc: OSError) -> NetError:
-        """A send failed (EPIPE, ECONNRESET): the server has closed, and it says why before
-        it does. Look for its ERROR or BYE among what it sent and is still unread, so the
-        caller sees RATE_LIMITED (say) rather than a broken pipe; drop the connection."""
-        found: NetError = ConnectionBroken(f"send failed: {exc}")
+    def _closed_by_server(self, why: str) -> NetError:
+        """Sending failed (EPIPE, ECONNRESET, or the server stopped reading): the server may
+        have closed, and it says why before it does. Look for its ERROR or BYE among what it
+        sent and is still unread, so the caller sees RATE_LIMITED (say) rather than a broken
+        pipe; drop the connection either way."""
+        found: NetError = ConnectionBroken(why)
         sock = self._sock
         try:
             while sock is not None:

@@ -1,4 +1,4 @@
-""""net.Client against `python -m server` (a real subprocess): call() refuses a bad method
+"""net.Client against `python -m server` (a real subprocess): call() refuses a bad method
 name before sending, a 144 fps game loop calling send_input every frame stays within the
 server's rate, and a client that floods anyway is told RATE_LIMITED (not a broken pipe)."""
 

@@ -4,6 +4,7 @@ every bad field (types, ranges, NaN/inf, huge ints, long strings, depth, size)."
 from __future__ import annotations
 
 import math
+import pathlib
 from typing import Any
 
 import msgpack
@@ -289,3 +290,40 @@ def test_movement_payload() -> None:
                 {"trust": 1.0}, [1, 0, True], {"thrust": "1"}, {"turn": True}):
         with pytest.raises(InvalidMessage):
             parse_movement(bad)
+
+
+# ---- docs/protocol.md's test vectors and rules are what the code does ------------------
+
+DOC = (pathlib.Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
+VECTORS: list[net.Message] = [
+    Welcome(7, "tok", 30.0, 20.0, 1.5, 12, (2000.0, 2000.0), True),
+    Snapshot(1, 0, 300, 0, 10.0, 1.0,
+             (EntityState(12, "ship", (100.5, 200.0), (0.0, -1.0), {"hp": 3}),)),
+    Snapshot(2, 1, 302, 5, 10.25, 1.0, (EntityState(12, None, (101.0, 200.0), None, {"hp": 2}),),
+             (13,)),
+    Ack(2),
+    Result(4, {"pong": 1}),
+]
+
+
+@pytest.mark.parametrize("message", VECTORS, ids=lambda m: type(m).__name__)
+def test_documented_test_vectors_are_the_encoding(message: net.Message) -> None:
+    frame = encode_message(message)
+    spaced = " ".join(f"{b:02x}" for b in frame)
+    assert spaced in " ".join(DOC.replace("`", " ").split()), spaced
+    [obj] = Decoder(65536).feed(frame)
+    assert parse(obj) == message
+
+
+@pytest.mark.parametrize("name,ok", [
+    ("Ålesund 2", True), ("ナルト", True), ("🙂", True), ("e\u0301", True),
+    ("a\tb", False), ("a\nb", False), ("zero\u200bwidth", False), ("no\u00a0break", False),
+    ("\u202eevil", False), ("private\ue000", False), ("x" * 32, True), ("🙂" * 33, False),
+])
+def test_printable_names_and_lengths_in_code_points(name: str, ok: bool) -> None:
+    message = [1, 1, name]
+    if ok:
+        assert parse(message) == Hello(1, name)
+    else:
+        with pytest.raises(InvalidMessage):
+            parse(message)

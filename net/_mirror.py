@@ -25,14 +25,16 @@ _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class MirroredEntity:
-    """One entity as the client last heard of it. `pos` and `vel` are the dequantised wire
-    values (within 1/128 unit of the server's); `fields` is read-only."""
+    """One entity as of the mirror's tick. `pos` is dead-reckoned from `anchor` (x, y,
+    tick: the last position the server sent) at `vel`, within 1/32 unit of the server's;
+    `vel` is within 1/128 unit per second; `fields` is read-only."""
 
     id: int
     kind: str
     pos: tuple[float, float]
     vel: tuple[float, float]
     fields: Mapping[str, Any] = dataclasses.field(default_factory=lambda: _EMPTY)
+    anchor: tuple[float, float, int] = (0.0, 0.0, 0)
 
 
 class Mirror:
@@ -47,10 +49,12 @@ class Mirror:
     `keep` states are kept.
     """
 
-    def __init__(self, keep: int = KEEP) -> None:
+    def __init__(self, keep: int = KEEP, *, tick_rate: float = 30.0,
+                 bounds: tuple[float, float] | None = None, wrap: bool = False) -> None:
         if keep < 1:
             raise ValueError(f"keep must be >= 1, got {keep}")
         self.keep = keep
+        self.configure(tick_rate, bounds, wrap)
         self.num = 0
         """The newest snapshot applied (0: none); INPUT.ack / ACK carry it."""
         self.tick = 0
@@ -75,6 +79,13 @@ class Mirror:
 
     def get(self, eid: int) -> MirroredEntity | None:
         return self._current.get(eid)
+
+    def configure(self, tick_rate: float, bounds: tuple[float, float] | None, wrap: bool
+                  ) -> None:
+        """The world's tick rate, bounds and wrapping (from WELCOME), for dead reckoning."""
+        self.tick_rate = tick_rate
+        self.bounds = bounds
+        self.wrap = wrap and bounds is not None
 
     def reset(self) -> None:
         """Forget everything (a new session)."""
@@ -104,6 +115,7 @@ class Mirror:
                 state.pop(eid, None)
         for record in snapshot.entities:
             state[record.id] = _updated(state.get(record.id), record, snapshot)
+        self._reckon(state, snapshot.tick)
         self._states[snapshot.num] = state
         self._current = state
         self.num = snapshot.num
@@ -113,6 +125,23 @@ class Mirror:
         self.input_ack = snapshot.input_ack
         self._forget(snapshot.base)
         return True
+
+    def _reckon(self, state: dict[int, MirroredEntity], tick: int) -> None:
+        """Move every moving entity to where it is at `tick`: its anchor plus its velocity
+        times the ticks since, wrapped on a wrapping world (docs/protocol.md §4)."""
+        rate = self.tick_rate
+        bounds = self.bounds if self.wrap else None
+        for eid, e in state.items():
+            vx, vy = e.vel
+            if not (vx or vy):
+                continue
+            x0, y0, t0 = e.anchor
+            dt = (tick - t0) / rate
+            x, y = x0 + vx * dt, y0 + vy * dt
+            if bounds is not None:
+                x %= bounds[0]
+                y %= bounds[1]
+            state[eid] = dataclasses.replace(e, pos=(x, y))
 
     def _forget(self, base: int) -> None:
         states = self._states
@@ -129,12 +158,20 @@ def _updated(old: MirroredEntity | None, rec: EntityState, snap: Snapshot) -> Mi
             raise InvalidMessage(f"SNAPSHOT {snap.num}: entity {rec.id} enters without "
                                  "pos and vel")
         fields = _EMPTY if not rec.fields else MappingProxyType(dict(rec.fields))
-        return MirroredEntity(rec.id, rec.kind, rec.pos, rec.vel, fields)
+        return MirroredEntity(rec.id, rec.kind, rec.pos, rec.vel, fields, _anchor(rec, snap))
     if old is None:
         raise InvalidMessage(f"SNAPSHOT {snap.num}: delta for entity {rec.id}, which base "
                              f"{snap.base} does not hold")
     fields = old.fields
     if rec.fields:
         fields = MappingProxyType({**old.fields, **rec.fields})
-    return MirroredEntity(rec.id, old.kind, old.pos if rec.pos is None else rec.pos,
-                          old.vel if rec.vel is None else rec.vel, fields)
+    if rec.pos is None:
+        return MirroredEntity(rec.id, old.kind, old.pos, old.vel if rec.vel is None else rec.vel,
+                              fields, old.anchor)
+    return MirroredEntity(rec.id, old.kind, rec.pos, old.vel if rec.vel is None else rec.vel,
+                          fields, _anchor(rec, snap))
+
+
+def _anchor(rec: EntityState, snap: Snapshot) -> tuple[float, float, int]:
+    assert rec.pos is not None
+    return (rec.pos[0], rec.pos[1], snap.tick if rec.at is None else rec.at)

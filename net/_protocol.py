@@ -139,20 +139,28 @@ class Result:
 @dataclasses.dataclass(frozen=True, slots=True)
 class EntityState:
     """One entity inside a SNAPSHOT. None means "unchanged since the base snapshot";
-    `kind` is set when the entity enters the client's view (a full record)."""
+    `kind` is set when the entity enters the client's view (a full record). `pos` is where
+    the entity was at tick `at` (None: the snapshot's tick); from there it moves at `vel`
+    (dead reckoning, docs/protocol.md §4)."""
 
     id: int
     kind: str | None = None
     pos: tuple[float, float] | None = None
     vel: tuple[float, float] | None = None
     fields: dict[str, Any] | None = None
+    at: int | None = None
 
     def to_wire(self) -> list[Any]:
         """The wire record; the server may encode it once per tick and share it."""
+        pos: list[int] | None = None
+        if self.pos is not None:
+            pos = [quantise(self.pos[0]), quantise(self.pos[1])]
+            if self.at is not None:
+                pos.append(self.at)
         return [
             self.id,
             self.kind,
-            None if self.pos is None else [quantise(self.pos[0]), quantise(self.pos[1])],
+            pos,
             None if self.vel is None else [quantise(self.vel[0]), quantise(self.vel[1])],
             self.fields,
         ]
@@ -330,11 +338,12 @@ def _call(o: list[Any]) -> Call:
     return Call(check_int(seq, "CALL.seq", 0, UINT32_MAX), method, tuple(args))
 
 
-def _pair(value: object, what: str) -> tuple[float, float] | None:
+def _pair(value: object, what: str, anchored: bool = False) -> tuple[float, float] | None:
     if value is None:
         return None
-    if type(value) is not list or len(value) != 2:
-        raise fail(what, "expected [x, y] quantised ints or nil", value)
+    if type(value) is not list or not 2 <= len(value) <= (3 if anchored else 2):
+        raise fail(what, "expected [x, y" + (", tick?" if anchored else "") +
+                   "] quantised ints or nil", value)
     return (dequantise(check_quantised(value[0], what + ".x")),
             dequantise(check_quantised(value[1], what + ".y")))
 
@@ -348,9 +357,11 @@ def _entity(value: object, index: int) -> EntityState:
         if type(fields) is not dict:
             raise fail(what + ".fields", "expected a map or nil", fields)
         check_value(fields, what + ".fields", max_nodes=MAX_ENTITY_FIELDS_NODES)
+    at = pos[2] if type(pos) is list and len(pos) == 3 else None
     return EntityState(check_int(eid, what + ".id"),
                        check_optional_str(kind, what + ".kind", MAX_STR_LEN),
-                       _pair(pos, what + ".pos"), _pair(vel, what + ".vel"), fields)
+                       _pair(pos, what + ".pos", anchored=True), _pair(vel, what + ".vel"),
+                       fields, None if at is None else check_int(at, what + ".pos.tick"))
 
 
 def _snapshot(o: list[Any]) -> Snapshot:

@@ -21,11 +21,13 @@ _SNAPSHOT_FIELDS = 9  # [type, num, base, tick, input_ack, server_time, time_sca
 
 
 def encode_record(eid: int, kind: str | None, pos: tuple[int, int] | None,
-                  vel: tuple[int, int] | None, fields: Mapping[str, Any] | None) -> bytes:
+                  vel: tuple[int, int] | None, fields: Mapping[str, Any] | None,
+                  at: int | None = None) -> bytes:
     """The msgpack bytes of one entity record `[id, kind, pos, vel, fields]`, with `pos` and
-    `vel` already quantised (net.quantise: wire integers, 1/64 unit); None = unchanged."""
-    return encode_body([eid, kind, None if pos is None else list(pos),
-                        None if vel is None else list(vel),
+    `vel` already quantised (net.quantise: wire integers, 1/64 unit), `pos` where the entity
+    was at tick `at` (None: the snapshot's tick); None parts are unchanged."""
+    wire_pos = None if pos is None else [*pos] if at is None else [*pos, at]
+    return encode_body([eid, kind, wire_pos, None if vel is None else list(vel),
                         None if fields is None else dict(fields)])
 
 

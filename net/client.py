@@ -158,6 +158,7 @@ class Client:
             self.mirror.reset()
             self._call_seq = 0
         self._pacer.reconnected(same)
+        self.mirror.configure(welcome.tick_rate, welcome.bounds, welcome.wrap)
         self.welcome = welcome
         self.resume_token = welcome.resume_token
         log.info("connected to %s:%s as client %d", self.host, self.port, welcome.client_id)

@@ -27,7 +27,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from net import DEFAULT_MAX_OUTBOUND, encode_record, quantise, snapshot_frame
+from net import DEFAULT_MAX_OUTBOUND, dequantise, encode_record, quantise, snapshot_frame
 from net import MAX_SNAPSHOT_ENTITIES as MAX_RECORDS
 from sim import Entity, World
 
@@ -41,12 +41,40 @@ DEFAULT_RADIUS = 300.0
 LEAVE_FACTOR = 1.1
 DEFAULT_BUDGET = 16 * 1024
 KEEP = 32
+#: How far a client's dead-reckoned position may be from the server's before the server
+#: sends a new anchor (world units; docs/protocol.md §4 promises 1/32).
+TOLERANCE = 1 / 32 - 1e-9
 _POS, _VEL = "pos", "vel"  # part names beside the fields' (which may not be these)
 Viewpoint = int | tuple[float, float]
 
 
 def _q(pair: tuple[float, float]) -> tuple[int, int]:
     return quantise(pair[0]), quantise(pair[1])
+
+
+class _Reckoning:
+    """Where a client puts an entity: its anchor (quantised position at tick `at`) moved at
+    its quantised velocity, wrapped as the world wraps; the same sum the client does."""
+
+    __slots__ = ("rate", "w", "h", "wrap")
+
+    def __init__(self, world: World) -> None:
+        self.rate = world.tick_rate
+        self.w, self.h = world.size
+        self.wrap = world.wrap
+
+    def drifted(self, anchor: tuple[int, int], vel: tuple[int, int], at: int, tick: int,
+                x: float, y: float) -> bool:
+        dt = (tick - at) / self.rate
+        px = dequantise(anchor[0]) + dequantise(vel[0]) * dt
+        py = dequantise(anchor[1]) + dequantise(vel[1]) * dt
+        dx, dy = abs(px - x), abs(py - y)
+        if self.wrap:  # the short way round
+            dx %= self.w
+            dy %= self.h
+            dx = min(dx, self.w - dx)
+            dy = min(dy, self.h - dy)
+        return dx > TOLERANCE or dy > TOLERANCE
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -59,14 +87,15 @@ class _Tracked:
     which each part last changed (``order``: most recent first), how many clients see it,
     and this build's encodings."""
 
-    __slots__ = ("eid", "kind", "pos", "vel", "fields", "ver", "order", "last", "viewers",
-                 "stale", "built", "full", "deltas", "touched")
+    __slots__ = ("eid", "kind", "pos", "at", "vel", "fields", "ver", "order", "last",
+                 "viewers", "stale", "built", "full", "deltas", "touched")
 
-    def __init__(self, e: Entity, build: int, touched: list[_Tracked]) -> None:
+    def __init__(self, e: Entity, build: int, tick: int, touched: list[_Tracked]) -> None:
         state = e.state()
         self.eid = e.id
         self.kind: str = state.pop("kind")
-        self.pos = _q(e.pos)
+        self.pos = _q(e.pos)  # the anchor: where it was at tick `at`, quantised
+        self.at = tick
         self.vel = _q(e.vel)
         del state["pos"], state["vel"]
         self.fields: dict[str, Any] = state
@@ -87,14 +116,19 @@ class _Tracked:
             self.ver[part] = build
             self.last = build
 
-    def motion(self, e: Entity, build: int) -> None:
-        pos, vel = _q(e.pos), _q(e.vel)
-        if pos != self.pos:
-            self.pos = pos
-            self._bump(_POS, build)
+    def motion(self, e: Entity, build: int, tick: int, reckon: _Reckoning) -> None:
+        """Dead reckoning: a new anchor when the velocity changed or the client's estimate
+        from the old anchor has drifted beyond the tolerance (a teleport, a curve)."""
+        vel = _q(e.vel)
+        x, y = e.pos
         if vel != self.vel:
             self.vel = vel
             self._bump(_VEL, build)
+        elif not reckon.drifted(self.pos, vel, self.at, tick, x, y):
+            return
+        self.pos = (quantise(x), quantise(y))
+        self.at = tick
+        self._bump(_POS, build)
 
     def changed_fields(self, e: Entity, names: Iterable[str] | None, build: int) -> None:
         """Re-read fields `names` (None: all, compared: a refresh after nobody saw it)."""
@@ -106,9 +140,9 @@ class _Tracked:
             self.fields[name] = value
             self._bump(name, build)
 
-    def refresh(self, e: Entity, build: int) -> None:
+    def refresh(self, e: Entity, build: int, tick: int, reckon: _Reckoning) -> None:
         """Seen again after a time nobody saw it (its changes were not read): compare it all."""
-        self.motion(e, build)
+        self.motion(e, build, tick, reckon)
         self.changed_fields(e, None, build)
         self.stale = False
 
@@ -122,7 +156,8 @@ class _Tracked:
             self.touched.append(self)
         if base_version is None:
             if self.full is None:
-                self.full = encode_record(self.eid, self.kind, self.pos, self.vel, self.fields)
+                self.full = encode_record(self.eid, self.kind, self.pos, self.vel, self.fields,
+                                          self.at)
             return self.full
         if self.last <= base_version:
             return None
@@ -136,9 +171,10 @@ class _Tracked:
         if rec is None:
             parts = self.order[:k]
             fields = {n: self.fields[n] for n in parts if n != _POS and n != _VEL}
+            pos = _POS in parts
             rec = self.deltas[k] = encode_record(
-                self.eid, None, self.pos if _POS in parts else None,
-                self.vel if _VEL in parts else None, fields or None)
+                self.eid, None, self.pos if pos else None, self.vel if _VEL in parts else None,
+                fields or None, self.at if pos else None)
         return rec
 
 
@@ -203,6 +239,7 @@ class Sync:
         self._clients: dict[int, _Client] = {}
         self._tracked: dict[int, _Tracked] = {}
         self._touched: list[_Tracked] = []
+        self._reckon = _Reckoning(world)
         self._build = 0
         self._counts = dict.fromkeys(("full", "delta", "sent", "encoded", "bytes", "deferred"), 0)
         world.take_changes()  # start the world's change log
@@ -298,6 +335,7 @@ class Sync:
 
     def _read_changes(self, build: int) -> None:
         changes = self.world.take_changes()
+        tick = self.world.tick
         tracked = self._tracked
         for eid in changes.despawned:
             tracked.pop(eid, None)
@@ -305,7 +343,7 @@ class Sync:
             t = tracked.get(eid)
             if t is not None:
                 if t.viewers:
-                    t.motion(self._entity(eid), build)
+                    t.motion(self._entity(eid), build, tick, self._reckon)
                 else:
                     t.stale = True
         for eid, names in changes.fields.items():
@@ -348,9 +386,10 @@ class Sync:
         for eid in came:
             t = tracked.get(eid)
             if t is None:
-                t = tracked[eid] = _Tracked(self._entity(eid), self._build, self._touched)
+                t = tracked[eid] = _Tracked(self._entity(eid), self._build, self.world.tick,
+                                            self._touched)
             elif t.stale and not t.viewers:
-                t.refresh(self._entity(eid), self._build)
+                t.refresh(self._entity(eid), self._build, self.world.tick, self._reckon)
             t.viewers += 1
 
     def _unsee(self, ids: Iterable[int]) -> None:

@@ -104,3 +104,18 @@ def test_pacer_acks_an_idle_client_at_most_once_per_ack_period() -> None:
     assert p.put("z") == 2
     p.reconnected(same_session=False)
     assert not p.waiting and p.put("new") == 1
+
+
+def test_moving_entities_are_dead_reckoned_from_their_anchor_and_wrap() -> None:
+    m = Mirror(tick_rate=10.0, bounds=(100.0, 50.0), wrap=True)
+    ship = EntityState(1, "ship", (95.0, 10.0), (20.0, -5.0), None, at=8)
+    assert m.apply(Snapshot(1, 0, 10, 0, 0.0, 1.0, (ship,)))
+    assert m.entities[1].pos == (99.0, 9.0)  # 2 ticks at 10 Hz since tick 8
+    assert m.apply(Snapshot(2, 1, 13, 0, 0.0, 1.0))  # nothing sent: it keeps moving
+    assert m.entities[1].pos == (5.0, 7.5)  # past the east edge: wrapped round
+    turn = EntityState(1, None, (10.0, 7.0), (0.0, 0.0), None, at=14)  # a new anchor
+    assert m.apply(Snapshot(3, 2, 15, 0, 0.0, 1.0, (turn,)))
+    assert (m.entities[1].pos, m.entities[1].vel) == ((10.0, 7.0), (0.0, 0.0))
+    flat = Mirror(tick_rate=10.0)  # no bounds: no wrapping
+    flat.apply(Snapshot(1, 0, 20, 0, 0.0, 1.0, (ship,)))
+    assert flat.entities[1].pos == (119.0, 4.0)

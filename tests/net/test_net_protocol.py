@@ -220,6 +220,11 @@ BAD_FIELDS: list[tuple[str, list[Any]]] = [
     ("entity short", [5, 1, 0, 1, 0, 0.0, 1.0, [[1, "k"]], []]),
     ("entity pos float", [5, 1, 0, 1, 0, 0.0, 1.0, [[1, "k", [1.5, 2], None, None]], []]),
     ("entity pos over int32", [5, 1, 0, 1, 0, 0.0, 1.0, [[1, "k", [2**31, 0], None, None]], []]),
+    ("entity pos tick negative", [5, 1, 0, 1, 0, 0.0, 1.0, [[1, "k", [1, 0, -1], None, None]],
+                                  []]),
+    ("entity pos four numbers", [5, 1, 0, 1, 0, 0.0, 1.0, [[1, "k", [1, 0, 1, 1], None, None]],
+                                 []]),
+    ("entity vel with a tick", [5, 1, 0, 1, 0, 0.0, 1.0, [[1, "k", None, [1, 0, 1], None]], []]),
     ("entity fields not map", [5, 1, 0, 1, 0, 0.0, 1.0, [[1, "k", None, None, [1]]], []]),
     ("removed bad id", [5, 1, 0, 1, 0, 0.0, 1.0, [], [-5]]),
     # EVENT / PING / PONG / ERROR / BYE
@@ -298,9 +303,9 @@ DOC = (pathlib.Path(__file__).resolve().parents[2] / "docs" / "protocol.md").rea
 VECTORS: list[net.Message] = [
     Welcome(7, "tok", 30.0, 20.0, 1.5, 12, (2000.0, 2000.0), True),
     Snapshot(1, 0, 300, 0, 10.0, 1.0,
-             (EntityState(12, "ship", (100.5, 200.0), (0.0, -1.0), {"hp": 3}),)),
-    Snapshot(2, 1, 302, 5, 10.25, 1.0, (EntityState(12, None, (101.0, 200.0), None, {"hp": 2}),),
-             (13,)),
+             (EntityState(12, "ship", (100.5, 200.0), (0.0, -1.0), {"hp": 3}, 300),)),
+    Snapshot(2, 1, 302, 5, 10.25, 1.0,
+             (EntityState(12, None, (101.0, 200.0), None, {"hp": 2}, 302),), (13,)),
     Ack(2),
     Result(4, {"pong": 1}),
 ]

@@ -12,7 +12,7 @@ from server_harness import ServerProcess, poll_until
 from net import Client, Result, Snapshot
 
 RADIUS = 400.0
-Q = 1 / 128  # positions and velocities travel in 1/64 units: within half of that
+Q = 1 / 32  # positions: within 1/32 unit (quantisation and dead reckoning)
 
 
 def run_for(client: Client, seconds: float) -> list[Snapshot]:

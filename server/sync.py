@@ -53,8 +53,8 @@ def _q(pair: tuple[float, float]) -> tuple[int, int]:
 
 
 class _Reckoning:
-    """Where a client puts an entity: its anchor (quantised position at tick `at`) moved at
-    its quantised velocity, wrapped as the world wraps; the same sum the client does."""
+    """Where a client puts an entity: its anchor (dequantised position at tick `at`) moved
+    at its dequantised velocity, wrapped as the world wraps; the same sum the client does."""
 
     __slots__ = ("rate", "w", "h", "wrap")
 
@@ -63,18 +63,17 @@ class _Reckoning:
         self.w, self.h = world.size
         self.wrap = world.wrap
 
-    def drifted(self, anchor: tuple[int, int], vel: tuple[int, int], at: int, tick: int,
-                x: float, y: float) -> bool:
+    def drifted(self, anchor: tuple[float, float], vel: tuple[float, float], at: int,
+                tick: int, x: float, y: float) -> bool:
         dt = (tick - at) / self.rate
-        px = dequantise(anchor[0]) + dequantise(vel[0]) * dt
-        py = dequantise(anchor[1]) + dequantise(vel[1]) * dt
-        dx, dy = abs(px - x), abs(py - y)
-        if self.wrap:  # the short way round
-            dx %= self.w
-            dy %= self.h
-            dx = min(dx, self.w - dx)
-            dy = min(dy, self.h - dy)
-        return dx > TOLERANCE or dy > TOLERANCE
+        dx = anchor[0] + vel[0] * dt - x
+        dy = anchor[1] + vel[1] * dt - y
+        if -TOLERANCE <= dx <= TOLERANCE and -TOLERANCE <= dy <= TOLERANCE:
+            return False  # the common case: on course
+        if not self.wrap:
+            return True
+        dx, dy = abs(dx) % self.w, abs(dy) % self.h  # the short way round
+        return min(dx, self.w - dx) > TOLERANCE or min(dy, self.h - dy) > TOLERANCE
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -87,8 +86,9 @@ class _Tracked:
     which each part last changed (``order``: most recent first), how many clients see it,
     and this build's encodings."""
 
-    __slots__ = ("eid", "kind", "pos", "at", "vel", "fields", "ver", "order", "last",
-                 "viewers", "stale", "built", "full", "deltas", "touched")
+    __slots__ = ("eid", "kind", "pos", "at", "vel", "apos", "avel", "seen_vel", "fields",
+                 "ver", "order", "last", "viewers", "stale", "built", "full", "deltas",
+                 "touched")
 
     def __init__(self, e: Entity, build: int, tick: int, touched: list[_Tracked]) -> None:
         state = e.state()
@@ -97,6 +97,10 @@ class _Tracked:
         self.pos = _q(e.pos)  # the anchor: where it was at tick `at`, quantised
         self.at = tick
         self.vel = _q(e.vel)
+        self.seen_vel = e.vel  # the float velocity `vel` was made from
+        # The anchor and velocity as the client has them (dequantised), for dead reckoning.
+        self.apos = (dequantise(self.pos[0]), dequantise(self.pos[1]))
+        self.avel = (dequantise(self.vel[0]), dequantise(self.vel[1]))
         del state["pos"], state["vel"]
         self.fields: dict[str, Any] = state
         self.order = [_POS, _VEL, *state]
@@ -119,14 +123,21 @@ class _Tracked:
     def motion(self, e: Entity, build: int, tick: int, reckon: _Reckoning) -> None:
         """Dead reckoning: a new anchor when the velocity changed or the client's estimate
         from the old anchor has drifted beyond the tolerance (a teleport, a curve)."""
-        vel = _q(e.vel)
         x, y = e.pos
-        if vel != self.vel:
-            self.vel = vel
-            self._bump(_VEL, build)
-        elif not reckon.drifted(self.pos, vel, self.at, tick, x, y):
+        v = e.vel
+        turned = False
+        if v != self.seen_vel:  # (quantising only when the float changed)
+            self.seen_vel = v
+            vel = _q(v)
+            turned = vel != self.vel
+            if turned:
+                self.vel = vel
+                self.avel = (dequantise(vel[0]), dequantise(vel[1]))
+                self._bump(_VEL, build)
+        if not turned and not reckon.drifted(self.apos, self.avel, self.at, tick, x, y):
             return
         self.pos = (quantise(x), quantise(y))
+        self.apos = (dequantise(self.pos[0]), dequantise(self.pos[1]))
         self.at = tick
         self._bump(_POS, build)
 
@@ -406,10 +417,19 @@ class Sync:
             base_num = 0
         tracked = self._tracked
         cands: list[tuple[int, bytes]] = []
-        for eid in c.visible:
-            rec = tracked[eid].record(None if base is None else base.get(eid), build)
-            if rec is not None:
-                cands.append((eid, rec))
+        if base is None:
+            for eid in c.visible:
+                cands.append((eid, tracked[eid].record(None, build)))  # type: ignore[arg-type]
+        else:
+            held = base.get
+            for eid in c.visible:
+                t = tracked[eid]
+                version = held(eid)
+                if version is not None and t.last <= version:
+                    continue  # the common case: nothing new since the base
+                rec = t.record(version, build)
+                if rec is not None:
+                    cands.append((eid, rec))
         sent = cands
         if sum(len(r) for _, r in cands) > self.budget or len(cands) > MAX_RECORDS:
             sent = self._nearest_within_budget(c, cands)
@@ -420,11 +440,10 @@ class Sync:
             removed: list[int] = []
             known: dict[int, int] = {}
         else:
-            removed = [eid for eid in base if eid not in c.visible]
-            known = {eid: base[eid] for eid in c.visible if eid in base}
-            for eid in removed[MAX_RECORDS:]:  # the rest leave in the next snapshot
-                known[eid] = base[eid]
-            del removed[MAX_RECORDS:]
+            removed = sorted(base.keys() - c.visible)[:MAX_RECORDS]  # (the rest: next time)
+            known = base.copy()
+            for eid in removed:
+                del known[eid]
         for eid, _ in sent:
             known[eid] = build
         c.num += 1

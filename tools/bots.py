@@ -16,7 +16,8 @@ per bot received and sent (frame headers included). With --json the last line is
 object.
 
 Exit status: 0 when every bot connected and none dropped; 1 when one failed to connect or
-was dropped, or the server is not there; 2 for a bad flag.
+was dropped, or the server is not there; 2 for a bad flag. Ctrl-C closes the bots (BYE),
+prints the report so far and exits 130.
 
     python -m tools.bots --port 7777 --clients 1000 --duration 60 --json
 """
@@ -216,7 +217,7 @@ def run(args: argparse.Namespace,
                 if final:
                     finished.add(index)
             now = time.monotonic()
-            if now >= next_line:
+            if now >= next_line and len(finished) < len(plans):
                 current = _sum(latest)
                 print(_progress(now - start, current, shown, window), file=sys.stderr,
                       flush=True)
@@ -314,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(report, sort_keys=True), flush=True)
     if problem:
         print(f"bots: error: {problem}", file=sys.stderr)
-        return 1
+        return 130 if problem.startswith("interrupted") else 1
     return 0 if report["failed_connects"] == 0 and report["disconnects"] == 0 else 1
 
 

@@ -239,7 +239,7 @@ class Worker:
                 wake = min(wake, self.due[0][0])
             for key, _ in self.sel.select(max(0.0, wake - time.monotonic())):
                 bot = key.data
-                if bot.fd in self.bots:
+                if self.bots.get(bot.fd) is bot:  # not dropped earlier in this round
                     self._receive(bot, time.monotonic())
         now = time.monotonic()
         for bot in list(self.bots.values()):

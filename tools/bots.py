@@ -28,6 +28,7 @@ import argparse
 import json
 import math
 import multiprocessing
+import os
 import queue
 import sys
 import time
@@ -86,6 +87,9 @@ def _parser() -> _Parser:
                         "for a game; by default the bots decode each frame in full but "
                         "read only a snapshot's header, since checking every record costs "
                         "them several times more CPU than the decode")
+    p.add_argument("--server-pid", type=int, default=None,
+                   help="the server's process id (on this machine): the report adds its CPU "
+                        "per connected bot per second, from /proc/PID/stat")
     p.add_argument("--json", action="store_true",
                    help="also print the report as one JSON object on the last line")
     return p
@@ -118,6 +122,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                      f"got {method!r}")
     if not 0 < args.connect_rate <= 100_000:
         parser.error(f"--connect-rate must be in (0, 100000], got {args.connect_rate}")
+    if args.server_pid is not None:
+        try:
+            cpu_seconds(args.server_pid)
+        except (OSError, ValueError, IndexError) as exc:
+            parser.error(f"--server-pid {args.server_pid}: cannot read its CPU time: {exc}")
     args.token = None
     if args.token_file is not None:
         try:
@@ -156,31 +165,82 @@ def _probe(args: argparse.Namespace) -> str | None:
     return None
 
 
-def _sum(tallies: dict[int, Tally]) -> Tally:
-    total = Tally()
-    for t in tallies.values():
-        total.add(t)
-    return total
-
-
 def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 2)
 
 
-def _progress(elapsed: float, now: Tally, before: Tally, window: Histogram) -> str:
-    seconds = now.client_seconds - before.client_seconds
-    rate = (now.snapshots - before.snapshots) / seconds if seconds > 0 else 0.0
-    p50, p99 = _ms(window.percentile(50)), _ms(window.percentile(99))
-    latency = "-" if p50 is None else f"p50 {p50:.1f} ms p99 {p99:.1f} ms"
-    return (f"[{elapsed:6.1f}s] connected {now.active}/{now.clients}  snapshots/s/bot "
-            f"{rate:.1f}  latency {latency}  disconnects {sum(now.disconnects.values())}  "
-            f"connect failures {sum(now.connect_failures.values())}")
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) process `pid` has used, from /proc/PID/stat (Linux)."""
+    with open(f"/proc/{pid}/stat") as f:
+        stat = f.read()
+    fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) ": state is fields[0]
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run(args: argparse.Namespace,
-        plans: list[WorkerPlan]) -> tuple[Tally, list[Tally], float, str]:
-    """Start the workers, print progress, and return (their summed tally, each worker's,
-    seconds the run took, a problem with the run itself or "")."""
+class Collector:
+    """The parent's view of the run: each worker's latest tally, every latency sample, the
+    progress lines, and the server's CPU (with --server-pid) over the steady part of the
+    run, from the first report with every bot connected to the last one before any worker
+    finished."""
+
+    def __init__(self, plans: list[WorkerPlan], server_pid: int | None) -> None:
+        self.latest = {p.index: Tally(clients=p.count) for p in plans}
+        self.finished: set[int] = set()
+        self.latency, self.window = Histogram(), Histogram()
+        self.shown = self.total()
+        self.server_pid = server_pid
+        # (server CPU seconds, bot-seconds connected, monotonic time) at both ends
+        self.steady: list[tuple[float, float, float]] = []
+
+    def take(self, index: int, final: bool, data: dict[str, Any], now: float) -> None:
+        tally = Tally.from_dict(data)
+        self.window.merge(tally.latency)
+        self.latency.merge(tally.latency)
+        self.latest[index] = tally
+        if final:
+            self.finished.add(index)
+        elif self.server_pid is not None and not self.finished:
+            total = self.total()
+            if total.attempted == total.clients:
+                try:
+                    point = (cpu_seconds(self.server_pid), total.client_seconds, now)
+                except (OSError, ValueError, IndexError):
+                    return  # the server is gone: the window ends where it was
+                self.steady[min(len(self.steady), 1):] = [point]  # the first, then the last
+
+    def total(self) -> Tally:
+        total = Tally()
+        for t in self.latest.values():
+            total.add(t)
+        total.latency = self.latency
+        return total
+
+    def progress(self, elapsed: float) -> str:
+        """One progress line on the time since the last one."""
+        now, before = self.total(), self.shown
+        seconds = now.client_seconds - before.client_seconds
+        rate = (now.snapshots - before.snapshots) / seconds if seconds > 0 else 0.0
+        p50, p99 = _ms(self.window.percentile(50)), _ms(self.window.percentile(99))
+        latency = "-" if p50 is None else f"p50 {p50:.1f} ms p99 {p99:.1f} ms"
+        self.shown, self.window = now, Histogram()
+        return (f"[{elapsed:6.1f}s] connected {now.active}/{now.clients}  snapshots/s/bot "
+                f"{rate:.1f}  latency {latency}  disconnects {sum(now.disconnects.values())}"
+                f"  connect failures {sum(now.connect_failures.values())}")
+
+    def server_cpu(self) -> dict[str, float | None]:
+        """Server CPU µs per connected bot per second, and cores busy, over the steady part."""
+        if len(self.steady) < 2:
+            return {"server_cpu_us_per_client_s": None, "server_cpu_cores": None}
+        (cpu0, bots0, t0), (cpu1, bots1, t1) = self.steady
+        cpu = cpu1 - cpu0
+        return {"server_cpu_us_per_client_s":
+                round(cpu / (bots1 - bots0) * 1e6, 1) if bots1 > bots0 else None,
+                "server_cpu_cores": round(cpu / (t1 - t0), 3) if t1 > t0 else None}
+
+
+def run(args: argparse.Namespace, plans: list[WorkerPlan]) -> tuple[Collector, float, str]:
+    """Start the workers, print progress, and return (what they reported, seconds the run
+    took, a problem with the run itself or "")."""
     ctx = multiprocessing.get_context("spawn")
     reports = ctx.Queue()
     stop = ctx.Event()
@@ -189,20 +249,17 @@ def run(args: argparse.Namespace,
     start = time.monotonic()
     for proc in procs:
         proc.start()
-    latest: dict[int, Tally] = {p.index: Tally(clients=p.count) for p in plans}
-    finished: set[int] = set()
-    total_latency, window = Histogram(), Histogram()
-    shown = _sum(latest)
+    seen = Collector(plans, args.server_pid)
     next_line = start + PROGRESS_EVERY
     give_up = start + args.clients / args.connect_rate + args.duration + FINAL_GRACE
     problem = ""
-    while len(finished) < len(plans):
+    while len(seen.finished) < len(plans):
         try:
             try:
                 index, final, data = reports.get(timeout=0.25)
             except queue.Empty:
                 dead = [p.name for i, p in enumerate(procs)
-                        if i not in finished and not p.is_alive()]
+                        if i not in seen.finished and not p.is_alive()]
                 if dead and reports.empty():
                     problem = f"worker {', '.join(dead)} died without a report"
                     break
@@ -210,18 +267,10 @@ def run(args: argparse.Namespace,
                     problem = "workers did not finish in time"
                     break
             else:
-                tally = Tally.from_dict(data)
-                window.merge(tally.latency)
-                total_latency.merge(tally.latency)
-                latest[index] = tally
-                if final:
-                    finished.add(index)
+                seen.take(index, final, data, time.monotonic())
             now = time.monotonic()
-            if now >= next_line and len(finished) < len(plans):
-                current = _sum(latest)
-                print(_progress(now - start, current, shown, window), file=sys.stderr,
-                      flush=True)
-                shown, window = current, Histogram()
+            if now >= next_line and len(seen.finished) < len(plans):
+                print(seen.progress(now - start), file=sys.stderr, flush=True)
                 next_line = now + PROGRESS_EVERY
         except KeyboardInterrupt:
             if stop.is_set():
@@ -237,14 +286,12 @@ def run(args: argparse.Namespace,
         proc.join(timeout=2.0)
         if proc.is_alive():
             proc.kill()
-    total = _sum(latest)
-    total.latency = total_latency
-    return total, [latest[p.index] for p in plans], elapsed, problem
+    return seen, elapsed, problem
 
 
-def summarise(total: Tally, workers: list[Tally], args: argparse.Namespace,
-              elapsed: float) -> dict[str, Any]:
+def summarise(seen: Collector, args: argparse.Namespace, elapsed: float) -> dict[str, Any]:
     """The report as a dict (the JSON line)."""
+    total = seen.total()
     seconds = total.client_seconds
 
     def per_s(n: float) -> float:
@@ -255,7 +302,7 @@ def summarise(total: Tally, workers: list[Tally], args: argparse.Namespace,
     return {
         "clients": args.clients, "procs": args.procs, "duration": args.duration,
         "elapsed": round(elapsed, 2), "connected": total.connected,
-        "connected_per_proc": [w.connected for w in workers],
+        "connected_per_proc": [seen.latest[i].connected for i in sorted(seen.latest)],
         "failed_connects": total.clients - total.connected,
         "connect_failures": dict(total.connect_failures),
         "disconnects": sum(total.disconnects.values()),
@@ -272,7 +319,7 @@ def summarise(total: Tally, workers: list[Tally], args: argparse.Namespace,
         "inputs_per_s_per_client": per_s(total.inputs),
         "calls": total.calls, "call_results": total.call_results,
         "call_errors": total.call_errors, "time_scale_min": total.time_scale_min,
-    }
+    } | seen.server_cpu()
 
 
 def render(s: dict[str, Any], args: argparse.Namespace) -> str:
@@ -286,6 +333,10 @@ def render(s: dict[str, Any], args: argparse.Namespace) -> str:
     latency = "no samples" if s["latency_ms_p50"] is None else \
         (f"p50 {s['latency_ms_p50']:.1f} ms  p99 {s['latency_ms_p99']:.1f} ms  "
          f"max {s['latency_ms_max']:.1f} ms  ({s['latency_samples']} inputs)")
+    server = ""
+    if s["server_cpu_us_per_client_s"] is not None:
+        server = (f"\n  server CPU            {s['server_cpu_us_per_client_s']:,.0f} µs per bot "
+                  f"per second ({s['server_cpu_cores']:.2f} cores) while all were connected")
     return (
         f"bots: {s['clients']} bots in {s['procs']} process(es) against "
         f"{args.host}:{args.port}, {s['elapsed']:.1f} s\n"
@@ -298,7 +349,8 @@ def render(s: dict[str, Any], args: argparse.Namespace) -> str:
         f"{s['bytes_sent_per_s_per_client']:,.0f} sent\n"
         f"  calls                 {s['calls']} sent, {s['call_results']} answered, "
         f"{s['call_errors']} refused\n"
-        f"  time scale            lowest {s['time_scale_min']:.2f} (1.00: no dilation)")
+        f"  time scale            lowest {s['time_scale_min']:.2f} (1.00: no dilation)"
+        f"{server}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -308,8 +360,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bots: error: no Loom server at {args.host}:{args.port}: {why}",
               file=sys.stderr)
         return 1
-    total, workers, elapsed, problem = run(args, plan_workers(args))
-    report = summarise(total, workers, args, elapsed)
+    seen, elapsed, problem = run(args, plan_workers(args))
+    report = summarise(seen, args, elapsed)
     print(render(report, args), flush=True)
     if args.json:
         print(json.dumps(report, sort_keys=True), flush=True)

@@ -238,7 +238,7 @@ class Worker:
             if self.due:
                 wake = min(wake, self.due[0][0])
             for key, _ in self.sel.select(max(0.0, wake - time.monotonic())):
-                bot = key.data
+                bot: Bot = key.data
                 if self.bots.get(bot.fd) is bot:  # not dropped earlier in this round
                     self._receive(bot, time.monotonic())
         now = time.monotonic()
@@ -283,8 +283,9 @@ class Worker:
                 pending = bot.pending
                 while pending and pending[0][0] <= msg.input_ack:
                     tally.latency.add(now - pending.popleft()[1])
-            elif isinstance(msg, Event):
-                tally.call_results += 1
+            elif isinstance(msg, Event) and isinstance(msg.payload, dict) \
+                    and "call" in msg.payload:
+                tally.call_results += 1  # a CALL's answer: {"call": seq, "result": value}
             elif isinstance(msg, Error) and msg.ref is not None:
                 tally.call_errors += 1
 

@@ -76,7 +76,8 @@ def last_json(out: str) -> dict[str, object]:
 
 
 def test_twenty_bots_connect_get_snapshots_and_report_latency(server: ServerProcess) -> None:
-    run = bots("--port", str(server.port), "--clients", "20", "--duration", "3", "--json")
+    run = bots("--port", str(server.port), "--clients", "20", "--duration", "3", "--json",
+               "--server-pid", str(server.proc.pid))
     assert run.returncode == 0, run.stdout + run.stderr
     report = last_json(run.stdout)
     assert report["clients"] == 20 and report["connected"] == 20
@@ -93,6 +94,9 @@ def test_twenty_bots_connect_get_snapshots_and_report_latency(server: ServerProc
     # The sandbox's `ping` is exposed: every call is accepted, none refused.
     assert isinstance(report["calls"], int) and report["calls"] > 0
     assert report["call_errors"] == 0
+    assert isinstance(report["call_results"], int) and report["call_results"] > 0
+    cpu = report["server_cpu_us_per_client_s"]
+    assert isinstance(cpu, float) and cpu > 0
     assert "20/20" in run.stdout and "connected 20/20" in run.stderr  # report, progress
     assert "Traceback" not in run.stderr
 
@@ -146,6 +150,7 @@ def test_no_server_is_one_line_and_exit_1() -> None:
     (["--duration", "nan"], "--duration must be a positive number"),
     (["--token-file", "/nonexistent/token"], "cannot read --token-file"),
     (["--clients", "many"], "argument --clients: invalid int value: 'many'"),
+    (["--server-pid", "999999999"], "--server-pid 999999999: cannot read its CPU time"),
 ])
 def test_bad_flags_are_one_line_and_exit_2(flags: list[str], says: str,
                                            capsys: pytest.CaptureFixture[str]) -> None:

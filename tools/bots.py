@@ -44,7 +44,8 @@ __all__ = ["main", "parse_args", "plan_workers", "summarise"]
 PROG = "python -m tools.bots"
 MAX_PER_PROC = 500
 PROGRESS_EVERY = 2.0  # seconds between two progress lines
-FINAL_GRACE = 15.0  # seconds a worker may take past its plan before the run gives up on it
+WORKER_START = 30.0  # seconds a worker may take to start and send its first report
+SILENCE = 15.0  # seconds without a report after which a worker counts as stuck (it sends 1/s)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -189,8 +190,9 @@ class Collector:
         self.latency, self.window = Histogram(), Histogram()
         self.shown = self.total()
         self.server_pid = server_pid
-        # (server CPU seconds, bot-seconds connected, monotonic time) at both ends
-        self.steady: list[tuple[float, float, float]] = []
+        # (server CPU seconds, bot-seconds connected, snapshots received, monotonic time)
+        # at both ends
+        self.steady: list[tuple[float, float, int, float]] = []
 
     def take(self, index: int, final: bool, data: dict[str, Any], now: float) -> None:
         tally = Tally.from_dict(data)
@@ -203,7 +205,8 @@ class Collector:
             total = self.total()
             if total.attempted == total.clients:
                 try:
-                    point = (cpu_seconds(self.server_pid), total.client_seconds, now)
+                    point = (cpu_seconds(self.server_pid), total.client_seconds,
+                             total.snapshots, now)
                 except (OSError, ValueError, IndexError):
                     return  # the server is gone: the window ends where it was
                 self.steady[min(len(self.steady), 1):] = [point]  # the first, then the last
@@ -228,13 +231,19 @@ class Collector:
                 f"  connect failures {sum(now.connect_failures.values())}")
 
     def server_cpu(self) -> dict[str, float | None]:
-        """Server CPU µs per connected bot per second, and cores busy, over the steady part."""
+        """Over the steady part: server CPU µs per connected bot per second and per snapshot
+        a bot received (the fairer number when the server dilates time), and cores busy."""
         if len(self.steady) < 2:
-            return {"server_cpu_us_per_client_s": None, "server_cpu_cores": None}
-        (cpu0, bots0, t0), (cpu1, bots1, t1) = self.steady
+            return dict.fromkeys(("server_cpu_us_per_client_s", "server_cpu_us_per_snapshot",
+                                  "server_cpu_cores"))
+        (cpu0, bots0, snaps0, t0), (cpu1, bots1, snaps1, t1) = self.steady
         cpu = cpu1 - cpu0
-        return {"server_cpu_us_per_client_s":
-                round(cpu / (bots1 - bots0) * 1e6, 1) if bots1 > bots0 else None,
+
+        def us_per(n: float) -> float | None:
+            return round(cpu / n * 1e6, 1) if n > 0 else None
+
+        return {"server_cpu_us_per_client_s": us_per(bots1 - bots0),
+                "server_cpu_us_per_snapshot": us_per(snaps1 - snaps0),
                 "server_cpu_cores": round(cpu / (t1 - t0), 3) if t1 > t0 else None}
 
 
@@ -251,23 +260,27 @@ def run(args: argparse.Namespace, plans: list[WorkerPlan]) -> tuple[Collector, f
         proc.start()
     seen = Collector(plans, args.server_pid)
     next_line = start + PROGRESS_EVERY
-    give_up = start + args.clients / args.connect_rate + args.duration + FINAL_GRACE
+    heard = {p.index: start + WORKER_START for p in plans}  # when each worker last reported
     problem = ""
     while len(seen.finished) < len(plans):
         try:
             try:
                 index, final, data = reports.get(timeout=0.25)
             except queue.Empty:
+                now = time.monotonic()
                 dead = [p.name for i, p in enumerate(procs)
                         if i not in seen.finished and not p.is_alive()]
                 if dead and reports.empty():
                     problem = f"worker {', '.join(dead)} died without a report"
                     break
-                if time.monotonic() > give_up:
-                    problem = "workers did not finish in time"
+                silent = [p.name for i, p in enumerate(procs)
+                          if i not in seen.finished and now > heard[i] + SILENCE]
+                if silent:
+                    problem = f"worker {', '.join(silent)} stopped reporting"
                     break
             else:
-                seen.take(index, final, data, time.monotonic())
+                heard[index] = time.monotonic()
+                seen.take(index, final, data, heard[index])
             now = time.monotonic()
             if now >= next_line and len(seen.finished) < len(plans):
                 print(seen.progress(now - start), file=sys.stderr, flush=True)
@@ -279,7 +292,6 @@ def run(args: argparse.Namespace, plans: list[WorkerPlan]) -> tuple[Collector, f
             print("bots: interrupted; closing the bots", file=sys.stderr, flush=True)
             stop.set()
             problem = "interrupted"
-            give_up = time.monotonic() + FINAL_GRACE
     elapsed = time.monotonic() - start
     stop.set()
     for proc in procs:
@@ -319,6 +331,8 @@ def summarise(seen: Collector, args: argparse.Namespace, elapsed: float) -> dict
         "inputs_per_s_per_client": per_s(total.inputs),
         "calls": total.calls, "call_results": total.call_results,
         "call_errors": total.call_errors, "time_scale_min": total.time_scale_min,
+        "bots_cpu_us_per_client_s":
+            round(total.cpu_seconds / seconds * 1e6, 1) if seconds > 0 else 0.0,
     } | seen.server_cpu()
 
 
@@ -335,8 +349,10 @@ def render(s: dict[str, Any], args: argparse.Namespace) -> str:
          f"max {s['latency_ms_max']:.1f} ms  ({s['latency_samples']} inputs)")
     server = ""
     if s["server_cpu_us_per_client_s"] is not None:
+        per_snapshot = s["server_cpu_us_per_snapshot"] or 0.0
         server = (f"\n  server CPU            {s['server_cpu_us_per_client_s']:,.0f} µs per bot "
-                  f"per second ({s['server_cpu_cores']:.2f} cores) while all were connected")
+                  f"per second, {per_snapshot:,.0f} µs per snapshot received, "
+                  f"{s['server_cpu_cores']:.2f} cores (while every bot was connected)")
     return (
         f"bots: {s['clients']} bots in {s['procs']} process(es) against "
         f"{args.host}:{args.port}, {s['elapsed']:.1f} s\n"
@@ -349,7 +365,8 @@ def render(s: dict[str, Any], args: argparse.Namespace) -> str:
         f"{s['bytes_sent_per_s_per_client']:,.0f} sent\n"
         f"  calls                 {s['calls']} sent, {s['call_results']} answered, "
         f"{s['call_errors']} refused\n"
-        f"  time scale            lowest {s['time_scale_min']:.2f} (1.00: no dilation)"
+        f"  time scale            lowest {s['time_scale_min']:.2f} (1.00: no dilation)\n"
+        f"  bots' own CPU         {s['bots_cpu_us_per_client_s']:,.0f} µs per bot per second"
         f"{server}")
 
 

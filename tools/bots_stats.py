@@ -90,6 +90,7 @@ class Tally:
     bytes_received: int = 0
     bytes_sent: int = 0
     client_seconds: float = 0.0  # the sum over clients of the time each was connected
+    cpu_seconds: float = 0.0  # the worker process's own CPU time (user + system)
     snapshot_rate: float = 0.0  # the server's, from WELCOME
     time_scale_min: float = 1.0  # the lowest time-dilation factor a snapshot carried
     latency: Histogram = field(default_factory=Histogram)
@@ -114,7 +115,7 @@ class Tally:
         """Add another worker's counters into this one (the parent's sum)."""
         for name in ("clients", "attempted", "connected", "active", "snapshots", "inputs",
                      "calls", "call_results", "call_errors", "bytes_received", "bytes_sent",
-                     "client_seconds"):
+                     "client_seconds", "cpu_seconds"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.connect_failures.update(other.connect_failures)
         self.disconnects.update(other.disconnects)

@@ -310,6 +310,8 @@ class Worker:
             self._count_bytes(bot)
             self.tally.client_seconds += now - bot.connected_at
             bot.connected_at = now
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        self.tally.cpu_seconds = usage.ru_utime + usage.ru_stime
         self.report_queue.put((self.plan.index, final, self.tally.to_dict()))
         self.tally.latency = Histogram()  # each report carries only its own samples
 

@@ -295,7 +295,7 @@ def run(args: argparse.Namespace, plans: list[WorkerPlan]) -> tuple[Collector, f
     elapsed = time.monotonic() - start
     stop.set()
     for proc in procs:
-        proc.join(timeout=2.0)
+        proc.join(timeout=5.0)  # it has reported: only its exit is left
         if proc.is_alive():
             proc.kill()
     return seen, elapsed, problem

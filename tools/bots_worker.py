@@ -21,6 +21,7 @@ import signal
 import threading
 import time
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -242,9 +243,13 @@ class Worker:
                 if self.bots.get(bot.fd) is bot:  # not dropped earlier in this round
                     self._receive(bot, time.monotonic())
         now = time.monotonic()
-        for bot in list(self.bots.values()):
+        bots = list(self.bots.values())
+        for bot in bots:
             self._drop(bot, now, None)
-            bot.client.close("bots done")
+        # close() may wait for the server's side of each close: many at once, not in a row.
+        with ThreadPoolExecutor(CONNECT_THREADS) as pool:
+            for bot in bots:
+                pool.submit(bot.client.close, "bots done")
         self._report(now, final=True)
 
     def _send_due(self, now: float) -> None:

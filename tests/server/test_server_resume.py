@@ -110,3 +110,28 @@ def test_a_fatal_error_from_the_client_ends_the_session() -> None:
         watcher.close()
         result = server.stop()
     assert "session ended (left)" in result.stderr
+
+
+def test_an_idle_timeout_keeps_the_session_and_a_protocol_violation_ends_it() -> None:
+    with ServerProcess("--world-arg", "npcs=0", "--idle-timeout", "1", "--ping-interval",
+                       "0.5") as server:
+        sleeper = server.client("sleeper")
+        first = sleeper.connect()
+        time.sleep(1.5)  # no poll(): its PINGs go unanswered, the server closes it
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                sleeper.poll(0.1)
+        assert closed.value.code == ErrorCode.IDLE_TIMEOUT
+        assert sleeper.reconnect().client_id == first.client_id  # resumable
+        sleeper.close()
+        cheat = server.client("cheat")
+        welcome = cheat.connect()
+        assert cheat._sock is not None
+        cheat._sock.sendall(b"\x00\x00\x00\x02\x91\x63")  # [99]: an unknown message type
+        with pytest.raises(ConnectionClosed) as kicked:
+            while True:
+                cheat.poll(0.1)
+        assert kicked.value.code == ErrorCode.UNKNOWN_TYPE
+        assert refused_resume(server, "cheat", welcome.resume_token) == ErrorCode.RESUME_FAILED
+        result = server.stop()
+    assert "session ended (kicked)" in result.stderr

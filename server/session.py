@@ -157,6 +157,10 @@ class Session:
                     self._call(conn, message)
             except sim.ChannelClosed:
                 pass  # the avatar was despawned meanwhile: nothing left to steer
+            except Exception:  # a bug must cost this message, never the relay
+                log.exception("client %d: relay failed on %r", self._id, message)
+                self._refuse(conn, ErrorCode.INTERNAL, f"{message.TYPE.name} {message.seq}: "
+                             "internal server error", message.seq)
 
     def _refuse(self, conn: Connection, code: ErrorCode, text: str, ref: int) -> None:
         self.refused += 1
@@ -197,7 +201,12 @@ class Session:
             log.exception("client %d: %s on %r raised", self._id, what, avatar)
             self._refuse(conn, ErrorCode.INTERNAL, f"{what}: the method failed", seq)
             return
-        self._call_result(self, seq, result)
+        try:
+            self._call_result(self, seq, result)
+        except sim.InvalidPayload as exc:  # the world's method returned a live object
+            log.error("client %d: %s returned what a client cannot receive: %s", self._id,
+                      what, exc)
+            self._refuse(conn, ErrorCode.INTERNAL, f"{what}: the result cannot be sent", seq)
 
     def end(self) -> None:
         """Stop the relay (its queued messages are dropped)."""

@@ -111,6 +111,8 @@ class Session:
         """num of the last SNAPSHOT sent; numbers go on across a resume."""
         self.acked = 0
         """num of the newest SNAPSHOT the client acknowledged on this connection (0: none)."""
+        self.first_num = 1
+        """num of the first SNAPSHOT sent on this connection: older ones are no base."""
         self.input_seq = 0
         """seq of the last INPUT handed to the avatar (SNAPSHOT.input_ack)."""
         self.left_at: float | None = None  # wall clock (monotonic) of the drop, while parked
@@ -168,7 +170,7 @@ class Session:
         conn.send(Error(code, text[:256], ref))
 
     def _input(self, conn: Connection, message: Input) -> None:
-        if message.ack <= self.snapshot_num:  # (a number never sent cannot be a base)
+        if self.first_num <= message.ack <= self.snapshot_num:  # sent on this connection
             self.acked = max(self.acked, message.ack)
         try:
             self._check_input(message.payload)

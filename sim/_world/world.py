@@ -357,6 +357,19 @@ class World:
         """(entity, behaviour name) of every quarantined behaviour."""
         return self.supervision.quarantined(self._entities)
 
+    def suspend(self, entity: Entity) -> list[str]:
+        """Quarantine ``entity``'s live behaviours now, as if they had overrun their share (an
+        operator's command), until :meth:`release`; returns their names.  Call it between
+        steps, from outside the world's behaviours."""
+        if self._stepping:
+            raise WorldError("suspend() is for between steps, not from a behaviour")
+        return self.supervision.suspend(entity)
+
+    @property
+    def quarantines(self) -> int:
+        """Behaviours quarantined so far (by overrunning their share, or by ``suspend``)."""
+        return self.supervision.quarantines
+
     # ------------------------------------------------------------------ the tick
 
     def step(self) -> None:

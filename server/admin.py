@@ -316,6 +316,10 @@ class _Server(socketserver.ThreadingTCPServer):
             self.address_family = socket.AF_INET6
         super().__init__(address, _Connection)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A connection's own failure (a peer gone while we flush): log it, no traceback.
+        log.info("admin %s: connection failed", client_address[0], exc_info=True)
+
     def verify_request(self, request: Any, client_address: Any) -> bool:
         why = self.console.admit(str(client_address[0]))
         if why is None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -40,6 +41,9 @@ log = logging.getLogger("loom.server.metrics")
 TICK_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.0267, 0.0333, 0.05, 0.1, 0.25, 0.5, 1.0)
 #: How often (wall seconds) the tick loop gathers a Sample when no scrape is waiting.
 DEFAULT_INTERVAL = 1.0
+#: The shortest time (wall seconds) between two Samples, however often scrapes ask: a
+#: scraper in a loop must not make the tick loop gather at every tick.
+MIN_INTERVAL = 0.1
 #: How long a scrape waits for the tick loop to gather a fresh Sample before it serves the
 #: last one (a stalled loop must not stall the scraper).
 FRESH_TIMEOUT = 1.0
@@ -207,11 +211,13 @@ class Metrics:
                drops: Mapping[str, int] | None = None) -> bool:
         """Called by the tick loop once per tick, on the main tasklet: observe the tick's wall
         time, and gather a Sample if one is due (every ``interval`` s) or a scrape waits for
-        one.  Returns whether it gathered.  Costs a clock read when nothing is due."""
+        one (at most every ``MIN_INTERVAL`` s).  Returns whether it gathered.  Costs a clock
+        read when nothing is due."""
         if tick_seconds is not None:
             self.tick_seconds.observe(tick_seconds)
         now = self._clock()
-        if not self._wanted and now - self._last < self.interval:
+        age = now - self._last
+        if age < self.interval and not (self._wanted and age >= MIN_INTERVAL):
             return False
         self.publish(collect(world, pump, uptime_s=now - self._started, clients=clients,
                              drops=drops))
@@ -254,7 +260,8 @@ class Metrics:
         if self._http is not None:
             raise RuntimeError("metrics are already served")
         handler = type("MetricsHandler", (_Handler,), {"metrics": self})
-        self._http = ThreadingHTTPServer((host, port), handler)
+        server_class = _HTTPServer6 if ":" in host else ThreadingHTTPServer
+        self._http = server_class((host, port), handler)
         self._http.daemon_threads = True
         self._thread = threading.Thread(target=self._http.serve_forever, name="metrics http",
                                         daemon=True)
@@ -285,11 +292,16 @@ class Metrics:
             self._thread = None
 
 
+class _HTTPServer6(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
 class _Handler(BaseHTTPRequestHandler):
     """GET ``/metrics`` (Prometheus text) and ``/status`` (JSON); anything else is 404."""
 
     metrics: Metrics
     server_version = "loom-metrics"
+    timeout = 10  # seconds a client may take to send its request (no slow-loris threads)
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         path = self.path.split("?", 1)[0]

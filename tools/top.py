@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import socket
 import sys
 import time
@@ -177,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.once:
                 sys.stdout.write(render(view))
                 return 0
-            sys.stdout.write(CLEAR + render(view))
+            sys.stdout.write(CLEAR + render(view, shutil.get_terminal_size().columns))
             sys.stdout.flush()
     except AdminClientError as exc:
         print(f"tools.top: {exc}", file=sys.stderr)

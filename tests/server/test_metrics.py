@@ -119,6 +119,8 @@ def test_the_sample_is_gathered_when_due_or_wanted() -> None:
         assert metrics.update(world, tick_seconds=0.002) is False
         world.step()
         assert metrics.fresh(timeout=0) is not None  # a reader asked (and did not wait)
+        assert metrics.update(world) is False  # not twice within MIN_INTERVAL
+        now[0] += 0.125
         assert metrics.update(world) is True
         sample = metrics.latest()
         assert sample is not None and sample.tick == 2 and sample.by_kind == {"idle": 1}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from conftest import ROOT, ServerProcess
 
 from server.top import TopSampler
 from sim import TaskletStatistics
-from tools.top import render
+from tools.top import CLEAR, render
 
 
 def top(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -41,6 +42,28 @@ def test_once_shows_real_tasklets_busiest_first(server: ServerProcess) -> None:
     shares = [float(r[-4]) for r in rows]
     assert shares == sorted(shares, reverse=True) and shares[0] > 0
     assert "\x1b[" not in done.stdout  # --once: no terminal control
+
+
+def test_live_view_refreshes_until_interrupted(server: ServerProcess) -> None:
+    env = dict(os.environ)
+    env.pop("LOOM_ADMIN_TOKEN", None)
+    proc = subprocess.Popen([sys.executable, "-m", "tools.top", "--admin", server.admin_arg(),
+                             "--token-file", str(server.token_file), "--interval", "0.2"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    try:
+        screens = 0
+        while screens < 2:  # each refresh clears the screen, then draws
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read()
+            screens += line.startswith(CLEAR.encode() + b"loom top  tick ")
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
 
 
 def test_json_view_sorted_by_cpu_share(server: ServerProcess) -> None:

@@ -24,9 +24,17 @@ from .admin import AdminConsole, admin_token
 from .commands import AdminCommands
 from .metrics import Metrics, PumpLike
 
-__all__ = ["Ops"]
+__all__ = ["ListenError", "Ops"]
 
 log = logging.getLogger("loom.server.ops")
+
+
+class ListenError(Exception):
+    """A metrics or admin port could not be bound; the message names it and says why."""
+
+
+def _reason(exc: OSError) -> str:
+    return os.strerror(exc.errno) if exc.errno else str(exc)
 
 
 class Ops:
@@ -35,7 +43,9 @@ class Ops:
 
     Metrics listen on ``host`` (the server's own host: a Prometheus server elsewhere may
     scrape them); the admin console on ``admin_host``, which must be a loopback address.
-    ``clients`` counts the server's clients (default: the pump's connections).
+    ``clients`` counts the server's clients (default: the pump's connections).  A bad admin
+    host or token raises AdminError here, a port in use ListenError (here for the admin
+    console, from ``start`` for metrics).
     """
 
     def __init__(self, world: sim.World, pump: PumpLike | None = None, *,
@@ -55,15 +65,25 @@ class Ops:
         if admin_port is not None:  # a bad host or token fails here, before anything listens
             token, self.token_source = admin_token(admin_token_file, data_dir)
             commands = AdminCommands(world, pump, clients=clients)
-            self.admin = AdminConsole(token, commands.execute, admin_host, admin_port)
+            try:
+                self.admin = AdminConsole(token, commands.execute, admin_host, admin_port)
+            except OSError as exc:
+                raise ListenError(f"cannot serve the admin console on {admin_host}:"
+                                  f"{admin_port}: {_reason(exc)}") from None
 
     def start(self) -> list[str]:
         """Start listening; returns the lines the server prints ("metrics on HOST:PORT",
-        "admin on HOST:PORT")."""
+        "admin on HOST:PORT").  ListenError if a port cannot be bound (nothing is left
+        listening then)."""
         lines = []
         if self._metrics_port is not None:
             self.metrics = Metrics()
-            host, port = self.metrics.serve(self._host, self._metrics_port)
+            try:
+                host, port = self.metrics.serve(self._host, self._metrics_port)
+            except OSError as exc:
+                self.close()
+                raise ListenError(f"cannot serve metrics on {self._host}:{self._metrics_port}"
+                                  f": {_reason(exc)}") from None
             lines.append(f"metrics on {host}:{port}")
         if self.admin is not None:
             host, port = self.admin.start()

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import Console, ServerProcess, wait_ticks
 
+import sim
 from server.admin import (
     ENV_TOKEN,
     AdminConsole,
@@ -23,6 +24,7 @@ from server.admin import (
     parse_request,
 )
 from server.commands import CommandError
+from server.ops import ListenError, Ops
 
 
 def non_loopback_address() -> str | None:
@@ -216,3 +218,22 @@ def test_a_console_whose_tick_loop_does_not_answer_says_so() -> None:
             assert c.reply() == {"ok": True, "never": True}
     finally:
         console.close()
+
+
+def test_ports_in_use_are_named(tmp_path: Path) -> None:
+    with sim.World() as world, socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ListenError, match=f"cannot serve the admin console on 127.0.0.1:"
+                                              f"{port}: Address already in use"):
+            Ops(world, admin_port=port, data_dir=tmp_path)
+        ops = Ops(world, metrics_port=port, admin_port=0, data_dir=tmp_path)
+        with pytest.raises(ListenError, match=f"cannot serve metrics on 127.0.0.1:{port}: "
+                                              "Address already in use"):
+            ops.start()
+        assert ops.admin is not None
+        with pytest.raises(ConnectionRefusedError):  # start() closed what it had opened
+            socket.create_connection(ops.admin.address, timeout=5).close()
+        with pytest.raises(AdminError, match="loopback only"):
+            Ops(world, admin_port=0, admin_host="0.0.0.0", data_dir=tmp_path)

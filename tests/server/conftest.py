@@ -1,5 +1,6 @@
-"""Fixtures for the operator-side tests: a server process with metrics and an admin console
-on port 0, and a line client for the console."""
+"""Fixtures for the operator-side tests: ``python -m server`` as a real subprocess with
+metrics and an admin console on port 0 (the world: tests/server/busy_world.py), and a line
+client for the console."""
 
 from __future__ import annotations
 
@@ -9,17 +10,17 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-HARNESS = Path(__file__).resolve().parent / "ops_world.py"
-STARTUP_SECONDS = 60  # a loaded 2-core machine can be slow to import and bind
+WORLD = "tests.server.busy_world"
 
 
 def _address(text: str) -> tuple[str, int]:
@@ -32,10 +33,11 @@ class ServerProcess:
     """A running server: its process, the addresses it printed, its admin token file."""
 
     proc: subprocess.Popen[str]
+    game: tuple[str, int]
     metrics: tuple[str, int]
     admin: tuple[str, int]
-    game: tuple[str, int]
     token_file: Path
+    log_file: IO[str] = field(repr=False)
 
     @property
     def token(self) -> str:
@@ -44,6 +46,10 @@ class ServerProcess:
     def admin_arg(self) -> str:
         return f"{self.admin[0]}:{self.admin[1]}"
 
+    def log(self) -> str:
+        self.log_file.seek(0)
+        return self.log_file.read()
+
     def stop(self) -> int:
         """SIGTERM, then its exit status."""
         if self.proc.poll() is None:
@@ -51,42 +57,45 @@ class ServerProcess:
         try:
             return self.proc.wait(timeout=30)
         finally:
-            for stream in (self.proc.stdout, self.proc.stderr):
-                if stream is not None:
-                    stream.close()
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()
 
 
 def start_server(data_dir: Path, *extra: str) -> ServerProcess:
-    """The tick loop of tests/server/ops_world.py with metrics and admin on port 0; waits
-    for its 'ready' line."""
+    """``python -m server --port 0 --world tests.server.busy_world --metrics-port 0
+    --admin-port 0 --data-dir DATA_DIR``; returns once it printed its three addresses.
+    Its log goes to a file, so a chatty server never blocks on a pipe."""
     env = dict(os.environ)
     env.pop("LOOM_ADMIN_TOKEN", None)
-    proc = subprocess.Popen([sys.executable, str(HARNESS), "--data-dir", str(data_dir), *extra],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    log_file = tempfile.TemporaryFile(mode="w+")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "server", "--port", "0", "--world", WORLD, "--metrics-port",
+         "0", "--admin-port", "0", "--data-dir", str(data_dir), "--log-level", "INFO",
+         *extra], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=log_file, text=True)
     assert proc.stdout is not None
-    seen: dict[str, str] = {}
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        words = line.split()
-        if line.strip() == "ready":
-            return ServerProcess(proc, _address(seen["metrics"]), _address(seen["admin"]),
-                                 _address(seen["listening"]), data_dir / "admin.token")
+    seen: dict[str, tuple[str, int]] = {}
+    while len(seen) < 3:
+        words = proc.stdout.readline().split()
+        if not words:
+            proc.kill()
+            proc.wait()
+            log_file.seek(0)
+            raise AssertionError(f"server did not start: {seen}\n{log_file.read()}")
         if len(words) == 3 and words[1] == "on":
-            seen[words[0]] = words[2]
-    proc.kill()
-    _, err = proc.communicate()
-    raise AssertionError(f"server did not start: {seen}\n{err}")
+            seen[words[0]] = _address(words[2])
+    return ServerProcess(proc, seen["listening"], seen["metrics"], seen["admin"],
+                         data_dir / "admin.token", log_file)
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     s = start_server(tmp_path_factory.mktemp("data"))
-    yield s
-    assert s.stop() == 0, s.proc.stderr.read() if s.proc.stderr else ""
+    try:
+        yield s
+        assert s.stop() == 0, s.log()
+    finally:
+        s.stop()
+        s.log_file.close()
 
 
 class Console:

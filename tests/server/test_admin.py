@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Console, ServerProcess, wait_ticks
+from server_harness import run_server
 
 import sim
 from server.admin import (
@@ -169,7 +170,7 @@ def test_quarantine_and_release(console: Console) -> None:
 
 def test_log_level(console: Console) -> None:
     assert console.ask("log-level debug loom.server") == {
-        "ok": True, "logger": "loom.server", "level": "DEBUG", "was": "WARNING"}
+        "ok": True, "logger": "loom.server", "level": "DEBUG", "was": "INFO"}  # --log-level
     assert console.ask("log-level warning loom.server")["was"] == "DEBUG"
     assert console.ask("log-level loud")["error"].startswith("level must be one of DEBUG")
 
@@ -237,3 +238,21 @@ def test_ports_in_use_are_named(tmp_path: Path) -> None:
             socket.create_connection(ops.admin.address, timeout=5).close()
         with pytest.raises(AdminError, match="loopback only"):
             Ops(world, admin_port=0, admin_host="0.0.0.0", data_dir=tmp_path)
+
+
+def test_the_server_refuses_a_bad_admin_setup_in_one_line(tmp_path: Path) -> None:
+    missing = tmp_path / "missing"
+    done = run_server("--port", "0", "--admin-port", "0", "--admin-token-file", str(missing))
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.splitlines()[-1].startswith(
+        f"python -m server: error: cannot read the admin token file '{missing}': ")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run_server("--port", "0", "--admin-port", str(port), "--data-dir",
+                          str(tmp_path))
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-1] == (f"python -m server: cannot serve the admin "
+                                            f"console on 127.0.0.1:{port}: Address already "
+                                            "in use")

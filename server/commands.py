@@ -175,7 +175,7 @@ class AdminCommands:
         sampler = session.get("top")
         if sampler is None:
             sampler = session["top"] = TopSampler(*self._started)
-        view = sampler.view([t.statistics() for t in sim.tasklets()], self._wall(),
+        view = sampler.view(sim.tasklets(), self._wall(),
                             self._process_cpu(), limit=limit, sort=sort)
         w = self.world
         return {"tick": w.tick, "dilation": w.dilation, "mode": sim.preemption_mode(),

@@ -1,20 +1,20 @@
 """The live tasklet view behind the admin console's ``top``: each tasklet's CPU share,
 switches and preemptions over the interval since the viewer last looked, sorted.
 
-``TopSampler`` is a policy on plain numbers: it is given the kernel's ``TaskletStatistics``
-and the wall and process-CPU times, and keeps only the totals it saw last (to subtract).
+``TopSampler`` is a policy on plain numbers: it is given the tasklets (or their
+``TaskletStatistics``: the kernel's counters, kept at every switch) and the wall and
+process-CPU times, and keeps only the totals it saw last (to subtract).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+import heapq
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from sim import TaskletStatistics
-
-__all__ = ["SORT_KEYS", "TopRow", "TopSampler", "TopView"]
+__all__ = ["SORT_KEYS", "Counted", "TopRow", "TopSampler", "TopView"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,14 +53,33 @@ class TopView:
         return dataclasses.asdict(self)
 
 
+class Counted(Protocol):
+    """What the sampler reads of a tasklet: a ``sim.Tasklet`` or its ``TaskletStatistics``."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def time_ns(self) -> int: ...
+    @property
+    def switches(self) -> int: ...
+    @property
+    def preemptions(self) -> int: ...
+
+
+# A tasklet's interval, as the sort keys see it: (time, switches, preemptions, total time, id,
+# the tasklet).  Rows are built only for the ones shown: a server has 10,000s of tasklets.
+_Delta = tuple[int, int, int, int, int, Counted]
+
 #: ``sort`` names: the interval's CPU share (default), switches or preemptions, the total
 #: time since start, or the tasklet id.
-SORT_KEYS = {
-    "cpu": lambda r: (-r.time_ns, -r.switches, r.id),
-    "switches": lambda r: (-r.switches, -r.time_ns, r.id),
-    "preemptions": lambda r: (-r.preemptions, -r.time_ns, r.id),
-    "time": lambda r: (-r.total_time_ns, r.id),
-    "id": lambda r: (r.id,),
+SORT_KEYS: dict[str, Callable[[_Delta], tuple[int, ...]]] = {
+    "cpu": lambda d: (-d[0], -d[1], d[4]),
+    "switches": lambda d: (-d[1], -d[0], d[4]),
+    "preemptions": lambda d: (-d[2], -d[0], d[4]),
+    "time": lambda d: (-d[3], d[4]),
+    "id": lambda d: (d[4],),
 }
 
 
@@ -74,33 +93,36 @@ class TopSampler:
         self._cpu = process_cpu
         self._seen: dict[int, tuple[int, int, int]] = {}
 
-    def view(self, stats: Iterable[TaskletStatistics], wall: float, process_cpu: float, *,
+    def view(self, tasklets: Iterable[Counted], wall: float, process_cpu: float, *,
              limit: int = 20, sort: str = "cpu") -> TopView:
-        """The tasklets of ``stats`` since the last view, at wall time ``wall`` (seconds) and
-        process CPU time ``process_cpu`` (seconds); the first ``limit`` rows by ``sort``."""
+        """The ``tasklets`` since the last view, at wall time ``wall`` (seconds) and process
+        CPU time ``process_cpu`` (seconds); the first ``limit`` rows by ``sort``."""
         key = SORT_KEYS.get(sort)
         if key is None:
             raise ValueError(f"sort must be one of {', '.join(SORT_KEYS)}, got {sort!r}")
         if limit < 0:
             raise ValueError(f"limit must be >= 0, got {limit}")
         interval = max(wall - self._wall, 1e-9)
-        span_ns = interval * 1e9
-        rows: list[TopRow] = []
+        old = self._seen
         seen: dict[int, tuple[int, int, int]] = {}
-        for st in stats:
-            t0, s0, p0 = self._seen.get(st.id, (0, 0, 0))
-            seen[st.id] = (st.time_ns, st.switches, st.preemptions)
-            used = st.time_ns - t0
-            rows.append(TopRow(
-                id=st.id, name=st.name or f"tasklet-{st.id}", cpu_pct=100.0 * used / span_ns,
-                time_ns=used, switches=st.switches - s0, preemptions=st.preemptions - p0,
-                total_time_ns=st.time_ns, total_switches=st.switches,
-                total_preemptions=st.preemptions))
-        rows.sort(key=key)
+        deltas: list[_Delta] = []
+        zero = (0, 0, 0)
+        for t in tasklets:
+            tid, time_ns, switches, preemptions = t.id, t.time_ns, t.switches, t.preemptions
+            t0, s0, p0 = old.get(tid, zero)
+            seen[tid] = (time_ns, switches, preemptions)
+            deltas.append((time_ns - t0, switches - s0, preemptions - p0, time_ns, tid, t))
+        shown = heapq.nsmallest(limit, deltas, key=key)
+        span_ns = interval * 1e9
+        rows = tuple(TopRow(
+            id=tid, name=t.name or f"tasklet-{tid}", cpu_pct=100.0 * used / span_ns,
+            time_ns=used, switches=sw, preemptions=pre, total_time_ns=total,
+            total_switches=t.switches, total_preemptions=t.preemptions)
+            for used, sw, pre, total, tid, t in shown)
         process = 100.0 * (process_cpu - self._cpu) / interval
         self._seen, self._wall, self._cpu = seen, wall, process_cpu
         return TopView(
-            interval_s=interval, sort=sort, tasklets=len(rows),
-            cpu_pct=sum(r.cpu_pct for r in rows), process_cpu_pct=process,
-            switches=sum(r.switches for r in rows),
-            preemptions=sum(r.preemptions for r in rows), rows=tuple(rows[:limit]))
+            interval_s=interval, sort=sort, tasklets=len(deltas),
+            cpu_pct=100.0 * sum(d[0] for d in deltas) / span_ns, process_cpu_pct=process,
+            switches=sum(d[1] for d in deltas), preemptions=sum(d[2] for d in deltas),
+            rows=rows)

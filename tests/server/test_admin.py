@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Console, ServerProcess, wait_ticks
+from ops_harness import Console, ServerProcess, console_fixture, server_fixture, wait_ticks
 from server_harness import run_server
 
 import sim
@@ -26,6 +26,9 @@ from server.admin import (
 )
 from server.commands import CommandError
 from server.ops import ListenError, Ops
+
+server = server_fixture()
+console = console_fixture()
 
 
 def non_loopback_address() -> str | None:

@@ -12,12 +12,14 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from conftest import Console, ServerProcess, wait_ticks
+from ops_harness import Console, ServerProcess, server_fixture, wait_ticks
 from prometheus_client.parser import text_string_to_metric_families
 
 import sim
 from net import PROTOCOL_VERSION, Client, Hello, encode_message
 from server.metrics import Metrics, collect
+
+server = server_fixture()
 
 
 def url(server: ServerProcess, path: str) -> str:

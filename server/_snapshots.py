@@ -13,7 +13,7 @@ import math
 from collections.abc import Iterable
 
 import sim
-from net import EntityState, Snapshot
+from net import EntityState, FrameTooLarge, Snapshot
 from server.session import Session
 
 __all__ = ["MAX_ENTITIES", "send_snapshots"]
@@ -44,14 +44,27 @@ def send_snapshots(world: sim.World, sessions: Iterable[Session], radius: float,
         if len(near) > MAX_ENTITIES:
             near.sort(key=lambda e: math.hypot(*world.offset(here, e.pos)))
             del near[MAX_ENTITIES:]
-        entities = []
+        entities: list[EntityState] = []
         for e in near:
             record = records.get(e.id)
             if record is None:
                 record = records[e.id] = _record(e)
             entities.append(record)
         session.snapshot_num += 1
-        conn.send(Snapshot(session.snapshot_num, 0, world.tick, session.input_seq,
-                           server_time, world.dilation, tuple(entities)))
+        while True:
+            try:
+                conn.send(Snapshot(session.snapshot_num, 0, world.tick, session.input_seq,
+                                   server_time, world.dilation, tuple(entities)))
+                break
+            except FrameTooLarge:  # big fields: keep the nearest half, until it fits
+                if not entities:
+                    raise
+                entities.sort(key=lambda r: _distance(world, here, r))
+                del entities[len(entities) // 2:]
         sent += 1
     return sent
+
+
+def _distance(world: sim.World, here: tuple[float, float], record: EntityState) -> float:
+    assert record.pos is not None
+    return math.hypot(*world.offset(here, record.pos))

@@ -4,10 +4,11 @@ tick loop that glues them. `Server(config)` binds and loads everything; `run()` 
 
 Each tick, on the main tasklet::
 
-  5 wait       poll sockets until the tick is due (the pump reads, fires network timers)
-  1 deliver    HELLOs and closed connections are settled (on_join / on_leave); the
-               connection tasklets the pump woke decode at the start of the step and their
-               sessions' relays hand checked INPUTs to the avatars' inboxes
+  5 wait       until the tick is due
+  1 deliver    one poll of the sockets (accepts, reads, network timers); HELLOs and closed
+               connections are settled (on_join / on_leave); the connection tasklets the
+               poll woke decode at the start of the step and their sessions' relays hand
+               checked INPUTs to the avatars' inboxes
   2-3 step     world.step(): sim timers, behaviours round-robin within the tick budget
                (hard preemption), motion, dilation
   4 sync       every tick hook runs (metrics and admin commands: server/ops.py); on
@@ -152,16 +153,20 @@ class Server:
     def tick(self) -> None:
         """One pass of the loop: wait for the tick's deadline, then the tick itself."""
         world, pump, sessions, clock = self.world, self.pump, self.sessions, self.clock
-        # 5 wait (the previous tick's, before this one): sockets until the deadline
+        # 5 wait (the previous tick's, before this one) until the tick is due.
         deadline = world.next_deadline()
         while not self._stopping:
             left = deadline - clock()
             if left <= 0:
                 break
-            pump.poll(min(left, MAX_WAIT))
-        world.wall.poll()  # grace windows that ran out (wall clock)
+            time.sleep(min(left, MAX_WAIT))
+        # 1 deliver: one poll of every socket per tick (accepts, one read per client, the
+        # network timers), right before the step that runs the connection tasklets it woke.
+        # Polling again before they ran would find their reads paused (they are still busy
+        # with the last bytes), and a client's last message before it hangs up unread.
         start = time.perf_counter()
-        # 1 deliver
+        pump.poll(0)
+        world.wall.poll()  # grace windows that ran out (wall clock)
         sessions.settle(pump.inbox)
         # 2-3 timers and behaviours (the connection and relay tasklets run first)
         world.step()

@@ -111,6 +111,8 @@ class Session:
         """num of the last SNAPSHOT sent; numbers go on across a resume."""
         self.acked = 0
         """num of the newest SNAPSHOT the client acknowledged on this connection (0: none)."""
+        self.first_num = 1
+        """num of the first SNAPSHOT sent on this connection: older ones are no base."""
         self.input_seq = 0
         """seq of the last INPUT handed to the avatar (SNAPSHOT.input_ack)."""
         self.left_at: float | None = None  # wall clock (monotonic) of the drop, while parked
@@ -157,6 +159,10 @@ class Session:
                     self._call(conn, message)
             except sim.ChannelClosed:
                 pass  # the avatar was despawned meanwhile: nothing left to steer
+            except Exception:  # a bug must cost this message, never the relay
+                log.exception("client %d: relay failed on %r", self._id, message)
+                self._refuse(conn, ErrorCode.INTERNAL, f"{message.TYPE.name} {message.seq}: "
+                             "internal server error", message.seq)
 
     def _refuse(self, conn: Connection, code: ErrorCode, text: str, ref: int) -> None:
         self.refused += 1
@@ -164,7 +170,7 @@ class Session:
         conn.send(Error(code, text[:256], ref))
 
     def _input(self, conn: Connection, message: Input) -> None:
-        if message.ack <= self.snapshot_num:  # (a number never sent cannot be a base)
+        if self.first_num <= message.ack <= self.snapshot_num:  # sent on this connection
             self.acked = max(self.acked, message.ack)
         try:
             self._check_input(message.payload)
@@ -197,7 +203,12 @@ class Session:
             log.exception("client %d: %s on %r raised", self._id, what, avatar)
             self._refuse(conn, ErrorCode.INTERNAL, f"{what}: the method failed", seq)
             return
-        self._call_result(self, seq, result)
+        try:
+            self._call_result(self, seq, result)
+        except sim.InvalidPayload as exc:  # the world's method returned a live object
+            log.error("client %d: %s returned what a client cannot receive: %s", self._id,
+                      what, exc)
+            self._refuse(conn, ErrorCode.INTERNAL, f"{what}: the result cannot be sent", seq)
 
     def end(self) -> None:
         """Stop the relay (its queued messages are dropped)."""

@@ -176,6 +176,7 @@ class Sessions:
     def _attach(self, session: Session, conn: Connection) -> None:
         session.conn = conn
         session.acked = 0  # a base acknowledged on another connection is not used
+        session.first_num = session.snapshot_num + 1
         conn.user = session
         conn.route(session.inbox)
         tick_rate, snapshot_rate = self.rates

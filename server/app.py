@@ -111,7 +111,8 @@ class Server:
             self.ops = Ops(self.world, self.pump, host=config.host,
                            metrics_port=config.metrics_port, admin_port=config.admin_port,
                            admin_token_file=config.admin_token_file, data_dir=config.data_dir,
-                           clients=lambda: self.sessions.connected)
+                           clients=lambda: self.sessions.connected,
+                           drops=lambda: {"refused": self.sessions.refused()})
         except BaseException as exc:
             self.pump.close()
             self._undo()

@@ -267,12 +267,15 @@ class Worker:
                 if now >= bot.next_call:
                     bot.client.call(self.plan.call_method)
                     self.tally.calls += 1
-                    bot.next_call += bot.call_every
+                    bot.next_call = max(bot.next_call + bot.call_every, now + bot.period)
             except (NetError, OSError) as exc:
                 self._drop(bot, now, exc)
                 continue
-            # Keep the bot's cadence; a late loop does not make it send a burst.
-            bot.next_input = max(bot.next_input + bot.period, now)
+            # Keep the bot's cadence; sends a late loop missed are skipped, not made up for
+            # in a burst.
+            bot.next_input += bot.period
+            if bot.next_input <= now:
+                bot.next_input = now + bot.period
             heapq.heappush(due, (bot.next_input, next(self._tiebreak), fd))
 
     def _receive(self, bot: Bot, now: float) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import signal
 import socket
 import subprocess
@@ -138,6 +139,22 @@ def test_a_server_that_goes_away_is_an_unexpected_disconnect() -> None:
     assert report["connected"] == 4 and report["disconnects"] == 4
     reasons = report["disconnect_reasons"]
     assert isinstance(reasons, dict) and sum(reasons.values()) == 4
+
+
+def test_ctrl_c_closes_the_bots_and_still_reports(server: ServerProcess) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "tools.bots", "--port", str(server.port),
+                             "--clients", "3", "--duration", "60", "--json"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    assert proc.stderr is not None
+    while "connected 3/3" not in proc.stderr.readline():
+        assert proc.poll() is None
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole process group
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, out + err
+    assert "bots: interrupted; closing the bots" in err and "Traceback" not in err
+    report = last_json(out)
+    assert report["connected"] == 3 and report["disconnects"] == 0
 
 
 def test_no_server_is_one_line_and_exit_1() -> None:

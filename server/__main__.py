@@ -1,7 +1,9 @@
 """`python -m server` (and `loom-server`): run a world for clients until SIGTERM or SIGINT.
 
-Prints `listening on HOST:PORT` once clients can connect. Exit codes: 0 after a clean stop,
-1 when the port cannot be bound, 2 for a bad flag, value, config file or world module.
+Prints `listening on HOST:PORT` once clients can connect, then `metrics on HOST:PORT` and
+`admin on HOST:PORT` when --metrics-port / --admin-port are given. Exit codes: 0 after a
+clean stop, 1 when a port cannot be bound, 2 for a bad flag, value, config file, world
+module or admin token.
 
     python -m server --port 0 --world sandbox
 """
@@ -17,6 +19,7 @@ from types import FrameType
 
 from server.app import Server, StartupError
 from server.config import PROG, ConfigError, parse_config
+from server.ops import ListenError
 
 __all__ = ["main"]
 
@@ -41,6 +44,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StartupError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
+    except ListenError as exc:  # the admin port is taken
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:  # the port is taken, no such address, a privileged port
         print(f"{PROG}: cannot listen on {config.host}:{config.port}: {_os_reason(exc)}",
               file=sys.stderr)
@@ -53,6 +59,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGINT, stop)
     host, port = server.address
     print(f"listening on {host}:{port}", flush=True)
+    try:
+        for line in server.ops.start():  # "metrics on HOST:PORT", "admin on HOST:PORT"
+            print(line, flush=True)
+    except ListenError as exc:
+        server.close()
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 1
     server.run()
     return 0
 

@@ -4,14 +4,15 @@ tick loop that glues them. `Server(config)` binds and loads everything; `run()` 
 
 Each tick, on the main tasklet::
 
-  5 wait       poll sockets until the tick is due (the pump reads, fires network timers)
-  1 deliver    HELLOs and closed connections are settled (on_join / on_leave); the
-               connection tasklets the pump woke decode at the start of the step and their
-               sessions' relays hand checked INPUTs to the avatars' inboxes
+  5 wait       until the tick is due
+  1 deliver    one poll of the sockets (accepts, reads, network timers); HELLOs and closed
+               connections are settled (on_join / on_leave); the connection tasklets the
+               poll woke decode at the start of the step and their sessions' relays hand
+               checked INPUTs to the avatars' inboxes
   2-3 step     world.step(): sim timers, behaviours round-robin within the tick budget
                (hard preemption), motion, dilation
-  4 sync       every tick hook runs; on snapshot ticks each client gets its SNAPSHOT;
-               one send() per client
+  4 sync       every tick hook runs (metrics and admin commands: server/ops.py); on
+               snapshot ticks each client gets its SNAPSHOT; one send() per client
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ from typing import TYPE_CHECKING, Any
 import sim
 from net import parse_movement
 from server import _snapshots
-from server.auth import load_secret
+from server.auth import AuthError, load_secret
 from server.config import Config, world_module_name
+from server.ops import Ops
 from server.session import Session
 from server.sessions import Sessions
 
@@ -66,15 +68,19 @@ class Server:
         self.started = clock()
         self.tick_hooks: list[Callable[[Server], None]] = []
         self._stopping: list[str] = []
+        name = world_module_name(config.world)
         try:
-            module = sim.load_world_module(world_module_name(config.world))
+            module = sim.load_world_module(name)
         except sim.WorldModuleError as exc:
             raise StartupError(str(exc)) from None
+        except Exception as exc:  # it imported, and its own top-level code raised
+            raise StartupError(f"world module {name!r} failed to load: "
+                               f"{type(exc).__name__}: {exc}") from exc
         secret = None
         if config.auth == "token":
             try:
                 secret = load_secret(config.secret_file, config.data_dir)
-            except Exception as exc:
+            except AuthError as exc:
                 raise StartupError(str(exc)) from None
         sim.set_preemption("deterministic" if config.deterministic else "hard",
                            slice_seconds=config.slice_ms / 1000.0)
@@ -101,6 +107,21 @@ class Server:
             self._undo()
             raise
         self.snapshots = _snapshots.Snapshots(self.world, config.view_radius)
+        try:  # binds the admin port (metrics bind in ops.start(), once the server prints)
+            self.ops = Ops(self.world, self.pump, host=config.host,
+                           metrics_port=config.metrics_port, admin_port=config.admin_port,
+                           admin_token_file=config.admin_token_file, data_dir=config.data_dir,
+                           clients=lambda: self.sessions.connected,
+                           drops=lambda: {"refused": self.sessions.refused()})
+        except BaseException as exc:
+            self.pump.close()
+            self._undo()
+            if isinstance(exc, ValueError):  # AdminError: a non-loopback host, no token
+                raise StartupError(str(exc)) from None
+            raise
+        self.tick_hooks.append(_ops_tick)
+        self.last_tick_seconds: float | None = None
+        """Wall time of the last whole tick's work (deliver, step, hooks, sync)."""
         self.snapshots_sent = 0
         self._snapshot_period = 1.0 / config.snapshot_rate
         self._next_snapshot = 0.0  # simulation time of the next snapshot
@@ -137,15 +158,20 @@ class Server:
     def tick(self) -> None:
         """One pass of the loop: wait for the tick's deadline, then the tick itself."""
         world, pump, sessions, clock = self.world, self.pump, self.sessions, self.clock
-        # 5 wait (the previous tick's, before this one): sockets until the deadline
+        # 5 wait (the previous tick's, before this one) until the tick is due.
         deadline = world.next_deadline()
         while not self._stopping:
             left = deadline - clock()
             if left <= 0:
                 break
-            pump.poll(min(left, MAX_WAIT))
+            time.sleep(min(left, MAX_WAIT))
+        # 1 deliver: one poll of every socket per tick (accepts, one read per client, the
+        # network timers), right before the step that runs the connection tasklets it woke.
+        # Polling again before they ran would find their reads paused (they are still busy
+        # with the last bytes), and a client's last message before it hangs up unread.
+        start = time.perf_counter()
+        pump.poll(0)
         world.wall.poll()  # grace windows that ran out (wall clock)
-        # 1 deliver
         sessions.settle(pump.inbox)
         # 2-3 timers and behaviours (the connection and relay tasklets run first)
         world.step()
@@ -160,12 +186,14 @@ class Server:
             self._next_snapshot = max(self._next_snapshot + self._snapshot_period, world.time)
             self.snapshots_sent += self.snapshots.send(sessions, self.server_time())
         pump.flush()
+        self.last_tick_seconds = time.perf_counter() - start
 
     def close(self) -> None:
         """Stop accepting, BYE to every client (after its queued output), end every session,
         close the world. Idempotent."""
         if self.world.closed:
             return
+        self.ops.close()  # no admin command may run on a world being closed
         self.sessions.stopping = True
         self.pump.shutdown("server stopping")
         self.sessions.settle(self.pump.inbox)
@@ -176,3 +204,9 @@ class Server:
         self.world.close()
         sim.reset()  # the connection and relay tasklets the world did not own
         sim.set_preemption("deterministic")  # gives the SIGALRM timer back
+
+
+def _ops_tick(server: Server) -> None:
+    """The tick hook of the operator side: the last tick's time to the metrics, a metrics
+    sample when due, the admin commands waiting."""
+    server.ops.tick(tick_seconds=server.last_tick_seconds)

@@ -111,11 +111,16 @@ DEFAULTS: tuple[Setting, ...] = (
             "one generated into DATA_DIR/secret, mode 0600)", _text),
     Setting("data_dir", "loom-data", "directory for the server's files (generated secrets)",
             _text),
-    Setting("metrics_port", None, "serve Prometheus metrics on this port (0 picks one); "
-            "off when unset", _optional_port),
-    Setting("admin_port", None, "serve the admin console on this loopback port (0 picks "
-            "one); off when unset", _optional_port),
-    Setting("admin_token_file", None, "file holding the admin console's token", _text),
+    Setting("metrics_port", None, "serve GET /metrics (Prometheus text) and /status (JSON) "
+            "on HOST at this port (0 picks one); off when unset", _optional_port),
+    Setting("admin_port", None, "serve the admin console on this port of 127.0.0.1 (0 picks "
+            "one); off when unset. One request a line, one JSON reply a line: 'auth TOKEN' "
+            "first, then help, status, entities [KIND] [LIMIT], inspect ID, kill ID, "
+            "quarantine ID, release ID, log-level LEVEL [LOGGER], top [LIMIT] [SORT], quit "
+            "(python -m tools.top shows top live)", _optional_port),
+    Setting("admin_token_file", None, "file holding the admin console's token (else "
+            "$LOOM_ADMIN_TOKEN, else one generated into DATA_DIR/admin.token, mode 0600)",
+            _text),
     Setting("deterministic", False, "deterministic preemption (budgets in units, not time), "
             "for replays; the default is hard wall-clock preemption", _boolean),
     Setting("seed", 0, "seed of the world's random generator", _number(int)),

@@ -111,6 +111,8 @@ class Session:
         """num of the last SNAPSHOT sent; numbers go on across a resume."""
         self.acked = 0
         """num of the newest SNAPSHOT the client acknowledged on this connection (0: none)."""
+        self.first_num = 1
+        """num of the first SNAPSHOT sent on this connection: older ones are no base."""
         self.input_seq = 0
         """seq of the last INPUT handed to the avatar (SNAPSHOT.input_ack)."""
         self.left_at: float | None = None  # wall clock (monotonic) of the drop, while parked
@@ -159,6 +161,10 @@ class Session:
                     self._ack(message.ack)
             except sim.ChannelClosed:
                 pass  # the avatar was despawned meanwhile: nothing left to steer
+            except Exception:  # a bug must cost this message, never the relay
+                log.exception("client %d: relay failed on %r", self._id, message)
+                self._refuse(conn, ErrorCode.INTERNAL, f"{message.TYPE.name} {message.seq}: "
+                             "internal server error", message.seq)
 
     def _refuse(self, conn: Connection, code: ErrorCode, text: str, ref: int) -> None:
         self.refused += 1
@@ -166,11 +172,14 @@ class Session:
         conn.send(Error(code, text[:256], ref))
 
     def _ack(self, num: int) -> None:
-        if num <= self.snapshot_num:  # (a number never sent cannot be a base)
+        """INPUT.ack or ACK: only a snapshot sent on this connection can be a base."""
+        if self.first_num <= num <= self.snapshot_num:
             self.acked = max(self.acked, num)
 
     def send_result(self, seq: int, value: Any) -> None:
-        """Queue RESULT(seq, value): what CALL `seq` returned (lost if the client is away)."""
+        """Queue RESULT(seq, value): what CALL `seq` returned (lost if the client is away).
+        InvalidPayload if `value` is not plain data a client can receive."""
+        sim.check_payload(value)
         conn = self.conn
         if conn is not None:
             conn.send(Result(seq, value))
@@ -208,7 +217,12 @@ class Session:
             log.exception("client %d: %s on %r raised", self._id, what, avatar)
             self._refuse(conn, ErrorCode.INTERNAL, f"{what}: the method failed", seq)
             return
-        self._call_result(self, seq, result)
+        try:
+            self._call_result(self, seq, result)
+        except sim.InvalidPayload as exc:  # the world's method returned a live object
+            log.error("client %d: %s returned what a client cannot receive: %s", self._id,
+                      what, exc)
+            self._refuse(conn, ErrorCode.INTERNAL, f"{what}: the result cannot be sent", seq)
 
     def end(self) -> None:
         """Stop the relay (its queued messages are dropped)."""

@@ -6,6 +6,7 @@ takes the session over without waiting for the server to notice the drop."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import pytest
 from server_harness import ServerProcess, next_snapshot, poll_until
@@ -25,6 +26,11 @@ def refused_resume(server: ServerProcess, name: str, token: str) -> ErrorCode | 
     with pytest.raises(HandshakeFailed) as refused:
         resume_with(server, name, token).connect()
     return refused.value.code
+
+
+def without(client: Client, eid: int) -> Callable[[object], bool]:
+    """Matches a snapshot after which `client`'s mirror no longer holds entity `eid`."""
+    return lambda m: isinstance(m, Snapshot) and eid not in client.entities
 
 
 def test_resume_within_the_grace_window_and_not_after_it() -> None:
@@ -76,36 +82,52 @@ def test_a_resume_while_the_old_connection_is_open_takes_the_session_over() -> N
         new.close()
 
 
-def test_bye_ends_the_session_for_good() -> None:
+def test_bye_and_a_fatal_error_from_the_client_end_the_session_for_good() -> None:
     with ServerProcess("--world-arg", "npcs=0") as server:
         watcher = server.client("watcher")
         watcher.connect()
-        client = server.client("leaver")
-        welcome = client.connect()
-        ship = own_ship(watcher, "leaver")
-        client.close("done")
-        # (Once the server has read the BYE: a resume that overtook it on another
-        # connection would take the session over, the BYE unread.)
-        poll_until(watcher, lambda m: isinstance(m, Snapshot) and ship not in watcher.entities)
-        assert refused_resume(server, "leaver", welcome.resume_token) == \
-            ErrorCode.RESUME_FAILED
+        for name in ("leaver", "quitter"):
+            client = server.client(name)
+            welcome = client.connect()
+            ship = own_ship(watcher, name)
+            if name == "leaver":
+                client.close("done")
+            else:
+                client._send(ErrorMessage(ErrorCode.INTERNAL, "client crashed"))  # fatal
+                client._drop()
+            # (Once the server has read the BYE or ERROR: a resume that overtook it on
+            # another connection would take the session over, the BYE unread.)
+            poll_until(watcher, without(watcher, ship))
+            assert refused_resume(server, name, welcome.resume_token) == \
+                ErrorCode.RESUME_FAILED
         watcher.close()
         result = server.stop()
-    assert "session ended (left)" in result.stderr
+    # The leaver's and the quitter's sessions ended when they left; the watcher's BYE may
+    # reach the server before or after its SIGTERM (left or shutdown), so it is not counted.
+    for name in ("leaver", "quitter"):
+        assert result.stderr.count(f"'{name}': session ended (left)") == 1, result.stderr
 
 
-def test_a_fatal_error_from_the_client_ends_the_session() -> None:
-    with ServerProcess("--world-arg", "npcs=0") as server:
-        watcher = server.client("watcher")
-        watcher.connect()
-        client = server.client("quitter")
-        welcome = client.connect()
-        ship = own_ship(watcher, "quitter")
-        client._send(ErrorMessage(ErrorCode.INTERNAL, "client crashed"))  # ref nil: fatal
-        client._drop()
-        poll_until(watcher, lambda m: isinstance(m, Snapshot) and ship not in watcher.entities)
-        assert refused_resume(server, "quitter", welcome.resume_token) == \
-            ErrorCode.RESUME_FAILED
-        watcher.close()
+def test_an_idle_timeout_keeps_the_session_and_a_protocol_violation_ends_it() -> None:
+    with ServerProcess("--world-arg", "npcs=0", "--idle-timeout", "1", "--ping-interval",
+                       "0.5") as server:
+        sleeper = server.client("sleeper")
+        first = sleeper.connect()
+        time.sleep(1.5)  # no poll(): its PINGs go unanswered, the server closes it
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                sleeper.poll(0.1)
+        assert closed.value.code == ErrorCode.IDLE_TIMEOUT
+        assert sleeper.reconnect().client_id == first.client_id  # resumable
+        sleeper.close()
+        cheat = server.client("cheat")
+        welcome = cheat.connect()
+        assert cheat._sock is not None
+        cheat._sock.sendall(b"\x00\x00\x00\x02\x91\x63")  # [99]: an unknown message type
+        with pytest.raises(ConnectionClosed) as kicked:
+            while True:
+                cheat.poll(0.1)
+        assert kicked.value.code == ErrorCode.UNKNOWN_TYPE
+        assert refused_resume(server, "cheat", welcome.resume_token) == ErrorCode.RESUME_FAILED
         result = server.stop()
-    assert "session ended (left)" in result.stderr
+    assert "session ended (kicked)" in result.stderr

@@ -44,26 +44,6 @@ def position_of(client: Client, eid: int, timeout: float = 5.0) -> tuple[float, 
     return client.entities[eid].pos
 
 
-def test_handshake_welcome_and_first_snapshot() -> None:
-    with ServerProcess("--world-arg", "npcs=3") as server:
-        assert server.listening_line == f"listening on 127.0.0.1:{server.port}\n"
-        client = server.client("alice")
-        welcome = client.connect()
-        assert welcome.client_id == 1 and len(welcome.resume_token) >= 16
-        assert (welcome.tick_rate, welcome.snapshot_rate) == (30.0, 20.0)
-        assert welcome.server_time >= 0.0
-        snap = next_snapshot(client)
-        assert snap.num >= 1 and snap.base == 0 and snap.time_scale > 0
-        ship = entity(snap, own_ship(client, "alice"))
-        assert ship.kind == "ship" and ship.fields["name"] == "alice"
-        assert welcome.avatar == ship.id and welcome.bounds == (2000.0, 2000.0) and welcome.wrap
-        assert {e.kind for e in snap.entities} <= {"ship", "drone"}
-        client.close()
-        result = server.stop()
-    assert result.returncode == 0
-    assert "Traceback" not in result.stderr
-
-
 def test_movement_is_seen_inside_the_view_radius_and_not_beyond() -> None:
     # Ships join 400 units apart on a line (A, B, C); each sees 500 units around it.
     with ServerProcess("--world-arg", "npcs=0", "--world-arg", "spacing=400",
@@ -143,16 +123,30 @@ def test_calls_reach_exposed_methods_of_the_own_avatar_only() -> None:
         client.close()
 
 
-def test_past_max_clients_the_server_answers_server_full() -> None:
-    with ServerProcess("--max-clients", "2", "--world-arg", "npcs=0") as server:
-        first, second = server.client("one"), server.client("two")
-        first.connect()
-        second.connect()
+def test_handshake_first_snapshot_and_server_full_past_max_clients() -> None:
+    with ServerProcess("--max-clients", "2", "--world-arg", "npcs=3") as server:
+        assert server.listening_line == f"listening on 127.0.0.1:{server.port}\n"
+        first = server.client("alice")
+        welcome = first.connect()
+        assert welcome.client_id == 1 and len(welcome.resume_token) >= 16
+        assert (welcome.tick_rate, welcome.snapshot_rate) == (30.0, 20.0)
+        assert welcome.server_time >= 0.0
+        snap = next_snapshot(first)
+        assert snap.num >= 1 and snap.base == 0 and snap.time_scale > 0
+        ship = entity(snap, own_ship(first, "alice"))
+        assert ship.kind == "ship" and ship.fields["name"] == "alice"
+        assert welcome.avatar == ship.id and welcome.bounds == (2000.0, 2000.0) and welcome.wrap
+        assert {e.kind for e in snap.entities} <= {"ship", "drone"}
+        second = server.client("two")
+        assert second.connect().client_id == 2
         with pytest.raises(HandshakeFailed) as refused:
             server.client("three").connect()
         assert refused.value.code == ErrorCode.SERVER_FULL
         first.close()
         second.close()
+        result = server.stop()
+    assert result.returncode == 0
+    assert "Traceback" not in result.stderr
 
 
 def test_no_session_for_a_connection_closed_before_its_hello_was_read() -> None:

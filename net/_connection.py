@@ -15,6 +15,7 @@ from net._limits import RateLimiter
 from net._outbox import Outbox
 from net._port import READ, RECV_SIZE, WRITE, ConnectionPort
 from net._protocol import (
+    Ack,
     Bye,
     Call,
     Error,
@@ -210,7 +211,7 @@ class Connection:
                     if self.state is ConnState.CLOSED:
                         return
                 kind = type(message)
-                if self.state is welcomed and (kind is Input or kind is Call):
+                if self.state is welcomed and (kind is Input or kind is Call or kind is Ack):
                     # A full channel blocks this tasklet alone, and the pump stops reading
                     # its socket (see _read); a close meanwhile kills it right here.
                     self._target.send((self, message))

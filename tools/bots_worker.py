@@ -30,10 +30,10 @@ from net import (
     ConnectionClosed,
     Error,
     ErrorCode,
-    Event,
     Message,
     MessageType,
     NetError,
+    Result,
     Snapshot,
     parse_from_server,
 )
@@ -292,9 +292,8 @@ class Worker:
                 pending = bot.pending
                 while pending and pending[0][0] <= msg.input_ack:
                     tally.latency.add(now - pending.popleft()[1])
-            elif isinstance(msg, Event) and isinstance(msg.payload, dict) \
-                    and "call" in msg.payload:
-                tally.call_results += 1  # a CALL's answer: {"call": seq, "result": value}
+            elif isinstance(msg, Result):
+                tally.call_results += 1  # a CALL's answer
             elif isinstance(msg, Error) and msg.ref is not None:
                 tally.call_errors += 1
 

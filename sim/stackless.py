@@ -26,6 +26,8 @@ from ._kernel.scheduler import Watchdog as _Watchdog
 from ._kernel.scheduler import get_scheduler as _get_scheduler
 from ._kernel.tasklet import Tasklet as tasklet  # noqa: N813 - the Stackless name
 from ._stackless.channel import channel
+from ._stackless.channel import stackless_error as _stackless_error
+from .errors import Deadlock as _Deadlock
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -40,7 +42,7 @@ DEVIATIONS = """\
 * bind(None) on a started, paused tasklet drops it without running its finally blocks, as in
   Stackless, but its suspended greenlet stays in memory until the process exits (freeing it
   would make greenlet run those finally blocks).
-* nesting_level is always 0 and restorable always True.
+* nesting_level is always 0; restorable is True for every tasklet but main.
 * run(timeout) counts budget units at instrumented checks, not bytecode ticks.
 * In hard preemption mode run(timeout=N) interrupts after one wall-clock slice, whatever N.
 * Deterministic budgets are exact while one thread at a time runs instrumented code.
@@ -83,7 +85,10 @@ def schedule_remove(retval: Any = _NOTSET) -> Any:
     sched = _get_scheduler()
     cur = sched.current
     cur.tempval = cur if retval is _NOTSET else retval
-    return sched.schedule(remove=True)
+    try:
+        return sched.schedule(remove=True)
+    except _Deadlock as e:
+        raise _stackless_error(e) from None
 
 
 def run(

@@ -530,6 +530,7 @@ class Scheduler:
         q.rotate(-idx)
         q.popleft()
         if keep_caller:
+            cur._in_ring = True
             q.insert(after, cur)
         else:
             cur._in_ring = False
@@ -674,6 +675,7 @@ class Scheduler:
                 main.tempval = bomb(
                     RuntimeError, RuntimeError(f"the main tasklet is {what} available.")
                 )
+            main._in_ring = True  # revived, even if it had left the ring (t.switch())
             return main
 
     def wait_for_threads(self) -> bool:

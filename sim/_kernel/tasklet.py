@@ -296,11 +296,6 @@ class Tasklet(TaskletState, _Core):
             raise RuntimeError("tasklet has no thread")
         if self is sched.current:
             b.raise_()
-        if not self._started and b.type is not None and issubclass(b.type, TaskletExit):
-            # Never ran: end it without running any of its code.
-            self._finish()
-            sched.forget(self)
-            return
         if sched.trap and not pending:
             raise RuntimeError("switch_trap")
         sched.unwait(self)

@@ -23,6 +23,12 @@ from typing import Any
 from .._kernel import scheduler as _kernel
 from .._kernel.scheduler import Scheduler, bomb, get_scheduler, make_bomb
 from .._kernel.tasklet import Tasklet
+from ..errors import Deadlock
+
+
+def stackless_error(e: Deadlock) -> RuntimeError:
+    """Stackless raises a deadlock as a plain ``RuntimeError``, not Loom's subclass."""
+    return RuntimeError(*e.args).with_traceback(e.__traceback__)
 
 
 def _explode(value: Any) -> Any:
@@ -231,10 +237,12 @@ class channel:  # noqa: N801 - the Stackless name
     def _block(self, sched: Scheduler, cur: Tasklet, d: int) -> Any:
         try:
             v = sched.block(cur)
-        except BaseException:
+        except BaseException as e:
             with self._lock:
                 if cur._blocked and cur._chan is self:  # e.g. deadlock: not left waiting
                     sched.unwait(cur)
+            if isinstance(e, Deadlock):
+                raise stackless_error(e) from None
             raise
         finally:
             partner = cur._xpartner

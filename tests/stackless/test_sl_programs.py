@@ -23,7 +23,9 @@ NAMES = sorted(p.stem for p in PROGRAMS.glob("*.py"))
 
 
 def test_every_program_has_an_expected_output() -> None:
-    assert NAMES == ["pingpong", "producer_consumer", "sieve", "timer_wheel", "watchdog"]
+    assert NAMES == [
+        "pingpong", "producer_consumer", "run_order", "sieve", "timer_wheel", "watchdog"
+    ]
     assert sorted(p.stem for p in PROGRAMS.glob("*.expected")) == NAMES
 
 

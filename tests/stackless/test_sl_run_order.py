@@ -1,0 +1,87 @@
+"""sim.stackless run order against real Stackless 3.7.5: each case is a trace whose expected
+value is what Stackless itself does (the life cycle, kill, errors passed to main, channels)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from sim import stackless
+
+
+def test_deadlock_is_a_plain_runtime_error() -> None:
+    with pytest.raises(RuntimeError) as info:
+        stackless.channel().receive()
+    assert type(info.value) is RuntimeError
+    assert str(info.value) == "Deadlock: the last runnable tasklet cannot be blocked."
+
+
+def test_schedule_remove_deadlock_is_a_plain_runtime_error() -> None:
+    ch = stackless.channel()
+    seen: list[Any] = []
+
+    def last() -> None:
+        try:
+            stackless.schedule_remove()
+        except RuntimeError as e:
+            seen.append(type(e))
+
+    stackless.tasklet(last)()
+    with pytest.raises(RuntimeError):
+        ch.receive()  # main blocks; the tasklet is then the last runnable one
+    assert seen == [RuntimeError]
+
+
+def test_kill_of_a_never_run_tasklet_goes_on_from_its_place() -> None:
+    log: list[str] = []
+    a = stackless.tasklet(log.append)("a")
+    stackless.tasklet(log.append)("b")
+    a.kill()
+    log.append("main")
+    stackless.run()
+    assert log == ["b", "main"]
+    assert (a.alive, a.scheduled) == (False, False)
+
+
+def test_kill_pending_of_a_never_run_tasklet_waits_for_its_turn() -> None:
+    log: list[str] = []
+    c = stackless.tasklet(log.append)("c")
+    c.kill(pending=True)
+    assert (c.alive, c.scheduled, c.paused) == (True, True, False)
+    stackless.run()
+    assert (c.alive, log) == (False, [])
+
+
+def test_kill_pending_of_a_paused_never_run_tasklet_schedules_it() -> None:
+    t = stackless.tasklet().bind(lambda: None, ())
+    assert t.paused
+    t.kill(pending=True)
+    assert (t.alive, t.scheduled, t.paused) == (True, True, False)
+    assert stackless.getruncount() == 2
+    stackless.run()
+    assert not t.alive
+
+
+def test_main_is_revived_into_the_ring_after_switching_away() -> None:
+    main = stackless.getcurrent()
+    seen: list[tuple[bool, bool]] = []
+    t = stackless.tasklet(lambda: seen.append((main.paused, main.scheduled)), ())
+    t.switch()  # main leaves the ring; when t ends, Stackless revives main
+    assert seen == [(True, False)]
+    assert (main.scheduled, main.paused, stackless.getruncount()) == (True, False, 1)
+
+    # ... so a later run() keeps main in the ring, as the caller of t.run() should be
+    u = stackless.tasklet(lambda: seen.append((main.paused, main.scheduled)))()
+    u.run()
+    assert seen[-1] == (False, True)
+    assert stackless.getruncount() == 1
+
+
+def test_main_is_not_restorable_inside_run() -> None:
+    main = stackless.getcurrent()
+    seen: list[bool] = []
+    stackless.tasklet(lambda: seen.append(main.restorable))()
+    stackless.run()
+    assert seen == [False]
+    assert stackless.tasklet().restorable

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING
 from ._kernel import scheduler as _kernel
 from ._kernel.bomb import TaskletExit
 from ._kernel.bomb import bomb as bomb  # stackless.bomb: Stackless API, not in __all__
+from ._kernel.cargs import at_most as _at_most
+from ._kernel.cargs import no_arguments as _no_arguments
 from ._kernel.scheduler import Watchdog as _Watchdog
 from ._kernel.scheduler import get_scheduler as _get_scheduler
 from ._kernel.tasklet import Tasklet as tasklet  # noqa: N813 - the Stackless name
@@ -56,32 +58,44 @@ _NOTSET: Any = object()
 _softswitch = [True]
 
 
-def getcurrent() -> tasklet:
+def getcurrent(*more: Any) -> tasklet:
+    if more:
+        raise _no_arguments('getcurrent', more)
     return _get_scheduler().current
 
 
-def getmain() -> tasklet:
+def getmain(*more: Any) -> tasklet:
+    if more:
+        raise _no_arguments('getmain', more)
     return _get_scheduler().main
 
 
-def getruncount() -> int:
+def getruncount(*more: Any) -> int:
+    if more:
+        raise _no_arguments('getruncount', more)
     return _get_scheduler().runcount()
 
 
-def getcurrentid() -> int:
+def getcurrentid(*more: Any) -> int:
+    if more:
+        raise _no_arguments('getcurrentid', more)
     sched = _get_scheduler()
     cur = sched.current
     return sched.thread_id if cur.is_main else cur.id
 
 
-def schedule(retval: Any = _NOTSET) -> Any:
+def schedule(retval: Any = _NOTSET, *more: Any) -> Any:
+    if more:
+        raise _at_most("schedule", 1, more)
     sched = _get_scheduler()
     cur = sched.current
     cur.tempval = cur if retval is _NOTSET else retval
     return sched.schedule()
 
 
-def schedule_remove(retval: Any = _NOTSET) -> Any:
+def schedule_remove(retval: Any = _NOTSET, *more: Any) -> Any:
+    if more:
+        raise _at_most("schedule_remove", 1, more)
     sched = _get_scheduler()
     cur = sched.current
     cur.tempval = cur if retval is _NOTSET else retval
@@ -97,12 +111,15 @@ def run(
     soft: bool = False,
     ignore_nesting: bool = False,
     totaltimeout: bool = False,
+    *more: Any,
 ) -> Any:
     """Run the scheduler until the run queue is empty; the caller is the watchdog.
 
     Returns None when the queue emptied (tasklets may still be blocked), after a soft
     interrupt, or the interrupted tasklet (paused) after a hard one.
     """
+    if more:
+        raise _at_most("run", 5, more)
     sched = _get_scheduler()
     wd = _Watchdog(sched.current, int(timeout or 0), bool(soft), bool(totaltimeout))
     wd.ignore_nesting = bool(ignore_nesting)
@@ -152,7 +169,9 @@ def set_error_handler(handler: Callable[[Any, Any, Any], Any] | None) -> Any:
     return old
 
 
-def get_thread_info(thread_id: int = -1, flags: int = 0) -> tuple[Any, ...]:
+def get_thread_info(thread_id: int = -1, flags: int = 0, *more: Any) -> tuple[Any, ...]:
+    if more:
+        raise _at_most("get_thread_info", 2, more)
     if thread_id == -1 or thread_id is None:
         sched = _get_scheduler()
     else:

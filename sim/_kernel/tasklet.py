@@ -15,6 +15,7 @@ import greenlet
 
 from . import scheduler as _kernel
 from .bomb import TaskletExit, bomb, make_bomb
+from .cargs import NOARG, at_most, exactly_one, no_arguments, required
 from .scheduler import (
     HOOKS,
     Scheduler,
@@ -77,9 +78,11 @@ class Tasklet(TaskletState, _Core):
         func: Callable[..., Any] | None = None,
         args: Any = None,
         kwargs: Any = None,
-        *,
+        *more: Any,
         name: str | None = None,
     ) -> None:
+        if more:
+            raise at_most("tasklet", 3, more)
         self.name = name
         if func is not None or args is not None or kwargs is not None:
             self.bind(func, args, kwargs)
@@ -127,7 +130,11 @@ class Tasklet(TaskletState, _Core):
 
     # ------------------------------------------------------------------ life cycle
 
-    def bind(self, func: Any = None, args: Any = None, kwargs: Any = None) -> Tasklet:
+    def bind(
+        self, func: Any = None, args: Any = None, kwargs: Any = None, *more: Any
+    ) -> Tasklet:
+        if more:
+            raise at_most("bind", 3, more)
         if func is not None and not callable(func):
             raise TypeError("tasklet function must be a callable or None")
         sched = self._owner()
@@ -204,7 +211,9 @@ class Tasklet(TaskletState, _Core):
 
     __call__ = setup
 
-    def insert(self) -> Tasklet:
+    def insert(self, *more: Any) -> Tasklet:
+        if more:
+            raise no_arguments("insert", more)
         if self._blocked:
             raise RuntimeError("You cannot run a blocked tasklet")
         if not self._alive:
@@ -226,7 +235,9 @@ class Tasklet(TaskletState, _Core):
         sched.ready(self)
         return self
 
-    def remove(self) -> Tasklet:
+    def remove(self, *more: Any) -> Tasklet:
+        if more:
+            raise no_arguments("remove", more)
         if self._blocked:
             raise RuntimeError("You cannot remove a blocked tasklet.")
         sched = self._owner()
@@ -235,11 +246,15 @@ class Tasklet(TaskletState, _Core):
         sched.unready(self)
         return self
 
-    def run(self) -> Any:
+    def run(self, *more: Any) -> Any:
+        if more:
+            raise no_arguments("run", more)
         self._check_runnable()
         return self._owner().make_current(self, keep_caller=True)
 
-    def switch(self) -> Any:
+    def switch(self, *more: Any) -> Any:
+        if more:
+            raise no_arguments("switch", more)
         sched = self._owner()
         if sched.thread_id != threading.get_ident():
             raise RuntimeError("can't switch to a different thread.")
@@ -269,19 +284,26 @@ class Tasklet(TaskletState, _Core):
     # ------------------------------------------------------------------ exceptions
 
     def throw(
-        self, exc: Any = None, val: Any = None, tb: Any = None, pending: bool = False
+        self, exc: Any = NOARG, val: Any = None, tb: Any = None, pending: bool = False,
+        *more: Any,
     ) -> None:
+        if exc is NOARG or more:
+            raise required("exc") if exc is NOARG else at_most("throw", 4, more)
         b = make_bomb(exc, val, tb)
         self._throw_bomb(b, pending)
 
-    def raise_exception(self, exc_class: Any, *args: Any) -> None:
+    def raise_exception(self, exc_class: Any = NOARG, *args: Any) -> None:
+        if exc_class is NOARG:
+            raise required("exc_class")
         if not (isinstance(exc_class, type) and issubclass(exc_class, BaseException)):
             raise TypeError(
                 "tasklet.raise_exception needs Exception or string subclass as first parameter"
             )
         self._throw_bomb(bomb(exc_class, exc_class(*args)), False)
 
-    def kill(self, pending: bool = False) -> None:
+    def kill(self, pending: bool = False, *more: Any) -> None:
+        if more:
+            raise at_most("kill", 1, more)
         if not self._alive:
             return
         self._throw_bomb(bomb(TaskletExit, TaskletExit()), pending)
@@ -383,7 +405,9 @@ class Tasklet(TaskletState, _Core):
 
     # ------------------------------------------------------------------ flags
 
-    def set_atomic(self, flag: Any) -> bool:
+    def set_atomic(self, flag: Any = NOARG, *more: Any) -> bool:
+        if flag is NOARG or more:
+            raise exactly_one("set_atomic", (flag is not NOARG) + len(more))
         if not isinstance(flag, int):
             raise TypeError("set_atomic needs exactly one bool or integer")
         old = self.atomic
@@ -392,14 +416,18 @@ class Tasklet(TaskletState, _Core):
             self._sched.release_pending()
         return old
 
-    def set_ignore_nesting(self, flag: Any) -> bool:
+    def set_ignore_nesting(self, flag: Any = NOARG, *more: Any) -> bool:
+        if flag is NOARG or more:
+            raise exactly_one("set_ignore_nesting", (flag is not NOARG) + len(more))
         if not isinstance(flag, int):
             raise TypeError("set_ignore_nesting needs exactly one bool or integer")
         old = self.ignore_nesting
         self.ignore_nesting = bool(flag)
         return old
 
-    def bind_thread(self, thread_id: int | None = None) -> None:
+    def bind_thread(self, thread_id: int | None = None, *more: Any) -> None:
+        if more:
+            raise at_most("bind_thread", 1, more)
         if thread_id is None or thread_id == -1:
             thread_id = threading.get_ident()
         if self.scheduled:

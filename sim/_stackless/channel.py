@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .._kernel import scheduler as _kernel
+from .._kernel.cargs import NOARG, at_most, exactly_one, no_arguments, required
 from .._kernel.scheduler import Scheduler, bomb, get_scheduler, make_bomb
 from .._kernel.tasklet import Tasklet
 from ..errors import Deadlock
@@ -50,7 +51,7 @@ class channel:  # noqa: N801 - the Stackless name
         self._balance = 0
         self._pref = -1
         self._schedule_all = 0
-        self.closing = False
+        self._closing = False
         self._lock = threading.Lock()  # channels may be shared between threads' schedulers
         return self
 
@@ -65,7 +66,7 @@ class channel:  # noqa: N801 - the Stackless name
 
     @property
     def closed(self) -> bool:
-        return self.closing and self._balance == 0
+        return self._closing and self._balance == 0
 
     @property
     def queue(self) -> Tasklet | None:
@@ -91,42 +92,62 @@ class channel:  # noqa: N801 - the Stackless name
             raise TypeError("preference must be set to a bool or integer")
         self._schedule_all = 1 if value else 0
 
-    def close(self) -> None:
-        self.closing = True
+    @property
+    def closing(self) -> bool:
+        return self._closing
 
-    def open(self) -> None:
-        self.closing = False
+    def close(self, *more: Any) -> None:
+        if more:
+            raise no_arguments("close", more)
+        self._closing = True
+
+    def open(self, *more: Any) -> None:
+        if more:
+            raise no_arguments("open", more)
+        self._closing = False
 
     # ------------------------------------------------------------------ actions
 
-    def send(self, value: Any) -> None:
+    def send(self, value: Any = NOARG, *more: Any) -> None:
+        if value is NOARG or more:
+            raise exactly_one("send", (value is not NOARG) + len(more))
         self._action(value, 1)
 
     def receive(self) -> Any:
         return self._action(None, -1)
 
-    def send_exception(self, exc: Any, *args: Any) -> None:
+    def send_exception(self, exc: Any = NOARG, *args: Any) -> None:
+        if exc is NOARG:
+            raise required("exc")
         if not (isinstance(exc, type) and issubclass(exc, BaseException)):
             raise TypeError(
                 "channel.send_exception needs Exception or string subclass as first parameter"
             )
         self._action(bomb(exc, exc(*args)), 1)
 
-    def send_throw(self, exc: Any, val: Any = None, tb: Any = None) -> None:
+    def send_throw(self, exc: Any = NOARG, val: Any = None, tb: Any = None, *more: Any) -> None:
+        if exc is NOARG or more:
+            raise required("exc") if exc is NOARG else at_most("send_throw", 3, more)
         self._action(make_bomb(exc, val, tb), 1)
 
-    def send_sequence(self, seq: Any) -> int:
+    def send_sequence(self, seq: Any = NOARG, *more: Any) -> int:
+        if seq is NOARG or more:
+            raise exactly_one("send_sequence", (seq is not NOARG) + len(more))
         n = 0
         for item in seq:
             self._action(item, 1)
             n += 1
         return n
 
-    def __iter__(self) -> Iterator[Any]:
+    def __iter__(self, *more: Any) -> Iterator[Any]:
+        if more:
+            raise no_arguments("__iter__", more)
         return self
 
-    def __next__(self) -> Any:
-        if self.closing and self._balance <= 0:
+    def __next__(self, *more: Any) -> Any:
+        if more:
+            raise no_arguments("__next__", more)
+        if self._closing and self._balance <= 0:
             raise StopIteration
         return self._action(None, -1)
 
@@ -225,7 +246,7 @@ class channel:  # noqa: N801 - the Stackless name
     def _enqueue(self, sched: Scheduler, cur: Tasklet, value: Any, d: int) -> None:
         if cur._block_trap:
             raise RuntimeError("this tasklet does not like to be blocked.")
-        if self.closing:
+        if self._closing:
             raise ValueError("Send/receive operation on a closed channel")
         if sched.trap:
             raise RuntimeError("switch_trap")
@@ -261,7 +282,7 @@ class channel:  # noqa: N801 - the Stackless name
                 "cannot pickle a channel with blocked tasklets: "
                 "greenlet frames cannot be serialised"
             )
-        flags = (self._pref, self._schedule_all, self.closing)
+        flags = (self._pref, self._schedule_all, self._closing)
         return (type(self), (), (self._balance, flags, []))
 
     def __setstate__(self, state: Any) -> None:
@@ -269,10 +290,10 @@ class channel:  # noqa: N801 - the Stackless name
         self._lock = threading.Lock()
         self._waiters = deque()
         self._balance = 0
-        self._pref, self._schedule_all, self.closing = flags
+        self._pref, self._schedule_all, self._closing = flags
 
     def __repr__(self) -> str:
-        closing = " closing" if self.closing else ""
+        closing = " closing" if self._closing else ""
         return f"<{type(self).__name__} balance={self._balance}{closing}>"
 
 

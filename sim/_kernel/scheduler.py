@@ -556,12 +556,29 @@ class Scheduler:
             return self.switch(cur, self.q.popleft())
         finally:
             cur._in_ring = True
-            self.watchdogs.remove(wd)
+            self.pop_watchdog(wd)
             if self.irq is wd:
                 self.irq = None
                 self.soft_irq = False
             self.budget_base = BUDGET.set(self.next_budget())
             cur.tempval = None
+
+    def pop_watchdog(self, wd: Watchdog) -> None:
+        """``wd``'s run() returns.  Woken before the runs nested inside it (someone ran the
+        outer watchdog's tasklet by hand), it wakes those too: their run() returns in turn."""
+        wds = self.watchdogs
+        if wd not in wds:  # woken and popped with an outer one already
+            return
+        i = wds.index(wd)
+        inner = wds[i + 1:]
+        del wds[i:]
+        for w in inner:
+            if self.irq is w:
+                self.irq = None
+            t = w.tasklet
+            if t._alive and not t._in_ring and not t._blocked and t is not self.current:
+                t.tempval = None
+                self.ready(t)
 
     def die(self, t: Tasklet, nxt: Tasklet) -> None:
         """``t`` has finished: hand over to ``nxt`` as a switch would (``hand_over``), and

@@ -85,3 +85,28 @@ def test_main_is_not_restorable_inside_run() -> None:
     stackless.run()
     assert seen == [False]
     assert stackless.tasklet().restorable
+
+
+def test_waking_an_outer_watchdog_by_hand_wakes_the_inner_runs() -> None:
+    trace: list[str] = []
+
+    def worker() -> None:
+        stackless.schedule()
+        trace.append("worker")
+
+    def wakeup() -> None:
+        stackless.getmain().run()  # main is the outer watchdog: it returns from run()
+        trace.append("wakeup")
+
+    def runner() -> None:
+        stackless.tasklet(wakeup)()
+        assert stackless.run() is None  # the inner watchdog, woken with the outer one
+        trace.append("runner")
+
+    stackless.tasklet(worker)()
+    stackless.tasklet(runner)()
+    stackless.run()
+    assert trace == ["worker"]
+    stackless.run()
+    assert trace == ["worker", "wakeup", "runner"]
+    assert stackless.getruncount() == 1

@@ -14,6 +14,7 @@ be in Stackless.
 from __future__ import annotations
 
 import builtins as _builtins
+import importlib as _importlib
 import sys as _sys
 import threading as _threading
 import types as _types
@@ -40,7 +41,10 @@ if TYPE_CHECKING:
 _builtins.TaskletExit = TaskletExit  # type: ignore[attr-defined]
 
 DEVIATIONS = """\
-* Tasklets that have started cannot be pickled (greenlet frames cannot be serialised).
+* Greenlet always switches the C stack: enable_softswitch(None) is False (setting it changes
+  nothing). A tasklet that has started pickles without its frames (greenlet frames cannot be
+  serialised), as a Stackless tasklet with C state does: once unpickled, it raises
+  RuntimeError when it runs.
 * bind(None) on a started, paused tasklet drops it without running its finally blocks, as in
   Stackless, but its suspended greenlet stays in memory until the process exits (freeing it
   would make greenlet run those finally blocks).
@@ -55,7 +59,7 @@ DEVIATIONS = """\
 """
 
 _NOTSET: Any = object()
-_softswitch = [True]
+_softswitch = [False]  # greenlet always switches the C stack ("hard")
 
 
 def getcurrent(*more: Any) -> tasklet:
@@ -180,6 +184,9 @@ def get_thread_info(thread_id: int = -1, flags: int = 0, *more: Any) -> tuple[An
         if found is None:
             if thread_id == _threading.get_ident():
                 found = _get_scheduler()
+            elif thread_id in _sys._current_frames():  # a thread that never used us yet
+                main = _kernel.foreign_main(thread_id)
+                return (main, main, 1)
             else:
                 raise RuntimeError("Thread id not found")
         sched = found
@@ -206,15 +213,12 @@ def enable_softswitch(flag: Any) -> bool:
     return old
 
 
-def getthreads() -> list[int]:
-    with _kernel._schedulers_lock:
-        ids = [tid for tid in _kernel._schedulers]
+def getthreads(*more: Any) -> list[int]:
+    """The ids of every live thread (each has a main tasklet), the main thread first."""
+    if more:
+        raise _no_arguments("getthreads", more)
     main = _kernel._main_thread_id
-    live = {t.ident for t in _threading.enumerate()}
-    ids = [i for i in ids if i in live]
-    if main in ids:
-        ids.remove(main)
-    return [main, *ids]  # type: ignore[list-item]
+    return [main, *(i for i in _sys._current_frames() if i != main)]  # type: ignore[list-item]
 
 
 def getdebug() -> bool:
@@ -287,6 +291,10 @@ class _StacklessModule(_types.ModuleType):
     @property
     def pickle_with_tracing_state(self) -> bool:
         return bool(_pickle_flags[0] & PICKLEFLAGS_PRESERVE_TRACING_STATE)
+
+    def __reduce__(self) -> Any:
+        # Stackless pickles modules by name.
+        return (_importlib.import_module, (self.__name__,))
 
 
 __all__ = [  # noqa: F822 - pickle_with_tracing_state is a module property, as in Stackless

@@ -95,6 +95,7 @@ class _ThreadEnd:
                 del _schedulers[sched.thread_id]
         # The hub and the thread's main greenlet can only be finished from their own thread.
         sched.hub = None
+        sched.thread_ended()
         self.sched = None  # type: ignore[assignment]
 
 
@@ -135,7 +136,8 @@ class Scheduler:
         "thread_id", "thread_alive", "q", "watchdogs", "irq", "timers", "timer_seq", "trap",
         "schedlock", "in_channel_cb", "pending_irq", "hard_due", "_soft", "_wall_deadline_ns",
         "soft_at", "slice_units", "slice_budget", "budget_base", "retired_switches",
-        "preemptions", "t0", "clock", "registry", "incoming", "incoming_lock", "wakeup", "hub",
+        "preemptions", "t0", "clock", "registry", "incoming", "incoming_first", "incoming_lock",
+        "wakeup", "hub",
         "hub_target", "main", "current", "remote_waits", "__weakref__",
     )
 
@@ -164,6 +166,7 @@ class Scheduler:
         self.clock: Clock = MonotonicClock()
         self.registry: dict[int, Tasklet] = {}
         self.incoming: deque[Tasklet] = deque()
+        self.incoming_first: list[Tasklet] = []  # of those, tasklet.run() from another thread
         self.incoming_lock = threading.Lock()
         self.wakeup: threading.Event = threading.Event()
         self.remote_waits = 0  # tasklets waiting for another thread to release them
@@ -732,6 +735,8 @@ class Scheduler:
         with self.incoming_lock:
             items = list(self.incoming)
             self.incoming.clear()
+            first = self.incoming_first
+            self.incoming_first = []
             self.wakeup.clear()
         for t in items:
             if t.alive and not t._in_ring and not t._blocked:
@@ -742,7 +747,32 @@ class Scheduler:
                     t.greenlet = t._new_greenlet(self)
                 t._in_ring = True
                 self.q.append(t)
+        for t in reversed(first):  # run() from another thread: t runs next, in call order
+            if t._in_ring and t is not self.current:
+                self.q.remove(t)
+                self.q.appendleft(t)
         return bool(items)
+
+    def thread_ended(self) -> None:
+        """The thread has exited: its tasklets end where they are (their frames cannot run
+        in another thread), and let go of every queue they were in."""
+        for t in [*self.registry.values(), self.main]:
+            chan = t._chan
+            if t._blocked and chan is not None:
+                lock = getattr(chan, "_lock", None)
+                if lock is not None:
+                    with lock:
+                        if t._blocked:
+                            chan.unlink(t)
+                else:
+                    chan.unlink(t)
+            t._blocked = 0
+            t._chan = None
+            t._alive = False
+            t._in_ring = False
+            t._func = t._args = t._kwargs = None
+        self.q.clear()
+        self.registry.clear()
 
     def any_blocked(self) -> bool:
         """Does one of our tasklets wait for something only another thread can do?"""
@@ -822,9 +852,10 @@ def release_import() -> None:
         sched.release_pending()
 
 
-def post(t: Tasklet) -> None:
+def post(t: Tasklet, first: bool = False) -> None:
     """The door from any thread: ``ready(t)`` in ``t``'s own scheduler.  The caller took
-    ``t`` off its channel (under the channel's lock)."""
+    ``t`` off its channel (under the channel's lock).  ``first``: ``t`` runs next there
+    (``tasklet.run()`` from another thread)."""
     sched = t._sched
     if sched is None:
         return
@@ -836,6 +867,8 @@ def post(t: Tasklet) -> None:
     t._chan = None
     with sched.incoming_lock:
         sched.incoming.append(t)
+        if first:
+            sched.incoming_first.append(t)
         sched.wakeup.set()
 
 
@@ -859,6 +892,26 @@ def set_bind_hook(hook: Callable[[Any], Any] | None) -> Callable[[Any], Any] | N
     old = HOOKS.on_bind
     HOOKS.on_bind = hook
     return old
+
+
+_foreign_mains: dict[int, Tasklet] = {}  # main tasklets of threads without a scheduler yet
+
+
+def foreign_main(tid: int) -> Tasklet:
+    """The main tasklet of live thread ``tid``, which has not used the kernel yet (Stackless
+    shows every thread's main); that thread's scheduler adopts it."""
+    from .tasklet import Tasklet
+
+    live = sys._current_frames()
+    with _schedulers_lock:
+        for gone in [i for i in _foreign_mains if i not in live]:
+            del _foreign_mains[gone]
+        t = _foreign_mains.get(tid)
+    if t is None:
+        t = Tasklet._make_main(None, None, tid)
+        with _schedulers_lock:
+            t = _foreign_mains.setdefault(tid, t)
+    return t
 
 
 _graveyard: list[Any] = []  # suspended greenlets of unbound tasklets: never resumed, never freed

@@ -19,6 +19,7 @@ from .cargs import NOARG, at_most, exactly_one, no_arguments, required
 from .scheduler import (
     HOOKS,
     Scheduler,
+    _foreign_mains,
     _graveyard,
     _schedulers,
     _schedulers_lock,
@@ -27,6 +28,14 @@ from .scheduler import (
 from .tasklet_state import TaskletState
 
 _ids = itertools.count(1)
+
+
+def _not_restorable() -> None:
+    """What an unpickled tasklet that had started runs: its frames were not pickled."""
+    raise RuntimeError(
+        "the tasklet was pickled after it had started: its frames (on a greenlet's C "
+        "stack) were not pickled, so it cannot be resumed"
+    )
 
 
 class _PyCore:
@@ -87,7 +96,7 @@ class Tasklet(TaskletState, _Core):
         if func is not None or args is not None or kwargs is not None:
             self.bind(func, args, kwargs)
 
-    def _init_state(self, sched: Scheduler) -> None:
+    def _init_state(self, sched: Scheduler | None) -> None:
         self.id = next(_ids)
         self._sched: Scheduler | None = sched
         self.greenlet: Any = None
@@ -117,15 +126,24 @@ class Tasklet(TaskletState, _Core):
         self._profile: Any = None
 
     @classmethod
-    def _make_main(cls, sched: Scheduler, g: Any) -> Tasklet:
-        t = object.__new__(cls)
+    def _make_main(cls, sched: Scheduler | None, g: Any, tid: int | None = None) -> Tasklet:
+        """A thread's main tasklet.  Without ``sched``: the main tasklet of live thread
+        ``tid`` that has not used the kernel yet (``get_thread_info`` shows it); the thread's
+        scheduler adopts that same object when it is made."""
+        if sched is not None:
+            tid = sched.thread_id
+        assert tid is not None
+        with _schedulers_lock:
+            t = _foreign_mains.pop(tid, None) if sched is not None else None
+        if t is None:
+            t = object.__new__(cls)
         Tasklet._init_state(t, sched)
         t.greenlet = g
         t._alive = t._started = True
         t._in_ring = True  # main starts as the current tasklet, in the ring
         t.is_main = True
         t.name = "main"
-        t.id = sched.thread_id
+        t.id = t._bound_tid = tid
         return t
 
     # ------------------------------------------------------------------ life cycle
@@ -176,6 +194,8 @@ class Tasklet(TaskletState, _Core):
 
     def _make_alive(self) -> None:
         sched = self._owner()
+        if not sched.thread_alive:
+            raise RuntimeError("tasklet has no thread")
         hook = HOOKS.on_bind
         if hook is not None:
             hook(self._func)
@@ -249,8 +269,12 @@ class Tasklet(TaskletState, _Core):
     def run(self, *more: Any) -> Any:
         if more:
             raise no_arguments("run", more)
-        self._check_runnable()
-        return self._owner().make_current(self, keep_caller=True)
+        sched = self._check_runnable()
+        if sched.thread_id != threading.get_ident():
+            # Another thread's tasklet: it runs next in its own thread; the caller goes on.
+            _kernel.post(self, first=True)
+            return None
+        return sched.make_current(self, keep_caller=True)
 
     def switch(self, *more: Any) -> Any:
         if more:
@@ -264,16 +288,15 @@ class Tasklet(TaskletState, _Core):
             raise RuntimeError("You cannot run an unbound(dead) tasklet")
         return sched.make_current(self, keep_caller=False)
 
-    def _check_runnable(self) -> None:
+    def _check_runnable(self) -> Scheduler:
         if self._blocked:
             raise RuntimeError("You cannot run a blocked tasklet")
         if not self._alive:
             raise RuntimeError("You cannot run an unbound(dead) tasklet")
         sched = self._sched
-        if sched is None:
+        if sched is None or not sched.thread_alive:
             raise RuntimeError("tasklet has no thread")
-        if sched.thread_id != threading.get_ident():
-            raise RuntimeError("can't run a tasklet of a different thread.")
+        return sched
 
     def _owner(self) -> Scheduler:
         sched = self._sched
@@ -456,14 +479,15 @@ class Tasklet(TaskletState, _Core):
         sched = self._sched
         if sched is not None and sched.current is self:
             raise RuntimeError("You cannot __reduce__ the tasklet which is current.")
+        func, args, kwargs = self._func, self._args, self._kwargs
         if self._started and self._alive:
-            raise RuntimeError(
-                "cannot pickle a running tasklet: greenlet frames cannot be serialised"
-            )
+            # Its frames live on a greenlet's C stack, which cannot be serialised: it pickles
+            # as a Stackless tasklet with C state does, and cannot resume once unpickled.
+            func, args, kwargs = _not_restorable, (), {}
         state = (
-            self._func,
-            self._args,
-            self._kwargs,
+            func,
+            args,
+            kwargs,
             self._alive,
             self.atomic,
             self.ignore_nesting,

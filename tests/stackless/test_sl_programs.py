@@ -41,3 +41,14 @@ def test_program(name: str) -> None:
     expected = (PROGRAMS / f"{name}.expected").read_text()
     assert (proc.returncode, proc.stderr) == (0, "")
     assert proc.stdout == expected
+
+
+def test_import_stackless_is_the_drop_in(tmp_path: pathlib.Path) -> None:
+    # Installed with the project: `import stackless` needs no alias, even with -E.
+    proc = subprocess.run(
+        [sys.executable, "-E", "-c",
+         "import stackless, sim.stackless; "
+         "print(stackless is sim.stackless, stackless.main is stackless.current)"],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )
+    assert (proc.returncode, proc.stderr, proc.stdout) == (0, "", "True True\n")

@@ -486,6 +486,14 @@ class Scheduler:
                     raise _deadlock("Deadlock: the last runnable tasklet cannot be blocked.")
                 if remove and self.watchdogs and self.watchdogs[-1].tasklet is not cur:
                     return self.block(cur)
+                irq = self.irq
+                soft_due = self._soft and irq is not None and irq.tasklet is not cur
+                if soft_due and not remove and not self.trap:
+                    # A soft interrupt is due: Stackless checks it before the shortcut of
+                    # a switch to oneself, so run() returns here (hand_over does it).
+                    cur._in_ring = True
+                    q.append(cur)
+                    return self.switch(cur, q.popleft())
                 v = cur.tempval
                 if v.__class__ is bomb:
                     cur.tempval = None

@@ -408,10 +408,16 @@ class Tasklet(TaskletState, _Core):
     def _deliver_error(self, sched: Scheduler, b: bomb) -> None:
         """An uncaught error becomes a bomb for the innermost watchdog, or main."""
         target = sched.watchdogs[-1].tasklet if sched.watchdogs else sched.main
+        self._finish()
+        if target._in_ring and target is not sched.current:
+            # It waits its turn in the ring (main called schedule()): the order does not
+            # change, it raises the error when its turn comes, as in Stackless.
+            target.tempval = b
+            sched.die(self, sched.next_after_death(self))
+            return
         sched.unwait(target)
         sched.unready(target)
         target.tempval = b
-        self._finish()
         sched.die(self, target)
 
     def _finish(self) -> None:

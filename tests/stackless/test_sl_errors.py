@@ -60,9 +60,8 @@ def test_error_reaches_main_in_schedule() -> None:
     stackless.tasklet(trace.append)("later")
     with pytest.raises(ValueError) as info:
         stackless.schedule()
-    assert (info.value.args, trace, stackless.getruncount()) == (("in schedule",), [], 2)
-    stackless.schedule()
-    assert trace == ["later"]
+    # main waited its turn in the ring: the tasklet queued before it ran first (real Stackless)
+    assert (info.value.args, trace, stackless.getruncount()) == (("in schedule",), ["later"], 1)
 
 
 def test_error_goes_to_the_innermost_watchdog() -> None:

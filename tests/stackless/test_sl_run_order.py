@@ -110,3 +110,39 @@ def test_waking_an_outer_watchdog_by_hand_wakes_the_inner_runs() -> None:
     stackless.run()
     assert trace == ["worker", "wakeup", "runner"]
     assert stackless.getruncount() == 1
+
+
+def test_an_error_for_main_waiting_its_turn_keeps_the_run_order() -> None:
+    main = stackless.getmain()
+    trace: list[Any] = []
+
+    def fails() -> None:
+        trace.append("a")
+        raise ValueError("boom")
+
+    def sees_main() -> None:
+        trace.append(("b", main.scheduled, main.paused))
+
+    stackless.tasklet(fails)()
+    stackless.tasklet(sees_main)()
+    with pytest.raises(ValueError, match="boom"):
+        stackless.schedule()  # main goes to the end of the ring: b still runs before it
+    trace.append("main")
+    assert trace == ["a", ("b", True, False), "main"]
+    assert stackless.getruncount() == 1
+
+
+@pytest.mark.parametrize("totaltimeout", [False, True])
+def test_soft_run_returns_at_the_schedule_of_a_lone_tasklet(totaltimeout: bool) -> None:
+    turns = [0]
+
+    def lone() -> None:
+        while True:
+            turns[0] += 1
+            stackless.schedule()
+
+    t = stackless.tasklet(lone)()
+    assert stackless.run(100, soft=True, totaltimeout=totaltimeout) is None
+    assert turns[0] > 0
+    assert (t.scheduled, t.paused, stackless.getruncount()) == (True, False, 2)
+    t.kill()

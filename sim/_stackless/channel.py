@@ -22,7 +22,7 @@ from typing import Any
 
 from .._kernel import scheduler as _kernel
 from .._kernel.cargs import NOARG, at_most, exactly_one, no_arguments, required
-from .._kernel.scheduler import Scheduler, bomb, get_scheduler, make_bomb
+from .._kernel.scheduler import Scheduler, _local, bomb, get_scheduler, make_bomb
 from .._kernel.tasklet import Tasklet
 from ..errors import Deadlock
 
@@ -108,13 +108,98 @@ class channel:  # noqa: N801 - the Stackless name
 
     # ------------------------------------------------------------------ actions
 
+    # Discussion: the fast path.  send and receive do the common case inline, as sim.Channel
+    # does: no channel callback, no schedule_all, a partner of the same thread.  Anything else
+    # (and every refusal: block_trap, closing, switch_trap) takes _action, the general path,
+    # which decides afresh; the fast path has changed nothing by then.
     def send(self, value: Any = NOARG, *more: Any) -> None:
         if value is NOARG or more:
             raise exactly_one("send", (value is not NOARG) + len(more))
-        self._action(value, 1)
+        try:
+            sched: Scheduler = _local.sched  # get_scheduler(), inlined: the thread's scheduler
+        except AttributeError:
+            sched = get_scheduler()
+        if _kernel._channel_cb is not None or self._schedule_all:
+            self._action(value, 1)
+            return
+        lock = self._lock
+        lock.acquire()
+        if self._balance < 0:  # a receiver waits
+            w = self._waiters[0]
+            if w._sched is not sched or (self._pref < 0 and sched.trap):
+                lock.release()
+                self._action(value, 1)
+                return
+            self._waiters.popleft()
+            self._balance += 1
+            lock.release()
+            w.tempval = value
+            if self._pref < 0:  # the receiver is preferred: it runs now, we after the others
+                cur = sched.current
+                cur.tempval = None
+                sched.yield_to(cur, w)
+                return
+            sched.ready(w)
+            return
+        cur = sched.current
+        if cur._block_trap or self._closing or sched.trap:
+            lock.release()
+            self._action(value, 1)  # it refuses to block, with the right error
+            return
+        self._waiters.append(cur)
+        self._balance += 1
+        cur.tempval = value
+        sched.wait_on(cur, self, 1)
+        lock.release()
+        try:
+            sched.block(cur)
+        except BaseException as e:
+            self._block_failed(sched, cur, e)
+            raise
+        if cur._xpartner is not None:
+            self._release_partner(cur)
 
-    def receive(self) -> Any:
-        return self._action(None, -1)
+    def receive(self, *more: Any) -> Any:
+        if more:
+            raise no_arguments("receive", more)
+        try:
+            sched: Scheduler = _local.sched  # get_scheduler(), inlined: the thread's scheduler
+        except AttributeError:
+            sched = get_scheduler()
+        if _kernel._channel_cb is not None or self._schedule_all:
+            return self._action(None, -1)
+        lock = self._lock
+        lock.acquire()
+        if self._balance > 0:  # a sender waits
+            w = self._waiters[0]
+            if w._sched is not sched or (self._pref > 0 and sched.trap):
+                lock.release()
+                return self._action(None, -1)
+            self._waiters.popleft()
+            self._balance -= 1
+            lock.release()
+            v = w.tempval
+            w.tempval = None
+            if self._pref > 0:  # the sender is preferred: it runs now, we after the others
+                cur = sched.current
+                cur.tempval = v
+                v = sched.yield_to(cur, w)
+                cur.tempval = None
+                return v
+            sched.ready(w)
+            if v.__class__ is bomb:
+                v.raise_()
+            return v
+        cur = sched.current
+        if cur._block_trap or self._closing or sched.trap:
+            lock.release()
+            return self._action(None, -1)  # it refuses to block, with the right error
+        self._waiters.append(cur)
+        self._balance -= 1
+        cur.tempval = None
+        sched.wait_on(cur, self, -1)
+        lock.release()
+        return self._block(sched, cur, -1)
 
     def send_exception(self, exc: Any = NOARG, *args: Any) -> None:
         if exc is NOARG:
@@ -259,20 +344,31 @@ class channel:  # noqa: N801 - the Stackless name
         try:
             v = sched.block(cur)
         except BaseException as e:
-            with self._lock:
-                if cur._blocked and cur._chan is self:  # e.g. deadlock: not left waiting
-                    sched.unwait(cur)
-            if isinstance(e, Deadlock):
-                raise stackless_error(e) from None
+            self._block_failed(sched, cur, e)
             raise
-        finally:
-            partner = cur._xpartner
-            if partner is not None:  # a rendezvous with another thread: release its side
-                cur._xpartner = None
-                _kernel.post(partner)
+        if cur._xpartner is not None:
+            self._release_partner(cur)
         if d < 0:
             cur.tempval = None
         return _explode(v)
+
+    def _block_failed(self, sched: Scheduler, cur: Tasklet, e: BaseException) -> None:
+        """Blocking ``cur`` ended in an error (a deadlock, an exception thrown in): it is not
+        left waiting here; a deadlock is Stackless's plain RuntimeError."""
+        if cur._xpartner is not None:
+            self._release_partner(cur)
+        with self._lock:
+            if cur._blocked and cur._chan is self:
+                sched.unwait(cur)
+        if isinstance(e, Deadlock):
+            raise stackless_error(e) from None
+
+    @staticmethod
+    def _release_partner(cur: Tasklet) -> None:
+        """A rendezvous with another thread's tasklet: let its side go on (``_match_remote``)."""
+        partner = cur._xpartner
+        cur._xpartner = None
+        _kernel.post(partner)  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ pickling
 

@@ -323,3 +323,8 @@ def __dir__() -> list[str]:
 
 stackless = _sys.modules[__name__]
 _sys.modules[__name__].__class__ = _StacklessModule
+
+if __name__ == "__main__":  # python -m sim.stackless PROGRAM.py [ARGS...]
+    from ._stackless.main import main as _main
+
+    _sys.exit(_main())

@@ -61,8 +61,8 @@ class Connection:
         "__weakref__", "_above_since", "_accepted_at", "_counters", "_decoder", "_dirty",
         "_last_recv", "_limiter", "_limits", "_mask", "_outbox", "_pinged", "_pump",
         "_reading_since", "_resume_at", "_stalled", "_target", "_throttled_since", "_waiting",
-        "_wake", "close_code", "close_reason", "deadline", "id", "peer", "sock", "state",
-        "tasklet", "user",
+        "_wake", "close_code", "close_kind", "close_reason", "deadline", "id", "peer", "sock",
+        "state", "tasklet", "user",
     )
 
     def __init__(self, pump: ConnectionPort[Connection], sock: Any, peer: str, cid: int,
@@ -76,6 +76,9 @@ class Connection:
         """Free for the application (a session, an avatar id)."""
         self.close_code: ErrorCode | None = None  # set when it ends, with close_reason
         self.close_reason = ""
+        self.close_kind = ""
+        """How it ended, as the pump counts it: "bye", "client-error", "eof", "reset",
+        "server", "shutdown", or the name of the ErrorCode it was closed with."""
         self._pump = pump
         self._counters = pump.counters
         self._limits = limits
@@ -446,7 +449,7 @@ class Connection:
         if self.state is ConnState.CLOSED:
             return
         self.state = ConnState.CLOSED
-        self.close_code, self.close_reason = code, reason
+        self.close_code, self.close_reason, self.close_kind = code, reason, kind
         if code is not None:
             log.warning("%s: closing connection %d: %s: %s", self.peer, self.id, code.name,
                         reason)

@@ -13,6 +13,7 @@ import logging
 import selectors
 import socket
 import time
+from collections.abc import Callable
 from types import TracebackType
 
 from net._framing import DEFAULT_MAX_INBOUND, DEFAULT_MAX_OUTBOUND, Decoder
@@ -66,7 +67,8 @@ class Client:
     def __init__(self, host: str, port: int, name: str, token: str | None = None, *,
                  timeout: float = 5.0, max_frame: int = DEFAULT_MAX_OUTBOUND,
                  max_send_frame: int = DEFAULT_MAX_INBOUND, send_buffer: int = 256 * KiB,
-                 keep: int = 256) -> None:
+                 keep: int = 256,
+                 parse_message: Callable[[object], Message] = parse_from_server) -> None:
         # Refuse a bad name or token here (InvalidMessage) instead of as a server ERROR.
         parse(to_wire(Hello(PROTOCOL_VERSION, name, token)))
         self.host, self.port, self.name, self.token = host, port, name, token
@@ -81,6 +83,13 @@ class Client:
         self.events: collections.deque[Event] = collections.deque(maxlen=keep)
         self.rtt: float | None = None
         """Round-trip time in seconds of the last answered `ping()`."""
+        self._parse = parse_message
+        """How a decoded frame from the server becomes a Message: checked field by field by
+        default; a load tool may pass one that skips what it does not read."""
+        self.bytes_received = 0
+        self.bytes_sent = 0
+        """Bytes read from and written to the socket, frame headers included, across
+        reconnects (load tools divide them by connected time)."""
         self._sock: socket.socket | None = None
         self._sel: selectors.BaseSelector | None = None
         self._decoder = Decoder(max_frame)
@@ -222,9 +231,10 @@ class Client:
             if not data:
                 self._fail(ConnectionBroken("server closed the connection without BYE"), out)
                 return
+            self.bytes_received += len(data)
             try:
                 for obj in self._decoder.feed(data):
-                    self._handle(parse_from_server(obj), out)
+                    self._handle(self._parse(obj), out)
                     if self._sock is None:
                         return  # BYE / fatal ERROR: ignore whatever follows
             except ProtocolError as exc:
@@ -270,7 +280,9 @@ class Client:
         hello = Hello(PROTOCOL_VERSION, self.name, self.token, self.resume_token)
         deadline = time.monotonic() + self.timeout
         try:
-            sock.sendall(encode_message(hello, self.max_send_frame))
+            hello_frame = encode_message(hello, self.max_send_frame)
+            sock.sendall(hello_frame)
+            self.bytes_sent += len(hello_frame)
             while True:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -279,7 +291,8 @@ class Client:
                 data = sock.recv(_RECV_SIZE)
                 if not data:
                     raise HandshakeFailed("server closed the connection during the handshake")
-                messages = [parse_from_server(o) for o in self._decoder.feed(data)]
+                self.bytes_received += len(data)
+                messages = [self._parse(o) for o in self._decoder.feed(data)]
                 if messages:
                     break
         except TimeoutError:
@@ -316,6 +329,7 @@ class Client:
                 self._drop()
                 raise ConnectionBroken(f"send failed: {exc}") from exc
             del self._out[:sent]
+            self.bytes_sent += sent
             if not block or len(self._out) <= self.send_buffer:
                 return
             remaining = deadline - time.monotonic()

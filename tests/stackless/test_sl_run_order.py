@@ -146,3 +146,59 @@ def test_soft_run_returns_at_the_schedule_of_a_lone_tasklet(totaltimeout: bool) 
     assert turns[0] > 0
     assert (t.scheduled, t.paused, stackless.getruncount()) == (True, False, 2)
     t.kill()
+
+
+# Who runs after a match whose partner is main, by Stackless's rule: when the waiting side is
+# preferred it runs at once and the acting tasklet after every other; otherwise the acting
+# one goes on and the waiting one runs after every other (preference 0: the actor goes on).
+@pytest.mark.parametrize(
+    ("main_is", "acts", "pref", "expected"),
+    [
+        ("waiting", "send", -1, ["A:act", "M:after", "O", "A:after"]),
+        ("waiting", "send", 0, ["A:act", "A:after", "O", "M:after"]),
+        ("waiting", "send", 1, ["A:act", "A:after", "O", "M:after"]),
+        ("waiting", "receive", -1, ["A:act", "A:after", "O", "M:after"]),
+        ("waiting", "receive", 0, ["A:act", "A:after", "O", "M:after"]),
+        ("waiting", "receive", 1, ["A:act", "M:after", "O", "A:after"]),
+        ("acting", "send", -1, ["W:after", "O", "M:after"]),
+        ("acting", "send", 0, ["M:after", "O", "W:after"]),
+        ("acting", "send", 1, ["M:after", "O", "W:after"]),
+        ("acting", "receive", -1, ["M:after", "O", "W:after"]),
+        ("acting", "receive", 0, ["M:after", "O", "W:after"]),
+        ("acting", "receive", 1, ["W:after", "O", "M:after"]),
+    ],
+)
+def test_who_runs_after_a_match_with_main(
+    main_is: str, acts: str, pref: int, expected: list[str]
+) -> None:
+    log: list[str] = []
+    ch = stackless.channel()
+    ch.preference = pref
+
+    def act(who: str, sending: bool) -> None:
+        if sending:
+            ch.send(1)
+        else:
+            ch.receive()
+        log.append(f"{who}:after")
+
+    def other() -> None:
+        log.append("O")
+
+    sending = acts == "send"
+    if main_is == "waiting":
+
+        def actor() -> None:
+            log.append("A:act")
+            act("A", sending)
+
+        stackless.tasklet(actor)()
+        stackless.tasklet(other)()
+        act("M", not sending)  # main blocks first; the actor matches it
+    else:
+        stackless.tasklet(act)("W", not sending)
+        stackless.schedule()  # the waiter blocks
+        stackless.tasklet(other)()
+        act("M", sending)
+    stackless.run()
+    assert log == expected

@@ -56,6 +56,8 @@ DEVIATIONS = """\
   without running finally blocks): the kernel's registry keeps it until reset() or kill().
 * Loom's own sim.Channel belongs to the thread that created it; tasklets of different threads
   rendezvous through this module's channel, which is shared safely.
+* When a thread ends, its tasklets end without running their finally blocks (their frames
+  cannot be resumed from another thread).
 """
 
 _NOTSET: Any = object()
@@ -64,25 +66,25 @@ _softswitch = [False]  # greenlet always switches the C stack ("hard")
 
 def getcurrent(*more: Any) -> tasklet:
     if more:
-        raise _no_arguments('getcurrent', more)
+        raise _no_arguments("getcurrent", more)
     return _get_scheduler().current
 
 
 def getmain(*more: Any) -> tasklet:
     if more:
-        raise _no_arguments('getmain', more)
+        raise _no_arguments("getmain", more)
     return _get_scheduler().main
 
 
 def getruncount(*more: Any) -> int:
     if more:
-        raise _no_arguments('getruncount', more)
+        raise _no_arguments("getruncount", more)
     return _get_scheduler().runcount()
 
 
 def getcurrentid(*more: Any) -> int:
     if more:
-        raise _no_arguments('getcurrentid', more)
+        raise _no_arguments("getcurrentid", more)
     sched = _get_scheduler()
     cur = sched.current
     return sched.thread_id if cur.is_main else cur.id

@@ -137,8 +137,7 @@ class Scheduler:
         "schedlock", "in_channel_cb", "pending_irq", "hard_due", "_soft", "_wall_deadline_ns",
         "soft_at", "slice_units", "slice_budget", "budget_base", "retired_switches",
         "preemptions", "t0", "clock", "registry", "incoming", "incoming_first", "incoming_lock",
-        "wakeup", "hub",
-        "hub_target", "main", "current", "remote_waits", "__weakref__",
+        "wakeup", "hub", "hub_target", "main", "current", "remote_waits", "__weakref__",
     )
 
     def __init__(self) -> None:
@@ -765,20 +764,15 @@ class Scheduler:
         """The thread has exited: its tasklets end where they are (their frames cannot run
         in another thread), and let go of every queue they were in."""
         for t in [*self.registry.values(), self.main]:
-            chan = t._chan
-            if t._blocked and chan is not None:
-                lock = getattr(chan, "_lock", None)
-                if lock is not None:
-                    with lock:
-                        if t._blocked:
-                            chan.unlink(t)
-                else:
-                    chan.unlink(t)
-            t._blocked = 0
-            t._chan = None
+            lock = getattr(t._chan, "_lock", None)  # a channel shared between threads
+            if lock is not None:
+                with lock:
+                    self.unwait(t)
+            else:
+                self.unwait(t)
             t._alive = False
             t._in_ring = False
-            t._func = t._args = t._kwargs = None
+            t._finish()
         self.q.clear()
         self.registry.clear()
 

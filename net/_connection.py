@@ -7,6 +7,7 @@ from __future__ import annotations
 import enum
 import logging
 import math
+import weakref
 from typing import Any
 
 import sim
@@ -36,6 +37,9 @@ __all__ = ["ConnState", "Connection"]
 log = logging.getLogger("loom.net")
 
 _INF = math.inf
+# How a connection ended (the kind counted by the pump) when its session may be resumed.
+_RESUMABLE = frozenset({"eof", "reset", ErrorCode.IDLE_TIMEOUT.name,
+                        ErrorCode.PARTIAL_FRAME_TIMEOUT.name, ErrorCode.SLOW_READER.name})
 
 
 class ConnState(enum.Enum):
@@ -58,11 +62,11 @@ class Connection:
     """
 
     __slots__ = (
-        "__weakref__", "_above_since", "_accepted_at", "_counters", "_decoder", "_dirty",
-        "_last_recv", "_limiter", "_limits", "_mask", "_outbox", "_pinged", "_pump",
-        "_reading_since", "_resume_at", "_stalled", "_target", "_throttled_since", "_waiting",
-        "_wake", "close_code", "close_reason", "deadline", "id", "peer", "sock", "state",
-        "tasklet", "user",
+        "__weakref__", "_above_since", "_accepted_at", "_close_kind", "_counters", "_decoder",
+        "_dirty", "_last_recv", "_limiter", "_limits", "_mask", "_next_seq", "_outbox",
+        "_pinged", "_pump", "_reading_since", "_resume_at", "_seq_free", "_stalled",
+        "_target", "_throttled_since", "_waiting", "_wake", "close_code", "close_reason",
+        "deadline", "id", "peer", "sock", "state", "tasklet", "user",
     )
 
     def __init__(self, pump: ConnectionPort[Connection], sock: Any, peer: str, cid: int,
@@ -76,6 +80,11 @@ class Connection:
         """Free for the application (a session, an avatar id)."""
         self.close_code: ErrorCode | None = None  # set when it ends, with close_reason
         self.close_reason = ""
+        self._close_kind = ""
+        # The seq the next INPUT and CALL must carry; the kinds in `_seq_free` may jump
+        # higher once, with their first message on this connection (a resume).
+        self._next_seq: dict[type, int] = {Input: 1, Call: 1}
+        self._seq_free: set[type] = set()
         self._pump = pump
         self._counters = pump.counters
         self._limits = limits
@@ -103,7 +112,10 @@ class Connection:
         self.deadline = _INF
         """When `on_timer` is next due (the pump's timer heap reads it)."""
         self._arm(now + limits.handshake_timeout)
-        self.tasklet = sim.spawn(self._run, name=f"conn {cid} {peer}")
+        # Spawned on a weak reference, not the bound method: a killed tasklet's first frame
+        # keeps the function it ran, and a bound method there would hold this connection
+        # (which holds the tasklet) in a cycle that only a full garbage collection frees.
+        self.tasklet = sim.spawn(self._serve_ref, weakref.ref(self), name=f"conn {cid} {peer}")
 
     def __repr__(self) -> str:
         return f"<Connection {self.id} {self.peer} {self.state.value}>"
@@ -152,6 +164,10 @@ class Connection:
             return
         if isinstance(message, Welcome):
             self.state = ConnState.WELCOMED
+            # Idle timing starts here: a client silent since its HELLO gets its first PING
+            # one interval after WELCOME (not when the handshake deadline passes).
+            now = self._last_recv = self._pump.now
+            self._arm(now + self._limits.ping_interval)
         frame = encode(to_wire(message), self._limits.max_outbound_frame)
         self._queue(frame, isinstance(message, Snapshot))
 
@@ -161,12 +177,39 @@ class Connection:
         if self.state is not ConnState.CLOSED:
             self._queue(frame, snapshot)
 
-    def close(self, code: ErrorCode | None = None, reason: str = "") -> None:
+    def close(self, code: ErrorCode | None = None, reason: str = "", *,
+              discard_output: bool = False) -> None:
         """Close: with `code`, send ERROR(code, reason) after the frame in flight (queued
-        output is dropped); without, flush queued output, then BYE(reason). Idempotent."""
-        self._close(code, reason, "server" if code is None else code.name)
+        output is dropped); without, flush queued output (unless `discard_output`: a session
+        taken over by a new connection), then BYE(reason). Idempotent."""
+        self._close(code, reason, "server" if code is None else code.name,
+                    keep_queued=not discard_output)
+
+    @property
+    def resumable(self) -> bool:
+        """Whether it ended as a drop that the client may resume its session after: EOF or
+        reset without BYE, IDLE_TIMEOUT, PARTIAL_FRAME_TIMEOUT or SLOW_READER (what a dying
+        network looks like). Its BYE or fatal ERROR, a protocol violation, a rate limit or
+        the server's own close end the session (docs/protocol.md §5). False while open."""
+        return self._close_kind in _RESUMABLE
+
+    def resume_seqs(self, last_input: int, last_call: int) -> None:
+        """Call before sending WELCOME for a resumed session: the last INPUT and CALL seq
+        that session received. The first of each on this connection must then be higher
+        (those sent on the old connection after the drop are lost, not resent), the next
+        ones one more each; on a fresh session they start at 1 (docs/protocol.md §2)."""
+        self._next_seq = {Input: last_input + 1, Call: last_call + 1}
+        self._seq_free = {Input, Call}
 
     # ---- the tasklet --------------------------------------------------------------------
+
+    @classmethod
+    def _serve_ref(cls, ref: weakref.ref[Connection]) -> None:
+        """The tasklet's function, bound to the class (the pump holds the connection while
+        it is open)."""
+        conn = ref()
+        if conn is not None:
+            cls._run(conn)
 
     def _run(self) -> None:
         try:
@@ -208,6 +251,10 @@ class Connection:
                         return
                 kind = type(message)
                 if self.state is welcomed and (kind is Input or kind is Call):
+                    seq = message.seq  # type: ignore[union-attr]
+                    if seq != self._next_seq[kind] or self._seq_free:
+                        self._check_seq(kind, seq)
+                    self._next_seq[kind] = seq + 1
                     # A full channel blocks this tasklet alone, and the pump stops reading
                     # its socket (see _read); a close meanwhile kills it right here.
                     self._target.send((self, message))
@@ -215,6 +262,16 @@ class Connection:
                     self._control(message)
                     if self.state is ConnState.CLOSED:
                         return
+
+    def _check_seq(self, kind: type, seq: int) -> None:
+        """BAD_MESSAGE unless `seq` is the expected one, or higher on the first message of
+        its kind on a resumed session's connection."""
+        expected = self._next_seq[kind]
+        free = kind in self._seq_free
+        self._seq_free.discard(kind)
+        if seq < expected or (seq > expected and not free):
+            raise ProtocolError(f"{kind.__name__.upper()}.seq {seq}, expected "
+                                f"{'at least ' if free else ''}{expected}", ErrorCode.BAD_MESSAGE)
 
     def _await_data(self) -> bytes:
         """Block until the pump hands over the next bytes from the socket."""
@@ -440,13 +497,13 @@ class Connection:
         self._close(code, reason, code.name)
 
     def _close(self, code: ErrorCode | None, reason: str, kind: str, *,
-               farewell: bool = True) -> None:
+               farewell: bool = True, keep_queued: bool = True) -> None:
         """The one way a connection ends. `farewell`: send a last ERROR (with `code`) or
         BYE; the pump then half-closes and lingers briefly so the peer can read it."""
         if self.state is ConnState.CLOSED:
             return
         self.state = ConnState.CLOSED
-        self.close_code, self.close_reason = code, reason
+        self.close_code, self.close_reason, self._close_kind = code, reason, kind
         if code is not None:
             log.warning("%s: closing connection %d: %s: %s", self.peer, self.id, code.name,
                         reason)
@@ -454,7 +511,8 @@ class Connection:
                                           keep_queued=False)
         else:
             log.info("%s: closing connection %d: %s", self.peer, self.id, reason)
-            final = self._outbox.farewell(encode_message(Bye(reason[:256])), keep_queued=True)
+            final = self._outbox.farewell(encode_message(Bye(reason[:256])),
+                                          keep_queued=keep_queued)
         self.deadline = _INF  # its entries in the pump's timer heap are stale now
         self._pump.connection_closed(self, kind, final if farewell else None)
         t = self.tasklet

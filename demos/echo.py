@@ -39,6 +39,7 @@ from net import (
     Welcome,
 )
 from net import Error as ErrorMessage
+from server.session import close_reason, leave_reason
 
 log = logging.getLogger("loom.demos.echo")
 
@@ -60,11 +61,12 @@ class Session:
 class EchoServer:
     """Sessions by resume token; the consumer tasklet reads the pump's inbox.
 
-    A session outlives its connection only when that ended as a drop (`conn.resumable`):
-    for `resume_grace` seconds a HELLO with its token takes it back — even while the old
-    connection still looks open, which is what a dropped network looks like from here: the
-    old connection is then closed and its queued output dropped. The client's BYE or fatal
-    ERROR, and protocol violations, end it at once (docs/protocol.md §5)."""
+    A session outlives its connection only when that ended as a drop (the server's rule,
+    server.session.leave_reason): for `resume_grace` seconds a HELLO with its token takes
+    it back — even while the old connection still looks open, which is what a dropped
+    network looks like from here: the old connection is then closed with
+    SESSION_TAKEN_OVER. The client's BYE or fatal ERROR, and protocol violations, end it at
+    once (docs/protocol.md §5)."""
 
     def __init__(self, resume_grace: float) -> None:
         self.resume_grace = resume_grace
@@ -105,11 +107,12 @@ class EchoServer:
             self.left.pop(hello.resume, None)
             old, session.conn = session.conn, None
             if old is not None:  # the client's network dropped before we noticed
-                old.close(None, "session resumed on another connection", discard_output=True)
-            conn.resume_seqs(session.inputs, session.calls)
+                old.close(ErrorCode.SESSION_TAKEN_OVER, "session resumed by another connection")
+            conn.expect_seqs(session.inputs + 1, session.calls + 1, exactly=False)
         else:
             session = Session(self.next_id, "")
             self.next_id += 1
+            conn.expect_seqs(1, 1, exactly=True)
         session.token = secrets.token_urlsafe(24)
         session.conn = conn
         self.sessions[session.token] = session
@@ -124,10 +127,11 @@ class EchoServer:
         if session is None or session.conn is not conn:
             return  # no session yet, or it was taken over by a newer connection
         session.conn = None
-        if conn.resumable:
-            self.left[session.token] = time.monotonic()
-        else:
+        ends, _ = leave_reason(close_reason(conn))  # the server's rule, docs/protocol.md §5
+        if ends:
             del self.sessions[session.token]  # BYE, a fatal ERROR, a protocol violation
+        else:
+            self.left[session.token] = time.monotonic()
         self.expire(time.monotonic())
 
     def expire(self, now: float) -> None:

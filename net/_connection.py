@@ -37,9 +37,6 @@ __all__ = ["ConnState", "Connection"]
 log = logging.getLogger("loom.net")
 
 _INF = math.inf
-# How a connection ended (the kind counted by the pump) when its session may be resumed.
-_RESUMABLE = frozenset({"eof", "reset", ErrorCode.IDLE_TIMEOUT.name,
-                        ErrorCode.PARTIAL_FRAME_TIMEOUT.name, ErrorCode.SLOW_READER.name})
 
 
 class ConnState(enum.Enum):
@@ -62,10 +59,10 @@ class Connection:
     """
 
     __slots__ = (
-        "__weakref__", "_above_since", "_accepted_at", "_close_kind", "_counters", "_decoder",
-        "_dirty", "_last_recv", "_limiter", "_limits", "_mask", "_next_seq", "_outbox",
-        "_pinged", "_pump", "_reading_since", "_resume_at", "_seq_free", "_stalled",
-        "_target", "_throttled_since", "_waiting", "_wake", "close_code", "close_reason",
+        "__weakref__", "_above_since", "_accepted_at", "_counters", "_decoder", "_dirty",
+        "_last_recv", "_limiter", "_limits", "_mask", "_next_seq", "_outbox", "_pinged",
+        "_pump", "_reading_since", "_resume_at", "_seq_free", "_stalled", "_target",
+        "_throttled_since", "_waiting", "_wake", "close_code", "close_kind", "close_reason",
         "deadline", "id", "peer", "sock", "state", "tasklet", "user",
     )
 
@@ -80,11 +77,13 @@ class Connection:
         """Free for the application (a session, an avatar id)."""
         self.close_code: ErrorCode | None = None  # set when it ends, with close_reason
         self.close_reason = ""
-        self._close_kind = ""
+        self.close_kind = ""
+        """How it ended, as the pump counts it: "bye", "client-error", "eof", "reset",
+        "server", "shutdown", or the name of the ErrorCode it was closed with."""
         # The seq the next INPUT and CALL must carry; the kinds in `_seq_free` may jump
-        # higher once, with their first message on this connection (a resume).
+        # higher once, with their first message on this connection (see expect_seqs).
         self._next_seq: dict[type, int] = {Input: 1, Call: 1}
-        self._seq_free: set[type] = set()
+        self._seq_free: set[type] = {Input, Call}
         self._pump = pump
         self._counters = pump.counters
         self._limits = limits
@@ -177,29 +176,19 @@ class Connection:
         if self.state is not ConnState.CLOSED:
             self._queue(frame, snapshot)
 
-    def close(self, code: ErrorCode | None = None, reason: str = "", *,
-              discard_output: bool = False) -> None:
+    def close(self, code: ErrorCode | None = None, reason: str = "") -> None:
         """Close: with `code`, send ERROR(code, reason) after the frame in flight (queued
-        output is dropped); without, flush queued output (unless `discard_output`: a session
-        taken over by a new connection), then BYE(reason). Idempotent."""
-        self._close(code, reason, "server" if code is None else code.name,
-                    keep_queued=not discard_output)
+        output is dropped); without, flush queued output, then BYE(reason). Idempotent."""
+        self._close(code, reason, "server" if code is None else code.name)
 
-    @property
-    def resumable(self) -> bool:
-        """Whether it ended as a drop that the client may resume its session after: EOF or
-        reset without BYE, IDLE_TIMEOUT, PARTIAL_FRAME_TIMEOUT or SLOW_READER (what a dying
-        network looks like). Its BYE or fatal ERROR, a protocol violation, a rate limit or
-        the server's own close end the session (docs/protocol.md §5). False while open."""
-        return self._close_kind in _RESUMABLE
-
-    def resume_seqs(self, last_input: int, last_call: int) -> None:
-        """Call before sending WELCOME for a resumed session: the last INPUT and CALL seq
-        that session received. The first of each on this connection must then be higher
-        (those sent on the old connection after the drop are lost, not resent), the next
-        ones one more each; on a fresh session they start at 1 (docs/protocol.md §2)."""
-        self._next_seq = {Input: last_input + 1, Call: last_call + 1}
-        self._seq_free = {Input, Call}
+    def expect_seqs(self, next_input: int, next_call: int, *, exactly: bool) -> None:
+        """Before WELCOME, tell the connection which INPUT and CALL seq come first: exactly
+        1 and 1 on a fresh session; on a resumed one, at least one more than the last it
+        received (`exactly=False`: those sent on the old connection after the drop are lost,
+        not resent). After the first of each kind, each next must be one more, always
+        (docs/protocol.md §9.3). Without this call the first may be any seq from 1."""
+        self._next_seq = {Input: next_input, Call: next_call}
+        self._seq_free = set() if exactly else {Input, Call}
 
     # ---- the tasklet --------------------------------------------------------------------
 
@@ -497,13 +486,13 @@ class Connection:
         self._close(code, reason, code.name)
 
     def _close(self, code: ErrorCode | None, reason: str, kind: str, *,
-               farewell: bool = True, keep_queued: bool = True) -> None:
+               farewell: bool = True) -> None:
         """The one way a connection ends. `farewell`: send a last ERROR (with `code`) or
         BYE; the pump then half-closes and lingers briefly so the peer can read it."""
         if self.state is ConnState.CLOSED:
             return
         self.state = ConnState.CLOSED
-        self.close_code, self.close_reason, self._close_kind = code, reason, kind
+        self.close_code, self.close_reason, self.close_kind = code, reason, kind
         if code is not None:
             log.warning("%s: closing connection %d: %s: %s", self.peer, self.id, code.name,
                         reason)
@@ -511,8 +500,7 @@ class Connection:
                                           keep_queued=False)
         else:
             log.info("%s: closing connection %d: %s", self.peer, self.id, reason)
-            final = self._outbox.farewell(encode_message(Bye(reason[:256])),
-                                          keep_queued=keep_queued)
+            final = self._outbox.farewell(encode_message(Bye(reason[:256])), keep_queued=True)
         self.deadline = _INF  # its entries in the pump's timer heap are stale now
         self._pump.connection_closed(self, kind, final if farewell else None)
         t = self.tasklet

@@ -13,6 +13,7 @@ import logging
 import selectors
 import socket
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -96,7 +97,8 @@ class Client:
     def __init__(self, host: str, port: int, name: str, token: str | None = None, *,
                  timeout: float = 5.0, max_frame: int = DEFAULT_MAX_OUTBOUND,
                  max_send_frame: int = DEFAULT_MAX_INBOUND, send_buffer: int = 256 * KiB,
-                 keep: int = 256, keep_bytes: int = 512 * KiB) -> None:
+                 keep: int = 256, keep_bytes: int = 512 * KiB,
+                 parse_message: Callable[[object], Message] = parse_from_server) -> None:
         # Refuse a bad name or token here (InvalidMessage) instead of as a server ERROR.
         parse(to_wire(Hello(PROTOCOL_VERSION, name, token)))
         self.host, self.port, self.name, self.token = host, port, name, token
@@ -113,6 +115,13 @@ class Client:
         self.events: collections.deque[Event] = self._event_history.items
         self.rtt: float | None = None
         """Round-trip time in seconds of the last answered `ping()`."""
+        self._parse = parse_message
+        """How a decoded frame from the server becomes a Message: checked field by field by
+        default; a load tool may pass one that skips what it does not read."""
+        self.bytes_received = 0
+        self.bytes_sent = 0
+        """Bytes read from and written to the socket, frame headers included, across
+        reconnects (load tools divide them by connected time)."""
         self._sock: socket.socket | None = None
         self._sel: selectors.BaseSelector | None = None
         self._decoder = Decoder(max_frame, sizes=True)
@@ -258,6 +267,7 @@ class Client:
             if not data:
                 self._fail(ConnectionBroken("server closed the connection without BYE"), out)
                 return
+            self.bytes_received += len(data)
             try:
                 objs = self._decoder.feed(data)
             except ProtocolError as exc:
@@ -271,7 +281,7 @@ class Client:
     def _receive(self, obj: Any, size: int, out: list[Message]) -> None:
         """Parse and handle one decoded frame; on bad data, tell the server and close."""
         try:
-            self._handle(parse_from_server(obj), out, size)
+            self._handle(self._parse(obj), out, size)
         except ProtocolError as exc:
             self._refuse(exc)
             raise
@@ -327,7 +337,9 @@ class Client:
         hello = Hello(PROTOCOL_VERSION, self.name, self.token, self.resume_token)
         deadline = time.monotonic() + self.timeout
         try:
-            sock.sendall(encode_message(hello, self.max_send_frame))
+            hello_frame = encode_message(hello, self.max_send_frame)
+            sock.sendall(hello_frame)
+            self.bytes_sent += len(hello_frame)
             while True:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -336,10 +348,11 @@ class Client:
                 data = sock.recv(_RECV_SIZE)
                 if not data:
                     raise HandshakeFailed("server closed the connection during the handshake")
+                self.bytes_received += len(data)
                 objs = self._decoder.feed(data)
                 if objs:
                     break
-            first = parse_from_server(objs[0])
+            first = self._parse(objs[0])
         except TimeoutError:
             raise HandshakeFailed(f"no WELCOME within {self.timeout} s") from None
         except ProtocolError as exc:
@@ -375,6 +388,7 @@ class Client:
                 self._drop()
                 raise ConnectionBroken(f"send failed: {exc}") from exc
             del self._out[:sent]
+            self.bytes_sent += sent
             if not block or len(self._out) <= self.send_buffer:
                 return
             remaining = deadline - time.monotonic()

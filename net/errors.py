@@ -46,6 +46,7 @@ class ErrorCode(enum.IntEnum):
     INTERNAL = 14  # server bug; the client did nothing wrong
     RESUME_FAILED = 15  # resume token unknown or expired: reconnect without it
     PARTIAL_FRAME_TIMEOUT = 16  # a frame stayed incomplete too long (slowloris)
+    SESSION_TAKEN_OVER = 17  # another connection resumed this session: do not reconnect
 
 
 class NetError(Exception):

@@ -215,12 +215,13 @@ class Tasklet(TaskletState, _Core):
             sched.registry[self.id] = self
         if sched is None:
             raise RuntimeError("tasklet has no thread")
-        if self.scheduled:
+        if self._in_ring or self is sched.current:  # already scheduled (blocked raised above)
             return self
         if sched.thread_id != threading.get_ident():
             _kernel.post(self)  # through the owner's locked queue; it makes the greenlet
             return self
-        sched.unwait(self)  # a sleeper wakes now
+        if self._timer is not None:
+            sched.unwait(self)  # a sleeper wakes now
         if self.greenlet is None:
             self.greenlet = self._new_greenlet(sched)
         sched.ready(self)

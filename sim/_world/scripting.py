@@ -56,10 +56,11 @@ __all__ = [
 class LeaveReason(StrEnum):
     """Why a client's session ended (passed to ``on_leave``)."""
 
-    LEFT = "left"  # the client said goodbye
-    DROPPED = "dropped"  # the connection broke; it may come back within the grace period
-    KICKED = "kicked"  # an admin or a rule removed it
-    TIMED_OUT = "timed_out"  # no traffic within the idle timeout
+    LEFT = "left"  # the client said goodbye (BYE, or its own fatal ERROR)
+    DROPPED = "dropped"  # the connection broke and no resume came within the grace period
+    KICKED = "kicked"  # an admin or a rule removed it (e.g. it broke the protocol)
+    TIMED_OUT = "timed_out"  # no traffic within the idle timeout, and no resume in the grace
+    SHUTDOWN = "shutdown"  # the server is stopping
 
 
 @runtime_checkable

@@ -170,6 +170,15 @@ class QuarantineTracker:
     def quarantined(self) -> list[BehaviourKey]:
         return sorted(self._quarantined)
 
+    def flag(self, key: BehaviourKey) -> bool:
+        """Quarantine ``key`` now, whatever its usage (an operator's decision); False if it
+        already was."""
+        if key in self._quarantined:
+            return False
+        self._quarantined.add(key)
+        self._streak.pop(key, None)
+        return True
+
     def release(self, key: BehaviourKey) -> bool:
         """Let ``key`` run again; False if it was not quarantined."""
         if key not in self._quarantined:

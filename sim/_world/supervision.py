@@ -27,8 +27,8 @@ class Supervision:
 
     ``policy`` (a :class:`Supervisor`) decides restart or give up per entity kind;
     ``quarantine`` (a :class:`QuarantineTracker`) flags behaviours over their per-tick share
-    for too many ticks in a row, which the wheel then holds off the run queue.  ``restarts``
-    and ``give_ups`` count what happened; only this class writes them.
+    for too many ticks in a row, which the wheel then holds off the run queue.  ``restarts``,
+    ``give_ups`` and ``quarantines`` count what happened; only this class writes them.
     """
 
     def __init__(self, wheel: TickWheel, default: RestartPolicy | None,
@@ -38,6 +38,7 @@ class Supervision:
         self.quarantine = QuarantineTracker(share, quarantine_ticks)
         self.restarts = 0
         self.give_ups = 0
+        self.quarantines = 0
         self._wheel = wheel
         self._unit = "units" if units else "ns"
 
@@ -90,10 +91,25 @@ class Supervision:
         if t is None or not t.alive:  # finished (or gone) in the tick it was flagged
             self.quarantine.release(key)
             return
-        t.quarantines += 1
-        self._wheel.hold(t)
+        self._hold(t)
         log.warning("quarantined %s: over %s %s per tick for %d ticks in a row", t.name,
                     f"{self.quarantine.limit:g}", self._unit, self.quarantine.ticks)
+
+    def _hold(self, t: BehaviourTasklet) -> None:
+        t.quarantines += 1
+        self.quarantines += 1
+        self._wheel.hold(t)
+
+    def suspend(self, entity: Entity) -> list[str]:
+        """Quarantine ``entity``'s live behaviours now, whatever their usage (an operator's
+        command), until :meth:`release`; returns the names of those newly quarantined."""
+        names = []
+        for t in entity._tasklets:
+            if t.alive and not t.held and self.quarantine.flag(t.key):
+                self._hold(t)
+                names.append(t.method)
+                log.warning("quarantined %s by request", t.name)
+        return names
 
     def release(self, entity: Entity, current: object) -> list[str]:
         """Make ``entity``'s quarantined behaviours runnable again (from the next step);

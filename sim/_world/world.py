@@ -22,6 +22,7 @@ Each ``step()``, with the world's sim-time clock installed as the scheduler's cl
 
 from __future__ import annotations
 
+import heapq
 import math
 import random
 import time
@@ -312,7 +313,8 @@ class World:
         """Entities by kind, tasklets, tick work and wall time p50/p99/max, dilation,
         messages, restarts, quarantines, and the ``top`` busiest entities."""
         ents = self._entities.values()
-        busiest = sorted(ents, key=lambda e: sum(t.time_ns for t in e._tasklets), reverse=True)
+        # nlargest: O(n log top), and nothing for top=0 (a metrics sample, every second)
+        busiest = heapq.nlargest(top, ents, key=lambda e: sum(t.time_ns for t in e._tasklets))
         sup = self.supervision
         return self._counters.report(
             tick=self._tick, sim_time=self.time, clock=self.clock, units=self.units_mode,
@@ -320,7 +322,7 @@ class World:
             tasklets=[t for e in ents for t in e._tasklets if t.alive],
             quarantined=tuple(sup.quarantine.quarantined), restarts=sup.restarts,
             give_ups=sup.give_ups,
-            top=tuple(entity_statistics(e.id, e.kind, e._tasklets) for e in busiest[:top]))
+            top=tuple(entity_statistics(e.id, e.kind, e._tasklets) for e in busiest))
 
     @property
     def messages_sent(self) -> int:
@@ -356,6 +358,19 @@ class World:
     def quarantined(self) -> list[tuple[Entity, str]]:
         """(entity, behaviour name) of every quarantined behaviour."""
         return self.supervision.quarantined(self._entities)
+
+    def suspend(self, entity: Entity) -> list[str]:
+        """Quarantine ``entity``'s live behaviours now, as if they had overrun their share (an
+        operator's command), until :meth:`release`; returns their names.  Call it between
+        steps, from outside the world's behaviours."""
+        if self._stepping:
+            raise WorldError("suspend() is for between steps, not from a behaviour")
+        return self.supervision.suspend(entity)
+
+    @property
+    def quarantines(self) -> int:
+        """Behaviours quarantined so far (by overrunning their share, or by ``suspend``)."""
+        return self.supervision.quarantines
 
     # ------------------------------------------------------------------ the tick
 

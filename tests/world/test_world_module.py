@@ -42,7 +42,8 @@ class FakeSession:
 def test_session_protocol_and_leave_reasons() -> None:
     assert isinstance(FakeSession(1, "ann"), Session)
     assert not isinstance(object(), Session)
-    assert [r.value for r in LeaveReason] == ["left", "dropped", "kicked", "timed_out"]
+    assert [r.value for r in LeaveReason] == ["left", "dropped", "kicked", "timed_out",
+                                              "shutdown"]
     assert LeaveReason("timed_out") is LeaveReason.TIMED_OUT
 
 

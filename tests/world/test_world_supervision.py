@@ -337,3 +337,22 @@ def test_the_kernel_core_knows_no_world_and_behaviours_keep_their_own_counters()
         assert t.due > world.tick and t.alive
     finally:
         world.close()
+
+
+def test_suspend_quarantines_by_hand_until_release() -> None:
+    """An operator's quarantine: a steady (not runaway) behaviour stops at once, counted in
+    ``quarantines``, listed like an automatic one, and runs again after ``release``."""
+    with World() as world:
+        calm, other = world.spawn(Steady), world.spawn(Steady)
+        world.run(ticks=3)
+        assert wakes == {calm.id: 3, other.id: 3}
+        assert world.suspend(calm) == ["behaviour"]
+        assert world.suspend(calm) == []  # already held: nothing new
+        assert world.quarantined() == [(calm, "behaviour")] and world.quarantines == 1
+        world.run(ticks=5)
+        assert wakes == {calm.id: 3, other.id: 8}  # held off; the other one carried on
+        assert calm.statistics().quarantines == 1
+        assert world.release(calm) == ["behaviour"] and world.quarantined() == []
+        world.run(ticks=2)
+        assert wakes == {calm.id: 5, other.id: 10}
+        assert world.quarantines == 1

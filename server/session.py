@@ -1,0 +1,217 @@
+"""One client's session: its avatar, its counters (EVENT seq, snapshot numbers, the last
+INPUT applied and the last snapshot acknowledged), and the relay tasklet that checks its
+INPUTs and CALLs before they reach the avatar. Also what a closed connection means for a
+session: `CloseReason`, read from the connection, and whether it ends the session."""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import sim
+from net import Call, Error, ErrorCode, Event, Input, ProtocolError
+from sim import LeaveReason
+
+if TYPE_CHECKING:  # net.Connection loads lazily: mypy sees it where it lives
+    from net._connection import Connection
+else:
+    from net import Connection
+
+__all__ = ["CloseReason", "Session", "close_reason", "leave_reason"]
+
+log = logging.getLogger("loom.server.session")
+
+RELAY_CAPACITY = 8
+"""INPUT/CALLs waiting for the relay; when full, the connection's tasklet waits and the pump
+stops reading its socket (TCP pushes back on the client)."""
+
+
+class CloseReason(enum.StrEnum):
+    """Why a client's connection ended, from the connection's `close_kind`."""
+
+    BYE = "bye"  # the client sent BYE
+    CLIENT_ERROR = "client-error"  # the client sent a fatal ERROR
+    EOF = "eof"  # the socket closed without BYE
+    RESET = "reset"  # a send or recv failed
+    IDLE = "idle"  # IDLE_TIMEOUT: nothing heard for too long
+    SLOW_READER = "slow-reader"  # SLOW_READER: it did not read what we sent
+    STALLED = "stalled"  # PARTIAL_FRAME_TIMEOUT: a frame stayed incomplete
+    INTERNAL = "internal"  # INTERNAL: a server bug cost the connection, not the client
+    VIOLATION = "violation"  # any other ERROR: the client broke the protocol or a limit
+    SERVER = "server"  # the server closed it (a kick)
+    SHUTDOWN = "shutdown"  # the server is stopping
+
+
+_BY_KIND = {
+    "bye": CloseReason.BYE, "client-error": CloseReason.CLIENT_ERROR, "eof": CloseReason.EOF,
+    "reset": CloseReason.RESET, "server": CloseReason.SERVER,
+    "shutdown": CloseReason.SHUTDOWN, ErrorCode.SHUTTING_DOWN.name: CloseReason.SHUTDOWN,
+    ErrorCode.IDLE_TIMEOUT.name: CloseReason.IDLE,
+    ErrorCode.SLOW_READER.name: CloseReason.SLOW_READER,
+    ErrorCode.PARTIAL_FRAME_TIMEOUT.name: CloseReason.STALLED,
+    ErrorCode.INTERNAL.name: CloseReason.INTERNAL,
+}
+
+# What a close does to the session: (ends it now, the LeaveReason on_leave gets). A close that
+# does not end it keeps the session for a resume; if none comes within the grace window, the
+# session ends with that LeaveReason.
+_OUTCOME: dict[CloseReason, tuple[bool, LeaveReason]] = {
+    CloseReason.BYE: (True, LeaveReason.LEFT),
+    CloseReason.CLIENT_ERROR: (True, LeaveReason.LEFT),
+    CloseReason.VIOLATION: (True, LeaveReason.KICKED),
+    CloseReason.SERVER: (True, LeaveReason.KICKED),
+    CloseReason.SHUTDOWN: (True, LeaveReason.SHUTDOWN),
+    CloseReason.EOF: (False, LeaveReason.DROPPED),
+    CloseReason.RESET: (False, LeaveReason.DROPPED),
+    CloseReason.SLOW_READER: (False, LeaveReason.DROPPED),
+    CloseReason.STALLED: (False, LeaveReason.DROPPED),
+    CloseReason.INTERNAL: (False, LeaveReason.DROPPED),
+    CloseReason.IDLE: (False, LeaveReason.TIMED_OUT),
+}
+
+
+def close_reason(conn: Connection) -> CloseReason:
+    """The typed reason a closed connection ended."""
+    return _BY_KIND.get(conn.close_kind, CloseReason.VIOLATION)
+
+
+def leave_reason(reason: CloseReason) -> tuple[bool, LeaveReason]:
+    """(whether `reason` ends the session at once, the LeaveReason for `on_leave`)."""
+    return _OUTCOME[reason]
+
+
+InputCheck = Callable[[Any], Any]
+"""Validates an INPUT payload before the avatar sees it; raises ValueError, TypeError or a
+net ProtocolError (the message goes back to the client)."""
+
+CallResult = Callable[["Session", int, Any], None]
+
+
+class Session:
+    """A client of the world, across reconnections: what `on_join` and `on_leave` receive.
+
+    `conn` is its connection now (None between a drop and a resume); `token` the resume
+    token of its last WELCOME. The relay tasklet reads `inbox`, which the connection routes
+    its INPUTs and CALLs into, and hands them to the avatar: only valid movement payloads
+    reach its inbox, only `@exposed` methods run.
+    """
+
+    def __init__(self, client_id: int, name: str, check_input: InputCheck,
+                 call_result: CallResult) -> None:
+        self._id = client_id
+        self._name = name
+        self.token = ""
+        self.conn: Connection | None = None
+        self.avatar: sim.Entity | None = None
+        self.events = 0
+        """seq of the last EVENT: it counts EVENTs made while disconnected too (not replayed)."""
+        self.snapshot_num = 0
+        """num of the last SNAPSHOT sent; numbers go on across a resume."""
+        self.acked = 0
+        """num of the newest SNAPSHOT the client acknowledged on this connection (0: none)."""
+        self.first_num = 1
+        """num of the first SNAPSHOT sent on this connection: older ones are no base."""
+        self.input_seq = 0
+        """seq of the last INPUT handed to the avatar (SNAPSHOT.input_ack)."""
+        self.left_at: float | None = None  # wall clock (monotonic) of the drop, while parked
+        self.expiry: Any = None  # the grace timer's handle while parked
+        self.refused = 0  # INPUTs and CALLs answered with an ERROR
+        self._check_input = check_input
+        self._call_result = call_result
+        self.inbox = sim.Channel(capacity=RELAY_CAPACITY, name=f"session {client_id}")
+        self.relay = sim.spawn(self._relay, name=f"session {client_id} relay")
+
+    @property
+    def id(self) -> int:
+        """The client id WELCOME announced; the same after a resume."""
+        return self._id
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def __repr__(self) -> str:
+        return f"<Session {self._id} {self._name!r}{'' if self.conn else ' parked'}>"
+
+    def send_event(self, payload: Any) -> None:
+        """Queue EVENT(payload) for this client; never blocks. While the client is away the
+        EVENT is not kept, but its seq is used, so the client sees the gap after a resume."""
+        sim.check_payload(payload)
+        self.events += 1
+        conn = self.conn
+        if conn is not None:
+            conn.send(Event(self.events, payload))
+
+    # ---- the relay (a tasklet per session; it runs inside the world's tick) ---------------
+
+    def _relay(self) -> None:
+        for item in self.inbox:  # ends when the session ends (inbox closed)
+            conn: Connection = item[0]
+            message = item[1]
+            if conn is not self.conn or conn.closed:
+                continue  # queued by a connection this session no longer has
+            try:
+                if type(message) is Input:
+                    self._input(conn, message)
+                elif type(message) is Call:
+                    self._call(conn, message)
+            except sim.ChannelClosed:
+                pass  # the avatar was despawned meanwhile: nothing left to steer
+            except Exception:  # a bug must cost this message, never the relay
+                log.exception("client %d: relay failed on %r", self._id, message)
+                self._refuse(conn, ErrorCode.INTERNAL, f"{message.TYPE.name} {message.seq}: "
+                             "internal server error", message.seq)
+
+    def _refuse(self, conn: Connection, code: ErrorCode, text: str, ref: int) -> None:
+        self.refused += 1
+        log.info("%s: client %d: refused: %s", conn.peer, self._id, text)
+        conn.send(Error(code, text[:256], ref))
+
+    def _input(self, conn: Connection, message: Input) -> None:
+        if self.first_num <= message.ack <= self.snapshot_num:  # sent on this connection
+            self.acked = max(self.acked, message.ack)
+        try:
+            self._check_input(message.payload)
+        except (ValueError, TypeError, ProtocolError) as exc:
+            self._refuse(conn, ErrorCode.BAD_MESSAGE, f"INPUT {message.seq}: {exc}",
+                         message.seq)
+            return
+        avatar = self.avatar
+        if avatar is None or not avatar.alive:
+            return
+        self.input_seq = message.seq
+        # Blocks while the avatar's inbox is full: the backpressure reaches the socket.
+        avatar.inbox.send(sim.Message("input", sim.CLIENT, message.payload))
+
+    def _call(self, conn: Connection, message: Call) -> None:
+        avatar, seq = self.avatar, message.seq
+        what = f"CALL {seq} {message.method}"
+        if avatar is None or not avatar.alive:
+            self._refuse(conn, ErrorCode.NOT_ALLOWED, f"{what}: your avatar is gone", seq)
+            return
+        try:
+            result = sim.call_exposed(avatar, message.method, *message.args)
+        except sim.NotExposed as exc:
+            self._refuse(conn, ErrorCode.NOT_ALLOWED, f"{what}: {exc}", seq)
+            return
+        except (TypeError, ValueError) as exc:  # bad arguments (InvalidPayload is one)
+            self._refuse(conn, ErrorCode.BAD_MESSAGE, f"{what}: {exc}", seq)
+            return
+        except Exception:
+            log.exception("client %d: %s on %r raised", self._id, what, avatar)
+            self._refuse(conn, ErrorCode.INTERNAL, f"{what}: the method failed", seq)
+            return
+        try:
+            self._call_result(self, seq, result)
+        except sim.InvalidPayload as exc:  # the world's method returned a live object
+            log.error("client %d: %s returned what a client cannot receive: %s", self._id,
+                      what, exc)
+            self._refuse(conn, ErrorCode.INTERNAL, f"{what}: the result cannot be sent", seq)
+
+    def end(self) -> None:
+        """Stop the relay (its queued messages are dropped)."""
+        self.inbox.close()
+        if self.relay.alive and self.relay is not sim.current():
+            self.relay.kill()

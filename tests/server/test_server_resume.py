@@ -1,0 +1,130 @@
+"""Sessions across connections, on a real server: a resume within the grace window gives
+the same client id and avatar back with a new token; after it, or after BYE or a fatal ERROR
+from the client, the token is refused; a resume while the old connection is still open
+takes the session over without waiting for the server to notice the drop."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+from server_harness import ServerProcess, entity, next_snapshot, poll_until
+from test_server_sessions import own_ship, position_of
+
+from net import Client, ConnectionClosed, ErrorCode, HandshakeFailed, Snapshot
+from net import Error as ErrorMessage
+
+
+def resume_with(server: ServerProcess, name: str, token: str) -> Client:
+    client = server.client(name)
+    client.resume_token = token
+    return client
+
+
+def refused_resume(server: ServerProcess, name: str, token: str) -> ErrorCode | int | None:
+    with pytest.raises(HandshakeFailed) as refused:
+        resume_with(server, name, token).connect()
+    return refused.value.code
+
+
+def without(eid: int) -> Callable[[object], bool]:
+    """Matches a snapshot that does not show entity `eid`."""
+    return lambda m: isinstance(m, Snapshot) and entity(m, eid) is None
+
+
+def test_resume_within_the_grace_window_and_not_after_it() -> None:
+    with ServerProcess("--world-arg", "npcs=0", "--resume-grace", "0.5") as server:
+        client = server.client("ann")
+        first = client.connect()
+        ship = own_ship(next_snapshot(client), "ann")
+        again = client.reconnect()  # drops the socket without BYE, HELLO with the token
+        assert again.client_id == first.client_id
+        assert again.resume_token != first.resume_token
+        assert entity(next_snapshot(client), ship) is not None  # the same avatar
+        assert refused_resume(server, "ann", first.resume_token) == ErrorCode.RESUME_FAILED
+        token = client.resume_token
+        assert token is not None
+        client._drop()  # the network goes away: no BYE
+        time.sleep(1.0)  # twice the grace
+        assert refused_resume(server, "ann", token) == ErrorCode.RESUME_FAILED
+        watcher = server.client("watcher")
+        watcher.connect()
+        snap = next_snapshot(watcher)
+        assert entity(snap, ship) is None  # on_leave despawned the ship
+        watcher.close()
+        result = server.stop()
+    assert "session ended (dropped)" in result.stderr
+
+
+def test_a_resume_while_the_old_connection_is_open_takes_the_session_over() -> None:
+    with ServerProcess("--world-arg", "npcs=0") as server:
+        old = server.client("bob")
+        first = old.connect()
+        ship = own_ship(next_snapshot(old), "bob")
+        # The old socket stays open: the server has seen no drop at all.
+        new = resume_with(server, "bob", first.resume_token)  # type: ignore[arg-type]
+        welcome = new.connect()
+        assert welcome.client_id == first.client_id
+        taken = poll_until(old, lambda m: isinstance(m, ErrorMessage))
+        assert taken.code == ErrorCode.SESSION_TAKEN_OVER and taken.ref is None
+        with pytest.raises(ConnectionClosed):
+            old.poll(0.1)
+        old.close()
+        before = position_of(new, ship)  # the same avatar, steered from the new connection
+        new.send_input({"thrust": 1.0})
+        deadline = time.monotonic() + 5
+        while position_of(new, ship) == before:
+            assert time.monotonic() < deadline
+        assert refused_resume(server, "bob", first.resume_token) == ErrorCode.RESUME_FAILED
+        assert new.reconnect().client_id == first.client_id  # the newest token works
+        new.close()
+
+
+def test_bye_and_a_fatal_error_from_the_client_end_the_session_for_good() -> None:
+    with ServerProcess("--world-arg", "npcs=0") as server:
+        watcher = server.client("watcher")
+        watcher.connect()
+        for name in ("leaver", "quitter"):
+            client = server.client(name)
+            welcome = client.connect()
+            ship = own_ship(poll_until(watcher, lambda m: isinstance(m, Snapshot)
+                                       and len(m.entities) == 2), name)
+            if name == "leaver":
+                client.close("done")
+            else:
+                client._send(ErrorMessage(ErrorCode.INTERNAL, "client crashed"))  # fatal
+                client._drop()
+            # (Once the server has read the BYE or ERROR: a resume that overtook it on
+            # another connection would take the session over, the BYE unread.)
+            poll_until(watcher, without(ship))
+            assert refused_resume(server, name, welcome.resume_token) == \
+                ErrorCode.RESUME_FAILED
+        watcher.close()
+        result = server.stop()
+    assert result.stderr.count("session ended (left)") == 3
+
+
+def test_an_idle_timeout_keeps_the_session_and_a_protocol_violation_ends_it() -> None:
+    with ServerProcess("--world-arg", "npcs=0", "--idle-timeout", "1", "--ping-interval",
+                       "0.5") as server:
+        sleeper = server.client("sleeper")
+        first = sleeper.connect()
+        time.sleep(1.5)  # no poll(): its PINGs go unanswered, the server closes it
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                sleeper.poll(0.1)
+        assert closed.value.code == ErrorCode.IDLE_TIMEOUT
+        assert sleeper.reconnect().client_id == first.client_id  # resumable
+        sleeper.close()
+        cheat = server.client("cheat")
+        welcome = cheat.connect()
+        assert cheat._sock is not None
+        cheat._sock.sendall(b"\x00\x00\x00\x02\x91\x63")  # [99]: an unknown message type
+        with pytest.raises(ConnectionClosed) as kicked:
+            while True:
+                cheat.poll(0.1)
+        assert kicked.value.code == ErrorCode.UNKNOWN_TYPE
+        assert refused_resume(server, "cheat", welcome.resume_token) == ErrorCode.RESUME_FAILED
+        result = server.stop()
+    assert "session ended (kicked)" in result.stderr

@@ -239,11 +239,15 @@ def text(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """The module docstring as written, and each option's default."""
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m tools.fuzz", description=__doc__.split("\n\n")[0],
+        prog="python -m tools.fuzz", description=__doc__,
         epilog="Exit status: 0 all held, 1 a failure (listed under 'verdict'), 2 bad usage.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=_Formatter)
     parser.add_argument("--host", default="127.0.0.1", help="the server's address")
     parser.add_argument("--port", type=int, help="the server's TCP port (required unless "
                         "--hostile-server)")

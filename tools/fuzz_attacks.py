@@ -129,9 +129,12 @@ class Scripts:
         return [("send", HELLO), ("welcome",), *drip, ("eof", 15.0)]
 
     def slow_reader(self) -> list[Action]:
-        big = ["y" * 250] * 14  # ~3.5 KB: echoed back, never read
+        """Never reads: 50 INPUTs/s (under the rate limit) of ~3.5 KB, echoed back into a
+        4 KiB receive window, until the server gives up on it (SLOW_READER) and our sends
+        fail, or 60 s pass."""
+        big = ["y" * 250] * 14
         flood: list[Action] = []
-        for i in range(1, 500):
+        for i in range(1, 3000):
             flood += [("send", encode_message(Input(i, 0, big))), ("wait", 0.02)]
         return [("noread",), ("send", HELLO), *flood, ("rst",)]
 

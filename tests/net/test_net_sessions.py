@@ -14,7 +14,6 @@ from pump_harness import EchoProcess, RawClient, no_leaked_fds  # noqa: F401
 import sim
 from demos.echo import EchoServer
 from net import (
-    Bye,
     Client,
     ConnectionClosed,
     Decoder,
@@ -131,7 +130,8 @@ def test_resume_while_the_old_connection_is_open_takes_the_session_over(
     assert again.client_id == welcome.client_id
     assert again.resume_token != welcome.resume_token
     assert first._sock is not None
-    assert read_until_eof(first._sock) == [Bye("session resumed on another connection")]
+    assert read_until_eof(first._sock) == [Error(ErrorCode.SESSION_TAKEN_OVER,
+                                                 "session resumed by another connection")]
     assert second.send_input("two") == 2
     got = []
     while not got:
@@ -141,7 +141,7 @@ def test_resume_while_the_old_connection_is_open_takes_the_session_over(
     first._drop()
     second.close()
     result = echo.stop()
-    assert result.stats["dropped"].get("server") == 1  # the old connection, closed by us
+    assert result.stats["rejected"] == {"SESSION_TAKEN_OVER": 1}  # the old connection
 
 
 @pytest.mark.parametrize("ending", ["bye", "client error", "protocol violation"])

@@ -111,11 +111,14 @@ class Scripts:
     def split(self) -> list[Action]:
         """A valid session, one byte per send: every frame split at every byte (the sends
         of one script each go out alone: TCP_NODELAY)."""
-        data = session(self.rng)
-        out: list[Action] = []
-        for byte in data:
-            out += [("send", bytes([byte])), ("wait", 0.0005)]
-        return [*out, ("expect", "welcome"), ("send", encode_message(Bye("split"))),
+        rest = session(self.rng)[len(HELLO):]
+
+        def drip(data: bytes) -> list[Action]:
+            return [a for byte in data for a in (("send", bytes([byte])), ("wait", 0.0005))]
+
+        # A client waits for WELCOME before it sends anything else (INPUT before it is
+        # NOT_ALLOWED: the server may have read HELLO and INPUT in one recv).
+        return [*drip(HELLO), ("expect",), *drip(rest), ("send", encode_message(Bye("split"))),
                 ("eof", 8.0)]
 
     def open_close(self) -> list[Action]:
@@ -259,7 +262,7 @@ class Attackers:
 
     def satisfied(self, a: Attacker) -> bool:
         want = a.until[0] if a.until else ""
-        return want == "welcome" and any(isinstance(m, Welcome) for m in a.got)
+        return want in ("welcome", "expect") and any(isinstance(m, Welcome) for m in a.got)
 
     def timed_out(self, a: Attacker) -> None:
         if a.until and a.until[0] == "expect":
@@ -341,6 +344,9 @@ class Attackers:
         self.running[a.kind] -= 1
         if a.until and a.until[0] == "expect":
             self.timed_out(a)
+        elif a.kind == "split" and any(isinstance(m, Error) for m in a.got):
+            self.stats.problem(f"split: a valid session split at every byte was refused: "
+                               f"{next(m for m in a.got if isinstance(m, Error))}")
         self.sel.unregister(a.sock)
         if rst:  # SO_LINGER 0: close() sends RST instead of FIN
             a.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

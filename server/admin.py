@@ -216,6 +216,7 @@ class AdminConsole:
         self.idle_timeout = idle_timeout
         self._queue: queue.SimpleQueue[_Request] = queue.SimpleQueue()
         self._clients = 0
+        self._closed = False
         self._lock = threading.Lock()
         check_loopback(host)
         self._server = _Server((host, port), self)
@@ -237,6 +238,7 @@ class AdminConsole:
     def close(self) -> None:
         """Stop accepting and close the listener (idempotent); connections still open end
         at their next request, answered with an error."""
+        self._closed = True
         if self._thread is not None:
             self._server.shutdown()
             self._thread.join(timeout=5)
@@ -279,6 +281,8 @@ class AdminConsole:
 
     def submit(self, cmd: str, args: dict[str, Any], session: dict[str, Any]) -> dict[str, Any]:
         """Queue a command for the tick loop and wait for its reply (I/O threads only)."""
+        if self._closed:
+            return {"ok": False, "error": "the server is stopping"}
         req = _Request(cmd, args, session)
         self._queue.put(req)
         if not req.done.wait(self.reply_timeout) or req.reply is None:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import sim
 from net import parse_movement
 from server import _snapshots
-from server.auth import load_secret
+from server.auth import AuthError, load_secret
 from server.config import Config, world_module_name
 from server.ops import Ops
 from server.session import Session
@@ -69,15 +69,19 @@ class Server:
         self.started = clock()
         self.tick_hooks: list[Callable[[Server], None]] = []
         self._stopping: list[str] = []
+        name = world_module_name(config.world)
         try:
-            module = sim.load_world_module(world_module_name(config.world))
+            module = sim.load_world_module(name)
         except sim.WorldModuleError as exc:
             raise StartupError(str(exc)) from None
+        except Exception as exc:  # it imported, and its own top-level code raised
+            raise StartupError(f"world module {name!r} failed to load: "
+                               f"{type(exc).__name__}: {exc}") from exc
         secret = None
         if config.auth == "token":
             try:
                 secret = load_secret(config.secret_file, config.data_dir)
-            except Exception as exc:
+            except AuthError as exc:
                 raise StartupError(str(exc)) from None
         sim.set_preemption("deterministic" if config.deterministic else "hard",
                            slice_seconds=config.slice_ms / 1000.0)
@@ -107,7 +111,8 @@ class Server:
             self.ops = Ops(self.world, self.pump, host=config.host,
                            metrics_port=config.metrics_port, admin_port=config.admin_port,
                            admin_token_file=config.admin_token_file, data_dir=config.data_dir,
-                           clients=lambda: self.sessions.connected)
+                           clients=lambda: self.sessions.connected,
+                           drops=lambda: {"refused": self.sessions.refused()})
         except BaseException as exc:
             self.pump.close()
             self._undo()

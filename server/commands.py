@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -80,11 +80,13 @@ class AdminCommands:
 
     def __init__(self, world: sim.World, pump: PumpLike | None = None, *,
                  clients: Callable[[], int] | None = None,
+                 drops: Callable[[], Mapping[str, int]] | None = None,
                  wall: Callable[[], float] = time.monotonic,
                  process_cpu: Callable[[], float] = time.process_time) -> None:
         self.world = world
         self.pump = pump
         self._clients = clients
+        self._drops = drops
         self._wall = wall
         self._process_cpu = process_cpu
         self._started = (wall(), process_cpu())
@@ -106,7 +108,8 @@ class AdminCommands:
     def cmd_status(self, args: dict[str, Any], session: dict[str, Any]) -> dict[str, Any]:
         w = self.world
         sample = collect(w, self.pump, uptime_s=self._wall() - self._started[0],
-                         clients=self._clients() if self._clients else None)
+                         clients=self._clients() if self._clients else None,
+                         drops=self._drops() if self._drops else None)
         return {**sample.as_json(), "tick_rate": w.tick_rate, "mode": sim.preemption_mode(),
                 "world": w.module_name,
                 "quarantined_behaviours": [[e.id, name] for e, name in w.quarantined()]}

@@ -61,7 +61,8 @@ class Sample:
 
     ``drops`` counts what was thrown away, by reason: ``message`` (a message posted to an
     entity whose inbox was full or which was gone), ``snapshot_coalesced`` (a slow reader's
-    unsent snapshot replaced by a newer one), and whatever the server adds.
+    unsent snapshot replaced by a newer one), and whatever the server adds (``refused``:
+    INPUTs and CALLs answered with an ERROR).
     ``disconnects`` counts ended connections by reason: the error code the server closed it
     with (``RATE_LIMITED``, ``BAD_MESSAGE`` …), or how it ended otherwise (``bye``, ``eof``,
     ``reset``, ``shutdown`` …).
@@ -207,20 +208,22 @@ class Metrics:
     # ------------------------------------------------------------------ the tick loop's side
 
     def update(self, world: sim.World, pump: PumpLike | None = None, *,
-               tick_seconds: float | None = None, clients: int | None = None,
-               drops: Mapping[str, int] | None = None) -> bool:
+               tick_seconds: float | None = None, clients: Callable[[], int] | None = None,
+               drops: Callable[[], Mapping[str, int]] | None = None) -> bool:
         """Called by the tick loop once per tick, on the main tasklet: observe the tick's wall
         time, and gather a Sample if one is due (every ``interval`` s) or a scrape waits for
-        one (at most every ``MIN_INTERVAL`` s).  Returns whether it gathered.  Costs a clock
-        read when nothing is due."""
+        one (at most every ``MIN_INTERVAL`` s).  ``clients()`` and ``drops()`` (the server's
+        own counts, see ``collect``) are asked only then.  Returns whether it gathered.
+        Costs a clock read when nothing is due."""
         if tick_seconds is not None:
             self.tick_seconds.observe(tick_seconds)
         now = self._clock()
         age = now - self._last
         if age < self.interval and not (self._wanted and age >= MIN_INTERVAL):
             return False
-        self.publish(collect(world, pump, uptime_s=now - self._started, clients=clients,
-                             drops=drops))
+        self.publish(collect(world, pump, uptime_s=now - self._started,
+                             clients=clients() if clients else None,
+                             drops=drops() if drops else None))
         self._last = now
         return True
 

@@ -43,7 +43,9 @@ class Ops:
 
     Metrics listen on ``host`` (the server's own host: a Prometheus server elsewhere may
     scrape them); the admin console on ``admin_host``, which must be a loopback address.
-    ``clients`` counts the server's clients (default: the pump's connections).  A bad admin
+    ``clients`` counts the server's clients (default: the pump's connections), ``drops``
+    its own drop counts by reason (added to the world's and the pump's).  Both are asked
+    only when a sample is gathered (once a second) or the console's ``status`` runs.  A bad admin
     host or token raises AdminError here, a port in use ListenError (here for the admin
     console, from ``start`` for metrics).
     """
@@ -53,10 +55,12 @@ class Ops:
                  admin_port: int | None = None, admin_host: str = "127.0.0.1",
                  admin_token_file: str | os.PathLike[str] | None = None,
                  data_dir: str | os.PathLike[str] | None = None,
-                 clients: Callable[[], int] | None = None) -> None:
+                 clients: Callable[[], int] | None = None,
+                 drops: Callable[[], Mapping[str, int]] | None = None) -> None:
         self.world = world
         self.pump = pump
         self._clients = clients
+        self._drops = drops
         self.metrics: Metrics | None = None
         self.admin: AdminConsole | None = None
         self.token_source: str | None = None
@@ -64,7 +68,7 @@ class Ops:
         self._metrics_port = metrics_port
         if admin_port is not None:  # a bad host or token fails here, before anything listens
             token, self.token_source = admin_token(admin_token_file, data_dir)
-            commands = AdminCommands(world, pump, clients=clients)
+            commands = AdminCommands(world, pump, clients=clients, drops=drops)
             try:
                 self.admin = AdminConsole(token, commands.execute, admin_host, admin_port)
             except OSError as exc:
@@ -91,14 +95,12 @@ class Ops:
             log.info("admin token from %s", self.token_source)
         return lines
 
-    def tick(self, tick_seconds: float | None = None,
-             drops: Mapping[str, int] | None = None) -> None:
+    def tick(self, tick_seconds: float | None = None) -> None:
         """Once per tick, on the main tasklet, between ticks: observe the tick time, gather
         a metrics sample when due, run the admin commands that are waiting."""
         if self.metrics is not None:
             self.metrics.update(self.world, self.pump, tick_seconds=tick_seconds,
-                                clients=self._clients() if self._clients else None,
-                                drops=drops)
+                                clients=self._clients, drops=self._drops)
         if self.admin is not None:
             self.admin.run_pending()
 

@@ -66,6 +66,7 @@ class Sessions:
         self._closed: list[Connection] = []
         self.ended: dict[str, int] = {}
         """Sessions ended so far, by LeaveReason value."""
+        self._refused_ended = 0  # `refused` of the sessions that ended
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -218,6 +219,7 @@ class Sessions:
             conn.user = None
             conn.close(None, f"session ended: {reason.value}")
         session.end()
+        self._refused_ended += session.refused
         self.ended[reason.value] = self.ended.get(reason.value, 0) + 1
         avatar = session.avatar
         log.info("client %d %r: session ended (%s)", session.id, session.name, reason.value)
@@ -235,6 +237,11 @@ class Sessions:
         self.stopping = True
         for session in list(self._by_id.values()):
             self.end(session, reason)
+
+    def refused(self) -> int:
+        """INPUTs and CALLs answered with an ERROR since the server started (sessions ended
+        included): a total for the metrics' drops."""
+        return self._refused_ended + sum(s.refused for s in self._by_id.values())
 
     def statistics(self) -> dict[str, Any]:
         return {"sessions": len(self._by_id), "connected": self.connected,

@@ -28,7 +28,6 @@ import argparse
 import json
 import math
 import multiprocessing
-import os
 import queue
 import sys
 import time
@@ -36,6 +35,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from net import Client, NetError
+from tools.bots_server import ServerWatch, cpu_seconds, fetch_status
 from tools.bots_stats import Histogram, Tally
 from tools.bots_worker import WorkerPlan, run_worker
 
@@ -91,6 +91,9 @@ def _parser() -> _Parser:
     p.add_argument("--server-pid", type=int, default=None,
                    help="the server's process id (on this machine): the report adds its CPU "
                         "per connected bot per second, from /proc/PID/stat")
+    p.add_argument("--metrics", default=None, metavar="HOST:PORT",
+                   help="the server's metrics address (its --metrics-port): the report adds "
+                        "its tick time p50/p99 and time dilation, read from /status")
     p.add_argument("--json", action="store_true",
                    help="also print the report as one JSON object on the last line")
     return p
@@ -128,6 +131,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             cpu_seconds(args.server_pid)
         except (OSError, ValueError, IndexError) as exc:
             parser.error(f"--server-pid {args.server_pid}: cannot read its CPU time: {exc}")
+    if args.metrics is not None:
+        try:
+            fetch_status(args.metrics)
+        except (OSError, ValueError) as exc:
+            parser.error(f"--metrics {args.metrics}: no /status there: {exc}")
     args.token = None
     if args.token_file is not None:
         try:
@@ -170,29 +178,18 @@ def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 2)
 
 
-def cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) process `pid` has used, from /proc/PID/stat (Linux)."""
-    with open(f"/proc/{pid}/stat") as f:
-        stat = f.read()
-    fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) ": state is fields[0]
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 class Collector:
     """The parent's view of the run: each worker's latest tally, every latency sample, the
-    progress lines, and the server's CPU (with --server-pid) over the steady part of the
-    run, from the first report with every bot connected to the last one before any worker
-    finished."""
+    progress lines, and what `ServerWatch` sees of the server while every bot is connected
+    (from the first report with every bot connected to the last one before any worker
+    finished)."""
 
-    def __init__(self, plans: list[WorkerPlan], server_pid: int | None) -> None:
+    def __init__(self, plans: list[WorkerPlan], watch: ServerWatch) -> None:
         self.latest = {p.index: Tally(clients=p.count) for p in plans}
         self.finished: set[int] = set()
         self.latency, self.window = Histogram(), Histogram()
         self.shown = self.total()
-        self.server_pid = server_pid
-        # (server CPU seconds, bot-seconds connected, snapshots received, monotonic time)
-        # at both ends
-        self.steady: list[tuple[float, float, int, float]] = []
+        self.watch = watch
 
     def take(self, index: int, final: bool, data: dict[str, Any], now: float) -> None:
         tally = Tally.from_dict(data)
@@ -201,15 +198,10 @@ class Collector:
         self.latest[index] = tally
         if final:
             self.finished.add(index)
-        elif self.server_pid is not None and not self.finished:
+        elif not self.finished:
             total = self.total()
             if total.attempted == total.clients:
-                try:
-                    point = (cpu_seconds(self.server_pid), total.client_seconds,
-                             total.snapshots, now)
-                except (OSError, ValueError, IndexError):
-                    return  # the server is gone: the window ends where it was
-                self.steady[min(len(self.steady), 1):] = [point]  # the first, then the last
+                self.watch.sample(total.client_seconds, total.snapshots, now)
 
     def total(self) -> Tally:
         total = Tally()
@@ -230,22 +222,6 @@ class Collector:
                 f"{rate:.1f}  latency {latency}  disconnects {sum(now.disconnects.values())}"
                 f"  connect failures {sum(now.connect_failures.values())}")
 
-    def server_cpu(self) -> dict[str, float | None]:
-        """Over the steady part: server CPU µs per connected bot per second and per snapshot
-        a bot received (the fairer number when the server dilates time), and cores busy."""
-        if len(self.steady) < 2:
-            return dict.fromkeys(("server_cpu_us_per_client_s", "server_cpu_us_per_snapshot",
-                                  "server_cpu_cores"))
-        (cpu0, bots0, snaps0, t0), (cpu1, bots1, snaps1, t1) = self.steady
-        cpu = cpu1 - cpu0
-
-        def us_per(n: float) -> float | None:
-            return round(cpu / n * 1e6, 1) if n > 0 else None
-
-        return {"server_cpu_us_per_client_s": us_per(bots1 - bots0),
-                "server_cpu_us_per_snapshot": us_per(snaps1 - snaps0),
-                "server_cpu_cores": round(cpu / (t1 - t0), 3) if t1 > t0 else None}
-
 
 def run(args: argparse.Namespace, plans: list[WorkerPlan]) -> tuple[Collector, float, str]:
     """Start the workers, print progress, and return (what they reported, seconds the run
@@ -258,7 +234,7 @@ def run(args: argparse.Namespace, plans: list[WorkerPlan]) -> tuple[Collector, f
     start = time.monotonic()
     for proc in procs:
         proc.start()
-    seen = Collector(plans, args.server_pid)
+    seen = Collector(plans, ServerWatch(args.server_pid, args.metrics))
     next_line = start + PROGRESS_EVERY
     heard = {p.index: start + WORKER_START for p in plans}  # when each worker last reported
     problem = ""
@@ -333,7 +309,11 @@ def summarise(seen: Collector, args: argparse.Namespace, elapsed: float) -> dict
         "call_errors": total.call_errors, "time_scale_min": total.time_scale_min,
         "bots_cpu_us_per_client_s":
             round(total.cpu_seconds / seconds * 1e6, 1) if seconds > 0 else 0.0,
-    } | seen.server_cpu()
+    } | seen.watch.results()
+
+
+def _num(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
 
 
 def render(s: dict[str, Any], args: argparse.Namespace) -> str:
@@ -348,11 +328,16 @@ def render(s: dict[str, Any], args: argparse.Namespace) -> str:
         (f"p50 {s['latency_ms_p50']:.1f} ms  p99 {s['latency_ms_p99']:.1f} ms  "
          f"max {s['latency_ms_max']:.1f} ms  ({s['latency_samples']} inputs)")
     server = ""
+    if s["server_tick_ms_p50"] is not None:
+        server += (f"\n  server tick           p50 {_num(s['server_tick_ms_p50'], '.2f')} ms  "
+                   f"p99 {_num(s['server_tick_ms_p99'], '.2f')} ms  dilation lowest "
+                   f"{_num(s['server_dilation_min'], '.2f')}, "
+                   f"mean {_num(s['server_dilation_mean'], '.2f')}")
     if s["server_cpu_us_per_client_s"] is not None:
-        per_snapshot = s["server_cpu_us_per_snapshot"] or 0.0
-        server = (f"\n  server CPU            {s['server_cpu_us_per_client_s']:,.0f} µs per bot "
-                  f"per second, {per_snapshot:,.0f} µs per snapshot received, "
-                  f"{s['server_cpu_cores']:.2f} cores (while every bot was connected)")
+        server += (f"\n  server CPU            {_num(s['server_cpu_us_per_client_s'], ',.0f')} "
+                   f"µs per bot per second, {_num(s['server_cpu_us_per_snapshot'], ',.0f')} "
+                   f"µs per snapshot received, {_num(s['server_cpu_cores'], '.2f')} cores "
+                   f"(while every bot was connected)")
     return (
         f"bots: {s['clients']} bots in {s['procs']} process(es) against "
         f"{args.host}:{args.port}, {s['elapsed']:.1f} s\n"

@@ -143,6 +143,7 @@ class Worker:
         self.arrivals: queue.Queue[tuple[int, Client | None, str]] = queue.Queue()
         self.connecting = plan.count
         self.ramp_done_at: float | None = None
+        self.cpu_at_start = _cpu_now()  # the imports before this are not the bots' work
 
     # ---- connecting (threads) ---------------------------------------------------------
 
@@ -266,12 +267,15 @@ class Worker:
                 if now >= bot.next_call:
                     bot.client.call(self.plan.call_method)
                     self.tally.calls += 1
-                    bot.next_call += bot.call_every
+                    bot.next_call = max(bot.next_call + bot.call_every, now + bot.period)
             except (NetError, OSError) as exc:
                 self._drop(bot, now, exc)
                 continue
-            # Keep the bot's cadence; a late loop does not make it send a burst.
-            bot.next_input = max(bot.next_input + bot.period, now)
+            # Keep the bot's cadence; sends a late loop missed are skipped, not made up for
+            # in a burst.
+            bot.next_input += bot.period
+            if bot.next_input <= now:
+                bot.next_input = now + bot.period
             heapq.heappush(due, (bot.next_input, next(self._tiebreak), fd))
 
     def _receive(self, bot: Bot, now: float) -> None:
@@ -315,10 +319,14 @@ class Worker:
             self._count_bytes(bot)
             self.tally.client_seconds += now - bot.connected_at
             bot.connected_at = now
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        self.tally.cpu_seconds = usage.ru_utime + usage.ru_stime
+        self.tally.cpu_seconds = _cpu_now() - self.cpu_at_start
         self.report_queue.put((self.plan.index, final, self.tally.to_dict()))
         self.tally.latency = Histogram()  # each report carries only its own samples
+
+
+def _cpu_now() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)  # every thread of this process
+    return usage.ru_utime + usage.ru_stime
 
 
 def _raise_fd_limit(needed: int) -> None:

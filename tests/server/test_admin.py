@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Console, ServerProcess, wait_ticks
+from ops_harness import Console, ServerProcess, console_fixture, server_fixture, wait_ticks
 from server_harness import run_server
 
 import sim
@@ -26,6 +26,9 @@ from server.admin import (
 )
 from server.commands import CommandError
 from server.ops import ListenError, Ops
+
+server = server_fixture()
+console = console_fixture()
 
 
 def non_loopback_address() -> str | None:
@@ -256,3 +259,20 @@ def test_the_server_refuses_a_bad_admin_setup_in_one_line(tmp_path: Path) -> Non
     assert done.stderr.splitlines()[-1] == (f"python -m server: cannot serve the admin "
                                             f"console on 127.0.0.1:{port}: Address already "
                                             "in use")
+
+
+def test_after_close_a_connection_is_told_the_server_is_stopping() -> None:
+    console = AdminConsole("t" * 32, lambda cmd, args, session: {"ran": cmd})
+    console.start()
+    try:
+        with Console(console.address) as c:
+            assert c.ask("auth " + "t" * 32)["ok"]
+            c.send_line("status")
+            deadline = time.monotonic() + 10
+            while console.run_pending() == 0 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert c.reply() == {"ok": True, "ran": "status"}
+            console.close()
+            assert c.ask("status") == {"ok": False, "error": "the server is stopping"}
+    finally:
+        console.close()

@@ -12,12 +12,14 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from conftest import Console, ServerProcess, wait_ticks
+from ops_harness import Console, ServerProcess, server_fixture, wait_ticks
 from prometheus_client.parser import text_string_to_metric_families
 
 import sim
-from net import PROTOCOL_VERSION, Client, Hello, encode_message
+from net import PROTOCOL_VERSION, Client, Error, Hello, encode_message
 from server.metrics import Metrics, collect
+
+server = server_fixture()
 
 
 def url(server: ServerProcess, path: str) -> str:
@@ -76,6 +78,11 @@ def test_a_client_its_traffic_and_its_goodbye(server: ServerProcess) -> None:
         while len(client.snapshots) < 3 and time.monotonic() < deadline:
             client.poll(0.05)
         assert len(client.snapshots) >= 3
+        seq = client.send_input({"thrust": "fast"})  # not a movement: refused with an ERROR
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any(
+                isinstance(m, Error) and m.ref == seq for m in client.poll(0.05)):
+            pass
         during = scrape(server)
     finally:
         client.close("done")
@@ -84,6 +91,8 @@ def test_a_client_its_traffic_and_its_goodbye(server: ServerProcess) -> None:
         wait_ticks(c, 3)
     after = scrape(server)
     assert during[("loom_clients", ())] == 1
+    refused = ("loom_drops_total", (("reason", "refused"),))
+    assert during[refused] - before[refused] == 1
     assert during[("loom_entities", (("kind", "ship"),))] == 1
     assert during[("loom_tasklets", ())] > during[("loom_behaviours", ())] == 7
     assert during[("loom_frames_out_total", ())] - before[("loom_frames_out_total", ())] >= 4

@@ -102,7 +102,10 @@ def test_bye_and_a_fatal_error_from_the_client_end_the_session_for_good() -> Non
                 ErrorCode.RESUME_FAILED
         watcher.close()
         result = server.stop()
-    assert result.stderr.count("session ended (left)") == 3
+    # The leaver's and the quitter's sessions ended when they left; the watcher's BYE may
+    # reach the server before or after its SIGTERM (left or shutdown), so it is not counted.
+    for name in ("leaver", "quitter"):
+        assert result.stderr.count(f"'{name}': session ended (left)") == 1, result.stderr
 
 
 def test_an_idle_timeout_keeps_the_session_and_a_protocol_violation_ends_it() -> None:

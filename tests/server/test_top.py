@@ -12,11 +12,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, ServerProcess
+from ops_harness import ROOT, ServerProcess, server_fixture
 
 from server.top import TopSampler
 from sim import TaskletStatistics
 from tools.top import CLEAR, render
+
+server = server_fixture()
 
 
 def top(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

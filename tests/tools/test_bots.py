@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import signal
 import socket
 import subprocess
@@ -30,12 +31,16 @@ class ServerProcess:
 
     def __init__(self) -> None:
         self.log = tempfile.TemporaryFile(mode="w+")  # its log: a pipe could fill and block it
-        self.proc = subprocess.Popen([sys.executable, "-m", "server", "--port", "0"], cwd=ROOT,
+        self.proc = subprocess.Popen([sys.executable, "-m", "server", "--port", "0",
+                                      "--metrics-port", "0"], cwd=ROOT,
                                      stdout=subprocess.PIPE, stderr=self.log, text=True)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()  # the server prints it once clients can connect
         assert line.startswith("listening on "), (line, self.stop())
         self.port = int(line.rsplit(":", 1)[1])
+        line = self.proc.stdout.readline()
+        assert line.startswith("metrics on "), (line, self.stop())
+        self.metrics = line.split()[-1]
         self.logged = ""
 
     def stop(self) -> str:
@@ -77,7 +82,7 @@ def last_json(out: str) -> dict[str, object]:
 
 def test_twenty_bots_connect_get_snapshots_and_report_latency(server: ServerProcess) -> None:
     run = bots("--port", str(server.port), "--clients", "20", "--duration", "3", "--json",
-               "--server-pid", str(server.proc.pid))
+               "--server-pid", str(server.proc.pid), "--metrics", server.metrics)
     assert run.returncode == 0, run.stdout + run.stderr
     report = last_json(run.stdout)
     assert report["clients"] == 20 and report["connected"] == 20
@@ -95,8 +100,14 @@ def test_twenty_bots_connect_get_snapshots_and_report_latency(server: ServerProc
     assert isinstance(report["calls"], int) and report["calls"] > 0
     assert report["call_errors"] == 0
     assert isinstance(report["call_results"], int) and report["call_results"] > 0
-    cpu = report["server_cpu_us_per_client_s"]
-    assert isinstance(cpu, float) and cpu > 0
+    # What --server-pid and --metrics add: the server's CPU, tick times and dilation.
+    for key in ("server_cpu_us_per_client_s", "server_cpu_us_per_snapshot",
+                "server_tick_ms_p50", "server_tick_ms_p99"):
+        assert isinstance(report[key], float) and report[key] > 0, key
+    low, mean = report["server_dilation_min"], report["server_dilation_mean"]
+    assert isinstance(low, float) and isinstance(mean, float) and 0.1 <= low <= mean <= 1.0
+    assert isinstance(report["bots_cpu_us_per_client_s"], float)
+    assert report["bots_cpu_us_per_client_s"] > 0
     assert "20/20" in run.stdout and "connected 20/20" in run.stderr  # report, progress
     assert "Traceback" not in run.stderr
 
@@ -130,6 +141,22 @@ def test_a_server_that_goes_away_is_an_unexpected_disconnect() -> None:
     assert isinstance(reasons, dict) and sum(reasons.values()) == 4
 
 
+def test_ctrl_c_closes_the_bots_and_still_reports(server: ServerProcess) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "tools.bots", "--port", str(server.port),
+                             "--clients", "3", "--duration", "60", "--json"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    assert proc.stderr is not None
+    while "connected 3/3" not in proc.stderr.readline():
+        assert proc.poll() is None
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole process group
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, out + err
+    assert "bots: interrupted; closing the bots" in err and "Traceback" not in err
+    report = last_json(out)
+    assert report["connected"] == 3 and report["disconnects"] == 0
+
+
 def test_no_server_is_one_line_and_exit_1() -> None:
     with socket.socket() as s:  # a port nobody listens on (bound, never listening)
         s.bind(("127.0.0.1", 0))
@@ -151,6 +178,7 @@ def test_no_server_is_one_line_and_exit_1() -> None:
     (["--token-file", "/nonexistent/token"], "cannot read --token-file"),
     (["--clients", "many"], "argument --clients: invalid int value: 'many'"),
     (["--server-pid", "999999999"], "--server-pid 999999999: cannot read its CPU time"),
+    (["--metrics", "127.0.0.1:1"], "--metrics 127.0.0.1:1: no /status there"),
 ])
 def test_bad_flags_are_one_line_and_exit_2(flags: list[str], says: str,
                                            capsys: pytest.CaptureFixture[str]) -> None:

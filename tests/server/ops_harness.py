@@ -1,4 +1,5 @@
-"""Fixtures for the operator-side tests: ``python -m server`` as a real subprocess with
+"""Helpers and fixtures for the operator-side tests (imported by them, not a conftest, so that
+other server tests keep their own): ``python -m server`` as a real subprocess with
 metrics and an admin console on port 0 (the world: tests/server/busy_world.py), and a line
 client for the console."""
 
@@ -87,15 +88,21 @@ def start_server(data_dir: Path, *extra: str) -> ServerProcess:
                          data_dir / "admin.token", log_file)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    s = start_server(tmp_path_factory.mktemp("data"))
-    try:
-        yield s
-        assert s.stop() == 0, s.log()
-    finally:
-        s.stop()
-        s.log_file.close()
+def server_fixture() -> Any:
+    """A module's ``server`` fixture (``server = server_fixture()``): one server per test
+    module, stopped with SIGTERM at its end, which must exit 0."""
+
+    @pytest.fixture(scope="module")
+    def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+        s = start_server(tmp_path_factory.mktemp("data"))
+        try:
+            yield s
+            assert s.stop() == 0, s.log()
+        finally:
+            s.stop()
+            s.log_file.close()
+
+    return server
 
 
 class Console:
@@ -135,13 +142,18 @@ class Console:
         self.close()
 
 
-@pytest.fixture
-def console(server: ServerProcess) -> Iterator[Console]:
-    """An authenticated console connection."""
-    with Console(server.admin) as c:
-        assert c.ask(f"auth {server.token}") == {"ok": True, "server": "loom-admin",
-                                                 "version": 1}
-        yield c
+def console_fixture() -> Any:
+    """A module's ``console`` fixture (``console = console_fixture()``): an authenticated
+    console connection to the module's ``server``."""
+
+    @pytest.fixture
+    def console(server: ServerProcess) -> Iterator[Console]:
+        with Console(server.admin) as c:
+            assert c.ask(f"auth {server.token}") == {"ok": True, "server": "loom-admin",
+                                                     "version": 1}
+            yield c
+
+    return console
 
 
 def wait_ticks(c: Console, n: int) -> int:

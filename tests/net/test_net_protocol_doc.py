@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from pump_harness import ROOT, EchoProcess, no_leaked_fds  # noqa: F401
@@ -79,9 +79,10 @@ def echo() -> Iterator[EchoProcess]:
     process.stop()
 
 
-def exchange(port: int, state: str, data: bytes, quiet: float) -> tuple[list[Message], bytes]:
+def exchange(port: int, state: str, data: bytes,
+             done: Callable[[list[Message], bytes], bool]) -> tuple[list[Message], bytes]:
     """Send `data` (after a HELLO and its WELCOME if `state` is "welcomed"); everything the
-    server sends until it closes or is `quiet` for that long, as messages and raw bytes."""
+    server sends until it closes or `done(messages, raw bytes)`, as messages and bytes."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=5.0)
     decoder, got, raw = Decoder(1 << 20), [], b""
     try:
@@ -91,8 +92,8 @@ def exchange(port: int, state: str, data: bytes, quiet: float) -> tuple[list[Mes
                 got += [parse_from_server(o) for o in decoder.feed(sock.recv(65536))]
             assert isinstance(got.pop(0), Welcome)
         sock.sendall(data)
-        sock.settimeout(quiet)
-        while True:
+        sock.settimeout(10.0)
+        while not done(got, raw):
             try:
                 chunk = sock.recv(65536)
             except TimeoutError:
@@ -109,9 +110,9 @@ def exchange(port: int, state: str, data: bytes, quiet: float) -> tuple[list[Mes
 @pytest.mark.parametrize(("name", "state", "data", "answer"), VECTORS, ids=[v[0] for v in VECTORS])
 def test_byte_vector(echo: EchoProcess, name: str, state: str, data: bytes,
                      answer: str) -> None:
-    # a PONG or a WELCOME does not close the connection: stop at a silence
-    got, raw = exchange(echo.port, state, data,
-                        quiet=2.0 if answer.endswith("(PONG)") or answer == "WELCOME" else 10.0)
+    # a PONG or a WELCOME does not close the connection: stop once it is there
+    got, raw = exchange(echo.port, state, data, lambda got, raw: (
+        answer == "WELCOME" and bool(got) or answer.endswith("(PONG)") and len(raw) >= 8))
     kinds = [type(m).__name__.upper() for m in got]
     if answer.startswith("ERROR "):
         assert kinds == ["ERROR"], got

@@ -208,6 +208,7 @@ class Attackers:
         self.live: dict[int, Attacker] = {}
         self.running: Counter[str] = Counter()
         self.stats = AttackStats()
+        self.closing = False  # (scripts cut short by the end of the run prove nothing)
 
     # ---- starting ------------------------------------------------------------------------
 
@@ -286,7 +287,7 @@ class Attackers:
                     return
             elif what in ("welcome", "expect"):
                 if not any(isinstance(m, Welcome) for m in a.got):
-                    a.until = ("welcome" if what == "welcome" else "expect", now + 5.0)
+                    a.until = ("welcome" if what == "welcome" else "expect", now + 10.0)
                     return
             elif what == "eof":
                 a.until = ("eof", now + action[1])
@@ -342,7 +343,9 @@ class Attackers:
             return
         del self.live[fd]
         self.running[a.kind] -= 1
-        if a.until and a.until[0] == "expect":
+        if self.closing:
+            pass
+        elif a.until and a.until[0] == "expect":
             self.timed_out(a)
         elif a.kind == "split" and any(isinstance(m, Error) for m in a.got):
             self.stats.problem(f"split: a valid session split at every byte was refused: "
@@ -353,6 +356,7 @@ class Attackers:
         a.sock.close()
 
     def close(self) -> None:
+        self.closing = True
         for a in list(self.live.values()):
             self.finish(a, rst=False)
         self.sel.close()

@@ -15,10 +15,13 @@ from net._framing import (
     encode_body,
 )
 from net._limits import Limits, RateLimiter
+from net._mirror import Mirror, MirroredEntity
 from net._protocol import (
     CLIENT_TYPES,
+    MAX_SNAPSHOT_ENTITIES,
     PROTOCOL_VERSION,
     SERVER_TYPES,
+    Ack,
     Bye,
     Call,
     EntityState,
@@ -30,14 +33,17 @@ from net._protocol import (
     MessageType,
     Ping,
     Pong,
+    Result,
     Snapshot,
     Welcome,
+    check_method,
     encode_message,
     parse,
     parse_from_client,
     parse_from_server,
     to_wire,
 )
+from net._snapshot import encode_record, snapshot_frame
 from net._values import (
     POSITION_QUANTUM,
     Movement,
@@ -97,8 +103,10 @@ __all__ = [
     "RateLimiter",
     # protocol
     "CLIENT_TYPES",
+    "MAX_SNAPSHOT_ENTITIES",
     "PROTOCOL_VERSION",
     "SERVER_TYPES",
+    "Ack",
     "Bye",
     "Call",
     "EntityState",
@@ -110,13 +118,20 @@ __all__ = [
     "MessageType",
     "Ping",
     "Pong",
+    "Result",
     "Snapshot",
     "Welcome",
+    "check_method",
     "encode_message",
     "parse",
     "parse_from_client",
     "parse_from_server",
     "to_wire",
+    # snapshots encoded once for many clients, and the client's mirror of them
+    "Mirror",
+    "MirroredEntity",
+    "encode_record",
+    "snapshot_frame",
     # payload values
     "POSITION_QUANTUM",
     "Movement",

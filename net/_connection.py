@@ -16,6 +16,7 @@ from net._limits import RateLimiter
 from net._outbox import Outbox
 from net._port import READ, RECV_SIZE, WRITE, ConnectionPort
 from net._protocol import (
+    Ack,
     Bye,
     Call,
     Error,
@@ -239,11 +240,12 @@ class Connection:
                     if self.state is ConnState.CLOSED:
                         return
                 kind = type(message)
-                if self.state is welcomed and (kind is Input or kind is Call):
-                    seq = message.seq  # type: ignore[union-attr]
-                    if seq != self._next_seq[kind] or self._seq_free:
-                        self._check_seq(kind, seq)
-                    self._next_seq[kind] = seq + 1
+                if self.state is welcomed and (kind is Input or kind is Call or kind is Ack):
+                    if kind is not Ack:
+                        seq = message.seq  # type: ignore[union-attr]
+                        if seq != self._next_seq[kind] or self._seq_free:
+                            self._check_seq(kind, seq)
+                        self._next_seq[kind] = seq + 1
                     # A full channel blocks this tasklet alone, and the pump stops reading
                     # its socket (see _read); a close meanwhile kills it right here.
                     self._target.send((self, message))

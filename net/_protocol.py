@@ -34,9 +34,10 @@ from net.errors import (
 )
 
 __all__ = [
-    "CLIENT_TYPES", "PROTOCOL_VERSION", "SERVER_TYPES", "Bye", "Call", "EntityState", "Error",
-    "Event", "Hello", "Input", "Message", "MessageType", "Ping", "Pong", "Snapshot", "Welcome",
-    "encode_message", "parse", "parse_from_client", "parse_from_server", "to_wire",
+    "CLIENT_TYPES", "PROTOCOL_VERSION", "SERVER_TYPES", "Ack", "Bye", "Call", "EntityState",
+    "Error", "Event", "Hello", "Input", "Message", "MessageType", "Ping", "Pong", "Result",
+    "Snapshot", "Welcome", "check_method", "encode_message", "parse", "parse_from_client",
+    "parse_from_server", "to_wire",
 ]
 
 PROTOCOL_VERSION = 1
@@ -62,6 +63,8 @@ class MessageType(enum.IntEnum):
     PONG = 8
     ERROR = 9
     BYE = 10
+    ACK = 11
+    RESULT = 12
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -78,7 +81,10 @@ class Hello:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Welcome:
-    """server → client, handshake accepted."""
+    """server → client, handshake accepted. `server_time`: seconds since the server started
+    (monotonic); `avatar`: the client's entity id (None: a spectator); `bounds`: the world's
+    (width, height) from (0, 0), None if the server has no world; `wrap`: whether the world
+    wraps around (positions then stay within the bounds)."""
 
     TYPE: ClassVar[MessageType] = MessageType.WELCOME
     client_id: int
@@ -86,6 +92,9 @@ class Welcome:
     tick_rate: float
     snapshot_rate: float
     server_time: float
+    avatar: int | None = None
+    bounds: tuple[float, float] | None = None
+    wrap: bool = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -110,22 +119,49 @@ class Call:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class Ack:
+    """client → server: the number of the newest SNAPSHOT the client applied, for a client
+    with no INPUT to send (a spectator, an idle player); INPUT.ack says the same."""
+
+    TYPE: ClassVar[MessageType] = MessageType.ACK
+    ack: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Result:
+    """server → client: what the CALL numbered `seq` returned (reliable, ordered with the
+    EVENTs). A refused call gets an ERROR with `ref` = `seq` instead."""
+
+    TYPE: ClassVar[MessageType] = MessageType.RESULT
+    seq: int
+    value: Any = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class EntityState:
     """One entity inside a SNAPSHOT. None means "unchanged since the base snapshot";
-    `kind` is set when the entity enters the client's view (a full record)."""
+    `kind` is set when the entity enters the client's view (a full record). `pos` is where
+    the entity was at tick `at` (None: the snapshot's tick); from there it moves at `vel`
+    (dead reckoning, docs/protocol.md §4)."""
 
     id: int
     kind: str | None = None
     pos: tuple[float, float] | None = None
     vel: tuple[float, float] | None = None
     fields: dict[str, Any] | None = None
+    at: int | None = None
 
     def to_wire(self) -> list[Any]:
         """The wire record; the server may encode it once per tick and share it."""
+        pos: list[int] | None = None
+        if self.pos is not None:
+            pos = [quantise(self.pos[0]), quantise(self.pos[1])]
+            if self.at is not None:
+                pos.append(self.at)
         return [
             self.id,
             self.kind,
-            None if self.pos is None else [quantise(self.pos[0]), quantise(self.pos[1])],
+            pos,
             None if self.vel is None else [quantise(self.vel[0]), quantise(self.vel[1])],
             self.fields,
         ]
@@ -192,19 +228,21 @@ class Bye:
     reason: str = ""
 
 
-Message = Hello | Welcome | Input | Call | Snapshot | Event | Ping | Pong | Error | Bye
+Message = (Hello | Welcome | Input | Call | Snapshot | Event | Ping | Pong | Error | Bye | Ack
+           | Result)
 
 CLIENT_TYPES = frozenset({MessageType.HELLO, MessageType.INPUT, MessageType.CALL,
                           MessageType.PING, MessageType.PONG, MessageType.ERROR,
-                          MessageType.BYE})
+                          MessageType.BYE, MessageType.ACK})
 SERVER_TYPES = frozenset({MessageType.WELCOME, MessageType.SNAPSHOT, MessageType.EVENT,
                           MessageType.PING, MessageType.PONG, MessageType.ERROR,
-                          MessageType.BYE})
+                          MessageType.BYE, MessageType.RESULT})
 
 
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {
     cls: tuple(f.name for f in dataclasses.fields(cls))
-    for cls in (Hello, Welcome, Input, Call, Snapshot, Event, Ping, Pong, Error, Bye)
+    for cls in (Hello, Welcome, Input, Call, Snapshot, Event, Ping, Pong, Error, Bye, Ack,
+                Result)
 }
 
 
@@ -220,6 +258,10 @@ def to_wire(message: Message) -> list[Any]:
         return [t, message.seq, message.method, list(message.args)]
     if isinstance(message, Error):
         return [t, int(message.code), message.message, message.ref]
+    if isinstance(message, Welcome):
+        return [t, message.client_id, message.resume_token, message.tick_rate,
+                message.snapshot_rate, message.server_time, message.avatar,
+                None if message.bounds is None else list(message.bounds), message.wrap]
     return [t, *(getattr(message, name) for name in _FIELD_NAMES[type(message)])]
 
 
@@ -253,12 +295,21 @@ def _hello(o: list[Any]) -> Hello:
 
 
 def _welcome(o: list[Any]) -> Welcome:
-    _, cid, resume, tick_rate, snap_rate, now = _fields(o, "WELCOME", 6)
+    _, cid, resume, tick_rate, snap_rate, now, avatar, bounds, wrap = _fields(o, "WELCOME", 6, 9)
+    if bounds is not None:
+        if type(bounds) is not list or len(bounds) != 2:
+            raise fail("WELCOME.bounds", "expected [width, height] or nil", bounds)
+        bounds = (check_float(bounds[0], "WELCOME.bounds.width", 1e-3),
+                  check_float(bounds[1], "WELCOME.bounds.height", 1e-3))
+    if type(wrap) is not bool and wrap is not None:
+        raise fail("WELCOME.wrap", "expected bool", wrap)
     return Welcome(check_int(cid, "WELCOME.client_id"),
                    check_str(resume, "WELCOME.resume_token", MAX_RESUME_TOKEN_LEN, 1),
                    _rate(tick_rate, "WELCOME.tick_rate"),
                    _rate(snap_rate, "WELCOME.snapshot_rate"),
-                   check_float(now, "WELCOME.server_time", 0.0))
+                   check_float(now, "WELCOME.server_time", 0.0),
+                   None if avatar is None else check_int(avatar, "WELCOME.avatar"),
+                   bounds, bool(wrap))
 
 
 def _rate(value: object, what: str) -> float:
@@ -276,24 +327,32 @@ def _input(o: list[Any]) -> Input:
                  check_value(payload, "INPUT.payload"))
 
 
-def _call(o: list[Any]) -> Call:
-    _, seq, method, args = _fields(o, "CALL", 4)
-    method = check_str(method, "CALL.method", MAX_METHOD_LEN, 1)
+def check_method(method: object, what: str = "CALL.method") -> str:
+    """A CALL's method name: a public ASCII identifier of 1..64 characters (InvalidMessage
+    otherwise). The client library checks it before sending, the server on receipt."""
+    method = check_str(method, what, MAX_METHOD_LEN, 1)
     # Identifiers only, and never private: `_x` and dunders are not callable from outside
     # whatever the avatar's decorators say.
     if not method.isidentifier() or not method.isascii() or method.startswith("_"):
-        raise fail("CALL.method", "expected a public ASCII identifier", method)
+        raise fail(what, "expected a public ASCII identifier", method)
+    return method
+
+
+def _call(o: list[Any]) -> Call:
+    _, seq, method, args = _fields(o, "CALL", 4)
+    method = check_method(method)
     if type(args) is not list or len(args) > MAX_CALL_ARGS:
         raise fail("CALL.args", f"expected a list of at most {MAX_CALL_ARGS}", args)
     check_value(args, "CALL.args")
     return Call(check_int(seq, "CALL.seq", 0, UINT32_MAX), method, tuple(args))
 
 
-def _pair(value: object, what: str) -> tuple[float, float] | None:
+def _pair(value: object, what: str, anchored: bool = False) -> tuple[float, float] | None:
     if value is None:
         return None
-    if type(value) is not list or len(value) != 2:
-        raise fail(what, "expected [x, y] quantised ints or nil", value)
+    if type(value) is not list or not 2 <= len(value) <= (3 if anchored else 2):
+        raise fail(what, "expected [x, y" + (", tick?" if anchored else "") +
+                   "] quantised ints or nil", value)
     return (dequantise(check_quantised(value[0], what + ".x")),
             dequantise(check_quantised(value[1], what + ".y")))
 
@@ -307,9 +366,11 @@ def _entity(value: object, index: int) -> EntityState:
         if type(fields) is not dict:
             raise fail(what + ".fields", "expected a map or nil", fields)
         check_value(fields, what + ".fields", max_nodes=MAX_ENTITY_FIELDS_NODES)
+    at = pos[2] if type(pos) is list and len(pos) == 3 else None
     state = EntityState(check_int(eid, what + ".id"),
                         check_optional_str(kind, what + ".kind", MAX_STR_LEN),
-                        _pair(pos, what + ".pos"), _pair(vel, what + ".vel"), fields)
+                        _pair(pos, what + ".pos", anchored=True), _pair(vel, what + ".vel"),
+                        fields, None if at is None else check_int(at, what + ".pos.tick"))
     if state.kind is not None and (state.pos is None or state.vel is None):
         # An entering record is complete: the client has nothing to take them from.
         raise fail(what, "an entering record (kind set) needs pos and vel", value)
@@ -368,6 +429,16 @@ def _error(o: list[Any]) -> Error:
                  None if ref is None else check_int(ref, "ERROR.ref", 0, UINT32_MAX))
 
 
+def _ack(o: list[Any]) -> Ack:
+    _, ack = _fields(o, "ACK", 2)
+    return Ack(check_int(ack, "ACK.ack", 0, UINT32_MAX))
+
+
+def _result(o: list[Any]) -> Result:
+    _, seq, value = _fields(o, "RESULT", 3)
+    return Result(check_int(seq, "RESULT.seq", 0, UINT32_MAX), check_value(value, "RESULT.value"))
+
+
 def _bye(o: list[Any]) -> Bye:
     _, reason = _fields(o, "BYE", 1, 2)
     return Bye("" if reason is None else check_str(reason, "BYE.reason", MAX_STR_LEN))
@@ -377,7 +448,7 @@ _PARSERS: dict[int, Callable[[list[Any]], Message]] = {
     MessageType.HELLO: _hello, MessageType.WELCOME: _welcome, MessageType.INPUT: _input,
     MessageType.CALL: _call, MessageType.SNAPSHOT: _snapshot, MessageType.EVENT: _event,
     MessageType.PING: _ping, MessageType.PONG: _pong, MessageType.ERROR: _error,
-    MessageType.BYE: _bye,
+    MessageType.BYE: _bye, MessageType.ACK: _ack, MessageType.RESULT: _result,
 }
 
 

@@ -1,9 +1,11 @@
 """The client library: one TCP connection to a Loom server on plain sockets (no `sim`),
-the handshake, sending INPUT/CALL, and a non-blocking `poll()` for game loops and bots.
+the handshake, sending INPUT/CALL, a non-blocking `poll()` for game loops and bots, and the
+mirror of the entities in view that SNAPSHOT deltas keep up to date.
 
     with Client("127.0.0.1", 7777, "alice") as c:      # connect() does HELLO → WELCOME
         c.send_input({"thrust": 1.0, "turn": 0.0, "fire": False})
         for msg in c.poll(timeout=0.05): ...
+        for e in c.entities.values(): draw(e.kind, e.pos)
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ import logging
 import selectors
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
 from net._framing import DEFAULT_MAX_INBOUND, DEFAULT_MAX_OUTBOUND, Decoder
 from net._limits import KiB
+from net._mirror import Mirror, MirroredEntity
+from net._pacing import Pacer
 from net._protocol import (
     PROTOCOL_VERSION,
     Bye,
@@ -26,12 +30,12 @@ from net._protocol import (
     Error,
     Event,
     Hello,
-    Input,
     Message,
     Ping,
     Pong,
     Snapshot,
     Welcome,
+    check_method,
     encode_message,
     parse,
     parse_from_server,
@@ -56,6 +60,10 @@ _RECV_SIZE = 64 * KiB
 # server's 20 Hz stream needs a fraction of it per frame), so a server flooding us cannot
 # trap a game loop inside poll(); the rest is read by the next poll.
 _MAX_READS_PER_POLL = 4
+# An idle client (no INPUT to carry acks) sends ACK at most this many times a snapshot period.
+_ACKS_PER_SNAPSHOT = 0.5
+# close(): how long to wait for the server's own close after our BYE (see close()).
+_CLOSE_WAIT = 1.0
 
 
 class _History:
@@ -92,12 +100,21 @@ class Client:
     callers that prefer reading state to handling messages: at most `keep` of each and
     `keep_bytes` of their frames (the newest one always), oldest dropped first; snapshots
     older than the base the server last used are dropped too (it never uses them again).
+    `mirror` (and its `entities`) is the world in view, rebuilt from every SNAPSHOT applied;
+    the client acknowledges what it applied (in INPUT, or ACK when it has no input to send).
+
+    INPUTs are paced to `input_rate` per second (default: the server's tick rate, from
+    WELCOME): `send_input()` called faster, e.g. once per frame of a 144 fps loop, replaces
+    the payload still waiting (the newest wins) and `poll()` sends it when its turn comes, so
+    a fast loop stays within the server's message rate. `input_rate=math.inf` sends each
+    INPUT at once (a tool that paces itself).
     """
 
     def __init__(self, host: str, port: int, name: str, token: str | None = None, *,
                  timeout: float = 5.0, max_frame: int = DEFAULT_MAX_OUTBOUND,
                  max_send_frame: int = DEFAULT_MAX_INBOUND, send_buffer: int = 256 * KiB,
                  keep: int = 256, keep_bytes: int = 512 * KiB,
+                 input_rate: float | None = None,
                  parse_message: Callable[[object], Message] = parse_from_server) -> None:
         # Refuse a bad name or token here (InvalidMessage) instead of as a server ERROR.
         parse(to_wire(Hello(PROTOCOL_VERSION, name, token)))
@@ -106,6 +123,11 @@ class Client:
         self.max_frame = max_frame  # what we accept from the server (its outbound limit)
         self.max_send_frame = max_send_frame  # what the server accepts from us
         self.send_buffer = send_buffer
+        if input_rate is not None and not input_rate > 0:
+            raise ValueError(f"input_rate must be > 0 per second (inf: no pacing), got "
+                             f"{input_rate!r}")
+        self.input_rate = input_rate
+        self.mirror = Mirror()
         self.welcome: Welcome | None = None
         self.resume_token: str | None = None
         self.latest_snapshot: Snapshot | None = None
@@ -129,7 +151,7 @@ class Client:
         self._backlog: list[tuple[Any, int]] = []  # (decoded frame, size) after WELCOME
         self._deferred: NetError | None = None
         self._closed: ConnectionClosed | None = None
-        self._input_seq = 0
+        self._pacer = Pacer()
         self._call_seq = 0
         self._ping_nonce = 0
 
@@ -143,14 +165,22 @@ class Client:
     def client_id(self) -> int | None:
         return None if self.welcome is None else self.welcome.client_id
 
+    @property
+    def avatar(self) -> int | None:
+        """The entity id of our avatar (WELCOME), None for a spectator."""
+        return None if self.welcome is None else self.welcome.avatar
+
+    @property
+    def entities(self) -> Mapping[int, MirroredEntity]:
+        """The entities in view as of the newest snapshot applied, by id (see `mirror`)."""
+        return self.mirror.entities
+
     def connect(self) -> Welcome:
         """Open the connection and do the handshake; HandshakeFailed carries the server's
         ERROR code (VERSION_MISMATCH, SERVER_FULL, AUTH_FAILED, RESUME_FAILED ...)."""
         if self._sock is not None:
             raise ConnectionClosed("already connected; close() or reconnect() first")
         self._reset()
-        if self.resume_token is None:  # a fresh session: INPUT and CALL seqs start at 1
-            self._input_seq = self._call_seq = 0
         try:
             sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
         except OSError as exc:
@@ -164,6 +194,12 @@ class Client:
         self._sock = sock
         self._sel = selectors.DefaultSelector()
         self._sel.register(sock, selectors.EVENT_READ)
+        same = self.welcome is not None and welcome.client_id == self.welcome.client_id
+        if not same:  # a new session: numbering starts again
+            self.mirror.reset()
+            self._call_seq = 0
+        self._pacer.reconnected(same)
+        self.mirror.configure(welcome.tick_rate, welcome.bounds, welcome.wrap)
         self.welcome = welcome
         self.resume_token = welcome.resume_token
         log.info("connected to %s:%s as client %d", self.host, self.port, welcome.client_id)
@@ -177,17 +213,33 @@ class Client:
         self._drop()
         return self.connect()
 
-    def close(self, reason: str = "") -> None:
-        """Send BYE (best effort) and close. Idempotent."""
+    def close(self, reason: str = "", *, wait: float = _CLOSE_WAIT) -> None:
+        """Send BYE (best effort) and close, after waiting (at most `wait` seconds, 1 by
+        default) for the server to close its side: closing a socket with unread input sends
+        a TCP reset, which can destroy our BYE before the server reads it (the session would
+        then be kept for a resume instead of ended). Idempotent."""
         if self._sock is None:
             return
         try:
             self._out += encode_message(Bye(reason), self.max_send_frame)
-            self._flush(block=False)
+            self._flush(block=True)
+            self._sock.shutdown(socket.SHUT_WR)
+            self._drain(min(self.timeout, wait))
         except (NetError, OSError):
             pass  # closing anyway; the server notices the EOF
         self._drop()
         self._closed = ConnectionClosed("closed by client")
+
+    def _drain(self, wait: float) -> None:
+        """Read and discard until the server's EOF, at most `wait` seconds."""
+        assert self._sock is not None and self._sel is not None
+        deadline = time.monotonic() + wait
+        while (left := deadline - time.monotonic()) > 0 and self._sel.select(left):
+            try:
+                if not self._sock.recv(_RECV_SIZE):
+                    return
+            except (BlockingIOError, InterruptedError):
+                continue
 
     def __enter__(self) -> Client:
         if self._sock is None:
@@ -207,21 +259,44 @@ class Client:
     # ---- sending ----------------------------------------------------------------------
 
     def send_input(self, payload: object) -> int:
-        """Send INPUT with the next seq, acking the latest snapshot; returns the seq. The
-        payload is validated here so a bad one fails in the caller, not as a disconnect."""
+        """Send INPUT, acknowledging the newest snapshot applied; returns its seq (what
+        SNAPSHOT.input_ack names once the server applied it). Paced (see the class): if the
+        last INPUT went less than 1/input_rate ago, `payload` waits, replacing a payload
+        still waiting, under that one's seq, and goes at the next `poll()` or `send_input()`
+        after its turn. The payload is validated here, so a bad one fails in the caller
+        (InvalidMessage), not as a disconnect."""
         check_value(payload, "payload")
-        ack = 0 if self.latest_snapshot is None else self.latest_snapshot.num
-        self._send(Input(self._input_seq + 1, ack, payload))
-        self._input_seq += 1  # once queued: one refused (too large) leaves no seq gap
-        return self._input_seq
+        if self._sock is None:
+            raise self._closed or ConnectionClosed("not connected")
+        seq = self._pacer.put(payload)
+        self._send_due(time.monotonic())
+        return seq
+
+    @property
+    def input_waiting(self) -> bool:
+        """Whether an INPUT waits for its turn (see `send_input`)."""
+        return self._pacer.waiting
 
     def call(self, method: str, *args: object) -> int:
-        """Send CALL of an exposed method on our avatar; returns the seq an ERROR's `ref`
-        would name if the server refuses it."""
-        check_value(list(args), "args")
+        """Send CALL of an exposed method on our avatar; returns its seq: a RESULT with that
+        `seq` carries what the method returned, or an ERROR with that `ref` says why it was
+        refused. `method` (a public ASCII identifier, at most 64 characters) and `args`
+        (at most 16 plain values) are checked here: InvalidMessage, nothing sent."""
+        check_method(method, "method")
+        parse(to_wire(Call(1, method, tuple(args))))  # every other rule, as the server has it
         self._send(Call(self._call_seq + 1, method, tuple(args)))
-        self._call_seq += 1  # once queued, as in send_input
+        self._call_seq += 1  # once queued: one refused (too large) leaves no seq gap
         return self._call_seq
+
+    def _send_due(self, now: float) -> None:
+        """Send the waiting INPUT if its turn has come, else ACK if one is owed."""
+        if self._sock is None or self.welcome is None:
+            return
+        rate = self.input_rate or self.welcome.tick_rate
+        ack_period = 1.0 / (self.welcome.snapshot_rate * _ACKS_PER_SNAPSHOT)
+        message = self._pacer.due(now, self.mirror.num, 1.0 / rate, ack_period)
+        if message is not None:
+            self._send(message)
 
     def ping(self) -> int:
         """Send PING; the answering PONG sets `rtt`. Returns the nonce."""
@@ -248,8 +323,12 @@ class Client:
             if self._sock is None:
                 return out  # BYE / fatal ERROR: ignore whatever follows, as _read does
         if self._sock is not None:
+            self._send_due(time.monotonic())
             self._flush(block=False)
             self._read(timeout if not out else 0.0, out)
+        if self._sock is not None:
+            self._send_due(time.monotonic())
+            self._flush(block=False)
         return out
 
     def _read(self, timeout: float, out: list[Message]) -> None:
@@ -304,6 +383,7 @@ class Client:
                 while history.items and history.items[0].num < message.base:
                     history.drop_oldest()
             history.add(message, size)
+            self.mirror.apply(message)
         elif isinstance(message, Event):
             self._event_history.add(message, size)
         elif isinstance(message, Ping):
@@ -385,20 +465,48 @@ class Client:
             except (BlockingIOError, InterruptedError):
                 sent = 0
             except OSError as exc:
-                self._drop()
-                raise ConnectionBroken(f"send failed: {exc}") from exc
+                raise self._closed_by_server(f"send failed: {exc}") from exc
             del self._out[:sent]
             self.bytes_sent += sent
             if not block or len(self._out) <= self.send_buffer:
                 return
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                self._drop()
-                raise ConnectionBroken(f"server did not read {len(self._out)} bytes "
-                                       f"within {self.timeout} s")
+                raise self._closed_by_server(f"server did not read {len(self._out)} bytes "
+                                             f"within {self.timeout} s")
             with selectors.DefaultSelector() as sel:
                 sel.register(self._sock, selectors.EVENT_WRITE)
                 sel.select(remaining)
+
+    def _closed_by_server(self, why: str) -> NetError:
+        """Sending failed (EPIPE, ECONNRESET, or the server stopped reading): the server may
+        have closed, and it says why before it does. Look for its ERROR or BYE among what it
+        sent and is still unread, so the caller sees RATE_LIMITED (say) rather than a broken
+        pipe; drop the connection either way."""
+        found: NetError = ConnectionBroken(why)
+        sock = self._sock
+        try:
+            while sock is not None:
+                data = sock.recv(_RECV_SIZE, socket.MSG_DONTWAIT)
+                if not data:
+                    break
+                for obj in self._decoder.feed(data):
+                    message = self._parse(obj)
+                    if isinstance(message, Error) and message.ref is None:
+                        found = ConnectionClosed(message.message, message.code)
+                        sock = None
+                        break
+                    if isinstance(message, Bye):
+                        found = ConnectionClosed(f"server said BYE: {message.reason}")
+                        sock = None
+                        break
+        except (OSError, NetError):
+            pass  # nothing more to learn
+        if isinstance(found, ConnectionClosed):
+            log.warning("server closed connection: %s", found)
+            self._closed = found
+        self._drop()
+        return found
 
     def _send_error_and_drop(self, exc: ProtocolError) -> None:
         try:

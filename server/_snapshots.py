@@ -1,70 +1,62 @@
-"""Snapshots, the simple way: each client gets a FULL snapshot (base 0) of the entities
-within `radius` of its avatar, nearest first, at most `MAX_ENTITIES`. Each entity's record is
-built once per call and shared by every client that sees it.
-
-This is the seam the sync layer replaces (AOI with hysteresis, deltas against the newest
-acknowledged snapshot, a byte budget): `send_snapshots` is called once per snapshot tick
-with the live sessions; `Session.acked` holds what each client acknowledged.
+"""The server's snapshot phase: keeps `server.sync.Sync` in step with the sessions (a client
+is added when first seen, told of a resume when its connection changes, removed when its
+session ends, kept while it is parked for a resume so its snapshot numbers go on) and sends
+each connected client its SNAPSHOT frame once per snapshot tick.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import sim
-from net import EntityState, FrameTooLarge, Snapshot
 from server.session import Session
+from server.sync import DEFAULT_BUDGET, Sync, Viewpoint
 
-__all__ = ["MAX_ENTITIES", "send_snapshots"]
+if TYPE_CHECKING:
+    from net._connection import Connection
 
-MAX_ENTITIES = 400
-"""Entities per snapshot at most (nearest kept): ~40 bytes each stays far below 64 KiB."""
-
-_BUILT_IN = ("kind", "pos", "vel")
-
-
-def _record(entity: sim.Entity) -> EntityState:
-    state = entity.state()
-    fields = {k: v for k, v in state.items() if k not in _BUILT_IN}
-    return EntityState(entity.id, entity.kind, entity.pos, entity.vel, fields or None)
+__all__ = ["Snapshots"]
 
 
-def send_snapshots(world: sim.World, sessions: Iterable[Session], radius: float,
-                   server_time: float) -> int:
-    """Queue one SNAPSHOT for each connected session with a live avatar; returns how many."""
-    records: dict[int, EntityState] = {}
-    sent = 0
-    for session in sessions:
-        conn, avatar = session.conn, session.avatar
-        if conn is None or conn.closed or avatar is None or not avatar.alive:
-            continue
-        here = avatar.pos
-        near = world.query_radius(here, radius)
-        if len(near) > MAX_ENTITIES:
-            near.sort(key=lambda e: math.hypot(*world.offset(here, e.pos)))
-            del near[MAX_ENTITIES:]
-        entities: list[EntityState] = []
-        for e in near:
-            record = records.get(e.id)
-            if record is None:
-                record = records[e.id] = _record(e)
-            entities.append(record)
-        session.snapshot_num += 1
-        while True:
-            try:
-                conn.send(Snapshot(session.snapshot_num, 0, world.tick, session.input_seq,
-                                   server_time, world.dilation, tuple(entities)))
-                break
-            except FrameTooLarge:  # big fields: keep the nearest half, until it fits
-                if not entities:
-                    raise
-                entities.sort(key=lambda r: _distance(world, here, r))
-                del entities[len(entities) // 2:]
-        sent += 1
-    return sent
+class Snapshots:
+    """Snapshots for the sessions of one world; `send()` once per snapshot tick."""
 
+    def __init__(self, world: sim.World, radius: float, budget: int = DEFAULT_BUDGET) -> None:
+        self.world = world
+        self.sync = Sync(world, radius=radius, budget=budget)
+        self._conns: dict[int, Connection | None] = {}  # client id -> connection last seen
 
-def _distance(world: sim.World, here: tuple[float, float], record: EntityState) -> float:
-    assert record.pos is not None
-    return math.hypot(*world.offset(here, record.pos))
+    def _viewpoint(self, session: Session) -> Viewpoint:
+        if session.avatar is not None:
+            return session.avatar.id
+        w, h = self.world.size  # a spectator without an avatar looks at the middle
+        return (w / 2, h / 2)
+
+    def send(self, sessions: Iterable[Session], server_time: float) -> int:
+        """Queue one SNAPSHOT for each connected session; returns how many."""
+        sync = self.sync
+        live: dict[int, Session] = {}
+        present: set[int] = set()
+        for session in sessions:
+            cid, conn = session.id, session.conn
+            present.add(cid)
+            if cid not in sync:
+                sync.add(cid, self._viewpoint(session))
+            elif conn is not None and self._conns.get(cid) is not conn:
+                sync.resume(cid)  # a new connection: the old one's acks are void
+            self._conns[cid] = conn
+            if conn is not None and not conn.closed:
+                live[cid] = session
+                sync.ack(cid, session.acked)
+        for cid in [c for c in self._conns if c not in present]:  # sessions ended
+            sync.remove(cid)
+            del self._conns[cid]
+        sent = 0
+        for cid, frame in sync.build(server_time, lambda c: live[c].input_seq, only=live):
+            session = live[cid]
+            session.snapshot_num = sync.last_num(cid)
+            assert session.conn is not None
+            session.conn.send_frame(frame, snapshot=True)
+            sent += 1
+        return sent

@@ -50,9 +50,8 @@ class StartupError(Exception):
 
 
 def call_result(session: Session, seq: int, result: Any) -> None:
-    """A CALL's return value goes back as EVENT {"call": seq, "result": value}."""
-    if result is not None:
-        session.send_event({"call": seq, "result": result})
+    """A CALL's return value (None too) goes back as RESULT(seq, value)."""
+    session.send_result(seq, result)
 
 
 class Server:
@@ -107,6 +106,7 @@ class Server:
         except BaseException:
             self._undo()
             raise
+        self.snapshots = _snapshots.Snapshots(self.world, config.view_radius)
         try:  # binds the admin port (metrics bind in ops.start(), once the server prints)
             self.ops = Ops(self.world, self.pump, host=config.host,
                            metrics_port=config.metrics_port, admin_port=config.admin_port,
@@ -184,8 +184,7 @@ class Server:
         # 4 sync
         if world.time + 1e-9 >= self._next_snapshot:
             self._next_snapshot = max(self._next_snapshot + self._snapshot_period, world.time)
-            self.snapshots_sent += _snapshots.send_snapshots(
-                world, sessions, self.config.view_radius, self.server_time())
+            self.snapshots_sent += self.snapshots.send(sessions, self.server_time())
         pump.flush()
         self.last_tick_seconds = time.perf_counter() - start
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import sim
-from net import Call, Error, ErrorCode, Event, Input, ProtocolError
+from net import Ack, Call, Error, ErrorCode, Event, Input, ProtocolError, Result
 from sim import LeaveReason
 
 if TYPE_CHECKING:  # net.Connection loads lazily: mypy sees it where it lives
@@ -157,6 +157,8 @@ class Session:
                     self._input(conn, message)
                 elif type(message) is Call:
                     self._call(conn, message)
+                elif type(message) is Ack:
+                    self._ack(message.ack)
             except sim.ChannelClosed:
                 pass  # the avatar was despawned meanwhile: nothing left to steer
             except Exception:  # a bug must cost this message, never the relay
@@ -169,9 +171,21 @@ class Session:
         log.info("%s: client %d: refused: %s", conn.peer, self._id, text)
         conn.send(Error(code, text[:256], ref))
 
+    def _ack(self, num: int) -> None:
+        """INPUT.ack or ACK: only a snapshot sent on this connection can be a base."""
+        if self.first_num <= num <= self.snapshot_num:
+            self.acked = max(self.acked, num)
+
+    def send_result(self, seq: int, value: Any) -> None:
+        """Queue RESULT(seq, value): what CALL `seq` returned (lost if the client is away).
+        InvalidPayload if `value` is not plain data a client can receive."""
+        sim.check_payload(value)
+        conn = self.conn
+        if conn is not None:
+            conn.send(Result(seq, value))
+
     def _input(self, conn: Connection, message: Input) -> None:
-        if self.first_num <= message.ack <= self.snapshot_num:  # sent on this connection
-            self.acked = max(self.acked, message.ack)
+        self._ack(message.ack)
         try:
             self._check_input(message.payload)
         except (ValueError, TypeError, ProtocolError) as exc:

@@ -181,8 +181,10 @@ class Sessions:
         conn.user = session
         conn.route(session.inbox)
         tick_rate, snapshot_rate = self.rates
+        avatar = session.avatar
         conn.send(Welcome(session.id, session.token, tick_rate, snapshot_rate,
-                          self.server_time()))
+                          self.server_time(), None if avatar is None else avatar.id,
+                          self.world.size, self.world.wrap))
 
     def _connection_closed(self, conn: Connection) -> None:
         session = conn.user

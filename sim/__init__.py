@@ -49,6 +49,7 @@ from ._limits import (
 )
 from ._preempt import instrument as _instrument
 from ._world.behaviour import WallTimers, current_entity, next_tick
+from ._world.changes import Changes
 from ._world.entity import Entity, behaviour, behaviours, exposed, exposed_methods
 from ._world.fields import Field, field
 from ._world.message import CLIENT, Message, check_payload
@@ -92,6 +93,7 @@ add_instrumented_prefixes = _instrument.add_prefixes
 
 __all__ = [
     "CLIENT",
+    "Changes",
     "Entity",
     "EntityStatistics",
     "Field",

@@ -7,7 +7,9 @@
 Sections: ``kernel`` (switch, channel handoff vs gevent/asyncio, spawn), ``preempt`` (check
 overhead in both modes on a tight loop and a realistic behaviour), ``world`` (arena thinkers vs
 a plain loop, idle wakes vs raw greenlets, sleeping entities), ``net`` (messages per second
-through the pump vs an asyncio server, loopback load from other processes).
+through the pump vs an asyncio server, loopback load from other processes), ``sync`` (delta
+snapshots vs full snapshots of the same AOI sets: bytes per client per second, CPU per
+visible entity).
 Speed is reported, never asserted: every figure is a median, with the peer's beside it.
 """
 
@@ -21,7 +23,7 @@ import sys
 import time
 from typing import Any
 
-SECTIONS = ("kernel", "preempt", "world", "net")
+SECTIONS = ("kernel", "preempt", "world", "net", "sync")
 
 
 def _section(name: str, quick: bool) -> dict[str, Any]:
@@ -38,6 +40,9 @@ def _section(name: str, quick: bool) -> dict[str, Any]:
         return mod.run_all(quick=quick)  # type: ignore[no-any-return]
     if name == "net":
         mod = importlib.import_module("tools.bench_net")
+        return mod.run(quick=quick)  # type: ignore[no-any-return]
+    if name == "sync":
+        mod = importlib.import_module("tools.bench_sync")
         return mod.run(quick=quick)  # type: ignore[no-any-return]
     raise ValueError(f"unknown section {name!r}; choose from {', '.join(SECTIONS)}")
 

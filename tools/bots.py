@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 from typing import Any, NoReturn
 
-from net import Client, NetError
+from net import Client, HandshakeFailed, NetError
 from tools.bots_server import ServerWatch, cpu_seconds, fetch_status
 from tools.bots_stats import Histogram, Tally
 from tools.bots_worker import WorkerPlan, run_worker
@@ -80,7 +80,10 @@ def _parser() -> _Parser:
                         "server's listen backlog does not overflow")
     p.add_argument("--token-file", type=Path, default=None,
                    help="file holding the auth token every bot sends (for a server run "
-                        "with --auth token)")
+                        "with --auth token; give --name the token's name too)")
+    p.add_argument("--name", default=None,
+                   help="every bot's player name (default: bot-0, bot-1, ...); with "
+                        "--token-file, the name the token was made for")
     p.add_argument("--seed", type=int, default=1,
                    help="seed of the bots' steering (%(default)s)")
     p.add_argument("--check-snapshots", action="store_true",
@@ -136,6 +139,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             fetch_status(args.metrics)
         except (OSError, ValueError) as exc:
             parser.error(f"--metrics {args.metrics}: no /status there: {exc}")
+    if args.name is not None:
+        try:
+            Client(args.host, 1, args.name)  # the client refuses a name the server would
+        except NetError as exc:
+            parser.error(f"--name {args.name!r}: {exc}")
     args.token = None
     if args.token_file is not None:
         try:
@@ -158,18 +166,23 @@ def plan_workers(args: argparse.Namespace) -> list[WorkerPlan]:
             duration=args.duration, rate=args.rate, call_every=args.call_every,
             call_method=args.call_method, token=args.token,
             connect_rate=args.connect_rate / args.procs, seed=args.seed,
-            check_snapshots=args.check_snapshots))
+            check_snapshots=args.check_snapshots, name=args.name))
         first += count
     return plans
 
 
 def _probe(args: argparse.Namespace) -> str | None:
     """One handshake before starting the workers: None, or why the server is not usable."""
-    client = Client(args.host, args.port, "bots-probe", args.token, timeout=5.0)
+    where = f"{args.host}:{args.port}"
+    client = Client(args.host, args.port, args.name or "bots-probe", args.token, timeout=5.0)
     try:
         client.connect()
+    except HandshakeFailed as exc:
+        if exc.code is None:
+            return f"no Loom server at {where}: {exc}"
+        return f"the server at {where} refused the first bot: {exc}"
     except NetError as exc:
-        return str(exc)
+        return f"no Loom server at {where}: {exc}"
     client.close("probe done")
     return None
 
@@ -359,8 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     why = _probe(args)
     if why is not None:
-        print(f"bots: error: no Loom server at {args.host}:{args.port}: {why}",
-              file=sys.stderr)
+        print(f"bots: error: {why}", file=sys.stderr)
         return 1
     seen, elapsed, problem = run(args, plan_workers(args))
     report = summarise(seen, args, elapsed)

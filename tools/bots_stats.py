@@ -85,7 +85,7 @@ class Tally:
     snapshots: int = 0
     inputs: int = 0
     calls: int = 0
-    call_results: int = 0  # CALLs answered (an EVENT {"call": seq, "result": value})
+    call_results: int = 0  # CALLs answered (a RESULT with the CALL's seq)
     call_errors: int = 0  # ERRORs with `ref`: refused CALLs
     bytes_received: int = 0
     bytes_sent: int = 0

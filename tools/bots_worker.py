@@ -30,10 +30,10 @@ from net import (
     ConnectionClosed,
     Error,
     ErrorCode,
-    Event,
     Message,
     MessageType,
     NetError,
+    Result,
     Snapshot,
     parse_from_server,
 )
@@ -64,6 +64,7 @@ class WorkerPlan:
     connect_rate: float  # this worker's share of the run's connects per second
     seed: int
     check_snapshots: bool = False  # parse every entity record, as a game client does
+    name: str | None = None  # every bot's HELLO name; None: bot-N
 
 
 def parse_light(obj: object) -> Message:
@@ -158,7 +159,7 @@ class Worker:
             if delay > 0:
                 time.sleep(delay)
             n = plan.first + i
-            client = Client(plan.host, plan.port, f"bot-{n}", plan.token,
+            client = Client(plan.host, plan.port, plan.name or f"bot-{n}", plan.token,
                             timeout=CONNECT_TIMEOUT,
                             parse_message=parse_from_server if plan.check_snapshots
                             else parse_light)
@@ -205,6 +206,20 @@ class Worker:
             if self.connecting == 0:
                 self.ramp_done_at = now
 
+    def _settle_connectors(self, deadline: float) -> list[Client]:
+        """After a stop: wait (until `deadline`) for the handshakes still in flight and
+        return their clients, never driven, so that they are closed with the rest."""
+        late: list[Client] = []
+        while self.connecting and time.monotonic() < deadline:
+            try:
+                _, client, _ = self.arrivals.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            self.connecting -= 1
+            if client is not None:
+                late.append(client)
+        return late
+
     def _add(self, n: int, client: Client, now: float) -> None:
         plan = self.plan
         bot = Bot(n, client, plan.rate, plan.call_every, plan.seed, now)
@@ -244,13 +259,15 @@ class Worker:
                 if self.bots.get(bot.fd) is bot:  # not dropped earlier in this round
                     self._receive(bot, time.monotonic())
         now = time.monotonic()
-        bots = list(self.bots.values())
-        for bot in bots:
+        clients = []
+        for bot in list(self.bots.values()):
             self._drop(bot, now, None)
+            clients.append(bot.client)
+        clients += self._settle_connectors(now + CONNECT_TIMEOUT + 1)
         # close() may wait for the server's side of each close: many at once, not in a row.
         with ThreadPoolExecutor(CONNECT_THREADS) as pool:
-            for bot in bots:
-                pool.submit(bot.client.close, "bots done")
+            for client in clients:
+                pool.submit(client.close, "bots done")
         self._report(now, final=True)
 
     def _send_due(self, now: float) -> None:
@@ -292,9 +309,8 @@ class Worker:
                 pending = bot.pending
                 while pending and pending[0][0] <= msg.input_ack:
                     tally.latency.add(now - pending.popleft()[1])
-            elif isinstance(msg, Event) and isinstance(msg.payload, dict) \
-                    and "call" in msg.payload:
-                tally.call_results += 1  # a CALL's answer: {"call": seq, "result": value}
+            elif isinstance(msg, Result):
+                tally.call_results += 1  # a CALL's answer
             elif isinstance(msg, Error) and msg.ref is not None:
                 tally.call_errors += 1
 

@@ -3,8 +3,8 @@ grid, supervision and the world-module contract.  Built on the kernel (``sim._ke
 kernel knows nothing of it.
 
 Modules, bottom up (each imports only those before it; tests/test_layout.py checks it):
-message, fields, tick, supervise, stats (policies and records that know no entity), aoi
-(the grid), entity, behaviour (a behaviour's tasklet, parking), then the world's parts,
+message, fields, tick, supervise, stats, changes (policies and records that know no
+entity), aoi (the grid), entity, behaviour (a behaviour's tasklet, parking), then the world's parts,
 wheel (``TickWheel``), supervision (``Supervision``), population (``Population``), and
 world (``World``, composed of them), and scripting (the world-module contract).
 """

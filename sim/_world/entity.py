@@ -201,6 +201,12 @@ class Entity(Record):
         self._tasklets = []
         self._alive = True
 
+    def _fields_dirtied(self) -> None:
+        """A replicated field changed for the first time since the world last read the
+        changes (``Field.__set__`` calls this)."""
+        if self._alive:
+            self.world._note_fields(self.id)
+
     def _leave(self) -> None:
         """Despawned: its state stays readable."""
         self._alive = False
@@ -218,6 +224,7 @@ class Entity(Record):
         x, y = self.world._wrapped(*_finite(value, "pos"))
         if self._alive:
             self.world.grid.move(self.id, x, y)  # stored here: the entity is its grid record
+            self.world._note_moved(self.id)
         else:
             self._x, self._y = x, y
 

@@ -208,8 +208,14 @@ class Field(Generic[V]):
         # -0.0 == 0.0, yet they hash differently: a sign change counts as a change
         if new != old or (type(new) is float and math.copysign(1, new) != math.copysign(1, old)):
             dirty = d.get(_DIRTY)
-            if dirty is None:
-                dirty = d[_DIRTY] = set()
+            if not dirty:
+                if dirty is None:
+                    dirty = d[_DIRTY] = set()
+                # First change since the last clear: the owner may want to know (an entity
+                # tells its world's change log), once per clear, not per assignment.
+                note = getattr(type(obj), "_fields_dirtied", None)
+                if note is not None:
+                    note(obj)
             dirty.add(self.name)
 
     def __repr__(self) -> str:

@@ -13,6 +13,7 @@ from .._preempt import instrument as _instrument
 from ..errors import ChannelClosed, WouldBlock
 from .aoi import Grid, InterestEvent
 from .behaviour import BehaviourTasklet
+from .changes import ChangeLog
 from .entity import Entity, Message, WorldError, check_payload
 from .supervision import Supervision
 from .wheel import TickWheel
@@ -42,6 +43,11 @@ class Population:
         self._grid = grid
         self._wheel = wheel
         self._supervision = supervision
+        self._changes: ChangeLog | None = None
+
+    def report_to(self, changes: ChangeLog) -> None:
+        """From now on tell ``changes`` of every spawn and despawn."""
+        self._changes = changes
 
     def admit(self, kind: Any) -> None:
         """Check that ``kind`` may spawn here: an Entity subclass, and the only class with
@@ -68,6 +74,8 @@ class Population:
         self.by_kind.setdefault(e.kind, {})[eid] = e
         self._grid.insert(eid, x, y, e.kind, record=e)
         self.track_motion(e)
+        if self._changes is not None:
+            self._changes.spawned(eid)
 
     def start(self, e: Entity, stepping: bool) -> None:
         """Start ``e``'s behaviours: in this tick when ``stepping``, else at the next."""
@@ -114,6 +122,8 @@ class Population:
             del self.by_kind[e.kind]
         self.moving.pop(eid, None)
         self._grid.remove(eid)
+        if self._changes is not None:
+            self._changes.despawned(eid)
         self._supervision.forget(eid)
         try:
             e.on_despawn()

@@ -36,8 +36,9 @@ from .._kernel.scheduler import _local as _thread
 from .._kernel.scheduler import get_scheduler
 from .aoi import Grid, InterestEvent
 from .behaviour import BehaviourTasklet, SimClock, WallTimers, current_behaviour, park
+from .changes import ChangeLog, Changes
 from .entity import Entity, Message, WorldError, _finite
-from .fields import state_hash
+from .fields import dirty_fields, state_hash
 from .population import Population
 from .stats import Counters, WorldStatistics, entity_statistics
 from .supervise import QuarantineTracker, RestartPolicy
@@ -45,7 +46,7 @@ from .supervision import Supervision
 from .tick import Pacer, TickClock, TimerHandle
 from .wheel import TickWheel
 
-__all__ = ["World", "WorldStatistics"]
+__all__ = ["Changes", "World", "WorldStatistics"]
 
 E = TypeVar("E", bound=Entity)
 
@@ -136,6 +137,7 @@ class World:
         self._simclock = SimClock(self)
         self._wall_clock = wall_clock
         self.wall = WallTimers(wall_clock)
+        self._changes: ChangeLog | None = None  # while someone reads take_changes()
         self._tick = 0
         self._stepping = False
         self._sleep_seconds: float = 0.0
@@ -303,6 +305,41 @@ class World:
         self._counters.posted(delivered)
         return delivered
 
+    # ------------------------------------------------------------------ what changed
+
+    def take_changes(self) -> Changes:
+        """What changed since the previous call: entities spawned, despawned, moved and
+        those whose replicated fields changed (see :class:`Changes`), for snapshot sync to
+        read those and not every entity.  The first call starts the tracking (and returns
+        nothing); until then the world keeps no record, at no cost.  Reading a change clears
+        the entity's dirty fields (``sim._world.fields.dirty_fields``): one reader per world."""
+        log = self._changes
+        if log is None:
+            self._changes = ChangeLog(self._moving)
+            self._population.report_to(self._changes)
+            for e in self._entities.values():  # marks set before tracking began
+                dirty_fields(e, clear=True)
+            return Changes(self._tick)
+        spawned, despawned, moved, changed = log.take()
+        ents = self._entities
+        fields = {}
+        for eid in sorted(changed):
+            names = dirty_fields(ents[eid], clear=True)
+            if names:
+                fields[eid] = tuple(names)
+        for eid in spawned:
+            dirty_fields(ents[eid], clear=True)
+        return Changes(self._tick, tuple(sorted(spawned)), tuple(sorted(despawned)),
+                       tuple(sorted(moved)), fields)
+
+    def _note_moved(self, eid: int) -> None:
+        if self._changes is not None:  # Entity.pos's setter: a teleport
+            self._changes.moved(eid)
+
+    def _note_fields(self, eid: int) -> None:
+        if self._changes is not None:  # Entity._fields_dirtied
+            self._changes.fields_changed(eid)
+
     # ------------------------------------------------------------------ state, statistics
 
     def state_hash(self) -> str:
@@ -405,6 +442,8 @@ class World:
             # 4 move
             if self._moving:  # the grid wraps positions and stores them in the entities
                 self.grid.move_all(self._moving, self.period)
+            if self._changes is not None:
+                self._changes.ticked()
             self.last_events = self.grid.update_interest()
             self._population.notify(self.last_events)
             # 5 account

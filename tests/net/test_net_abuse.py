@@ -42,7 +42,7 @@ class Honest:
     """A well-behaved client (the library's): echoes must keep coming, whatever happens."""
 
     def __init__(self, port: int) -> None:
-        self.client = Client("127.0.0.1", port, "honest", timeout=3.0)
+        self.client = Client("127.0.0.1", port, "honest", timeout=3.0, input_rate=math.inf)
         self.client.connect()
         self.events = 0
 

@@ -5,6 +5,7 @@ and a clean exit 0 with BYE to clients on SIGTERM and SIGINT."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import signal
 import socket
 import subprocess
@@ -32,7 +33,7 @@ def test_listening_line_echo_round_trip_and_clean_exit(sig: int) -> None:
     echo = EchoProcess()
     try:
         assert echo.listening_line == f"listening on 127.0.0.1:{echo.port}\n"
-        client = Client("127.0.0.1", echo.port, "reader")
+        client = Client("127.0.0.1", echo.port, "reader", input_rate=math.inf)
         welcome = client.connect()
         assert welcome.client_id == 1 and welcome.resume_token
         assert (welcome.tick_rate, welcome.snapshot_rate) == (30.0, 20.0)
@@ -57,7 +58,7 @@ def test_listening_line_echo_round_trip_and_clean_exit(sig: int) -> None:
 def test_resume_token_gives_the_session_back() -> None:
     echo = EchoProcess()
     try:
-        client = Client("127.0.0.1", echo.port, "resumer")
+        client = Client("127.0.0.1", echo.port, "resumer", input_rate=math.inf)
         first = client.connect()
         client.send_input("before")
         assert poll_until(client, 1) == [Event(1, "before")]

@@ -4,6 +4,7 @@ every bad field (types, ranges, NaN/inf, huge ints, long strings, depth, size)."
 from __future__ import annotations
 
 import math
+import pathlib
 from typing import Any
 
 import msgpack
@@ -11,6 +12,7 @@ import pytest
 
 import net
 from net import (
+    Ack,
     Bye,
     Call,
     Decoder,
@@ -26,6 +28,7 @@ from net import (
     Movement,
     Ping,
     Pong,
+    Result,
     Snapshot,
     UnknownMessageType,
     VersionMismatch,
@@ -42,6 +45,11 @@ EVERY_MESSAGE: list[net.Message] = [
     Hello(1, "alice"),
     Hello(1, "bob", "secret-token", "resume-abc"),
     Welcome(7, "resume-xyz", 30.0, 20.0, 1234.5),
+    Welcome(8, "r", 30.0, 20.0, 0.5, 12, (2000.0, 1500.5), True),
+    Ack(0),
+    Ack(2**32 - 1),
+    Result(3, {"docked": True}),
+    Result(4),
     Input(1, 0, {"thrust": 1.0, "turn": -0.5, "fire": True}),
     Input(2**32 - 1, 99, None),
     Call(3, "dock", (1, "station", [1.5, {"a": None}])),
@@ -71,7 +79,12 @@ def test_round_trip_through_frame_and_parse(message: net.Message) -> None:
 
 def test_wire_layout_is_documented_array_form() -> None:
     assert to_wire(Hello(1, "al")) == [1, 1, "al", None, None]
-    assert to_wire(Welcome(7, "r", 30.0, 20.0, 1.5)) == [2, 7, "r", 30.0, 20.0, 1.5]
+    assert to_wire(Welcome(7, "r", 30.0, 20.0, 1.5)) == [2, 7, "r", 30.0, 20.0, 1.5, None,
+                                                         None, False]
+    assert to_wire(Welcome(7, "r", 30.0, 20.0, 1.5, 3, (10.0, 20.0), True)) == [
+        2, 7, "r", 30.0, 20.0, 1.5, 3, [10.0, 20.0], True]
+    assert to_wire(Ack(12)) == [11, 12]
+    assert to_wire(Result(4, [1, "a"])) == [12, 4, [1, "a"]]
     assert to_wire(Input(4, 3, {"fire": False})) == [3, 4, 3, {"fire": False}]
     assert to_wire(Call(2, "dock", (1,))) == [4, 2, "dock", [1]]
     assert to_wire(Event(1, "x")) == [6, 1, "x"]
@@ -90,7 +103,7 @@ def test_wire_layout_is_documented_array_form() -> None:
 def test_type_numbers_are_stable() -> None:
     assert {t.name: int(t) for t in MessageType} == {
         "HELLO": 1, "WELCOME": 2, "INPUT": 3, "CALL": 4, "SNAPSHOT": 5, "EVENT": 6,
-        "PING": 7, "PONG": 8, "ERROR": 9, "BYE": 10}
+        "PING": 7, "PONG": 8, "ERROR": 9, "BYE": 10, "ACK": 11, "RESULT": 12}
     assert net.PROTOCOL_VERSION == 1
     assert int(ErrorCode.BAD_FRAME) == 1 and int(ErrorCode.INTERNAL) == 14
 
@@ -166,6 +179,13 @@ BAD_FIELDS: list[tuple[str, list[Any]]] = [
     ("snapshot rate inf", [2, 1, "r", 30.0, math.inf, 0.0]),
     ("server time negative", [2, 1, "r", 30.0, 20.0, -1.0]),
     ("resume empty", [2, 1, "", 30.0, 20.0, 0.0]),
+    ("avatar negative", [2, 1, "r", 30.0, 20.0, 0.0, -3]),
+    ("avatar float", [2, 1, "r", 30.0, 20.0, 0.0, 1.0]),
+    ("bounds one number", [2, 1, "r", 30.0, 20.0, 0.0, None, [5.0]]),
+    ("bounds zero", [2, 1, "r", 30.0, 20.0, 0.0, None, [0.0, 5.0]]),
+    ("bounds nan", [2, 1, "r", 30.0, 20.0, 0.0, None, [5.0, math.nan]]),
+    ("wrap int", [2, 1, "r", 30.0, 20.0, 0.0, None, [5.0, 5.0], 1]),
+    ("welcome too many fields", [2, 1, "r", 30.0, 20.0, 0.0, None, None, False, 1]),
     # INPUT
     ("seq str", [3, "1", 0, None]),
     ("seq float", [3, 1.0, 0, None]),
@@ -200,6 +220,11 @@ BAD_FIELDS: list[tuple[str, list[Any]]] = [
     ("entity short", [5, 1, 0, 1, 0, 0.0, 1.0, [[1, "k"]], []]),
     ("entity pos float", [5, 1, 0, 1, 0, 0.0, 1.0, [[1, "k", [1.5, 2], None, None]], []]),
     ("entity pos over int32", [5, 1, 0, 1, 0, 0.0, 1.0, [[1, "k", [2**31, 0], None, None]], []]),
+    ("entity pos tick negative", [5, 1, 0, 1, 0, 0.0, 1.0, [[1, "k", [1, 0, -1], None, None]],
+                                  []]),
+    ("entity pos four numbers", [5, 1, 0, 1, 0, 0.0, 1.0, [[1, "k", [1, 0, 1, 1], None, None]],
+                                 []]),
+    ("entity vel with a tick", [5, 1, 0, 1, 0, 0.0, 1.0, [[1, "k", None, [1, 0, 1], None]], []]),
     ("entity fields not map", [5, 1, 0, 1, 0, 0.0, 1.0, [[1, "k", None, None, [1]]], []]),
     ("removed bad id", [5, 1, 0, 1, 0, 0.0, 1.0, [], [-5]]),
     # EVENT / PING / PONG / ERROR / BYE
@@ -211,6 +236,13 @@ BAD_FIELDS: list[tuple[str, list[Any]]] = [
     ("error ref str", [9, 1, "x", "1"]),
     ("bye reason not str", [10, 5]),
     ("bye too many fields", [10, "a", "b"]),
+    # ACK / RESULT
+    ("ACK missing", [11]),
+    ("ACK negative", [11, -1]),
+    ("ACK over uint32", [11, 2**32]),
+    ("result seq str", [12, "1", None]),
+    ("result value nan", [12, 1, math.nan]),
+    ("result missing value", [12, 1]),
 ]
 
 
@@ -263,3 +295,40 @@ def test_movement_payload() -> None:
                 {"trust": 1.0}, [1, 0, True], {"thrust": "1"}, {"turn": True}):
         with pytest.raises(InvalidMessage):
             parse_movement(bad)
+
+
+# ---- docs/protocol.md's test vectors and rules are what the code does ------------------
+
+DOC = (pathlib.Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
+VECTORS: list[net.Message] = [
+    Welcome(7, "tok", 30.0, 20.0, 1.5, 12, (2000.0, 2000.0), True),
+    Snapshot(1, 0, 300, 0, 10.0, 1.0,
+             (EntityState(12, "ship", (100.5, 200.0), (0.0, -1.0), {"hp": 3}, 300),)),
+    Snapshot(2, 1, 302, 5, 10.25, 1.0,
+             (EntityState(12, None, (101.0, 200.0), None, {"hp": 2}, 302),), (13,)),
+    Ack(2),
+    Result(4, {"pong": 1}),
+]
+
+
+@pytest.mark.parametrize("message", VECTORS, ids=lambda m: type(m).__name__)
+def test_documented_test_vectors_are_the_encoding(message: net.Message) -> None:
+    frame = encode_message(message)
+    spaced = " ".join(f"{b:02x}" for b in frame)
+    assert spaced in " ".join(DOC.replace("`", " ").split()), spaced
+    [obj] = Decoder(65536).feed(frame)
+    assert parse(obj) == message
+
+
+@pytest.mark.parametrize("name,ok", [
+    ("Ålesund 2", True), ("ナルト", True), ("🙂", True), ("e\u0301", True),
+    ("a\tb", False), ("a\nb", False), ("zero\u200bwidth", False), ("no\u00a0break", False),
+    ("\u202eevil", False), ("private\ue000", False), ("x" * 32, True), ("🙂" * 33, False),
+])
+def test_printable_names_and_lengths_in_code_points(name: str, ok: bool) -> None:
+    message = [1, 1, name]
+    if ok:
+        assert parse(message) == Hello(1, name)
+    else:
+        with pytest.raises(InvalidMessage):
+            parse(message)

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 
 import pytest
-from server_harness import ServerProcess, entity, next_snapshot, poll_until
+from server_harness import ServerProcess, next_snapshot, poll_until
 from test_server_sessions import own_ship, position_of
 
 from net import Client, ConnectionClosed, ErrorCode, HandshakeFailed, Snapshot
@@ -28,20 +28,21 @@ def refused_resume(server: ServerProcess, name: str, token: str) -> ErrorCode | 
     return refused.value.code
 
 
-def without(eid: int) -> Callable[[object], bool]:
-    """Matches a snapshot that does not show entity `eid`."""
-    return lambda m: isinstance(m, Snapshot) and entity(m, eid) is None
+def without(client: Client, eid: int) -> Callable[[object], bool]:
+    """Matches a snapshot after which `client`'s mirror no longer holds entity `eid`."""
+    return lambda m: isinstance(m, Snapshot) and eid not in client.entities
 
 
 def test_resume_within_the_grace_window_and_not_after_it() -> None:
     with ServerProcess("--world-arg", "npcs=0", "--resume-grace", "0.5") as server:
         client = server.client("ann")
         first = client.connect()
-        ship = own_ship(next_snapshot(client), "ann")
+        ship = own_ship(client, "ann")
         again = client.reconnect()  # drops the socket without BYE, HELLO with the token
         assert again.client_id == first.client_id
         assert again.resume_token != first.resume_token
-        assert entity(next_snapshot(client), ship) is not None  # the same avatar
+        next_snapshot(client)
+        assert ship in client.entities and again.avatar == ship  # the same avatar
         assert refused_resume(server, "ann", first.resume_token) == ErrorCode.RESUME_FAILED
         token = client.resume_token
         assert token is not None
@@ -50,8 +51,8 @@ def test_resume_within_the_grace_window_and_not_after_it() -> None:
         assert refused_resume(server, "ann", token) == ErrorCode.RESUME_FAILED
         watcher = server.client("watcher")
         watcher.connect()
-        snap = next_snapshot(watcher)
-        assert entity(snap, ship) is None  # on_leave despawned the ship
+        next_snapshot(watcher)
+        assert ship not in watcher.entities  # on_leave despawned the ship
         watcher.close()
         result = server.stop()
     assert "session ended (dropped)" in result.stderr
@@ -61,7 +62,7 @@ def test_a_resume_while_the_old_connection_is_open_takes_the_session_over() -> N
     with ServerProcess("--world-arg", "npcs=0") as server:
         old = server.client("bob")
         first = old.connect()
-        ship = own_ship(next_snapshot(old), "bob")
+        ship = own_ship(old, "bob")
         # The old socket stays open: the server has seen no drop at all.
         new = resume_with(server, "bob", first.resume_token)  # type: ignore[arg-type]
         welcome = new.connect()
@@ -88,8 +89,7 @@ def test_bye_and_a_fatal_error_from_the_client_end_the_session_for_good() -> Non
         for name in ("leaver", "quitter"):
             client = server.client(name)
             welcome = client.connect()
-            ship = own_ship(poll_until(watcher, lambda m: isinstance(m, Snapshot)
-                                       and len(m.entities) == 2), name)
+            ship = own_ship(watcher, name)
             if name == "leaver":
                 client.close("done")
             else:
@@ -97,7 +97,7 @@ def test_bye_and_a_fatal_error_from_the_client_end_the_session_for_good() -> Non
                 client._drop()
             # (Once the server has read the BYE or ERROR: a resume that overtook it on
             # another connection would take the session over, the BYE unread.)
-            poll_until(watcher, without(ship))
+            poll_until(watcher, without(watcher, ship))
             assert refused_resume(server, name, welcome.resume_token) == \
                 ErrorCode.RESUME_FAILED
         watcher.close()
@@ -113,7 +113,12 @@ def test_an_idle_timeout_keeps_the_session_and_a_protocol_violation_ends_it() ->
                        "0.5") as server:
         sleeper = server.client("sleeper")
         first = sleeper.connect()
-        time.sleep(1.5)  # no poll(): its PINGs go unanswered, the server closes it
+        # No poll() (a polling client acknowledges snapshots, which keeps it alive): its
+        # PINGs go unanswered and the server closes it.
+        deadline = time.monotonic() + 10
+        while "IDLE_TIMEOUT" not in server.log():
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
         with pytest.raises(ConnectionClosed) as closed:
             while True:
                 sleeper.poll(0.1)

@@ -9,7 +9,7 @@ import os
 from server_harness import ROOT, ServerProcess, next_snapshot, poll_until
 
 from net import Error as ErrorMessage
-from net import ErrorCode, Event, Snapshot
+from net import ErrorCode, Result, Snapshot
 
 
 def test_a_misbehaving_world_costs_one_answer_not_the_server() -> None:
@@ -31,8 +31,8 @@ def test_a_misbehaving_world_costs_one_answer_not_the_server() -> None:
         assert (got_calls, got_inputs) == (calls, refused)
         client.send_input({"say": "still here"})
         seq = client.call("echo", [1, "two"])
-        event = poll_until(client, lambda m: isinstance(m, Event))
-        assert event.payload == {"call": seq, "result": [1, "two"]}
+        answer = poll_until(client, lambda m: isinstance(m, Result))
+        assert (answer.seq, answer.value) == (seq, [1, "two"])
         poll_until(client, lambda m: isinstance(m, Snapshot) and any(
             (e.fields or {}).get("said") == "still here" for e in m.entities))
         client.close()

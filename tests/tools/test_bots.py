@@ -29,10 +29,10 @@ ROOT = Path(__file__).resolve().parents[2]
 class ServerProcess:
     """`python -m server --port 0` and the port it printed."""
 
-    def __init__(self) -> None:
+    def __init__(self, *flags: str) -> None:
         self.log = tempfile.TemporaryFile(mode="w+")  # its log: a pipe could fill and block it
         self.proc = subprocess.Popen([sys.executable, "-m", "server", "--port", "0",
-                                      "--metrics-port", "0"], cwd=ROOT,
+                                      "--metrics-port", "0", *flags], cwd=ROOT,
                                      stdout=subprocess.PIPE, stderr=self.log, text=True)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()  # the server prints it once clients can connect
@@ -155,6 +155,31 @@ def test_ctrl_c_closes_the_bots_and_still_reports(server: ServerProcess) -> None
     assert "bots: interrupted; closing the bots" in err and "Traceback" not in err
     report = last_json(out)
     assert report["connected"] == 3 and report["disconnects"] == 0
+
+
+def test_bots_log_in_with_a_token(tmp_path: Path) -> None:
+    secret, token = tmp_path / "secret", tmp_path / "token"
+    secret.write_text("s3cret-for-the-bots-test\n")
+    made = subprocess.run([sys.executable, "-m", "server.token", "--secret-file", str(secret),
+                           "--name", "loader"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=30)
+    assert made.returncode == 0, made.stderr
+    token.write_text(made.stdout)
+    srv = ServerProcess("--auth", "token", "--secret-file", str(secret))
+    try:
+        run = bots("--port", str(srv.port), "--clients", "3", "--duration", "1",
+                   "--token-file", str(token), "--name", "loader", "--json")
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert last_json(run.stdout)["connected"] == 3
+        # The token names its player: bots under another name are refused, in one line.
+        run = bots("--port", str(srv.port), "--clients", "3", "--duration", "1",
+                   "--token-file", str(token))
+        assert run.returncode == 1
+        assert run.stderr.startswith(f"bots: error: the server at 127.0.0.1:{srv.port} "
+                                     f"refused the first bot: ")
+        assert "'loader'" in run.stderr and run.stderr.count("\n") == 1
+    finally:
+        srv.stop()
 
 
 def test_no_server_is_one_line_and_exit_1() -> None:

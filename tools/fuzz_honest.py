@@ -12,6 +12,7 @@ snapshot number skipped, or a connection that ended.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from typing import Any
 
@@ -53,7 +54,8 @@ class Honest:
     """One well-behaved client and its bookkeeping."""
 
     def __init__(self, host: str, port: int, index: int) -> None:
-        self.client = Client(host, port, f"honest-{index}", timeout=5.0)
+        # (it paces itself: every INPUT goes at once, none merged with the next)
+        self.client = Client(host, port, f"honest-{index}", timeout=5.0, input_rate=math.inf)
         self.index = index
         self.pending: dict[int, float] = {}  # INPUT seq -> when sent (echo mode)
         self.last_event = 0

@@ -159,10 +159,10 @@ def cases(rng: random.Random) -> Iterator[Case]:
     yield Case("64 KiB snapshots x 200", welcome + big_snapshots(200))
 
 
-def big_snapshots(count: int, entities_each: int = 4600) -> bytes:
-    """`count` SNAPSHOT frames, base 0 (nothing acknowledged), of ~14 bytes per entity:
-    just under 64 KiB each by default."""
-    entities = [[i, None, [i, -i], None, None] for i in range(1, entities_each)]
+def big_snapshots(count: int, entities_each: int = 3850) -> bytes:
+    """`count` full SNAPSHOT frames (base 0: nothing acknowledged), valid ones, of ~19
+    bytes per entering entity: just under 64 KiB each by default."""
+    entities = [[i, "k", [i, -i], [0, 0], None] for i in range(1, entities_each)]
     frames = [frame_of([5, num, 0, num, 0, 1.0, 1.0, entities, []])
               for num in range(1, count + 1)]
     return b"".join(frames)

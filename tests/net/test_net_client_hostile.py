@@ -129,11 +129,11 @@ def test_deep_nesting_after_welcome_closes_the_client(server: HostileServer, lev
 
 
 def test_snapshots_are_kept_within_the_byte_bound(server: HostileServer) -> None:
-    client = connect(server, encode_message(WELCOME) + big_snapshots(30, 400), keep=256,
+    client = connect(server, encode_message(WELCOME) + big_snapshots(30, 300), keep=256,
                      keep_bytes=16 * 1024)
     got = [m for m in poll_n(client, 8) if isinstance(m, Snapshot)]
     assert len(got) == 30
-    # bodies of 4,690 bytes: three fit in 16 KiB
+    # bodies of 4,187 bytes: three fit in 16 KiB
     assert [s.num for s in client.snapshots] == [28, 29, 30]
     assert client.latest_snapshot == got[-1]
     client.close()

@@ -4,6 +4,7 @@ checked where it lives (parse, the decoder, the quantiser, the client)."""
 
 from __future__ import annotations
 
+import math
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -14,7 +15,6 @@ from pump_harness import ROOT, EchoProcess, no_leaked_fds  # noqa: F401
 import net
 from net import (
     Bye,
-    Call,
     Client,
     Decoder,
     EntityState,
@@ -27,7 +27,6 @@ from net import (
     MessageNotAllowed,
     Ping,
     Pong,
-    Snapshot,
     UnknownMessageType,
     Welcome,
     encode,
@@ -182,7 +181,7 @@ def test_call_args_are_one_payload() -> None:
 
 
 def test_event_seq_starts_at_1_and_continues_across_a_resume(echo: EchoProcess) -> None:
-    client = Client("127.0.0.1", echo.port, "seq", timeout=3.0)
+    client = Client("127.0.0.1", echo.port, "seq", timeout=3.0, input_rate=math.inf)
     client.connect()
     seqs = []
     deadline = time.monotonic() + 5.0
@@ -333,11 +332,21 @@ def test_repeated_map_keys_are_a_bad_frame() -> None:
     assert Decoder().feed(nested)[0][3] == [{"a": 1, "b": {"c": 1}}]
 
 
-def test_client_seq_restarts_for_a_fresh_session() -> None:
-    client = Client("127.0.0.1", 1, "x")
-    client._input_seq, client._call_seq = 5, 2
+def test_client_seqs_restart_for_a_fresh_session(echo: EchoProcess) -> None:
+    """The echo demo wants exactly INPUT 1 and CALL 1 first on a fresh session: a client
+    whose old session ended starts its counters again."""
+    client = Client("127.0.0.1", echo.port, "again", timeout=3.0, input_rate=math.inf)
+    first = client.connect()
+    assert (client.send_input(None), client.call("m")) == (1, 1)
+    client.close()  # BYE: the session ends
     client.resume_token = None
-    with pytest.raises(net.HandshakeFailed):
-        client.connect()  # nothing listens on port 1; the counters were reset first
-    assert (client._input_seq, client._call_seq) == (0, 0)
-    assert isinstance(Call(1, "m"), Call) and isinstance(Snapshot(1, 0, 0, 0, 0.0, 1.0), Snapshot)
+    assert client.connect().client_id != first.client_id
+    assert (client.send_input("fresh"), client.call("m")) == (1, 1)
+    got: list[Message] = []
+    deadline = time.monotonic() + 5.0
+    while len(got) < 2:
+        assert time.monotonic() < deadline, got
+        got += client.poll(0.02)
+    assert got[0] == Event(1, "fresh") and isinstance(got[1], Error) and got[1].ref == 1
+    assert client.connected
+    client.close()

@@ -4,6 +4,7 @@ fatal errors that end a session, and idle timing that starts at WELCOME."""
 
 from __future__ import annotations
 
+import math
 import socket
 import time
 from collections.abc import Iterator
@@ -112,7 +113,7 @@ def read_until_eof(sock: socket.socket, timeout: float = 5.0) -> list[Message]:
 
 def test_resume_while_the_old_connection_is_open_takes_the_session_over(
         echo: EchoProcess) -> None:
-    first = Client("127.0.0.1", echo.port, "roamer", timeout=3.0)
+    first = Client("127.0.0.1", echo.port, "roamer", timeout=3.0, input_rate=math.inf)
     welcome = first.connect()
     assert first.send_input("one") == 1
     deadline = time.monotonic() + 3.0
@@ -123,10 +124,10 @@ def test_resume_while_the_old_connection_is_open_takes_the_session_over(
     assert got == [Event(1, "one")]
     # The network "drops" without the server noticing: the old socket stays open, and the
     # client comes back from elsewhere with its token, at once.
-    second = Client("127.0.0.1", echo.port, "roamer", timeout=3.0)
+    second = Client("127.0.0.1", echo.port, "roamer", timeout=3.0, input_rate=math.inf)
     second.resume_token = welcome.resume_token
-    second._input_seq = 1  # (it continues the session's INPUT seqs, as reconnect() does)
     again = second.connect()
+    second._pacer.seq = 1  # (it continues the session's INPUT seqs, as reconnect() does)
     assert again.client_id == welcome.client_id
     assert again.resume_token != welcome.resume_token
     assert first._sock is not None
@@ -165,7 +166,7 @@ def test_bye_and_fatal_errors_end_the_session(echo: EchoProcess, ending: str) ->
 
 
 def test_a_drop_keeps_the_session_and_seqs_continue(echo: EchoProcess) -> None:
-    client = Client("127.0.0.1", echo.port, "dropper", timeout=3.0)
+    client = Client("127.0.0.1", echo.port, "dropper", timeout=3.0, input_rate=math.inf)
     first = client.connect()
     for i in range(3):
         client.send_input(i)

@@ -2,7 +2,8 @@
 
 It accepts clients with every network limit on (each one a flag, see --help), answers HELLO
 with WELCOME (a client id and a resume token; reconnecting with that token within the
-resume grace gives the same id back) and echoes each INPUT payload as an EVENT. CALLs are
+resume grace after a drop gives the same id back, even before the server has noticed the
+drop) and echoes each INPUT payload as an EVENT. CALLs are
 refused with a per-call ERROR, since an echo has no methods. SIGTERM or SIGINT: BYE to
 every client, exit 0. It is also the harness of the network abuse tests.
 
@@ -38,6 +39,7 @@ from net import (
     Welcome,
 )
 from net import Error as ErrorMessage
+from server.session import close_reason, leave_reason
 
 log = logging.getLogger("loom.demos.echo")
 
@@ -51,59 +53,97 @@ class Session:
     client_id: int
     token: str
     events: int = 0  # EVENT seq of the last echo
-    left_at: float | None = None  # wall-clock (monotonic) time its connection ended
+    inputs: int = 0  # seq of the last INPUT received, and of the last CALL
+    calls: int = 0
+    conn: Connection | None = None  # its connection while one is open
 
 
 class EchoServer:
-    """Sessions by resume token; the consumer tasklet reads the pump's inbox."""
+    """Sessions by resume token; the consumer tasklet reads the pump's inbox.
+
+    A session outlives its connection only when that ended as a drop (the server's rule,
+    server.session.leave_reason): for `resume_grace` seconds a HELLO with its token takes
+    it back — even while the old connection still looks open, which is what a dropped
+    network looks like from here: the old connection is then closed with
+    SESSION_TAKEN_OVER. The client's BYE or fatal ERROR, and protocol violations, end it at
+    once (docs/protocol.md §5)."""
 
     def __init__(self, resume_grace: float) -> None:
         self.resume_grace = resume_grace
         self.sessions: dict[str, Session] = {}
+        # Tokens of sessions without a connection, oldest drop first (dicts keep insertion
+        # order): expiry pops from the front instead of walking every session.
+        self.left: dict[str, float] = {}
         self.next_id = 1
 
     def consume(self, pump: Pump) -> None:
         for conn, message in pump.inbox:  # ends when the inbox is closed
             if isinstance(message, Input):
                 session = conn.user
+                session.inputs = message.seq
                 session.events += 1
                 conn.send(Event(session.events, message.payload))
             elif isinstance(message, Hello):
                 self.welcome(conn, message)
             elif isinstance(message, Call):
+                conn.user.calls = message.seq
                 conn.send(ErrorMessage(ErrorCode.NOT_ALLOWED,
                                        f"the echo server exposes no method {message.method!r}",
                                        message.seq))
+            del conn, message  # waiting for the next one, it holds no closed connection
 
     def welcome(self, conn: Connection, hello: Hello) -> None:
+        if conn.closed:
+            # It went away (or broke the protocol) while its HELLO waited in the inbox: no
+            # session for it, or nothing would ever end that session.
+            return
         now = time.monotonic()
+        self.expire(now)
         if hello.resume is not None:
             session = self.sessions.pop(hello.resume, None)
-            if session is None or session.left_at is None or \
-                    now - session.left_at > self.resume_grace:
+            if session is None:
                 conn.close(ErrorCode.RESUME_FAILED, "unknown or expired resume token")
                 return
-            session.left_at = None
+            self.left.pop(hello.resume, None)
+            old, session.conn = session.conn, None
+            if old is not None:  # the client's network dropped before we noticed
+                old.close(ErrorCode.SESSION_TAKEN_OVER, "session resumed by another connection")
+            conn.expect_seqs(session.inputs + 1, session.calls + 1, exactly=False)
         else:
             session = Session(self.next_id, "")
             self.next_id += 1
+            conn.expect_seqs(1, 1, exactly=True)
         session.token = secrets.token_urlsafe(24)
+        session.conn = conn
         self.sessions[session.token] = session
         conn.user = session
         conn.send(Welcome(session.client_id, session.token, TICK_RATE, SNAPSHOT_RATE,
                           time.time()))
-        log.info("%s: welcome %r as client %d", conn.peer, hello.name, session.client_id)
+        log.info("%s: welcome %r as client %d%s", conn.peer, hello.name, session.client_id,
+                 " (resumed)" if hello.resume is not None else "")
 
     def on_close(self, conn: Connection) -> None:
         session = conn.user
-        if session is not None:
-            session.left_at = time.monotonic()
-        # Forget sessions past their grace, so memory stays bounded by recent clients.
-        cutoff = time.monotonic() - self.resume_grace
-        if len(self.sessions) > 64:
-            for token, s in list(self.sessions.items()):
-                if s.left_at is not None and s.left_at < cutoff:
-                    del self.sessions[token]
+        if session is None or session.conn is not conn:
+            return  # no session yet, or it was taken over by a newer connection
+        session.conn = None
+        ends, _ = leave_reason(close_reason(conn))  # the server's rule, docs/protocol.md §5
+        if ends:
+            del self.sessions[session.token]  # BYE, a fatal ERROR, a protocol violation
+        else:
+            self.left[session.token] = time.monotonic()
+        self.expire(time.monotonic())
+
+    def expire(self, now: float) -> None:
+        """Forget sessions whose grace has passed, so memory stays bounded by recent ones."""
+        cutoff = now - self.resume_grace
+        left = self.left
+        while left:
+            token, at = next(iter(left.items()))
+            if at >= cutoff:
+                break
+            del left[token]
+            del self.sessions[token]
 
 
 def limit_docs() -> dict[str, str]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import enum
 import logging
 import math
+import weakref
 from typing import Any
 
 import sim
@@ -60,10 +61,10 @@ class Connection:
 
     __slots__ = (
         "__weakref__", "_above_since", "_accepted_at", "_counters", "_decoder", "_dirty",
-        "_last_recv", "_limiter", "_limits", "_mask", "_outbox", "_pinged", "_pump",
-        "_reading_since", "_resume_at", "_stalled", "_target", "_throttled_since", "_waiting",
-        "_wake", "close_code", "close_kind", "close_reason", "deadline", "id", "peer", "sock",
-        "state", "tasklet", "user",
+        "_last_recv", "_limiter", "_limits", "_mask", "_next_seq", "_outbox", "_pinged",
+        "_pump", "_reading_since", "_resume_at", "_seq_free", "_stalled", "_target",
+        "_throttled_since", "_waiting", "_wake", "close_code", "close_kind", "close_reason",
+        "deadline", "id", "peer", "sock", "state", "tasklet", "user",
     )
 
     def __init__(self, pump: ConnectionPort[Connection], sock: Any, peer: str, cid: int,
@@ -80,6 +81,10 @@ class Connection:
         self.close_kind = ""
         """How it ended, as the pump counts it: "bye", "client-error", "eof", "reset",
         "server", "shutdown", or the name of the ErrorCode it was closed with."""
+        # The seq the next INPUT and CALL must carry; the kinds in `_seq_free` may jump
+        # higher once, with their first message on this connection (see expect_seqs).
+        self._next_seq: dict[type, int] = {Input: 1, Call: 1}
+        self._seq_free: set[type] = {Input, Call}
         self._pump = pump
         self._counters = pump.counters
         self._limits = limits
@@ -107,7 +112,10 @@ class Connection:
         self.deadline = _INF
         """When `on_timer` is next due (the pump's timer heap reads it)."""
         self._arm(now + limits.handshake_timeout)
-        self.tasklet = sim.spawn(self._run, name=f"conn {cid} {peer}")
+        # Spawned on a weak reference, not the bound method: a killed tasklet's first frame
+        # keeps the function it ran, and a bound method there would hold this connection
+        # (which holds the tasklet) in a cycle that only a full garbage collection frees.
+        self.tasklet = sim.spawn(self._serve_ref, weakref.ref(self), name=f"conn {cid} {peer}")
 
     def __repr__(self) -> str:
         return f"<Connection {self.id} {self.peer} {self.state.value}>"
@@ -156,6 +164,10 @@ class Connection:
             return
         if isinstance(message, Welcome):
             self.state = ConnState.WELCOMED
+            # Idle timing starts here: a client silent since its HELLO gets its first PING
+            # one interval after WELCOME (not when the handshake deadline passes).
+            now = self._last_recv = self._pump.now
+            self._arm(now + self._limits.ping_interval)
         frame = encode(to_wire(message), self._limits.max_outbound_frame)
         self._queue(frame, isinstance(message, Snapshot))
 
@@ -170,7 +182,24 @@ class Connection:
         output is dropped); without, flush queued output, then BYE(reason). Idempotent."""
         self._close(code, reason, "server" if code is None else code.name)
 
+    def expect_seqs(self, next_input: int, next_call: int, *, exactly: bool) -> None:
+        """Before WELCOME, tell the connection which INPUT and CALL seq come first: exactly
+        1 and 1 on a fresh session; on a resumed one, at least one more than the last it
+        received (`exactly=False`: those sent on the old connection after the drop are lost,
+        not resent). After the first of each kind, each next must be one more, always
+        (docs/protocol.md §9.3). Without this call the first may be any seq from 1."""
+        self._next_seq = {Input: next_input, Call: next_call}
+        self._seq_free = set() if exactly else {Input, Call}
+
     # ---- the tasklet --------------------------------------------------------------------
+
+    @classmethod
+    def _serve_ref(cls, ref: weakref.ref[Connection]) -> None:
+        """The tasklet's function, bound to the class (the pump holds the connection while
+        it is open)."""
+        conn = ref()
+        if conn is not None:
+            cls._run(conn)
 
     def _run(self) -> None:
         try:
@@ -212,6 +241,11 @@ class Connection:
                         return
                 kind = type(message)
                 if self.state is welcomed and (kind is Input or kind is Call or kind is Ack):
+                    if kind is not Ack:
+                        seq = message.seq  # type: ignore[union-attr]
+                        if seq != self._next_seq[kind] or self._seq_free:
+                            self._check_seq(kind, seq)
+                        self._next_seq[kind] = seq + 1
                     # A full channel blocks this tasklet alone, and the pump stops reading
                     # its socket (see _read); a close meanwhile kills it right here.
                     self._target.send((self, message))
@@ -219,6 +253,16 @@ class Connection:
                     self._control(message)
                     if self.state is ConnState.CLOSED:
                         return
+
+    def _check_seq(self, kind: type, seq: int) -> None:
+        """BAD_MESSAGE unless `seq` is the expected one, or higher on the first message of
+        its kind on a resumed session's connection."""
+        expected = self._next_seq[kind]
+        free = kind in self._seq_free
+        self._seq_free.discard(kind)
+        if seq < expected or (seq > expected and not free):
+            raise ProtocolError(f"{kind.__name__.upper()}.seq {seq}, expected "
+                                f"{'at least ' if free else ''}{expected}", ErrorCode.BAD_MESSAGE)
 
     def _await_data(self) -> bytes:
         """Block until the pump hands over the next bytes from the socket."""

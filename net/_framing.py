@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 import msgpack  # type: ignore[import-untyped]
 
 from net._limits import KiB
+from net._shared import limits
 from net.errors import FrameTooLarge, MalformedFrame, NetError
 
 __all__ = [
@@ -29,12 +30,42 @@ DEFAULT_MAX_OUTBOUND = 64 * KiB
 _HEADER = struct.Struct(">I")
 # The largest length a 4-byte prefix can carry; a limit above it would be meaningless.
 _MAX_REPRESENTABLE = 0xFFFFFFFF
+short_repr = limits.short_repr
 
 
 def _refuse_ext(code: int, data: bytes) -> NoReturn:
     # Ext types can smuggle arbitrary objects into a decoder that honours them; the
     # protocol defines none, so any ext at all is a malformed frame.
     raise MalformedFrame(f"msgpack ext type {code} is not allowed ({len(data)} bytes)")
+
+
+def _unique_keys(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
+    # msgpack builds a map by assignment, so a repeated key would silently keep the last
+    # value: two readers of the same bytes (one keeping the first) could disagree.
+    mapping = dict(pairs)
+    if len(mapping) != len(pairs):
+        seen: set[Any] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise MalformedFrame(f"duplicate map key {short_repr(key, 40)}")
+            seen.add(key)
+    return mapping
+
+
+def _refuse_empty_bin(obj: Any) -> None:
+    """MalformedFrame if `obj` holds bytes anywhere (keys included). Iterative: `obj` may be
+    nested a thousand levels deep."""
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is bytes:
+            raise MalformedFrame("msgpack bin is not allowed (0 bytes)")
+        if kind is list:
+            stack.extend(item)
+        elif kind is dict:
+            stack.extend(item)
+            stack.extend(item.values())
 
 
 def encode_body(obj: Any) -> bytes:
@@ -81,17 +112,26 @@ class Decoder:
     stay buffered, plus whatever one `feed` call hands in.
     """
 
-    __slots__ = ("_buf", "_failed", "_max", "_since", "_unpacker", "frames")
+    __slots__ = ("_allow_bin", "_buf", "_failed", "_max", "_since", "_unpacker", "frames",
+                 "sizes")
 
-    def __init__(self, max_frame: int = DEFAULT_MAX_INBOUND, *, allow_bin: bool = False) -> None:
+    def __init__(self, max_frame: int = DEFAULT_MAX_INBOUND, *, allow_bin: bool = False,
+                 sizes: bool = False) -> None:
         if isinstance(max_frame, bool) or not 1 <= max_frame <= _MAX_REPRESENTABLE:
             raise ValueError(f"max_frame must be in 1..{_MAX_REPRESENTABLE}, got {max_frame!r}")
         self._max = max_frame
+        self._allow_bin = allow_bin
         self._buf = bytearray()
         self._since: float | None = None
-        self._failed: NetError | None = None
+        # Why it failed, as text: keeping the exception would keep its traceback, whose
+        # frames hold the caller (a Connection holding this decoder), a cycle that only a
+        # full garbage collection frees.
+        self._failed: str | None = None
         self.frames = 0
         """Frames decoded so far (for metrics)."""
+        self.sizes: list[int] | None = [] if sizes else None
+        """With `sizes=True`: the body size of each object the last `feed` returned, in
+        order (a client bounds what it keeps by wire bytes with it)."""
         # A body is at most max_frame bytes, so no string/array/map inside it can be
         # longer; setting every limit explicitly means msgpack never sizes anything from
         # attacker-controlled headers alone.
@@ -103,6 +143,7 @@ class Decoder:
             use_list=True,
             strict_map_key=True,
             ext_hook=_refuse_ext,
+            object_pairs_hook=_unique_keys,
             max_buffer_size=max_frame,
             max_str_len=max_frame,
             max_bin_len=max_frame if allow_bin else 0,
@@ -143,10 +184,14 @@ class Decoder:
         pos = 0
         end_of_data = len(buf)
         limit = self._max
+        no_bin = not self._allow_bin
         header = _HEADER.unpack_from
         unpacker = self._unpacker
         consumed = unpacker.tell()
         view = memoryview(buf)  # slices of it are fed without an intermediate copy
+        sizes = self.sizes
+        if sizes:
+            sizes.clear()
         try:
             # The hot loop of the network layer: locals only, one copy per body.
             while end_of_data - pos >= HEADER_SIZE:
@@ -159,7 +204,17 @@ class Decoder:
                 if end > end_of_data:
                     break
                 unpacker.feed(view[pos + HEADER_SIZE : end])
-                out.append(unpacker.unpack())
+                obj = unpacker.unpack()
+                # max_bin_len=0 refuses every bin but the empty one (c4 00, c5 00 00,
+                # c6 00 00 00 00), which decodes to b"": look for one only when the body
+                # holds those bytes at all (a find costs ~0.1 us; the walk, more).
+                if no_bin and (buf.find(b"\xc4\x00", pos, end) >= 0
+                               or buf.find(b"\xc5\x00\x00", pos, end) >= 0
+                               or buf.find(b"\xc6\x00\x00\x00\x00", pos, end) >= 0):
+                    _refuse_empty_bin(obj)
+                out.append(obj)
+                if sizes is not None:
+                    sizes.append(size)
                 consumed += size
                 if unpacker.tell() != consumed:
                     extra = consumed - unpacker.tell()
@@ -167,12 +222,14 @@ class Decoder:
                 pos = end
         except Exception as exc:
             view.release()
-            self._failed = exc if isinstance(exc, NetError) else _as_malformed(exc)
             buf.clear()
             self._since = None
-            if self._failed is exc:
+            # No local may name the exception: the traceback holds this frame, and a local
+            # holding the exception would close a cycle through it.
+            if isinstance(exc, NetError):
+                self._failed = str(exc)
                 raise
-            raise self._failed from None
+            raise self._poison(_as_malformed(exc)) from None
         view.release()  # a bytearray with a live export cannot be resized
         if pos:
             del buf[:pos]
@@ -184,6 +241,11 @@ class Decoder:
         elif out or not was_partial or self._since is None:
             self._since = now
         return out
+
+
+    def _poison(self, error: MalformedFrame) -> MalformedFrame:
+        self._failed = str(error)
+        return error
 
 
 # What msgpack's own errors mean: its C unpacker raises these with an empty message.

@@ -21,8 +21,8 @@ class Lingerer:
     """Owner of a closing socket in the selector (`key.data`) and in the timer heap (a
     `SocketOwner`, see net/_port.py). `on_finish(self)` is called once it is over."""
 
-    __slots__ = ("_data", "_discarded", "_mask", "_on_finish", "_pump", "deadline", "peer",
-                 "sock")
+    __slots__ = ("__weakref__", "_data", "_discarded", "_mask", "_on_finish", "_pump",
+                 "deadline", "peer", "sock")
 
     def __init__(self, pump: PumpPort, sock: Any, peer: str, data: bytes,
                  on_finish: Callable[[Lingerer], None]) -> None:

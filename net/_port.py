@@ -36,6 +36,8 @@ RECV_SIZE = 16 * 1024
 #     remove one when the owner re-arms earlier; an entry whose deadline is no longer the
 #     owner's is stale and skipped when it comes due. So an owner sets `deadline` before it
 #     calls `arm`, and sets it again (inf, or its next due time) first thing in `on_timer`.
+#     The heap holds owners weakly (an owner must accept weak references): an owner that
+#     has ended is freed at once, not when its last stale entry comes due.
 #   * `Counters` are running totals, added to where the work happens (a connection counts
 #     its own recv() and send() calls) and read only by `Pump.statistics()`.
 #   The imports go one way, net._pump -> net._connection, net._linger -> here, and no side

@@ -16,6 +16,7 @@ from net._values import (
     UINT32_MAX,
     check_float,
     check_int,
+    check_number,
     check_optional_str,
     check_quantised,
     check_str,
@@ -304,11 +305,19 @@ def _welcome(o: list[Any]) -> Welcome:
         raise fail("WELCOME.wrap", "expected bool", wrap)
     return Welcome(check_int(cid, "WELCOME.client_id"),
                    check_str(resume, "WELCOME.resume_token", MAX_RESUME_TOKEN_LEN, 1),
-                   check_float(tick_rate, "WELCOME.tick_rate", 1e-3, MAX_RATE),
-                   check_float(snap_rate, "WELCOME.snapshot_rate", 1e-3, MAX_RATE),
+                   _rate(tick_rate, "WELCOME.tick_rate"),
+                   _rate(snap_rate, "WELCOME.snapshot_rate"),
                    check_float(now, "WELCOME.server_time", 0.0),
                    None if avatar is None else check_int(avatar, "WELCOME.avatar"),
                    bounds, bool(wrap))
+
+
+def _rate(value: object, what: str) -> float:
+    """A rate in (0, MAX_RATE] Hz, as docs/protocol.md §2 says."""
+    rate = check_float(value, what, 0.0, MAX_RATE)
+    if rate == 0.0:
+        raise fail(what, f"out of range (0, {MAX_RATE:g}]", value)
+    return rate
 
 
 def _input(o: list[Any]) -> Input:
@@ -358,10 +367,14 @@ def _entity(value: object, index: int) -> EntityState:
             raise fail(what + ".fields", "expected a map or nil", fields)
         check_value(fields, what + ".fields", max_nodes=MAX_ENTITY_FIELDS_NODES)
     at = pos[2] if type(pos) is list and len(pos) == 3 else None
-    return EntityState(check_int(eid, what + ".id"),
-                       check_optional_str(kind, what + ".kind", MAX_STR_LEN),
-                       _pair(pos, what + ".pos", anchored=True), _pair(vel, what + ".vel"),
-                       fields, None if at is None else check_int(at, what + ".pos.tick"))
+    state = EntityState(check_int(eid, what + ".id"),
+                        check_optional_str(kind, what + ".kind", MAX_STR_LEN),
+                        _pair(pos, what + ".pos", anchored=True), _pair(vel, what + ".vel"),
+                        fields, None if at is None else check_int(at, what + ".pos.tick"))
+    if state.kind is not None and (state.pos is None or state.vel is None):
+        # An entering record is complete: the client has nothing to take them from.
+        raise fail(what, "an entering record (kind set) needs pos and vel", value)
+    return state
 
 
 def _snapshot(o: list[Any]) -> Snapshot:
@@ -370,14 +383,24 @@ def _snapshot(o: list[Any]) -> Snapshot:
         if type(seq) is not list or len(seq) > MAX_SNAPSHOT_ENTITIES:
             raise fail(f"SNAPSHOT.{what}", f"expected a list of at most "
                        f"{MAX_SNAPSHOT_ENTITIES}", seq)
-    return Snapshot(check_int(num, "SNAPSHOT.num", 1, UINT32_MAX),
-                    check_int(base, "SNAPSHOT.base", 0, UINT32_MAX),
-                    check_int(tick, "SNAPSHOT.tick"),
-                    check_int(input_ack, "SNAPSHOT.input_ack", 0, UINT32_MAX),
-                    check_float(now, "SNAPSHOT.server_time", 0.0),
-                    check_float(scale, "SNAPSHOT.time_scale", 0.0, 1.0),
-                    tuple(_entity(e, i) for i, e in enumerate(entities)),
-                    tuple(check_int(r, f"SNAPSHOT.removed[{i}]") for i, r in enumerate(removed)))
+    snapshot = Snapshot(check_int(num, "SNAPSHOT.num", 1, UINT32_MAX),
+                        check_int(base, "SNAPSHOT.base", 0, UINT32_MAX),
+                        check_int(tick, "SNAPSHOT.tick"),
+                        check_int(input_ack, "SNAPSHOT.input_ack", 0, UINT32_MAX),
+                        check_float(now, "SNAPSHOT.server_time", 0.0),
+                        check_float(scale, "SNAPSHOT.time_scale", 0.0, 1.0),
+                        tuple(_entity(e, i) for i, e in enumerate(entities)),
+                        tuple(check_int(r, f"SNAPSHOT.removed[{i}]")
+                              for i, r in enumerate(removed)))
+    ids = [e.id for e in snapshot.entities]
+    ids.extend(snapshot.removed)
+    if len(set(ids)) != len(ids):  # one state per entity and snapshot, or which one wins?
+        seen: set[int] = set()
+        for eid in ids:
+            if eid in seen:
+                raise fail("SNAPSHOT", "an id appears twice in entities and removed", eid)
+            seen.add(eid)
+    return snapshot
 
 
 def _event(o: list[Any]) -> Event:
@@ -387,12 +410,12 @@ def _event(o: list[Any]) -> Event:
 
 def _ping(o: list[Any]) -> Ping:
     _, nonce, at = _fields(o, "PING", 3)
-    return Ping(check_int(nonce, "PING.nonce", 0, UINT32_MAX), check_float(at, "PING.time"))
+    return Ping(check_int(nonce, "PING.nonce", 0, UINT32_MAX), check_number(at, "PING.time"))
 
 
 def _pong(o: list[Any]) -> Pong:
     _, nonce, at = _fields(o, "PONG", 3)
-    return Pong(check_int(nonce, "PONG.nonce", 0, UINT32_MAX), check_float(at, "PONG.time"))
+    return Pong(check_int(nonce, "PONG.nonce", 0, UINT32_MAX), check_number(at, "PONG.time"))
 
 
 def _error(o: list[Any]) -> Error:
@@ -429,10 +452,7 @@ _PARSERS: dict[int, Callable[[list[Any]], Message]] = {
 }
 
 
-def parse(obj: object) -> Message:
-    """Validate a decoded frame and return its message. Raises only ProtocolError
-    subclasses: InvalidMessage (BAD_MESSAGE), UnknownMessageType (UNKNOWN_TYPE),
-    VersionMismatch (VERSION_MISMATCH)."""
+def _parser(obj: object) -> tuple[int, Callable[[list[Any]], Message]]:
     if type(obj) is not list or not obj:
         raise fail("message", "expected a non-empty array [type, ...]", obj)
     kind = obj[0]
@@ -441,14 +461,24 @@ def parse(obj: object) -> Message:
     parser = _PARSERS.get(kind)
     if parser is None:
         raise UnknownMessageType(kind)
-    return parser(obj)
+    return kind, parser
+
+
+def parse(obj: object) -> Message:
+    """Validate a decoded frame and return its message. Raises only ProtocolError
+    subclasses: InvalidMessage (BAD_MESSAGE), UnknownMessageType (UNKNOWN_TYPE),
+    VersionMismatch (VERSION_MISMATCH)."""
+    return _parser(obj)[1](obj)  # type: ignore[arg-type]  # (_parser checked it is a list)
 
 
 def _parse_directed(obj: object, allowed: frozenset[MessageType], sender: str) -> Message:
-    message = parse(obj)
-    if message.TYPE not in allowed:
-        raise MessageNotAllowed(f"{message.TYPE.name} may not be sent by a {sender}")
-    return message
+    # The order of checks is part of the protocol (docs/protocol.md §7): the type number,
+    # then the direction, and only then the fields, so a message of the wrong direction is
+    # NOT_ALLOWED whatever its fields look like.
+    kind, parser = _parser(obj)
+    if kind not in allowed:
+        raise MessageNotAllowed(f"{MessageType(kind).name} may not be sent by a {sender}")
+    return parser(obj)  # type: ignore[arg-type]
 
 
 def parse_from_client(obj: object) -> Message:

@@ -13,6 +13,7 @@ import resource
 import selectors
 import socket
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -110,7 +111,10 @@ class Pump:
         self._conns: dict[int, Connection] = {}
         self._lingering: set[Lingerer] = set()
         self._dirty: list[Connection] = []
-        self._timers: list[tuple[float, int, SocketOwner]] = []
+        # Entries hold their owner weakly: a closed connection's stale entries (its deadline
+        # moved, or it ended) must not keep it, its decoder and its buffers alive until
+        # they come due, which can be an idle timeout away.
+        self._timers: list[tuple[float, int, weakref.ref[SocketOwner]]] = []
         self._seq = itertools.count()
         self._ids = itertools.count(1)
         self._nonces = itertools.count(1)
@@ -259,7 +263,7 @@ class Pump:
             pass
 
     def arm(self, deadline: float, owner: SocketOwner) -> None:
-        heapq.heappush(self._timers, (deadline, next(self._seq), owner))
+        heapq.heappush(self._timers, (deadline, next(self._seq), weakref.ref(owner)))
 
     def schedule_flush(self, conn: Connection) -> None:
         self._dirty.append(conn)
@@ -290,8 +294,10 @@ class Pump:
     def _fire_timers(self, now: float) -> None:
         timers = self._timers
         while timers and timers[0][0] <= now:
-            deadline, _, owner = heapq.heappop(timers)
-            if owner.deadline == deadline:  # else superseded by an earlier arm
+            deadline, _, ref = heapq.heappop(timers)
+            owner = ref()
+            # (None: it ended and was freed; another deadline: superseded by an earlier arm)
+            if owner is not None and owner.deadline == deadline:
                 owner.on_timer(now)
 
     def _linger_start(self, sock: Any, peer: str, data: bytes, *, registered: bool) -> None:
@@ -317,7 +323,7 @@ class _Listener:
     """The listening socket's owner in `key.data`: accepts when readable; after accept()
     failed, `pause` stops watching it for a while."""
 
-    __slots__ = ("_accept", "_pump", "deadline", "sock")
+    __slots__ = ("__weakref__", "_accept", "_pump", "deadline", "sock")
 
     def __init__(self, pump: PumpPort, sock: socket.socket, accept: Callable[[], None]) -> None:
         self._pump = pump

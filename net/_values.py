@@ -64,6 +64,13 @@ def check_float(value: object, what: str, lo: float = -MAX_ABS_FLOAT,
     return limits.check_float(value, what, error=InvalidMessage, lo=lo, hi=hi)
 
 
+def check_number(value: object, what: str) -> float:
+    """An int or a float within the f64 limits, returned as it came (an int stays an int:
+    PING's `time` is copied into PONG exactly)."""
+    check_float(value, what)
+    return value  # type: ignore[return-value]  # (an int is a fine float for typing)
+
+
 def check_str(value: object, what: str, max_len: int = MAX_STR_LEN, min_len: int = 0,
               printable: bool = False) -> str:
     return limits.check_str(value, what, error=InvalidMessage, max_len=max_len,

@@ -17,6 +17,7 @@ import socket
 import time
 from collections.abc import Callable, Mapping
 from types import TracebackType
+from typing import Any
 
 from net._framing import DEFAULT_MAX_INBOUND, DEFAULT_MAX_OUTBOUND, Decoder
 from net._limits import KiB
@@ -55,21 +56,50 @@ __all__ = ["Client"]
 log = logging.getLogger(__name__)
 
 _RECV_SIZE = 64 * KiB
-# A poll reads at most this many chunks, so a server flooding us cannot trap a game loop
-# inside poll(); the rest is read by the next poll.
-_MAX_READS_PER_POLL = 16
+# A poll reads at most this many chunks (256 KiB, four full-size snapshots: an honest
+# server's 20 Hz stream needs a fraction of it per frame), so a server flooding us cannot
+# trap a game loop inside poll(); the rest is read by the next poll.
+_MAX_READS_PER_POLL = 4
 # An idle client (no INPUT to carry acks) sends ACK at most this many times a snapshot period.
 _ACKS_PER_SNAPSHOT = 0.5
 # close(): how long to wait for the server's own close after our BYE (see close()).
 _CLOSE_WAIT = 1.0
 
 
+class _History:
+    """The newest messages of one kind, bounded by count and by their wire bytes (a
+    decoded message takes up to ~70 times its frame: counting frames alone, a hostile
+    server's 64 KiB snapshots would make a client hold gigabytes)."""
+
+    __slots__ = ("bytes", "items", "max_bytes", "max_count", "sizes")
+
+    def __init__(self, max_count: int, max_bytes: int) -> None:
+        self.items: collections.deque[Any] = collections.deque()
+        self.sizes: collections.deque[int] = collections.deque()
+        self.max_count, self.max_bytes = max_count, max_bytes
+        self.bytes = 0
+
+    def add(self, item: Any, size: int) -> None:
+        self.items.append(item)
+        self.sizes.append(size)
+        self.bytes += size
+        while len(self.items) > self.max_count or \
+                (self.bytes > self.max_bytes and len(self.items) > 1):
+            self.drop_oldest()
+
+    def drop_oldest(self) -> None:
+        self.items.popleft()
+        self.bytes -= self.sizes.popleft()
+
+
 class Client:
     """A connection to a Loom server. Not thread-safe; use it from one loop.
 
     `timeout` bounds connect + handshake and any send that has to wait for the socket.
-    `events` / `snapshots` keep the most recent EVENTs and SNAPSHOTs seen by `poll()`
-    (bounded, oldest dropped), for callers that prefer reading state to handling messages.
+    `events` / `snapshots` keep the most recent EVENTs and SNAPSHOTs seen by `poll()`, for
+    callers that prefer reading state to handling messages: at most `keep` of each and
+    `keep_bytes` of their frames (the newest one always), oldest dropped first; snapshots
+    older than the base the server last used are dropped too (it never uses them again).
     `mirror` (and its `entities`) is the world in view, rebuilt from every SNAPSHOT applied;
     the client acknowledges what it applied (in INPUT, or ACK when it has no input to send).
 
@@ -83,7 +113,8 @@ class Client:
     def __init__(self, host: str, port: int, name: str, token: str | None = None, *,
                  timeout: float = 5.0, max_frame: int = DEFAULT_MAX_OUTBOUND,
                  max_send_frame: int = DEFAULT_MAX_INBOUND, send_buffer: int = 256 * KiB,
-                 keep: int = 256, input_rate: float | None = None,
+                 keep: int = 256, keep_bytes: int = 512 * KiB,
+                 input_rate: float | None = None,
                  parse_message: Callable[[object], Message] = parse_from_server) -> None:
         # Refuse a bad name or token here (InvalidMessage) instead of as a server ERROR.
         parse(to_wire(Hello(PROTOCOL_VERSION, name, token)))
@@ -100,8 +131,10 @@ class Client:
         self.welcome: Welcome | None = None
         self.resume_token: str | None = None
         self.latest_snapshot: Snapshot | None = None
-        self.snapshots: collections.deque[Snapshot] = collections.deque(maxlen=keep)
-        self.events: collections.deque[Event] = collections.deque(maxlen=keep)
+        self._snapshot_history = _History(keep, keep_bytes)
+        self._event_history = _History(keep, keep_bytes)
+        self.snapshots: collections.deque[Snapshot] = self._snapshot_history.items
+        self.events: collections.deque[Event] = self._event_history.items
         self.rtt: float | None = None
         """Round-trip time in seconds of the last answered `ping()`."""
         self._parse = parse_message
@@ -113,9 +146,9 @@ class Client:
         reconnects (load tools divide them by connected time)."""
         self._sock: socket.socket | None = None
         self._sel: selectors.BaseSelector | None = None
-        self._decoder = Decoder(max_frame)
+        self._decoder = Decoder(max_frame, sizes=True)
         self._out = bytearray()
-        self._backlog: list[Message] = []
+        self._backlog: list[tuple[Any, int]] = []  # (decoded frame, size) after WELCOME
         self._deferred: NetError | None = None
         self._closed: ConnectionClosed | None = None
         self._pacer = Pacer()
@@ -251,8 +284,8 @@ class Client:
         (at most 16 plain values) are checked here: InvalidMessage, nothing sent."""
         check_method(method, "method")
         parse(to_wire(Call(1, method, tuple(args))))  # every other rule, as the server has it
-        self._call_seq += 1
-        self._send(Call(self._call_seq, method, tuple(args)))
+        self._send(Call(self._call_seq + 1, method, tuple(args)))
+        self._call_seq += 1  # once queued: one refused (too large) leaves no seq gap
         return self._call_seq
 
     def _send_due(self, now: float) -> None:
@@ -285,8 +318,10 @@ class Client:
             raise self._closed or ConnectionClosed("not connected")
         out: list[Message] = []
         backlog, self._backlog = self._backlog, []
-        for message in backlog:
-            self._handle(message, out)
+        for obj, size in backlog:  # what came in the same read as WELCOME, in order
+            self._receive(obj, size, out)
+            if self._sock is None:
+                return out  # BYE / fatal ERROR: ignore whatever follows, as _read does
         if self._sock is not None:
             self._send_due(time.monotonic())
             self._flush(block=False)
@@ -313,23 +348,44 @@ class Client:
                 return
             self.bytes_received += len(data)
             try:
-                for obj in self._decoder.feed(data):
-                    self._handle(self._parse(obj), out)
-                    if self._sock is None:
-                        return  # BYE / fatal ERROR: ignore whatever follows
+                objs = self._decoder.feed(data)
             except ProtocolError as exc:
-                log.warning("protocol error from %s:%s: %s", self.host, self.port, exc)
-                self._send_error_and_drop(exc)
+                self._refuse(exc)
                 raise
+            for obj, size in zip(objs, self._decoder.sizes or (), strict=True):
+                self._receive(obj, size, out)
+                if self._sock is None:
+                    return  # BYE / fatal ERROR: ignore whatever follows
 
-    def _handle(self, message: Message, out: list[Message]) -> None:
+    def _receive(self, obj: Any, size: int, out: list[Message]) -> None:
+        """Parse and handle one decoded frame; on bad data, tell the server and close."""
+        try:
+            self._handle(self._parse(obj), out, size)
+        except ProtocolError as exc:
+            self._refuse(exc)
+            raise
+        except Exception:
+            # Our own bug on hostile data: never leave a half-read stream open.
+            log.exception("cannot handle data from %s:%s", self.host, self.port)
+            self._drop()
+            raise
+
+    def _refuse(self, exc: ProtocolError) -> None:
+        log.warning("protocol error from %s:%s: %s", self.host, self.port, exc)
+        self._send_error_and_drop(exc)
+
+    def _handle(self, message: Message, out: list[Message], size: int) -> None:
         out.append(message)
         if isinstance(message, Snapshot):
             self.latest_snapshot = message
-            self.snapshots.append(message)
+            history = self._snapshot_history
+            if message.base:  # the server acknowledged it: older ones are never a base again
+                while history.items and history.items[0].num < message.base:
+                    history.drop_oldest()
+            history.add(message, size)
             self.mirror.apply(message)
         elif isinstance(message, Event):
-            self.events.append(message)
+            self._event_history.add(message, size)
         elif isinstance(message, Ping):
             self._send(Pong(message.nonce, message.time))
         elif isinstance(message, Pong) and message.nonce == self._ping_nonce:
@@ -373,22 +429,24 @@ class Client:
                 if not data:
                     raise HandshakeFailed("server closed the connection during the handshake")
                 self.bytes_received += len(data)
-                messages = [self._parse(o) for o in self._decoder.feed(data)]
-                if messages:
+                objs = self._decoder.feed(data)
+                if objs:
                     break
+            first = self._parse(objs[0])
         except TimeoutError:
             raise HandshakeFailed(f"no WELCOME within {self.timeout} s") from None
         except ProtocolError as exc:
             raise HandshakeFailed(f"bad handshake reply: {exc}", exc.code) from exc
         except OSError as exc:
             raise HandshakeFailed(f"handshake failed: {exc}") from exc
-        first, rest = messages[0], messages[1:]
         if isinstance(first, Error):
             raise HandshakeFailed(first.message or "refused by server", first.code)
         if not isinstance(first, Welcome):
             raise HandshakeFailed(f"expected WELCOME, got {first.TYPE.name}",
                                   ErrorCode.BAD_MESSAGE)
-        self._backlog = rest
+        # The rest came in the same read: poll() handles it first, in order (and reports a
+        # bad one there, once connected, as it would had it come a read later).
+        self._backlog = list(zip(objs[1:], (self._decoder.sizes or [])[1:], strict=True))
         return first
 
     def _send(self, message: Message) -> None:
@@ -467,7 +525,7 @@ class Client:
             self._sock = None
 
     def _reset(self) -> None:
-        self._decoder = Decoder(self.max_frame)
+        self._decoder = Decoder(self.max_frame, sizes=True)
         self._out.clear()
         self._backlog = []
         self._deferred = None

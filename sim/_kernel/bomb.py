@@ -47,9 +47,17 @@ class bomb:  # noqa: N801 - Stackless name
                 value = self.type(*value)
             else:
                 value = self.type(value)
-        if self.traceback is not None:
-            raise value.with_traceback(self.traceback)
-        raise value
+        tb = self.traceback
+        try:
+            if tb is not None:
+                raise value.with_traceback(tb)
+            raise value
+        finally:
+            # The exception's traceback holds this frame: if its locals still named the
+            # exception (or this bomb, which may hold it), every exploded bomb — each killed
+            # tasklet — would be a cycle that keeps the tasklet's frames and everything they
+            # hold alive until a full garbage collection.
+            del self, value, tb
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (bomb, (self.type, self.value, None))

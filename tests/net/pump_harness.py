@@ -133,6 +133,7 @@ class EchoInProcess:
                 conn.send(Welcome(conn.id, f"token-{conn.id}", 30.0, 20.0, 0.0))
             elif isinstance(message, Input):
                 conn.send(Event(message.seq, message.payload))
+            del conn, message  # waiting for the next one, it holds no closed connection
 
     def step(self, timeout: float = 0.002) -> None:
         self.pump.poll(timeout)

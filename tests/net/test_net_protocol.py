@@ -115,7 +115,7 @@ def test_hello_optional_trailing_fields_may_be_omitted() -> None:
 
 def test_quantisation_rounds_to_the_quantum() -> None:
     assert net.POSITION_QUANTUM == 1 / 64
-    snap = Snapshot(1, 0, 0, 0, 0.0, 1.0, (EntityState(1, "x", (0.007, 100.3)),))
+    snap = Snapshot(1, 0, 0, 0, 0.0, 1.0, (EntityState(1, "x", (0.007, 100.3), (0.0, 0.0)),))
     [entity] = parse(to_wire(snap)).entities  # type: ignore[union-attr]
     assert entity.pos == (0.0, 6419 / 64)
     assert abs(entity.pos[1] - 100.3) <= net.POSITION_QUANTUM / 2

@@ -134,8 +134,14 @@ def test_backpressure_stops_reading_and_bounds_memory() -> None:
         conn, _ = server.pump.inbox.recv_nowait()
         conn.send(Welcome(conn.id, "t", 30.0, 20.0, 0.0))
         server.run_until(lambda: bool(c.inbox), clients=(c,))
-        frame = encode_message(Input(1, 0, {"thrust": 1.0, "turn": -0.5, "fire": False}))
-        blob, offset, stuck = frame * 200_000, 0, 0
+        payload = {"thrust": 1.0, "turn": -0.5, "fire": False}
+        # seqs 2**16 .. 2**16 + 199,999 all encode in 5 bytes: frames of one length (the
+        # first INPUT on a connection may be any seq: a resumed session's)
+        first = 2**16
+        frame = encode_message(Input(first, 0, payload))
+        blob = b"".join(encode_message(Input(first + i, 0, payload)) for i in range(200_000))
+        assert len(blob) == 200_000 * len(frame)
+        offset, stuck = 0, 0
         while stuck < 50:  # until the client's socket has refused data 50 steps in a row
             n = c.send_raw(blob[offset:offset + 65536])
             offset += n

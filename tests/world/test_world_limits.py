@@ -96,8 +96,10 @@ def list_type(depth: int) -> Any:
 
 
 def in_a_snapshot(fields: dict[str, Any]) -> Any:
-    """`fields` as a client decodes them, alone in a full entity record of a SNAPSHOT."""
-    return parse([5, 1, 0, 1, 0, 0.0, 1.0, [[1, "k", None, None, fields]], []]).entities[0].fields
+    """`fields` as a client decodes them, alone in a full entity record of a SNAPSHOT (an
+    entering record: pos and vel present)."""
+    record = [1, "k", [0, 0], [0, 0], fields]
+    return parse([5, 1, 0, 1, 0, 0.0, 1.0, [record], []]).entities[0].fields
 
 
 def test_nesting_and_size_are_bounded_by_the_snapshot_record() -> None:

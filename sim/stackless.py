@@ -14,6 +14,7 @@ be in Stackless.
 from __future__ import annotations
 
 import builtins as _builtins
+import importlib as _importlib
 import sys as _sys
 import threading as _threading
 import types as _types
@@ -22,10 +23,14 @@ from typing import TYPE_CHECKING
 from ._kernel import scheduler as _kernel
 from ._kernel.bomb import TaskletExit
 from ._kernel.bomb import bomb as bomb  # stackless.bomb: Stackless API, not in __all__
+from ._kernel.cargs import at_most as _at_most
+from ._kernel.cargs import no_arguments as _no_arguments
 from ._kernel.scheduler import Watchdog as _Watchdog
 from ._kernel.scheduler import get_scheduler as _get_scheduler
 from ._kernel.tasklet import Tasklet as tasklet  # noqa: N813 - the Stackless name
 from ._stackless.channel import channel
+from ._stackless.channel import stackless_error as _stackless_error
+from .errors import Deadlock as _Deadlock
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -36,11 +41,14 @@ if TYPE_CHECKING:
 _builtins.TaskletExit = TaskletExit  # type: ignore[attr-defined]
 
 DEVIATIONS = """\
-* Tasklets that have started cannot be pickled (greenlet frames cannot be serialised).
+* Greenlet always switches the C stack: enable_softswitch(None) is False (setting it changes
+  nothing). A tasklet that has started pickles without its frames (greenlet frames cannot be
+  serialised), as a Stackless tasklet with C state does: once unpickled, it raises
+  RuntimeError when it runs.
 * bind(None) on a started, paused tasklet drops it without running its finally blocks, as in
   Stackless, but its suspended greenlet stays in memory until the process exits (freeing it
   would make greenlet run those finally blocks).
-* nesting_level is always 0 and restorable always True.
+* nesting_level is always 0; restorable is True for every tasklet but main.
 * run(timeout) counts budget units at instrumented checks, not bytecode ticks.
 * In hard preemption mode run(timeout=N) interrupts after one wall-clock slice, whatever N.
 * Deterministic budgets are exact while one thread at a time runs instrumented code.
@@ -48,42 +56,59 @@ DEVIATIONS = """\
   without running finally blocks): the kernel's registry keeps it until reset() or kill().
 * Loom's own sim.Channel belongs to the thread that created it; tasklets of different threads
   rendezvous through this module's channel, which is shared safely.
+* When a thread ends, its tasklets end without running their finally blocks (their frames
+  cannot be resumed from another thread).
 """
 
 _NOTSET: Any = object()
-_softswitch = [True]
+_softswitch = [False]  # greenlet always switches the C stack ("hard")
 
 
-def getcurrent() -> tasklet:
+def getcurrent(*more: Any) -> tasklet:
+    if more:
+        raise _no_arguments("getcurrent", more)
     return _get_scheduler().current
 
 
-def getmain() -> tasklet:
+def getmain(*more: Any) -> tasklet:
+    if more:
+        raise _no_arguments("getmain", more)
     return _get_scheduler().main
 
 
-def getruncount() -> int:
+def getruncount(*more: Any) -> int:
+    if more:
+        raise _no_arguments("getruncount", more)
     return _get_scheduler().runcount()
 
 
-def getcurrentid() -> int:
+def getcurrentid(*more: Any) -> int:
+    if more:
+        raise _no_arguments("getcurrentid", more)
     sched = _get_scheduler()
     cur = sched.current
     return sched.thread_id if cur.is_main else cur.id
 
 
-def schedule(retval: Any = _NOTSET) -> Any:
+def schedule(retval: Any = _NOTSET, *more: Any) -> Any:
+    if more:
+        raise _at_most("schedule", 1, more)
     sched = _get_scheduler()
     cur = sched.current
     cur.tempval = cur if retval is _NOTSET else retval
     return sched.schedule()
 
 
-def schedule_remove(retval: Any = _NOTSET) -> Any:
+def schedule_remove(retval: Any = _NOTSET, *more: Any) -> Any:
+    if more:
+        raise _at_most("schedule_remove", 1, more)
     sched = _get_scheduler()
     cur = sched.current
     cur.tempval = cur if retval is _NOTSET else retval
-    return sched.schedule(remove=True)
+    try:
+        return sched.schedule(remove=True)
+    except _Deadlock as e:
+        raise _stackless_error(e) from None
 
 
 def run(
@@ -92,12 +117,15 @@ def run(
     soft: bool = False,
     ignore_nesting: bool = False,
     totaltimeout: bool = False,
+    *more: Any,
 ) -> Any:
     """Run the scheduler until the run queue is empty; the caller is the watchdog.
 
     Returns None when the queue emptied (tasklets may still be blocked), after a soft
     interrupt, or the interrupted tasklet (paused) after a hard one.
     """
+    if more:
+        raise _at_most("run", 5, more)
     sched = _get_scheduler()
     wd = _Watchdog(sched.current, int(timeout or 0), bool(soft), bool(totaltimeout))
     wd.ignore_nesting = bool(ignore_nesting)
@@ -147,7 +175,9 @@ def set_error_handler(handler: Callable[[Any, Any, Any], Any] | None) -> Any:
     return old
 
 
-def get_thread_info(thread_id: int = -1, flags: int = 0) -> tuple[Any, ...]:
+def get_thread_info(thread_id: int = -1, flags: int = 0, *more: Any) -> tuple[Any, ...]:
+    if more:
+        raise _at_most("get_thread_info", 2, more)
     if thread_id == -1 or thread_id is None:
         sched = _get_scheduler()
     else:
@@ -156,6 +186,9 @@ def get_thread_info(thread_id: int = -1, flags: int = 0) -> tuple[Any, ...]:
         if found is None:
             if thread_id == _threading.get_ident():
                 found = _get_scheduler()
+            elif thread_id in _sys._current_frames():  # a thread that never used us yet
+                main = _kernel.foreign_main(thread_id)
+                return (main, main, 1)
             else:
                 raise RuntimeError("Thread id not found")
         sched = found
@@ -182,15 +215,12 @@ def enable_softswitch(flag: Any) -> bool:
     return old
 
 
-def getthreads() -> list[int]:
-    with _kernel._schedulers_lock:
-        ids = [tid for tid in _kernel._schedulers]
+def getthreads(*more: Any) -> list[int]:
+    """The ids of every live thread (each has a main tasklet), the main thread first."""
+    if more:
+        raise _no_arguments("getthreads", more)
     main = _kernel._main_thread_id
-    live = {t.ident for t in _threading.enumerate()}
-    ids = [i for i in ids if i in live]
-    if main in ids:
-        ids.remove(main)
-    return [main, *ids]  # type: ignore[list-item]
+    return [main, *(i for i in _sys._current_frames() if i != main)]  # type: ignore[list-item]
 
 
 def getdebug() -> bool:
@@ -264,6 +294,10 @@ class _StacklessModule(_types.ModuleType):
     def pickle_with_tracing_state(self) -> bool:
         return bool(_pickle_flags[0] & PICKLEFLAGS_PRESERVE_TRACING_STATE)
 
+    def __reduce__(self) -> Any:
+        # Stackless pickles modules by name.
+        return (_importlib.import_module, (self.__name__,))
+
 
 __all__ = [  # noqa: F822 - pickle_with_tracing_state is a module property, as in Stackless
     "atomic", "channel", "enable_softswitch", "get_channel_callback", "get_schedule_callback",
@@ -291,3 +325,8 @@ def __dir__() -> list[str]:
 
 stackless = _sys.modules[__name__]
 _sys.modules[__name__].__class__ = _StacklessModule
+
+if __name__ == "__main__":  # python -m sim.stackless PROGRAM.py [ARGS...]
+    from ._stackless.main import main as _main
+
+    _sys.exit(_main())

@@ -240,10 +240,6 @@ class Soak:
         print(f"soak: {args.minutes:g} min, {args.entities} entities, seed {args.seed}, "
               f"{build}, {args.threads} ring threads, a new world every {per_world:g} s, "
               f"Python {sys.version.split()[0]}", flush=True)
-        if not args.known_faults:
-            print("soak: left out (a known fault; --known-faults puts it in): counting "
-                  "run(threadblock=True) returns with tasklets mid-rendezvous as violations",
-                  flush=True)
         loom = logging.getLogger("loom")
         loom.addHandler(self.logbook)
         loom.propagate = False
@@ -286,13 +282,9 @@ class Soak:
         if any(n != 0 for n in self.ring.left):
             v.append(f"ring threads' reset() killed (or never ran: -1): {self.ring.left}")
         if any(self.ring.early_returns):
-            fault = (f"stackless.run(threadblock=True) returned {self.ring.early_returns} "
+            v.append(f"stackless.run(threadblock=True) returned {self.ring.early_returns} "
                      f"times (per thread) with tasklets waiting on another thread; the first "
                      f"time: {self.ring.early_state}")
-            if self.args.known_faults:
-                v.append(fault)
-            else:
-                print(f"KNOWN FAULT (not counted): {fault}")
         never, twice = len(sw.RUNS), c["finally_again"]
         if never or twice or c["runs"] != c["finally"] + never:
             v.append(f"behaviour runs: {c['runs']} started, {never} never ran their "
@@ -348,10 +340,6 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                    help="lifetime of one world (60; at most a third of the run)")
     p.add_argument("--threads", type=int, default=3, help="threads in the channel ring (3)")
     p.add_argument("--every", type=float, default=10.0, help="seconds between status lines")
-    p.add_argument("--known-faults", action="store_true",
-                   help="also check what is known to be broken (expect violations until it "
-                        "is fixed): stackless.run(threadblock=True) returns while a tasklet "
-                        "waits in a cross-thread rendezvous")
     args = p.parse_args(argv)
     if args.minutes <= 0 or args.entities < 40 or args.tick_rate <= 0 or args.threads < 2:
         p.error("need --minutes > 0, --entities >= 40, --tick-rate > 0, --threads >= 2")

@@ -95,6 +95,7 @@ class _ThreadEnd:
                 del _schedulers[sched.thread_id]
         # The hub and the thread's main greenlet can only be finished from their own thread.
         sched.hub = None
+        sched.thread_ended()
         self.sched = None  # type: ignore[assignment]
 
 
@@ -135,8 +136,8 @@ class Scheduler:
         "thread_id", "thread_alive", "q", "watchdogs", "irq", "timers", "timer_seq", "trap",
         "schedlock", "in_channel_cb", "pending_irq", "hard_due", "_soft", "_wall_deadline_ns",
         "soft_at", "slice_units", "slice_budget", "budget_base", "retired_switches",
-        "preemptions", "t0", "clock", "registry", "incoming", "incoming_lock", "wakeup", "hub",
-        "hub_target", "main", "current", "remote_waits", "__weakref__",
+        "preemptions", "t0", "clock", "registry", "incoming", "incoming_first", "incoming_lock",
+        "wakeup", "hub", "hub_target", "main", "current", "remote_waits", "__weakref__",
     )
 
     def __init__(self) -> None:
@@ -164,6 +165,7 @@ class Scheduler:
         self.clock: Clock = MonotonicClock()
         self.registry: dict[int, Tasklet] = {}
         self.incoming: deque[Tasklet] = deque()
+        self.incoming_first: list[Tasklet] = []  # of those, tasklet.run() from another thread
         self.incoming_lock = threading.Lock()
         self.wakeup: threading.Event = threading.Event()
         self.remote_waits = 0  # tasklets waiting for another thread to release them
@@ -483,6 +485,14 @@ class Scheduler:
                     raise _deadlock("Deadlock: the last runnable tasklet cannot be blocked.")
                 if remove and self.watchdogs and self.watchdogs[-1].tasklet is not cur:
                     return self.block(cur)
+                irq = self.irq
+                soft_due = self._soft and irq is not None and irq.tasklet is not cur
+                if soft_due and not remove and not self.trap:
+                    # A soft interrupt is due: Stackless checks it before the shortcut of
+                    # a switch to oneself, so run() returns here (hand_over does it).
+                    cur._in_ring = True
+                    q.append(cur)
+                    return self.switch(cur, q.popleft())
                 v = cur.tempval
                 if v.__class__ is bomb:
                     cur.tempval = None
@@ -530,6 +540,7 @@ class Scheduler:
         q.rotate(-idx)
         q.popleft()
         if keep_caller:
+            cur._in_ring = True
             q.insert(after, cur)
         else:
             cur._in_ring = False
@@ -555,12 +566,29 @@ class Scheduler:
             return self.switch(cur, self.q.popleft())
         finally:
             cur._in_ring = True
-            self.watchdogs.remove(wd)
+            self.pop_watchdog(wd)
             if self.irq is wd:
                 self.irq = None
                 self.soft_irq = False
             self.budget_base = BUDGET.set(self.next_budget())
             cur.tempval = None
+
+    def pop_watchdog(self, wd: Watchdog) -> None:
+        """``wd``'s run() returns.  Woken before the runs nested inside it (someone ran the
+        outer watchdog's tasklet by hand), it wakes those too: their run() returns in turn."""
+        wds = self.watchdogs
+        if wd not in wds:  # woken and popped with an outer one already
+            return
+        i = wds.index(wd)
+        inner = wds[i + 1:]
+        del wds[i:]
+        for w in inner:
+            if self.irq is w:
+                self.irq = None
+            t = w.tasklet
+            if t._alive and not t._in_ring and not t._blocked and t is not self.current:
+                t.tempval = None
+                self.ready(t)
 
     def die(self, t: Tasklet, nxt: Tasklet) -> None:
         """``t`` has finished: hand over to ``nxt`` as a switch would (``hand_over``), and
@@ -674,6 +702,7 @@ class Scheduler:
                 main.tempval = bomb(
                     RuntimeError, RuntimeError(f"the main tasklet is {what} available.")
                 )
+            main._in_ring = True  # revived, even if it had left the ring (t.switch())
             return main
 
     def wait_for_threads(self) -> bool:
@@ -713,6 +742,8 @@ class Scheduler:
         with self.incoming_lock:
             items = list(self.incoming)
             self.incoming.clear()
+            first = self.incoming_first
+            self.incoming_first = []
             self.wakeup.clear()
         for t in items:
             if t.alive and not t._in_ring and not t._blocked:
@@ -723,7 +754,27 @@ class Scheduler:
                     t.greenlet = t._new_greenlet(self)
                 t._in_ring = True
                 self.q.append(t)
+        for t in reversed(first):  # run() from another thread: t runs next, in call order
+            if t._in_ring and t is not self.current:
+                self.q.remove(t)
+                self.q.appendleft(t)
         return bool(items)
+
+    def thread_ended(self) -> None:
+        """The thread has exited: its tasklets end where they are (their frames cannot run
+        in another thread), and let go of every queue they were in."""
+        for t in [*self.registry.values(), self.main]:
+            lock = getattr(t._chan, "_lock", None)  # a channel shared between threads
+            if lock is not None:
+                with lock:
+                    self.unwait(t)
+            else:
+                self.unwait(t)
+            t._alive = False
+            t._in_ring = False
+            t._finish()
+        self.q.clear()
+        self.registry.clear()
 
     def any_blocked(self) -> bool:
         """Does one of our tasklets wait for something only another thread can do?"""
@@ -803,9 +854,10 @@ def release_import() -> None:
         sched.release_pending()
 
 
-def post(t: Tasklet) -> None:
+def post(t: Tasklet, first: bool = False) -> None:
     """The door from any thread: ``ready(t)`` in ``t``'s own scheduler.  The caller took
-    ``t`` off its channel (under the channel's lock)."""
+    ``t`` off its channel (under the channel's lock).  ``first``: ``t`` runs next there
+    (``tasklet.run()`` from another thread)."""
     sched = t._sched
     if sched is None:
         return
@@ -817,6 +869,8 @@ def post(t: Tasklet) -> None:
     t._chan = None
     with sched.incoming_lock:
         sched.incoming.append(t)
+        if first:
+            sched.incoming_first.append(t)
         sched.wakeup.set()
 
 
@@ -840,6 +894,26 @@ def set_bind_hook(hook: Callable[[Any], Any] | None) -> Callable[[Any], Any] | N
     old = HOOKS.on_bind
     HOOKS.on_bind = hook
     return old
+
+
+_foreign_mains: dict[int, Tasklet] = {}  # main tasklets of threads without a scheduler yet
+
+
+def foreign_main(tid: int) -> Tasklet:
+    """The main tasklet of live thread ``tid``, which has not used the kernel yet (Stackless
+    shows every thread's main); that thread's scheduler adopts it."""
+    from .tasklet import Tasklet
+
+    live = sys._current_frames()
+    with _schedulers_lock:
+        for gone in [i for i in _foreign_mains if i not in live]:
+            del _foreign_mains[gone]
+        t = _foreign_mains.get(tid)
+    if t is None:
+        t = Tasklet._make_main(None, None, tid)
+        with _schedulers_lock:
+            t = _foreign_mains.setdefault(tid, t)
+    return t
 
 
 _graveyard: list[Any] = []  # suspended greenlets of unbound tasklets: never resumed, never freed

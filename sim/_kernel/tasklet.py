@@ -15,9 +15,11 @@ import greenlet
 
 from . import scheduler as _kernel
 from .bomb import TaskletExit, bomb, make_bomb
+from .cargs import NOARG, at_most, exactly_one, no_arguments, required
 from .scheduler import (
     HOOKS,
     Scheduler,
+    _foreign_mains,
     _graveyard,
     _schedulers,
     _schedulers_lock,
@@ -26,6 +28,14 @@ from .scheduler import (
 from .tasklet_state import TaskletState
 
 _ids = itertools.count(1)
+
+
+def _not_restorable() -> None:
+    """What an unpickled tasklet that had started runs: its frames were not pickled."""
+    raise RuntimeError(
+        "the tasklet was pickled after it had started: its frames (on a greenlet's C "
+        "stack) were not pickled, so it cannot be resumed"
+    )
 
 
 class _PyCore:
@@ -77,14 +87,16 @@ class Tasklet(TaskletState, _Core):
         func: Callable[..., Any] | None = None,
         args: Any = None,
         kwargs: Any = None,
-        *,
+        *more: Any,
         name: str | None = None,
     ) -> None:
+        if more:
+            raise at_most("tasklet", 3, more)
         self.name = name
         if func is not None or args is not None or kwargs is not None:
             self.bind(func, args, kwargs)
 
-    def _init_state(self, sched: Scheduler) -> None:
+    def _init_state(self, sched: Scheduler | None) -> None:
         self.id = next(_ids)
         self._sched: Scheduler | None = sched
         self.greenlet: Any = None
@@ -114,20 +126,33 @@ class Tasklet(TaskletState, _Core):
         self._profile: Any = None
 
     @classmethod
-    def _make_main(cls, sched: Scheduler, g: Any) -> Tasklet:
-        t = object.__new__(cls)
+    def _make_main(cls, sched: Scheduler | None, g: Any, tid: int | None = None) -> Tasklet:
+        """A thread's main tasklet.  Without ``sched``: the main tasklet of live thread
+        ``tid`` that has not used the kernel yet (``get_thread_info`` shows it); the thread's
+        scheduler adopts that same object when it is made."""
+        if sched is not None:
+            tid = sched.thread_id
+        assert tid is not None
+        with _schedulers_lock:
+            t = _foreign_mains.pop(tid, None) if sched is not None else None
+        if t is None:
+            t = object.__new__(cls)
         Tasklet._init_state(t, sched)
         t.greenlet = g
         t._alive = t._started = True
         t._in_ring = True  # main starts as the current tasklet, in the ring
         t.is_main = True
         t.name = "main"
-        t.id = sched.thread_id
+        t.id = t._bound_tid = tid
         return t
 
     # ------------------------------------------------------------------ life cycle
 
-    def bind(self, func: Any = None, args: Any = None, kwargs: Any = None) -> Tasklet:
+    def bind(
+        self, func: Any = None, args: Any = None, kwargs: Any = None, *more: Any
+    ) -> Tasklet:
+        if more:
+            raise at_most("bind", 3, more)
         if func is not None and not callable(func):
             raise TypeError("tasklet function must be a callable or None")
         sched = self._owner()
@@ -169,6 +194,8 @@ class Tasklet(TaskletState, _Core):
 
     def _make_alive(self) -> None:
         sched = self._owner()
+        if not sched.thread_alive:
+            raise RuntimeError("tasklet has no thread")
         hook = HOOKS.on_bind
         if hook is not None:
             hook(self._func)
@@ -204,7 +231,9 @@ class Tasklet(TaskletState, _Core):
 
     __call__ = setup
 
-    def insert(self) -> Tasklet:
+    def insert(self, *more: Any) -> Tasklet:
+        if more:
+            raise no_arguments("insert", more)
         if self._blocked:
             raise RuntimeError("You cannot run a blocked tasklet")
         if not self._alive:
@@ -227,7 +256,9 @@ class Tasklet(TaskletState, _Core):
         sched.ready(self)
         return self
 
-    def remove(self) -> Tasklet:
+    def remove(self, *more: Any) -> Tasklet:
+        if more:
+            raise no_arguments("remove", more)
         if self._blocked:
             raise RuntimeError("You cannot remove a blocked tasklet.")
         sched = self._owner()
@@ -236,11 +267,19 @@ class Tasklet(TaskletState, _Core):
         sched.unready(self)
         return self
 
-    def run(self) -> Any:
-        self._check_runnable()
-        return self._owner().make_current(self, keep_caller=True)
+    def run(self, *more: Any) -> Any:
+        if more:
+            raise no_arguments("run", more)
+        sched = self._check_runnable()
+        if sched.thread_id != threading.get_ident():
+            # Another thread's tasklet: it runs next in its own thread; the caller goes on.
+            _kernel.post(self, first=True)
+            return None
+        return sched.make_current(self, keep_caller=True)
 
-    def switch(self) -> Any:
+    def switch(self, *more: Any) -> Any:
+        if more:
+            raise no_arguments("switch", more)
         sched = self._owner()
         if sched.thread_id != threading.get_ident():
             raise RuntimeError("can't switch to a different thread.")
@@ -250,16 +289,15 @@ class Tasklet(TaskletState, _Core):
             raise RuntimeError("You cannot run an unbound(dead) tasklet")
         return sched.make_current(self, keep_caller=False)
 
-    def _check_runnable(self) -> None:
+    def _check_runnable(self) -> Scheduler:
         if self._blocked:
             raise RuntimeError("You cannot run a blocked tasklet")
         if not self._alive:
             raise RuntimeError("You cannot run an unbound(dead) tasklet")
         sched = self._sched
-        if sched is None:
+        if sched is None or not sched.thread_alive:
             raise RuntimeError("tasklet has no thread")
-        if sched.thread_id != threading.get_ident():
-            raise RuntimeError("can't run a tasklet of a different thread.")
+        return sched
 
     def _owner(self) -> Scheduler:
         sched = self._sched
@@ -270,19 +308,26 @@ class Tasklet(TaskletState, _Core):
     # ------------------------------------------------------------------ exceptions
 
     def throw(
-        self, exc: Any = None, val: Any = None, tb: Any = None, pending: bool = False
+        self, exc: Any = NOARG, val: Any = None, tb: Any = None, pending: bool = False,
+        *more: Any,
     ) -> None:
+        if exc is NOARG or more:
+            raise required("exc") if exc is NOARG else at_most("throw", 4, more)
         b = make_bomb(exc, val, tb)
         self._throw_bomb(b, pending)
 
-    def raise_exception(self, exc_class: Any, *args: Any) -> None:
+    def raise_exception(self, exc_class: Any = NOARG, *args: Any) -> None:
+        if exc_class is NOARG:
+            raise required("exc_class")
         if not (isinstance(exc_class, type) and issubclass(exc_class, BaseException)):
             raise TypeError(
                 "tasklet.raise_exception needs Exception or string subclass as first parameter"
             )
         self._throw_bomb(bomb(exc_class, exc_class(*args)), False)
 
-    def kill(self, pending: bool = False) -> None:
+    def kill(self, pending: bool = False, *more: Any) -> None:
+        if more:
+            raise at_most("kill", 1, more)
         if not self._alive:
             return
         self._throw_bomb(bomb(TaskletExit, TaskletExit()), pending)
@@ -297,11 +342,6 @@ class Tasklet(TaskletState, _Core):
             raise RuntimeError("tasklet has no thread")
         if self is sched.current:
             b.raise_()
-        if not self._started and b.type is not None and issubclass(b.type, TaskletExit):
-            # Never ran: end it without running any of its code.
-            self._finish()
-            sched.forget(self)
-            return
         if sched.trap and not pending:
             raise RuntimeError("switch_trap")
         sched.unwait(self)
@@ -369,10 +409,16 @@ class Tasklet(TaskletState, _Core):
     def _deliver_error(self, sched: Scheduler, b: bomb) -> None:
         """An uncaught error becomes a bomb for the innermost watchdog, or main."""
         target = sched.watchdogs[-1].tasklet if sched.watchdogs else sched.main
+        self._finish()
+        if target._in_ring and target is not sched.current:
+            # It waits its turn in the ring (main called schedule()): the order does not
+            # change, it raises the error when its turn comes, as in Stackless.
+            target.tempval = b
+            sched.die(self, sched.next_after_death(self))
+            return
         sched.unwait(target)
         sched.unready(target)
         target.tempval = b
-        self._finish()
         sched.die(self, target)
 
     def _finish(self) -> None:
@@ -389,7 +435,9 @@ class Tasklet(TaskletState, _Core):
 
     # ------------------------------------------------------------------ flags
 
-    def set_atomic(self, flag: Any) -> bool:
+    def set_atomic(self, flag: Any = NOARG, *more: Any) -> bool:
+        if flag is NOARG or more:
+            raise exactly_one("set_atomic", (flag is not NOARG) + len(more))
         if not isinstance(flag, int):
             raise TypeError("set_atomic needs exactly one bool or integer")
         old = self.atomic
@@ -398,14 +446,18 @@ class Tasklet(TaskletState, _Core):
             self._sched.release_pending()
         return old
 
-    def set_ignore_nesting(self, flag: Any) -> bool:
+    def set_ignore_nesting(self, flag: Any = NOARG, *more: Any) -> bool:
+        if flag is NOARG or more:
+            raise exactly_one("set_ignore_nesting", (flag is not NOARG) + len(more))
         if not isinstance(flag, int):
             raise TypeError("set_ignore_nesting needs exactly one bool or integer")
         old = self.ignore_nesting
         self.ignore_nesting = bool(flag)
         return old
 
-    def bind_thread(self, thread_id: int | None = None) -> None:
+    def bind_thread(self, thread_id: int | None = None, *more: Any) -> None:
+        if more:
+            raise at_most("bind_thread", 1, more)
         if thread_id is None or thread_id == -1:
             thread_id = threading.get_ident()
         if self.scheduled:
@@ -434,14 +486,15 @@ class Tasklet(TaskletState, _Core):
         sched = self._sched
         if sched is not None and sched.current is self:
             raise RuntimeError("You cannot __reduce__ the tasklet which is current.")
+        func, args, kwargs = self._func, self._args, self._kwargs
         if self._started and self._alive:
-            raise RuntimeError(
-                "cannot pickle a running tasklet: greenlet frames cannot be serialised"
-            )
+            # Its frames live on a greenlet's C stack, which cannot be serialised: it pickles
+            # as a Stackless tasklet with C state does, and cannot resume once unpickled.
+            func, args, kwargs = _not_restorable, (), {}
         state = (
-            self._func,
-            self._args,
-            self._kwargs,
+            func,
+            args,
+            kwargs,
             self._alive,
             self.atomic,
             self.ignore_nesting,

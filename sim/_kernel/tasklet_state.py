@@ -71,7 +71,8 @@ class TaskletState:
 
     @property
     def restorable(self) -> bool:
-        return True
+        # The main tasklet's frames sit on the interpreter's own C stack: never restorable.
+        return not self.is_main
 
     @property
     def nesting_level(self) -> int:

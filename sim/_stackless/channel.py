@@ -21,8 +21,15 @@ from collections.abc import Iterator
 from typing import Any
 
 from .._kernel import scheduler as _kernel
-from .._kernel.scheduler import Scheduler, bomb, get_scheduler, make_bomb
+from .._kernel.cargs import NOARG, at_most, exactly_one, no_arguments, required
+from .._kernel.scheduler import Scheduler, _local, bomb, get_scheduler, make_bomb
 from .._kernel.tasklet import Tasklet
+from ..errors import Deadlock
+
+
+def stackless_error(e: Deadlock) -> RuntimeError:
+    """Stackless raises a deadlock as a plain ``RuntimeError``, not Loom's subclass."""
+    return RuntimeError(*e.args).with_traceback(e.__traceback__)
 
 
 def _explode(value: Any) -> Any:
@@ -44,7 +51,7 @@ class channel:  # noqa: N801 - the Stackless name
         self._balance = 0
         self._pref = -1
         self._schedule_all = 0
-        self.closing = False
+        self._closing = False
         self._lock = threading.Lock()  # channels may be shared between threads' schedulers
         return self
 
@@ -59,7 +66,7 @@ class channel:  # noqa: N801 - the Stackless name
 
     @property
     def closed(self) -> bool:
-        return self.closing and self._balance == 0
+        return self._closing and self._balance == 0
 
     @property
     def queue(self) -> Tasklet | None:
@@ -85,42 +92,147 @@ class channel:  # noqa: N801 - the Stackless name
             raise TypeError("preference must be set to a bool or integer")
         self._schedule_all = 1 if value else 0
 
-    def close(self) -> None:
-        self.closing = True
+    @property
+    def closing(self) -> bool:
+        return self._closing
 
-    def open(self) -> None:
-        self.closing = False
+    def close(self, *more: Any) -> None:
+        if more:
+            raise no_arguments("close", more)
+        self._closing = True
+
+    def open(self, *more: Any) -> None:
+        if more:
+            raise no_arguments("open", more)
+        self._closing = False
 
     # ------------------------------------------------------------------ actions
 
-    def send(self, value: Any) -> None:
-        self._action(value, 1)
+    # Discussion: the fast path.  send and receive do the common case inline, as sim.Channel
+    # does: no channel callback, no schedule_all, a partner of the same thread.  Anything else
+    # (and every refusal: block_trap, closing, switch_trap) takes _action, the general path,
+    # which decides afresh; the fast path has changed nothing by then.
+    def send(self, value: Any = NOARG, *more: Any) -> None:
+        if value is NOARG or more:
+            raise exactly_one("send", (value is not NOARG) + len(more))
+        try:
+            sched: Scheduler = _local.sched  # get_scheduler(), inlined: the thread's scheduler
+        except AttributeError:
+            sched = get_scheduler()
+        if _kernel._channel_cb is not None or self._schedule_all:
+            self._action(value, 1)
+            return
+        lock = self._lock
+        lock.acquire()
+        if self._balance < 0:  # a receiver waits
+            w = self._waiters[0]
+            if w._sched is not sched or (self._pref < 0 and sched.trap):
+                lock.release()
+                self._action(value, 1)
+                return
+            self._waiters.popleft()
+            self._balance += 1
+            lock.release()
+            w.tempval = value
+            if self._pref < 0:  # the receiver is preferred: it runs now, we after the others
+                cur = sched.current
+                cur.tempval = None
+                sched.yield_to(cur, w)
+                return
+            sched.ready(w)
+            return
+        cur = sched.current
+        if cur._block_trap or self._closing or sched.trap:
+            lock.release()
+            self._action(value, 1)  # it refuses to block, with the right error
+            return
+        self._waiters.append(cur)
+        self._balance += 1
+        cur.tempval = value
+        sched.wait_on(cur, self, 1)
+        lock.release()
+        try:
+            sched.block(cur)
+        except BaseException as e:
+            self._block_failed(sched, cur, e)
+            raise
+        if cur._xpartner is not None:
+            self._release_partner(cur)
 
-    def receive(self) -> Any:
-        return self._action(None, -1)
+    def receive(self, *more: Any) -> Any:
+        if more:
+            raise no_arguments("receive", more)
+        try:
+            sched: Scheduler = _local.sched  # get_scheduler(), inlined: the thread's scheduler
+        except AttributeError:
+            sched = get_scheduler()
+        if _kernel._channel_cb is not None or self._schedule_all:
+            return self._action(None, -1)
+        lock = self._lock
+        lock.acquire()
+        if self._balance > 0:  # a sender waits
+            w = self._waiters[0]
+            if w._sched is not sched or (self._pref > 0 and sched.trap):
+                lock.release()
+                return self._action(None, -1)
+            self._waiters.popleft()
+            self._balance -= 1
+            lock.release()
+            v = w.tempval
+            w.tempval = None
+            if self._pref > 0:  # the sender is preferred: it runs now, we after the others
+                cur = sched.current
+                cur.tempval = v
+                v = sched.yield_to(cur, w)
+                cur.tempval = None
+                return v
+            sched.ready(w)
+            if v.__class__ is bomb:
+                v.raise_()
+            return v
+        cur = sched.current
+        if cur._block_trap or self._closing or sched.trap:
+            lock.release()
+            return self._action(None, -1)  # it refuses to block, with the right error
+        self._waiters.append(cur)
+        self._balance -= 1
+        cur.tempval = None
+        sched.wait_on(cur, self, -1)
+        lock.release()
+        return self._block(sched, cur, -1)
 
-    def send_exception(self, exc: Any, *args: Any) -> None:
+    def send_exception(self, exc: Any = NOARG, *args: Any) -> None:
+        if exc is NOARG:
+            raise required("exc")
         if not (isinstance(exc, type) and issubclass(exc, BaseException)):
             raise TypeError(
                 "channel.send_exception needs Exception or string subclass as first parameter"
             )
         self._action(bomb(exc, exc(*args)), 1)
 
-    def send_throw(self, exc: Any, val: Any = None, tb: Any = None) -> None:
+    def send_throw(self, exc: Any = NOARG, val: Any = None, tb: Any = None, *more: Any) -> None:
+        if exc is NOARG or more:
+            raise required("exc") if exc is NOARG else at_most("send_throw", 3, more)
         self._action(make_bomb(exc, val, tb), 1)
 
-    def send_sequence(self, seq: Any) -> int:
+    def send_sequence(self, seq: Any = NOARG, *more: Any) -> int:
+        if seq is NOARG or more:
+            raise exactly_one("send_sequence", (seq is not NOARG) + len(more))
         n = 0
         for item in seq:
             self._action(item, 1)
             n += 1
         return n
 
-    def __iter__(self) -> Iterator[Any]:
+    def __iter__(self, *more: Any) -> Iterator[Any]:
+        if more:
+            raise no_arguments("__iter__", more)
         return self
 
-    def __next__(self) -> Any:
-        if self.closing and self._balance <= 0:
+    def __next__(self, *more: Any) -> Any:
+        if more:
+            raise no_arguments("__next__", more)
+        if self._closing and self._balance <= 0:
             raise StopIteration
         return self._action(None, -1)
 
@@ -219,7 +331,7 @@ class channel:  # noqa: N801 - the Stackless name
     def _enqueue(self, sched: Scheduler, cur: Tasklet, value: Any, d: int) -> None:
         if cur._block_trap:
             raise RuntimeError("this tasklet does not like to be blocked.")
-        if self.closing:
+        if self._closing:
             raise ValueError("Send/receive operation on a closed channel")
         if sched.trap:
             raise RuntimeError("switch_trap")
@@ -231,19 +343,32 @@ class channel:  # noqa: N801 - the Stackless name
     def _block(self, sched: Scheduler, cur: Tasklet, d: int) -> Any:
         try:
             v = sched.block(cur)
-        except BaseException:
-            with self._lock:
-                if cur._blocked and cur._chan is self:  # e.g. deadlock: not left waiting
-                    sched.unwait(cur)
+        except BaseException as e:
+            self._block_failed(sched, cur, e)
             raise
-        finally:
-            partner = cur._xpartner
-            if partner is not None:  # a rendezvous with another thread: release its side
-                cur._xpartner = None
-                _kernel.post(partner)
+        if cur._xpartner is not None:
+            self._release_partner(cur)
         if d < 0:
             cur.tempval = None
         return _explode(v)
+
+    def _block_failed(self, sched: Scheduler, cur: Tasklet, e: BaseException) -> None:
+        """Blocking ``cur`` ended in an error (a deadlock, an exception thrown in): it is not
+        left waiting here; a deadlock is Stackless's plain RuntimeError."""
+        if cur._xpartner is not None:
+            self._release_partner(cur)
+        with self._lock:
+            if cur._blocked and cur._chan is self:
+                sched.unwait(cur)
+        if isinstance(e, Deadlock):
+            raise stackless_error(e) from None
+
+    @staticmethod
+    def _release_partner(cur: Tasklet) -> None:
+        """A rendezvous with another thread's tasklet: let its side go on (``_match_remote``)."""
+        partner = cur._xpartner
+        cur._xpartner = None
+        _kernel.post(partner)  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ pickling
 
@@ -253,7 +378,7 @@ class channel:  # noqa: N801 - the Stackless name
                 "cannot pickle a channel with blocked tasklets: "
                 "greenlet frames cannot be serialised"
             )
-        flags = (self._pref, self._schedule_all, self.closing)
+        flags = (self._pref, self._schedule_all, self._closing)
         return (type(self), (), (self._balance, flags, []))
 
     def __setstate__(self, state: Any) -> None:
@@ -261,10 +386,10 @@ class channel:  # noqa: N801 - the Stackless name
         self._lock = threading.Lock()
         self._waiters = deque()
         self._balance = 0
-        self._pref, self._schedule_all, self.closing = flags
+        self._pref, self._schedule_all, self._closing = flags
 
     def __repr__(self) -> str:
-        closing = " closing" if self.closing else ""
+        closing = " closing" if self._closing else ""
         return f"<{type(self).__name__} balance={self._balance}{closing}>"
 
 

@@ -7,6 +7,7 @@ import sys
 import textwrap
 import traceback
 import types
+from typing import Any
 
 import pytest
 
@@ -59,9 +60,8 @@ def test_error_reaches_main_in_schedule() -> None:
     stackless.tasklet(trace.append)("later")
     with pytest.raises(ValueError) as info:
         stackless.schedule()
-    assert (info.value.args, trace, stackless.getruncount()) == (("in schedule",), [], 2)
-    stackless.schedule()
-    assert trace == ["later"]
+    # main waited its turn in the ring: the tasklet queued before it ran first (real Stackless)
+    assert (info.value.args, trace, stackless.getruncount()) == (("in schedule",), ["later"], 1)
 
 
 def test_error_goes_to_the_innermost_watchdog() -> None:
@@ -186,3 +186,57 @@ def test_tasklet_exit_in_tasklet_does_not_end_the_process() -> None:
         """
     )
     assert (proc.returncode, proc.stdout) == (0, "run returned None\n")
+
+
+# --- argument errors, worded as Stackless's C functions word them -------------------------
+
+_T = stackless.tasklet
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: stackless.getcurrent(1), "getcurrent() takes no arguments (1 given)"),
+        (lambda: stackless.getmain(1), "getmain() takes no arguments (1 given)"),
+        (lambda: stackless.getruncount(1), "getruncount() takes no arguments (1 given)"),
+        (lambda: stackless.schedule(1, 2), "schedule() takes at most 1 argument (2 given)"),
+        (lambda: stackless.run(0, 0, 0, 0, 0, 0), "run() takes at most 5 arguments (6 given)"),
+        (lambda: stackless.get_thread_info(-1, 0, 0),
+         "get_thread_info() takes at most 2 arguments (3 given)"),
+        (lambda: _T(None, None, None, None), "tasklet() takes at most 3 arguments (4 given)"),
+        (lambda: _T().bind(None, None, None, None), "bind() takes at most 3 arguments (4 given)"),
+        (lambda: _T().insert(None), "insert() takes no arguments (1 given)"),
+        (lambda: _T().run(None), "run() takes no arguments (1 given)"),
+        (lambda: _T().kill(False, None), "kill() takes at most 1 argument (2 given)"),
+        (lambda: _T().throw(), "Required argument 'exc' (pos 1) not found"),
+        (lambda: _T().throw(ValueError, None, None, False, 1),
+         "throw() takes at most 4 arguments (5 given)"),
+        (lambda: _T().raise_exception(), "Required argument 'exc_class' (pos 1) not found"),
+        (lambda: _T().set_atomic(), "set_atomic() takes exactly one argument (0 given)"),
+        (lambda: _T().set_atomic(1, 2), "set_atomic() takes exactly one argument (2 given)"),
+        (lambda: stackless.channel().send(), "send() takes exactly one argument (0 given)"),
+        (lambda: stackless.channel().send(1, 2), "send() takes exactly one argument (2 given)"),
+        (lambda: stackless.channel().send_throw(), "Required argument 'exc' (pos 1) not found"),
+        (lambda: stackless.channel().send_sequence(),
+         "send_sequence() takes exactly one argument (0 given)"),
+        (lambda: stackless.channel().close(1), "close() takes no arguments (1 given)"),
+        (lambda: stackless.channel().__next__(1), "__next__() takes no arguments (1 given)"),
+    ],
+)
+def test_argument_errors_read_as_stackless_c_functions(call: Any, message: str) -> None:
+    with pytest.raises(TypeError) as info:
+        call()
+    assert str(info.value) == message
+
+
+def test_channel_state_is_declared_on_the_class() -> None:
+    # Stackless's channel attributes are getset descriptors of the C type.
+    for name in ("balance", "closed", "closing", "preference", "queue", "schedule_all"):
+        assert isinstance(getattr(stackless.channel, name), property), name
+    ch = stackless.channel()
+    ch.close()
+    assert (ch.closing, ch.closed) == (True, True)
+    with pytest.raises(AttributeError):
+        ch.closing = False  # type: ignore[misc]
+    ch.open()
+    assert not ch.closing

@@ -142,3 +142,25 @@ def test_bomb_round_trip() -> None:
     assert type(u) is stackless.bomb
     assert (u.type, type(u.value), u.value.args, u.traceback) == (ValueError, ValueError,
                                                                   ("kept",), None)
+
+
+def test_a_started_tasklet_pickles_but_cannot_resume() -> None:
+    # As a Stackless tasklet with C state (greenlet always switches hard): it pickles without
+    # its frames, and the unpickled tasklet raises RuntimeError when it runs.
+    assert stackless.enable_softswitch(None) is False
+
+    def body() -> None:
+        stackless.schedule_remove()
+        RESULTS.append("resumed")
+
+    t = stackless.tasklet(body)()
+    stackless.run()
+    assert t.paused
+    u = pickle.loads(pickle.dumps(t))
+    assert (u.alive, u.paused) == (True, True)
+    u.insert()
+    with pytest.raises(RuntimeError, match="cannot be resumed"):
+        stackless.run()
+    assert not u.alive
+    t.kill()
+    assert RESULTS == []

@@ -369,3 +369,96 @@ def test_a_tasklet_rebound_from_another_thread_runs_with_run() -> None:
     th.join(JOIN)
     t.run()
     assert (ran, t.alive, stackless.getruncount()) == ([1], False, 1)
+
+
+def _remote_paused(names: list[str], trace: list[str]) -> tuple[list[stackless.tasklet],
+                                                                  threading.Thread]:
+    """Paused tasklets made by a thread that then waits for them to run, and drains."""
+    handed = stackless.channel()
+
+    def work() -> None:
+        done = stackless.channel()
+
+        def body(name: str) -> None:
+            trace.append(name)
+            done.send(None)
+
+        made = [stackless.tasklet(body)(name).remove() for name in names]
+        handed.send(made)
+        for _ in names:
+            done.receive()  # main waits; other threads make its tasklets runnable
+        stackless.run()
+
+    th = in_thread(work)
+    return handed.receive(), th
+
+
+def test_run_of_another_threads_tasklet_runs_it_there_first() -> None:
+    trace: list[str] = []
+    (a, b, c), th = _remote_paused(["a", "b", "c"], trace)
+    try:
+        with stackless.atomic():
+            b.insert()
+            c.insert()
+            assert a.run() is None  # the caller goes on; a runs next in its own thread
+    finally:
+        th.join(JOIN)
+    assert trace == ["a", "b", "c"]
+    assert not th.is_alive()
+
+
+def test_tasklets_of_a_dead_thread_are_dead() -> None:
+    made: list[stackless.tasklet] = []
+
+    def work() -> None:
+        made.append(stackless.tasklet(lambda: None)())  # scheduled there, never run
+        made.append(stackless.tasklet(lambda: None)().remove())  # paused there
+
+    th = in_thread(work)
+    th.join(JOIN)
+    for t in made:
+        assert wait_for(lambda t=t: t.thread_id == -1)  # type: ignore[misc]
+        assert (t.alive, t.scheduled, t.paused, t.next, t.prev) == (False,) * 3 + (None,) * 2
+        with pytest.raises(RuntimeError):
+            t.bind(lambda: None, ())
+        with pytest.raises(RuntimeError):
+            t.run()
+    made[0].bind_thread()  # a dead tasklet of a dead thread can be adopted
+    assert made[0].thread_id == threading.get_ident()
+
+
+def test_every_live_thread_has_a_main_tasklet() -> None:
+    go = threading.Event()
+    th = in_thread(lambda: go.wait(JOIN))  # never uses the kernel
+    try:
+        assert th.ident in stackless.threads
+        assert stackless.threads[0] == threading.main_thread().ident
+        main, current, runcount = stackless.get_thread_info(th.ident)
+        assert (current, runcount, main.is_main, main.thread_id) == (main, 1, True, th.ident)
+        assert stackless.get_thread_info(th.ident)[0] is main
+    finally:
+        go.set()
+        th.join(JOIN)
+
+
+def test_a_thread_adopts_the_main_tasklet_shown_before_it_used_the_kernel() -> None:
+    go = threading.Event()
+    seen: list[object] = []
+
+    def work() -> None:
+        go.wait(JOIN)
+        seen.append(stackless.getmain())
+
+    th = in_thread(work)
+    try:
+        shown = stackless.get_thread_info(th.ident)[0]
+    finally:
+        go.set()
+        th.join(JOIN)
+    assert seen == [shown]
+
+
+def test_the_module_pickles_by_name() -> None:
+    import pickle
+
+    assert pickle.loads(pickle.dumps(stackless)) is stackless

@@ -86,12 +86,13 @@ class _Tracked:
     which each part last changed (``order``: most recent first), how many clients see it,
     and this build's encodings."""
 
-    __slots__ = ("eid", "kind", "pos", "at", "vel", "apos", "avel", "seen_vel", "fields",
-                 "ver", "order", "last", "viewers", "stale", "built", "full", "deltas",
-                 "touched")
+    __slots__ = ("entity", "eid", "kind", "pos", "at", "vel", "apos", "avel", "seen_vel",
+                 "fields", "ver", "order", "last", "viewers", "stale", "built", "full",
+                 "deltas", "touched")
 
     def __init__(self, e: Entity, build: int, tick: int, touched: list[_Tracked]) -> None:
         state = e.state()
+        self.entity = e  # (sync drops it when the world says it was despawned)
         self.eid = e.id
         self.kind: str = state.pop("kind")
         self.pos = _q(e.pos)  # the anchor: where it was at tick `at`, quantised
@@ -251,6 +252,9 @@ class Sync:
         self._tracked: dict[int, _Tracked] = {}
         self._touched: list[_Tracked] = []
         self._reckon = _Reckoning(world)
+        # A record bigger than a frame less its header can never be sent.
+        self._max_record = max_frame - 256
+        self._too_big: set[int] = set()
         self._build = 0
         self._counts = dict.fromkeys(("full", "delta", "sent", "encoded", "bytes", "deferred"), 0)
         world.take_changes()  # start the world's change log
@@ -350,18 +354,20 @@ class Sync:
         tracked = self._tracked
         for eid in changes.despawned:
             tracked.pop(eid, None)
+        reckon = self._reckon
+        get = tracked.get
         for eid in changes.moved:
-            t = tracked.get(eid)
+            t = get(eid)
             if t is not None:
                 if t.viewers:
-                    t.motion(self._entity(eid), build, tick, self._reckon)
+                    t.motion(t.entity, build, tick, reckon)
                 else:
                     t.stale = True
         for eid, names in changes.fields.items():
             t = tracked.get(eid)
             if t is not None:
                 if t.viewers:
-                    t.changed_fields(self._entity(eid), names, build)
+                    t.changed_fields(t.entity, names, build)
                 else:
                     t.stale = True
 
@@ -387,8 +393,14 @@ class Sync:
         grid = self.world.grid
         x, y = c.pos
         now = set(grid.query_radius(x, y, c.radius))
-        if c.visible:
-            now.update(c.visible.intersection(grid.query_radius(x, y, c.leave)))
+        # Those it saw and are now beyond the enter radius stay while within the leave
+        # radius: usually a few, each checked alone (cheaper than a second, wider query).
+        leave2 = c.leave * c.leave
+        for eid in c.visible - now:
+            if eid in grid:
+                ex, ey = grid.position(eid)
+                if grid.distance2(x, y, ex, ey) <= leave2:
+                    now.add(eid)
         gone = c.visible - now
         came = now - c.visible
         c.visible = now
@@ -400,7 +412,7 @@ class Sync:
                 t = tracked[eid] = _Tracked(self._entity(eid), self._build, self.world.tick,
                                             self._touched)
             elif t.stale and not t.viewers:
-                t.refresh(self._entity(eid), self._build, self.world.tick, self._reckon)
+                t.refresh(t.entity, self._build, self.world.tick, self._reckon)
             t.viewers += 1
 
     def _unsee(self, ids: Iterable[int]) -> None:
@@ -431,8 +443,10 @@ class Sync:
                 if rec is not None:
                     cands.append((eid, rec))
         sent = cands
-        if sum(len(r) for _, r in cands) > self.budget or len(cands) > MAX_RECORDS:
+        size = sum(len(r) for _, r in cands)
+        if size > self.budget or len(cands) > MAX_RECORDS:
             sent = self._nearest_within_budget(c, cands)
+            size = sum(len(r) for _, r in sent)
         # What the client holds once it applied this snapshot, and as of which build: an
         # entity whose record did not fit keeps the base's version (the client's copy is
         # that old); one that entered but did not fit is not held: it enters again later.
@@ -440,7 +454,10 @@ class Sync:
             removed: list[int] = []
             known: dict[int, int] = {}
         else:
-            removed = sorted(base.keys() - c.visible)[:MAX_RECORDS]  # (the rest: next time)
+            # Removals fill what the records left of the frame (9 bytes each at most); the
+            # rest leave in the next snapshot.
+            room = min(MAX_RECORDS, (self.max_frame - 256 - size) // 9)
+            removed = sorted(base.keys() - c.visible)[:room]
             known = base.copy()
             for eid in removed:
                 del known[eid]
@@ -473,7 +490,15 @@ class Sync:
         out: list[tuple[int, bytes]] = []
         room = self.budget
         for item in sorted(cands, key=d2)[:MAX_RECORDS]:
-            room -= len(item[1])
+            size = len(item[1])
+            if size > self._max_record:  # could never be sent: say so once, skip it
+                if item[0] not in self._too_big:
+                    self._too_big.add(item[0])
+                    log.error("entity %d: a %d-byte record does not fit in a snapshot "
+                              "frame (%d bytes): it is not sent", item[0], size,
+                              self.max_frame)
+                continue
+            room -= size
             if room < 0 and out:
                 break
             out.append(item)

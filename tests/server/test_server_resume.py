@@ -113,7 +113,12 @@ def test_an_idle_timeout_keeps_the_session_and_a_protocol_violation_ends_it() ->
                        "0.5") as server:
         sleeper = server.client("sleeper")
         first = sleeper.connect()
-        time.sleep(1.5)  # no poll(): its PINGs go unanswered, the server closes it
+        # No poll() (a polling client acknowledges snapshots, which keeps it alive): its
+        # PINGs go unanswered and the server closes it.
+        deadline = time.monotonic() + 10
+        while "IDLE_TIMEOUT" not in server.log():
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
         with pytest.raises(ConnectionClosed) as closed:
             while True:
                 sleeper.poll(0.1)

@@ -241,3 +241,16 @@ def test_removing_a_client_releases_what_it_saw(world: World) -> None:
     assert 1 not in sync and sync.build(0.0) == []
     with pytest.raises(ValueError):
         Sync(world, budget=70_000)
+
+
+def test_a_record_too_big_for_any_frame_is_skipped_and_logged(
+        world: World, caplog: pytest.LogCaptureFixture) -> None:
+    big = world.spawn(Rock, pos=(1.0, 1.0), tags=["x" * 200] * 20)  # ~4 KB of fields
+    small = world.spawn(Rock, pos=(2.0, 2.0))
+    sync = Sync(world, budget=1000, max_frame=2048)
+    sync.add(1, (0.0, 0.0))
+    for want in ([small.id], [], []):  # the small one entered once; the big one never
+        snap = frames(sync)[1]
+        assert [e.id for e in snap.entities] == want
+        sync.ack(1, snap.num)
+    assert [r.message.count(f"entity {big.id}:") for r in caplog.records] == [1]

@@ -160,7 +160,7 @@ class Worker:
                 time.sleep(delay)
             n = plan.first + i
             client = Client(plan.host, plan.port, plan.name or f"bot-{n}", plan.token,
-                            timeout=CONNECT_TIMEOUT,
+                            timeout=CONNECT_TIMEOUT, input_rate=math.inf,  # paced here
                             parse_message=parse_from_server if plan.check_snapshots
                             else parse_light)
             try:

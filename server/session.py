@@ -115,6 +115,9 @@ class Session:
         """num of the first SNAPSHOT sent on this connection: older ones are no base."""
         self.input_seq = 0
         """seq of the last INPUT handed to the avatar (SNAPSHOT.input_ack)."""
+        self.input_read = 0
+        self.call_seq = 0
+        """seq of the last INPUT and CALL read: a resumed connection's first ones must be above."""
         self.left_at: float | None = None  # wall clock (monotonic) of the drop, while parked
         self.expiry: Any = None  # the grace timer's handle while parked
         self.refused = 0  # INPUTs and CALLs answered with an ERROR
@@ -185,6 +188,7 @@ class Session:
             conn.send(Result(seq, value))
 
     def _input(self, conn: Connection, message: Input) -> None:
+        self.input_read = message.seq
         self._ack(message.ack)
         try:
             self._check_input(message.payload)
@@ -201,6 +205,7 @@ class Session:
 
     def _call(self, conn: Connection, message: Call) -> None:
         avatar, seq = self.avatar, message.seq
+        self.call_seq = seq
         what = f"CALL {seq} {message.method}"
         if avatar is None or not avatar.alive:
             self._refuse(conn, ErrorCode.NOT_ALLOWED, f"{what}: your avatar is gone", seq)

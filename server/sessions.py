@@ -136,7 +136,7 @@ class Sessions:
             return
         session.token = secrets.token_urlsafe(24)
         self._by_token[session.token] = session
-        self._attach(session, conn)
+        self._attach(session, conn, resumed=hello.resume is not None)
         log.info("%s: welcome %r as client %d%s", conn.peer, name, session.id,
                  " (resumed)" if hello.resume is not None else "")
 
@@ -174,7 +174,11 @@ class Sessions:
         session.left_at = None
         return session
 
-    def _attach(self, session: Session, conn: Connection) -> None:
+    def _attach(self, session: Session, conn: Connection, *, resumed: bool) -> None:
+        # INPUT and CALL seq (docs/protocol.md §9.3): 1 and 1 on a fresh session; after a
+        # resume, anything above what this session last read (those sent on the old
+        # connection after the drop are lost); then one more each time.
+        conn.expect_seqs(session.input_read + 1, session.call_seq + 1, exactly=not resumed)
         session.conn = conn
         session.acked = 0  # a base acknowledged on another connection is not used
         session.first_num = session.snapshot_num + 1

@@ -5,6 +5,7 @@ takes the session over without waiting for the server to notice the drop."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 
@@ -136,3 +137,38 @@ def test_an_idle_timeout_keeps_the_session_and_a_protocol_violation_ends_it() ->
         assert refused_resume(server, "cheat", welcome.resume_token) == ErrorCode.RESUME_FAILED
         result = server.stop()
     assert "session ended (kicked)" in result.stderr
+
+
+def closed_with(client: Client) -> ErrorCode | int | None:
+    """Poll until the server closes `client`; the ERROR code it gave."""
+    deadline = time.monotonic() + 10
+    with pytest.raises(ConnectionClosed) as closed:
+        while time.monotonic() < deadline:
+            client.poll(0.05)
+    return closed.value.code
+
+
+def test_input_seq_starts_at_one_and_after_a_resume_only_goes_up() -> None:
+    """docs/protocol.md §9.3 on the server: a fresh session's first INPUT is 1; a resumed
+    connection's first may skip ahead (what the old one sent after the drop is lost) but not
+    go back; each next is one more."""
+    with ServerProcess("--world-arg", "npcs=0") as server:
+        early = server.client("early", input_rate=math.inf)
+        early.connect()
+        early._pacer.seq = 1  # its first INPUT is seq 2
+        early.send_input({"thrust": 1.0, "turn": 0.0, "fire": False})
+        assert closed_with(early) == ErrorCode.BAD_MESSAGE
+
+        mover = server.client("mover", input_rate=math.inf)
+        mover.connect()
+        for _ in range(3):
+            mover.send_input({"thrust": 1.0, "turn": 0.0, "fire": False})
+        poll_until(mover, lambda m: isinstance(m, Snapshot) and m.input_ack == 3)
+        mover.reconnect()
+        mover._pacer.seq = 10  # 4 … 10 were "lost" with the old connection
+        mover.send_input({"thrust": 0.5, "turn": 0.0, "fire": False})
+        poll_until(mover, lambda m: isinstance(m, Snapshot) and m.input_ack == 11)
+        mover._pacer.seq = 5  # back below what the server read
+        mover.send_input({"thrust": 0.5, "turn": 0.0, "fire": False})
+        assert closed_with(mover) == ErrorCode.BAD_MESSAGE
+        server.stop()

@@ -107,6 +107,8 @@ static int
 charge_budget(PyObject *sched, PyObject *cur, Budget *bu)
 {
     long long used = bu->base - bu->n - bu->r, b = bu->slice;
+    if (used < 0)  /* BUDGET is process-wide: another thread reset it meanwhile */
+        used = 0;
     put_borrowed(sched, s_pending_irq, Py_False);
     CORE(cur)->units += used;
     if (bu->irq != Py_None) {

@@ -33,7 +33,7 @@ def on_check(sched: Scheduler, weight: int) -> None:
     sched.hard_due = False
     if hard and _kernel._other_due(sched):
         FLAG.append(1)  # another thread's tasklet must still see it
-    used = 0 if hard else sched.budget_base - (BUDGET.n + BUDGET.r)
+    used = 0 if hard else max(0, sched.budget_base - (BUDGET.n + BUDGET.r))  # (see hand_over)
     cur.units += used
     irq = sched.irq
     if irq is not None and irq.total:

@@ -221,6 +221,8 @@ class Scheduler:
             # inlined, because in deterministic mode this runs at nearly every switch and the
             # call was a third of a wake. Keep in step with next_budget().
             used = self.budget_base - BUDGET.n - BUDGET.r
+            if used < 0:  # BUDGET is process-wide: another thread reset it meanwhile
+                used = 0
             self.pending_irq = False
             cur.units += used
             b = self.slice_budget

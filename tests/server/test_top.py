@@ -38,7 +38,7 @@ def test_once_shows_real_tasklets_busiest_first(server: ServerProcess) -> None:
     assert lines[3].split() == ["ID", "NAME", "CPU%", "SW/s", "PRE/s", "TIME"]
     rows = [line.split() for line in lines[4:]]
     names = [" ".join(r[1:-4]) for r in rows]  # ID, NAME (may have spaces), 4 numbers
-    assert names[0] == "burner#1.behaviour"  # it burns 20,000 iterations a tick
+    assert names[0] == "burner#1.behaviour"  # it burns 3,000 iterations a tick
     assert "sleeper#6.behaviour" in names
     assert sum(n.startswith("walker#") for n in names) >= 3
     shares = [float(r[-4]) for r in rows]

@@ -70,6 +70,7 @@ class EchoServer:
 
     def __init__(self, resume_grace: float) -> None:
         self.resume_grace = resume_grace
+        self.started = time.monotonic()  # WELCOME.server_time counts from here
         self.sessions: dict[str, Session] = {}
         # Tokens of sessions without a connection, oldest drop first (dicts keep insertion
         # order): expiry pops from the front instead of walking every session.
@@ -118,7 +119,7 @@ class EchoServer:
         self.sessions[session.token] = session
         conn.user = session
         conn.send(Welcome(session.client_id, session.token, TICK_RATE, SNAPSHOT_RATE,
-                          time.time()))
+                          time.monotonic() - self.started))
         log.info("%s: welcome %r as client %d%s", conn.peer, hello.name, session.client_id,
                  " (resumed)" if hello.resume is not None else "")
 

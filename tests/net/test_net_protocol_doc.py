@@ -262,7 +262,7 @@ def test_welcome_rates_are_above_0_up_to_1000(rate: float, ok: bool) -> None:
 # ---- §9.6 clocks, §9.7 BYE ------------------------------------------------------------
 
 
-def test_welcome_is_unix_time_and_ping_is_the_servers_monotonic_clock() -> None:
+def test_welcome_is_seconds_since_the_server_started_and_ping_its_monotonic_clock() -> None:
     echo = EchoProcess("--ping-interval", "0.2", "--idle-timeout", "5")
     try:
         sock = socket.create_connection(("127.0.0.1", echo.port), timeout=5.0)
@@ -274,7 +274,7 @@ def test_welcome_is_unix_time_and_ping_is_the_servers_monotonic_clock() -> None:
         welcome, ping = got[:2]
         assert isinstance(welcome, Welcome) and isinstance(ping, Ping)
         # Same machine: the server's clocks are ours. (A minute of slack: a loaded machine.)
-        assert abs(welcome.server_time - time.time()) < 60
+        assert 0.0 <= welcome.server_time < 60  # the echo started a moment ago
         assert abs(ping.time - time.monotonic()) < 60
         assert abs(ping.time - time.time()) > 3600  # not Unix time
     finally:

@@ -23,8 +23,7 @@ def run_fuzz(*args: str, timeout: float = 180.0) -> subprocess.CompletedProcess[
 
 
 def test_twenty_seconds_against_the_echo_demo(tmp_path: Path) -> None:
-    # The Loom server joins here: `python -m server --port 0` prints the same listening
-    # line; its honest clients then measure snapshot lateness instead of echoes.
+    # (The same against the dedicated server: the next test.)
     log = (tmp_path / "echo.log").open("w")
     echo = subprocess.Popen([sys.executable, "-m", "demos.echo", "--port", "0", "--stats",
                              "--log-level", "ERROR"], cwd=ROOT, stdout=subprocess.PIPE,
@@ -55,6 +54,35 @@ def test_twenty_seconds_against_the_echo_demo(tmp_path: Path) -> None:
     assert mem["before"] and mem["after"] and mem["peak"][1] >= mem["before"][1]
     stats = json.loads(next(line[6:] for line in out.splitlines() if line.startswith("stats ")))
     assert stats["accepted"] >= report["connections"] - report["refused"]
+
+
+def test_twenty_seconds_against_the_server(tmp_path: Path) -> None:
+    # The dedicated server with its built-in world: honest clients measure snapshot
+    # lateness and count skipped snapshots; the attacks are the same as against the echo.
+    log = (tmp_path / "server.log").open("w")
+    server = subprocess.Popen([sys.executable, "-m", "server", "--port", "0", "--log-level",
+                               "ERROR"], cwd=ROOT, stdout=subprocess.PIPE, stderr=log,
+                              text=True)
+    try:
+        assert server.stdout is not None
+        port = server.stdout.readline().split(":")[-1].strip()
+        done = run_fuzz("--port", port, "--seconds", "20", "--honest", "3", "--json")
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        report: dict[str, Any] = json.loads(done.stdout)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.communicate(timeout=30)
+        log.close()
+    assert server.returncode == 0
+    assert "Traceback" not in (tmp_path / "server.log").read_text()
+    assert report["failures"] == [] and report["alive"]
+    assert report["connections"] >= 100, report
+    assert {"BAD_FRAME", "BAD_MESSAGE"} <= set(report["rejections"]), report["rejections"]
+    assert "INTERNAL" not in report["rejections"]
+    honest = report["honest"]
+    assert honest["mode"] == "snapshots" and honest["losses"] == []
+    mem = report["server"]
+    assert mem["pid"] == server.pid and mem["before"] and mem["after"]
 
 
 def test_hostile_server_mode_keeps_the_client_within_its_rules() -> None:

@@ -49,9 +49,12 @@ HELLO = encode_message(Hello(1, "fuzz"))
 
 
 def session(rng: random.Random, inputs: int = 3) -> bytes:
-    """HELLO, a few INPUTs and a PING: what an honest client sends first."""
-    return HELLO + b"".join(encode_message(Input(i, 0, {"i": i, "r": rng.random()}))
-                            for i in range(1, inputs + 1)) + encode_message(Ping(7, 1.0))
+    """HELLO, a few INPUTs and a PING: what an honest client sends first. The payload is the
+    standard movement payload, which the echo echoes and the server's worlds accept."""
+    return HELLO + b"".join(
+        encode_message(Input(i, 0, {"thrust": round(rng.uniform(-1, 1), 3), "turn": 0.0,
+                                    "fire": False}))
+        for i in range(1, inputs + 1)) + encode_message(Ping(7, 1.0))
 
 
 def _field_cases() -> list[tuple[str, bool, bytes]]:

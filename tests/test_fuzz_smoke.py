@@ -22,45 +22,13 @@ def run_fuzz(*args: str, timeout: float = 180.0) -> subprocess.CompletedProcess[
                           capture_output=True, text=True, timeout=timeout)
 
 
-def test_twenty_seconds_against_the_echo_demo(tmp_path: Path) -> None:
-    # (The same against the dedicated server: the next test.)
-    log = (tmp_path / "echo.log").open("w")
-    echo = subprocess.Popen([sys.executable, "-m", "demos.echo", "--port", "0", "--stats",
-                             "--log-level", "ERROR"], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=log, text=True)
-    try:
-        assert echo.stdout is not None
-        port = echo.stdout.readline().split(":")[-1].strip()
-        done = run_fuzz("--port", port, "--seconds", "20", "--honest", "3", "--json")
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-        report: dict[str, Any] = json.loads(done.stdout)
-    finally:
-        echo.send_signal(signal.SIGTERM)
-        out, _ = echo.communicate(timeout=30)
-        log.close()
-    assert echo.returncode == 0
-    assert "Traceback" not in (tmp_path / "echo.log").read_text()
-    assert report["failures"] == [] and report["alive"]
-    assert report["connections"] >= 100, report
-    assert set(report["by_attack"]) >= {"random_bytes", "fields", "open_close", "deep"}
-    assert {"BAD_FRAME", "BAD_MESSAGE"} <= set(report["rejections"]), report["rejections"]
-    assert "INTERNAL" not in report["rejections"]
-    honest = report["honest"]
-    assert honest["mode"] == "echo" and honest["losses"] == []
-    assert honest["received"] == honest["sent"] > 0
-    assert all(honest["latency_ms"][phase]["n"] > 0 for phase in ("before", "during", "after"))
-    mem = report["server"]
-    assert mem["pid"] == echo.pid  # found by its listening port
-    assert mem["before"] and mem["after"] and mem["peak"][1] >= mem["before"][1]
-    stats = json.loads(next(line[6:] for line in out.splitlines() if line.startswith("stats ")))
-    assert stats["accepted"] >= report["connections"] - report["refused"]
-
-
-def test_twenty_seconds_against_the_server(tmp_path: Path) -> None:
-    # The dedicated server with its built-in world: honest clients measure snapshot
-    # lateness and count skipped snapshots; the attacks are the same as against the echo.
-    log = (tmp_path / "server.log").open("w")
-    server = subprocess.Popen([sys.executable, "-m", "server", "--port", "0", "--log-level",
+def fuzz_twenty_seconds(module: list[str], tmp_path: Path
+                        ) -> tuple[dict[str, Any], int, str]:
+    """Start `python -m MODULE... --port 0` (stderr to a log), fuzz it for 20 s with three
+    honest clients, SIGTERM it: (the fuzz report, its exit status, what it printed)."""
+    log_path = tmp_path / "server.log"
+    log = log_path.open("w")
+    server = subprocess.Popen([sys.executable, "-m", *module, "--port", "0", "--log-level",
                                "ERROR"], cwd=ROOT, stdout=subprocess.PIPE, stderr=log,
                               text=True)
     try:
@@ -71,18 +39,37 @@ def test_twenty_seconds_against_the_server(tmp_path: Path) -> None:
         report: dict[str, Any] = json.loads(done.stdout)
     finally:
         server.send_signal(signal.SIGTERM)
-        server.communicate(timeout=30)
+        out, _ = server.communicate(timeout=30)
         log.close()
-    assert server.returncode == 0
-    assert "Traceback" not in (tmp_path / "server.log").read_text()
+    assert "Traceback" not in log_path.read_text()
     assert report["failures"] == [] and report["alive"]
     assert report["connections"] >= 100, report
     assert {"BAD_FRAME", "BAD_MESSAGE"} <= set(report["rejections"]), report["rejections"]
     assert "INTERNAL" not in report["rejections"]
-    honest = report["honest"]
-    assert honest["mode"] == "snapshots" and honest["losses"] == []
     mem = report["server"]
-    assert mem["pid"] == server.pid and mem["before"] and mem["after"]
+    assert mem["pid"] == server.pid  # found by its listening port
+    assert mem["before"] and mem["after"] and mem["peak"][1] >= mem["before"][1]
+    return report, server.returncode, out
+
+
+def test_twenty_seconds_against_the_echo_demo(tmp_path: Path) -> None:
+    report, status, out = fuzz_twenty_seconds(["demos.echo", "--stats"], tmp_path)
+    assert status == 0
+    assert set(report["by_attack"]) >= {"random_bytes", "fields", "open_close", "deep"}
+    honest = report["honest"]
+    assert honest["mode"] == "echo" and honest["losses"] == []
+    assert honest["received"] == honest["sent"] > 0
+    assert all(honest["latency_ms"][phase]["n"] > 0 for phase in ("before", "during", "after"))
+    stats = json.loads(next(line[6:] for line in out.splitlines() if line.startswith("stats ")))
+    assert stats["accepted"] >= report["connections"] - report["refused"]
+
+
+def test_twenty_seconds_against_the_server(tmp_path: Path) -> None:
+    # The dedicated server with its built-in world: honest clients measure snapshot
+    # lateness and count skipped snapshots; the attacks are the same as against the echo.
+    report, status, _ = fuzz_twenty_seconds(["server"], tmp_path)
+    assert status == 0
+    assert report["honest"]["mode"] == "snapshots" and report["honest"]["losses"] == []
 
 
 def test_hostile_server_mode_keeps_the_client_within_its_rules() -> None:

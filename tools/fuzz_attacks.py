@@ -33,9 +33,8 @@ from net import (
     Welcome,
     encode_message,
     parse_from_server,
-    to_wire,
 )
-from tools.fuzz_hostile import BAD_VALUES, deep_raw, frame_of, raw_frame
+from tools.fuzz_hostile import BAD_VALUES, deep_raw, field_mutations, frame_of, raw_frame
 
 Action = tuple[Any, ...]
 # ("send", bytes) | ("wait", seconds) | ("welcome",) | ("eof", timeout) | ("rst",)
@@ -61,17 +60,9 @@ def _field_cases() -> list[tuple[str, bool, bytes]]:
     """Every field of every client message replaced by every bad value, before and after
     HELLO: (name, after_hello, frame)."""
     out = []
-    for message in CLIENT_MESSAGES:
-        wire = to_wire(message)
-        for index in range(len(wire) + 1):
-            for bad in BAD_VALUES:
-                obj = list(wire)
-                if index < len(wire):
-                    obj[index] = bad
-                else:
-                    obj.append(bad)
-                for after in (False, True):
-                    out.append((f"{type(message).__name__}[{index}]", after, frame_of(obj)))
+    for message, index, _, obj in field_mutations(CLIENT_MESSAGES):
+        for after in (False, True):
+            out.append((f"{type(message).__name__}[{index}]", after, frame_of(obj)))
     return out
 
 

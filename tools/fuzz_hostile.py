@@ -19,7 +19,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from net import (
@@ -111,11 +111,10 @@ def raw_frame(body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + body
 
 
-def cases(rng: random.Random) -> Iterator[Case]:
-    """Every hostile-server case, in a fixed order (the mutations are seeded by `rng`)."""
-    welcome = encode_message(WELCOME)
-    # every field of every server message, during the handshake and after it
-    for message in SERVER_MESSAGES:
+def field_mutations(messages: Iterable[Any]) -> Iterator[tuple[Any, int, Any, list[Any]]]:
+    """Each message's wire array with one field replaced by each of BAD_VALUES (and with
+    each of them appended: one field too many): (message, index, bad value, array)."""
+    for message in messages:
         wire = to_wire(message)
         for index in range(len(wire) + 1):
             for bad in BAD_VALUES:
@@ -123,13 +122,21 @@ def cases(rng: random.Random) -> Iterator[Case]:
                 if index < len(wire):
                     obj[index] = bad
                 else:
-                    obj.append(bad)  # one field too many
-                name = f"{type(message).__name__}[{index}]={_short(bad)}"
-                body = frame_of(obj)
-                if isinstance(message, Welcome):
-                    yield Case("handshake " + name, body)
-                else:
-                    yield Case("after welcome " + name, welcome + body)
+                    obj.append(bad)
+                yield message, index, bad, obj
+
+
+def cases(rng: random.Random) -> Iterator[Case]:
+    """Every hostile-server case, in a fixed order (the mutations are seeded by `rng`)."""
+    welcome = encode_message(WELCOME)
+    # every field of every server message, during the handshake and after it
+    for message, index, bad, obj in field_mutations(SERVER_MESSAGES):
+        name = f"{type(message).__name__}[{index}]={_short(bad)}"
+        body = frame_of(obj)
+        if isinstance(message, Welcome):
+            yield Case("handshake " + name, body)
+        else:
+            yield Case("after welcome " + name, welcome + body)
     # garbage, broken framing, mutated msgpack
     for name, tail in [("zero length", b"\0\0\0\0"), ("too large", struct.pack(">I", 1 << 20)),
                        ("0xc1", raw_frame(b"\xc1")), ("trailing", raw_frame(b"\x91\x07\x01")),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -21,6 +22,12 @@ import pytest
 import sim
 from sim import _preempt
 from sim._kernel import scheduler as _kernel
+
+# A shell without job control starts a background command (`make test &`) with SIGINT ignored,
+# and every subprocess inherits that: the tests that stop a server, `tools.top` or
+# `tools.bots` with Ctrl-C would then wait forever. The suite's children get the default.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _live_greenlets() -> int:

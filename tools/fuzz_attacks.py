@@ -22,7 +22,6 @@ from typing import Any
 from net import (
     Bye,
     Call,
-    Decoder,
     Error,
     ErrorCode,
     Hello,
@@ -32,9 +31,9 @@ from net import (
     Pong,
     Welcome,
     encode_message,
-    parse_from_server,
 )
 from tools.fuzz_hostile import BAD_VALUES, deep_raw, field_mutations, frame_of, raw_frame
+from tools.fuzz_inbound import Inbound
 
 Action = tuple[Any, ...]
 # ("send", bytes) | ("wait", seconds) | ("welcome",) | ("eof", timeout) | ("rst",)
@@ -176,14 +175,15 @@ class AttackStats:
 
 
 class Attacker:
-    """One socket running one script."""
+    """One socket running one script. `got`: what the server sent it but SNAPSHOTs (those
+    are only counted, in `inbound.snapshots`)."""
 
-    __slots__ = ("actions", "decoder", "got", "kind", "out", "read", "sock", "until")
+    __slots__ = ("actions", "got", "inbound", "kind", "out", "read", "sock", "until")
 
     def __init__(self, kind: str, sock: socket.socket, actions: list[Action]) -> None:
         self.kind, self.sock = kind, sock
         self.actions: Iterator[Action] = iter(actions)
-        self.decoder = Decoder(1 << 20)
+        self.inbound = Inbound()
         self.out = bytearray()
         self.got: list[Any] = []
         self.read = True
@@ -322,8 +322,7 @@ class Attackers:
             self.finish(a, rst=False)
             return
         try:
-            for obj in a.decoder.feed(data):
-                message = parse_from_server(obj)
+            for message in a.inbound.feed(data):
                 a.got.append(message)
                 if isinstance(message, Error) and message.ref is None:
                     self.stats.rejections[_code_name(message.code)] += 1

@@ -49,6 +49,7 @@ def fuzz_twenty_seconds(module: list[str], tmp_path: Path
     mem = report["server"]
     assert mem["pid"] == server.pid  # found by its listening port
     assert mem["before"] and mem["after"] and mem["peak"][1] >= mem["before"][1]
+    assert report["slowest_pass_ms"] > 0  # (how late the fuzzer itself was, for the reader)
     return report, server.returncode, out
 
 

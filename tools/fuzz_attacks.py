@@ -178,6 +178,7 @@ class AttackStats:
     by_class: Counter[str] = dataclasses.field(default_factory=Counter)
     rejections: Counter[str] = dataclasses.field(default_factory=Counter)
     problems: list[str] = dataclasses.field(default_factory=list)
+    slowest_pass: float = 0.0  # seconds: the loop's longest pass (a split session's pace)
 
     def problem(self, text: str) -> None:
         if len(self.problems) < 50:
@@ -188,7 +189,8 @@ class Attacker:
     """One socket running one script. `got`: what the server sent it but SNAPSHOTs (those
     are only counted, in `inbound.snapshots`)."""
 
-    __slots__ = ("actions", "got", "inbound", "kind", "out", "read", "sock", "until")
+    __slots__ = ("actions", "got", "inbound", "kind", "last_send", "longest_pause", "out",
+                 "read", "sock", "until")
 
     def __init__(self, kind: str, sock: socket.socket, actions: list[Action]) -> None:
         self.kind, self.sock = kind, sock
@@ -198,6 +200,11 @@ class Attacker:
         self.got: list[Any] = []
         self.read = True
         self.until: tuple[str, float] | None = None  # what it waits for, until when
+        # Our own pacing: the longest time between two sends of this script, outside the
+        # waits for the server (a loop that falls behind shows here, not as the server's
+        # fault).
+        self.last_send: float | None = None
+        self.longest_pause = 0.0
 
 
 class Attackers:
@@ -272,7 +279,7 @@ class Attackers:
     def timed_out(self, a: Attacker) -> None:
         if a.until and a.until[0] == "expect":
             self.stats.problem(f"{a.kind}: no WELCOME for a valid session split at every "
-                               f"byte; got {[type(m).__name__ for m in a.got]}")
+                               f"byte; got {[type(m).__name__ for m in a.got]}{_paced(a)}")
 
     def advance(self, a: Attacker) -> None:
         """Run the script until it has to wait (for time, for the server) or ends."""
@@ -280,6 +287,9 @@ class Attackers:
         for action in a.actions:
             what = action[0]
             if what == "send":
+                if a.last_send is not None:
+                    a.longest_pause = max(a.longest_pause, now - a.last_send)
+                a.last_send = now
                 a.out += action[1]
                 if not self.flush(a):
                     return
@@ -290,6 +300,7 @@ class Attackers:
                     a.until = ("time", now + action[1])
                     return
             elif what in ("welcome", "expect"):
+                a.last_send = None  # (waiting for the server is no pause of ours)
                 if not any(isinstance(m, Welcome) for m in a.got):
                     a.until = ("welcome" if what == "welcome" else "expect", now + 10.0)
                     return
@@ -352,7 +363,7 @@ class Attackers:
             self.timed_out(a)
         elif a.kind == "split" and any(isinstance(m, Error) for m in a.got):
             self.stats.problem(f"split: a valid session split at every byte was refused: "
-                               f"{next(m for m in a.got if isinstance(m, Error))}")
+                               f"{next(m for m in a.got if isinstance(m, Error))}{_paced(a)}")
         self.sel.unregister(a.sock)
         if rst:  # SO_LINGER 0: close() sends RST instead of FIN
             a.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -370,9 +381,15 @@ class Attackers:
         next_tick = 0.0
         while (now := time.monotonic()) < end:
             self.step(0.005)
+            self.stats.slowest_pass = max(self.stats.slowest_pass, time.monotonic() - now)
             if now >= next_tick:
                 tick()
                 next_tick = now + 0.25
+
+
+def _paced(a: Attacker) -> str:
+    """How late our own sends were: a refusal after long pauses of ours is the fuzzer's."""
+    return f" (our longest pause between two sends: {a.longest_pause:.2f} s)"
 
 
 def _code_name(code: int) -> str:

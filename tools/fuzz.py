@@ -158,6 +158,7 @@ def fuzz_server(args: argparse.Namespace) -> dict[str, Any]:
         "connections": stats.connections, "refused": stats.refused,
         "by_attack": dict(stats.by_class), "rejections": dict(stats.rejections.most_common()),
         "server": mem, "honest": honest_report, "problems": list(stats.problems),
+        "slowest_pass_ms": round(stats.slowest_pass * 1000, 1),
         "alive": alive(host, port, pid),
     }
     report["failures"] = verdict(report, args.rss_slack * 1024 * 1024)
@@ -220,7 +221,8 @@ def text(report: dict[str, Any]) -> str:
                  f"connections: {report['connections']} (refused {report['refused']}); "
                  + ", ".join(f"{k} {v}" for k, v in sorted(report["by_attack"].items())),
                  "rejections by code: " + (", ".join(f"{k} {v}" for k, v in
-                                                     report["rejections"].items()) or "none")]
+                                                     report["rejections"].items()) or "none"),
+                 f"attackers' loop: slowest pass {report['slowest_pass_ms']} ms"]
         if mem.get("before"):
             peak, after = mem.get("peak") or (None, None), mem.get("after") or (None, None)
             lines.append(f"server RSS: before {mib(mem['before'][0])}, peak {mib(peak[0])}, "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import functools
 import math
 import random
 import selectors
@@ -22,7 +23,6 @@ from typing import Any
 from net import (
     Bye,
     Call,
-    Decoder,
     Error,
     ErrorCode,
     Hello,
@@ -32,9 +32,9 @@ from net import (
     Pong,
     Welcome,
     encode_message,
-    parse_from_server,
 )
 from tools.fuzz_hostile import BAD_VALUES, deep_raw, field_mutations, frame_of, raw_frame
+from tools.fuzz_inbound import Inbound
 
 Action = tuple[Any, ...]
 # ("send", bytes) | ("wait", seconds) | ("welcome",) | ("eof", timeout) | ("rst",)
@@ -67,6 +67,20 @@ def _field_cases() -> list[tuple[str, bool, bytes]]:
 
 
 FIELD_CASES = _field_cases()
+
+
+# Encoded once: building them took a pass of the attackers' loop 50-200 ms each time, and
+# that loop paces the sessions split at every byte.
+@functools.cache
+def _slow_reader_flood() -> tuple[Action, ...]:
+    big = ["y" * 250] * 14
+    return tuple(a for i in range(1, 3000)
+                 for a in (("send", encode_message(Input(i, 0, big))), ("wait", 0.02)))
+
+
+@functools.cache
+def _flood_inputs() -> bytes:
+    return b"".join(encode_message(Input(i, 0, i)) for i in range(1, 2001))
 
 
 class Scripts:
@@ -129,15 +143,10 @@ class Scripts:
         """Never reads: 50 INPUTs/s (under the rate limit) of ~3.5 KB, echoed back into a
         4 KiB receive window, until the server gives up on it (SLOW_READER) and our sends
         fail, or 60 s pass."""
-        big = ["y" * 250] * 14
-        flood: list[Action] = []
-        for i in range(1, 3000):
-            flood += [("send", encode_message(Input(i, 0, big))), ("wait", 0.02)]
-        return [("noread",), ("send", HELLO), *flood, ("rst",)]
+        return [("noread",), ("send", HELLO), *_slow_reader_flood(), ("rst",)]
 
     def flood(self) -> list[Action]:
-        inputs = b"".join(encode_message(Input(i, 0, i)) for i in range(1, 2001))
-        return [("send", HELLO), ("welcome",), ("send", inputs), ("eof", 8.0)]
+        return [("send", HELLO), ("welcome",), ("send", _flood_inputs()), ("eof", 8.0)]
 
     def deep(self) -> list[Action]:
         levels = self.rng.choice([9, 100, 600, 990, 1000, 1023, 1024, 1030, 3000])
@@ -169,6 +178,7 @@ class AttackStats:
     by_class: Counter[str] = dataclasses.field(default_factory=Counter)
     rejections: Counter[str] = dataclasses.field(default_factory=Counter)
     problems: list[str] = dataclasses.field(default_factory=list)
+    slowest_pass: float = 0.0  # seconds: the loop's longest pass (a split session's pace)
 
     def problem(self, text: str) -> None:
         if len(self.problems) < 50:
@@ -176,18 +186,25 @@ class AttackStats:
 
 
 class Attacker:
-    """One socket running one script."""
+    """One socket running one script. `got`: what the server sent it but SNAPSHOTs (those
+    are only counted, in `inbound.snapshots`)."""
 
-    __slots__ = ("actions", "decoder", "got", "kind", "out", "read", "sock", "until")
+    __slots__ = ("actions", "got", "inbound", "kind", "last_send", "longest_pause", "out",
+                 "read", "sock", "until")
 
     def __init__(self, kind: str, sock: socket.socket, actions: list[Action]) -> None:
         self.kind, self.sock = kind, sock
         self.actions: Iterator[Action] = iter(actions)
-        self.decoder = Decoder(1 << 20)
+        self.inbound = Inbound()
         self.out = bytearray()
         self.got: list[Any] = []
         self.read = True
         self.until: tuple[str, float] | None = None  # what it waits for, until when
+        # Our own pacing: the longest time between two sends of this script, outside the
+        # waits for the server (a loop that falls behind shows here, not as the server's
+        # fault).
+        self.last_send: float | None = None
+        self.longest_pause = 0.0
 
 
 class Attackers:
@@ -262,7 +279,7 @@ class Attackers:
     def timed_out(self, a: Attacker) -> None:
         if a.until and a.until[0] == "expect":
             self.stats.problem(f"{a.kind}: no WELCOME for a valid session split at every "
-                               f"byte; got {[type(m).__name__ for m in a.got]}")
+                               f"byte; got {[type(m).__name__ for m in a.got]}{_paced(a)}")
 
     def advance(self, a: Attacker) -> None:
         """Run the script until it has to wait (for time, for the server) or ends."""
@@ -270,6 +287,9 @@ class Attackers:
         for action in a.actions:
             what = action[0]
             if what == "send":
+                if a.last_send is not None:
+                    a.longest_pause = max(a.longest_pause, now - a.last_send)
+                a.last_send = now
                 a.out += action[1]
                 if not self.flush(a):
                     return
@@ -280,6 +300,7 @@ class Attackers:
                     a.until = ("time", now + action[1])
                     return
             elif what in ("welcome", "expect"):
+                a.last_send = None  # (waiting for the server is no pause of ours)
                 if not any(isinstance(m, Welcome) for m in a.got):
                     a.until = ("welcome" if what == "welcome" else "expect", now + 10.0)
                     return
@@ -322,8 +343,7 @@ class Attackers:
             self.finish(a, rst=False)
             return
         try:
-            for obj in a.decoder.feed(data):
-                message = parse_from_server(obj)
+            for message in a.inbound.feed(data):
                 a.got.append(message)
                 if isinstance(message, Error) and message.ref is None:
                     self.stats.rejections[_code_name(message.code)] += 1
@@ -343,7 +363,7 @@ class Attackers:
             self.timed_out(a)
         elif a.kind == "split" and any(isinstance(m, Error) for m in a.got):
             self.stats.problem(f"split: a valid session split at every byte was refused: "
-                               f"{next(m for m in a.got if isinstance(m, Error))}")
+                               f"{next(m for m in a.got if isinstance(m, Error))}{_paced(a)}")
         self.sel.unregister(a.sock)
         if rst:  # SO_LINGER 0: close() sends RST instead of FIN
             a.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -361,9 +381,15 @@ class Attackers:
         next_tick = 0.0
         while (now := time.monotonic()) < end:
             self.step(0.005)
+            self.stats.slowest_pass = max(self.stats.slowest_pass, time.monotonic() - now)
             if now >= next_tick:
                 tick()
                 next_tick = now + 0.25
+
+
+def _paced(a: Attacker) -> str:
+    """How late our own sends were: a refusal after long pauses of ours is the fuzzer's."""
+    return f" (our longest pause between two sends: {a.longest_pause:.2f} s)"
 
 
 def _code_name(code: int) -> str:

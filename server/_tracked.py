@@ -12,7 +12,7 @@ from typing import Any
 from net import dequantise, encode_record, quantise
 from sim import Entity, World
 
-__all__ = ["TOLERANCE", "Reckoning", "Tracked"]
+__all__ = ["TOLERANCE", "Ledger", "Reckoning", "Tracked"]
 
 #: How far a client's dead-reckoned position may be from the server's before the server
 #: sends a new anchor (world units; docs/protocol.md §4 promises 1/32).
@@ -48,6 +48,18 @@ class Reckoning:
         return min(dx, self.w - dx) > TOLERANCE or min(dy, self.h - dy) > TOLERANCE
 
 
+class Ledger:
+    """What the current build did to the tracked entities, shared by all of them: the ids
+    whose state changed (``changed``: a new set each build, kept by the Sync) and the
+    entities that encoded a record (``touched``)."""
+
+    __slots__ = ("changed", "touched")
+
+    def __init__(self) -> None:
+        self.changed: set[int] = set()
+        self.touched: list[Tracked] = []
+
+
 def _same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b and (
         type(a) is not float or math.copysign(1.0, a) == math.copysign(1.0, b))
@@ -60,9 +72,9 @@ class Tracked:
 
     __slots__ = ("entity", "eid", "kind", "pos", "at", "vel", "apos", "avel", "seen_vel",
                  "fields", "ver", "order", "last", "viewers", "stale", "built", "full",
-                 "deltas", "touched")
+                 "deltas", "ledger")
 
-    def __init__(self, e: Entity, build: int, tick: int, touched: list[Tracked]) -> None:
+    def __init__(self, e: Entity, build: int, tick: int, ledger: Ledger) -> None:
         state = e.state()
         self.entity = e  # (sync drops it when the world says it was despawned)
         self.eid = e.id
@@ -84,14 +96,17 @@ class Tracked:
         self.built = -1
         self.full: bytes | None = None
         self.deltas: dict[int, bytes] = {}
-        self.touched = touched  # the Sync's list of entities encoded in this build
+        self.ledger = ledger  # the Sync's record of this build
+        ledger.changed.add(self.eid)
 
     def _bump(self, part: str, build: int) -> None:
         if self.ver[part] != build:
             self.order.remove(part)
             self.order.insert(0, part)
             self.ver[part] = build
-            self.last = build
+            if self.last != build:
+                self.last = build
+                self.ledger.changed.add(self.eid)
 
     def motion(self, e: Entity, build: int, tick: int, reckon: Reckoning) -> None:
         """Dead reckoning: a new anchor when the velocity changed or the client's estimate
@@ -137,7 +152,7 @@ class Tracked:
             self.built = build
             self.full = None
             self.deltas = {}
-            self.touched.append(self)
+            self.ledger.touched.append(self)
         if base_version is None:
             if self.full is None:
                 self.full = encode_record(self.eid, self.kind, self.pos, self.vel, self.fields,

@@ -108,17 +108,21 @@ class Client:
     the payload still waiting (the newest wins) and `poll()` sends it when its turn comes, so
     a fast loop stays within the server's message rate. `input_rate=math.inf` sends each
     INPUT at once (a tool that paces itself).
+
+    `spectate=True` joins without an avatar (WELCOME.avatar is None): the view starts at
+    the world's centre and `send_input({"camera": [x, y]})` moves it.
     """
 
     def __init__(self, host: str, port: int, name: str, token: str | None = None, *,
                  timeout: float = 5.0, max_frame: int = DEFAULT_MAX_OUTBOUND,
                  max_send_frame: int = DEFAULT_MAX_INBOUND, send_buffer: int = 256 * KiB,
                  keep: int = 256, keep_bytes: int = 512 * KiB,
-                 input_rate: float | None = None,
+                 input_rate: float | None = None, spectate: bool = False,
                  parse_message: Callable[[object], Message] = parse_from_server) -> None:
         # Refuse a bad name or token here (InvalidMessage) instead of as a server ERROR.
         parse(to_wire(Hello(PROTOCOL_VERSION, name, token)))
         self.host, self.port, self.name, self.token = host, port, name, token
+        self.spectate = spectate
         self.timeout = timeout
         self.max_frame = max_frame  # what we accept from the server (its outbound limit)
         self.max_send_frame = max_send_frame  # what the server accepts from us
@@ -414,7 +418,8 @@ class Client:
 
     def _handshake(self, sock: socket.socket) -> Welcome:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        hello = Hello(PROTOCOL_VERSION, self.name, self.token, self.resume_token)
+        hello = Hello(PROTOCOL_VERSION, self.name, self.token, self.resume_token,
+                      self.spectate)
         deadline = time.monotonic() + self.timeout
         try:
             hello_frame = encode_message(hello, self.max_send_frame)

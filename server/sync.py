@@ -156,6 +156,15 @@ class Sync:
         c.viewpoint = viewpoint
         self._locate(c)
 
+    def viewpoint(self, client_id: int) -> Viewpoint:
+        """What `client_id` looks from: an entity id or a fixed (x, y)."""
+        return self._clients[client_id].viewpoint
+
+    def position(self, client_id: int) -> tuple[float, float]:
+        """The centre of `client_id`'s view at the last build (or when its viewpoint was
+        set): where an avatar it followed was last seen."""
+        return self._clients[client_id].pos
+
     def remove(self, client_id: int) -> None:
         """Stop snapshots for `client_id` (gone for good; a resume keeps it instead)."""
         c = self._clients.pop(client_id, None)

@@ -114,3 +114,11 @@ def test_a_session_whose_avatar_the_world_despawned_becomes_a_spectator_there(
         log = server.log()
         server.log_file.close()
     assert "client 1 'a': session ended (left)" in log  # ended by its BYE, not before
+
+
+def test_parse_camera_as_its_docstring_says() -> None:
+    from server.camera import parse_camera
+
+    assert parse_camera({"camera": [120.0, 80]}, bounds=(2000.0, 2000.0)) == (120.0, 80.0)
+    with pytest.raises(ValueError, match="camera y must be a finite number, got nan"):
+        parse_camera({"camera": [1, math.nan]}, bounds=(2000.0, 2000.0))

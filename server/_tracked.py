@@ -50,14 +50,16 @@ class Reckoning:
 
 class Ledger:
     """What the current build did to the tracked entities, shared by all of them: the ids
-    whose state changed (``changed``: a new set each build, kept by the Sync) and the
-    entities that encoded a record (``touched``)."""
+    whose state changed (``changed``: a new set each build, kept by the Sync), the
+    entities that encoded a record (``touched``) and the world's tick (``tick``: the
+    snapshots' own, which an anchor made then need not repeat)."""
 
-    __slots__ = ("changed", "touched")
+    __slots__ = ("changed", "tick", "touched")
 
     def __init__(self) -> None:
         self.changed: set[int] = set()
         self.touched: list[Tracked] = []
+        self.tick = -1
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -156,7 +158,7 @@ class Tracked:
         if base_version is None:
             if self.full is None:
                 self.full = encode_record(self.eid, self.kind, self.pos, self.vel, self.fields,
-                                          self.at)
+                                          self._at())
             return self.full
         if self.last <= base_version:
             return None
@@ -173,5 +175,10 @@ class Tracked:
             pos = _POS in parts
             rec = self.deltas[k] = encode_record(
                 self.eid, None, self.pos if pos else None, self.vel if _VEL in parts else None,
-                fields or None, self.at if pos else None)
+                fields or None, self._at() if pos else None)
         return rec
+
+    def _at(self) -> int | None:
+        """The anchor's tick for a record: None (`[x, y]`: the snapshot's own tick) when the
+        anchor was made at this build's tick, as a moving entity's often is."""
+        return None if self.at == self.ledger.tick else self.at

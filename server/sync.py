@@ -240,6 +240,7 @@ class Sync:
 
     def _start_build(self, build: int) -> None:
         self._ledger.changed = self._changed_at[build] = set()
+        self._ledger.tick = self.world.tick
         self._changed_at.pop(build - 2 * self.keep, None)
 
     def _changed_since(self, base_build: int) -> set[int]:

@@ -19,3 +19,17 @@ def test_a_small_dense_run_reports_every_measure() -> None:
         assert out[key] > 0
     costs = bench_sync.encode_cost(rounds=100)
     assert set(costs) == {"encode_full_record_us", "encode_delta_record_us"}
+
+
+def test_the_command_line_prints_one_json_object() -> None:
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    done = subprocess.run(
+        [sys.executable, "-m", "tools.bench_sync", "--clients", "5", "--scenario", "spread",
+         "--seconds", "0.5"], cwd=Path(__file__).resolve().parents[2], capture_output=True,
+        text=True, timeout=120, check=True)
+    out = json.loads(done.stdout)
+    assert (out["scenario"], out["clients"], out["entities"]) == ("spread", 5, 205)

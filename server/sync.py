@@ -318,16 +318,19 @@ class Sync:
         grid = self.world.grid
         x, y = c.pos
         now = set(grid.query_radius(x, y, c.radius))
-        # Those it saw and are now beyond the enter radius stay while within the leave
-        # radius: usually a few, each checked alone (cheaper than a second, wider query).
-        leave2 = c.leave * c.leave
-        for eid in c.visible - now:
-            if eid in grid:
-                ex, ey = grid.position(eid)
-                if grid.distance2(x, y, ex, ey) <= leave2:
-                    now.add(eid)
-        gone = c.visible - now
-        came = now - c.visible
+        seen = c.visible
+        came = now - seen
+        gone = seen - now
+        if gone:
+            # Those it saw and are now beyond the enter radius stay while within the leave
+            # radius: usually a few, each checked alone (cheaper than a second, wider query).
+            leave2 = c.leave * c.leave
+            for eid in list(gone):
+                if eid in grid:
+                    ex, ey = grid.position(eid)
+                    if grid.distance2(x, y, ex, ey) <= leave2:
+                        gone.discard(eid)
+                        now.add(eid)
         c.visible = now
         self._unsee(gone)
         tracked = self._tracked

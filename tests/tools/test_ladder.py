@@ -13,9 +13,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_a_two_step_ladder_reports_each_step_from_its_own_server() -> None:
+    # --keep-going: on a busy host a step may miss 90% of the snapshot rate (that is the
+    # ladder's verdict to report, not this test's).
     done = subprocess.run(
         [sys.executable, "-m", "tools.ladder", "--steps", "3,6", "--duration", "2",
-         "--json", "--server-arg=--world-arg", "--server-arg=spread=1"],
+         "--keep-going", "--json", "--server-arg=--world-arg", "--server-arg=spread=1"],
         cwd=ROOT, capture_output=True, text=True, timeout=180, check=False)
     rows = json.loads(done.stdout.strip().splitlines()[-1])
     assert [r["clients"] for r in rows] == [3, 6]

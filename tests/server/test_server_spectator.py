@@ -122,3 +122,21 @@ def test_parse_camera_as_its_docstring_says() -> None:
     assert parse_camera({"camera": [120.0, 80]}, bounds=(2000.0, 2000.0)) == (120.0, 80.0)
     with pytest.raises(ValueError, match="camera y must be a finite number, got nan"):
         parse_camera({"camera": [1, math.nan]}, bounds=(2000.0, 2000.0))
+
+
+def test_sandbox_spread_scatters_ships_over_the_world() -> None:
+    # `--world-arg spread=1` (tools.ladder's scattered load): ships anywhere, not within
+    # 100 units of the centre (the world's RNG is seeded: the same places every run).
+    with ServerProcess("--world-arg", "npcs=0", "--world-arg", "spread=1") as server:
+        clients = [server.client(f"p{i}") for i in range(8)]
+        for c in clients:
+            c.connect()
+        far = 0
+        for c in clients:
+            poll_until(c, lambda m, c=c: isinstance(m, Snapshot) and c.avatar in c.entities)
+            assert c.avatar is not None
+            x, y = c.entities[c.avatar].pos
+            far += max(abs(x - 1000), abs(y - 1000)) > 100
+        assert far >= 6  # (a uniform point lands outside that square 99% of the time)
+        for c in clients:
+            c.close()

@@ -16,11 +16,11 @@ tells sync about clients with ``add`` / ``remove`` / ``ack`` / ``resume``.
 # made at build B is then set arithmetic, done in C, not a loop over the AOI: entered =
 # visible - held, gone = held - visible, changed = visible & held & (changed after B) — the
 # last union shared by every client whose base is of build B — and only those records are
-# looked up.  A record holds the parts changed after B; parts are kept most recent first,
-# so they are a prefix of that list and its length keys the shared encoding.  Positions are
-# dead-reckoned (server/_tracked.py).  The world tells sync what changed
-# (``World.take_changes``), so sync reads only those entities, and only while someone sees
-# them; an entity nobody sees is re-read when it comes into view.
+# looked up (server/_records.py).  A record holds the parts changed after B; parts are kept
+# most recent first, so they are a prefix of that list and its length keys the shared
+# encoding.  Positions are dead-reckoned (server/_tracked.py).  The world tells sync what
+# changed (``World.take_changes``), so sync reads only those entities, and only while
+# someone sees them; an entity nobody sees is re-read when it comes into view.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ from collections.abc import Callable, Iterable, Mapping
 
 from net import DEFAULT_MAX_OUTBOUND, snapshot_frame
 from net import MAX_SNAPSHOT_ENTITIES as MAX_RECORDS
-from server._tracked import Ledger, Reckoning, Tracked
+from server._records import Records
+from server._tracked import Reckoning, Tracked
 from sim import Entity, World
 
 __all__ = ["DEFAULT_BUDGET", "DEFAULT_RADIUS", "KEEP", "Sync", "SyncStatistics"]
@@ -121,13 +122,7 @@ class Sync:
         self.max_frame = max_frame
         self._clients: dict[int, _Client] = {}
         self._tracked: dict[int, Tracked] = {}
-        self._ledger = Ledger()
-        # build -> ids whose state changed in it, for the last `2 * keep` builds: a delta
-        # against a base made at build B sends what changed in the builds after B.
-        self._changed_at: dict[int, set[int]] = {}
-        self._since: dict[int, set[int]] = {}  # this build: base build -> changed after it
-        self._full: dict[int, bytes] = {}  # this build: id -> full record
-        self._deltas: dict[int, dict[int, bytes]] = {}  # this build: base build -> id -> rec
+        self._records = Records(self._tracked, 2 * keep)
         self._reckon = Reckoning(world)
         # A record bigger than a frame less its header can never be sent.
         self._max_record = max_frame - 256
@@ -215,7 +210,7 @@ class Sync:
         applied INPUT seq (a mapping or a function; default 0)."""
         self._build += 1
         build = self._build
-        self._start_build(build)
+        self._records.start(build, self.world.tick)
         self._read_changes(build)
         get_ack: Callable[[int], int]
         if input_acks is None:
@@ -230,48 +225,8 @@ class Sync:
             self._locate(c)
             self._see(c)
             out.append((cid, self._snapshot(c, build, server_time, get_ack(cid))))
-        touched = self._ledger.touched
-        self._counts["encoded"] += sum((t.full is not None) + len(t.deltas) for t in touched)
-        touched.clear()
-        self._since.clear()
-        self._full.clear()
-        self._deltas.clear()
+        self._counts["encoded"] += self._records.end()
         return out
-
-    def _start_build(self, build: int) -> None:
-        self._ledger.changed = self._changed_at[build] = set()
-        self._ledger.tick = self.world.tick
-        self._changed_at.pop(build - 2 * self.keep, None)
-
-    def _changed_since(self, base_build: int) -> set[int]:
-        """Ids whose state changed after build `base_build` (shared by the clients whose
-        bases were made at that build)."""
-        out = self._since.get(base_build)
-        if out is None:
-            at = self._changed_at
-            out = self._since[base_build] = set().union(
-                *[at[b] for b in range(base_build + 1, self._build + 1)])
-        return out
-
-    def _full_records(self, ids: set[int]) -> list[bytes]:
-        """The full records of `ids` (they enter a view), each encoded once per build, in
-        the set's order."""
-        full = self._full
-        tracked = self._tracked
-        for eid in ids - full.keys():
-            full[eid] = tracked[eid].record(None, self._build)  # type: ignore[assignment]
-        return list(map(full.__getitem__, ids))
-
-    def _delta_records(self, base_build: int, ids: set[int]) -> list[bytes]:
-        """The records bringing `ids`, which changed after `base_build`, up to date (each
-        encoded once per build and base build), in the set's order."""
-        recs = self._deltas.get(base_build)
-        if recs is None:
-            recs = self._deltas[base_build] = {}
-        tracked = self._tracked
-        for eid in ids - recs.keys():
-            recs[eid] = tracked[eid].record(base_build, self._build)  # type: ignore[assignment]
-        return list(map(recs.__getitem__, ids))
 
     def _read_changes(self, build: int) -> None:
         changes = self.world.take_changes()
@@ -338,7 +293,7 @@ class Sync:
             t = tracked.get(eid)
             if t is None:
                 t = tracked[eid] = Tracked(self._entity(eid), self._build, self.world.tick,
-                                            self._ledger)
+                                            self._records.ledger)
             elif t.stale and not t.viewers:
                 t.refresh(t.entity, self._build, self.world.tick, self._reckon)
             t.viewers += 1
@@ -353,7 +308,8 @@ class Sync:
     def _snapshot(self, c: _Client, build: int, server_time: float, input_ack: int) -> bytes:
         base_num = 0 if c.fresh else c.acked
         base = c.history.get(base_num) if base_num else None
-        if base is not None and base.build <= build - 2 * self.keep:
+        records = self._records
+        if base is not None and not records.reaches(base.build):
             base = None  # older than the change log reaches (a client that acks late)
         visible = c.visible
         # Set operations do the per-entity work in C: what entered, what changed since the
@@ -362,18 +318,18 @@ class Sync:
         if base is None:
             base_num = 0
             ids = list(visible)
-            recs = self._full_records(visible)
+            recs = records.full(visible)
             n_entered = len(ids)
         else:
             kept = visible & base.ids
             entered = visible - kept
             if base.older:
                 entered -= base.older.keys()
-            changed = kept & self._changed_since(base.build)
+            changed = kept & records.changed_since(base.build)
             ids = [*entered, *changed]
             n_entered = len(entered)
-            recs = self._full_records(entered)
-            recs += self._delta_records(base.build, changed)
+            recs = records.full(entered)
+            recs += records.delta(base.build, changed)
             for eid, version in base.older.items():
                 if eid in visible:
                     rec = self._tracked[eid].record(version, build)

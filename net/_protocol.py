@@ -70,13 +70,15 @@ class MessageType(enum.IntEnum):
 @dataclasses.dataclass(frozen=True, slots=True)
 class Hello:
     """client → server, first message. `token`: auth token; `resume`: a WELCOME's
-    resume token, to get the previous session back after a drop."""
+    resume token, to get the previous session back after a drop; `spectate`: join without
+    an avatar, watching from a camera the client moves (INPUT `{"camera": [x, y]}`)."""
 
     TYPE: ClassVar[MessageType] = MessageType.HELLO
     version: int
     name: str
     token: str | None = None
     resume: str | None = None
+    spectate: bool = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -258,6 +260,9 @@ def to_wire(message: Message) -> list[Any]:
         return [t, message.seq, message.method, list(message.args)]
     if isinstance(message, Error):
         return [t, int(message.code), message.message, message.ref]
+    if isinstance(message, Hello):  # `spectate` is sent only when true
+        return [t, message.version, message.name, message.token, message.resume,
+                *((True,) if message.spectate else ())]
     if isinstance(message, Welcome):
         return [t, message.client_id, message.resume_token, message.tick_rate,
                 message.snapshot_rate, message.server_time, message.avatar,
@@ -288,10 +293,13 @@ def _hello(o: list[Any]) -> Hello:
     version = check_int(o[1], "HELLO.version", 0, UINT32_MAX)
     if version != PROTOCOL_VERSION:
         raise VersionMismatch(version, PROTOCOL_VERSION)
-    _, _, name, token, resume = _fields(o, "HELLO", 3, 5)
+    _, _, name, token, resume, spectate = _fields(o, "HELLO", 3, 6)
+    if type(spectate) is not bool and spectate is not None:
+        raise fail("HELLO.spectate", "expected bool", spectate)
     return Hello(version, check_str(name, "HELLO.name", MAX_NAME_LEN, 1, printable=True),
                  check_optional_str(token, "HELLO.token", MAX_AUTH_TOKEN_LEN),
-                 check_optional_str(resume, "HELLO.resume", MAX_RESUME_TOKEN_LEN))
+                 check_optional_str(resume, "HELLO.resume", MAX_RESUME_TOKEN_LEN),
+                 bool(spectate))
 
 
 def _welcome(o: list[Any]) -> Welcome:

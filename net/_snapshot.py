@@ -18,6 +18,7 @@ __all__ = ["encode_record", "snapshot_frame"]
 
 _HEADER = struct.Struct(">I")
 _SNAPSHOT_FIELDS = 9  # [type, num, base, tick, input_ack, server_time, time_scale, ents, rm]
+_SNAPSHOT_HEAD = bytes((0x90 | _SNAPSHOT_FIELDS,))
 
 
 def encode_record(eid: int, kind: str | None, pos: tuple[int, int] | None,
@@ -56,12 +57,7 @@ def snapshot_frame(num: int, base: int, tick: int, input_ack: int, server_time: 
     body_len += len(tail)
     if body_len > max_frame:
         raise FrameTooLarge(body_len, max_frame, "outbound")
-    out = bytearray(_HEADER.pack(body_len))
-    out += bytes((0x90 | _SNAPSHOT_FIELDS,))
-    out += head[1:]
-    out += array_header(len(records))
-    for record in records:
-        out += record
-    out += tail
+    out = b"".join((_HEADER.pack(body_len), _SNAPSHOT_HEAD, memoryview(head)[1:],
+                    array_header(len(records)), *records, tail))
     assert len(out) == HEADER_SIZE + body_len
-    return bytes(out)
+    return out

@@ -19,7 +19,8 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
-from net._framing import DEFAULT_MAX_INBOUND, DEFAULT_MAX_OUTBOUND, Decoder
+from net._client_socket import RECV_SIZE, History, SocketSide
+from net._framing import DEFAULT_MAX_INBOUND, DEFAULT_MAX_OUTBOUND
 from net._limits import KiB
 from net._mirror import Mirror, MirroredEntity
 from net._pacing import Pacer
@@ -45,7 +46,6 @@ from net._values import check_value
 from net.errors import (
     ConnectionBroken,
     ConnectionClosed,
-    ErrorCode,
     HandshakeFailed,
     NetError,
     ProtocolError,
@@ -55,7 +55,6 @@ __all__ = ["Client"]
 
 log = logging.getLogger(__name__)
 
-_RECV_SIZE = 64 * KiB
 # A poll reads at most this many chunks (256 KiB, four full-size snapshots: an honest
 # server's 20 Hz stream needs a fraction of it per frame), so a server flooding us cannot
 # trap a game loop inside poll(); the rest is read by the next poll.
@@ -66,33 +65,7 @@ _ACKS_PER_SNAPSHOT = 0.5
 _CLOSE_WAIT = 1.0
 
 
-class _History:
-    """The newest messages of one kind, bounded by count and by their wire bytes (a
-    decoded message takes up to ~70 times its frame: counting frames alone, a hostile
-    server's 64 KiB snapshots would make a client hold gigabytes)."""
-
-    __slots__ = ("bytes", "items", "max_bytes", "max_count", "sizes")
-
-    def __init__(self, max_count: int, max_bytes: int) -> None:
-        self.items: collections.deque[Any] = collections.deque()
-        self.sizes: collections.deque[int] = collections.deque()
-        self.max_count, self.max_bytes = max_count, max_bytes
-        self.bytes = 0
-
-    def add(self, item: Any, size: int) -> None:
-        self.items.append(item)
-        self.sizes.append(size)
-        self.bytes += size
-        while len(self.items) > self.max_count or \
-                (self.bytes > self.max_bytes and len(self.items) > 1):
-            self.drop_oldest()
-
-    def drop_oldest(self) -> None:
-        self.items.popleft()
-        self.bytes -= self.sizes.popleft()
-
-
-class Client:
+class Client(SocketSide):
     """A connection to a Loom server. Not thread-safe; use it from one loop.
 
     `timeout` bounds connect + handshake and any send that has to wait for the socket.
@@ -108,17 +81,21 @@ class Client:
     the payload still waiting (the newest wins) and `poll()` sends it when its turn comes, so
     a fast loop stays within the server's message rate. `input_rate=math.inf` sends each
     INPUT at once (a tool that paces itself).
+
+    `spectate=True` joins without an avatar (WELCOME.avatar is None): the view starts at
+    the world's centre and `send_input({"camera": [x, y]})` moves it.
     """
 
     def __init__(self, host: str, port: int, name: str, token: str | None = None, *,
                  timeout: float = 5.0, max_frame: int = DEFAULT_MAX_OUTBOUND,
                  max_send_frame: int = DEFAULT_MAX_INBOUND, send_buffer: int = 256 * KiB,
                  keep: int = 256, keep_bytes: int = 512 * KiB,
-                 input_rate: float | None = None,
+                 input_rate: float | None = None, spectate: bool = False,
                  parse_message: Callable[[object], Message] = parse_from_server) -> None:
         # Refuse a bad name or token here (InvalidMessage) instead of as a server ERROR.
         parse(to_wire(Hello(PROTOCOL_VERSION, name, token)))
         self.host, self.port, self.name, self.token = host, port, name, token
+        self.spectate = spectate
         self.timeout = timeout
         self.max_frame = max_frame  # what we accept from the server (its outbound limit)
         self.max_send_frame = max_send_frame  # what the server accepts from us
@@ -131,8 +108,8 @@ class Client:
         self.welcome: Welcome | None = None
         self.resume_token: str | None = None
         self.latest_snapshot: Snapshot | None = None
-        self._snapshot_history = _History(keep, keep_bytes)
-        self._event_history = _History(keep, keep_bytes)
+        self._snapshot_history = History(keep, keep_bytes)
+        self._event_history = History(keep, keep_bytes)
         self.snapshots: collections.deque[Snapshot] = self._snapshot_history.items
         self.events: collections.deque[Event] = self._event_history.items
         self.rtt: float | None = None
@@ -140,17 +117,7 @@ class Client:
         self._parse = parse_message
         """How a decoded frame from the server becomes a Message: checked field by field by
         default; a load tool may pass one that skips what it does not read."""
-        self.bytes_received = 0
-        self.bytes_sent = 0
-        """Bytes read from and written to the socket, frame headers included, across
-        reconnects (load tools divide them by connected time)."""
-        self._sock: socket.socket | None = None
-        self._sel: selectors.BaseSelector | None = None
-        self._decoder = Decoder(max_frame, sizes=True)
-        self._out = bytearray()
-        self._backlog: list[tuple[Any, int]] = []  # (decoded frame, size) after WELCOME
-        self._deferred: NetError | None = None
-        self._closed: ConnectionClosed | None = None
+        self._init_socket()
         self._pacer = Pacer()
         self._call_seq = 0
         self._ping_nonce = 0
@@ -230,17 +197,6 @@ class Client:
         self._drop()
         self._closed = ConnectionClosed("closed by client")
 
-    def _drain(self, wait: float) -> None:
-        """Read and discard until the server's EOF, at most `wait` seconds."""
-        assert self._sock is not None and self._sel is not None
-        deadline = time.monotonic() + wait
-        while (left := deadline - time.monotonic()) > 0 and self._sel.select(left):
-            try:
-                if not self._sock.recv(_RECV_SIZE):
-                    return
-            except (BlockingIOError, InterruptedError):
-                continue
-
     def __enter__(self) -> Client:
         if self._sock is None:
             self.connect()
@@ -249,12 +205,6 @@ class Client:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
-
-    def fileno(self) -> int:
-        """The socket's fd, for callers that multiplex many clients in one selector."""
-        if self._sock is None:
-            raise ConnectionClosed("not connected")
-        return self._sock.fileno()
 
     # ---- sending ----------------------------------------------------------------------
 
@@ -337,7 +287,7 @@ class Client:
             return
         for _ in range(_MAX_READS_PER_POLL):
             try:
-                data = self._sock.recv(_RECV_SIZE)
+                data = self._sock.recv(RECV_SIZE)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
@@ -409,124 +359,3 @@ class Client:
             self._deferred = exc
         else:
             raise exc
-
-    # ---- internals --------------------------------------------------------------------
-
-    def _handshake(self, sock: socket.socket) -> Welcome:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        hello = Hello(PROTOCOL_VERSION, self.name, self.token, self.resume_token)
-        deadline = time.monotonic() + self.timeout
-        try:
-            hello_frame = encode_message(hello, self.max_send_frame)
-            sock.sendall(hello_frame)
-            self.bytes_sent += len(hello_frame)
-            while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError
-                sock.settimeout(remaining)
-                data = sock.recv(_RECV_SIZE)
-                if not data:
-                    raise HandshakeFailed("server closed the connection during the handshake")
-                self.bytes_received += len(data)
-                objs = self._decoder.feed(data)
-                if objs:
-                    break
-            first = self._parse(objs[0])
-        except TimeoutError:
-            raise HandshakeFailed(f"no WELCOME within {self.timeout} s") from None
-        except ProtocolError as exc:
-            raise HandshakeFailed(f"bad handshake reply: {exc}", exc.code) from exc
-        except OSError as exc:
-            raise HandshakeFailed(f"handshake failed: {exc}") from exc
-        if isinstance(first, Error):
-            raise HandshakeFailed(first.message or "refused by server", first.code)
-        if not isinstance(first, Welcome):
-            raise HandshakeFailed(f"expected WELCOME, got {first.TYPE.name}",
-                                  ErrorCode.BAD_MESSAGE)
-        # The rest came in the same read: poll() handles it first, in order (and reports a
-        # bad one there, once connected, as it would had it come a read later).
-        self._backlog = list(zip(objs[1:], (self._decoder.sizes or [])[1:], strict=True))
-        return first
-
-    def _send(self, message: Message) -> None:
-        if self._sock is None:
-            raise self._closed or ConnectionClosed("not connected")
-        self._out += encode_message(message, self.max_send_frame)
-        self._flush(block=len(self._out) > self.send_buffer)
-
-    def _flush(self, block: bool) -> None:
-        """Send what the socket takes now; if `block`, wait up to `timeout` for the buffer
-        to drain below `send_buffer` (a server that stops reading us is broken)."""
-        deadline = time.monotonic() + self.timeout
-        while self._out and self._sock is not None:
-            try:
-                sent = self._sock.send(self._out)
-            except (BlockingIOError, InterruptedError):
-                sent = 0
-            except OSError as exc:
-                raise self._closed_by_server(f"send failed: {exc}") from exc
-            del self._out[:sent]
-            self.bytes_sent += sent
-            if not block or len(self._out) <= self.send_buffer:
-                return
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise self._closed_by_server(f"server did not read {len(self._out)} bytes "
-                                             f"within {self.timeout} s")
-            with selectors.DefaultSelector() as sel:
-                sel.register(self._sock, selectors.EVENT_WRITE)
-                sel.select(remaining)
-
-    def _closed_by_server(self, why: str) -> NetError:
-        """Sending failed (EPIPE, ECONNRESET, or the server stopped reading): the server may
-        have closed, and it says why before it does. Look for its ERROR or BYE among what it
-        sent and is still unread, so the caller sees RATE_LIMITED (say) rather than a broken
-        pipe; drop the connection either way."""
-        found: NetError = ConnectionBroken(why)
-        sock = self._sock
-        try:
-            while sock is not None:
-                data = sock.recv(_RECV_SIZE, socket.MSG_DONTWAIT)
-                if not data:
-                    break
-                for obj in self._decoder.feed(data):
-                    message = self._parse(obj)
-                    if isinstance(message, Error) and message.ref is None:
-                        found = ConnectionClosed(message.message, message.code)
-                        sock = None
-                        break
-                    if isinstance(message, Bye):
-                        found = ConnectionClosed(f"server said BYE: {message.reason}")
-                        sock = None
-                        break
-        except (OSError, NetError):
-            pass  # nothing more to learn
-        if isinstance(found, ConnectionClosed):
-            log.warning("server closed connection: %s", found)
-            self._closed = found
-        self._drop()
-        return found
-
-    def _send_error_and_drop(self, exc: ProtocolError) -> None:
-        try:
-            self._out += encode_message(Error(exc.code, str(exc)[:200]), self.max_send_frame)
-            self._flush(block=False)
-        except (NetError, OSError):
-            pass
-        self._drop()
-
-    def _drop(self) -> None:
-        if self._sel is not None:
-            self._sel.close()
-            self._sel = None
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
-
-    def _reset(self) -> None:
-        self._decoder = Decoder(self.max_frame, sizes=True)
-        self._out.clear()
-        self._backlog = []
-        self._deferred = None
-        self._closed = None

@@ -28,10 +28,15 @@ class Snapshots:
         self._conns: dict[int, Connection | None] = {}  # client id -> connection last seen
 
     def _viewpoint(self, session: Session) -> Viewpoint:
-        if session.avatar is not None:
-            return session.avatar.id
-        w, h = self.world.size  # a spectator without an avatar looks at the middle
-        return (w / 2, h / 2)
+        """The avatar while it lives; else the session's camera, which starts where the
+        avatar was last seen (a world that despawns an avatar leaves a spectator there)."""
+        avatar = session.avatar
+        if avatar is not None and avatar.alive:
+            return avatar.id
+        if session.camera is None:
+            session.camera = self.sync.position(session.id) if session.id in self.sync else (
+                self.world.size[0] / 2, self.world.size[1] / 2)
+        return session.camera
 
     def send(self, sessions: Iterable[Session], server_time: float) -> int:
         """Queue one SNAPSHOT for each connected session; returns how many."""
@@ -43,8 +48,12 @@ class Snapshots:
             present.add(cid)
             if cid not in sync:
                 sync.add(cid, self._viewpoint(session))
-            elif conn is not None and self._conns.get(cid) is not conn:
-                sync.resume(cid)  # a new connection: the old one's acks are void
+            else:
+                if conn is not None and self._conns.get(cid) is not conn:
+                    sync.resume(cid)  # a new connection: the old one's acks are void
+                view = self._viewpoint(session)
+                if view != sync.viewpoint(cid):
+                    sync.set_viewpoint(cid, view)
             self._conns[cid] = conn
             if conn is not None and not conn.closed:
                 live[cid] = session

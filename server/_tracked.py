@@ -12,7 +12,7 @@ from typing import Any
 from net import dequantise, encode_record, quantise
 from sim import Entity, World
 
-__all__ = ["TOLERANCE", "Reckoning", "Tracked"]
+__all__ = ["TOLERANCE", "Ledger", "Reckoning", "Tracked"]
 
 #: How far a client's dead-reckoned position may be from the server's before the server
 #: sends a new anchor (world units; docs/protocol.md §4 promises 1/32).
@@ -48,6 +48,20 @@ class Reckoning:
         return min(dx, self.w - dx) > TOLERANCE or min(dy, self.h - dy) > TOLERANCE
 
 
+class Ledger:
+    """What the current build did to the tracked entities, shared by all of them: the ids
+    whose state changed (``changed``: a new set each build, kept by the Sync), the
+    entities that encoded a record (``touched``) and the world's tick (``tick``: the
+    snapshots' own, which an anchor made then need not repeat)."""
+
+    __slots__ = ("changed", "tick", "touched")
+
+    def __init__(self) -> None:
+        self.changed: set[int] = set()
+        self.touched: list[Tracked] = []
+        self.tick = -1
+
+
 def _same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b and (
         type(a) is not float or math.copysign(1.0, a) == math.copysign(1.0, b))
@@ -60,9 +74,9 @@ class Tracked:
 
     __slots__ = ("entity", "eid", "kind", "pos", "at", "vel", "apos", "avel", "seen_vel",
                  "fields", "ver", "order", "last", "viewers", "stale", "built", "full",
-                 "deltas", "touched")
+                 "deltas", "ledger")
 
-    def __init__(self, e: Entity, build: int, tick: int, touched: list[Tracked]) -> None:
+    def __init__(self, e: Entity, build: int, tick: int, ledger: Ledger) -> None:
         state = e.state()
         self.entity = e  # (sync drops it when the world says it was despawned)
         self.eid = e.id
@@ -84,14 +98,17 @@ class Tracked:
         self.built = -1
         self.full: bytes | None = None
         self.deltas: dict[int, bytes] = {}
-        self.touched = touched  # the Sync's list of entities encoded in this build
+        self.ledger = ledger  # the Sync's record of this build
+        ledger.changed.add(self.eid)
 
     def _bump(self, part: str, build: int) -> None:
         if self.ver[part] != build:
             self.order.remove(part)
             self.order.insert(0, part)
             self.ver[part] = build
-            self.last = build
+            if self.last != build:
+                self.last = build
+                self.ledger.changed.add(self.eid)
 
     def motion(self, e: Entity, build: int, tick: int, reckon: Reckoning) -> None:
         """Dead reckoning: a new anchor when the velocity changed or the client's estimate
@@ -137,11 +154,11 @@ class Tracked:
             self.built = build
             self.full = None
             self.deltas = {}
-            self.touched.append(self)
+            self.ledger.touched.append(self)
         if base_version is None:
             if self.full is None:
                 self.full = encode_record(self.eid, self.kind, self.pos, self.vel, self.fields,
-                                          self.at)
+                                          self._at())
             return self.full
         if self.last <= base_version:
             return None
@@ -158,5 +175,10 @@ class Tracked:
             pos = _POS in parts
             rec = self.deltas[k] = encode_record(
                 self.eid, None, self.pos if pos else None, self.vel if _VEL in parts else None,
-                fields or None, self.at if pos else None)
+                fields or None, self._at() if pos else None)
         return rec
+
+    def _at(self) -> int | None:
+        """The anchor's tick for a record: None (`[x, y]`: the snapshot's own tick) when the
+        anchor was made at this build's tick, as a moving entity's often is."""
+        return None if self.at == self.ledger.tick else self.at

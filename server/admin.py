@@ -37,10 +37,10 @@ import socketserver
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from .commands import COMMANDS, CommandError
+from .secret_file import SecretError, find_secret
 
 __all__ = [
     "ENV_TOKEN",
@@ -103,36 +103,18 @@ def admin_token(token_file: str | os.PathLike[str] | None, data_dir: str | os.Pa
     """The admin token and where it came from: ``token_file`` if given, else the environment
     variable ``LOOM_ADMIN_TOKEN``, else ``DATA_DIR/admin.token`` (generated there with mode
     0600 on first use).  Raises AdminError when none of them gives a usable token."""
-    if token_file is not None:
-        return _read_token(Path(token_file)), str(token_file)
-    if env.get(ENV_TOKEN):
-        return _check_token(env[ENV_TOKEN].strip(), f"${ENV_TOKEN}"), f"${ENV_TOKEN}"
-    if data_dir is None:
-        raise AdminError(f"the admin console needs a token: --admin-token-file, ${ENV_TOKEN} "
-                         "or --data-dir to generate one in")
-    path = Path(data_dir) / TOKEN_FILE
-    if path.exists():
-        return _read_token(path), str(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    token = secrets.token_urlsafe(32)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process made it meanwhile: use theirs
-        return _read_token(path), str(path)
-    with os.fdopen(fd, "w") as f:
-        f.write(token + "\n")
-    log.info("generated an admin token in %s", path)
-    return token, str(path)
-
-
-def _read_token(path: Path) -> str:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise AdminError(f"cannot read the admin token file {str(path)!r}: {exc}") from None
-    if os.name == "posix" and path.stat().st_mode & 0o077:
-        log.warning("admin token file %s is readable by others (chmod 600 it)", path)
-    return _check_token(text.strip(), str(path))
+        raw, source = find_secret(
+            token_file, ENV_TOKEN, data_dir, TOKEN_FILE, make=lambda: secrets.token_urlsafe(32),
+            what="the admin token", environ=env,
+            missing=f"the admin console needs a token: --admin-token-file, ${ENV_TOKEN} or "
+                    "--data-dir to generate one in")
+        token = raw.decode("utf-8")
+    except SecretError as exc:
+        raise AdminError(str(exc)) from None
+    except UnicodeDecodeError:
+        raise AdminError(f"the admin token in {source} is not UTF-8 text") from None
+    return _check_token(token, source), source
 
 
 def _check_token(token: str, where: str) -> str:

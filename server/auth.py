@@ -14,15 +14,13 @@ import binascii
 import hashlib
 import hmac
 import json
-import logging
 import os
 import secrets
 from collections.abc import Mapping
-from pathlib import Path
+
+from server.secret_file import SecretError, find_secret
 
 __all__ = ["SECRET_ENV", "AuthError", "load_secret", "make_token", "verify"]
-
-log = logging.getLogger("loom.server.auth")
 
 SECRET_ENV = "LOOM_SECRET"
 """Environment variable holding the HMAC key when no --secret-file is named."""
@@ -85,45 +83,15 @@ def load_secret(secret_file: str | None, data_dir: str | None,
                 environ: Mapping[str, str] = os.environ) -> bytes:
     """The HMAC key: from `secret_file`, else $LOOM_SECRET, else `data_dir`/secret, which is
     generated (32 random bytes, hex, mode 0600) the first time. AuthError says what failed."""
-    if secret_file is not None:
-        try:
-            secret = Path(secret_file).read_bytes().strip()
-        except OSError as exc:
-            raise AuthError(f"cannot read secret file {secret_file}: "
-                            f"{exc.strerror or exc}") from None
-        source = f"secret file {secret_file}"
-    elif environ.get(SECRET_ENV):
-        secret = environ[SECRET_ENV].strip().encode("utf-8")
-        source = f"${SECRET_ENV}"
-    elif data_dir is not None:
-        secret = _generated(Path(data_dir) / SECRET_FILE_NAME)
-        source = str(Path(data_dir) / SECRET_FILE_NAME)
-    else:
-        raise AuthError(f"no secret: name a --secret-file, set ${SECRET_ENV} or give a "
-                        "--data-dir to generate one in")
+    try:
+        secret, source = find_secret(
+            secret_file, SECRET_ENV, data_dir, SECRET_FILE_NAME,
+            make=lambda: secrets.token_hex(32), what="secret", environ=environ,
+            missing=f"no secret: name a --secret-file, set ${SECRET_ENV} or give a "
+                    "--data-dir to generate one in")
+    except SecretError as exc:
+        raise AuthError(str(exc)) from None
     if len(secret) < MIN_SECRET_BYTES:
-        raise AuthError(f"the {source} holds {len(secret)} bytes; a secret needs at least "
-                        f"{MIN_SECRET_BYTES}")
-    return secret
-
-
-def _generated(path: Path) -> bytes:
-    """Read `path`, or create it with a new random key readable by its owner alone."""
-    try:
-        return path.read_bytes().strip()
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        raise AuthError(f"cannot read secret file {path}: {exc.strerror or exc}") from None
-    secret = secrets.token_hex(32).encode("ascii")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process made it meanwhile: use theirs
-        return path.read_bytes().strip()
-    except OSError as exc:
-        raise AuthError(f"cannot create secret file {path}: {exc.strerror or exc}") from None
-    with os.fdopen(fd, "wb") as f:
-        f.write(secret + b"\n")
-    log.info("generated a new token secret in %s (mode 0600)", path)
+        raise AuthError(f"the secret in {source} holds {len(secret)} bytes; a secret needs "
+                        f"at least {MIN_SECRET_BYTES}")
     return secret

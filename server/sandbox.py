@@ -73,10 +73,13 @@ def _number(args: dict[str, str], key: str, default: float, hi: float) -> float:
 
 
 def setup(world: World, args: dict[str, str]) -> None:
-    """Spawn `npcs` drones (default 5) at random places. `spacing=D` (default 0: random,
-    within 100 units of the centre) puts the n-th ship that joins D units east of the one
-    before, so who sees whom is known in advance (tests, bots)."""
+    """Spawn `npcs` drones (default 5) at random places. Ships join within 100 units of the
+    centre (everyone sees everyone: the densest load), or with `spread=1` anywhere in the
+    world (the world's RNG: a load whose views overlap as players' do in a big world);
+    `spacing=D` puts the n-th ship that joins D units east of the one before, so who sees
+    whom is known in advance (tests, bots)."""
     count = int(_number(args, "npcs", 5, 100_000))
+    world.sandbox_spread = bool(_number(args, "spread", 0, 1))  # type: ignore[attr-defined]
     world.sandbox_spacing = _number(args, "spacing", 0.0, max(world.size))  # type: ignore[attr-defined]
     world.sandbox_joined = 0  # type: ignore[attr-defined]
     w, h = world.size
@@ -85,10 +88,13 @@ def setup(world: World, args: dict[str, str]) -> None:
 
 
 def on_join(world: World, session: Session) -> Entity:
-    """A new ship named after the player, near the centre (see `spacing` in setup)."""
+    """A new ship named after the player, near the centre (see `spread` and `spacing` in
+    setup)."""
     w, h = world.size
     spacing: float = getattr(world, "sandbox_spacing", 0.0)
-    if spacing:
+    if getattr(world, "sandbox_spread", False):
+        pos = (world.random.uniform(0, w), world.random.uniform(0, h))
+    elif spacing:
         n = world.sandbox_joined  # type: ignore[attr-defined]
         world.sandbox_joined = n + 1  # type: ignore[attr-defined]
         pos = (w / 4 + n * spacing, h / 2)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import sim
 from net import Ack, Call, Error, ErrorCode, Event, Input, ProtocolError, Result
+from server.camera import is_camera, parse_camera
 from sim import LeaveReason
 
 if TYPE_CHECKING:  # net.Connection loads lazily: mypy sees it where it lives
@@ -96,10 +97,13 @@ class Session:
     token of its last WELCOME. The relay tasklet reads `inbox`, which the connection routes
     its INPUTs and CALLs into, and hands them to the avatar: only valid movement payloads
     reach its inbox, only `@exposed` methods run.
+
+    Without a live avatar (a spectator, or the world despawned it) the session watches from
+    `camera`, which its INPUT ``{"camera": [x, y]}`` moves within `bounds`.
     """
 
     def __init__(self, client_id: int, name: str, check_input: InputCheck,
-                 call_result: CallResult) -> None:
+                 call_result: CallResult, bounds: tuple[float, float] = (0.0, 0.0)) -> None:
         self._id = client_id
         self._name = name
         self.token = ""
@@ -121,6 +125,10 @@ class Session:
         self.left_at: float | None = None  # wall clock (monotonic) of the drop, while parked
         self.expiry: Any = None  # the grace timer's handle while parked
         self.refused = 0  # INPUTs and CALLs answered with an ERROR
+        self.camera: tuple[float, float] | None = None
+        """Where the view is centred while the session has no live avatar (None: not set
+        yet; snapshot sync then uses the avatar's last position)."""
+        self.bounds = bounds
         self._check_input = check_input
         self._call_result = call_result
         self.inbox = sim.Channel(capacity=RELAY_CAPACITY, name=f"session {client_id}")
@@ -190,25 +198,46 @@ class Session:
     def _input(self, conn: Connection, message: Input) -> None:
         self.input_read = message.seq
         self._ack(message.ack)
+        avatar = self.avatar
+        steering = avatar is not None and avatar.alive
+        if is_camera(message.payload):
+            self._camera(conn, message, steering)
+            return
         try:
             self._check_input(message.payload)
         except (ValueError, TypeError, ProtocolError) as exc:
             self._refuse(conn, ErrorCode.BAD_MESSAGE, f"INPUT {message.seq}: {exc}",
                          message.seq)
             return
-        avatar = self.avatar
-        if avatar is None or not avatar.alive:
+        if not steering:
+            self._refuse(conn, ErrorCode.NOT_ALLOWED, f"INPUT {message.seq}: you have no "
+                         'avatar (a spectator moves its view with {"camera": [x, y]})',
+                         message.seq)
             return
+        assert avatar is not None
         self.input_seq = message.seq
         # Blocks while the avatar's inbox is full: the backpressure reaches the socket.
         avatar.inbox.send(sim.Message("input", sim.CLIENT, message.payload))
+
+    def _camera(self, conn: Connection, message: Input, steering: bool) -> None:
+        if steering:
+            self._refuse(conn, ErrorCode.NOT_ALLOWED, f"INPUT {message.seq}: camera is for "
+                         "spectators; your view follows your avatar", message.seq)
+            return
+        try:
+            self.camera = parse_camera(message.payload, self.bounds)
+        except ValueError as exc:
+            self._refuse(conn, ErrorCode.BAD_MESSAGE, f"INPUT {message.seq}: {exc}",
+                         message.seq)
+            return
+        self.input_seq = message.seq
 
     def _call(self, conn: Connection, message: Call) -> None:
         avatar, seq = self.avatar, message.seq
         self.call_seq = seq
         what = f"CALL {seq} {message.method}"
         if avatar is None or not avatar.alive:
-            self._refuse(conn, ErrorCode.NOT_ALLOWED, f"{what}: your avatar is gone", seq)
+            self._refuse(conn, ErrorCode.NOT_ALLOWED, f"{what}: you have no avatar", seq)
             return
         try:
             result = sim.call_exposed(avatar, message.method, *message.args)

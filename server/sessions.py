@@ -131,17 +131,24 @@ class Sessions:
         if hello.resume is not None:
             session = self._resume(conn, hello.resume, name)
         else:
-            session = self._join(conn, name)
+            session = self._join(conn, name, hello.spectate)
         if session is None:
             return
         session.token = secrets.token_urlsafe(24)
         self._by_token[session.token] = session
         self._attach(session, conn, resumed=hello.resume is not None)
-        log.info("%s: welcome %r as client %d%s", conn.peer, name, session.id,
-                 " (resumed)" if hello.resume is not None else "")
+        log.info("%s: welcome %r as client %d%s%s", conn.peer, name, session.id,
+                 " (resumed)" if hello.resume is not None else "",
+                 " (spectator)" if session.avatar is None else "")
 
-    def _join(self, conn: Connection, name: str) -> Session | None:
-        session = Session(next(self._ids), name, self.check_input, self.call_result)
+    def _join(self, conn: Connection, name: str, spectate: bool) -> Session | None:
+        session = Session(next(self._ids), name, self.check_input, self.call_result,
+                          self.world.size)
+        if spectate:  # no avatar: the world module is not asked; the view starts mid-world
+            w, h = self.world.size
+            session.camera = (w / 2, h / 2)
+            self._by_id[session.id] = session
+            return session
         try:
             session.avatar = self.module.join(self.world, session)
         except Exception:

@@ -8,16 +8,19 @@ The server calls, once per snapshot period, ``build(server_time, input_acks)`` a
 tells sync about clients with ``add`` / ``remove`` / ``ack`` / ``resume``.
 
 # Discussion: the Quake 3 model.  Every snapshot made for a client is remembered (up to
-# ``keep``) as ``{entity id: version}``: the build at which that snapshot left the client's
-# copy of the entity up to date.  Sync keeps, per entity it tracks, the build at which each
-# part (pos, vel, each field) last changed; a delta against a base holds, per entity, the
-# parts changed after the base's version.  Parts are kept most recent first, so the parts a
-# base needs are a prefix of that list, and the prefix length is the key under which the
-# encoded record is shared: clients with different bases still share bytes whenever they
-# miss the same parts (in practice: the new anchor and velocity after a turn, and the
-# field that changed).  Positions are dead-reckoned (server/_tracked.py).  The world tells
-# sync what changed (``World.take_changes``), so sync reads only those entities, and only
-# while someone sees them; an entity nobody sees is re-read when it comes into view.
+# ``keep``) as what it left the client holding: a set of ids up to date as of the build that
+# made it (an entity unchanged since an older base is up to date now too), plus the few held
+# as of an older build (a record the byte budget deferred, a removal with no room left).
+# Sync keeps, per entity it tracks, the build at which each part (pos, vel, each field)
+# last changed, and per build the set of ids that changed in it.  A delta against a base
+# made at build B is then set arithmetic, done in C, not a loop over the AOI: entered =
+# visible - held, gone = held - visible, changed = visible & held & (changed after B) — the
+# last union shared by every client whose base is of build B — and only those records are
+# looked up (server/_records.py).  A record holds the parts changed after B; parts are kept
+# most recent first, so they are a prefix of that list and its length keys the shared
+# encoding.  Positions are dead-reckoned (server/_tracked.py).  The world tells sync what
+# changed (``World.take_changes``), so sync reads only those entities, and only while
+# someone sees them; an entity nobody sees is re-read when it comes into view.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 from net import DEFAULT_MAX_OUTBOUND, snapshot_frame
 from net import MAX_SNAPSHOT_ENTITIES as MAX_RECORDS
+from server._records import Records
 from server._tracked import Reckoning, Tracked
 from sim import Entity, World
 
@@ -45,6 +49,19 @@ KEEP = 32
 Viewpoint = int | tuple[float, float]
 
 
+class _Held:
+    """What a client holds once it applied one snapshot: ``ids``, up to date as of build
+    ``build``, and ``older``: ids it holds as of an older build (records the byte budget
+    deferred, removals the frame had no room for), with that build."""
+
+    __slots__ = ("build", "ids", "older")
+
+    def __init__(self, build: int, ids: set[int], older: dict[int, int]) -> None:
+        self.build = build
+        self.ids = ids
+        self.older = older
+
+
 class _Client:
     __slots__ = ("cid", "viewpoint", "pos", "radius", "leave", "visible", "history", "acked",
                  "num", "fresh")
@@ -57,7 +74,7 @@ class _Client:
         self.radius = radius
         self.leave = radius * LEAVE_FACTOR
         self.visible: set[int] = set()
-        self.history: dict[int, dict[int, int]] = {}  # num -> {entity id: version}
+        self.history: dict[int, _Held] = {}  # snapshot num -> what it left the client with
         self.acked = 0
         self.num = 0
         self.fresh = True  # the next snapshot is full
@@ -105,7 +122,7 @@ class Sync:
         self.max_frame = max_frame
         self._clients: dict[int, _Client] = {}
         self._tracked: dict[int, Tracked] = {}
-        self._touched: list[Tracked] = []
+        self._records = Records(self._tracked, 2 * keep)
         self._reckon = Reckoning(world)
         # A record bigger than a frame less its header can never be sent.
         self._max_record = max_frame - 256
@@ -133,6 +150,15 @@ class Sync:
         c = self._clients[client_id]
         c.viewpoint = viewpoint
         self._locate(c)
+
+    def viewpoint(self, client_id: int) -> Viewpoint:
+        """What `client_id` looks from: an entity id or a fixed (x, y)."""
+        return self._clients[client_id].viewpoint
+
+    def position(self, client_id: int) -> tuple[float, float]:
+        """The centre of `client_id`'s view at the last build (or when its viewpoint was
+        set): where an avatar it followed was last seen."""
+        return self._clients[client_id].pos
 
     def remove(self, client_id: int) -> None:
         """Stop snapshots for `client_id` (gone for good; a resume keeps it instead)."""
@@ -184,6 +210,7 @@ class Sync:
         applied INPUT seq (a mapping or a function; default 0)."""
         self._build += 1
         build = self._build
+        self._records.start(build, self.world.tick)
         self._read_changes(build)
         get_ack: Callable[[int], int]
         if input_acks is None:
@@ -198,9 +225,7 @@ class Sync:
             self._locate(c)
             self._see(c)
             out.append((cid, self._snapshot(c, build, server_time, get_ack(cid))))
-        touched = self._touched
-        self._counts["encoded"] += sum((t.full is not None) + len(t.deltas) for t in touched)
-        touched.clear()
+        self._counts["encoded"] += self._records.end()
         return out
 
     def _read_changes(self, build: int) -> None:
@@ -248,16 +273,19 @@ class Sync:
         grid = self.world.grid
         x, y = c.pos
         now = set(grid.query_radius(x, y, c.radius))
-        # Those it saw and are now beyond the enter radius stay while within the leave
-        # radius: usually a few, each checked alone (cheaper than a second, wider query).
-        leave2 = c.leave * c.leave
-        for eid in c.visible - now:
-            if eid in grid:
-                ex, ey = grid.position(eid)
-                if grid.distance2(x, y, ex, ey) <= leave2:
-                    now.add(eid)
-        gone = c.visible - now
-        came = now - c.visible
+        seen = c.visible
+        came = now - seen
+        gone = seen - now
+        if gone:
+            # Those it saw and are now beyond the enter radius stay while within the leave
+            # radius: usually a few, each checked alone (cheaper than a second, wider query).
+            leave2 = c.leave * c.leave
+            for eid in list(gone):
+                if eid in grid:
+                    ex, ey = grid.position(eid)
+                    if grid.distance2(x, y, ex, ey) <= leave2:
+                        gone.discard(eid)
+                        now.add(eid)
         c.visible = now
         self._unsee(gone)
         tracked = self._tracked
@@ -265,7 +293,7 @@ class Sync:
             t = tracked.get(eid)
             if t is None:
                 t = tracked[eid] = Tracked(self._entity(eid), self._build, self.world.tick,
-                                            self._touched)
+                                            self._records.ledger)
             elif t.stale and not t.viewers:
                 t.refresh(t.entity, self._build, self.world.tick, self._reckon)
             t.viewers += 1
@@ -280,57 +308,78 @@ class Sync:
     def _snapshot(self, c: _Client, build: int, server_time: float, input_ack: int) -> bytes:
         base_num = 0 if c.fresh else c.acked
         base = c.history.get(base_num) if base_num else None
+        records = self._records
+        if base is not None and not records.reaches(base.build):
+            base = None  # older than the change log reaches (a client that acks late)
+        visible = c.visible
+        # Set operations do the per-entity work in C: what entered, what changed since the
+        # base (shared by every client with a base of the same build), and only those.
+        older: dict[int, int] = {}
         if base is None:
             base_num = 0
-        tracked = self._tracked
-        cands: list[tuple[int, bytes]] = []
-        if base is None:
-            for eid in c.visible:
-                cands.append((eid, tracked[eid].record(None, build)))  # type: ignore[arg-type]
+            ids = list(visible)
+            recs = records.full(visible)
+            n_entered = len(ids)
         else:
-            held = base.get
-            for eid in c.visible:
-                t = tracked[eid]
-                version = held(eid)
-                if version is not None and t.last <= version:
-                    continue  # the common case: nothing new since the base
-                rec = t.record(version, build)
-                if rec is not None:
-                    cands.append((eid, rec))
-        sent = cands
-        size = sum(len(r) for _, r in cands)
-        if size > self.budget or len(cands) > MAX_RECORDS:
-            sent = self._nearest_within_budget(c, cands)
-            size = sum(len(r) for _, r in sent)
-        # What the client holds once it applied this snapshot, and as of which build: an
-        # entity whose record did not fit keeps the base's version (the client's copy is
-        # that old); one that entered but did not fit is not held: it enters again later.
-        if base is None:
-            removed: list[int] = []
-            known: dict[int, int] = {}
-        else:
-            # Removals fill what the records left of the frame (9 bytes each at most); the
-            # rest leave in the next snapshot.
-            room = min(MAX_RECORDS, (self.max_frame - 256 - size) // 9)
-            removed = sorted(base.keys() - c.visible)[:room]
-            known = base.copy()
-            for eid in removed:
-                del known[eid]
-        for eid, _ in sent:
-            known[eid] = build
+            kept = visible & base.ids
+            entered = visible - kept
+            if base.older:
+                entered -= base.older.keys()
+            changed = kept & records.changed_since(base.build)
+            ids = [*entered, *changed]
+            n_entered = len(entered)
+            recs = records.full(entered)
+            recs += records.delta(base.build, changed)
+            for eid, version in base.older.items():
+                if eid in visible:
+                    rec = self._tracked[eid].record(version, build)
+                    if rec is not None:
+                        ids.append(eid)
+                        recs.append(rec)
+                        older[eid] = version  # until it is sent
+        size = sum(map(len, recs))
+        held = visible
+        deferred = 0
+        if size > self.budget or len(recs) > MAX_RECORDS:
+            sent = self._nearest_within_budget(c, list(zip(ids, recs, strict=True)))
+            deferred = len(recs) - len(sent)
+            unsent = set(ids).difference([eid for eid, _ in sent])
+            recs = [r for _, r in sent]
+            size = sum(map(len, recs))
+            # The client's copy of a deferred record stays as old as the base's (one that
+            # entered and did not fit is not held: it enters again later).
+            held = visible - unsent
+            if base is not None:
+                entering = set(ids[:n_entered])
+                for eid in unsent:
+                    if eid not in entering and eid not in older:
+                        older[eid] = base.build
+        for eid in [e for e in older if e in held]:
+            del older[eid]  # sent: up to date
+        removed: list[int] = []
+        if base is not None:
+            gone = base.ids - kept
+            if base.older:
+                gone |= base.older.keys() - visible
+            if gone:
+                # Removals fill what the records left of the frame (9 bytes each at most);
+                # the rest leave in the next snapshot, the client's copy as old as it was.
+                room = min(MAX_RECORDS, (self.max_frame - 256 - size) // 9)
+                ordered = sorted(gone)
+                removed = ordered[:room]
+                for eid in ordered[room:]:
+                    older[eid] = base.older.get(eid, base.build)
         c.num += 1
-        c.history[c.num] = known
-        while len(c.history) > self.keep:
-            del c.history[min(c.history)]
+        c.history[c.num] = _Held(build, held, older)
+        c.history.pop(c.num - self.keep, None)  # (numbers go up by one: the oldest)
         c.fresh = False
         frame = snapshot_frame(c.num, base_num, self.world.tick, input_ack, server_time,
-                               self.world.dilation, [r for _, r in sent], removed,
-                               self.max_frame)
+                               self.world.dilation, recs, removed, self.max_frame)
         n = self._counts
         n["full" if base is None else "delta"] += 1
-        n["sent"] += len(sent)
+        n["sent"] += len(recs)
         n["bytes"] += len(frame)
-        n["deferred"] += len(cands) - len(sent)
+        n["deferred"] += deferred
         return frame
 
     def _nearest_within_budget(self, c: _Client, cands: list[tuple[int, bytes]]

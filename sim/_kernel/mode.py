@@ -24,6 +24,7 @@ from .scheduler import (
     BIG,
     BUDGET,
     FLAG,
+    WAKE_ON_RUN,
     Scheduler,
     get_scheduler,
 )
@@ -37,6 +38,11 @@ DEFAULT_PHASE_UNITS = 200_000
 #: Hard mode: wall-clock slice of a running tasklet (seconds), and of one ``run()`` phase.
 DEFAULT_SLICE_SECONDS = 0.002
 DEFAULT_PHASE_SECONDS = 0.010
+
+IDLE_SLICES = 16
+"""While the main thread runs no tasklets, its timer fires every this many slices (it is
+woken for a full slice when a run phase starts); the watchdog thread, with no other thread's
+scheduler to watch, looks every this many slices."""
 
 _timer_state: dict[str, Any] = {
     "slice_ns": int(DEFAULT_SLICE_SECONDS * 1e9), "armed": False, "taken": False,
@@ -123,8 +129,23 @@ def _on_alarm(signum: int, frame: Any) -> None:
         return  # program's own alarm landed here (see _timer_taken)
     slice_ns = _timer_state["slice_ns"]
     sched = _main_sched()
-    delay = slice_ns if sched is None else _poll(sched, perf_counter_ns(), slice_ns)
+    if sched is None or (not sched.watchdogs and sched.current is sched.main):
+        # Idle: the main tasklet runs outside any run() (a server waiting for its next
+        # tick), so there is nothing to preempt. Fire rarely until run() wakes the timer:
+        # a timer every slice would wake an idle process hundreds of times a second.
+        if not WAKE_ON_RUN:
+            WAKE_ON_RUN.append(_wake_timer)
+        signal.setitimer(signal.ITIMER_REAL, slice_ns * IDLE_SLICES / 1e9)
+        return
+    delay = _poll(sched, perf_counter_ns(), slice_ns)
     signal.setitimer(signal.ITIMER_REAL, delay / 1e9)
+
+
+def _wake_timer() -> None:
+    """A run phase starts on the main thread: its first slice ends one slice from now."""
+    if _timer_state["armed"] and not _timer_state["taken"] and _timer_ours(
+            _timer_state["slice_ns"]):
+        signal.setitimer(signal.ITIMER_REAL, _timer_state["slice_ns"] / 1e9)
 
 
 def _main_sched() -> Scheduler | None:
@@ -148,7 +169,7 @@ def _watch_threads(stop: threading.Event, slice_ns: int, skip_main: bool) -> Non
         with _schedulers_lock:
             scheds = list(_schedulers.values())
         now = perf_counter_ns()
-        delay = slice_ns
+        delay = slice_ns * IDLE_SLICES  # no thread to watch: look again (and for a new one) later
         for sched in scheds:
             if skip_main and sched.thread_id == _main_thread_id:
                 continue
@@ -174,9 +195,10 @@ def _timer_free() -> bool:
 
 
 def _timer_ours(slice_ns: int) -> bool:
-    """Does ITIMER_REAL look like the one-shot slice timer we arm (not the program's)?"""
+    """Does ITIMER_REAL look like the one-shot slice timer we arm (not the program's)? Ours
+    is at most one idle period away (``IDLE_SLICES`` slices)."""
     left, interval = signal.getitimer(signal.ITIMER_REAL)
-    return interval == 0.0 and left <= 2 * slice_ns / 1e9
+    return interval == 0.0 and left <= (IDLE_SLICES + 1) * slice_ns / 1e9
 
 
 def _timer_taken(slice_ns: int) -> bool:

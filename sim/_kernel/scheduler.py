@@ -42,6 +42,9 @@ WINDOW = _preempt.WINDOW
 IMPORTING = _preempt.IMPORTING  # a hooked module's body runs on that thread: defer
 FLAG = _preempt.FLAG
 BIG = _preempt.BIG
+WAKE_ON_RUN: list[Callable[[], None]] = []
+"""Hard mode's SIGALRM timer, when it went idle (the main thread ran no tasklets), leaves
+its waker here: the next ``run()`` calls it, so a run phase's first slice is a full one."""
 # The C half of the kernel and world (sim._speedups, built from sim/_c/), unless absent or
 # LOOM_PURE_PYTHON=1; sim._twins.install() puts its functions in place of their twins.
 _speedups: Any = None
@@ -556,6 +559,8 @@ class Scheduler:
         cur = self.current
         if wd.tasklet is not cur:
             raise RuntimeError("the watchdog must be the current tasklet")
+        if WAKE_ON_RUN and self.thread_id == _main_thread_id:  # hard mode's SIGALRM timer
+            WAKE_ON_RUN.pop()()  # went idle while the main thread ran no tasklets
         self.watchdogs.append(wd)
         if self.irq is None and (wd.timeout > 0 or wd.phase):
             self.irq = wd  # the outermost run with a budget interrupts

@@ -113,6 +113,16 @@ def test_hello_optional_trailing_fields_may_be_omitted() -> None:
     assert parse([1, 1, "al", "tok"]) == Hello(1, "al", "tok")
 
 
+def test_hello_spectate_is_sent_only_when_true_and_must_be_a_bool() -> None:
+    spectator = Hello(1, "al", spectate=True)
+    assert to_wire(spectator) == [1, 1, "al", None, None, True]
+    assert parse(to_wire(spectator)) == spectator
+    assert parse([1, 1, "al", None, None, False]) == parse([1, 1, "al", None, None, None]) \
+        == Hello(1, "al")
+    with pytest.raises(InvalidMessage, match="HELLO.spectate"):
+        parse([1, 1, "al", None, None, "yes"])
+
+
 def test_quantisation_rounds_to_the_quantum() -> None:
     assert net.POSITION_QUANTUM == 1 / 64
     snap = Snapshot(1, 0, 0, 0, 0.0, 1.0, (EntityState(1, "x", (0.007, 100.3), (0.0, 0.0)),))
@@ -168,7 +178,8 @@ BAD_FIELDS: list[tuple[str, list[Any]]] = [
     ("token too long", [1, 1, "a", "t" * 513]),
     ("token empty", [1, 1, "a", ""]),
     ("resume wrong type", [1, 1, "a", None, 5]),
-    ("hello too many fields", [1, 1, "a", None, None, None]),
+    ("hello too many fields", [1, 1, "a", None, None, None, None]),
+    ("spectate wrong type", [1, 1, "a", None, None, 1]),
     ("version bool", [1, True, "a"]),
     ("version negative", [1, -1, "a"]),
     # WELCOME

@@ -110,7 +110,9 @@ def test_a_delta_holds_only_what_changed_since_the_acknowledged_base(world: Worl
     snap = frames(sync)[7]
     recs = {e.id: e for e in snap.entities}
     assert snap.base == first.num and recs[a.id].fields == {"hp": 5}
-    assert (recs[b.id].pos, recs[b.id].at, recs[b.id].vel) == ((121.0, 100.0), 1, (0.0, 0.0))
+    # An anchor made at the snapshot's own tick goes without it (`[x, y]`: 3 bytes fewer).
+    assert (snap.tick, recs[b.id].at) == (1, None)
+    assert (recs[b.id].pos, recs[b.id].vel) == ((121.0, 100.0), (0.0, 0.0))
     assert recs[b.id].fields is None and recs[b.id].kind is None
     b.pos = (121.0, 100.01)  # moved less than the tolerance: the client's copy is close enough
     sync.ack(7, snap.num)

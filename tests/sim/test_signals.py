@@ -200,3 +200,39 @@ def test_hard_mode_shares_sigalrm_with_the_user(
     assert last_json(proc) == expected
     said = proc.stderr.count("hard-mode preemption of the main thread")
     assert said == (1 if warns else 0), proc.stderr
+
+
+IDLE_TIMER = textwrap.dedent(
+    """
+    import json, signal
+    import sim
+    from sim import stackless
+    from sim._kernel import mode, scheduler
+    SLICE = 0.002
+    sim.set_preemption("hard", slice_seconds=SLICE)
+    mode._on_alarm(signal.SIGALRM, None)  # it fires while the main thread runs no tasklet
+    idle_left = signal.getitimer(signal.ITIMER_REAL)[0]
+    waiting = scheduler.WAKE_ON_RUN == [mode._wake_timer]
+    seen = {}
+    def first():
+        seen["left"] = signal.getitimer(signal.ITIMER_REAL)[0]
+    stackless.tasklet(first)()
+    stackless.run()
+    print(json.dumps({"idle_left": idle_left, "slice": SLICE, "waiting": waiting,
+                      "run_left": seen["left"], "after": len(scheduler.WAKE_ON_RUN)}))
+    sim.set_preemption("deterministic")
+    """
+)
+
+
+@BUILDS
+@pytest.mark.timeout(60)
+def test_an_idle_main_thread_gets_a_rare_timer_and_a_run_a_full_slice(pure: bool) -> None:
+    # An idle server (waiting for its next tick) must not be woken every 2 ms slice: the
+    # timer goes idle (IDLE_SLICES slices) and the next run() re-arms it for one slice.
+    out = last_json(run_python(["-c", IDLE_TIMER], pure, timeout=50))
+    slice_s = out["slice"]
+    assert out["idle_left"] > 4 * slice_s, out  # type: ignore[operator]
+    assert out["waiting"] is True, out
+    assert 0 < out["run_left"] <= slice_s, out  # type: ignore[operator]
+    assert out["after"] == 0, out

@@ -33,7 +33,7 @@ RESPAWN_SECONDS = 3.0
 
 # Shots (anyone's).
 SHOT_SPEED = 480.0
-SHOT_LIFE = 1.0  # seconds: a shot flies SHOT_SPEED * SHOT_LIFE units, then goes
+SHOT_LIFE = 1.0  # seconds: SHOT_SPEED * SHOT_LIFE units from its shooter, then it goes
 SHOT_DAMAGE = 10
 FIRE_COOLDOWN = 0.25  # a ship's seconds between shots
 

@@ -90,6 +90,7 @@ def test_a_shot_flies_its_range_then_goes() -> None:
 def test_an_asteroid_splits_in_two_then_breaks() -> None:
     with arena(**EMPTY) as (world, module):
         ship, player = join(world, module, 1, "ann", (800.0, 1000.0))
+        _, far_away = join(world, module, 2, "bob", (800.0, 100.0))  # beyond BOOM_RANGE
         rock = world.spawn(Asteroid, pos=(1000.0, 1000.0), vel=(10.0, 0.0), radius=40.0)
         fire(ship, 0.0)
         step_until(world, lambda: not rock.alive, 30)
@@ -98,6 +99,7 @@ def test_an_asteroid_splits_in_two_then_breaks() -> None:
         assert sorted(round(a.vel[1]) for a in halves) == [-30, 30]  # flying apart
         assert player.of_type("boom") == [{"type": "boom", "pos": list(rock.pos), "size": 40.0}]
         assert player.of_type("score") == [{"type": "score", "id": ship.id, "score": 2}]
+        assert far_away.events == []  # no boom that far, no score for another's shot
         pebble = world.spawn(Asteroid, pos=(ship.x, ship.y + 100), radius=10.0)
         fire(ship, math.pi / 2)
         step_until(world, lambda: not pebble.alive, 30)

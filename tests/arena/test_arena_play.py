@@ -154,3 +154,21 @@ def test_a_drone_patrols_chases_flees_returns_and_patrols_again() -> None:
         assert modes == ["patrol", "chase", "flee", "return", "patrol"]
         assert drone.hp == rules.DRONE_HP  # repaired at its route
         assert min(drone.distance(p) for p in drone.route) < 25
+
+
+def test_a_patrolling_drone_changes_course_only_at_its_waypoints() -> None:
+    with arena(**EMPTY) as (world, _):
+        drone = world.spawn(Drone, pos=(500.0, 500.0), hp=rules.DRONE_HP)
+        world.take_changes()  # start the change log, as the server's sync does
+        world.step()
+        legs, course_changes, field_changes = [drone.leg], 0, 0
+        vel = drone.vel
+        for _ in range(600):  # 20 s: about five legs of the route
+            world.step()
+            field_changes += drone.id in world.take_changes().fields
+            if drone.vel != vel:
+                course_changes, vel = course_changes + 1, drone.vel
+            if drone.leg != legs[-1]:
+                legs.append(drone.leg)
+        assert legs[:5] == [1, 2, 3, 0, 1] and drone.mode == "patrol"
+        assert course_changes == field_changes == len(legs) - 1  # nothing in between

@@ -54,6 +54,12 @@ def test_step_ship_turns_accelerates_caps_and_wraps() -> None:
     for _ in range(300):  # 10 s at full thrust: at the cap, not beyond
         state = rules.step_ship(state, Movement(thrust=1.0), 1 / 30)
     assert math.isclose(math.hypot(state.vx, state.vy), rules.SHIP_MAX_SPEED)
+    coasting = rules.ShipState(0.0, 0.0, 100.0, 0.0, 0.0)
+    for ticks in range(1, 1000):  # drag slows it down, then it stops dead
+        coasting = rules.step_ship(coasting, Movement(), 1 / 30)
+        if coasting.vx < rules.SHIP_STOP_SPEED:
+            break
+    assert coasting.vx == coasting.vy == 0.0 and 500 < ticks < 700
     wrapped = rules.step_ship(rules.ShipState(1999.0, 5.0, 60.0, -300.0, 0.0), Movement(),
                               0.1, bounds=(2000.0, 2000.0))
     assert 0 <= wrapped.x < 5 and 1970 < wrapped.y < 2000

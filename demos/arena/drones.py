@@ -49,6 +49,8 @@ class Drone(Hull):
         self.thinks = 0  # how many times it looked around (the tests count them)
 
     def behaviour(self) -> None:
+        # Drones spawned together would all look around on the same tick: spread them out.
+        self.world.sleep(PATROL_THINK * (self.id % 6 + 1) / 6)
         while True:
             foe = self.patrol()  # until a ship comes in sight or a shot hits
             if foe is not None:

@@ -125,6 +125,8 @@ class Session:
         self.left_at: float | None = None  # wall clock (monotonic) of the drop, while parked
         self.expiry: Any = None  # the grace timer's handle while parked
         self.refused = 0  # INPUTs and CALLs answered with an ERROR
+        self.early: list[Event] | None = []
+        """EVENTs sent before the first WELCOME (from the world's `on_join`): they follow it."""
         self.camera: tuple[float, float] | None = None
         """Where the view is centred while the session has no live avatar (None: not set
         yet; snapshot sync then uses the avatar's last position)."""
@@ -154,6 +156,8 @@ class Session:
         conn = self.conn
         if conn is not None:
             conn.send(Event(self.events, payload))
+        elif self.early is not None:
+            self.early.append(Event(self.events, payload))
 
     # ---- the relay (a tasklet per session; it runs inside the world's tick) ---------------
 

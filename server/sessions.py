@@ -196,6 +196,10 @@ class Sessions:
         conn.send(Welcome(session.id, session.token, tick_rate, snapshot_rate,
                           self.server_time(), None if avatar is None else avatar.id,
                           self.world.size, self.world.wrap))
+        if session.early is not None:  # EVENTs the world sent from on_join come after WELCOME
+            for event in session.early:
+                conn.send(event)
+            session.early = None
 
     def _connection_closed(self, conn: Connection) -> None:
         session = conn.user

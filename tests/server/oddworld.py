@@ -51,6 +51,7 @@ def setup(world: World, args: dict[str, str]) -> None:
 
 
 def on_join(world: World, session: Session) -> Entity:
+    session.send_event({"hello": session.name})  # sent before WELCOME exists: it follows it
     return world.spawn(Talker, pos=(1000.0, 1000.0))
 
 

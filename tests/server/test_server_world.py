@@ -9,7 +9,7 @@ import os
 from server_harness import ROOT, ServerProcess, next_snapshot, poll_until
 
 from net import Error as ErrorMessage
-from net import ErrorCode, Result, Snapshot
+from net import ErrorCode, Event, Result, Snapshot
 
 
 def test_a_misbehaving_world_costs_one_answer_not_the_server() -> None:
@@ -40,3 +40,14 @@ def test_a_misbehaving_world_costs_one_answer_not_the_server() -> None:
     assert result.returncode == 0
     assert "CALL 1 boom on" in result.stderr
     assert "RuntimeError: the world's own bug" in result.stderr
+
+
+def test_an_event_sent_from_on_join_arrives_right_after_welcome() -> None:
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "tests" / "server"))
+    with ServerProcess("--world", "oddworld", "--world-arg", "blobs=0", env=env) as server:
+        client = server.client("early")
+        client.connect()
+        event = poll_until(client, lambda m: isinstance(m, Event))
+        assert (event.seq, event.payload) == (1, {"hello": "early"})
+        client.close()
+        assert server.stop().returncode == 0

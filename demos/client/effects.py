@@ -39,7 +39,7 @@ class Starfield:
             cx, cy = rng.uniform(0, w), rng.uniform(0, h)
             colour = rng.choice([(60, 30, 110), (20, 50, 110), (90, 25, 70), (20, 80, 90)])
             for r in range(int(rng.uniform(120, 260)), 0, -12):
-                pygame.draw.circle(blob, (*colour, 7), (cx, cy), r)
+                pygame.draw.circle(blob, (*colour, 10), (cx, cy), r)
             self.back.blit(blob, (0, 0))
         self.layers: list[tuple[float, int, list[tuple[int, int, tuple[int, int, int]]]]] = []
         for factor, density, (lo, hi), radius in _LAYERS:

@@ -77,9 +77,10 @@ class Timeline:
 
     `sample(t)` interpolates between the two snapshots around `t`: positions the short way
     round a wrapping world, headings the short way round the circle. An entity only in the
-    later snapshot appears at its place there (it entered); one only in the earlier is gone
-    (it left). Past the newest snapshot, entities move on at their velocity for at most
-    `extrapolate` seconds, then hold; before the oldest, the oldest is shown.
+    later snapshot (it entered) is placed back from there by its velocity, so it glides in
+    rather than waiting; one only in the earlier is gone (it left). Past the newest
+    snapshot, entities move on at their velocity for at most `extrapolate` seconds, then
+    hold; before the oldest, likewise backwards.
     """
 
     def __init__(self, bounds: tuple[float, float] | None, wrap: bool, tick_rate: float, *,
@@ -119,7 +120,7 @@ class Timeline:
         if not frames:
             return {}
         if t <= frames[0].time:
-            return dict(frames[0].poses)
+            return self._extrapolated(frames[0], max(t - frames[0].time, -self.extrapolate))
         if t >= frames[-1].time:
             return self._extrapolated(frames[-1], min(t - frames[-1].time, self.extrapolate))
         i = bisect.bisect_right([f.time for f in frames], t)
@@ -127,10 +128,11 @@ class Timeline:
         alpha = (t - a.time) / (b.time - a.time)
         size = self.size
         out: dict[int, Pose] = {}
+        entered: dict[int, Pose] = {}
         for eid, pb in b.poses.items():
             pa = a.poses.get(eid)
             if pa is None or pa.kind != pb.kind:
-                out[eid] = pb
+                entered[eid] = pb
                 continue
             if size is None:
                 x = pa.x + (pb.x - pa.x) * alpha
@@ -140,10 +142,13 @@ class Timeline:
                 y = (pa.y + wrap_delta(pb.y - pa.y, size[1]) * alpha) % size[1]
             out[eid] = dataclasses.replace(pb, x=x, y=y,
                                            heading=lerp_angle(pa.heading, pb.heading, alpha))
+        if entered:  # where they were before entering, by their velocity
+            out.update(self._extrapolated(_Frame(b.time, entered), t - b.time))
         return out
 
     def _extrapolated(self, frame: _Frame, dt: float) -> dict[int, Pose]:
-        if dt <= 0:
+        """The frame's poses moved on (dt > 0) or back (dt < 0) at their velocities."""
+        if not dt:
             return dict(frame.poses)
         size = self.size
         out: dict[int, Pose] = {}

@@ -137,10 +137,10 @@ class Renderer:
     def _drone(self, surface: pygame.Surface, p: Pose, sx: float, sy: float) -> None:
         mode = p.fields.get("mode")
         colour = DRONE_MODES.get(mode, DRONE) if isinstance(mode, str) else DRONE
-        body = _rotated(_DRONE, sx, sy, p.heading, 9)
+        body = _rotated(_DRONE, sx, sy, p.heading, 11)
         pygame.draw.polygon(surface, tuple(c // 4 for c in colour), body)
         pygame.draw.polygon(surface, colour, body, 1)
-        pygame.draw.circle(surface, colour, _rotated(((0.35, 0.0),), sx, sy, p.heading, 9)[0], 2)
+        pygame.draw.circle(surface, colour, _rotated(((0.35, 0.0),), sx, sy, p.heading, 11)[0], 2)
 
     def _asteroid(self, surface: pygame.Surface, p: Pose, sx: float, sy: float,
                   radius: float) -> None:

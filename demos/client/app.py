@@ -71,6 +71,7 @@ class App:
         self.frames = 0
         self.frame_times: list[float] = []  # seconds of work per frame (the sleep excluded)
         self.poses: dict[int, Pose] = {}
+        self.render_time: float | None = None  # the simulation time the last frame showed
         self.score = 0
         self.spectating = options.spectate
         self.camera_refused = False
@@ -269,7 +270,7 @@ class App:
 
     def _draw(self, now: float, dt: float) -> None:
         client = self.link.client
-        render_t = self.render_clock.advance(now)
+        render_t = self.render_time = self.render_clock.advance(now)
         poses = self.poses = {} if self.timeline is None or render_t is None else \
             self.timeline.sample(render_t)
         own_id = None if self.spectating else client.avatar

@@ -52,7 +52,11 @@ def start_server(world: str, world_args: Sequence[str], log: IO[str]
     # A thread reads the line, so a server that hangs before it cannot hang us.
     reader = threading.Thread(target=lambda: first.append(out.readline()), daemon=True)
     reader.start()
-    reader.join(START_TIMEOUT)
+    try:
+        reader.join(START_TIMEOUT)
+    except BaseException:  # Ctrl-C: never leave it behind
+        stop_server(proc)
+        raise
     line = first[0] if first else ""
     if not line.startswith("listening on "):
         stop_server(proc)
@@ -97,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except RuntimeError as exc:
             print(f"demos.run: {exc}", file=sys.stderr)
             return 1
-        print(f"demos.run: server ({args.world}) listening on {host}:{port}; "
+        print(f"demos.run: server ({args.world}, pid {server.pid}) listening on {host}:{port}; "
               "close the window or press Esc to stop", flush=True)
         client = None
         try:
@@ -117,4 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # Ctrl-C while the server was starting: it got it too
+        sys.exit(130)

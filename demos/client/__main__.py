@@ -49,6 +49,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=int, metavar="N",
                    help="quit after N frames counted from the first snapshot")
     p.add_argument("--screenshot", metavar="FILE", help="save the last frame as PNG at exit")
+    p.add_argument("--autopilot", action="store_true",
+                   help="the ship flies itself (hunts the nearest drone) while no key is held")
     p.add_argument("--size", default="1280x720", metavar="WxH",
                    help="window size in pixels (default %(default)s)")
     p.add_argument("--zoom", type=float, default=0.65,
@@ -77,8 +79,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     app = App(Options(host=args.host, port=args.port, name=args.name, spectate=args.spectate,
                       headless=args.headless, frames=args.frames, screenshot=args.screenshot,
-                      size=(w, h), zoom=args.zoom, fps=args.fps))
-    code = app.run()
+                      size=(w, h), zoom=args.zoom, fps=args.fps,
+                      autopilot=args.autopilot))
+    try:
+        code = app.run()
+    except KeyboardInterrupt:  # Ctrl-C: the window closes as with Esc (run() said BYE)
+        return 130
     if args.headless and code == 0:
         median, p99 = app.frame_time_ms()
         print(f"{app.frames} frames; frame time median {median:.2f} ms, p99 {p99:.2f} ms; "
@@ -89,4 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # Ctrl-C before the window opened (or while it closes)
+        sys.exit(130)

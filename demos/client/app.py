@@ -17,13 +17,14 @@ import time
 
 import pygame
 
+from demos.client.autopilot import autopilot
 from demos.client.effects import Particles, Starfield
 from demos.client.hud import Hud, HudNumbers
 from demos.client.interp import Pose, RenderClock, Timeline
 from demos.client.link import Link
 from demos.client.predict import Predictor
 from demos.client.render import Camera, Renderer
-from demos.client.ship import Move, ShipState
+from demos.client.ship import Move, ShipState, stepper_for
 from net import Error, Event, Message, Snapshot
 
 __all__ = ["App", "Options"]
@@ -45,6 +46,7 @@ class Options:
     size: tuple[int, int] = (1280, 720)
     zoom: float = 0.65  # pixels per world unit
     fps: int = 60
+    autopilot: bool = False  # the ship flies itself (demos.client.autopilot)
 
 
 class App:
@@ -151,6 +153,11 @@ class App:
             return
         self.move = Move(thrust=float(up) - 0.5 * float(down), turn=float(left) - float(right),
                          fire=bool(keys[pygame.K_SPACE]))
+        if self.options.autopilot and self.move == Move():
+            me = self.predictor.drawn(0.0) if self.predictor is not None else None
+            if me is not None:
+                self.move = autopilot(me, self.poses.values(), self.link.client.avatar,
+                                      self.camera.bounds if self.camera.wrap else None)
 
     def _fixed_steps(self, dt: float) -> None:
         """One INPUT and one predicted step per server tick of simulation time."""
@@ -209,21 +216,28 @@ class App:
         self.camera = Camera(self.options.size, self.options.zoom, bounds, wrap)
         if welcome.avatar is None:
             self.spectating = True
-        if not self.spectating:
-            self.predictor = Predictor(welcome.tick_rate, bounds, wrap=wrap)
         self.hud.help = ("WASD / arrows: camera   Esc: quit" if self.spectating else
                          "W/up thrust  S/down brake  A D / arrows turn  space fire  Esc quit")
 
     def _reconcile(self) -> None:
         client = self.link.client
         own = None if client.avatar is None else client.mirror.get(client.avatar)
-        if own is None or self.predictor is None:
+        if own is None or self.spectating:
             return
-        if isinstance(score := own.fields.get("score"), int):
+        fields = own.fields
+        if isinstance(score := fields.get("score"), int):
             self.score = score
-        heading = own.fields.get("heading", 0.0)
+        if fields.get("in_play", fields.get("alive", True)) is False:
+            self.predictor = None  # waiting to respawn: drawn as the server has it
+            return
+        welcome = client.welcome
+        assert welcome is not None
+        if self.predictor is None:
+            self.predictor = Predictor(welcome.tick_rate, welcome.bounds, wrap=welcome.wrap,
+                                       step=stepper_for(fields))
+        heading = fields.get("heading", 0.0)
         heading = float(heading) if isinstance(heading, int | float) else 0.0
-        state = ShipState(own.pos[0], own.pos[1], heading, own.vel[0], own.vel[1])
+        state = ShipState(own.pos[0], own.pos[1], own.vel[0], own.vel[1], heading)
         self.predictor.reconcile(state, client.mirror.input_ack)
 
     def _event(self, payload: dict[str, object], now: float) -> None:

@@ -32,15 +32,18 @@ class Starfield:
     def __init__(self, size: tuple[int, int], seed: int = 7) -> None:
         rng = random.Random(seed)
         w, h = self.size = size
-        self.back = pygame.Surface(size)
-        self.back.fill((5, 7, 16))
-        for _ in range(7):  # soft nebula clouds, drawn once
-            blob = pygame.Surface((w, h), pygame.SRCALPHA)
-            cx, cy = rng.uniform(0, w), rng.uniform(0, h)
+        # Nebulae: soft blobs drawn small, then scaled up smoothly (a cheap blur), once.
+        small = pygame.Surface((w // 8, h // 8))
+        small.fill((5, 7, 16))
+        for _ in range(9):
+            cx, cy = rng.uniform(0, w / 8), rng.uniform(0, h / 8)
             colour = rng.choice([(60, 30, 110), (20, 50, 110), (90, 25, 70), (20, 80, 90)])
-            for r in range(int(rng.uniform(120, 260)), 0, -12):
-                pygame.draw.circle(blob, (*colour, 10), (cx, cy), r)
-            self.back.blit(blob, (0, 0))
+            radius = rng.uniform(8, 26)
+            blob = pygame.Surface(small.get_size(), pygame.SRCALPHA)
+            for k in range(10, 0, -1):
+                pygame.draw.circle(blob, (*colour, 14), (cx, cy), radius * k / 10)
+            small.blit(blob, (0, 0))
+        self.back = pygame.transform.smoothscale(small, size)
         self.layers: list[tuple[float, int, list[tuple[int, int, tuple[int, int, int]]]]] = []
         for factor, density, (lo, hi), radius in _LAYERS:
             stars = []

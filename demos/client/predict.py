@@ -8,7 +8,7 @@ snapshot and replays the INPUTs not applied yet: then it is where the server wil
 those arrive. The jump a correction causes is not shown at once: the drawn position carries
 the difference and lets it fade (`smoothing` per second), unless it is larger than `snap`.
 
-    p = Predictor(tick_rate=30, bounds=(2000, 2000))
+    p = Predictor(tick_rate=30, bounds=(2000, 2000), step=stepper_for(own_ship.fields))
     seq = client.send_input(move.payload()); p.step(seq, move)     # once per tick
     p.reconcile(server_ship_state, client.mirror.input_ack)       # once per snapshot
     x, y = p.drawn(frame_dt, alpha)                                # once per frame
@@ -17,14 +17,11 @@ the difference and lets it fade (`smoothing` per second), unless it is larger th
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 from demos.client.interp import wrap_delta
-from demos.client.ship import Move, ShipState, step_ship
+from demos.client.ship import Move, ShipState, Step, step_ship
 
 __all__ = ["Predictor"]
-
-Step = Callable[..., ShipState]
 
 
 class Predictor:

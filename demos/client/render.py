@@ -109,6 +109,8 @@ class Renderer:
                 self._shot(surface, pose, sx, sy)
             elif kind == "runaway":
                 self._runaway(surface, pose, sx, sy, now)
+            elif kind == "spawner":
+                self._beacon(surface, sx, sy, now)
             else:
                 pygame.draw.circle(surface, (200, 200, 200), (sx, sy), 4)
                 self._label(surface, kind, sx, sy + 8, (160, 160, 160))
@@ -117,7 +119,7 @@ class Renderer:
 
     def _ship(self, surface: pygame.Surface, p: Pose, sx: float, sy: float, own: bool,
               thrust: bool) -> None:
-        alive = p.fields.get("alive", True) is not False
+        alive = p.fields.get("in_play", p.fields.get("alive", True)) is not False
         colour = (OWN if own else OTHER_SHIP) if alive else DEAD
         if thrust and alive:
             pygame.draw.polygon(surface, (255, 160, 60), _rotated(_FLAME, sx, sy, p.heading, 15))
@@ -189,6 +191,16 @@ class Renderer:
         else:
             pygame.draw.circle(surface, colour, (sx, sy), int(18 + 6 * pulse), 1)
             self._label(surface, "runaway!", sx, sy + 30, colour)
+
+    def _beacon(self, surface: pygame.Surface, sx: float, sy: float, now: float) -> None:
+        """The arena's caretaker (it keeps the population up): a slowly turning station."""
+        for i in range(3):
+            angle = now * 0.6 + i * 2 * math.pi / 3
+            tip = (sx + 16 * math.cos(angle), sy + 16 * math.sin(angle))
+            pygame.draw.line(surface, (70, 110, 140), (sx, sy), tip, 2)
+            pygame.draw.circle(surface, (120, 190, 230), tip, 3)
+        pygame.draw.circle(surface, (40, 60, 80), (sx, sy), 7)
+        pygame.draw.circle(surface, (120, 190, 230), (sx, sy), 7, 1)
 
     def _label(self, surface: pygame.Surface, text: str, sx: float, sy: float,
                colour: tuple[int, int, int]) -> None:

@@ -1,23 +1,29 @@
-"""The ship physics the client predicts with: the same numbers and the same step as the
-server's ship (turn, then velocity from heading and thrust, then move), so a prediction from
-the server's state and the inputs it has not applied yet lands where the server will.
+"""The ship physics the client predicts with: the arena's own `demos.arena.rules.step_ship`
+(the function the server's ships fly by), or, for the built-in sandbox world's ships, a copy
+of the sandbox's rule (turn, velocity from heading and thrust, no inertia). Which one is
+told by the ship's replicated fields: an arena ship has `hp` and `in_play`.
 
-A local copy until the arena ships its rules module (`demos/arena/rules.py`, the contract's
-`step_ship(state, move, dt)`); the built-in sandbox's ship flies by these numbers too.
-
-    state = ShipState(x=100.0, y=100.0, heading=0.0)
-    state = step_ship(state, Move(thrust=1.0, turn=0.0), 1 / 30, bounds=(2000, 2000))
+    step = stepper_for(own_ship.fields)
+    state = step(ShipState(x=100.0, y=100.0, vx=0.0, vy=0.0, heading=0.0),
+                 Move(thrust=1.0, turn=0.0), 1 / 30, (2000.0, 2000.0))
 """
 
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
 
-__all__ = ["SHIP_SPEED", "TURN_RATE", "Move", "ShipState", "step_ship"]
+from demos.arena.rules import ShipState, Steering, step_ship
 
-SHIP_SPEED = 120.0  # world units per simulation second at full thrust
-TURN_RATE = math.pi  # radians per simulation second at full turn
+__all__ = ["SANDBOX_SPEED", "SANDBOX_TURN_RATE", "Move", "ShipState", "Step", "sandbox_step",
+           "step_ship", "stepper_for"]
+
+# The sandbox ship's numbers (server/sandbox.py: SHIP_SPEED, TURN_RATE).
+SANDBOX_SPEED = 120.0  # world units per simulation second at full thrust
+SANDBOX_TURN_RATE = math.pi  # radians per simulation second at full turn
+
+Step = Callable[[ShipState, Steering, float, "tuple[float, float] | None"], ShipState]
 
 
 class Move(NamedTuple):
@@ -31,24 +37,21 @@ class Move(NamedTuple):
         return {"thrust": self.thrust, "turn": self.turn, "fire": self.fire}
 
 
-class ShipState(NamedTuple):
-    x: float
-    y: float
-    heading: float = 0.0
-    vx: float = 0.0
-    vy: float = 0.0
-
-
-def step_ship(state: ShipState, move: Move, dt: float,
-              bounds: tuple[float, float] | None = None) -> ShipState:
-    """The ship after one step of `dt` simulation seconds under `move`; positions wrap
-    within `bounds` when given (a wrapping world)."""
+def sandbox_step(state: ShipState, move: Steering, dt: float,
+                 bounds: tuple[float, float] | None = None) -> ShipState:
+    """The sandbox's ship after `dt` seconds under `move`: it turns, then flies along its
+    heading at thrust x SANDBOX_SPEED (no inertia), wrapped within `bounds` when given."""
     heading = state.heading
     if move.turn:
-        heading = (heading + move.turn * TURN_RATE * dt) % (2 * math.pi)
-    speed = move.thrust * SHIP_SPEED
+        heading = (heading + move.turn * SANDBOX_TURN_RATE * dt) % (2 * math.pi)
+    speed = move.thrust * SANDBOX_SPEED
     vx, vy = math.cos(heading) * speed, math.sin(heading) * speed
     x, y = state.x + vx * dt, state.y + vy * dt
     if bounds is not None:
         x, y = x % bounds[0], y % bounds[1]
-    return ShipState(x, y, heading, vx, vy)
+    return ShipState(x, y, vx, vy, heading)
+
+
+def stepper_for(fields: Mapping[str, Any]) -> Step:
+    """The rule a ship with these replicated fields flies by (see the module)."""
+    return step_ship if "in_play" in fields or "hp" in fields else sandbox_step

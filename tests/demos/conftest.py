@@ -20,12 +20,6 @@ def kinds_server() -> Iterator[ServerProcess]:
 
 
 @pytest.fixture
-def sandbox_server() -> Iterator[ServerProcess]:
-    with ServerProcess("--world-arg", "npcs=0") as server:
-        yield server
-
-
-@pytest.fixture
 def offscreen(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """SDL's dummy video driver for an in-process App; pygame is shut down afterwards."""
     monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")

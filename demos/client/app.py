@@ -309,6 +309,7 @@ class App:
         self.renderer.draw(self.screen, self.camera, poses.values(), own=own_id, now=now,
                            thrusting=thrusting)
         self.particles.draw(self.screen, self.camera.to_screen, self.camera.scale)
+        self.renderer.radar(self.screen, self.camera, poses.values())
         mirror = client.mirror
         self.hud.update(HudNumbers(
             tick=mirror.tick, tick_rate=mirror.tick_rate, time_scale=mirror.time_scale,

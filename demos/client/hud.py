@@ -96,7 +96,7 @@ class Hud:
             width = max(self.small.size(r)[0] for r in rows) + 24
             self._panel(surface, (w - width - 12, 12), rows, WARN, title="QUARANTINED SCRIPTS",
                         font=self.small, min_width=width)
-        y = h - 40
+        y = h - 175  # above the radar
         for at, text in reversed(self.kills):
             age = now - at
             if age > 6:

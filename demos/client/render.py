@@ -192,6 +192,25 @@ class Renderer:
             pygame.draw.circle(surface, colour, (sx, sy), int(18 + 6 * pulse), 1)
             self._label(surface, "runaway!", sx, sy + 30, colour)
 
+    def radar(self, surface: pygame.Surface, camera: Camera, poses: Iterable[Pose],
+              reach: float = 600.0, radius: int = 64) -> None:
+        """A round scope bottom right: everything within `reach` units of the camera."""
+        w, h = surface.get_size()
+        cx, cy = w - radius - 16, h - radius - 16
+        scope = pygame.Surface((2 * radius, 2 * radius), pygame.SRCALPHA)
+        pygame.draw.circle(scope, (10, 30, 40, 170), (radius, radius), radius)
+        surface.blit(scope, (cx - radius, cy - radius))
+        for r in (radius, radius // 2):
+            pygame.draw.circle(surface, (40, 110, 120), (cx, cy), r, 1)
+        k = radius / reach
+        for p in poses:
+            sx, sy = camera.to_screen(p.x, p.y)
+            dx, dy = (sx - w / 2) / camera.scale * k, (sy - h / 2) / camera.scale * k
+            if dx * dx + dy * dy < (radius - 2) ** 2:
+                colour = _RADAR.get(p.kind, (150, 150, 150))
+                size = 1 if p.kind == "shot" else 2
+                pygame.draw.circle(surface, colour, (cx + dx, cy + dy), size)
+
     def _beacon(self, surface: pygame.Surface, sx: float, sy: float, now: float) -> None:
         """The arena's caretaker (it keeps the population up): a slowly turning station."""
         for i in range(3):
@@ -213,4 +232,6 @@ class Renderer:
         surface.blit(label, (sx - label.get_width() / 2, sy - label.get_height() / 2))
 
 
+_RADAR = {"ship": OTHER_SHIP, "drone": (120, 220, 140), "asteroid": ROCK_EDGE, "shot": SHOT,
+          "runaway": WARNING}
 _ORDER = {"asteroid": 0, "shot": 1, "drone": 2, "runaway": 3, "ship": 4}

@@ -302,8 +302,11 @@ class App:
                         self.particles.exhaust((x - math.cos(heading) * 12,
                                                 y - math.sin(heading) * 12), heading)
         elif self.spectating and self.camera_refused and self.camera.bounds is not None:
-            w, h = self.camera.bounds  # the server's fixed spectator view: its centre
-            self.camera.centre = (w / 2, h / 2)
+            # The view stays where the server puts it: around the avatar it gave us anyway,
+            # else the middle of the world.
+            held = None if client.avatar is None else poses.get(client.avatar)
+            w, h = self.camera.bounds
+            self.camera.centre = (held.x, held.y) if held is not None else (w / 2, h / 2)
         self.particles.update(dt)
         self.stars.draw(self.screen, self.camera.pixels())
         self.renderer.draw(self.screen, self.camera, poses.values(), own=own_id, now=now,

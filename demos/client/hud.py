@@ -63,7 +63,7 @@ class Hud:
         """Entity id -> how the overlay lists it, from `quarantined` EVENTs."""
         self.kills: list[tuple[float, str]] = []
         self.banner: tuple[str, tuple[int, int, int]] | None = None
-        self.notice: tuple[float, str] | None = None  # (until, text): a passing message
+        self.notices: list[tuple[float, str]] = []  # (until, text): passing messages
         self.help = ""
 
     def update(self, numbers: HudNumbers) -> None:
@@ -84,7 +84,15 @@ class Hud:
         del self.kills[:-5]
 
     def say(self, now: float, text: str, seconds: float = 3.0) -> None:
-        self.notice = (now + seconds, text)
+        """Show `text` under the top edge for `seconds` (below the ones still showing)."""
+        self.notices = [n for n in self.notices if n[1] != text and n[0] > now]
+        self.notices.append((now + seconds, text))
+        del self.notices[:-4]
+
+    @property
+    def notice_texts(self) -> list[str]:
+        """The passing messages on screen, oldest first."""
+        return [text for _, text in self.notices]
 
     # ---- drawing ------------------------------------------------------------------------
 
@@ -107,11 +115,9 @@ class Hud:
             y -= label.get_height() + 2
         if self.banner is not None:
             self._centred(surface, self.banner[0], h // 2 - 80, self.banner[1], self.font)
-        if self.notice is not None:
-            if now < self.notice[0]:
-                self._centred(surface, self.notice[1], 64, GOOD, self.font)
-            else:
-                self.notice = None
+        self.notices = [n for n in self.notices if n[0] > now]
+        for i, (_, text) in enumerate(self.notices):
+            self._centred(surface, text, 64 + 40 * i, GOOD, self.font)
         if self.help:
             label = self.small.render(self.help, True, DIM)
             surface.blit(label, (16, h - label.get_height() - 10))

@@ -155,11 +155,40 @@ def test_after_a_drop_the_client_resumes_its_session_and_says_so(
             assert (app.link.resumed, app.link.fresh) == (1, 0)
             assert any(b.startswith("connection lost (") and "reconnecting with the resume "
                        "token" in b for b in banners), banners
-            assert app.hud.notice is not None
-            assert app.hud.notice[1] == "reconnected: session resumed (same ship)"
+            assert "reconnected: session resumed (same ship)" in app.hud.notice_texts
             for _ in range(30):  # and it plays on: snapshots of the same avatar
                 app.frame()
             assert app.hud.banner is None
             assert avatar in app.renderer.drawn
         finally:
             app.link.close()
+
+
+def test_spectating_sends_the_camera_and_keeps_the_servers_view_when_refused(
+        kinds_server: ServerProcess, offscreen: None) -> None:
+    """This server has no spectator camera (and gives every client an avatar): the client's
+    camera INPUT is refused, and the view stays where the server puts it, the avatar it
+    gave us; the client never steers that avatar."""
+    from tests.demos.kinds_world import SHIP_AT
+
+    app = App(Options(port=kinds_server.port, name="watcher", spectate=True, headless=True))
+    try:
+        run_frames(app, 10)
+        app.camera.centre = (100.0, 100.0)  # as WASD would move it
+        deadline = time.monotonic() + 10
+        while not app.camera_refused:
+            app.frame()
+            assert time.monotonic() < deadline, "the camera INPUT was never answered"
+        for _ in range(5):
+            app.frame()
+        client = app.link.client
+        assert client.avatar is not None
+        assert client.mirror.input_ack == 0  # the refused INPUT was not applied
+        ship = client.mirror.get(client.avatar)
+        assert ship is not None and ship.pos == SHIP_AT  # never steered
+        assert app.camera.centre == pytest.approx(SHIP_AT)
+        assert "this server keeps the spectator view fixed" in app.hud.notice_texts
+        assert "spectating" in app.hud.lines
+        assert app.link.ready  # a refused INPUT does not end the connection
+    finally:
+        app.link.close()

@@ -72,7 +72,7 @@ def on_join(world: World, session: Session) -> Entity:
     w, h = world.size
     ship = world.spawn(Ship, pos=(world.random.uniform(0, w), world.random.uniform(0, h)),
                        name=session.name, heading=world.random.uniform(0, math.tau))
-    Arena.of(world).welcome(world, session, ship.id)
+    Arena.of(world).welcome(session, ship.id)
     return ship
 
 

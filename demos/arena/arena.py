@@ -29,6 +29,7 @@ class Arena:
     players: dict[int, Session] = field(default_factory=dict)  # ship id -> its session
     announced: dict[tuple[int, str], dict[str, Any]] = field(default_factory=dict)
     quarantines_seen: int = 0  # world.quarantines when last looked at
+    newcomers: list[Session] = field(default_factory=list)  # joined since the last tick
 
     @staticmethod
     def of(world: World) -> Arena:
@@ -63,6 +64,17 @@ class Arena:
 
     # ---- quarantines ----------------------------------------------------------------------
 
+    def each_tick(self, world: World) -> None:
+        """The caretaker's call, once a tick: catch the newcomers up, then pass on new
+        quarantines."""
+        if self.newcomers:
+            for session in self.newcomers:
+                for (eid, _), payload in self.announced.items():
+                    if eid in world:
+                        session.send_event(payload)
+            self.newcomers.clear()
+        self.watch_quarantines(world)
+
     def watch_quarantines(self, world: World) -> None:
         """Tell everyone of each behaviour the world quarantined since the last call (the
         entity's `quarantined` field goes True too, where it has one); forget those whose
@@ -83,10 +95,9 @@ class Arena:
                 entity.quarantined = True
             self.tell_all(payload)
 
-    def welcome(self, world: World, session: Session, ship_id: int) -> None:
-        """A new player: from now on it hears the events, starting with every quarantine
-        already announced (so its overlay is complete)."""
+    def welcome(self, session: Session, ship_id: int) -> None:
+        """A new player: from now on it hears the events, and at the next tick every
+        quarantine already announced, so its overlay is complete. (Not now: `on_join` runs
+        before the server attaches the session to its connection.)"""
         self.players[ship_id] = session
-        for (eid, _), payload in self.announced.items():
-            if eid in world:
-                session.send_event(payload)
+        self.newcomers.append(session)

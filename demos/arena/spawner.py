@@ -1,5 +1,5 @@
 """The arena's caretaker, one per world: once a tick it passes on the quarantines the world
-made (`Arena.watch_quarantines`), and once a second it tops the population up to the world
+made to the players (`Arena.each_tick`), and once a second it tops the population up to the world
 args (new drones and asteroids). The runaway is spawned once, by `demos.arena.setup`:
 one incident per world, not one per kill.
 """
@@ -27,7 +27,7 @@ class Spawner(Entity):
         world, arena = self.world, Arena.of(self.world)
         every = round(CHECK_EVERY * world.tick_rate)
         while True:
-            arena.watch_quarantines(world)
+            arena.each_tick(world)
             if world.tick % every == 0:
                 populate(world, arena)
             next_tick()

@@ -87,7 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     if args.headless and code == 0:
         median, p99 = app.frame_time_ms()
-        print(f"{app.frames} frames; frame time median {median:.2f} ms, p99 {p99:.2f} ms; "
+        cpu, cpu99 = app.frame_time_ms(cpu=True)
+        print(f"{app.frames} frames; frame time median {median:.2f} ms, p99 {p99:.2f} ms "
+              f"(CPU {cpu:.2f} / {cpu99:.2f} ms); "
               f"drew {len(app.renderer.drawn)} of {len(app.link.client.entities)} entities "
               f"in view; {app.hud.lines[0]}, {app.hud.lines[2]}"
               + (f"; screenshot {args.screenshot}" if args.screenshot else ""))

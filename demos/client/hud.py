@@ -75,12 +75,13 @@ class Hud:
         if not isinstance(eid, int):
             return
         kind, behaviour, tick = payload.get("kind"), payload.get("behaviour"), payload.get("tick")
-        self.quarantine[eid] = f"{kind or 'entity'} #{eid}  {behaviour or '?'}  @ tick {tick}"
+        text = f"{kind or 'entity'} #{eid}  {behaviour or '?'}  @ tick {tick}"
+        self.quarantine[eid] = text[:80]  # whatever the server sent, it fits the panel
 
     def kill(self, now: float, payload: Mapping[str, Any]) -> None:
         killer = payload.get("killer_name") or f"#{payload.get('killer')}"
         victim = payload.get("victim_name") or f"#{payload.get('victim')}"
-        self.kills.append((now, f"{killer}  >  {victim}"))
+        self.kills.append((now, f"{killer}  >  {victim}"[:80]))
         del self.kills[:-5]
 
     def say(self, now: float, text: str, seconds: float = 3.0) -> None:

@@ -140,8 +140,10 @@ class Timeline:
             else:
                 x = (pa.x + wrap_delta(pb.x - pa.x, size[0]) * alpha) % size[0]
                 y = (pa.y + wrap_delta(pb.y - pa.y, size[1]) * alpha) % size[1]
-            out[eid] = dataclasses.replace(pb, x=x, y=y,
-                                           heading=lerp_angle(pa.heading, pb.heading, alpha))
+            # The constructor, not dataclasses.replace: 3x cheaper, and this runs per entity
+            # per frame.
+            out[eid] = Pose(eid, pb.kind, x, y, lerp_angle(pa.heading, pb.heading, alpha),
+                            pb.vel, pb.fields)
         if entered:  # where they were before entering, by their velocity
             out.update(self._extrapolated(_Frame(b.time, entered), t - b.time))
         return out
@@ -160,7 +162,7 @@ class Timeline:
             x, y = p.x + vx * dt, p.y + vy * dt
             if size is not None:
                 x, y = x % size[0], y % size[1]
-            out[eid] = dataclasses.replace(p, x=x, y=y)
+            out[eid] = Pose(eid, p.kind, x, y, p.heading, p.vel, p.fields)
         return out
 
 

@@ -20,7 +20,7 @@ import pygame
 
 from demos.client.interp import Pose, wrap_delta
 
-__all__ = ["Camera", "Renderer"]
+__all__ = ["Camera", "Renderer", "number"]
 
 OWN = (90, 230, 255)
 OTHER_SHIP = (255, 170, 70)
@@ -60,6 +60,14 @@ class Camera:
         return self.centre[0] * self.scale, -self.centre[1] * self.scale
 
 
+def number(value: object, default: float) -> float:
+    """A replicated field as a finite number, else `default`: a field holds whatever the
+    server sent, and a bad value must not take the client down."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return default
+
+
 def _rotated(points: Iterable[tuple[float, float]], sx: float, sy: float, heading: float,
              size: float) -> list[tuple[float, float]]:
     """Model points (x forward, y left) turned to `heading`, scaled, placed at (sx, sy);
@@ -93,7 +101,7 @@ class Renderer:
         # Shots under ships, ships over rocks: draw in kind order.
         for pose in sorted(poses, key=lambda p: _ORDER.get(p.kind, 5)):
             sx, sy = camera.to_screen(pose.x, pose.y)
-            radius = float(pose.fields.get("radius", 0) or 0) * zoom
+            radius = number(pose.fields.get("radius"), 0.0) * zoom
             if not camera.visible(sx, sy, 40 + radius):
                 self.culled += 1
                 continue
@@ -203,10 +211,12 @@ class Renderer:
         for r in (radius, radius // 2):
             pygame.draw.circle(surface, (40, 110, 120), (cx, cy), r, 1)
         k = radius / reach
+        (x0, y0), bounds = camera.centre, camera.bounds if camera.wrap else None
+        wx, wy = (bounds[0], bounds[1]) if bounds is not None else (None, None)
+        inner = (radius - 2) ** 2
         for p in poses:
-            sx, sy = camera.to_screen(p.x, p.y)
-            dx, dy = (sx - w / 2) / camera.scale * k, (sy - h / 2) / camera.scale * k
-            if dx * dx + dy * dy < (radius - 2) ** 2:
+            dx, dy = wrap_delta(p.x - x0, wx) * k, -wrap_delta(p.y - y0, wy) * k
+            if dx * dx + dy * dy < inner:
                 colour = _RADAR.get(p.kind, (150, 150, 150))
                 size = 1 if p.kind == "shot" else 2
                 pygame.draw.circle(surface, colour, (cx + dx, cy + dy), size)
@@ -232,6 +242,9 @@ class Renderer:
         surface.blit(label, (sx - label.get_width() / 2, sy - label.get_height() / 2))
 
 
+_DRONE_COLOURS: dict[object, tuple[tuple[int, int, int], tuple[int, int, int]]] = {
+    mode: (c, (c[0] // 4, c[1] // 4, c[2] // 4))
+    for mode, c in [*DRONE_MODES.items(), (None, DRONE)]}
 _RADAR = {"ship": OTHER_SHIP, "drone": (120, 220, 140), "asteroid": ROCK_EDGE, "shot": SHOT,
           "runaway": WARNING}
 _ORDER = {"asteroid": 0, "shot": 1, "drone": 2, "runaway": 3, "ship": 4}

@@ -203,7 +203,7 @@ class App:
                 self._first_snapshot = now
             self._reconcile()
         elif isinstance(message, Event) and isinstance(message.payload, dict):
-            self._event(message.payload, now)
+            self.handle_event(message.payload, now)
         elif isinstance(message, Error) and message.ref is not None:
             if self.spectating and message.message.startswith("INPUT"):
                 self.camera_refused = True
@@ -241,7 +241,8 @@ class App:
                           number(fields.get("heading"), 0.0))
         self.predictor.reconcile(state, client.mirror.input_ack)
 
-    def _event(self, payload: dict[str, object], now: float) -> None:
+    def handle_event(self, payload: dict[str, object], now: float) -> None:
+        """An EVENT of the arena (boom, quarantined, kill, score); others are ignored."""
         kind = payload.get("type")
         if kind == "boom":
             pos = payload.get("pos")

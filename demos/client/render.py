@@ -101,7 +101,7 @@ class Renderer:
         # Shots under ships, ships over rocks: draw in kind order.
         for pose in sorted(poses, key=lambda p: _ORDER.get(p.kind, 5)):
             sx, sy = camera.to_screen(pose.x, pose.y)
-            radius = number(pose.fields.get("radius"), 0.0) * zoom
+            radius = min(number(pose.fields.get("radius"), 0.0), 2000.0) * zoom
             if not camera.visible(sx, sy, 40 + radius):
                 self.culled += 1
                 continue

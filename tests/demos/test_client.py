@@ -192,3 +192,29 @@ def test_spectating_sends_the_camera_and_keeps_the_servers_view_when_refused(
         assert app.link.ready  # a refused INPUT does not end the connection
     finally:
         app.link.close()
+
+
+def test_when_the_server_forgot_the_session_the_client_starts_a_new_one(
+        offscreen: None) -> None:
+    """--resume-grace 0: a dropped session ends at once, so the resume token is refused
+    (RESUME_FAILED) and the next attempt joins afresh, with a new ship."""
+    with ServerProcess("--world", "tests.demos.kinds_world", "--resume-grace", "0") as server, \
+            Relay(("127.0.0.1", server.port)) as relay:
+        app = App(Options(port=relay.port, name="forgotten", headless=True))
+        try:
+            run_frames(app, 20)
+            old = app.link.client.avatar
+            relay.cut()
+            deadline = time.monotonic() + 15
+            while not (app.link.ready and app.link.fresh):
+                app.frame()
+                assert time.monotonic() < deadline, (app.link.status, app.link.error)
+            assert app.link.resumed == 0 and relay.accepted >= 3  # refused resume, then new
+            for _ in range(60):
+                app.frame()
+            client = app.link.client
+            assert client.avatar is not None and client.avatar != old
+            assert "reconnected: a new session" in app.hud.notice_texts
+            assert client.avatar in app.renderer.drawn and old not in app.renderer.drawn
+        finally:
+            app.link.close()

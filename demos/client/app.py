@@ -63,7 +63,7 @@ class App:
         self.particles = Particles()
         self.renderer = Renderer(font, small)
         self.hud = Hud(font, small)
-        self.link = Link(options.host, options.port, options.name)
+        self.link = Link(options.host, options.port, options.name, spectate=options.spectate)
         self.clock = pygame.time.Clock()
         self.render_clock = RenderClock(delay=0.1)
         self.timeline: Timeline | None = None

@@ -37,14 +37,20 @@ class Link:
 
     `status` is what the screen says: "connecting", "connected", "reconnecting", or
     "failed" (the first connection was refused: `error` says why; nothing more is tried).
-    After a drop, attempts come after `BACKOFF` waits; each offers the resume token of the
+    `spectate` asks to join without an avatar. After a drop, attempts come after `BACKOFF`
+    waits; each offers the resume token of the
     last WELCOME (same client id, same avatar); if the server no longer knows it the next
     attempt starts a fresh session. `resumed` counts drops recovered, `fresh` counts those
     that needed a new session.
     """
 
-    def __init__(self, host: str, port: int, name: str, *, timeout: float = 5.0) -> None:
+    def __init__(self, host: str, port: int, name: str, *, spectate: bool = False,
+                 timeout: float = 5.0) -> None:
         self.client = Client(host, port, name, timeout=timeout)
+        if spectate:
+            # HELLO.spectate (join without an avatar) is net.Client(spectate=True) where the
+            # protocol has it; a client without it joins as a player and the app watches.
+            setattr(self.client, "spectate", True)  # noqa: B010
         self.status = "idle"
         self.error: str | None = None
         self.drop_reason: str | None = None

@@ -9,6 +9,7 @@ as predicted now → HUD → `clock.tick(fps)`.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import math
 import statistics
@@ -71,8 +72,10 @@ class App:
         self.camera = Camera(options.size, options.zoom, None, False)
         self.move = Move()
         self.frames = 0
-        self.frame_times: list[float] = []  # seconds of work per frame (the sleep excluded)
-        self.frame_cpu: list[float] = []  # CPU seconds per frame: what contention does not move
+        # Seconds of work per frame (the sleep excluded), and CPU seconds per frame (which
+        # other processes do not inflate): the last ten minutes' worth at 60 fps.
+        self.frame_times: collections.deque[float] = collections.deque(maxlen=36_000)
+        self.frame_cpu: collections.deque[float] = collections.deque(maxlen=36_000)
         self.poses: dict[int, Pose] = {}
         self.render_time: float | None = None  # the simulation time the last frame showed
         self.score = 0

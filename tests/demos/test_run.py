@@ -84,3 +84,12 @@ def test_ctrl_c_stops_the_client_and_the_server() -> None:
     assert "demos.run: server stopped (exit 0)" in out
     assert "Traceback" not in err
     assert_gone(int(match[1]), match[2], int(match[3]))
+
+
+def test_a_server_that_cannot_start_is_reported_with_its_own_words() -> None:
+    done = subprocess.run([sys.executable, "-m", "demos.run", "--world-arg", "drones=abc"],
+                          cwd=ROOT, env=run_env(SDL_VIDEODRIVER="dummy"),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.startswith("demos.run: the server did not start")
+    assert "world arg drones must be a whole number, got 'abc'" in done.stderr

@@ -15,6 +15,7 @@ import math
 import statistics
 import sys
 import time
+from typing import Protocol
 
 import pygame
 
@@ -28,7 +29,7 @@ from demos.client.render import Camera, Renderer, number
 from demos.client.ship import Move, ShipState, stepper_for
 from net import Error, Event, Message, Snapshot
 
-__all__ = ["App", "Options"]
+__all__ = ["App", "Options", "keys_to_move"]
 
 CAMERA_SPEED = 700.0  # world units per second of a spectator's free camera
 CAMERA_SENDS = 10.0  # camera INPUTs per second at most
@@ -48,6 +49,23 @@ class Options:
     zoom: float = 0.65  # pixels per world unit
     fps: int = 60
     autopilot: bool = False  # the ship flies itself (demos.client.autopilot)
+
+
+class Keys(Protocol):
+    """What pygame.key.get_pressed() returns: held or not, by key code."""
+
+    def __getitem__(self, key: int) -> bool: ...
+
+
+def keys_to_move(keys: Keys) -> Move:
+    """The movement the held keys ask for (`keys`: pygame.key.get_pressed()): W / up full
+    thrust, S / down half reverse thrust (a brake), A / left and D / right turn, space fire."""
+    up = keys[pygame.K_w] or keys[pygame.K_UP]
+    down = keys[pygame.K_s] or keys[pygame.K_DOWN]
+    left = keys[pygame.K_a] or keys[pygame.K_LEFT]
+    right = keys[pygame.K_d] or keys[pygame.K_RIGHT]
+    return Move(thrust=float(up) - 0.5 * float(down), turn=float(left) - float(right),
+                fire=bool(keys[pygame.K_SPACE]))
 
 
 class App:
@@ -143,21 +161,16 @@ class App:
             if event.type == pygame.QUIT or (event.type == pygame.KEYDOWN and
                                              event.key == pygame.K_ESCAPE):
                 self.running = False
-        keys = pygame.key.get_pressed()
-        up = keys[pygame.K_w] or keys[pygame.K_UP]
-        down = keys[pygame.K_s] or keys[pygame.K_DOWN]
-        left = keys[pygame.K_a] or keys[pygame.K_LEFT]
-        right = keys[pygame.K_d] or keys[pygame.K_RIGHT]
+        move = keys_to_move(pygame.key.get_pressed())
         if self.spectating:
             if not self.camera_refused and self.camera.bounds is not None:
-                step = CAMERA_SPEED * dt
+                step = CAMERA_SPEED * dt  # the keys' turn is left/right, thrust up/down
+                up = (move.thrust > 0) - (move.thrust < 0)
                 x, y = self.camera.centre
                 w, h = self.camera.bounds
-                self.camera.centre = ((x + (right - left) * step) % w,
-                                      (y + (up - down) * step) % h)
+                self.camera.centre = ((x - move.turn * step) % w, (y + up * step) % h)
             return
-        self.move = Move(thrust=float(up) - 0.5 * float(down), turn=float(left) - float(right),
-                         fire=bool(keys[pygame.K_SPACE]))
+        self.move = move
         if self.options.autopilot and self.move == Move():
             me = self.predictor.drawn(0.0) if self.predictor is not None else None
             if me is not None:

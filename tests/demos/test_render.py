@@ -8,10 +8,11 @@ import math
 import pygame
 import pytest
 
-from demos.client.app import App, Options
+from demos.client.app import App, Options, keys_to_move
 from demos.client.hud import Hud
 from demos.client.interp import Pose
 from demos.client.render import Camera, Renderer
+from demos.client.ship import Move
 
 HOSTILE = [{}, {"radius": "big", "mode": 3, "name": 7, "hp": "x", "heading": [1]},
            {"radius": 1e15, "mode": ["chase"], "hp": -5, "in_play": "no", "quarantined": {}},
@@ -59,3 +60,32 @@ def test_the_hud_and_the_event_handler_take_odd_payloads(screen: pygame.Surface)
                     {"type": "kill"}, {"type": None}):
         app.handle_event(payload, 0.0)
     assert len(app.particles.rings) == 1  # only the boom with a usable position
+
+
+class pressed:  # noqa: N801 - reads like pygame.key.get_pressed()
+    """Held keys, indexed by key code as pygame.key.get_pressed() is."""
+
+    def __init__(self, *keys: int) -> None:
+        self.keys = set(keys)
+
+    def __getitem__(self, key: int) -> bool:
+        return key in self.keys
+
+
+def test_keys_make_the_standard_movement(screen: pygame.Surface) -> None:
+    assert keys_to_move(pressed()) == Move()
+    assert keys_to_move(pressed(pygame.K_w, pygame.K_a, pygame.K_SPACE)) == \
+        Move(thrust=1.0, turn=1.0, fire=True)  # turn +1: counter-clockwise
+    assert keys_to_move(pressed(pygame.K_DOWN, pygame.K_RIGHT)) == Move(thrust=-0.5, turn=-1.0)
+    assert keys_to_move(pressed(pygame.K_UP, pygame.K_s)) == Move(thrust=0.5)
+
+
+def test_escape_and_the_close_button_end_the_loop(screen: pygame.Surface) -> None:
+    for event in (pygame.event.Event(pygame.KEYDOWN, key=pygame.K_ESCAPE, mod=0),
+                  pygame.event.Event(pygame.QUIT)):
+        app = App(Options(headless=True, size=(640, 360)))
+        app.frame(network=False)
+        assert app.running
+        pygame.event.post(event)
+        app.frame(network=False)
+        assert not app.running

@@ -66,9 +66,10 @@ def test_a_correction_fades_instead_of_jumping() -> None:
 ], ids=["sandbox", "arena"])
 def test_prediction_lands_where_the_server_puts_the_ship(world: list[str],
                                                          speed: float) -> None:
-    """Fly a curve for 1.5 s (thrust 1, turn 0.5), then let go, sending one INPUT a tick as
-    the client does. On each snapshot, before reconciling, note how far the prediction made
-    ahead of the server is from the server's ship replayed by the INPUTs it has not applied.
+    """Fly a curve for 1.5 s (thrust 1, turn 0.5), then let go, sending one INPUT a tick of
+    simulation time as the client does (a dilated server ticks slower). On each snapshot,
+    before reconciling, note how far the prediction made ahead of the server is from the
+    server's ship replayed by the INPUTs it has not applied.
 
     Stated tolerance: a correction is either within the snapshots' precision (1/16 unit) or
     whole ticks of motion (up to `speed` / 30 a tick), when INPUTs and ticks fall unevenly
@@ -97,7 +98,7 @@ def test_prediction_lands_where_the_server_puts_the_ship(world: list[str],
                 last_seq = client.send_input(move.payload())
                 stop_seq = stop_seq or (last_seq if move == Move() else 0)
                 p.step(last_seq, move)
-                next_step += TICK
+                next_step += TICK / client.mirror.time_scale  # a tick of simulation time
             for m in client.poll(0.002):
                 if not isinstance(m, Snapshot) or client.mirror.num != m.num:
                     continue

@@ -69,8 +69,16 @@ def start_server(world: str, world_args: Sequence[str], log: IO[str]
     return proc, host, int(port)
 
 
-def stop_server(proc: subprocess.Popen[str], timeout: float = 10.0) -> int:
-    """SIGTERM (the server says BYE to its clients and exits), SIGKILL if it hangs."""
+def stop_server(proc: subprocess.Popen[str], timeout: float = 10.0, *,
+                grace: float = 0.0) -> int:
+    """SIGTERM (the server says BYE to its clients and exits), SIGKILL if it hangs. With
+    `grace`, first wait that long for it to exit by itself (it got the Ctrl-C too: a second
+    signal in the middle of its shutdown would only disturb it)."""
+    if grace and proc.poll() is None:
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            pass
     if proc.poll() is None:
         proc.terminate()
     try:
@@ -104,11 +112,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"demos.run: server ({args.world}, pid {server.pid}) listening on {host}:{port}; "
               "close the window or press Esc to stop", flush=True)
         client = None
+        interrupted = False
         try:
             client = subprocess.Popen([sys.executable, "-m", "demos.client", "--host", host,
                                        "--port", str(port), *args.client_args])
             return client.wait()
         except KeyboardInterrupt:  # Ctrl-C reached the client and the server too
+            interrupted = True
             if client is not None:
                 try:
                     client.wait(5)
@@ -116,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     client.kill()
             return 130
         finally:
-            code = stop_server(server)
+            code = stop_server(server, grace=5.0 if interrupted else 0.0)
             print(f"demos.run: server stopped (exit {code})", flush=True)
 
 

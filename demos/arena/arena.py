@@ -37,6 +37,7 @@ class Arena:
         return _arenas[world]
 
     def attach(self, world: World) -> None:
+        """Make this the arena of `world` (what `Arena.of(world)` returns)."""
         _arenas[world] = self
 
     # ---- events ---------------------------------------------------------------------------

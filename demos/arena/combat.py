@@ -11,12 +11,11 @@ from typing import ClassVar
 from sim import Entity, field, next_tick
 
 from .arena import Arena
-from .rules import POINTS, SHOT_DAMAGE, SHOT_LIFE, SHOT_SPEED
+from .rules import ASTEROID_RADIUS, POINTS, SHOT_DAMAGE, SHOT_LIFE, SHOT_SPEED
 
 __all__ = ["Hull", "Shot", "Target", "fire"]
 
-SHOT_REACH = SHOT_SPEED / 30 / 2 + 2  # half a shot's step at 30 Hz: it cannot skip a target
-LARGEST = 40.0  # the largest target's radius: a shot looks this far (plus its reach)
+LARGEST = ASTEROID_RADIUS  # the largest target's radius: a shot looks this far (+ its reach)
 
 
 class Target(Entity):
@@ -74,26 +73,37 @@ class Hull(Target):
 
 class Shot(Entity):
     """A shot from entity `owner`: flies straight for SHOT_LIFE seconds and hits the first
-    target within its reach (never its owner; drones' shots pass through drones)."""
+    target it touches (never its owner; drones' shots pass through drones)."""
 
     kind = "shot"
     heading: float = field(0.0)
     owner: int = field(0)
 
+    def on_spawn(self) -> None:
+        shooter = self.world.get(self.owner)
+        self.spares = "drone" if shooter is not None and shooter.kind == "drone" else ""
+
     def behaviour(self) -> None:
-        world = self.world
-        shooter = world.get(self.owner)
-        friends = shooter.kind if shooter is not None and shooter.kind == "drone" else None
-        for _ in range(round(SHOT_LIFE * world.tick_rate)):
-            for other in world.query_radius(self.pos, LARGEST + SHOT_REACH, exclude=self):
-                if (isinstance(other, Target) and other.id != self.owner
-                        and other.kind != friends and other.hittable()):
-                    dx, dy = world.offset(self.pos, other.pos)
-                    if math.hypot(dx, dy) <= other.reach + SHOT_REACH:
-                        other.hit(SHOT_DAMAGE, self.owner)
-                        self.despawn()  # ends this behaviour
+        for _ in range(round(SHOT_LIFE * self.world.tick_rate)):
+            target = self.touching()
+            if target is not None:
+                target.hit(SHOT_DAMAGE, self.owner)
+                break
             next_tick()
         self.despawn()
+
+    def touching(self) -> Target | None:
+        """A target within its reach: half the shot's step each tick (so it cannot fly
+        through one between two ticks) plus the target's radius."""
+        world = self.world
+        reach = math.hypot(*self.vel) / world.tick_rate / 2 + 2
+        for other in world.query_radius(self.pos, LARGEST + reach, exclude=self):
+            if (isinstance(other, Target) and other.id != self.owner
+                    and other.kind != self.spares and other.hittable()):
+                dx, dy = world.offset(self.pos, other.pos)
+                if math.hypot(dx, dy) <= other.reach + reach:
+                    return other
+        return None
 
 
 def fire(shooter: Entity, heading: float) -> Shot:

@@ -49,6 +49,8 @@ class Drone(Hull):
         self.thinks = 0  # how many times it looked around (the tests count them)
 
     def behaviour(self) -> None:
+        # Drones spawned together would all look around on the same tick: spread them out.
+        self.world.sleep(PATROL_THINK * (self.id % 6 + 1) / 6)
         while True:
             foe = self.patrol()  # until a ship comes in sight or a shot hits
             if foe is not None:
@@ -60,10 +62,11 @@ class Drone(Hull):
     def patrol(self) -> Ship | None:
         """Fly the route; returns the ship that came in sight (None: hit, nobody seen)."""
         self.mode = "patrol"
+        self.steer(self.route[self.leg], DRONE_SPEED)
         while self.hp == DRONE_HP:
-            if self.distance(self.route[self.leg]) < ARRIVED:
+            if self.distance(self.route[self.leg]) < ARRIVED:  # on to the next waypoint
                 self.leg = (self.leg + 1) % len(self.route)
-            self.steer(self.route[self.leg], DRONE_SPEED)
+                self.steer(self.route[self.leg], DRONE_SPEED)
             foe = self.nearest_ship(DRONE_SIGHT)
             if foe is not None:
                 return foe
@@ -87,20 +90,19 @@ class Drone(Hull):
         """Fly away from `foe` (or straight on) at full speed for DRONE_FLEE_SECONDS."""
         self.mode = "flee"
         until = self.world.time + DRONE_FLEE_SECONDS
+        self.steer((self.x + self.vel[0], self.y + self.vel[1]), DRONE_CHASE_SPEED)
         while self.world.time < until:
             if foe is not None and foe.alive:
                 dx, dy = self.world.offset(foe.pos, self.pos)
                 self.steer((self.x + dx, self.y + dy), DRONE_CHASE_SPEED)
-            else:
-                self.steer((self.x + self.vel[0], self.y + self.vel[1]), DRONE_CHASE_SPEED)
             self.think(FIGHT_THINK)
 
     def return_to_route(self) -> None:
         """Back to the nearest waypoint; arrived, the drone is repaired."""
         self.mode = "return"
         self.leg = min(range(len(self.route)), key=lambda i: self.distance(self.route[i]))
+        self.steer(self.route[self.leg], DRONE_SPEED)
         while self.distance(self.route[self.leg]) >= ARRIVED:
-            self.steer(self.route[self.leg], DRONE_SPEED)
             self.think(PATROL_THINK)
         self.hp = DRONE_HP
 
@@ -112,7 +114,9 @@ class Drone(Hull):
         self.world.sleep(seconds)
 
     def steer(self, target: tuple[float, float], speed: float) -> None:
-        """Head for `target` at `speed` (the short way round the world)."""
+        """Head for `target` at `speed` (the short way round the world). The world keeps it
+        going that way: steering again only where the course changes keeps its velocity and
+        heading unchanged in between, so snapshots need not mention it."""
         self.steer_to(target, speed)
         vx, vy = self.vel
         if vx or vy:

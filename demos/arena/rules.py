@@ -16,8 +16,8 @@ __all__ = [
     "DRONE_CHASE_SPEED", "DRONE_FIRE_COOLDOWN", "DRONE_FIRE_RANGE", "DRONE_FLEE_SECONDS",
     "DRONE_HP", "DRONE_RADIUS", "DRONE_SIGHT", "DRONE_SPEED", "FIRE_COOLDOWN", "POINTS",
     "RESPAWN_SECONDS", "RUNAWAY_AFTER", "SHIP_DRAG", "SHIP_HP", "SHIP_MAX_SPEED",
-    "SHIP_RADIUS", "SHIP_THRUST", "SHOT_DAMAGE", "SHOT_LIFE", "SHOT_SPEED", "TURN_RATE",
-    "ShipState", "Steering", "step_ship",
+    "SHIP_RADIUS", "SHIP_STOP_SPEED", "SHIP_THRUST", "SHOT_DAMAGE", "SHOT_LIFE", "SHOT_SPEED",
+    "TURN_RATE", "ShipState", "Steering", "step_ship",
 ]
 
 TAU = 2 * math.pi
@@ -26,6 +26,7 @@ TAU = 2 * math.pi
 SHIP_THRUST = 320.0  # acceleration at full thrust (units/s²); thrust -1 brakes and reverses
 SHIP_MAX_SPEED = 260.0
 SHIP_DRAG = 0.8  # the fraction of its velocity a coasting ship keeps after one second
+SHIP_STOP_SPEED = 2.0  # a coasting ship slower than this stops (drag alone never gets to 0)
 TURN_RATE = math.pi  # radians per second at full turn; turn +1 is counter-clockwise
 SHIP_RADIUS = 12.0
 SHIP_HP = 100
@@ -33,7 +34,7 @@ RESPAWN_SECONDS = 3.0
 
 # Shots (anyone's).
 SHOT_SPEED = 480.0
-SHOT_LIFE = 1.0  # seconds: a shot flies SHOT_SPEED * SHOT_LIFE units, then goes
+SHOT_LIFE = 1.0  # seconds: SHOT_SPEED * SHOT_LIFE units from its shooter, then it goes
 SHOT_DAMAGE = 10
 FIRE_COOLDOWN = 0.25  # a ship's seconds between shots
 
@@ -83,9 +84,10 @@ class Steering(Protocol):
 
 def step_ship(state: ShipState, move: Steering, dt: float,
               bounds: tuple[float, float] | None = None) -> ShipState:
-    """One step of `dt` seconds: turn, accelerate along the new heading, drag, cap the speed,
-    then move at the new velocity (wrapped into `bounds` when given, as a wrapping world
-    does). The server sets the ship's heading and velocity from this and its world moves it
+    """One step of `dt` seconds: turn, accelerate along the new heading, drag, cap the speed
+    (or stop, coasting below SHIP_STOP_SPEED: a still ship sends no snapshot records), then
+    move at the new velocity (wrapped into `bounds` when given, as a wrapping world does).
+    The server sets the ship's heading and velocity from this and its world moves it
     by the same `x + vx * dt`, so both sides compute the same floats."""
     heading = (state.heading + move.turn * TURN_RATE * dt) % TAU
     push = move.thrust * SHIP_THRUST * dt
@@ -95,6 +97,8 @@ def step_ship(state: ShipState, move: Steering, dt: float,
     speed = math.hypot(vx, vy)
     if speed > SHIP_MAX_SPEED:
         vx, vy = vx / speed * SHIP_MAX_SPEED, vy / speed * SHIP_MAX_SPEED
+    elif speed < SHIP_STOP_SPEED and not move.thrust:
+        vx = vy = 0.0
     x, y = state.x + vx * dt, state.y + vy * dt
     if bounds is not None:
         x, y = x % bounds[0], y % bounds[1]

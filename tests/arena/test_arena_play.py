@@ -54,6 +54,11 @@ def test_step_ship_turns_accelerates_caps_and_wraps() -> None:
     for _ in range(300):  # 10 s at full thrust: at the cap, not beyond
         state = rules.step_ship(state, Movement(thrust=1.0), 1 / 30)
     assert math.isclose(math.hypot(state.vx, state.vy), rules.SHIP_MAX_SPEED)
+    coasting, ticks = rules.ShipState(0.0, 0.0, 100.0, 0.0, 0.0), 0
+    while coasting.vx and ticks < 1000:  # drag slows it down, then it stops dead
+        coasting = rules.step_ship(coasting, Movement(), 1 / 30)
+        ticks += 1
+    assert coasting.vx == coasting.vy == 0.0 and 500 < ticks < 700
     wrapped = rules.step_ship(rules.ShipState(1999.0, 5.0, 60.0, -300.0, 0.0), Movement(),
                               0.1, bounds=(2000.0, 2000.0))
     assert 0 <= wrapped.x < 5 and 1970 < wrapped.y < 2000
@@ -90,6 +95,7 @@ def test_a_shot_flies_its_range_then_goes() -> None:
 def test_an_asteroid_splits_in_two_then_breaks() -> None:
     with arena(**EMPTY) as (world, module):
         ship, player = join(world, module, 1, "ann", (800.0, 1000.0))
+        _, far_away = join(world, module, 2, "bob", (800.0, 100.0))  # beyond BOOM_RANGE
         rock = world.spawn(Asteroid, pos=(1000.0, 1000.0), vel=(10.0, 0.0), radius=40.0)
         fire(ship, 0.0)
         step_until(world, lambda: not rock.alive, 30)
@@ -98,6 +104,7 @@ def test_an_asteroid_splits_in_two_then_breaks() -> None:
         assert sorted(round(a.vel[1]) for a in halves) == [-30, 30]  # flying apart
         assert player.of_type("boom") == [{"type": "boom", "pos": list(rock.pos), "size": 40.0}]
         assert player.of_type("score") == [{"type": "score", "id": ship.id, "score": 2}]
+        assert far_away.events == []  # no boom that far, no score for another's shot
         pebble = world.spawn(Asteroid, pos=(ship.x, ship.y + 100), radius=10.0)
         fire(ship, math.pi / 2)
         step_until(world, lambda: not pebble.alive, 30)
@@ -152,3 +159,21 @@ def test_a_drone_patrols_chases_flees_returns_and_patrols_again() -> None:
         assert modes == ["patrol", "chase", "flee", "return", "patrol"]
         assert drone.hp == rules.DRONE_HP  # repaired at its route
         assert min(drone.distance(p) for p in drone.route) < 25
+
+
+def test_a_patrolling_drone_changes_course_only_at_its_waypoints() -> None:
+    with arena(**EMPTY) as (world, _):
+        drone = world.spawn(Drone, pos=(500.0, 500.0), hp=rules.DRONE_HP, heading=1.0)
+        world.take_changes()  # start the change log, as the server's sync does
+        world.step()
+        legs, course_changes, field_changes = [drone.leg], 0, 0
+        vel = drone.vel
+        for _ in range(600):  # 20 s: about five legs of the route
+            world.step()
+            field_changes += drone.id in world.take_changes().fields
+            if drone.vel != vel:
+                course_changes, vel = course_changes + 1, drone.vel
+            if drone.leg != legs[-1]:
+                legs.append(drone.leg)
+        assert legs[:5] == [0, 1, 2, 3, 0] and drone.mode == "patrol"
+        assert course_changes == field_changes == len(legs) - 1  # nothing in between

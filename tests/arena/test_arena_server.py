@@ -73,10 +73,13 @@ def test_a_quarantine_and_a_kill_reach_the_players() -> None:
         wait_for(heard, "kill", timeout=5)
         kill = {"type": "kill", "killer": ann.avatar, "victim": bob.avatar,
                 "killer_name": "ann", "victim_name": "bob"}
-        assert [e for e in heard[ann] if e["type"] == "kill"] == [kill]
-        assert [e for e in heard[bob] if e["type"] == "kill"] == [kill]
+        for seen in heard.values():  # (ann's shots may have hit the runaway too: its kill)
+            assert [e for e in seen if e["type"] == "kill" and e["victim"] == bob.avatar] \
+                == [kill]
         scores = [e for e in heard[ann] if e["type"] == "score"]
-        assert scores[-1] == {"type": "score", "id": ann.avatar, "score": POINTS["ship"]}
+        assert {e["id"] for e in scores} == {ann.avatar}
+        totals = [0] + [e["score"] for e in scores]
+        assert POINTS["ship"] in [b - a for a, b in zip(totals, totals[1:], strict=False)]
         assert any(e["type"] == "boom" for e in heard[bob])
 
         late = server.client("late")

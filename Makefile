@@ -4,6 +4,7 @@
 #   make test                  # Python 3.11 (python3), venv in .venv
 #   make test PY=python3.12    # another interpreter, its own venv (.venv-python3.12)
 #   make bench                 # kernel/world/network benchmarks against peers (JSON)
+#   make demo                  # the arena world and the pygame client (python -m demos.run)
 
 PY ?= python3
 ifeq ($(PY),python3)
@@ -14,7 +15,7 @@ endif
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test bench venv lint clean
+.PHONY: test bench venv lint clean demo
 
 $(STAMP): pyproject.toml setup.py $(wildcard sim/_c/*.c sim/_c/*.h)
 	$(PY) -m venv $(VENV)
@@ -30,6 +31,11 @@ test: $(STAMP)
 	$(VPY) -m pytest $(PYTEST_ARGS)
 	LOOM_PURE_PYTHON=1 $(VPY) -m pytest -q tests/instrument tests/sim tests/stackless tests/world
 	$(VPY) -m tools.soak --minutes 0.5
+
+# The arena world on a free port and the pygame client on it; the server stops with the window.
+# DEMO_ARGS go to python -m demos.run (e.g. DEMO_ARGS="--world-arg drones=200 -- --name me").
+demo: $(STAMP)
+	$(VPY) -m demos.run $(DEMO_ARGS)
 
 bench: $(STAMP)
 	$(VPY) -m tools.bench --json

@@ -6,6 +6,7 @@ import pathlib
 import re
 import subprocess
 import sys
+import textwrap
 
 import pytest
 
@@ -37,3 +38,12 @@ def test_readme_commands_run_in_the_venv() -> None:
     ]
     bare = [c for c in commands if re.match(r"python3?\s", c)]
     assert commands and bare == []
+
+
+def test_the_scripting_excerpt_is_the_arena_code_word_for_word() -> None:
+    """The README quotes `demos/arena` in ```py blocks: each must still be in its source."""
+    excerpts = re.findall(r"```py\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    source = (ROOT / "demos" / "arena" / "drones.py").read_text()
+    assert excerpts
+    for excerpt in excerpts:  # methods of a class: indented one level in the source
+        assert textwrap.indent(excerpt, "    ") in source

@@ -46,11 +46,7 @@ class Link:
 
     def __init__(self, host: str, port: int, name: str, *, spectate: bool = False,
                  timeout: float = 5.0) -> None:
-        self.client = Client(host, port, name, timeout=timeout)
-        if spectate:
-            # HELLO.spectate (join without an avatar) is net.Client(spectate=True) where the
-            # protocol has it; a client without it joins as a player and the app watches.
-            setattr(self.client, "spectate", True)  # noqa: B010
+        self.client = Client(host, port, name, timeout=timeout, spectate=spectate)
         self.status = "idle"
         self.error: str | None = None
         self.drop_reason: str | None = None

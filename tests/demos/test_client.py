@@ -4,7 +4,6 @@ the command line answers as its --help says."""
 
 from __future__ import annotations
 
-import inspect
 import math
 import socket
 import subprocess
@@ -17,7 +16,6 @@ import pytest
 
 from demos.client.app import App, Options
 from demos.client.interp import wrap_delta
-from net import Client
 from tests.demos.proxy import Relay
 from tests.server.server_harness import ROOT, ServerProcess
 
@@ -166,69 +164,6 @@ def test_after_a_drop_the_client_resumes_its_session_and_says_so(
             app.link.close()
 
 
-# HELLO.spectate and the spectator's camera come with net.Client(spectate=True) (the "perf"
-# branch); until it is merged, the server gives a spectating client an avatar anyway.
-SPECTATE = "spectate" in inspect.signature(Client).parameters
-
-
-@pytest.mark.skipif(SPECTATE, reason="the server has spectators: see the next test")
-def test_spectating_sends_the_camera_and_keeps_the_servers_view_when_refused(
-        kinds_server: ServerProcess, offscreen: None) -> None:
-    """This server has no spectator camera (and gives every client an avatar): the client's
-    camera INPUT is refused, and the view stays where the server puts it, the avatar it
-    gave us; the client never steers that avatar."""
-    from tests.demos.kinds_world import SHIP_AT
-
-    app = App(Options(port=kinds_server.port, name="watcher", spectate=True, headless=True))
-    try:
-        run_frames(app, 10)
-        app.camera.centre = (100.0, 100.0)  # as WASD would move it
-        deadline = time.monotonic() + 10
-        while not app.camera_refused:
-            app.frame()
-            assert time.monotonic() < deadline, "the camera INPUT was never answered"
-        for _ in range(5):
-            app.frame()
-        client = app.link.client
-        assert client.avatar is not None
-        assert client.mirror.input_ack == 0  # the refused INPUT was not applied
-        ship = client.mirror.get(client.avatar)
-        assert ship is not None and ship.pos == SHIP_AT  # never steered
-        assert app.camera.centre == pytest.approx(SHIP_AT)
-        assert "this server keeps the spectator view fixed" in app.hud.notice_texts
-        assert "spectating" in app.hud.lines
-        assert app.link.ready  # a refused INPUT does not end the connection
-    finally:
-        app.link.close()
-
-
-def test_when_the_server_forgot_the_session_the_client_starts_a_new_one(
-        offscreen: None) -> None:
-    """--resume-grace 0: a dropped session ends at once, so the resume token is refused
-    (RESUME_FAILED) and the next attempt joins afresh, with a new ship."""
-    with ServerProcess("--world", "tests.demos.kinds_world", "--resume-grace", "0") as server, \
-            Relay(("127.0.0.1", server.port)) as relay:
-        app = App(Options(port=relay.port, name="forgotten", headless=True))
-        try:
-            run_frames(app, 20)
-            old = app.link.client.avatar
-            relay.cut()
-            deadline = time.monotonic() + 15
-            while not (app.link.ready and app.link.fresh):
-                app.frame()
-                assert time.monotonic() < deadline, (app.link.status, app.link.error)
-            assert app.link.resumed == 0 and relay.accepted >= 3  # refused resume, then new
-            for _ in range(60):
-                app.frame()
-            client = app.link.client
-            assert client.avatar is not None and client.avatar != old
-            assert "reconnected: a new session" in app.hud.notice_texts
-            assert client.avatar in app.renderer.drawn and old not in app.renderer.drawn
-        finally:
-            app.link.close()
-
-
-@pytest.mark.skipif(not SPECTATE, reason="net.Client has no spectate (HELLO.spectate) yet")
 def test_a_spectators_free_camera_moves_its_view(kinds_server: ServerProcess,
                                                  offscreen: None) -> None:
     """A spectator starts at the world's centre, 900 units from the kinds around (1900,

@@ -38,6 +38,9 @@ __all__ = ["ConnState", "Connection"]
 log = logging.getLogger("loom.net")
 
 _INF = math.inf
+_RECHECK = 0.05
+"""Seconds until a deadline is judged again when the bytes that may meet it were read but
+not yet decoded (the connection's tasklet runs after the pump's poll)."""
 
 
 class ConnState(enum.Enum):
@@ -429,9 +432,12 @@ class Connection:
         limits = self._limits
         state = self.state
         due = _INF
+        unread = not self._waiting and not self._stalled  # read, not yet decoded: not late
         if state is ConnState.NEW:
             due = self._accepted_at + limits.handshake_timeout
-            if now >= due:
+            if now >= due and unread:
+                due = now + _RECHECK
+            elif now >= due:
                 self._reject(ErrorCode.HANDSHAKE_TIMEOUT,
                              f"no HELLO within {limits.handshake_timeout:g} s")
                 return
@@ -441,7 +447,9 @@ class Connection:
             if partial is not None:
                 started = max(partial.since, self._reading_since)
                 t = started + limits.partial_frame_timeout
-                if now >= t:
+                if now >= t and unread:
+                    t = now + _RECHECK
+                elif now >= t:
                     want = "?" if partial.expected is None else partial.expected + HEADER_SIZE
                     self._reject(ErrorCode.PARTIAL_FRAME_TIMEOUT, f"frame incomplete for "
                                  f"{now - started:.1f} s ({partial.buffered} of {want} bytes)")

@@ -132,9 +132,11 @@ class Pump:
     def poll(self, timeout: float | None = 0.0) -> int:
         """Wait up to `timeout` seconds (None: until something happens) for sockets or the
         next pump deadline; accept, read, and fire due timers. Returns the events handled.
-        Woken connection tasklets run at the caller's next `sim.run()`."""
+        Woken connection tasklets run at the caller's next `sim.run()`.
+
+        Sockets are read before timers fire: after a pause of the caller's (a long tick), the
+        bytes that arrived meanwhile count before a partial-frame deadline is judged."""
         now = self._now = self._clock()
-        self._fire_timers(now)
         if self._timers:
             wait = max(0.0, self._timers[0][0] - now)
             timeout = wait if timeout is None else min(timeout, wait)

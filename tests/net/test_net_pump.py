@@ -397,3 +397,25 @@ def test_pump_is_exported_lazily() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=ROOT)
     assert out.stdout.split() == ["False", "True"]
+
+
+def test_bytes_that_arrived_during_a_pause_are_read_before_timers_fire() -> None:
+    """A server that stalled past a client's partial-frame deadline reads what the client
+    sent meanwhile before it judges the deadline: the completed frame is not refused."""
+    clock = FakeClock()
+    server = EchoInProcess(clock=clock)
+    client = RawClient(server.port)
+    try:
+        server.welcome(client)
+        frame = encode_message(Input(1, 0, "late but whole"))
+        client.send_raw(frame[:5])
+        server.step(0.05)  # half a frame read: its deadline is armed
+        client.send_raw(frame[5:])
+        time.sleep(0.05)  # the rest is in the socket ...
+        clock.t += server.pump.limits.partial_frame_timeout + 1  # ... when the server wakes late
+        server.run_until(lambda: bool(client.inbox), clients=(client,))
+        assert [(type(m), m.seq) for m in client.inbox] == [(Event, 1)]  # type: ignore[union-attr]
+        assert server.pump.statistics().rejected == {}
+    finally:
+        client.close()
+        server.close()

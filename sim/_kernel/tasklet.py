@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import greenlet
 
 from . import pickling as _pickling
+from . import running as _running
 from . import scheduler as _kernel
 from . import threads as _threads
 from .bomb import TaskletExit, bomb, make_bomb
@@ -181,10 +182,7 @@ class Tasklet(TaskletState, _Core):
         sched.registry[self.id] = self
 
     def _new_greenlet(self, sched: Scheduler) -> greenlet.greenlet:
-        # Its run is the plain function type(self)._bootstrap: the hub's first switch passes
-        # this tasklet as its argument (Scheduler._hub_loop).  A bound method would leave
-        # method_vectorcall's C frame under the tasklet, for greenlet to copy out and back
-        # in at every switch.
+        # Its run is type(self)._bootstrap, started by the hub (Scheduler._hub_loop).
         return greenlet.greenlet(type(self)._bootstrap, sched.main.greenlet)
 
     def setup(self, *args: Any, **kwargs: Any) -> Tasklet:
@@ -328,73 +326,10 @@ class Tasklet(TaskletState, _Core):
 
     # ------------------------------------------------------------------ running
 
-    def _bootstrap(self, *_: Any) -> None:
-        sched = self._sched
-        assert sched is not None
-        self._started = True
-        try:
-            v = self.tempval
-            self.tempval = None
-            if v.__class__ is bomb:
-                v.raise_()
-            func, args, kwargs = self._func, self._args or (), self._kwargs or {}
-            self._args = self._kwargs = None  # the frame holds them now (sim.collect relies on it)
-            # Call with plain positional arguments when possible: CPython 3.11 runs such a
-            # call to a Python function in the same C-level eval loop, while func(*args)
-            # starts a new one, whose C frame greenlet then copies out and back in at every
-            # switch of this tasklet (a world behaviour: 1,624 bytes saved instead of 1,992).
-            assert func is not None
-            if kwargs:
-                func(*args, **kwargs)
-            elif len(args) == 1:
-                func(args[0])
-            elif not args:
-                func()
-            else:
-                func(*args)
-            del func, args, kwargs
-        except greenlet.GreenletExit:
-            # Collected by greenlet itself (the kernel no longer references us): just end.
-            self._finish()
-            sched.forget(self)
-            return
-        except TaskletExit:
-            pass
-        except SystemExit as e:
-            # Not silenced (Stackless ends the process): it goes to the watchdog or main and
-            # propagates from there, whatever the error handler would say.
-            self.finished_with = e
-            self._deliver_error(sched, bomb(type(e), e, e.__traceback__))
-            return
-        except BaseException as e:
-            self.finished_with = e
-            handler = _kernel._error_handler
-            if handler is not None:
-                try:
-                    handler(type(e), e, e.__traceback__)
-                except BaseException as e2:
-                    self._deliver_error(sched, bomb(type(e2), e2, e2.__traceback__))
-                    return
-            else:
-                self._deliver_error(sched, bomb(type(e), e, e.__traceback__))
-                return
-        self._finish()
-        sched.die(self, sched.next_after_death(self))
-
-    def _deliver_error(self, sched: Scheduler, b: bomb) -> None:
-        """An uncaught error becomes a bomb for the innermost watchdog, or main."""
-        target = sched.watchdogs[-1].tasklet if sched.watchdogs else sched.main
-        self._finish()
-        if target._in_ring and target is not sched.current:
-            # It waits its turn in the ring (main called schedule()): the order does not
-            # change, it raises the error when its turn comes, as in Stackless.
-            target.tempval = b
-            sched.die(self, sched.next_after_death(self))
-            return
-        sched.unwait(target)
-        sched.unready(target)
-        target.tempval = b
-        sched.die(self, target)
+    # Its greenlet's run: the plain function sim._kernel.running.run, not a bound method,
+    # which would leave method_vectorcall's C frame under the tasklet, for greenlet to copy
+    # out and back in at every switch.  A subclass may give another (see that module).
+    _bootstrap = staticmethod(_running.run)
 
     def _finish(self) -> None:
         """The tasklet has ended (returned, raised, killed, or collected): let go of its

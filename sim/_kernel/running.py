@@ -2,15 +2,15 @@
 its function, ``end`` hands its ending (returned, raised, killed) to the kernel's door.
 
 ``run`` is the plain tasklet's bottom frame.  A ``Tasklet`` subclass that needs another (a
-world's behaviour, restarted when it raises) writes its own from ``started``, ``begin`` and
-``end``, and names it ``_bootstrap``: it must call nothing between ``started`` and the user's
-function that stays on the stack, since every frame under the user's costs at each switch.
+world's behaviour, restarted when it raises) writes its own from ``begin`` and ``end``, and
+names it ``_bootstrap``: nothing else may stay on the stack under the user's function, since
+every frame there costs at each switch.
 
 # Discussion: nothing outlives a finished tasklet.
 The hub switches into a new tasklet with its scheduler as the only argument and keeps no
-reference to the tasklet: ``started`` takes it from ``hub_target``.  The hub stays suspended
-inside that switch until it starts another tasklet, so a tasklet passed as the argument
-stayed alive as long (arguments of a call in progress are held by its caller).
+reference to the tasklet: the tasklet's run takes it from ``hub_target``.  The hub stays
+suspended inside that switch until it starts another tasklet, so a tasklet passed as the
+argument stayed alive as long (arguments of a call in progress are held by its caller).
 """
 
 from __future__ import annotations
@@ -28,18 +28,15 @@ if TYPE_CHECKING:
     from .tasklet import Tasklet
 
 
-def started(sched: Scheduler) -> Tasklet:
-    """The tasklet the hub of ``sched`` is starting (the caller runs in its greenlet)."""
-    t = sched.hub_target
+def begin(
+    sched: Scheduler, t: Tasklet
+) -> tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]:
+    """``t``, the tasklet the hub of ``sched`` is starting (its ``hub_target``; the caller
+    runs in its greenlet), has started: its function and arguments, which ``t`` lets go of
+    (the caller's frame holds them now: ``sim.collect`` relies on it); raises what was thrown
+    at ``t`` before it ran."""
     sched.hub_target = None
-    assert t is not None
     t._started = True
-    return t
-
-
-def begin(t: Tasklet) -> tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]:
-    """``t``'s function and arguments, which ``t`` lets go of (the caller's frame holds them
-    now: ``sim.collect`` relies on it); raises what was thrown at ``t`` before it ran."""
     v = t.tempval
     t.tempval = None
     if v.__class__ is bomb:
@@ -52,9 +49,10 @@ def begin(t: Tasklet) -> tuple[Callable[..., Any], tuple[Any, ...], dict[str, An
 
 def run(sched: Scheduler) -> None:
     """A tasklet's greenlet's run (``Tasklet._bootstrap``)."""
-    t = started(sched)
+    t = sched.hub_target
+    assert t is not None
     try:
-        func, args, kwargs = begin(t)
+        func, args, kwargs = begin(sched, t)
         # Call with plain positional arguments when possible: CPython 3.11+ runs such a
         # call to a Python function in the same C-level eval loop, while func(*args) starts
         # a new one, whose C frame greenlet then copies out and back in at every switch.
@@ -78,12 +76,12 @@ def end(t: Tasklet, e: BaseException | None) -> None:
     block): hand over to whoever runs next when ``t``'s greenlet returns."""
     sched = t._sched
     assert sched is not None
-    if isinstance(e, greenlet.GreenletExit):
-        # Collected by greenlet itself (the kernel no longer references t): just end.
-        t._finish()
-        sched.forget(t)
-        return
     if e is not None and not isinstance(e, TaskletExit):
+        if isinstance(e, greenlet.GreenletExit):
+            # Collected by greenlet itself (the kernel no longer references t): just end.
+            t._finish()
+            sched.forget(t)
+            return
         t.finished_with = e
         handler = _kernel._error_handler
         if isinstance(e, SystemExit) or handler is None:

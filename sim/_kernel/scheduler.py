@@ -268,7 +268,7 @@ class Scheduler:
     def _hub_loop(self) -> None:
         # It stays suspended in the switch below until it starts another tasklet, so it
         # holds no reference to the one it starts: that tasklet's run (type(t)._bootstrap,
-        # Tasklet._new_greenlet) takes itself from hub_target (sim._kernel.running.started).
+        # Tasklet._new_greenlet) takes itself from hub_target (sim._kernel.running).
         while True:
             t = self.hub_target
             g = None if t is None else t.greenlet

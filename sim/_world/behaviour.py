@@ -76,9 +76,9 @@ class BehaviourTasklet(Tasklet):
         time it raises.  The behaviour's frame is the only one above it: on Python 3.12+
         greenlet walks a parked tasklet's frames at every switch, where a frame more (a
         supervising function) cost a cache miss or two per wake."""
-        t = cast("BehaviourTasklet", _running.started(sched))
+        t = cast("BehaviourTasklet", sched.hub_target)
         try:
-            fn = _running.begin(t)[0]
+            fn = _running.begin(sched, t)[0]
             while True:
                 try:
                     fn()

@@ -198,7 +198,7 @@ DOOR = "sim/_kernel/scheduler.py"
 # A tasklet's constructors set its initial state; the kernel's own modules may read it.
 INIT_FUNCTIONS = {
     ("sim/_kernel/tasklet.py", "_init_state"),
-    ("sim/_kernel/tasklet.py", "_make_main"),
+    ("sim/_kernel/threads.py", "make_main"),
 }
 KERNEL = "sim/_kernel/"
 RUN_STATE = {"_in_ring", "_blocked", "_chan", "_timer"}

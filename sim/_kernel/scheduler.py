@@ -269,12 +269,17 @@ class Scheduler:
         hub.switch()
 
     def _hub_loop(self) -> None:
+        # It stays suspended in the switch below until it starts another tasklet, so it
+        # holds no reference to the one it starts: that tasklet's run (type(t)._bootstrap,
+        # Tasklet._new_greenlet) takes itself from hub_target (sim._kernel.running).
         while True:
             t = self.hub_target
-            self.hub_target = None
-            if t is not None and t.greenlet is not None:
-                t.greenlet.switch(t)  # its run is type(t)._bootstrap (Tasklet._new_greenlet)
+            g = None if t is None else t.greenlet
+            del t
+            if g is not None:
+                g.switch(self)
             else:  # pragma: no cover - nothing to start: give control back to main
+                self.hub_target = None
                 self.main.greenlet.switch()
 
     @property

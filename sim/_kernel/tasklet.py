@@ -13,29 +13,21 @@ from typing import TYPE_CHECKING, Any
 
 import greenlet
 
+from . import pickling as _pickling
+from . import running as _running
 from . import scheduler as _kernel
+from . import threads as _threads
 from .bomb import TaskletExit, bomb, make_bomb
 from .cargs import NOARG, at_most, exactly_one, no_arguments, required
 from .scheduler import (
     HOOKS,
     Scheduler,
-    _foreign_mains,
     _graveyard,
-    _schedulers,
-    _schedulers_lock,
     get_scheduler,
 )
 from .tasklet_state import TaskletState
 
 _ids = itertools.count(1)
-
-
-def _not_restorable() -> None:
-    """What an unpickled tasklet that had started runs: its frames were not pickled."""
-    raise RuntimeError(
-        "the tasklet was pickled after it had started: its frames (on a greenlet's C "
-        "stack) were not pickled, so it cannot be resumed"
-    )
 
 
 class _PyCore:
@@ -127,24 +119,8 @@ class Tasklet(TaskletState, _Core):
 
     @classmethod
     def _make_main(cls, sched: Scheduler | None, g: Any, tid: int | None = None) -> Tasklet:
-        """A thread's main tasklet.  Without ``sched``: the main tasklet of live thread
-        ``tid`` that has not used the kernel yet (``get_thread_info`` shows it); the thread's
-        scheduler adopts that same object when it is made."""
-        if sched is not None:
-            tid = sched.thread_id
-        assert tid is not None
-        with _schedulers_lock:
-            t = _foreign_mains.pop(tid, None) if sched is not None else None
-        if t is None:
-            t = object.__new__(cls)
-        Tasklet._init_state(t, sched)
-        t.greenlet = g
-        t._alive = t._started = True
-        t._in_ring = True  # main starts as the current tasklet, in the ring
-        t.is_main = True
-        t.name = "main"
-        t.id = t._bound_tid = tid
-        return t
+        """A thread's main tasklet (``sim._kernel.threads.make_main``)."""
+        return _threads.make_main(cls, sched, g, tid)
 
     # ------------------------------------------------------------------ life cycle
 
@@ -206,10 +182,7 @@ class Tasklet(TaskletState, _Core):
         sched.registry[self.id] = self
 
     def _new_greenlet(self, sched: Scheduler) -> greenlet.greenlet:
-        # Its run is the plain function type(self)._bootstrap: the hub's first switch passes
-        # this tasklet as its argument (Scheduler._hub_loop).  A bound method would leave
-        # method_vectorcall's C frame under the tasklet, for greenlet to copy out and back
-        # in at every switch.
+        # Its run is type(self)._bootstrap, started by the hub (Scheduler._hub_loop).
         return greenlet.greenlet(type(self)._bootstrap, sched.main.greenlet)
 
     def setup(self, *args: Any, **kwargs: Any) -> Tasklet:
@@ -353,73 +326,10 @@ class Tasklet(TaskletState, _Core):
 
     # ------------------------------------------------------------------ running
 
-    def _bootstrap(self, *_: Any) -> None:
-        sched = self._sched
-        assert sched is not None
-        self._started = True
-        try:
-            v = self.tempval
-            self.tempval = None
-            if v.__class__ is bomb:
-                v.raise_()
-            func, args, kwargs = self._func, self._args or (), self._kwargs or {}
-            self._args = self._kwargs = None  # the frame holds them now (sim.collect relies on it)
-            # Call with plain positional arguments when possible: CPython 3.11 runs such a
-            # call to a Python function in the same C-level eval loop, while func(*args)
-            # starts a new one, whose C frame greenlet then copies out and back in at every
-            # switch of this tasklet (a world behaviour: 1,624 bytes saved instead of 1,992).
-            assert func is not None
-            if kwargs:
-                func(*args, **kwargs)
-            elif len(args) == 1:
-                func(args[0])
-            elif not args:
-                func()
-            else:
-                func(*args)
-            del func, args, kwargs
-        except greenlet.GreenletExit:
-            # Collected by greenlet itself (the kernel no longer references us): just end.
-            self._finish()
-            sched.forget(self)
-            return
-        except TaskletExit:
-            pass
-        except SystemExit as e:
-            # Not silenced (Stackless ends the process): it goes to the watchdog or main and
-            # propagates from there, whatever the error handler would say.
-            self.finished_with = e
-            self._deliver_error(sched, bomb(type(e), e, e.__traceback__))
-            return
-        except BaseException as e:
-            self.finished_with = e
-            handler = _kernel._error_handler
-            if handler is not None:
-                try:
-                    handler(type(e), e, e.__traceback__)
-                except BaseException as e2:
-                    self._deliver_error(sched, bomb(type(e2), e2, e2.__traceback__))
-                    return
-            else:
-                self._deliver_error(sched, bomb(type(e), e, e.__traceback__))
-                return
-        self._finish()
-        sched.die(self, sched.next_after_death(self))
-
-    def _deliver_error(self, sched: Scheduler, b: bomb) -> None:
-        """An uncaught error becomes a bomb for the innermost watchdog, or main."""
-        target = sched.watchdogs[-1].tasklet if sched.watchdogs else sched.main
-        self._finish()
-        if target._in_ring and target is not sched.current:
-            # It waits its turn in the ring (main called schedule()): the order does not
-            # change, it raises the error when its turn comes, as in Stackless.
-            target.tempval = b
-            sched.die(self, sched.next_after_death(self))
-            return
-        sched.unwait(target)
-        sched.unready(target)
-        target.tempval = b
-        sched.die(self, target)
+    # Its greenlet's run: the plain function sim._kernel.running.run, not a bound method,
+    # which would leave method_vectorcall's C frame under the tasklet, for greenlet to copy
+    # out and back in at every switch.  A subclass may give another (see that module).
+    _bootstrap = staticmethod(_running.run)
 
     def _finish(self) -> None:
         """The tasklet has ended (returned, raised, killed, or collected): let go of its
@@ -458,61 +368,12 @@ class Tasklet(TaskletState, _Core):
     def bind_thread(self, thread_id: int | None = None, *more: Any) -> None:
         if more:
             raise at_most("bind_thread", 1, more)
-        if thread_id is None or thread_id == -1:
-            thread_id = threading.get_ident()
-        if self.scheduled:
-            raise RuntimeError("can't (re)bind a runnable tasklet")
-        if self._started and self._alive:
-            raise RuntimeError("tasklet has C state on its stack")
-        with _schedulers_lock:
-            target = _schedulers.get(thread_id)
-        if target is None and thread_id == threading.get_ident():
-            target = get_scheduler()
-        if target is None and thread_id not in {t.ident for t in threading.enumerate()}:
-            raise ValueError("bad thread")
-        if self._sched is not None:
-            self._sched.registry.pop(self.id, None)
-        # A thread that has not used the kernel yet adopts the tasklet on its first insert().
-        self._sched = target
-        self._bound_tid = thread_id
-        if self._alive:
-            self.greenlet = None  # created in the owning thread when it first runs
-            if target is not None:
-                target.registry[self.id] = self
+        _threads.bind_thread(self, thread_id)
 
     # ------------------------------------------------------------------ pickling
 
     def __reduce__(self) -> Any:
-        sched = self._sched
-        if sched is not None and sched.current is self:
-            raise RuntimeError("You cannot __reduce__ the tasklet which is current.")
-        func, args, kwargs = self._func, self._args, self._kwargs
-        if self._started and self._alive:
-            # Its frames live on a greenlet's C stack, which cannot be serialised: it pickles
-            # as a Stackless tasklet with C state does, and cannot resume once unpickled.
-            func, args, kwargs = _not_restorable, (), {}
-        state = (
-            func,
-            args,
-            kwargs,
-            self._alive,
-            self.atomic,
-            self.ignore_nesting,
-            self._block_trap,
-            self.name,
-            None if self._alive else self.tempval,
-        )
-        return (type(self), (), state)
+        return _pickling.reduce(self)
 
     def __setstate__(self, state: Any) -> None:
-        func, args, kwargs, alive, atomic, ign, trap, name, tempval = state
-        self._func = func
-        self.atomic = atomic
-        self.ignore_nesting = ign
-        self._block_trap = trap
-        self.name = name
-        if alive:
-            self._args, self._kwargs = args, kwargs
-            self._make_alive()
-        else:
-            self.tempval = tempval
+        _pickling.restore(self, state)

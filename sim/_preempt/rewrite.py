@@ -1,6 +1,8 @@
-"""The AST rewrite behind preemption: where checks go, what they weigh, and how a function is
-rebuilt from its own source. Pure functions over ``ast`` and code objects; the registry, the
-import hook and the variant switch live in ``sim._preempt.instrument``.
+"""The AST rewrite behind preemption: where checks go and how a module compiles in both
+variants. Pure functions over ``ast`` and code objects; what a check weighs is
+``sim._preempt.weights``, rebuilding one live function from its source
+``sim._preempt.rebuild``; the registry, the import hook and the variant switch live in
+``sim._preempt.instrument``.
 
 A check is one of two statement shapes (the same sites, the same static weight ``W``; the cells
 and why they have these shapes are described in ``sim._preempt``)::
@@ -15,148 +17,28 @@ gets the same check as clauses that keep every element (``check_clauses``)::
     [e for x in xs if not __loom_f__ or __loom_p__(W) if c]                           # hard
     [e for x in xs for __loom_b__.n in (__loom_b__.n - W,) if __loom_b__.n >= 0 or __loom_p__(W)
      if c]                                                                        # deterministic
-
-Unit of weight: one unit ~ one simple statement (Stackless counted ~5 bytecode ticks for
-``counter[0] += 1``, so a Loom unit is coarser and steadier across Python versions).
 """
 
 from __future__ import annotations
-import __future__
 
 import ast
-import copy
-import inspect
-import linecache
-import sys
 import types
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from sim import _preempt
 
+from .weights import clause_weight, entry_index, function_weight, is_leaf, loop_weight
+
+__all__ = [
+    "BUDGET_NAME", "FLAG_NAME", "SLOW_NAME", "VARIANTS", "Compiled", "Inserter", "check_clauses",
+    "code_pairs", "compile_module", "function_weight", "is_leaf", "make_check",
+]
+
 FLAG_NAME = "__loom_f__"
 BUDGET_NAME = "__loom_b__"
 SLOW_NAME = "__loom_p__"
 VARIANTS = (_preempt.HARD, _preempt.DETERMINISTIC)
-
-_LOOPS = (ast.For, ast.AsyncFor, ast.While)
-_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-_FUNCS = (ast.FunctionDef, ast.AsyncFunctionDef)
-_OUTER = "__loom_outer__"
-_CO_NESTED = 0x10
-FUTURE_FLAGS = 0
-for _feature in __future__.all_feature_names:
-    FUTURE_FLAGS |= getattr(__future__, _feature).compiler_flag
-
-
-class Uninstrumentable(Exception):
-    """A function cannot be rebuilt from its source; the message is the reason."""
-
-
-# --- weights ---------------------------------------------------------------------------------
-
-
-def block_weight(stmts: list[ast.stmt]) -> int:
-    """Simple statements of a block, looking into if/try/with/match branches.
-
-    A nested loop, ``def`` or ``class`` counts one unit (its header runs here); its body is paid
-    for by its own checks. ``global``/``nonlocal`` are declarations and cost nothing.
-    """
-    n = 0
-    for s in stmts:
-        if isinstance(s, _LOOPS + _SCOPES):
-            n += 1
-        elif isinstance(s, ast.If):
-            n += block_weight(s.body) + block_weight(s.orelse)
-        elif isinstance(s, ast.With | ast.AsyncWith):
-            n += block_weight(s.body)
-        elif isinstance(s, ast.Try | ast.TryStar):
-            n += block_weight(s.body) + block_weight(s.orelse) + block_weight(s.finalbody)
-            n += sum(block_weight(h.body) for h in s.handlers if isinstance(h, ast.ExceptHandler))
-        elif isinstance(s, ast.Match):
-            n += sum(block_weight(c.body) for c in s.cases)
-        elif not isinstance(s, ast.Global | ast.Nonlocal):
-            n += 1
-    return n
-
-
-def loop_weight(node: ast.For | ast.AsyncFor | ast.While) -> int:
-    """Weight of a loop's back-edge check: 1 for the loop test plus its body's statements."""
-    return 1 + block_weight(node.body)
-
-
-def _has_docstring(body: list[ast.stmt]) -> bool:
-    first = body[0] if body else None
-    return (
-        isinstance(first, ast.Expr)
-        and isinstance(first.value, ast.Constant)
-        and isinstance(first.value.value, str)
-    )
-
-
-def _entry_index(body: list[ast.stmt]) -> int:
-    """Where a function-entry check goes: after the docstring and leading global/nonlocal."""
-    i = 1 if _has_docstring(body) else 0
-    while i < len(body) and isinstance(body[i], ast.Global | ast.Nonlocal):
-        i += 1
-    return i
-
-
-def function_weight(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
-    """Weight of a function-entry check: the body's statements outside nested loops/defs, >= 1."""
-    return max(1, block_weight(node.body[1:] if _has_docstring(node.body) else node.body))
-
-
-def clause_weight(clause: ast.comprehension, innermost: bool) -> int:
-    """Weight of a comprehension clause's check: 1 for the step plus one per condition, and 1
-    for the element in the innermost clause (it runs once per step there)."""
-    return 1 + len(clause.ifs) + innermost
-
-
-# What makes a function body unbounded, or able to run code of its own choosing: calls, loops,
-# awaits, yields and comprehensions (implicit loops), and - conservatively - nested scopes and
-# imports (a class body or a module body runs right here).
-_NOT_LEAF = (
-    ast.Call,
-    *_LOOPS,
-    ast.Await,
-    ast.AsyncWith,
-    ast.Yield,
-    ast.YieldFrom,
-    ast.ListComp,
-    ast.SetComp,
-    ast.DictComp,
-    ast.GeneratorExp,
-    ast.Lambda,
-    *_SCOPES,
-    ast.Import,
-    ast.ImportFrom,
-)
-
-
-def is_leaf(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
-    """A function whose body does bounded work of its own: it gets no entry check.
-
-    # Discussion: an entry check exists so that recursion without loops stays preemptible; a
-    # body with no call, loop, await, yield, comprehension, nested scope or import cannot
-    # recurse or spin by itself, and every function it reaches implicitly (a dunder method, a
-    # property) has checks of its own unless it is a leaf too. Leaves could still recurse
-    # through each other implicitly (``self.left.value + self.right.value`` in a property), so
-    # dunder methods and decorated functions (properties, descriptors) keep their check. What
-    # is left uncovered is an implicit recursion through a leaf attached without decorator
-    # syntax (``value = property(_value)``), a shape that also needs a data structure deep
-    # enough to matter. Skipping the check makes the leaf's statements free in deterministic
-    # mode; weights stay static, so interleavings stay identical from run to run.
-    """
-    if node.decorator_list or (node.name.startswith("__") and node.name.endswith("__")):
-        return False
-    stack: list[ast.AST] = list(node.body)
-    while stack:
-        sub = stack.pop()
-        if isinstance(sub, _NOT_LEAF):
-            return False
-        stack.extend(ast.iter_child_nodes(sub))
-    return True
 
 
 # --- insertion -------------------------------------------------------------------------------
@@ -272,7 +154,7 @@ class Inserter(ast.NodeVisitor):
             return
         weight = function_weight(node)
         self._visit_block(node.body, True)
-        at = _entry_index(node.body)
+        at = entry_index(node.body)
         node.body[at:at] = make_check(self.variant, weight, node.body[min(at, len(node.body) - 1)])
         self.checks += 1
 
@@ -371,187 +253,3 @@ def code_pairs(a: types.CodeType, b: types.CodeType) -> Iterator[tuple[types.Cod
         raise ValueError(f"variants of {a.co_qualname} nest different code objects")
     for x, y in zip(subs_a, subs_b, strict=True):
         yield from code_pairs(x, y)
-
-
-# --- rebuilding one live function from its source --------------------------------------------
-
-
-def _mangling_class(qualname: str) -> str | None:
-    """The innermost class around a def, from its qualname (for private-name mangling)."""
-    parts = qualname.split(".")
-    found = None
-    for here, after in zip(parts[:-1], parts[1:], strict=True):
-        if here != "<locals>" and after != "<locals>":
-            found = here
-    return found
-
-
-def _source_block(code: types.CodeType, globs: dict[str, object]) -> tuple[str, int]:
-    """The source block starting at ``code.co_firstlineno`` and the line number it starts at."""
-    filename = code.co_filename
-    if not filename or filename.startswith("<"):
-        raise Uninstrumentable(f"no source file ({filename or 'none'})")
-    linecache.checkcache(filename)
-    lines = linecache.getlines(filename, globs)
-    first = code.co_firstlineno
-    if not lines or first > len(lines):
-        raise Uninstrumentable(f"source unavailable in {filename}")
-    try:
-        block = inspect.getblock(lines[first - 1 :])
-    except (SyntaxError, IndentationError) as exc:  # pragma: no cover - tokenizer quirks
-        raise Uninstrumentable(f"source does not tokenize: {exc}") from None
-    return "".join(block), first
-
-
-def _parse_def(
-    code: types.CodeType, text: str, first: int
-) -> ast.FunctionDef | ast.AsyncFunctionDef:
-    indented = text[:1] in (" ", "\t")
-    try:
-        tree = ast.parse("if 1:\n" + text if indented else text, code.co_filename)
-    except SyntaxError as exc:
-        raise Uninstrumentable(f"source does not parse alone: {exc.msg}") from None
-    body = tree.body[0].body if indented and isinstance(tree.body[0], ast.If) else tree.body
-    node = body[0] if body else None
-    if not isinstance(node, _FUNCS) or node.name != code.co_name:
-        raise Uninstrumentable("source no longer matches (no def of that name at that line)")
-    ast.increment_lineno(node, first - 2 if indented else first - 1)
-    # Decorators, defaults and annotations run in the enclosing scope, never in the function's
-    # own code: neutralise them (keeping decorator lines, which set co_firstlineno).
-    node.decorator_list = [
-        ast.copy_location(ast.Name(_OUTER, ast.Load()), d) for d in node.decorator_list
-    ]
-    args = node.args
-    args.defaults = [ast.copy_location(ast.Constant(None), d) for d in args.defaults]
-    args.kw_defaults = [
-        None if d is None else ast.copy_location(ast.Constant(None), d) for d in args.kw_defaults
-    ]
-    for a in args.posonlyargs + args.args + args.kwonlyargs + [args.vararg, args.kwarg]:
-        if a is not None:
-            a.annotation = None
-    node.returns = None
-    return node
-
-
-def _wrap(node: ast.stmt, code: types.CodeType) -> ast.Module:
-    """A synthetic module ``def __loom_outer__(): <freevars> = None; [class C:] <node>``.
-
-    Binding the free variables in an enclosing def makes the compiler emit the same
-    ``co_freevars``; the class (named as in the qualname) reproduces private-name mangling and
-    the implicit ``__class__`` cell of zero-argument ``super()``.
-    """
-    cls = _mangling_class(code.co_qualname)
-    if cls is not None and not cls.isidentifier():
-        raise Uninstrumentable(f"enclosing class name {cls!r} is not an identifier")
-    names = [v for v in code.co_freevars if not (cls and v == "__class__")]
-    outer = ast.parse(f"def {_OUTER}():\n    pass\n").body[0]
-    assert isinstance(outer, ast.FunctionDef)
-    inner: ast.stmt = node
-    if cls is not None:
-        klass = ast.parse(f"class {cls}:\n    pass\n").body[0]
-        assert isinstance(klass, ast.ClassDef)
-        klass.body = [node]
-        inner = klass
-    binds: list[ast.stmt] = []
-    if names:
-        targets: list[ast.expr] = [ast.Name(v, ast.Store()) for v in names]
-        binds.append(ast.Assign(targets, ast.Constant(None)))
-    outer.body = [*binds, inner]
-    for n in (outer, inner, *binds):
-        ast.copy_location(n, node)
-    return ast.fix_missing_locations(ast.Module([outer], []))
-
-
-def _pytest_asserts(module: ast.Module, code: types.CodeType, globs: dict[str, object]) -> None:
-    """Re-apply pytest's assertion rewriting if the running module had it (a test module bound
-    to a tasklet), so failures keep their introspection. Never imports pytest itself."""
-    if "@pytest_ar" not in globs:
-        return
-    rewrite = getattr(sys.modules.get("_pytest.assertion.rewrite"), "rewrite_asserts", None)
-    if rewrite is not None:
-        rewrite(module, "".join(linecache.getlines(code.co_filename, globs)).encode())
-
-
-def _find(code: types.CodeType, name: str, line: int) -> types.CodeType | None:
-    for c in code.co_consts:
-        if isinstance(c, types.CodeType):
-            if c.co_name == name and c.co_firstlineno == line:
-                return c
-            found = _find(c, name, line)
-            if found is not None:
-                return found
-    return None
-
-
-def _requalify(code: types.CodeType, old: str, new: str) -> types.CodeType:
-    consts = tuple(
-        _requalify(c, old, new) if isinstance(c, types.CodeType) else c for c in code.co_consts
-    )
-    qualname = code.co_qualname
-    if qualname.startswith(old):
-        qualname = new + qualname[len(old) :]
-    return code.replace(co_consts=consts, co_qualname=qualname)
-
-
-def _shape(code: types.CodeType) -> tuple[object, ...]:
-    """What must agree between the running code and a recompile of its source.
-
-    Locals are compared without synthetic names (pytest's assertion rewriting adds
-    ``@py_assert1``...), lines as a set, so assert-rewritten test functions still qualify.
-    """
-    lines = frozenset(line for _, _, line in code.co_lines() if line is not None)
-    return (
-        code.co_name,
-        code.co_firstlineno,
-        code.co_argcount,
-        code.co_posonlyargcount,
-        code.co_kwonlyargcount,
-        code.co_flags & ~_CO_NESTED,
-        code.co_freevars,
-        tuple(v for v in code.co_varnames if v.isidentifier()),
-        lines,
-    )
-
-
-def rebuild(func: types.FunctionType) -> Compiled:
-    """Both variants of ``func``'s code, rebuilt from its own source; nothing is executed.
-
-    Raises ``Uninstrumentable`` with a reason when the source is missing, ambiguous or no
-    longer matches the running code, or when the free variables would not line up.
-    """
-    code = func.__code__
-    if code.co_name == "<lambda>":
-        raise Uninstrumentable("a lambda cannot be rebuilt from source on its own")
-    text, first = _source_block(code, func.__globals__)
-    parsed = _parse_def(code, text, first)
-    flags = code.co_flags & FUTURE_FLAGS
-    target = f"{_OUTER}.<locals>."
-    cls = _mangling_class(code.co_qualname)
-    target += f"{cls}.{code.co_name}" if cls else code.co_name
-    out: dict[str, types.CodeType] = {}
-    checks = 0
-    for variant in (None, *VARIANTS):
-        node = copy.deepcopy(parsed)
-        if variant is not None:
-            inserter = Inserter(variant)
-            inserter.visit(node)
-            checks = inserter.checks
-        try:
-            module = _wrap(node, code)
-            _pytest_asserts(module, code, func.__globals__)
-            unit = compile(module, code.co_filename, "exec", flags, dont_inherit=True)
-        except SyntaxError as exc:
-            raise Uninstrumentable(f"does not compile outside its scope: {exc.msg}") from None
-        found = _find(unit, code.co_name, code.co_firstlineno)
-        if found is None:
-            raise Uninstrumentable("source no longer matches (code not found)")
-        new = _requalify(found, target, code.co_qualname)
-        new = new.replace(co_flags=(new.co_flags & ~_CO_NESTED) | (code.co_flags & _CO_NESTED))
-        if variant is None:
-            if _shape(new) != _shape(code):
-                raise Uninstrumentable("source no longer matches the running code")
-        elif new.co_freevars != code.co_freevars:
-            raise Uninstrumentable(f"free variables {new.co_freevars} != {code.co_freevars}")
-        else:
-            out[variant] = new
-    return Compiled(out, checks, 1)

@@ -20,8 +20,9 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
+from .._kernel import running as _running
 from .._kernel.scheduler import _local as _thread
 from .._kernel.scheduler import get_scheduler
 from .._kernel.tasklet import Tasklet
@@ -30,6 +31,7 @@ from .supervise import BehaviourKey
 from .tick import TimerHandle, TimerHeap
 
 if TYPE_CHECKING:  # annotations only: world.py imports this module
+    from .._kernel.scheduler import Scheduler
     from .world import World
 
 __all__ = ["BehaviourTasklet", "SimClock", "WallTimers", "current_entity", "next_tick"]
@@ -63,34 +65,43 @@ class BehaviourTasklet(Tasklet):
         self.held = False
         self.quarantines = 0
         self.restarts = 0
-        # The behaviour runs under _supervised, which restarts it when it raises: the
-        # kernel knows no world and no restarts.
-        super().__init__(_supervised, (self,), None, name=f"{entity.kind}#{entity.id}.{method}")
+        # The behaviour is the tasklet's function; _bootstrap below runs it under the world's
+        # supervision: the kernel knows no world and no restarts.
+        super().__init__(self.fn, (), None, name=f"{entity.kind}#{entity.id}.{method}")
+
+    @staticmethod
+    def _bootstrap(sched: Scheduler) -> None:
+        """The behaviour tasklet's greenlet's run, in place of the kernel's (see
+        ``sim._kernel.running``): the behaviour, restarted under the world's supervision each
+        time it raises.  The behaviour's frame is the only one above it: on Python 3.12+
+        greenlet walks a parked tasklet's frames at every switch, where a frame more (a
+        supervising function) cost a cache miss or two per wake."""
+        t = cast("BehaviourTasklet", sched.hub_target)
+        try:
+            fn = _running.begin(sched, t)[0]
+            while True:
+                try:
+                    fn()
+                    break
+                except Exception:
+                    # Log and decide: parks for the backoff, or ends (raises TaskletExit,
+                    # or despawns, which kills this tasklet).
+                    t.world.supervision.crashed(t)
+            del fn
+        except BaseException as e:
+            _running.end(t, e)
+            return
+        _running.end(t, None)
 
     def _finish(self) -> None:
         """The behaviour ended (returned, killed, or gave up): let go of its entity, world
-        and bound method, so that a finished tasklet someone still holds (the kernel's hub
-        keeps the last tasklet it started until it starts another) keeps neither alive.
+        and bound method, so that a finished tasklet someone still holds (a list of them kept
+        for statistics) keeps neither alive.
         ``key``, ``name`` and the counters stay, for statistics."""
         super()._finish()
         for name in ("entity", "world", "fn"):
             if hasattr(self, name):
                 delattr(self, name)
-
-
-def _supervised(t: BehaviourTasklet) -> None:
-    """A behaviour tasklet's function: the behaviour, restarted under the world's supervision
-    each time it raises.  One Python frame under the behaviour's, and no C frame: the kernel
-    calls a one-argument function in the same eval loop (Tasklet._bootstrap)."""
-    fn = t.fn
-    while True:
-        try:
-            fn()
-            return
-        except Exception:
-            # Log and decide: parks for the backoff, or ends (raises TaskletExit, or
-            # despawns, which kills this tasklet).
-            t.world.supervision.crashed(t)
 
 
 def park(t: BehaviourTasklet, world: World, due: int) -> None:

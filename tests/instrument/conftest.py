@@ -18,6 +18,8 @@ import pytest
 
 from sim import _preempt
 from sim._preempt import instrument as _instrument
+from sim._preempt import policy as _policy
+from sim._preempt import registry as _registry
 
 _ids = itertools.count()
 
@@ -30,14 +32,14 @@ def _restore_preempt() -> Iterator[None]:
         _preempt.HANDLERS.slow,
         _preempt.mode,
     )
-    prefixes = set(_instrument._prefixes)
+    prefixes = set(_policy.prefixes)
     yield
     _preempt.FLAG[:] = flag
     _preempt.BUDGET.set(budget)
     _preempt.install(slow=handler)
-    if _preempt.mode != mode or _instrument._current[0] != mode:
+    if _preempt.mode != mode or _registry.current[0] != mode:
         _instrument.use_variant(mode)
-    _instrument.remove_prefixes(*(set(_instrument._prefixes) - prefixes))
+    _instrument.remove_prefixes(*(set(_policy.prefixes) - prefixes))
 
 
 @pytest.fixture

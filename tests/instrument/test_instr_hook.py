@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 
 from sim import _preempt
+from sim._preempt import hook as _hook
 from sim._preempt import instrument as _instrument
+from sim._preempt import policy as _policy
 
 BEHAVIOUR = '''"""A world module."""
 from __future__ import annotations
@@ -106,10 +108,10 @@ def test_modules_outside_the_prefixes_are_left_alone(world: str) -> None:
 
 
 def test_the_hook_leaves_meta_path_when_the_last_prefix_goes(world: str) -> None:
-    finder = _instrument._finder
+    finder = _hook.finder
     # World modules loaded by earlier tests (tests/world) leave their prefixes: this test is
     # about the last one going, so start from none.
-    others = set(_instrument._prefixes)
+    others = set(_policy.prefixes)
     _instrument.remove_prefixes(*others)
     _instrument.add_prefixes(world, world + "_x")
     assert sys.meta_path[0] is finder
@@ -142,7 +144,7 @@ def test_the_hook_leaves_meta_path_when_the_last_prefix_goes(world: str) -> None
 def test_kernel_library_and_stdlib_prefixes_are_refused(prefix: str) -> None:
     with pytest.raises(ValueError, match="prefix"):
         _instrument.add_prefixes(prefix)
-    assert prefix not in _instrument._prefixes
+    assert prefix not in _policy.prefixes
 
 
 def test_a_world_inside_server_may_be_named() -> None:
@@ -166,8 +168,8 @@ def test_behaviour_is_decided_by_name_and_by_path() -> None:
 
 def test_stdlib_imports_pass_through_the_hook(world: str) -> None:
     _instrument.add_prefixes(world)
-    assert _instrument._finder.find_spec("json", None) is None
-    assert _instrument._finder.find_spec("colorsys", None) is None
+    assert _hook.finder.find_spec("json", None) is None
+    assert _hook.finder.find_spec("colorsys", None) is None
     sys.modules.pop("colorsys", None)
     colorsys = importlib.import_module("colorsys")
     assert "__loom_b__" not in colorsys.rgb_to_hsv.__code__.co_names

@@ -22,6 +22,7 @@ import pytest
 
 from sim import _preempt
 from sim._preempt import instrument as _instrument
+from sim._preempt import registry as _registry
 
 WriteModule = Callable[..., ModuleType]
 
@@ -125,7 +126,7 @@ def instrumented(func: object) -> bool:
 def registered(func: object) -> bool:
     """Runs a rebuilt code object (a leaf's has no check: see ``_rewrite.is_leaf``)."""
     code = getattr(func, "__code__", None)
-    return id(code) in _instrument._pairs
+    return id(code) in _registry.pairs
 
 
 def test_every_function_and_method_is_rebuilt_in_place_with_identical_results(

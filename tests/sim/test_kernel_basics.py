@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import weakref
+
 import pytest
 
 import sim
@@ -259,3 +261,21 @@ def test_statistics_count_neither_main_nor_counts_it_runnable() -> None:
     sim.schedule()  # main yields: it is queued behind them while they run
     assert seen == [(1, 1), (2, 2)]
     sim.run()
+
+
+def test_a_finished_tasklet_and_its_function_are_not_kept_alive() -> None:
+    class Payload:
+        pass
+
+    trace: list[str] = []
+
+    def work(p: Payload) -> None:
+        trace.append(type(p).__name__)
+
+    payload = Payload()
+    t = sim.spawn(work, payload)
+    refs = [weakref.ref(x) for x in (t, work, payload)]
+    del t, work, payload
+    sim.run()  # the scheduler is idle again: nothing of the kernel (its hub) holds them
+    assert trace == ["Payload"]
+    assert [r() is None for r in refs] == [True, True, True]

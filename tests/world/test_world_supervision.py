@@ -356,3 +356,31 @@ def test_suspend_quarantines_by_hand_until_release() -> None:
         world.run(ticks=2)
         assert wakes == {calm.id: 5, other.id: 10}
         assert world.quarantines == 1
+
+
+class CrashOnce(Entity):
+    def behaviour(self) -> None:
+        starts.append((self.world.tick, self.id))
+        if len(starts) == 1:
+            raise ValueError("once")
+        while True:
+            next_tick()
+
+
+def test_a_parked_behaviour_has_one_frame_under_its_own_restarts_included() -> None:
+    # Greenlet walks a parked tasklet's Python frames at every switch on 3.12+: the world's
+    # supervision adds none (the tasklet's bottom frame restarts the behaviour itself).
+    def frames(t: Any) -> list[str]:
+        names, f = [], t.greenlet.gr_frame
+        while f is not None:
+            names.append(f.f_code.co_name)
+            f = f.f_back
+        return names
+
+    with World() as world:
+        e = world.spawn(CrashOnce)
+        world.run(ticks=10)  # crashed at tick 1, restarted at tick 4 after a 0.1 s backoff
+        assert [tick for tick, _ in starts] == [1, 4]
+        (t,) = e._tasklets
+        below = frames(t)  # (the pure-Python twins' next_tick, block, switch are above it)
+        assert below[below.index("behaviour"):] == ["behaviour", "_bootstrap"]

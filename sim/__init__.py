@@ -8,6 +8,9 @@ The kernel: tasklets on greenlet, channels, a preemptive round-robin scheduler::
     sim.spawn(consumer, ch)
     sim.run()
 
+``sim.spawn(fn, *args, durable=True)`` makes a tasklet that pickles while running and
+resumes elsewhere by replaying its journal (``sim.durable``).
+
 The world: entities whose behaviours are tasklets on a tick clock (see ``sim.World``,
 ``sim.Entity``, ``sim.next_tick``). ``sim.stackless`` is a drop-in ``stackless`` module on
 the same machinery.
@@ -75,6 +78,7 @@ from .errors import (
     InvalidPayload,
     KernelError,
     NotExposed,
+    ReplayDivergence,
     SimError,
     WorldError,
     WorldModuleError,
@@ -135,6 +139,7 @@ __all__ = [
     "KernelStatistics",
     "ManualClock",
     "MonotonicClock",
+    "ReplayDivergence",
     "SimError",
     "Tasklet",
     "TaskletExit",

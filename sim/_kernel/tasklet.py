@@ -30,14 +30,6 @@ from .tasklet_state import TaskletState
 _ids = itertools.count(1)
 
 
-def _not_restorable() -> None:
-    """What an unpickled tasklet that had started runs: its frames were not pickled."""
-    raise RuntimeError(
-        "the tasklet was pickled after it had started: its frames (on a greenlet's C "
-        "stack) were not pickled, so it cannot be resumed"
-    )
-
-
 class _PyCore:
     """The pure-Python twin of ``sim._speedups.Core``: a tasklet's counters, updated at
     every switch.  With the C half they are C integers inside the tasklet, so that updating
@@ -73,7 +65,7 @@ class Tasklet(TaskletState, _Core):
         "id", "_sched", "greenlet", "_func", "_args", "_kwargs", "tempval", "_alive",
         "_started", "_in_ring", "_blocked", "_chan", "_timer", "atomic", "ignore_nesting",
         "_block_trap", "is_main", "name", "finished_with", "_xpartner", "_bound_tid",
-        "_trace", "_profile",
+        "_trace", "_profile", "_journal",
     )
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Tasklet:
@@ -124,6 +116,7 @@ class Tasklet(TaskletState, _Core):
         self._bound_tid: int | None = None
         self._trace: Any = None
         self._profile: Any = None
+        self._journal: Any = None  # a durable tasklet's journal, while its calls record
 
     @classmethod
     def _make_main(cls, sched: Scheduler | None, g: Any, tid: int | None = None) -> Tasklet:
@@ -486,15 +479,18 @@ class Tasklet(TaskletState, _Core):
         sched = self._sched
         if sched is not None and sched.current is self:
             raise RuntimeError("You cannot __reduce__ the tasklet which is current.")
-        func, args, kwargs = self._func, self._args, self._kwargs
         if self._started and self._alive:
-            # Its frames live on a greenlet's C stack, which cannot be serialised: it pickles
-            # as a Stackless tasklet with C state does, and cannot resume once unpickled.
-            func, args, kwargs = _not_restorable, (), {}
+            # Its frames live on a greenlet's C stack, which cannot be serialised; a durable
+            # tasklet (sim._kernel.durable) pickles its journal instead.
+            raise TypeError(
+                f"cannot pickle {self!r}: it has started, and its frames cannot be "
+                "serialised; make it durable to pickle it running: "
+                "sim.spawn(fn, *args, durable=True) (fn a top-level function; see sim.durable)"
+            )
         state = (
-            func,
-            args,
-            kwargs,
+            self._func,
+            self._args,
+            self._kwargs,
             self._alive,
             self.atomic,
             self.ignore_nesting,

@@ -64,7 +64,7 @@ def checkpoint(fn: Any, *state: Any) -> None:
         raise KernelError("checkpoint() must be called from a durable tasklet")
     importable(fn)
     if j.cursor is not None:
-        j.diverge(j.cursor, "the next call in the journal", "checkpoint()")
+        j.diverge_at_next("checkpoint()")
     j.fn, j.args = fn, freeze(state)
     j.base += len(j.entries)
     j.entries = []
@@ -83,10 +83,10 @@ def _durable_main(t: DurableTasklet) -> None:
             continue
         except BaseException as e:
             if j.cursor is not None:
-                j.diverge(j.cursor, "the next call in the journal", f"an exception: {e!r}")
+                j.diverge_at_next(f"an exception: {e!r}")
             raise
         if j.cursor is not None:
-            j.diverge(j.cursor, "the next call in the journal", "the end of the function")
+            j.diverge_at_next("the end of the function")
         return
 
 

@@ -104,7 +104,7 @@ def freeze(value: Any) -> Any:
     tp = type(value)
     if tp in _PLAIN:
         return value
-    if tp is tuple and all(type(v) in _PLAIN for v in value):
+    if tp is tuple and _plain_tuple(value, 4):
         return value
     if isinstance(value, tuple(_BY_REFERENCE)):
         return value
@@ -112,6 +112,12 @@ def freeze(value: Any) -> Any:
     buf = io.BytesIO()
     _RefPickler(buf, refs).dump(value)
     return Frozen(buf.getvalue(), tuple(refs))
+
+
+def _plain_tuple(value: tuple[Any, ...], depth: int) -> bool:
+    return depth > 0 and all(
+        type(v) in _PLAIN or (type(v) is tuple and _plain_tuple(v, depth - 1)) for v in value
+    )
 
 
 def thaw(value: Any) -> Any:
@@ -131,7 +137,8 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def describe(kind: str, chan: Any, fp: Any) -> str:
-    where = f" on {chan!r}" if chan is not None else ""
+    name = getattr(chan, "name", None)
+    where = f" on channel {name!r}" if name else f" on {chan!r}" if chan is not None else ""
     what = f" with {fp!r}" if fp is not None else ""
     return f"{kind}{where}{what}"
 
@@ -230,6 +237,14 @@ class Journal:
         result = None if kind.startswith("send") else v
         self._done(kind, chan, fp, True, freeze(result))
         return result
+
+    def diverge_at_next(self, actual: str) -> NoReturn:
+        """Replay went wrong where the code did ``actual`` instead of its next call."""
+        i = self.cursor or 0
+        while i < len(self.entries) and self.entries[i][0] == PREEMPT:
+            i += 1
+        e = self.entries[i][:3] if i < len(self.entries) else self.pending
+        self.diverge(i, describe(*e) if e else "nothing more", actual)
 
     def diverge(self, step: int, expected: str, actual: str) -> NoReturn:
         """Replay went wrong: back to whoever started it, for good (never returns)."""

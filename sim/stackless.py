@@ -26,7 +26,6 @@ from ._kernel.bomb import bomb as bomb  # stackless.bomb: Stackless API, not in 
 from ._kernel.cargs import at_most as _at_most
 from ._kernel.cargs import no_arguments as _no_arguments
 from ._kernel.gate import LIVE as _LIVE
-from ._kernel.gate import recording as _recording
 from ._kernel.journal import NOTHING as _NOTHING
 from ._kernel.scheduler import Watchdog as _Watchdog
 from ._kernel.scheduler import get_scheduler as _get_scheduler
@@ -97,7 +96,7 @@ def schedule(retval: Any = _NOTSET, *more: Any) -> Any:
     if more:
         raise _at_most("schedule", 1, more)
     sched = _get_scheduler()
-    if _LIVE and (j := _recording(sched)) is not None:  # a durable tasklet's call
+    if _LIVE and (j := sched.current._journal) is not None:  # a durable tasklet's call
         return j.call("schedule", None, _NOTHING, schedule, retval)
     cur = sched.current
     cur.tempval = cur if retval is _NOTSET else retval
@@ -108,7 +107,7 @@ def schedule_remove(retval: Any = _NOTSET, *more: Any) -> Any:
     if more:
         raise _at_most("schedule_remove", 1, more)
     sched = _get_scheduler()
-    if _LIVE and (j := _recording(sched)) is not None:  # a durable tasklet's call
+    if _LIVE and (j := sched.current._journal) is not None:  # a durable tasklet's call
         return j.call("schedule_remove", None, _NOTHING, schedule_remove, retval)
     cur = sched.current
     cur.tempval = cur if retval is _NOTSET else retval

@@ -14,7 +14,7 @@ from .channel import Channel
 from .clock import Clock
 from .durable import DurableTasklet
 from .durable import statistics as durable_statistics
-from .gate import LIVE, recording
+from .gate import LIVE
 from .journal import NOTHING
 from .lifecycle import collect, reset
 from .mode import (
@@ -53,7 +53,7 @@ def current() -> Tasklet:
 def schedule() -> None:
     """Let every other runnable tasklet run once, then continue."""
     sched = get_scheduler()
-    if LIVE and (j := recording(sched)) is not None:  # a durable tasklet's call
+    if LIVE and (j := sched.current._journal) is not None:  # a durable tasklet's call
         j.call("schedule", None, NOTHING, schedule)
         return
     sched.current.tempval = None
@@ -66,7 +66,7 @@ def sleep(seconds: float) -> None:
     Sleepers sit in a timer heap and cost nothing until due. ``sleep(0)`` is ``schedule()``.
     """
     sched = get_scheduler()
-    if LIVE and (j := recording(sched)) is not None:  # a durable tasklet's call
+    if LIVE and (j := sched.current._journal) is not None:  # a durable tasklet's call
         j.call("sleep", None, seconds, sleep, seconds)
         return
     if not seconds > 0:

@@ -23,7 +23,7 @@ import sys
 from typing import Any
 
 from ..errors import KernelError
-from .gate import LIVE, REPLAYING
+from .gate import LIVE
 from .journal import Journal, freeze, keep_by_reference, thaw
 from .scheduler import HOOKS, get_scheduler
 from .tasklet import Tasklet
@@ -78,7 +78,7 @@ def _durable_main(t: DurableTasklet) -> None:
     while True:
         fn, args = j.fn, thaw(j.args)
         try:
-            fn(*args)
+            _call(fn, args)
         except ContinueAs:
             continue
         except BaseException as e:
@@ -88,6 +88,25 @@ def _durable_main(t: DurableTasklet) -> None:
         if j.cursor is not None:
             j.diverge_at_next("the end of the function")
         return
+
+
+def _call(fn: Any, args: tuple[Any, ...]) -> None:
+    """``fn(*args)`` with plain positional arguments up to four: CPython 3.11 then runs it
+    in the same C-level eval loop, where ``fn(*args)`` starts a new one, whose C frame
+    greenlet copies out and back in at every switch (see ``Tasklet._bootstrap``)."""
+    n = len(args)
+    if n == 0:
+        fn()
+    elif n == 1:
+        fn(args[0])
+    elif n == 2:
+        fn(args[0], args[1])
+    elif n == 3:
+        fn(args[0], args[1], args[2])
+    elif n == 4:
+        fn(args[0], args[1], args[2], args[3])
+    else:
+        fn(*args)
 
 
 class DurableTasklet(Tasklet):
@@ -147,7 +166,7 @@ class DurableTasklet(Tasklet):
         if self._started and self._alive:
             if j is None or j.pending is None or j.cursor is not None:
                 raise TypeError(f"cannot pickle {self!r}: it is not suspended in a kernel call")
-            state.update(entries=j.entries, pending=j.pending, base=j.base,
+            state.update(entries=j.entries, chans=j.chans, pending=j.pending, base=j.base,
                          tempval=self.tempval, run=_run_state(self))
         return (type(self), (), state)
 
@@ -166,7 +185,8 @@ class DurableTasklet(Tasklet):
         self._make_alive()  # alive and paused, as Stackless unpickles a tasklet
         if "entries" not in state:
             return
-        j.entries, j.pending, j.base = list(state["entries"]), state["pending"], state["base"]
+        j.restore(list(state["entries"]), list(state["chans"]))
+        j.pending, j.base = state["pending"], state["base"]
         self._replay()
         self.tempval = state["tempval"]
         run = state["run"]
@@ -184,12 +204,12 @@ class DurableTasklet(Tasklet):
         sched = get_scheduler()
         me = sched.current
         old = me.set_atomic(True)  # the replay runs in the caller's turn: no preemption
+        gate, me._journal = me._journal, j  # the replay's calls come in the caller's name
         j.start_replay()
-        REPLAYING.append(j)
         try:
             self.greenlet.switch(self)
         finally:
-            REPLAYING.pop()
+            me._journal = gate
             me.set_atomic(old)
         if j.failure is not None:
             self._unbind()  # its greenlet stands in the failed call: never resumed

@@ -4,8 +4,10 @@ serves each call from the log, without blocking or switching, and checks that th
 the one the log holds.
 
 An entry is ``(kind, channel, fingerprint, ok, outcome)``: the kind of call (``"send"``,
-``"recv"``, ``"schedule"``, ``"sleep"``, ...), the channel it was made on (None for the
-others), the fingerprint of the value it sent or the argument it passed, and either the
+``"recv"``, ``"schedule"``, ``"sleep"``, ...), the channel it was made on (an index into
+``chans``, -1 for none: an entry then holds no object the garbage collector must visit, as
+it would at every collection for a log of tuples holding channels), the fingerprint of the
+value it sent or the argument it passed, and either the
 value the kernel returned (``ok``) or the exception it raised in the tasklet.  ``pending`` is
 the call the tasklet is suspended in now (kind, channel, fingerprint): the point a replay
 stops at.
@@ -149,14 +151,16 @@ class Journal:
     function and state of the last ``checkpoint``; ``base`` counts the entries checkpoints
     dropped; ``cursor`` is the next entry a replay serves (None: recording)."""
 
-    __slots__ = ("tasklet", "fn", "args", "entries", "pending", "cursor", "origin", "failure",
-                 "base")
+    __slots__ = ("tasklet", "fn", "args", "entries", "chans", "index", "pending", "cursor",
+                 "origin", "failure", "base")
 
     def __init__(self, tasklet: Tasklet, fn: Any, args: Any) -> None:
         self.tasklet = tasklet
         self.fn = fn
         self.args = args
         self.entries: list[tuple[Any, ...]] = []
+        self.chans: list[Any] = []  # the channels the entries name, by index
+        self.index: dict[Any, int] = {}  # and their indexes
         self.pending: tuple[Any, Any, Any] | None = None
         self.cursor: int | None = None
         self.origin: Any = None  # the greenlet that started a replay
@@ -166,19 +170,87 @@ class Journal:
     def __len__(self) -> int:
         return len(self.entries)
 
+    def calls(self) -> list[tuple[Any, ...]]:
+        """The entries with their channels: ``(kind, channel, fingerprint, ok, outcome)``."""
+        return [(k, self.chans[c] if c >= 0 else None, *rest) for k, c, *rest in self.entries]
+
+    def restore(self, entries: list[tuple[Any, ...]], chans: list[Any]) -> None:
+        self.entries = entries
+        self.chans = chans
+        self.index = {c: i for i, c in enumerate(chans)}
+
+    def _ix(self, chan: Any) -> int:
+        if chan is None:
+            return -1
+        i = self.index.get(chan)
+        if i is None:
+            i = self.index[chan] = len(self.chans)
+            self.chans.append(chan)
+        return i
+
     # ------------------------------------------------------------------ recording
 
     def call(self, kind: str, chan: Any, arg: Any, op: Any, *args: Any) -> Any:
         """Make kernel call ``op(*args)`` for the tasklet and log it (or, replaying, serve
-        it from the log)."""
-        fp = fingerprint(arg) if arg is not NOTHING else None
+        it from the log).  ``arg`` is the value sent or the argument passed (``NOTHING``:
+        none).  ``op`` re-enters the call it was made from: the gate is shut meanwhile."""
+        fp = arg if type(arg) in _PLAIN else None if arg is NOTHING else fingerprint(arg)
         if self.cursor is not None:
             return self._replay(kind, chan, fp, op, args)
-        t = self.tasklet
-        sched = t._sched
-        if sched is not None and sched.pending_irq and sched.queued():
-            self._run(PREEMPT, None, None, sched.schedule)  # a deferred preemption: yield
+        if self.tasklet._sched.pending_irq:  # type: ignore[union-attr]
+            self._preempt()
         return self._run(kind, chan, fp, op, *args)
+
+    # Discussion: the hot paths of recording, written out (a call costs as much as the
+    # channel operation): send and recv, with a plain value logged as itself; call and
+    # _run do the same for everything else.
+    def send(self, chan: Any, value: Any, op: Any) -> None:
+        """``chan.send(value)`` (``op``, re-entered with the gate shut) for the tasklet."""
+        if self.cursor is not None or type(value) not in _PLAIN:
+            self.call("send", chan, value, op, value)
+            return
+        t = self.tasklet
+        if t._sched.pending_irq:  # type: ignore[union-attr]
+            self._preempt()
+        self.pending = ("send", chan, value)
+        t._journal = None
+        try:
+            op(value)
+        except BaseException as e:
+            self._done("send", chan, value, False, e)
+            raise
+        t._journal = self
+        self.pending = None
+        c = self.index.get(chan)
+        self.entries.append(("send", self._ix(chan) if c is None else c, value, True, None))
+
+    def recv(self, chan: Any, op: Any) -> Any:
+        """``chan.recv()`` (``op``, re-entered with the gate shut) for the tasklet."""
+        if self.cursor is not None:
+            return self.call("recv", chan, NOTHING, op)
+        t = self.tasklet
+        if t._sched.pending_irq:  # type: ignore[union-attr]
+            self._preempt()
+        self.pending = ("recv", chan, None)
+        t._journal = None
+        try:
+            result = op()
+        except BaseException as e:
+            self._done("recv", chan, None, False, e)
+            raise
+        t._journal = self
+        self.pending = None
+        c = self.index.get(chan)
+        self.entries.append(("recv", self._ix(chan) if c is None else c, None, True,
+                             result if type(result) in _PLAIN else freeze(result)))
+        return result
+
+    def _preempt(self) -> None:
+        """An interrupt was deferred while the (atomic) tasklet ran: yield now, at a point
+        a replay can find again."""
+        sched = self.tasklet._sched
+        if sched is not None and sched.queued():
+            self._run(PREEMPT, None, None, sched.schedule)
 
     def _run(self, kind: str, chan: Any, fp: Any, op: Any, *args: Any) -> Any:
         t = self.tasklet
@@ -195,7 +267,7 @@ class Journal:
     def _done(self, kind: str, chan: Any, fp: Any, ok: bool, outcome: Any) -> None:
         self.tasklet._journal = self
         self.pending = None
-        self.entries.append((kind, chan, fp, ok, outcome))
+        self.entries.append((kind, self._ix(chan), fp, ok, outcome))
 
     # ------------------------------------------------------------------ replaying
 
@@ -207,8 +279,9 @@ class Journal:
             i += 1  # preemptions are the kernel's doing, not the code's: served silently
         if i < len(entries):
             e = entries[i]
-            if e[0] != kind or e[1] is not chan or not _same(e[2], fp):
-                self.diverge(i, describe(*e[:3]), describe(kind, chan, fp))
+            logged = self.chans[e[1]] if e[1] >= 0 else None
+            if e[0] != kind or logged is not chan or not _same(e[2], fp):
+                self.diverge(i, describe(e[0], logged, e[2]), describe(kind, chan, fp))
             self.cursor = i + 1
             if e[3]:
                 return thaw(e[4])
@@ -243,7 +316,7 @@ class Journal:
         i = self.cursor or 0
         while i < len(self.entries) and self.entries[i][0] == PREEMPT:
             i += 1
-        e = self.entries[i][:3] if i < len(self.entries) else self.pending
+        e = self.calls()[i][:3] if i < len(self.entries) else self.pending
         self.diverge(i, describe(*e) if e else "nothing more", actual)
 
     def diverge(self, step: int, expected: str, actual: str) -> NoReturn:

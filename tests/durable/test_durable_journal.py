@@ -45,10 +45,9 @@ def test_the_journal_records_each_call_its_value_and_what_came_back() -> None:
     t = sim.spawn(programs.accumulate, inp, out, [], durable=True)
     sim.spawn(programs.send_all, inp, [5, 7])
     sim.run(until_idle=True)
-    assert [e[:2] for e in t.journal.entries] == [
-        ("recv", inp), ("send", out), ("recv", inp), ("send", out)]
-    assert [e[2] for e in t.journal.entries] == [None, (1, 5, (5,)), None, (2, 12, (5, 7))]
-    assert [e[3:] for e in t.journal.entries] == [(True, 5), (True, None), (True, 7), (True, None)]
+    assert t.journal.calls() == [
+        ("recv", inp, None, True, 5), ("send", out, (1, 5, (5,)), True, None),
+        ("recv", inp, None, True, 7), ("send", out, (2, 12, (5, 7)), True, None)]
     assert t.journal.pending == ("recv", inp, None)
     stats = sim.statistics()
     assert (stats.durable, stats.journal_entries) == (1, 4)
@@ -104,7 +103,7 @@ def test_an_exception_thrown_into_a_durable_tasklet_is_replayed() -> None:
     ch.close()
     sim.run(until_idle=True)
     assert out.recv_nowait() == "closed: channel closed while waiting"
-    assert t.journal.entries[0][:4] == ("recv", ch, None, False)
+    assert t.journal.calls()[0][:4] == ("recv", ch, None, False)
     u, out2, back2 = pickle.loads(pickle.dumps((t, out, back)))
     t.kill()
     assert u.blocked and back2.balance == -1

@@ -116,3 +116,28 @@ def drive_accumulate(inp: sim.Channel, out: sim.Channel, items: list[int]) -> li
     sim.spawn(collect, out, got)
     sim.run()
     return got
+
+
+def napper(out: sim.Channel, naps: int) -> None:
+    """Sleeps half a second of the scheduler's clock (a world's sim time while it steps)."""
+    for i in range(naps):
+        sim.sleep(0.5)
+        out.send(i)
+
+
+def busy(out: sim.Channel, rounds: int) -> None:
+    """Long stretches of work between kernel calls: preempted only at those calls."""
+    for r in range(rounds):
+        x = 0
+        for i in range(3000):
+            x += i * r
+        out.send(x)
+
+
+def spinner(log: list[str], n: int) -> None:
+    """A plain tasklet that wants its turn."""
+    for _ in range(n):
+        log.append("spin")
+        x = 0
+        for i in range(3000):
+            x += i

@@ -136,3 +136,37 @@ def test_stackless_channels_pickle_their_blocked_durable_tasklets() -> None:
     ch2.send(21)
     stackless.run()
     assert got == [2, 4, 42] and not u.alive
+
+
+def test_a_durable_tasklet_is_preempted_only_at_its_kernel_calls() -> None:
+    # Its long loops use up slices; each interrupt waits for its next send, where it yields
+    # (a "preempt" entry), so that it stands only where a replay can find it again.
+    out = sim.Channel(capacity=10)
+    t = sim.spawn(programs.busy, out, 6, durable=True)
+    log: list[str] = []
+    sim.spawn(programs.spinner, log, 3)
+    sim.run(until_idle=True)
+    kinds = [c[0] for c in t.journal.calls()]
+    assert not t.alive and kinds.count("send") == 6 and kinds.count("preempt") >= 2
+    expected = [sum(i * r for i in range(3000)) for r in range(6)]
+    assert [out.recv_nowait() for _ in range(6)] == expected
+
+
+def test_a_durable_tasklet_preempted_at_a_call_resumes_in_that_call() -> None:
+    out = sim.Channel(capacity=10)
+    t = sim.spawn(programs.busy, out, 4, durable=True)
+    seen: list[object] = []
+    # Runs when t yields at its first send (its loop used up the slice): t is queued,
+    # standing before that send.
+    sim.spawn(lambda: seen.append((t.journal.pending, t.scheduled, pickle.dumps((t, out)))))
+    sim.run()
+    assert not t.alive and len(out) == 4
+    pending, scheduled, blob = seen[0]
+    assert (pending, scheduled) == (("preempt", None, None), True)
+    u, out2 = pickle.loads(blob)
+    sent = [c[0] for c in u.journal.calls()].count("send")
+    assert u.scheduled and not u.blocked and len(out2) == sent < 4
+    sim.run()
+    assert [out2.recv_nowait() for _ in range(len(out2))] == [
+        sum(i * r for i in range(3000)) for r in range(4)]
+    assert not u.alive and [c[0] for c in u.journal.calls()].count("send") == 4

@@ -10,11 +10,11 @@ from typing import Any
 
 from .. import _preempt
 from .._preempt import instrument as _instrument
+from . import gate
 from .channel import Channel
 from .clock import Clock
 from .durable import DurableTasklet
 from .durable import statistics as durable_statistics
-from .gate import LIVE
 from .journal import NOTHING
 from .lifecycle import collect, reset
 from .mode import (
@@ -29,6 +29,8 @@ from .mode import (
 from .scheduler import BIG, Scheduler, Watchdog, bomb, get_scheduler
 from .stats import KernelStatistics
 from .tasklet import Tasklet
+
+DURABLE = gate.reader(__name__)  # a durable tasklet lives: see gate.py
 
 log = logging.getLogger("loom.sim")
 
@@ -53,7 +55,7 @@ def current() -> Tasklet:
 def schedule() -> None:
     """Let every other runnable tasklet run once, then continue."""
     sched = get_scheduler()
-    if LIVE and (j := sched.current._journal) is not None:  # a durable tasklet's call
+    if DURABLE and (j := sched.current._journal) is not None:  # a durable tasklet's call
         j.call("schedule", None, NOTHING, schedule)
         return
     sched.current.tempval = None
@@ -66,7 +68,7 @@ def sleep(seconds: float) -> None:
     Sleepers sit in a timer heap and cost nothing until due. ``sleep(0)`` is ``schedule()``.
     """
     sched = get_scheduler()
-    if LIVE and (j := sched.current._journal) is not None:  # a durable tasklet's call
+    if DURABLE and (j := sched.current._journal) is not None:  # a durable tasklet's call
         j.call("sleep", None, seconds, sleep, seconds)
         return
     if not seconds > 0:

@@ -14,10 +14,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..errors import ChannelClosed, WouldBlock
-from .gate import LIVE
+from . import gate
 from .journal import NOTHING, keep_by_reference
 from .scheduler import bomb, get_scheduler
 from .tasklet import Tasklet
+
+DURABLE = gate.reader(__name__)  # a durable tasklet lives: see gate.py
 
 
 class Channel:
@@ -63,7 +65,7 @@ class Channel:
     # so the common cases are written out inline, each one call into the door (C methods when
     # the kernel's C half is built): ready(w) for the woken side, block() for the blocking one.
     def send(self, value: Any) -> None:
-        if LIVE and (j := self._sched.current._journal) is not None:  # a durable tasklet's call
+        if DURABLE and (j := self._sched.current._journal) is not None:  # durable: journal it
             return j.send(self, value, self.send)  # type: ignore[no-any-return]
         if self._balance < 0:  # a receiver waits: hand over, it runs later, we go on
             w = self._waiters.popleft()
@@ -86,7 +88,7 @@ class Channel:
         sched.block(cur, self, 1)  # on deadlock it raises, and cur is off our queue again
 
     def recv(self) -> Any:
-        if LIVE and (j := self._sched.current._journal) is not None:  # a durable tasklet's call
+        if DURABLE and (j := self._sched.current._journal) is not None:  # durable: journal it
             return j.recv(self, self.recv)
         if self._buf:
             value = self._buf.popleft()
@@ -124,7 +126,7 @@ class Channel:
         raise RuntimeError("switch_trap")
 
     def send_nowait(self, value: Any) -> None:
-        if LIVE and (j := self._sched.current._journal) is not None:  # a durable tasklet's call
+        if DURABLE and (j := self._sched.current._journal) is not None:  # durable: journal it
             return j.call(  # type: ignore[no-any-return]
                 "send_nowait", self, value, self.send_nowait, value)
         if self._closed:
@@ -135,7 +137,7 @@ class Channel:
         raise WouldBlock(f"channel full ({len(self._buf)}/{self.capacity})")
 
     def recv_nowait(self) -> Any:
-        if LIVE and (j := self._sched.current._journal) is not None:  # a durable tasklet's call
+        if DURABLE and (j := self._sched.current._journal) is not None:  # durable: journal it
             return j.call("recv_nowait", self, NOTHING, self.recv_nowait)
         if self._buf or self._balance > 0:
             return self.recv()

@@ -23,6 +23,7 @@ import sys
 from typing import Any
 
 from ..errors import KernelError
+from . import gate
 from .gate import LIVE
 from .journal import Journal, freeze, keep_by_reference, thaw
 from .scheduler import HOOKS, get_scheduler
@@ -141,16 +142,20 @@ class DurableTasklet(Tasklet):
         super()._make_alive()
         self.atomic = True  # stands only in kernel calls (see the module's Discussion)
         LIVE[self.id] = self
+        gate.changed()
         self._journal = self.journal
 
     def _finish(self) -> None:
         super()._finish()
-        LIVE.pop(self.id, None)
-        self._journal = None
+        self._leave()
 
     def _unbind(self) -> None:
         super()._unbind()
-        LIVE.pop(self.id, None)
+        self._leave()
+
+    def _leave(self) -> None:
+        if LIVE.pop(self.id, None) is not None:
+            gate.changed()
         self._journal = None
 
     # ------------------------------------------------------------------ pickling

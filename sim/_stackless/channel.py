@@ -20,14 +20,15 @@ from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
+from .._kernel import gate
 from .._kernel import scheduler as _kernel
 from .._kernel.cargs import NOARG, at_most, exactly_one, no_arguments, required
-from .._kernel.gate import LIVE
 from .._kernel.journal import NOTHING, keep_by_reference
 from .._kernel.scheduler import Scheduler, _local, bomb, get_scheduler, make_bomb
 from .._kernel.tasklet import Tasklet
 from ..errors import Deadlock
 
+DURABLE = gate.reader(__name__)  # a durable tasklet lives: see gate.py
 
 def stackless_error(e: Deadlock) -> RuntimeError:
     """Stackless raises a deadlock as a plain ``RuntimeError``, not Loom's subclass."""
@@ -121,7 +122,7 @@ class channel:  # noqa: N801 - the Stackless name
             sched: Scheduler = _local.sched  # get_scheduler(), inlined: the thread's scheduler
         except AttributeError:
             sched = get_scheduler()
-        if LIVE and (j := sched.current._journal) is not None:  # a durable tasklet's call
+        if DURABLE and (j := sched.current._journal) is not None:  # a durable tasklet's call
             j.send(self, value, self.send)
             return
         if _kernel._channel_cb is not None or self._schedule_all:
@@ -171,7 +172,7 @@ class channel:  # noqa: N801 - the Stackless name
             sched: Scheduler = _local.sched  # get_scheduler(), inlined: the thread's scheduler
         except AttributeError:
             sched = get_scheduler()
-        if LIVE and (j := sched.current._journal) is not None:  # a durable tasklet's call
+        if DURABLE and (j := sched.current._journal) is not None:  # a durable tasklet's call
             return j.recv(self, self.receive)
         if _kernel._channel_cb is not None or self._schedule_all:
             return self._action(None, -1)
@@ -251,7 +252,7 @@ class channel:  # noqa: N801 - the Stackless name
 
     def _action(self, value: Any, d: int) -> Any:
         sched = get_scheduler()
-        if LIVE and (j := sched.current._journal) is not None:  # a durable tasklet's call
+        if DURABLE and (j := sched.current._journal) is not None:  # a durable tasklet's call
             if d > 0:
                 return j.call("send", self, value, self._action, value, d)
             return j.call("recv", self, NOTHING, self._action, value, d)

@@ -66,7 +66,7 @@ class Channel:
     # the kernel's C half is built): ready(w) for the woken side, block() for the blocking one.
     def send(self, value: Any) -> None:
         if DURABLE and (j := self._sched.current._journal) is not None:  # durable: journal it
-            return j.send(self, value, self.send)  # type: ignore[no-any-return]
+            return j.send(self, value, Channel.send)  # type: ignore[no-any-return]
         if self._balance < 0:  # a receiver waits: hand over, it runs later, we go on
             w = self._waiters.popleft()
             self._balance += 1
@@ -89,7 +89,7 @@ class Channel:
 
     def recv(self) -> Any:
         if DURABLE and (j := self._sched.current._journal) is not None:  # durable: journal it
-            return j.recv(self, self.recv)
+            return j.recv(self, Channel.recv)
         if self._buf:
             value = self._buf.popleft()
             if self._balance > 0:  # a blocked sender's value moves into the buffer

@@ -205,9 +205,11 @@ class Journal:
     # channel operation): send and recv, with a plain value logged as itself; call and
     # _run do the same for everything else.
     def send(self, chan: Any, value: Any, op: Any) -> None:
-        """``chan.send(value)`` (``op``, re-entered with the gate shut) for the tasklet."""
+        """``op(chan, value)``, the channel's send re-entered with the gate shut, for the
+        tasklet (a plain function: a bound method would run in a new C-level eval loop,
+        whose frame greenlet copies at every switch)."""
         if self.cursor is not None or type(value) not in _PLAIN:
-            self.call("send", chan, value, op, value)
+            self.call("send", chan, value, op, chan, value)
             return
         t = self.tasklet
         if t._sched.pending_irq:  # type: ignore[union-attr]
@@ -215,7 +217,7 @@ class Journal:
         self.pending = ("send", chan, value)
         t._journal = None
         try:
-            op(value)
+            op(chan, value)
         except BaseException as e:
             self._done("send", chan, value, False, e)
             raise
@@ -225,16 +227,17 @@ class Journal:
         self.entries.append(("send", self._ix(chan) if c is None else c, value, True, None))
 
     def recv(self, chan: Any, op: Any) -> Any:
-        """``chan.recv()`` (``op``, re-entered with the gate shut) for the tasklet."""
+        """``op(chan)``, the channel's receive re-entered with the gate shut, for the
+        tasklet."""
         if self.cursor is not None:
-            return self.call("recv", chan, NOTHING, op)
+            return self.call("recv", chan, NOTHING, op, chan)
         t = self.tasklet
         if t._sched.pending_irq:  # type: ignore[union-attr]
             self._preempt()
         self.pending = ("recv", chan, None)
         t._journal = None
         try:
-            result = op()
+            result = op(chan)
         except BaseException as e:
             self._done("recv", chan, None, False, e)
             raise

@@ -123,7 +123,7 @@ class channel:  # noqa: N801 - the Stackless name
         except AttributeError:
             sched = get_scheduler()
         if DURABLE and (j := sched.current._journal) is not None:  # a durable tasklet's call
-            j.send(self, value, self.send)
+            j.send(self, value, channel.send)
             return
         if _kernel._channel_cb is not None or self._schedule_all:
             self._action(value, 1)
@@ -173,7 +173,7 @@ class channel:  # noqa: N801 - the Stackless name
         except AttributeError:
             sched = get_scheduler()
         if DURABLE and (j := sched.current._journal) is not None:  # a durable tasklet's call
-            return j.recv(self, self.receive)
+            return j.recv(self, channel.receive)
         if _kernel._channel_cb is not None or self._schedule_all:
             return self._action(None, -1)
         lock = self._lock

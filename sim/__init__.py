@@ -17,6 +17,7 @@ the same machinery.
 """
 
 from . import _preempt, _twins
+from . import durable as durable  # sim.durable: durable tasklets' public face
 from ._kernel import scheduler as _kernel
 from ._kernel.api import (
     DEFAULT_SLICE_SECONDS,

@@ -8,12 +8,16 @@ The kernel: tasklets on greenlet, channels, a preemptive round-robin scheduler::
     sim.spawn(consumer, ch)
     sim.run()
 
+``sim.spawn(fn, *args, durable=True)`` makes a tasklet that pickles while running and
+resumes elsewhere by replaying its journal (``sim.durable``).
+
 The world: entities whose behaviours are tasklets on a tick clock (see ``sim.World``,
 ``sim.Entity``, ``sim.next_tick``). ``sim.stackless`` is a drop-in ``stackless`` module on
 the same machinery.
 """
 
 from . import _preempt, _twins
+from . import durable as durable  # sim.durable: durable tasklets' public face
 from ._kernel import scheduler as _kernel
 from ._kernel.api import (
     DEFAULT_SLICE_SECONDS,
@@ -75,6 +79,7 @@ from .errors import (
     InvalidPayload,
     KernelError,
     NotExposed,
+    ReplayDivergence,
     SimError,
     WorldError,
     WorldModuleError,
@@ -135,6 +140,7 @@ __all__ = [
     "KernelStatistics",
     "ManualClock",
     "MonotonicClock",
+    "ReplayDivergence",
     "SimError",
     "Tasklet",
     "TaskletExit",

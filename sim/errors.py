@@ -23,6 +23,24 @@ class Deadlock(KernelError):
     """Every tasklet is blocked and nothing outside the scheduler can wake them."""
 
 
+class ReplayDivergence(KernelError):
+    """A durable tasklet, replayed from its journal, made a kernel call other than the one
+    its journal holds at that step (another kind, channel or value), or ended before the
+    journal did: its code is not deterministic given its inputs.  ``step`` is the index of
+    the call in the journal, ``expected`` and ``actual`` describe the two calls."""
+
+    def __init__(self, step: int, expected: str, actual: str) -> None:
+        super().__init__(
+            f"replay diverged at step {step}: the journal has {expected}, the code made {actual}"
+        )
+        self.step = step
+        self.expected = expected
+        self.actual = actual
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.step, self.expected, self.actual))
+
+
 class WorldError(SimError):
     """The world was used in a way its rules forbid (closed world, wrong tasklet, ...)."""
 
@@ -51,6 +69,7 @@ __all__ = [
     "InvalidPayload",
     "KernelError",
     "NotExposed",
+    "ReplayDivergence",
     "SimError",
     "WorldError",
     "WorldModuleError",

@@ -20,17 +20,21 @@ import threading as _threading
 import types as _types
 from typing import TYPE_CHECKING
 
+from ._kernel import gate as _gate
 from ._kernel import scheduler as _kernel
 from ._kernel.bomb import TaskletExit
 from ._kernel.bomb import bomb as bomb  # stackless.bomb: Stackless API, not in __all__
 from ._kernel.cargs import at_most as _at_most
 from ._kernel.cargs import no_arguments as _no_arguments
+from ._kernel.journal import NOTHING as _NOTHING
 from ._kernel.scheduler import Watchdog as _Watchdog
 from ._kernel.scheduler import get_scheduler as _get_scheduler
 from ._kernel.tasklet import Tasklet as tasklet  # noqa: N813 - the Stackless name
 from ._stackless.channel import channel
 from ._stackless.channel import stackless_error as _stackless_error
 from .errors import Deadlock as _Deadlock
+
+_DURABLE = _gate.reader(__name__, "_DURABLE")  # a durable tasklet lives: see _kernel/gate.py
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -42,9 +46,9 @@ _builtins.TaskletExit = TaskletExit  # type: ignore[attr-defined]
 
 DEVIATIONS = """\
 * Greenlet always switches the C stack: enable_softswitch(None) is False (setting it changes
-  nothing). A tasklet that has started pickles without its frames (greenlet frames cannot be
-  serialised), as a Stackless tasklet with C state does: once unpickled, it raises
-  RuntimeError when it runs.
+  nothing). Greenlet frames cannot be serialised: pickling a tasklet that has started raises
+  TypeError, unless it is durable (sim.durable: it pickles its journal of kernel calls and
+  resumes by replaying it).
 * bind(None) on a started, paused tasklet drops it without running its finally blocks, as in
   Stackless, but its suspended greenlet stays in memory until the process exits (freeing it
   would make greenlet run those finally blocks).
@@ -94,6 +98,8 @@ def schedule(retval: Any = _NOTSET, *more: Any) -> Any:
     if more:
         raise _at_most("schedule", 1, more)
     sched = _get_scheduler()
+    if _DURABLE and (j := sched.current._journal) is not None:  # a durable tasklet's call
+        return j.call("schedule", None, _NOTHING, schedule, retval)
     cur = sched.current
     cur.tempval = cur if retval is _NOTSET else retval
     return sched.schedule()
@@ -103,6 +109,8 @@ def schedule_remove(retval: Any = _NOTSET, *more: Any) -> Any:
     if more:
         raise _at_most("schedule_remove", 1, more)
     sched = _get_scheduler()
+    if _DURABLE and (j := sched.current._journal) is not None:  # a durable tasklet's call
+        return j.call("schedule_remove", None, _NOTHING, schedule_remove, retval)
     cur = sched.current
     cur.tempval = cur if retval is _NOTSET else retval
     try:

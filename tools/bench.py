@@ -9,7 +9,8 @@ overhead in both modes on a tight loop and a realistic behaviour), ``world`` (ar
 a plain loop, idle wakes vs raw greenlets, sleeping entities), ``net`` (messages per second
 through the pump vs an asyncio server, loopback load from other processes), ``sync`` (delta
 snapshots vs full snapshots of the same AOI sets: bytes per client per second, CPU per
-visible entity).
+visible entity), ``durable`` (recording overhead of durable tasklets against plain ones,
+pickle size and time against journal length, replay speed).
 Speed is reported, never asserted: every figure is a median, with the peer's beside it.
 """
 
@@ -23,7 +24,7 @@ import sys
 import time
 from typing import Any
 
-SECTIONS = ("kernel", "preempt", "world", "net", "sync")
+SECTIONS = ("kernel", "preempt", "world", "net", "sync", "durable")
 
 
 def _section(name: str, quick: bool) -> dict[str, Any]:
@@ -43,6 +44,9 @@ def _section(name: str, quick: bool) -> dict[str, Any]:
         return mod.run(quick=quick)  # type: ignore[no-any-return]
     if name == "sync":
         mod = importlib.import_module("tools.bench_sync")
+        return mod.run(quick=quick)  # type: ignore[no-any-return]
+    if name == "durable":
+        mod = importlib.import_module("tools.bench_durable")
         return mod.run(quick=quick)  # type: ignore[no-any-return]
     raise ValueError(f"unknown section {name!r}; choose from {', '.join(SECTIONS)}")
 

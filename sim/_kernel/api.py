@@ -10,8 +10,12 @@ from typing import Any
 
 from .. import _preempt
 from .._preempt import instrument as _instrument
+from . import gate
 from .channel import Channel
 from .clock import Clock
+from .durable import DurableTasklet
+from .durable import statistics as durable_statistics
+from .journal import NOTHING
 from .lifecycle import collect, reset
 from .mode import (
     DEFAULT_PHASE_SECONDS,
@@ -26,12 +30,19 @@ from .scheduler import BIG, Scheduler, Watchdog, bomb, get_scheduler
 from .stats import KernelStatistics
 from .tasklet import Tasklet
 
+DURABLE = gate.reader(__name__)  # a durable tasklet lives: see gate.py
+
 log = logging.getLogger("loom.sim")
 
 
-def spawn(fn: Callable[..., Any], *args: Any, name: str | None = None) -> Tasklet:
-    """Create a tasklet running ``fn(*args)`` and append it to the run queue."""
-    t = Tasklet(fn, args, None, name=name)
+def spawn(
+    fn: Callable[..., Any], *args: Any, name: str | None = None, durable: bool = False
+) -> Tasklet:
+    """Create a tasklet running ``fn(*args)`` and append it to the run queue.
+
+    ``durable=True``: a tasklet that pickles while running and resumes by replay
+    (``sim.durable``); ``fn`` must then be an importable top-level function."""
+    t = (DurableTasklet if durable else Tasklet)(fn, args, None, name=name)
     t.insert()
     return t
 
@@ -44,6 +55,9 @@ def current() -> Tasklet:
 def schedule() -> None:
     """Let every other runnable tasklet run once, then continue."""
     sched = get_scheduler()
+    if DURABLE and (j := sched.current._journal) is not None:  # a durable tasklet's call
+        j.call("schedule", None, NOTHING, schedule)
+        return
     sched.current.tempval = None
     sched.schedule()
 
@@ -54,6 +68,9 @@ def sleep(seconds: float) -> None:
     Sleepers sit in a timer heap and cost nothing until due. ``sleep(0)`` is ``schedule()``.
     """
     sched = get_scheduler()
+    if DURABLE and (j := sched.current._journal) is not None:  # a durable tasklet's call
+        j.call("sleep", None, seconds, sleep, seconds)
+        return
     if not seconds > 0:
         if seconds != seconds:
             raise ValueError("sleep() needs a number of seconds, got NaN")
@@ -137,6 +154,7 @@ def statistics(top: int = 10) -> KernelStatistics:
     # nlargest: O(n log top), and nothing for top=0 (a metrics sample, every second)
     busiest = heapq.nlargest(top, live, key=lambda t: t.time_ns)
     instrumented = _instrument.statistics()
+    durable, entries = durable_statistics()
     return KernelStatistics(
         thread_id=sched.thread_id,
         mode=_preempt.mode,
@@ -150,6 +168,8 @@ def statistics(top: int = 10) -> KernelStatistics:
         functions_uninstrumented=instrumented.functions_uninstrumentable,
         functions_unpreemptible=instrumented.functions_unpreemptible,
         top=tuple(t.statistics() for t in busiest),
+        durable=durable,
+        journal_entries=entries,
     )
 
 

@@ -14,8 +14,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..errors import ChannelClosed, WouldBlock
+from . import gate
+from .journal import NOTHING, keep_by_reference
 from .scheduler import bomb, get_scheduler
 from .tasklet import Tasklet
+
+DURABLE = gate.reader(__name__)  # a durable tasklet lives: see gate.py
 
 
 class Channel:
@@ -61,6 +65,8 @@ class Channel:
     # so the common cases are written out inline, each one call into the door (C methods when
     # the kernel's C half is built): ready(w) for the woken side, block() for the blocking one.
     def send(self, value: Any) -> None:
+        if DURABLE and (j := self._sched.current._journal) is not None:  # durable: journal it
+            return j.send(self, value, Channel.send)  # type: ignore[no-any-return]
         if self._balance < 0:  # a receiver waits: hand over, it runs later, we go on
             w = self._waiters.popleft()
             self._balance += 1
@@ -82,6 +88,8 @@ class Channel:
         sched.block(cur, self, 1)  # on deadlock it raises, and cur is off our queue again
 
     def recv(self) -> Any:
+        if DURABLE and (j := self._sched.current._journal) is not None:  # durable: journal it
+            return j.recv(self, Channel.recv)
         if self._buf:
             value = self._buf.popleft()
             if self._balance > 0:  # a blocked sender's value moves into the buffer
@@ -118,6 +126,9 @@ class Channel:
         raise RuntimeError("switch_trap")
 
     def send_nowait(self, value: Any) -> None:
+        if DURABLE and (j := self._sched.current._journal) is not None:  # durable: journal it
+            return j.call(  # type: ignore[no-any-return]
+                "send_nowait", self, value, self.send_nowait, value)
         if self._closed:
             raise ChannelClosed(f"send on closed channel {self.name or ''}".rstrip())
         if self._balance < 0 or len(self._buf) < self.capacity:
@@ -126,6 +137,8 @@ class Channel:
         raise WouldBlock(f"channel full ({len(self._buf)}/{self.capacity})")
 
     def recv_nowait(self) -> Any:
+        if DURABLE and (j := self._sched.current._journal) is not None:  # durable: journal it
+            return j.call("recv_nowait", self, NOTHING, self.recv_nowait)
         if self._buf or self._balance > 0:
             return self.recv()
         if self._closed:
@@ -155,6 +168,20 @@ class Channel:
             except ChannelClosed:
                 return
 
+    def __reduce__(self) -> Any:
+        # The blocked tasklets pickle with the channel (a running one only if it is
+        # durable; it carries the value it sends), in their order.
+        waiters = [(t, t._blocked) for t in self._waiters]
+        return (Channel, (self.capacity,), (self.name, self._closed, list(self._buf), waiters))
+
+    def __setstate__(self, state: Any) -> None:
+        self.name, self._closed, buf, waiters = state
+        self._buf.extend(buf)
+        for t, d in waiters:
+            self._waiters.append(t)
+            self._balance += d
+            self._sched.wait_on(t, self, d)
+
     def __repr__(self) -> str:
         name = f" {self.name!r}" if self.name else ""
         return (
@@ -162,5 +189,7 @@ class Channel:
             f"balance={self._balance}{' closed' if self._closed else ''}>"
         )
 
+
+keep_by_reference(Channel)
 
 __all__ = ["Channel"]

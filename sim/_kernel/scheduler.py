@@ -359,6 +359,7 @@ class Scheduler:
     #   block(cur[, chan, d])    cur leaves the ring (to wait on chan) and the next one runs
     #   wait_remote(cur)         block, counted as blocked, until another thread posts cur
     #   park_until(cur, when)    cur sleeps on the timer heap until the clock says when
+    #   sleep_at(t, when)        t (not running: restored from a pickle) sleeps likewise
     #   schedule(remove)         cur to the end of the ring (or off it); the next one runs
     #   yield_to(cur, w, keep)   w runs now; cur goes to the end of the queue (or off it)
     #   make_current(t, keep)    rotate the ring so that t runs now (tasklet.run/switch)
@@ -482,6 +483,14 @@ class Scheduler:
             entry[2] = None
             cur._timer = None
             raise
+
+    def sleep_at(self, t: Tasklet, deadline: float) -> None:
+        """``t``, which is not running, queued or waiting (a durable tasklet restored asleep),
+        sleeps on the timer heap until the clock reaches ``deadline``."""
+        self.timer_seq += 1
+        entry = [deadline, self.timer_seq, t]
+        t._timer = entry
+        heapq.heappush(self.timers, entry)
 
     def schedule(self, remove: bool = False) -> Any:
         """Move the current tasklet to the end of the ring (or off it) and run the next."""

@@ -31,6 +31,10 @@ class KernelStatistics:
     The thread's main tasklet is the thread itself, not one of its tasklets: it is counted
     in neither ``tasklets`` (live tasklets the scheduler owns) nor ``runnable`` (those of
     them queued to run, and the running one).  With only main alive both are 0.
+
+    ``durable`` counts the durable tasklets alive in the process (``sim.durable``) and
+    ``journal_entries`` the entries in their journals (what a pickle of them carries and a
+    replay serves; ``sim.durable.checkpoint`` truncates a journal).
     """
 
     thread_id: int
@@ -45,3 +49,5 @@ class KernelStatistics:
     functions_uninstrumented: int
     functions_unpreemptible: int
     top: tuple[TaskletStatistics, ...]
+    durable: int = 0
+    journal_entries: int = 0

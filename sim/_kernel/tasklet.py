@@ -65,7 +65,7 @@ class Tasklet(TaskletState, _Core):
         "id", "_sched", "greenlet", "_func", "_args", "_kwargs", "tempval", "_alive",
         "_started", "_in_ring", "_blocked", "_chan", "_timer", "atomic", "ignore_nesting",
         "_block_trap", "is_main", "name", "finished_with", "_xpartner", "_bound_tid",
-        "_trace", "_profile",
+        "_trace", "_profile", "_journal",
     )
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Tasklet:
@@ -116,6 +116,7 @@ class Tasklet(TaskletState, _Core):
         self._bound_tid: int | None = None
         self._trace: Any = None
         self._profile: Any = None
+        self._journal: Any = None  # a durable tasklet's journal, while its calls record
 
     @classmethod
     def _make_main(cls, sched: Scheduler | None, g: Any, tid: int | None = None) -> Tasklet:

@@ -20,12 +20,15 @@ from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
+from .._kernel import gate
 from .._kernel import scheduler as _kernel
 from .._kernel.cargs import NOARG, at_most, exactly_one, no_arguments, required
+from .._kernel.journal import NOTHING, keep_by_reference
 from .._kernel.scheduler import Scheduler, _local, bomb, get_scheduler, make_bomb
 from .._kernel.tasklet import Tasklet
 from ..errors import Deadlock
 
+DURABLE = gate.reader(__name__)  # a durable tasklet lives: see gate.py
 
 def stackless_error(e: Deadlock) -> RuntimeError:
     """Stackless raises a deadlock as a plain ``RuntimeError``, not Loom's subclass."""
@@ -119,6 +122,9 @@ class channel:  # noqa: N801 - the Stackless name
             sched: Scheduler = _local.sched  # get_scheduler(), inlined: the thread's scheduler
         except AttributeError:
             sched = get_scheduler()
+        if DURABLE and (j := sched.current._journal) is not None:  # a durable tasklet's call
+            j.send(self, value, channel.send)
+            return
         if _kernel._channel_cb is not None or self._schedule_all:
             self._action(value, 1)
             return
@@ -166,6 +172,8 @@ class channel:  # noqa: N801 - the Stackless name
             sched: Scheduler = _local.sched  # get_scheduler(), inlined: the thread's scheduler
         except AttributeError:
             sched = get_scheduler()
+        if DURABLE and (j := sched.current._journal) is not None:  # a durable tasklet's call
+            return j.recv(self, channel.receive)
         if _kernel._channel_cb is not None or self._schedule_all:
             return self._action(None, -1)
         lock = self._lock
@@ -244,6 +252,10 @@ class channel:  # noqa: N801 - the Stackless name
 
     def _action(self, value: Any, d: int) -> Any:
         sched = get_scheduler()
+        if DURABLE and (j := sched.current._journal) is not None:  # a durable tasklet's call
+            if d > 0:
+                return j.call("send", self, value, self._action, value, d)
+            return j.call("recv", self, NOTHING, self._action, value, d)
         cur = sched.current
         cb = _kernel._channel_cb
         if cb is not None:
@@ -373,24 +385,29 @@ class channel:  # noqa: N801 - the Stackless name
     # ------------------------------------------------------------------ pickling
 
     def __reduce__(self) -> Any:
-        if self._waiters:
-            raise RuntimeError(
-                "cannot pickle a channel with blocked tasklets: "
-                "greenlet frames cannot be serialised"
-            )
+        # (balance, flags, [tasklets]) as in Stackless: the blocked tasklets pickle with the
+        # channel (a running one only if it is durable; it carries the value it sends).
         flags = (self._pref, self._schedule_all, self._closing)
-        return (type(self), (), (self._balance, flags, []))
+        return (type(self), (), (self._balance, flags, list(self._waiters)))
 
     def __setstate__(self, state: Any) -> None:
-        balance, flags, _tasklets = state
+        balance, flags, tasklets = state
         self._lock = threading.Lock()
         self._waiters = deque()
         self._balance = 0
         self._pref, self._schedule_all, self._closing = flags
+        d = (balance > 0) - (balance < 0)
+        sched = get_scheduler()
+        for t in tasklets:
+            self._waiters.append(t)
+            self._balance += d
+            sched.wait_on(t, self, d)
 
     def __repr__(self) -> str:
         closing = " closing" if self._closing else ""
         return f"<{type(self).__name__} balance={self._balance}{closing}>"
 
+
+keep_by_reference(channel)
 
 __all__ = ["channel"]

@@ -232,7 +232,7 @@ class channel:  # noqa: N801 - the Stackless name
             raise exactly_one("send_sequence", (seq is not NOARG) + len(more))
         n = 0
         for item in seq:
-            self._action(item, 1)
+            channel.send(self, item)  # the fast path when it applies (not a subclass's send)
             n += 1
         return n
 
@@ -246,7 +246,7 @@ class channel:  # noqa: N801 - the Stackless name
             raise no_arguments("__next__", more)
         if self._closing and self._balance <= 0:
             raise StopIteration
-        return self._action(None, -1)
+        return channel.receive(self)  # the fast path when it applies (not a subclass's)
 
     def unlink(self, t: Tasklet) -> None:
         """Drop a blocked tasklet from this channel (the door's ``unwait`` calls it: kill,

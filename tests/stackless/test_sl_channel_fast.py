@@ -167,6 +167,27 @@ def test_a_plain_handoff_takes_the_c_path_every_time(pref: int) -> None:
 
 
 @needs_c
+def test_iteration_and_send_sequence_take_the_c_path_too() -> None:
+    ch = channel()
+    got: list[int] = []
+
+    def consume() -> None:
+        for v in ch:
+            got.append(v)
+            if v == 19:
+                break
+
+    stackless.tasklet(consume)()
+    stackless.tasklet(ch.send_sequence)(range(20))
+    before = _counts()
+    stackless.run()
+    after = _counts()
+    assert got == list(range(20)) and ch.balance == 0
+    assert after["channel_fast"] - before["channel_fast"] == 40
+    assert after["channel_twin"] == before["channel_twin"]
+
+
+@needs_c
 def test_a_channel_callback_or_schedule_all_takes_the_twin() -> None:
     seen: list[Any] = []
     ch = channel()

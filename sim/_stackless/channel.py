@@ -118,7 +118,7 @@ class channel:  # noqa: N801 - the Stackless name
     # does: no channel callback, no schedule_all, a partner of the same thread.  Anything else
     # (and every refusal: block_trap, closing, switch_trap) takes _action, the general path,
     # which decides afresh; the fast path has changed nothing by then.  With the C half built,
-    # sim._speedups does this fast path (sim/_c/channel.c) and hands everything else to it.
+    # sim/_c/channel.c does this fast path and hands every other call to these twins.
     def _send_py(self, value: Any = NOARG, *more: Any) -> None:
         # A C version runs instead: sim._speedups.channel_send (see sim/_twins.py).
         if value is NOARG or more:

@@ -20,6 +20,7 @@ from . import _preempt
 from ._kernel import scheduler as _kernel
 from ._kernel import tasklet as _tasklet
 from ._kernel.bomb import bomb
+from ._stackless import channel as _sl_channel
 from ._world import aoi as _aoi
 from ._world import behaviour as _behaviour
 from ._world import entity as _entity
@@ -55,6 +56,11 @@ TWINS: tuple[Twin, ...] = (
     Twin("block", "sim._kernel.scheduler:Scheduler._block_py",
          ("sim._kernel.scheduler:Scheduler.block",), "method"),
     Twin("Core", "sim._kernel.tasklet:_PyCore", ("sim._kernel.tasklet:_Core",), "base"),
+    # sim.stackless's channel: send and receive, on the door's C primitives.
+    Twin("channel_send", "sim._stackless.channel:channel._send_py",
+         ("sim._stackless.channel:channel.send",), "method"),
+    Twin("channel_receive", "sim._stackless.channel:channel._receive_py",
+         ("sim._stackless.channel:channel.receive",), "method"),
     # The world's tick wheel: parking (World and Supervision import park, sim re-exports
     # next_tick).
     Twin("park", "sim._world.behaviour:park",
@@ -94,6 +100,7 @@ PLUMBING: dict[str, str] = {
     "setup_world": "install(): BehaviourTasklet, WorldError and the kernel's thread-local",
     "setup_entity": "install(): Entity, whose kinds are the grid's records",
     "setup_grid": "install(): Grid, its twins and its rounding margin",
+    "setup_channel": "install(): sim.stackless's channel, its twins and the kernel's globals",
     "method": "install(): the method descriptors of the 'method' entries",
     "bind_thread": "sim._kernel.scheduler.get_scheduler: a thread's scheduler, for next_tick in C",
     "set_hooks": "sim._kernel.refresh_switch_hooks: switch hooks on or off",
@@ -116,6 +123,7 @@ def install() -> None:
     sp.setup_world(_behaviour.BehaviourTasklet, WorldError, _kernel._local)
     sp.setup_entity(_entity.Entity)
     sp.setup_grid(_aoi.Grid, _aoi._EPS)
+    sp.setup_channel(_sl_channel.channel, _kernel)
     for entry in TWINS:
         _twins[entry] = find(entry.twin)
         if entry.how == "base":

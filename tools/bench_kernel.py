@@ -4,7 +4,8 @@ Each figure is a median over interleaved rounds (so a noisy neighbour hurts ever
   * raw greenlet switch (the unit);
   * channel handoff, producer tasklet -> consumer tasklet, per item: Loom ``Channel``,
     ``sim.stackless.channel``, gevent ``queue.Channel`` put/get, asyncio ``Queue(maxsize=1)``;
-  * spawn + first run: ``sim.spawn`` vs a raw ``greenlet(fn).switch()``.
+  * spawn + first run: ``sim.spawn`` and ``stackless.tasklet(fn)(*args)`` vs a raw
+    ``greenlet(fn).switch()``.
 """
 
 from __future__ import annotations
@@ -146,6 +147,15 @@ def loom_spawn(n: int) -> float:
     return (time.perf_counter() - t) / n
 
 
+def stackless_spawn(n: int) -> float:
+    nop = _plain["producer"]
+    t = time.perf_counter()
+    for _ in range(n):
+        stackless.tasklet(nop)(None, 0)
+    stackless.run()
+    return (time.perf_counter() - t) / n
+
+
 def _median(fn: Callable[[int], float], n: int, samples: list[float]) -> None:
     samples.append(fn(n))
 
@@ -161,6 +171,7 @@ def run(rounds: int = 7, n: int = 50_000) -> dict[str, Any]:
         "asyncio_handoff": (asyncio_handoff, n // 5),
         "raw_spawn": (raw_spawn, n // 5),
         "loom_spawn": (loom_spawn, n // 5),
+        "stackless_spawn": (stackless_spawn, n // 5),
     }
     samples: dict[str, list[float]] = {k: [] for k in cases}
     for _ in range(rounds):
@@ -179,11 +190,14 @@ def run(rounds: int = 7, n: int = 50_000) -> dict[str, Any]:
             "gevent_over_loom_handoff": round(ns["gevent_handoff"] / ns["loom_handoff"], 2),
             "asyncio_over_loom_handoff": round(ns["asyncio_handoff"] / ns["loom_handoff"], 2),
             "loom_spawn_over_raw_spawn": round(ns["loom_spawn"] / ns["raw_spawn"], 2),
+            "stackless_spawn_over_raw_spawn": round(ns["stackless_spawn"] / ns["raw_spawn"], 2),
         },
         "targets": {
             "loom_handoff_in_raw_switches": "<= 4",
             "gevent_over_loom_handoff": ">= 3",
             "loom_spawn_over_raw_spawn": "<= 2",
+            "stackless_handoff_in_raw_switches": "<= 4",
+            "stackless_spawn_over_raw_spawn": "<= 2",
         },
         "rounds": rounds,
     }

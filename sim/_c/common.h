@@ -20,8 +20,10 @@
 #define INTERN(var, s) ((var = PyUnicode_InternFromString(s)) == NULL ? -1 : 0)
 
 /* Counters for counts(): switches done in C / handed to the twin (kernel.c), radius
-   queries likewise and motion's relinks (grid.c), parks that prefetched (world.c). */
-extern unsigned long long n_fast, n_slow, n_grid_fast, n_grid_slow, n_relink, n_prefetch;
+   queries likewise and motion's relinks (grid.c), parks that prefetched (world.c),
+   stackless channel actions done in C / handed to the twin (channel.c). */
+extern unsigned long long n_fast, n_slow, n_grid_fast, n_grid_slow, n_relink, n_prefetch,
+    n_chan_fast, n_chan_twin;
 
 /* ---------------------------------------------------------------- slots (common.c) */
 
@@ -150,6 +152,7 @@ PyObject *sp_set_hooks(PyObject *self, PyObject *flag);
 int kernel_init(PyObject *m);
 
 /* world.c */
+PyObject *thread_sched(void);  /* the calling thread's scheduler (see there) */
 PyObject *sp_bind_thread(PyObject *self, PyObject *sched);
 PyObject *sp_park(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *sp_next_tick(PyObject *self, PyObject *unused);
@@ -180,6 +183,18 @@ PyObject *sp_pair(PyObject *self, PyObject *args);
 PyObject *sp_alias(PyObject *self, PyObject *args);
 PyObject *sp_readonly_slot(PyObject *self, PyObject *args);
 int descr_init(PyObject *m);
+
+/* channel.c */
+PyObject *m_channel_send(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                         PyObject *kwnames);
+PyObject *m_channel_receive(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                            PyObject *kwnames);
+PyObject *sp_channel_send(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                          PyObject *kwnames);
+PyObject *sp_channel_receive(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                             PyObject *kwnames);
+PyObject *sp_setup_channel(PyObject *self, PyObject *args);
+int channel_init(PyObject *m);
 
 #pragma GCC visibility pop
 

@@ -74,6 +74,19 @@ now_ns(void)
 }
 
 
+/* A Python int as a C integer: PyLong_AsLong where long has 64 bits, which reads an int of
+   several digits (t0, soft_at) in a short loop, where PyLong_AsLongLong takes the general
+   byte-array conversion (most of a switch's own cost before). */
+static inline long long
+as_i64(PyObject *o)
+{
+#if LONG_MAX == LLONG_MAX
+    return PyLong_AsLong(o);
+#else
+    return PyLong_AsLongLong(o);
+#endif
+}
+
 static inline __attribute__((always_inline)) PyObject *
 do_switch(PyObject *sched, PyObject *cur, PyObject *nxt)
 {
@@ -98,12 +111,12 @@ do_switch(PyObject *sched, PyObject *cur, PyObject *nxt)
     PyObject *g = SLOT(nxt, t_greenlet);
     if (soft_at == NULL || t0o == NULL || g == NULL || !PyObject_TypeCheck(g, Greenlet_T))
         return switch_slow(sched, cur, nxt);
-    long long soft = PyLong_AsLongLong(soft_at);
+    long long soft = as_i64(soft_at);
     if (soft == -1 && PyErr_Occurred())
         return NULL;
     if (now >= soft)
         return switch_slow(sched, cur, nxt);
-    long long t0 = PyLong_AsLongLong(t0o);
+    long long t0 = as_i64(t0o);
     if (t0 == -1 && PyErr_Occurred())
         return NULL;
     if (spent) {  /* (before the time: the two are independent, and this may decline) */

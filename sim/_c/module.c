@@ -11,6 +11,8 @@
  *                             otherwise Scheduler._switch_py does the whole switch.
  *   ready(t), block(cur...)   the door's two hot primitives (Scheduler.ready and .block;
  *                             the twins are _ready_py and _block_py).
+ *   channel_send/_receive     sim.stackless's channel.send and .receive, when no callback,
+ *                             no schedule_all and no other thread is involved.
  *   park(t, world, due)       a behaviour parks on its world's tick wheel.
  *   next_tick()               park(current, world, world._tick + 1).
  *   sleep_until(world, when)  park until the tick of a simulation time.
@@ -57,6 +59,7 @@
  *   grid.h, grid.c       the grid: motion (move_wrapped) and radius queries (grid_query);
  *                        entity kinds, each its own grid record
  *   world.c              park, next_tick, sleep_until, wake, sweep, World.query_radius
+ *   channel.c            sim.stackless's channel: send and receive on the kernel's door
  *   descr.c              pair, alias and readonly_slot, the descriptors of Entity and World
  *   module.c             this map, the method table, method(), counts(), the module's init
  *
@@ -69,9 +72,10 @@
 static PyObject *
 sp_counts(PyObject *self, PyObject *unused)
 {
-    return Py_BuildValue("{sKsKsKsKsKsK}", "fast", n_fast, "slow", n_slow,
+    return Py_BuildValue("{sKsKsKsKsKsKsKsK}", "fast", n_fast, "slow", n_slow,
                          "grid_fast", n_grid_fast, "grid_slow", n_grid_slow,
-                         "prefetch", n_prefetch, "relink", n_relink);
+                         "prefetch", n_prefetch, "relink", n_relink,
+                         "channel_fast", n_chan_fast, "channel_twin", n_chan_twin);
 }
 
 /* ------------------------------------------------------------------ methods */
@@ -95,6 +99,14 @@ static struct {
     {"block", {"block", (PyCFunction)(void (*)(void))m_block, METH_FASTCALL,
                "block(cur, chan=None, d=0): cur leaves the ring and the next one runs "
                "(sim._speedups.block; the twin is _block_py)."}},
+    {"channel_send", {"send", (PyCFunction)(void (*)(void))m_channel_send,
+                      METH_FASTCALL | METH_KEYWORDS,
+                      "send(value): send value over the channel (sim._speedups.channel_send; "
+                      "the twin is _send_py)."}},
+    {"channel_receive", {"receive", (PyCFunction)(void (*)(void))m_channel_receive,
+                         METH_FASTCALL | METH_KEYWORDS,
+                         "receive(): receive a value over the channel "
+                         "(sim._speedups.channel_receive; the twin is _receive_py)."}},
     {"sleep_until", {"sleep_until", (PyCFunction)(void (*)(void))m_sleep_until,
                      METH_FASTCALL | METH_KEYWORDS,
                      "sleep_until(when): World.sleep_until in C (the twin is _sleep_until_py)."}},
@@ -168,6 +180,14 @@ static PyMethodDef methods[] = {
      "readonly_slot(type, slot, name, doc): a read-only member descriptor for type's slot."},
     {"alias", sp_alias, METH_VARARGS,
      "alias(target, name, doc): a read-only descriptor for obj.__dict__[target]."},
+    {"channel_send", (PyCFunction)(void (*)(void))sp_channel_send,
+     METH_FASTCALL | METH_KEYWORDS,
+     "channel_send(chan, value): sim.stackless channel.send (the twin is _send_py)."},
+    {"channel_receive", (PyCFunction)(void (*)(void))sp_channel_receive,
+     METH_FASTCALL | METH_KEYWORDS,
+     "channel_receive(chan): sim.stackless channel.receive (the twin is _receive_py)."},
+    {"setup_channel", sp_setup_channel, METH_VARARGS,
+     "setup_channel(channel, kernel_module): for channel_send and channel_receive."},
     {"setup", sp_setup, METH_VARARGS,
      "setup(Tasklet, Scheduler, Budget, BUDGET, FLAG, bomb, switch_py, Watchdog, WINDOW)."},
     {"setup_world", sp_setup_world, METH_VARARGS,
@@ -176,12 +196,13 @@ static PyMethodDef methods[] = {
      "bind_thread(sched): the calling thread's scheduler, for next_tick/sleep_until."},
     {"method", sp_method, METH_VARARGS,
      "method(cls, name): a method descriptor of cls for the C method name (switch, ready, "
-     "block, sleep_until, query_radius, grid_query)."},
+     "block, channel_send, channel_receive, sleep_until, query_radius, grid_query)."},
     {"counts", sp_counts, METH_NOARGS,
      "counts() -> {'fast': switches done in C, 'slow': handed to Scheduler._switch_py, "
      "'grid_fast' / 'grid_slow': radius queries done in C / handed to the twin, "
      "'prefetch': parks that prefetched the behaviours resumed after the next, "
-     "'relink': cell changes of move_all() done in C}."},
+     "'relink': cell changes of move_all() done in C, 'channel_fast' / 'channel_twin': "
+     "sim.stackless channel sends and receives done in C / handed to the twin}."},
     {"set_hooks", sp_set_hooks, METH_O, "set_hooks(flag): switch hooks are (not) set."},
     {NULL, NULL, 0, NULL},
 };
@@ -198,7 +219,8 @@ PyInit__speedups(void)
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
         return NULL;
-    if (kernel_init(m) < 0 || grid_init(m) < 0 || world_init(m) < 0 || descr_init(m) < 0) {
+    if (kernel_init(m) < 0 || grid_init(m) < 0 || world_init(m) < 0 || descr_init(m) < 0
+        || channel_init(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -38,7 +38,7 @@ call_twin(PyObject *obj, PyObject *twin_name, PyObject *const *args, Py_ssize_t 
    thread has none.  bind_thread() keeps it in the thread state's dict, a cheaper read than
    the threading.local the Python side uses (which stays the reference: it is the
    fallback). */
-static PyObject *
+PyObject *
 thread_sched(void)
 {
     PyObject *d = PyThreadState_GetDict();

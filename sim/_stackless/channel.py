@@ -45,6 +45,12 @@ def _explode(value: Any) -> Any:
 class channel:  # noqa: N801 - the Stackless name
     """A Stackless channel: a FIFO of tasklets all blocked sending, or all receiving."""
 
+    # Slots: send and receive in C (sim._speedups) read them at fixed offsets; __dict__
+    # keeps channels (and subclasses) open to users' attributes, as before.
+    __slots__ = (
+        "_waiters", "_balance", "_pref", "_schedule_all", "_closing", "_lock", "__dict__",
+        "__weakref__",
+    )
     _waiters: deque[Tasklet]
 
     # State lives in __new__, as in the C type: subclasses need not call our __init__.
@@ -114,8 +120,10 @@ class channel:  # noqa: N801 - the Stackless name
     # Discussion: the fast path.  send and receive do the common case inline, as sim.Channel
     # does: no channel callback, no schedule_all, a partner of the same thread.  Anything else
     # (and every refusal: block_trap, closing, switch_trap) takes _action, the general path,
-    # which decides afresh; the fast path has changed nothing by then.
-    def send(self, value: Any = NOARG, *more: Any) -> None:
+    # which decides afresh; the fast path has changed nothing by then.  With the C half built,
+    # sim/_c/channel.c does this fast path and hands every other call to these twins.
+    def _send_py(self, value: Any = NOARG, *more: Any) -> None:
+        # A C version runs instead: sim._speedups.channel_send (see sim/_twins.py).
         if value is NOARG or more:
             raise exactly_one("send", (value is not NOARG) + len(more))
         try:
@@ -165,7 +173,8 @@ class channel:  # noqa: N801 - the Stackless name
         if cur._xpartner is not None:
             self._release_partner(cur)
 
-    def receive(self, *more: Any) -> Any:
+    def _receive_py(self, *more: Any) -> Any:
+        # A C version runs instead: sim._speedups.channel_receive (see sim/_twins.py).
         if more:
             raise no_arguments("receive", more)
         try:
@@ -209,6 +218,9 @@ class channel:  # noqa: N801 - the Stackless name
         lock.release()
         return self._block(sched, cur, -1)
 
+    send = _send_py
+    receive = _receive_py
+
     def send_exception(self, exc: Any = NOARG, *args: Any) -> None:
         if exc is NOARG:
             raise required("exc")
@@ -228,7 +240,7 @@ class channel:  # noqa: N801 - the Stackless name
             raise exactly_one("send_sequence", (seq is not NOARG) + len(more))
         n = 0
         for item in seq:
-            self._action(item, 1)
+            channel.send(self, item)  # the fast path when it applies (not a subclass's send)
             n += 1
         return n
 
@@ -242,7 +254,7 @@ class channel:  # noqa: N801 - the Stackless name
             raise no_arguments("__next__", more)
         if self._closing and self._balance <= 0:
             raise StopIteration
-        return self._action(None, -1)
+        return channel.receive(self)  # the fast path when it applies (not a subclass's)
 
     def unlink(self, t: Tasklet) -> None:
         """Drop a blocked tasklet from this channel (the door's ``unwait`` calls it: kill,

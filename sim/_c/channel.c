@@ -3,7 +3,7 @@
  * is their fast path, step for step, and everything else goes to them before anything has
  * changed: a channel callback, schedule_all, a partner of another thread, a refusal to
  * block (block_trap, closing, switch_trap), an unusual value in a slot, another thread
- * inside the channel's lock.
+ * inside the channel's lock, a durable tasklet (its calls go through its journal).
  *
  * # Discussion: the lock.
  * A channel may be shared between threads; its Python paths change it under its lock.  This
@@ -24,7 +24,7 @@ static PyObject *kernel_globals;           /* sim._kernel.scheduler's, for _chan
 static PyObject *str_channel_cb, *str_block_failed, *str_release_partner;
 static PyObject *one, *minus_one;
 static Py_ssize_t c_waiters, c_balance, c_pref, c_schedule_all, c_closing, c_lock;
-static Py_ssize_t t_sched, t_block_trap, t_xpartner, s_trap;
+static Py_ssize_t t_sched, t_block_trap, t_xpartner, t_journal, s_trap;
 
 /* Where the fast path declines: the caller hands the call to the twin. */
 static char twin_mark;
@@ -80,8 +80,10 @@ enter(PyObject *chan, PyObject **sched, PyObject **cur, long *balance)
     if (s == NULL)
         return PyErr_Occurred() ? -1 : 0;
     PyObject *c = Py_IS_TYPE(s, Sched_T) ? SLOT(s, s_current) : NULL;
+    /* (a durable tasklet's calls go through its journal: sim/_kernel/gate.py) */
     if (c == NULL || !of_type(c, Tasklet_T, &tasklet_seen) || SLOT(s, s_trap) == NULL
-        || SLOT(s, s_q) == NULL || !Py_IS_TYPE(SLOT(s, s_q), Deque_T)) {
+        || SLOT(s, s_q) == NULL || !Py_IS_TYPE(SLOT(s, s_q), Deque_T)
+        || (SLOT(c, t_journal) != NULL && SLOT(c, t_journal) != Py_None)) {
         Py_DECREF(s);
         return 0;
     }
@@ -385,6 +387,7 @@ sp_setup_channel(PyObject *self, PyObject *args)
     if (ok <= 0 || (t_sched = slot_offset(Tasklet_T, "_sched")) < 0
         || (t_block_trap = slot_offset(Tasklet_T, "_block_trap")) < 0
         || (t_xpartner = slot_offset(Tasklet_T, "_xpartner")) < 0
+        || (t_journal = slot_offset(Tasklet_T, "_journal")) < 0
         || (s_trap = slot_offset(Sched_T, "trap")) < 0)
         return NULL;
     PyObject *spy = PyObject_GetAttrString((PyObject *)chan, "_send_py");

@@ -42,7 +42,8 @@ Rules for authors:
   kernel calls holds its thread.
 * Its journal grows with every call: ``checkpoint(fn, *state)`` goes on as ``fn(*state)``
   and drops the journal so far (``sim.statistics()`` reports journal sizes).
-* Pickling a started tasklet that is not durable raises ``TypeError``.
+* A started tasklet that is not durable pickles without its frames, as in Stackless: the
+  unpickled copy raises ``RuntimeError`` (saying to spawn it durable) when it would run.
 """
 
 from ._kernel.durable import DurableTasklet, checkpoint

@@ -46,9 +46,9 @@ _builtins.TaskletExit = TaskletExit  # type: ignore[attr-defined]
 
 DEVIATIONS = """\
 * Greenlet always switches the C stack: enable_softswitch(None) is False (setting it changes
-  nothing). Greenlet frames cannot be serialised: pickling a tasklet that has started raises
-  TypeError, unless it is durable (sim.durable: it pickles its journal of kernel calls and
-  resumes by replaying it).
+  nothing). Greenlet frames cannot be serialised: a tasklet that has started pickles as one
+  with C state does (no frames; RuntimeError when the copy runs), unless it is durable
+  (sim.durable: it pickles its journal of kernel calls and resumes by replaying it).
 * bind(None) on a started, paused tasklet drops it without running its finally blocks, as in
   Stackless, but its suspended greenlet stays in memory until the process exits (freeing it
   would make greenlet run those finally blocks).

@@ -1,6 +1,6 @@
 """Pickling a tasklet that has not started, as Stackless does: its function, arguments and
-flags.  One that has started cannot be pickled (its frames live on a greenlet's C stack)
-unless it is durable (sim._kernel.durable pickles its journal instead);
+flags.  One that has started pickles as not restorable (its frames live on a greenlet's C
+stack), as in Stackless, unless it is durable (sim._kernel.durable pickles its journal);
 ``Tasklet.__reduce__`` and ``__setstate__`` call these.
 """
 
@@ -12,23 +12,30 @@ if TYPE_CHECKING:
     from .tasklet import Tasklet
 
 
+def _not_restorable() -> None:
+    """What an unpickled tasklet that had started runs: its frames were not pickled."""
+    raise RuntimeError(
+        "the tasklet was pickled after it had started: its frames (on a greenlet's C stack) "
+        "were not pickled, so it cannot be resumed; a tasklet that must resume after "
+        "pickling is spawned durable: sim.spawn(fn, *args, durable=True) (see sim.durable)"
+    )
+
+
 def reduce(t: Tasklet) -> Any:
     """``t.__reduce__()``: its class, and the state ``restore`` takes."""
     sched = t._sched
     if sched is not None and sched.current is t:
         raise RuntimeError("You cannot __reduce__ the tasklet which is current.")
+    func, args, kwargs = t._func, t._args, t._kwargs
     if t._started and t._alive:
-        # Its frames live on a greenlet's C stack, which cannot be serialised; a durable
-        # tasklet (sim._kernel.durable) pickles its journal instead.
-        raise TypeError(
-            f"cannot pickle {t!r}: it has started, and its frames cannot be "
-            "serialised; make it durable to pickle it running: "
-            "sim.spawn(fn, *args, durable=True) (fn a top-level function; see sim.durable)"
-        )
+        # Its frames live on a greenlet's C stack, which cannot be serialised: it pickles as
+        # a Stackless tasklet with C state does, and cannot resume once unpickled (a durable
+        # tasklet, sim._kernel.durable, pickles its journal instead).
+        func, args, kwargs = _not_restorable, (), {}
     state = (
-        t._func,
-        t._args,
-        t._kwargs,
+        func,
+        args,
+        kwargs,
         t._alive,
         t.atomic,
         t.ignore_nesting,

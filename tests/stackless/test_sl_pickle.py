@@ -144,10 +144,9 @@ def test_bomb_round_trip() -> None:
                                                                   ("kept",), None)
 
 
-def test_a_started_tasklet_that_is_not_durable_refuses_to_pickle() -> None:
-    # Greenlet frames cannot be serialised: a started tasklet pickles only if it is durable
-    # (it then pickles its journal and resumes by replay: tests/durable), and the error says
-    # how to make it so.
+def test_a_started_tasklet_pickles_but_cannot_resume() -> None:
+    # As a Stackless tasklet with C state (greenlet always switches hard): it pickles without
+    # its frames, and the unpickled tasklet raises RuntimeError when it runs.
     assert stackless.enable_softswitch(None) is False
 
     def body() -> None:
@@ -157,7 +156,11 @@ def test_a_started_tasklet_that_is_not_durable_refuses_to_pickle() -> None:
     t = stackless.tasklet(body)()
     stackless.run()
     assert t.paused
-    with pytest.raises(TypeError, match=r"durable=True"):
-        pickle.dumps(t)
+    u = pickle.loads(pickle.dumps(t))
+    assert (u.alive, u.paused) == (True, True)
+    u.insert()
+    with pytest.raises(RuntimeError, match=r"cannot be resumed.*durable=True"):
+        stackless.run()
+    assert not u.alive
     t.kill()
     assert RESULTS == []

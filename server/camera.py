@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from sim._limits import short_repr
+
 __all__ = ["is_camera", "parse_camera"]
 
 
@@ -26,15 +28,11 @@ def parse_camera(payload: Any, bounds: tuple[float, float]) -> tuple[float, floa
         raise ValueError('a camera INPUT is {"camera": [x, y]}')
     point = payload["camera"]
     if type(point) is not list or len(point) != 2:
-        raise ValueError(f"camera must be [x, y], got {_short(point)}")
+        raise ValueError(f"camera must be [x, y], got {short_repr(point, 40)}")
     for value, axis, top in zip(point, "xy", bounds, strict=True):
         if type(value) not in (int, float) or not math.isfinite(value):
-            raise ValueError(f"camera {axis} must be a finite number, got {_short(value)}")
+            raise ValueError(f"camera {axis} must be a finite number, got {short_repr(value, 40)}")
         if not 0 <= value <= top:
             raise ValueError(f"camera {axis} must be within 0..{top:g}, got {value:g}")
     return float(point[0]), float(point[1])
 
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."

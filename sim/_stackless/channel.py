@@ -30,6 +30,7 @@ from ..errors import Deadlock
 
 DURABLE = gate.reader(__name__)  # a durable tasklet lives: see gate.py
 
+
 def stackless_error(e: Deadlock) -> RuntimeError:
     """Stackless raises a deadlock as a plain ``RuntimeError``, not Loom's subclass."""
     return RuntimeError(*e.args).with_traceback(e.__traceback__)

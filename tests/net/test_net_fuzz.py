@@ -13,7 +13,7 @@ from test_net_protocol import EVERY_MESSAGE
 
 from net import Decoder, ProtocolError, encode, encode_message, parse, parse_from_client, to_wire
 
-FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 values = st.recursive(
     st.none() | st.booleans() | st.integers(min_value=-(2**64), max_value=2**64 - 1)

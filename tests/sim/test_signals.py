@@ -40,9 +40,10 @@ def last_json(proc: subprocess.CompletedProcess[str]) -> dict[str, object]:
 @BUILDS
 @pytest.mark.timeout(150)
 def test_sigint_storm_around_step_leaves_the_kernel_whole(pure: bool) -> None:
-    # 30 s of SIGINT every 10 ms: about 3,000 interrupts, most of them while the world runs.
-    out = last_json(run_python([str(SCRIPTS / "sigint_storm.py"), "30"], pure, timeout=110))
-    assert out["caught"] > 300, out  # the interrupts did reach the loop
+    # 10 s of SIGINT every 10 ms: about 1,000 interrupts, most of them while the world runs
+    # (python -m tools.soak --sigint storms for as long as you like).
+    out = last_json(run_python([str(SCRIPTS / "sigint_storm.py"), "10"], pure, timeout=110))
+    assert out["caught"] > 100, out  # the interrupts did reach the loop
     assert out["steps"] > 100, out
     assert out["error"] is None, out
     assert out["main_current"] is True, out

@@ -20,8 +20,8 @@ from sim._world.world import World
 HERE = Path(__file__).resolve().parent
 
 
-def test_ten_runs_give_identical_hash_sequences() -> None:
-    runs = [scenario.run() for _ in range(10)]
+def test_four_runs_give_identical_hash_sequences() -> None:
+    runs = [scenario.run() for _ in range(4)]
     assert all(r == runs[0] for r in runs[1:])
     assert len(set(runs[0])) > 100  # the state really changes from tick to tick
 

@@ -197,7 +197,7 @@ worlds = st.dictionaries(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(world=worlds, seed=st.integers(0, 2**32))
 def test_hash_is_order_independent(world: dict[int, dict[str, object]], seed: int) -> None:
     rnd = random.Random(seed)
@@ -228,7 +228,7 @@ def _mutate(value: object, rnd: random.Random) -> object:
     return {**value, k: _mutate(value[k], rnd)}
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(world=worlds.filter(bool), seed=st.integers(0, 2**32))
 def test_any_change_changes_the_hash(world: dict[int, dict[str, object]], seed: int) -> None:
     rnd = random.Random(seed)

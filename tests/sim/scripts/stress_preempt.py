@@ -2,8 +2,11 @@
 catch, use generators, log and collect garbage, preempted thousands of times; every result is
 checked against the same work done without tasklets.
 
-usage: python stress_preempt.py hard|deterministic [TASKLETS] [ROUNDS]
-Prints one JSON line: {"mode", "preemptions", "ok", "results"}.
+usage: python stress_preempt.py hard|deterministic [TASKLETS] [ROUNDS] [AT_LEAST]
+Each tasklet does ROUNDS rounds of work; with AT_LEAST, it does them again until the kernel
+has counted that many preemptions (hard mode's count depends on how fast the machine is, so
+a fixed amount of work would be too little on a fast machine or too long on a slow one).
+Prints one JSON line: {"mode", "preemptions", "ok", "results", "repeats"}.
 """
 
 import gc
@@ -59,12 +62,19 @@ def main():
     mode = sys.argv[1]
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 4
     rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 400
+    at_least = int(sys.argv[4]) if len(sys.argv) > 4 else 0
     expected = {seed: work(seed, rounds) for seed in range(n)}
     sim.set_preemption(mode, slice_seconds=0.0001, slice_units=300)
     results = {}
+    repeats = {}
 
     def behaviour(seed):
         results[seed] = work(seed, rounds)
+        repeats[seed] = 1
+        while sim.statistics().preemptions < at_least and repeats[seed] < 100:
+            if work(seed, rounds) != results[seed]:
+                results[seed] = None  # the same work gave another answer: a broken switch
+            repeats[seed] += 1
 
     for seed in range(n):
         sim.spawn(behaviour, seed, name=f"worker{seed}")
@@ -75,7 +85,8 @@ def main():
         "mode": mode,
         "preemptions": stats.preemptions,
         "ok": results == expected,
-        "results": sorted(results.values()),
+        "results": [results[seed] for seed in sorted(results)],
+        "repeats": [repeats[seed] for seed in sorted(repeats)],
     }))
 
 

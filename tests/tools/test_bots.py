@@ -204,6 +204,7 @@ def test_no_server_is_one_line_and_exit_1() -> None:
     (["--clients", "many"], "argument --clients: invalid int value: 'many'"),
     (["--server-pid", "999999999"], "--server-pid 999999999: cannot read its CPU time"),
     (["--metrics", "127.0.0.1:1"], "--metrics 127.0.0.1:1: no /status there"),
+    (["--steer", "drift"], "argument --steer: invalid choice: 'drift'"),
 ])
 def test_bad_flags_are_one_line_and_exit_2(flags: list[str], says: str,
                                            capsys: pytest.CaptureFixture[str]) -> None:
@@ -228,7 +229,7 @@ def test_help_names_the_report(capsys: pytest.CaptureFixture[str]) -> None:
     assert exit_.value.code == 0
     out = capsys.readouterr().out
     for words in ("--clients", "--procs", "--rate", "--call-every", "input_ack", "--json",
-                  "Exit status"):
+                  "Exit status", "--steer {keys,walk}", "random walk"):
         assert words in out
 
 

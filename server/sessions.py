@@ -280,11 +280,13 @@ class Sessions:
             self.end(session, leave)
 
     def end(self, session: Session, reason: LeaveReason) -> None:
-        """End `session` for good: no resume; `on_leave(world, session, avatar, reason)`.
-        Its connection, if it still has one, is closed with BYE."""
+        """End `session` for good: no resume; `on_leave(world, session, avatar, reason)`
+        while its avatar lives, else `on_spectator_leave(world, session, reason)` (after
+        `on_spectate` when the avatar went since the last notice). Its connection, if it
+        still has one, is closed with BYE."""
         if self._by_id.pop(session.id, None) is None:
             return
-        self._playing.pop(session.id, None)
+        playing = self._playing.pop(session.id, None) is not None
         self._by_token.pop(session.token, None)
         if session.expiry is not None:
             self.world.wall.cancel(session.expiry)
@@ -298,6 +300,8 @@ class Sessions:
         self.ended[reason.value] = self.ended.get(reason.value, 0) + 1
         avatar = session.avatar
         log.info("client %d %r: session ended (%s)", session.id, session.name, reason.value)
+        if playing and (avatar is None or not avatar.alive):
+            self._spectate(session)  # despawned since the last notice: the world hears it
         if session.spectating:
             if self._on_spectator_leave is not None:
                 try:

@@ -1,7 +1,8 @@
 """A world module's spectator hooks against `python -m server` as a real subprocess: a
 spectator (HELLO.spectate) and a session whose avatar the world despawned are told to
 `on_spectate` and hear the world's broadcast EVENTs; their end is `on_spectator_leave`, not
-`on_leave`; a module with one hook and not the other does not start."""
+`on_leave`, also when the avatar went right before the session ended; a module with one
+hook and not the other does not start."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ops_harness import Console, start_server
 from server_harness import ROOT, ServerProcess
 
 from net import Client, Event
@@ -79,6 +81,34 @@ def test_spectators_hear_the_worlds_broadcasts_and_leave_by_their_own_hook() -> 
     assert f"client {player.client_id} 'pia': its avatar is gone; it watches as a spectator" \
         in result.stderr
     assert "failed" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_avatar_killed_right_before_its_session_ends_is_a_spectator_that_leaves(
+        tmp_path: Path) -> None:
+    # An admin's kill runs in a tick hook, after the tick's notice of lost avatars: a BYE
+    # read before the next one ends a session whose avatar is already gone. The world
+    # hears on_spectate, then on_spectator_leave, never on_leave with a dead avatar.
+    server = start_server(tmp_path, *WORLD)
+    try:
+        pia = Client(*server.game, "pia")
+        obs = Client(*server.game, "obs")
+        pia.connect()
+        obs.connect()
+        assert pia.avatar is not None
+        with Console(server.admin) as console:
+            assert console.ask(f"auth {server.token}")["ok"]
+            assert console.ask(f"kill {pia.avatar}")["killed"] == pia.avatar
+        pia.close()
+        heard: list[Event] = []
+        watching = hear(obs, heard, {"type": "watching", "id": pia.client_id})
+        gone = hear(obs, heard, {"type": "gone", "id": pia.client_id})
+        assert gone.payload["reason"] == "left" and watching.seq < gone.seq
+        obs.close()
+    finally:
+        assert server.stop() == 0
+        log = server.log()
+        server.log_file.close()
+    assert "Traceback" not in log
 
 
 def test_a_world_with_one_spectator_hook_and_not_the_other_does_not_start(

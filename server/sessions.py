@@ -101,7 +101,7 @@ class Sessions:
         """Sessions ended so far, by LeaveReason value."""
         self._refused_ended = 0  # `refused` of the sessions that ended
         self._on_spectate, self._on_spectator_leave = spectator_hooks(module)
-        self._playing: dict[int, Session] = {}  # sessions whose avatar was alive last seen
+        self._playing: dict[int, sim.Entity] = {}  # client id -> avatar, alive last seen
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -193,7 +193,7 @@ class Sessions:
             conn.close(ErrorCode.INTERNAL, "the world could not place you")
             return None
         self._by_id[session.id] = session
-        self._playing[session.id] = session
+        self._playing[session.id] = session.avatar
         return session
 
     def _spectate(self, session: Session) -> None:
@@ -209,9 +209,11 @@ class Sessions:
     def notice_lost_avatars(self) -> None:
         """Sessions whose avatar the world despawned become spectators (`on_spectate`).
         The server calls it once a tick, after the world's step."""
-        lost = [s for s in self._playing.values() if s.avatar is None or not s.avatar.alive]
-        for session in lost:
-            del self._playing[session.id]
+        playing = self._playing
+        lost = [cid for cid, avatar in playing.items() if not avatar.alive]
+        for cid in lost:
+            del playing[cid]
+            session = self._by_id[cid]
             log.info("client %d %r: its avatar is gone; it watches as a spectator",
                      session.id, session.name)
             self._spectate(session)

@@ -272,3 +272,10 @@ def test_parse_light_keeps_the_snapshot_header_and_checks_the_rest() -> None:
     with pytest.raises(InvalidMessage):
         parse_light([5, 7, 6, 120, 42, 4.0, 1.5, [], []])
     assert parse_light([7, 3, 1.5]) == parse_from_server([7, 3, 1.5])  # PING: as usual
+
+
+@pytest.mark.parametrize("flags, steer", [([], "keys"), (["--steer", "walk"], "walk")])
+def test_steer_reaches_every_worker_plan(flags: list[str], steer: str) -> None:
+    args = tools.bots.parse_args(["--port", "1", "--clients", "600", *flags])
+    plans = tools.bots.plan_workers(args)
+    assert len(plans) == 2 and {p.steer for p in plans} == {steer}

@@ -49,15 +49,18 @@ def spectator_hooks(module: WorldModule) -> tuple[SpectateHook | None,
     """The world module's optional spectator hooks, both or neither (ValueError otherwise)::
 
         def on_spectate(world: World, session: Session) -> None:
-            '''`session` watches without an avatar: it joined with HELLO.spectate, or the
-            world despawned its avatar (called once, between ticks, before the session's
-            next snapshot). Keep it to send it your broadcast EVENTs (send_event).'''
+            '''`session` watches without an avatar: it joined with HELLO.spectate (called
+            before its WELCOME, which the EVENTs sent now follow), or the world despawned
+            its avatar (called after the world step that did it, or after the next one
+            for a despawn outside a step, e.g. the admin's kill). Called once per session,
+            on the main tasklet. Keep `session` to send it your broadcast EVENTs.'''
 
         def on_spectator_leave(world: World, session: Session, reason: LeaveReason) -> None:
             '''A session `on_spectate` was told of ended (instead of `on_leave`, which
             is for sessions whose avatar is alive): forget it.'''
 
-    Without them a spectator gets no EVENT from the world (the world does not know it)."""
+    Without them a spectator gets no EVENT from the world (the world does not know it). A
+    hook that raises is logged; the session goes on."""
     spectate = getattr(module.module, "on_spectate", None)
     leave = getattr(module.module, "on_spectator_leave", None)
     if callable(spectate) != callable(leave):

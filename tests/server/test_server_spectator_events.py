@@ -1,8 +1,9 @@
 """A world module's spectator hooks against `python -m server` as a real subprocess: a
 spectator (HELLO.spectate) and a session whose avatar the world despawned are told to
 `on_spectate` and hear the world's broadcast EVENTs; their end is `on_spectator_leave`, not
-`on_leave`, also when the avatar went right before the session ended; a module with one
-hook and not the other does not start."""
+`on_leave`, also when the avatar went right before the session ended; a hook that raises
+is logged and the session goes on; a module with one hook and not the other does not
+start."""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from ops_harness import Console, start_server
-from server_harness import ROOT, ServerProcess
+from server_harness import ROOT, ServerProcess, poll_until
 
-from net import Client, Event
+from net import Client, Event, Snapshot
 
 WORLD = ("--world", "tests.server.herald_world")
 
@@ -123,3 +124,28 @@ def test_a_world_with_one_spectator_hook_and_not_the_other_does_not_start(
     assert done.stderr.strip().endswith(
         "world module 'halfworld' has on_spectate() but no on_spectator_leave(): define "
         "both or neither"), done.stderr
+
+
+def test_a_spectator_hook_that_raises_is_logged_and_the_spectator_watches_on(
+        tmp_path: Path) -> None:
+    (tmp_path / "buggyworld.py").write_text(
+        "from tests.server.herald_world import setup, on_join, on_leave\n"
+        "def on_spectate(world, session):\n"
+        "    raise RuntimeError('the world\\'s own bug')\n"
+        "def on_spectator_leave(world, session, reason):\n"
+        "    raise RuntimeError('another one')\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(ROOT)]))
+    with ServerProcess("--world", "buggyworld", env=env) as server:
+        watcher = server.client("wes", spectate=True)
+        watcher.connect()
+        snap = poll_until(watcher, lambda m: isinstance(m, Snapshot))
+        assert snap.base == 0 and watcher.avatar is None
+        watcher.close()
+        again = server.client("wes2", spectate=True)  # the server is fine
+        again.connect()
+        poll_until(again, lambda m: isinstance(m, Snapshot))
+        again.close()
+    log = server.stop().stderr
+    assert f"buggyworld.on_spectate failed for client {watcher.client_id}" in log
+    assert f"buggyworld.on_spectator_leave failed for client {watcher.client_id}" in log
+    assert "RuntimeError: the world's own bug" in log

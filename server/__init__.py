@@ -4,6 +4,21 @@
 its settings (one defaults table, server/defaults.py), `Sessions` the clients across
 reconnections. The built-in world is `server.sandbox`.
 
+A world module (`--world mygame.world`) has `setup`, `on_join` and `on_leave` (see
+`sim.load_world_module`) and, optionally, the spectator hooks (both or neither), so that
+sessions without an avatar hear its broadcast EVENTs::
+
+    def on_spectate(world, session) -> None:
+        # `session` watches without an avatar (HELLO.spectate, or its avatar was
+        # despawned): keep it and send it your broadcasts (session.send_event).
+        ...
+
+    def on_spectator_leave(world, session, reason) -> None:
+        # that session ended (on_leave is only for sessions with a live avatar).
+        ...
+
+(`server.sessions.spectator_hooks` has the details; `demos.arena` uses them.)
+
 Names load on first use, so `python -m server.token` starts without the kernel.
 """
 

@@ -6,11 +6,12 @@ Each tick, on the main tasklet::
 
   5 wait       until the tick is due
   1 deliver    one poll of the sockets (accepts, reads, network timers); HELLOs and closed
-               connections are settled (on_join / on_leave); the connection tasklets the
-               poll woke decode at the start of the step and their sessions' relays hand
-               checked INPUTs to the avatars' inboxes
+               connections are settled (on_join / on_leave, and the spectator hooks); the
+               connection tasklets the poll woke decode at the start of the step and their
+               sessions' relays hand checked INPUTs to the avatars' inboxes
   2-3 step     world.step(): sim timers, behaviours round-robin within the tick budget
-               (hard preemption), motion, dilation
+               (hard preemption), motion, dilation; then the sessions whose avatar the
+               step despawned become spectators (on_spectate)
   4 sync       every tick hook runs (metrics and admin commands: server/ops.py); on
                snapshot ticks each client gets its SNAPSHOT; one send() per client
 """
@@ -29,7 +30,7 @@ from server.auth import AuthError, load_secret
 from server.config import Config, world_module_name
 from server.ops import Ops
 from server.session import Session
-from server.sessions import Sessions
+from server.sessions import Sessions, spectator_hooks
 
 if TYPE_CHECKING:  # net.Pump loads lazily: mypy sees it where it lives
     from net._pump import Pump
@@ -76,6 +77,10 @@ class Server:
         except Exception as exc:  # it imported, and its own top-level code raised
             raise StartupError(f"world module {name!r} failed to load: "
                                f"{type(exc).__name__}: {exc}") from exc
+        try:
+            spectator_hooks(module)
+        except ValueError as exc:
+            raise StartupError(str(exc)) from None
         secret = None
         if config.auth == "token":
             try:
@@ -175,6 +180,7 @@ class Server:
         sessions.settle(pump.inbox)
         # 2-3 timers and behaviours (the connection and relay tasklets run first)
         world.step()
+        sessions.notice_lost_avatars()  # (on_spectate for avatars the step despawned)
         sessions.settle(pump.inbox)  # HELLOs decoded in the step get WELCOME this tick
         for hook in self.tick_hooks:
             try:

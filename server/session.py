@@ -127,6 +127,9 @@ class Session:
         self.refused = 0  # INPUTs and CALLs answered with an ERROR
         self.early: list[Event] | None = []
         """EVENTs sent before the first WELCOME (from the world's `on_join`): they follow it."""
+        self.spectating = False
+        """Watching without an avatar (HELLO.spectate, or the world despawned its avatar):
+        the world module's `on_spectate` was called for it, if it has one."""
         self.camera: tuple[float, float] | None = None
         """Where the view is centred while the session has no live avatar (None: not set
         yet; snapshot sync then uses the avatar's last position)."""

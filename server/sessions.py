@@ -8,6 +8,12 @@ open takes the session over (the old one is closed with SESSION_TAKEN_OVER, its 
 output dropped). BYE, a client's fatal ERROR, a protocol violation or a shutdown end the
 session at once; a dropped connection (EOF, reset, IDLE_TIMEOUT, SLOW_READER …) parks it
 until the grace window (wall clock) passes.
+
+Spectators (docs/protocol.md §4): a session without a live avatar, because it joined with
+HELLO.spectate or because the world despawned its avatar, is told to the world module's
+optional `on_spectate(world, session)` (so the world can send it its broadcast EVENTs), and
+when such a session ends, `on_spectator_leave(world, session, reason)` instead of
+`on_leave`; see `spectator_hooks`.
 """
 
 from __future__ import annotations
@@ -30,9 +36,39 @@ if TYPE_CHECKING:  # net.Connection loads lazily: mypy sees it where it lives
 else:
     from net import Connection
 
-__all__ = ["Sessions"]
+__all__ = ["Sessions", "spectator_hooks"]
 
 log = logging.getLogger("loom.server.sessions")
+
+SpectateHook = Callable[[sim.World, Session], None]
+SpectatorLeaveHook = Callable[[sim.World, Session, LeaveReason], None]
+
+
+def spectator_hooks(module: WorldModule) -> tuple[SpectateHook | None,
+                                                  SpectatorLeaveHook | None]:
+    """The world module's optional spectator hooks, both or neither (ValueError otherwise)::
+
+        def on_spectate(world: World, session: Session) -> None:
+            '''`session` watches without an avatar: it joined with HELLO.spectate (called
+            before its WELCOME, which the EVENTs sent now follow), or the world despawned
+            its avatar (called after the world step that did it, or after the next one
+            for a despawn outside a step, e.g. the admin's kill). Called once per session,
+            on the main tasklet. Keep `session` to send it your broadcast EVENTs.'''
+
+        def on_spectator_leave(world: World, session: Session, reason: LeaveReason) -> None:
+            '''A session `on_spectate` was told of ended (instead of `on_leave`, which
+            is for sessions whose avatar is alive): forget it.'''
+
+    Without them a spectator gets no EVENT from the world (the world does not know it). A
+    hook that raises is logged; the session goes on."""
+    spectate = getattr(module.module, "on_spectate", None)
+    leave = getattr(module.module, "on_spectator_leave", None)
+    if callable(spectate) != callable(leave):
+        has, lacks = (("on_spectate", "on_spectator_leave") if callable(spectate) else
+                      ("on_spectator_leave", "on_spectate"))
+        raise ValueError(f"world module {module.name!r} has {has}() but no {lacks}(): "
+                         "define both or neither")
+    return spectate, leave
 
 
 class Sessions:
@@ -67,6 +103,8 @@ class Sessions:
         self.ended: dict[str, int] = {}
         """Sessions ended so far, by LeaveReason value."""
         self._refused_ended = 0  # `refused` of the sessions that ended
+        self._on_spectate, self._on_spectator_leave = spectator_hooks(module)
+        self._playing: dict[int, sim.Entity] = {}  # client id -> avatar, alive last seen
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -144,10 +182,11 @@ class Sessions:
     def _join(self, conn: Connection, name: str, spectate: bool) -> Session | None:
         session = Session(next(self._ids), name, self.check_input, self.call_result,
                           self.world.size)
-        if spectate:  # no avatar: the world module is not asked; the view starts mid-world
+        if spectate:  # no avatar, no on_join; the view starts mid-world
             w, h = self.world.size
             session.camera = (w / 2, h / 2)
             self._by_id[session.id] = session
+            self._spectate(session)  # (its EVENTs follow WELCOME)
             return session
         try:
             session.avatar = self.module.join(self.world, session)
@@ -157,7 +196,30 @@ class Sessions:
             conn.close(ErrorCode.INTERNAL, "the world could not place you")
             return None
         self._by_id[session.id] = session
+        self._playing[session.id] = session.avatar
         return session
+
+    def _spectate(self, session: Session) -> None:
+        session.spectating = True
+        hook = self._on_spectate
+        if hook is not None:
+            try:
+                hook(self.world, session)
+            except Exception:
+                log.exception("%s.on_spectate failed for client %d", self.module.name,
+                              session.id)
+
+    def notice_lost_avatars(self) -> None:
+        """Sessions whose avatar the world despawned become spectators (`on_spectate`).
+        The server calls it once a tick, after the world's step."""
+        playing = self._playing
+        lost = [cid for cid, avatar in playing.items() if not avatar.alive]
+        for cid in lost:
+            del playing[cid]
+            session = self._by_id[cid]
+            log.info("client %d %r: its avatar is gone; it watches as a spectator",
+                     session.id, session.name)
+            self._spectate(session)
 
     def _resume(self, conn: Connection, token: str, name: str) -> Session | None:
         session = self._by_token.get(token)
@@ -223,10 +285,13 @@ class Sessions:
             self.end(session, leave)
 
     def end(self, session: Session, reason: LeaveReason) -> None:
-        """End `session` for good: no resume; `on_leave(world, session, avatar, reason)`.
-        Its connection, if it still has one, is closed with BYE."""
+        """End `session` for good: no resume; `on_leave(world, session, avatar, reason)`
+        while its avatar lives, else `on_spectator_leave(world, session, reason)` (after
+        `on_spectate` when the avatar went since the last notice). Its connection, if it
+        still has one, is closed with BYE."""
         if self._by_id.pop(session.id, None) is None:
             return
+        playing = self._playing.pop(session.id, None) is not None
         self._by_token.pop(session.token, None)
         if session.expiry is not None:
             self.world.wall.cancel(session.expiry)
@@ -240,6 +305,16 @@ class Sessions:
         self.ended[reason.value] = self.ended.get(reason.value, 0) + 1
         avatar = session.avatar
         log.info("client %d %r: session ended (%s)", session.id, session.name, reason.value)
+        if playing and (avatar is None or not avatar.alive):
+            self._spectate(session)  # despawned since the last notice: the world hears it
+        if session.spectating:
+            if self._on_spectator_leave is not None:
+                try:
+                    self._on_spectator_leave(self.world, session, reason)
+                except Exception:
+                    log.exception("%s.on_spectator_leave failed for client %d",
+                                  self.module.name, session.id)
+            return
         if avatar is None or not avatar.alive:
             return
         try:

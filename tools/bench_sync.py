@@ -3,17 +3,18 @@ per second, bytes per client per second with deltas against full snapshots of th
 AOI sets, and the cost of encoding one record.
 
 The load is the sandbox world's (server/sandbox.py) under `tools.bots`: one ship per client
-steered by a random walk (its velocity changes every tick while it turns), drones wandering
-(a new heading every half second), the server's defaults (2,000 x 2,000 world, view radius
-500, 30 ticks and 20 snapshots a second), ships placed anywhere (`spread`, as
-`--world-arg spread=1`) or all near the centre (`dense`: everyone sees everyone, the
-sandbox's default). Clients acknowledge each snapshot two snapshot periods later (a ~100 ms
-round trip). Times are CPU time of this thread (`time.thread_time`), so a busy host slows
-the run but moves the numbers less; the sync phase is timed alone: the world's step and the
-full-snapshot peer are not in it.
+steered as the bots steer (`tools.bots_steer`, 10 inputs a second: `keys`, held keys, the
+default; `walk`, a random walk that changes every ship's velocity every tick, the worst
+case), drones wandering (a new heading every half second), the server's defaults (2,000 x
+2,000 world, view radius 500, 30 ticks and 20 snapshots a second), ships placed anywhere
+(`spread`, as `--world-arg spread=1`) or all near the centre (`dense`: everyone sees
+everyone, the sandbox's default). Clients acknowledge each snapshot two snapshot periods
+later (a ~100 ms round trip). Times are CPU time of this thread (`time.thread_time`), so a
+busy host slows the run but moves the numbers less; the sync phase is timed alone: the
+world's step and the full-snapshot peer are not in it.
 
-    python -m tools.bench --only sync            # both scenarios, 200 clients
-    python -m tools.bench_sync --clients 500 --scenario spread --seconds 10
+    python -m tools.bench --only sync            # both scenarios and steerings, 200 clients
+    python -m tools.bench_sync --clients 500 --scenario spread --seconds 10 --steer walk
 """
 
 from __future__ import annotations
@@ -21,12 +22,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import random
 import time
 from typing import Any
 
 from net import encode_record, quantise, snapshot_frame
 from server.sync import DEFAULT_BUDGET, Sync
 from sim import Entity, World, field
+from tools.bots_steer import STEERING, Steering, make_steering
 
 __all__ = ["run", "scenario"]
 
@@ -70,17 +73,17 @@ def _full_bytes(world: World, sync: Sync, clients: list[int], nums: dict[int, in
     return total
 
 
-def _steer(world: World, ships: list[tuple[Ship, list[float]]], drones: list[Drone],
-           tick: int) -> None:
-    """The sandbox's behaviours without tasklets: ships turn and thrust by a random walk
-    changed every 3 ticks (the bots' 10 inputs a second), drones re-head every 15 ticks."""
+def _steer(world: World, ships: list[tuple[Ship, Steering, list[float]]],
+           drones: list[Drone], tick: int) -> None:
+    """The sandbox's behaviours without tasklets: ships take their steering's next input
+    every 3 ticks (the bots' 10 inputs a second), drones re-head every 15 ticks."""
     rnd = world.random
     period = 1.0 / TICK_RATE
-    for ship, move in ships:
+    for ship, steering, move in ships:
         if tick % 3 == 0:
-            move[0] = min(1.0, max(0.0, move[0] + rnd.uniform(-0.3, 0.3)))
-            move[1] = min(1.0, max(-1.0, move[1] + rnd.uniform(-0.4, 0.4)))
-            if rnd.random() < 0.05:
+            payload = steering.next()
+            move[0], move[1] = payload["thrust"], payload["turn"]
+            if payload["fire"]:
                 ship.shots += 1
         if move[1]:
             ship.heading = (ship.heading + move[1] * TURN_RATE * period) % (2 * math.pi)
@@ -93,11 +96,14 @@ def _steer(world: World, ships: list[tuple[Ship, list[float]]], drones: list[Dro
 
 
 def scenario(name: str = "spread", clients: int = 200, seconds: float = 5.0,
-             sync_class: type[Sync] = Sync) -> dict[str, Any]:
-    """One run of scenario `name` ("spread" or "dense") with `clients` clients for
-    `seconds` of simulated time; a dict of the measures (see the module docstring)."""
+             sync_class: type[Sync] = Sync, steer: str = "keys") -> dict[str, Any]:
+    """One run of scenario `name` ("spread" or "dense") with `clients` clients steering
+    by `steer` ("keys" or "walk") for `seconds` of simulated time; a dict of the measures
+    (see the module docstring)."""
     if name not in SCENARIOS:
         raise ValueError(f"scenario must be one of {SCENARIOS}, got {name!r}")
+    if steer not in STEERING:
+        raise ValueError(f"steer must be one of {tuple(STEERING)}, got {steer!r}")
     with World(size=(SIZE, SIZE), seed=5, tick_rate=TICK_RATE) as world:
         rnd = world.random
         drones = [world.spawn(Drone, pos=(rnd.uniform(0, SIZE), rnd.uniform(0, SIZE)))
@@ -108,10 +114,11 @@ def scenario(name: str = "spread", clients: int = 200, seconds: float = 5.0,
                 pos = (rnd.uniform(0, SIZE), rnd.uniform(0, SIZE))
             else:
                 pos = (SIZE / 2 + rnd.uniform(-100, 100), SIZE / 2 + rnd.uniform(-100, 100))
-            ships.append((world.spawn(Ship, pos=pos, name=f"bot-{i}"), [0.0, 0.0]))
+            steering = make_steering(steer, random.Random(i), 3 / TICK_RATE)
+            ships.append((world.spawn(Ship, pos=pos, name=f"bot-{i}"), steering, [0.0, 0.0]))
         sync = sync_class(world, radius=RADIUS)
         viewers = list(range(1, clients + 1))
-        for cid, (ship, _) in zip(viewers, ships, strict=True):
+        for cid, (ship, _, _) in zip(viewers, ships, strict=True):
             sync.add(cid, ship.id)
         acks: list[dict[int, int]] = []
         full_nums = dict.fromkeys(viewers, 0)
@@ -141,6 +148,7 @@ def scenario(name: str = "spread", clients: int = 200, seconds: float = 5.0,
     client_snapshots = snapshots * clients
     return {
         "scenario": name,
+        "steer": steer,
         "clients": clients,
         "entities": clients + NPCS,
         "sim_seconds": sim_seconds,
@@ -174,9 +182,12 @@ def encode_cost(rounds: int = 20_000) -> dict[str, float]:
 
 
 def run(quick: bool = False) -> dict[str, Any]:
-    """tools.bench's entry: both scenarios (200 clients; 50 when `quick`), the encode cost."""
+    """tools.bench's entry: both scenarios (200 clients; 50 when `quick`) with the bots'
+    default steering (keys), the same with the random walk (`<scenario>_walk`), the
+    encode cost."""
     clients, seconds = (50, 1.0) if quick else (200, 5.0)
     out: dict[str, Any] = {s: scenario(s, clients, seconds) for s in SCENARIOS}
+    out.update({f"{s}_walk": scenario(s, clients, seconds, steer="walk") for s in SCENARIOS})
     out.update(encode_cost(2_000 if quick else 20_000))
     out["targets"] = {"full_over_delta_bytes": 5.0, "server_cpu_us_per_client_per_s": 500.0}
     return out
@@ -188,8 +199,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scenario", choices=SCENARIOS, default="spread")
     p.add_argument("--clients", type=int, default=200)
     p.add_argument("--seconds", type=float, default=5.0, help="simulated seconds")
+    p.add_argument("--steer", choices=tuple(STEERING), default="keys",
+                   help="the ships' steering, as tools.bots --steer (%(default)s)")
     args = p.parse_args(argv)
-    print(json.dumps(scenario(args.scenario, args.clients, args.seconds)))
+    print(json.dumps(scenario(args.scenario, args.clients, args.seconds, steer=args.steer)))
     return 0
 
 

@@ -2,7 +2,7 @@
 
 N bots (each a `net.Client`) spread over K worker processes of at most 500 bots each. Each
 bot connects (the whole run opens at most --connect-rate connections per second), sends the
-standard movement payload --rate times a second (steered by a seeded random walk), an
+standard movement payload --rate times a second (steered from a seeded RNG, --steer), an
 exposed CALL every --call-every seconds, and acknowledges the snapshots it receives with
 its inputs. The run lasts --duration seconds after the last bot has connected; then every
 bot says BYE.
@@ -86,6 +86,12 @@ def _parser() -> _Parser:
                         "--token-file, the name the token was made for")
     p.add_argument("--seed", type=int, default=1,
                    help="seed of the bots' steering (%(default)s)")
+    p.add_argument("--steer", choices=("keys", "walk"), default="keys",
+                   help="how bots steer: keys = like players on a keyboard, thrust and turn "
+                        "keys held for random durations (straight lines and arcs); walk = a "
+                        "random walk on thrust and turn at every input (every ship's "
+                        "velocity changes every tick: the worst case for snapshot deltas) "
+                        "(%(default)s)")
     p.add_argument("--check-snapshots", action="store_true",
                    help="check every entity record of every SNAPSHOT, as net.Client does "
                         "for a game; by default the bots decode each frame in full but "
@@ -165,7 +171,7 @@ def plan_workers(args: argparse.Namespace) -> list[WorkerPlan]:
             index=i, host=args.host, port=args.port, first=first, count=count,
             duration=args.duration, rate=args.rate, call_every=args.call_every,
             call_method=args.call_method, token=args.token,
-            connect_rate=args.connect_rate / args.procs, seed=args.seed,
+            connect_rate=args.connect_rate / args.procs, seed=args.seed, steer=args.steer,
             check_snapshots=args.check_snapshots, name=args.name))
         first += count
     return plans

@@ -3,9 +3,10 @@
 A few connector threads open the connections (each `Client.connect()` blocks for its
 handshake) at a bounded rate, so thousands of bots do not SYN-flood the server's listen
 backlog; the loop then owns every connected client: it polls a client only when its socket
-is readable, sends each bot's movement INPUT at `rate` per second (steering from a seeded
-RNG: the same seed drives the same bots), a CALL every `call_every` seconds, and measures
-input-to-snapshot latency. Once a second it sends its `Tally` to the parent.
+is readable, sends each bot's movement INPUT at `rate` per second (steering by
+`tools.bots_steer` from a seeded RNG: the same seed drives the same bots), a CALL every
+`call_every` seconds, and measures input-to-snapshot latency. Once a second it sends its
+`Tally` to the parent.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from net import (
     parse_from_server,
 )
 from tools.bots_stats import Histogram, Tally
+from tools.bots_steer import make_steering
 
 __all__ = ["Bot", "WorkerPlan", "parse_light", "run_worker"]
 
@@ -65,6 +67,7 @@ class WorkerPlan:
     seed: int
     check_snapshots: bool = False  # parse every entity record, as a game client does
     name: str | None = None  # every bot's HELLO name; None: bot-N
+    steer: str = "keys"  # tools.bots_steer: "keys" (held keys) or "walk" (random walk)
 
 
 def parse_light(obj: object) -> Message:
@@ -105,14 +108,14 @@ class Bot:
     """One simulated player: a `Client`, its steering and its pending INPUT timestamps."""
 
     def __init__(self, index: int, client: Client, rate: float, call_every: float,
-                 seed: int, now: float) -> None:
+                 seed: int, now: float, steer: str = "keys") -> None:
         self.index = index
         self.client = client
         self.fd = client.fileno()
         self.rng = random.Random(seed * 1_000_003 + index)
         self.period = 1.0 / rate
         self.call_every = call_every
-        self.thrust = self.turn = 0.0
+        self.steering = make_steering(steer, self.rng, self.period)
         # Spread the bots' sends over the period instead of all in the same instant.
         self.next_input = now + self.rng.uniform(0, self.period)
         self.next_call = now + self.rng.uniform(0, call_every) if call_every else float("inf")
@@ -121,12 +124,8 @@ class Bot:
         self.bytes_counted = (0, 0)  # the client's (received, sent) counted so far
 
     def movement(self) -> dict[str, Any]:
-        """The next standard movement payload: a random walk on thrust and turn."""
-        rng = self.rng
-        self.thrust = min(1.0, max(-0.5, self.thrust + rng.uniform(-0.25, 0.3)))
-        self.turn = min(1.0, max(-1.0, self.turn + rng.uniform(-0.4, 0.4)))
-        return {"thrust": round(self.thrust, 3), "turn": round(self.turn, 3),
-                "fire": rng.random() < 0.05}
+        """The next standard movement payload, as the bot's steering gives it."""
+        return self.steering.next()
 
 
 class Worker:
@@ -222,7 +221,7 @@ class Worker:
 
     def _add(self, n: int, client: Client, now: float) -> None:
         plan = self.plan
-        bot = Bot(n, client, plan.rate, plan.call_every, plan.seed, now)
+        bot = Bot(n, client, plan.rate, plan.call_every, plan.seed, now, plan.steer)
         self.tally.connected += 1
         self.tally.active += 1
         assert client.welcome is not None

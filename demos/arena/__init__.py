@@ -16,10 +16,11 @@ Entity kinds and their fields (positions and velocities are the entity's own):
     spawner   (none: the caretaker that keeps the population up)
 
 Reliable EVENTs to the players, maps with a "type": `kill` {killer, victim, killer_name,
-victim_name} to everyone; `score` {id, score} to the ship's player when it scores; `boom`
-{pos, size} to the players near an explosion; `quarantined` {id, kind, behaviour, tick} to
-everyone when the world quarantines a behaviour, and to each new player for those already
-quarantined. Ship physics is `demos.arena.rules` (the client predicts with it).
+victim_name} to everyone (spectators too); `score` {id, score} to the ship's player when it
+scores; `boom` {pos, size} to the players near an explosion; `quarantined` {id, kind,
+behaviour, tick} to everyone (spectators too) when the world quarantines a behaviour, and to
+each new player or spectator for those already quarantined. Ship physics is
+`demos.arena.rules` (the client predicts with it).
 
     python -m server --world demos.arena --world-arg drones=500
 """
@@ -35,7 +36,7 @@ from .drones import Runaway
 from .ships import Ship
 from .spawner import Spawner, populate
 
-__all__ = ["on_join", "on_leave", "setup"]
+__all__ = ["on_join", "on_leave", "on_spectate", "on_spectator_leave", "setup"]
 
 LIMITS = {"drones": 100_000, "asteroids": 10_000, "runaway": 1}
 
@@ -80,3 +81,13 @@ def on_leave(world: World, session: Session, avatar: Entity, reason: LeaveReason
     """The player is gone for good: so is its ship."""
     Arena.of(world).players.pop(avatar.id, None)
     world.despawn(avatar)
+
+
+def on_spectate(world: World, session: Session) -> None:
+    """A spectator (or a player whose ship is gone) hears the kill feed and quarantines."""
+    Arena.of(world).watch(session)
+
+
+def on_spectator_leave(world: World, session: Session, reason: LeaveReason) -> None:
+    """The spectator is gone."""
+    Arena.of(world).spectators.pop(session.id, None)

@@ -1,7 +1,7 @@
 """What the arena keeps beside its entities: the world args it was set up with, the players'
-sessions by ship id, the quarantines it has announced, and the reliable EVENTs it sends
-(kill, score, boom, quarantined; their payloads are in the module docstring of
-`demos.arena`). One `Arena` per world: `Arena.of(world)`.
+sessions by ship id, the spectators' sessions, the quarantines it has announced, and the
+reliable EVENTs it sends (kill, score, boom, quarantined; their payloads are in the module
+docstring of `demos.arena`). One `Arena` per world: `Arena.of(world)`.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ class Arena:
     asteroids: int = 30
     runaway: bool = True
     players: dict[int, Session] = field(default_factory=dict)  # ship id -> its session
+    spectators: dict[int, Session] = field(default_factory=dict)  # client id -> session
     announced: dict[tuple[int, str], dict[str, Any]] = field(default_factory=dict)
     quarantines_seen: int = 0  # world.quarantines when last looked at
     newcomers: list[Session] = field(default_factory=list)  # joined since the last tick
@@ -49,7 +50,10 @@ class Arena:
             session.send_event(payload)
 
     def tell_all(self, payload: dict[str, Any]) -> None:
+        """An EVENT to every player and every spectator."""
         for session in self.players.values():
+            session.send_event(payload)
+        for session in self.spectators.values():
             session.send_event(payload)
 
     def kill(self, killer: int, victim: int, killer_name: str, victim_name: str) -> None:
@@ -101,4 +105,12 @@ class Arena:
         quarantine already announced, so its overlay is complete. (Not now: `on_join` runs
         before the server attaches the session to its connection.)"""
         self.players[ship_id] = session
+        self.newcomers.append(session)
+
+    def watch(self, session: Session) -> None:
+        """A spectator (or a player whose ship the world despawned: an admin's kill): from
+        now on it hears what everyone hears, and at the next tick the quarantines so far."""
+        for ship_id in [k for k, s in self.players.items() if s is session]:
+            del self.players[ship_id]
+        self.spectators[session.id] = session
         self.newcomers.append(session)

@@ -1,7 +1,8 @@
 """The arena served for real (`python -m server --world demos.arena`, a subprocess; clients on
-loopback): the runaway is quarantined under hard preemption and every player hears of it,
-a late joiner too; a player who shoots another down gets the kill and score EVENTs, the
-victim the kill; bad world args stop the server with one line and exit 2."""
+loopback): the runaway is quarantined under hard preemption and every player and spectator
+hears of it, a late joiner and a late spectator too; a player who shoots another down gets
+the kill and score EVENTs, the victim and the spectator the kill (the kill feed); bad world
+args stop the server with one line and exit 2."""
 
 from __future__ import annotations
 
@@ -55,12 +56,15 @@ def test_a_quarantine_and_a_kill_reach_the_players() -> None:
         ann, bob = server.client("ann"), server.client("bob")
         bounds = ann.connect().bounds
         bob.connect()
-        heard: dict[Client, list[dict[str, Any]]] = {ann: [], bob: []}
+        watcher = server.client("wes", spectate=True)
+        watcher.connect()
+        heard: dict[Client, list[dict[str, Any]]] = {ann: [], bob: [], watcher: []}
         wait_for(heard, "quarantined", timeout=30)  # the runaway busy-loops after 5 s
         runaway = next(e for e in heard[ann] if e["type"] == "quarantined")
         assert runaway == {"type": "quarantined", "id": runaway["id"], "kind": "runaway",
                            "behaviour": "behaviour", "tick": runaway["tick"]}
         assert [e for e in heard[bob] if e["type"] == "quarantined"] == [runaway]
+        assert [e for e in heard[watcher] if e["type"] == "quarantined"] == [runaway]
 
         deadline = time.monotonic() + 60
         while not any(e["type"] == "kill" for e in heard[bob]):
@@ -70,10 +74,12 @@ def test_a_quarantine_and_a_kill_reach_the_players() -> None:
             if prey is not None:
                 pilot(ann, prey.pos, bounds)
             events(ann, heard[ann])
+            events(watcher, heard[watcher])
         wait_for(heard, "kill", timeout=5)
         kill = {"type": "kill", "killer": ann.avatar, "victim": bob.avatar,
                 "killer_name": "ann", "victim_name": "bob"}
-        for seen in heard.values():  # (ann's shots may have hit the runaway too: its kill)
+        # Everyone's kill feed, the spectator's too (ann's shots may have hit the runaway).
+        for seen in heard.values():
             assert [e for e in seen if e["type"] == "kill" and e["victim"] == bob.avatar] \
                 == [kill]
         scores = [e for e in heard[ann] if e["type"] == "score"]
@@ -84,12 +90,15 @@ def test_a_quarantine_and_a_kill_reach_the_players() -> None:
 
         late = server.client("late")
         late.connect()
-        first: list[dict[str, Any]] = []
-        deadline = time.monotonic() + 5
-        while not first and time.monotonic() < deadline:
-            events(late, first)
-        assert first == [runaway]  # before anything else
-        for client in (ann, bob, late):
+        late_watcher = server.client("lew", spectate=True)
+        late_watcher.connect()
+        for client in (late, late_watcher):
+            first: list[dict[str, Any]] = []
+            deadline = time.monotonic() + 5
+            while not first and time.monotonic() < deadline:
+                events(client, first)
+            assert first == [runaway]  # before anything else
+        for client in (ann, bob, watcher, late, late_watcher):
             client.close()
     assert server.stop().returncode == 0
 

@@ -1,6 +1,7 @@
 """The arena as a whole in deterministic mode: 1,000 ticks with two scripted pilots give the
 same state hash every run; the runaway is quarantined and announced while the drones keep
-their rate exactly; a late joiner hears of the quarantine; bad world args are refused."""
+their rate exactly; a late joiner hears of the quarantine; spectators hear the kill feed;
+bad world args are refused."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from arena_harness import Player, arena
 
 from demos.arena.arena import Arena
 from demos.arena.rules import RUNAWAY_AFTER
-from sim import World, WorldModule, deliver_input
+from sim import LeaveReason, World, WorldModule, deliver_input
 
 # The hash after 1,000 ticks of `play(seed=7)`: the same on CPython 3.11, 3.12 and 3.13, on
 # the C half and on its Python twins (the arena sums no floats with sum(), whose rounding
@@ -88,6 +89,27 @@ def test_a_player_joining_later_hears_of_the_quarantine() -> None:
         assert late.events == expected  # the first thing it hears
         world.run(ticks=10)
         assert early.of_type("quarantined") == late.of_type("quarantined") == expected
+
+
+def test_spectators_hear_the_kill_feed_once_and_stop_when_they_leave() -> None:
+    # What the server does with the arena's spectator hooks: on_spectate for a spectator, and
+    # for a player whose ship the world despawned (an admin's kill); on_spectator_leave at
+    # the end of either.
+    with arena(drones=0, asteroids=0, runaway=0) as (world, module):
+        hooks = module.module
+        pia, wes = Player(1, "pia"), Player(2, "wes")
+        ship = module.join(world, pia)
+        hooks.on_spectate(world, wes)
+        world.despawn(ship)
+        hooks.on_spectate(world, pia)
+        Arena.of(world).kill(9, 8, "ann", "bob")
+        line = {"type": "kill", "killer": 9, "victim": 8, "killer_name": "ann",
+                "victim_name": "bob"}
+        assert pia.of_type("kill") == wes.of_type("kill") == [line]  # once each
+        hooks.on_spectator_leave(world, wes, LeaveReason.LEFT)
+        Arena.of(world).kill(8, 9, "bob", "ann")
+        assert wes.of_type("kill") == [line]
+        assert len(pia.of_type("kill")) == 2
 
 
 @pytest.mark.parametrize(("args", "message"), [

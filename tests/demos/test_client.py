@@ -188,3 +188,21 @@ def test_a_spectators_free_camera_moves_its_view(kinds_server: ServerProcess,
         assert client.entities[runaway].kind == "runaway"
     finally:
         app.link.close()
+
+
+def test_a_spectator_sees_the_kill_feed(offscreen: None) -> None:
+    """A world with the spectator hooks (tests/server/herald_world.py: a kill-feed line every
+    half second, to players and spectators) fills a spectating client's kill feed."""
+    with ServerProcess("--world", "tests.server.herald_world") as server:
+        app = App(Options(port=server.port, name="watcher", spectate=True, headless=True))
+        try:
+            run_frames(app, 5)
+            assert app.spectating
+            deadline = time.monotonic() + 10
+            while len(app.hud.kills) < 2:
+                app.frame()
+                assert time.monotonic() < deadline, "no kill feed for the spectator"
+            texts = [text for _, text in app.hud.kills]
+            assert texts[0].startswith("herald  >  dummy ")
+        finally:
+            app.link.close()

@@ -204,6 +204,7 @@ def test_no_server_is_one_line_and_exit_1() -> None:
     (["--clients", "many"], "argument --clients: invalid int value: 'many'"),
     (["--server-pid", "999999999"], "--server-pid 999999999: cannot read its CPU time"),
     (["--metrics", "127.0.0.1:1"], "--metrics 127.0.0.1:1: no /status there"),
+    (["--steer", "drift"], "argument --steer: invalid choice: 'drift'"),
 ])
 def test_bad_flags_are_one_line_and_exit_2(flags: list[str], says: str,
                                            capsys: pytest.CaptureFixture[str]) -> None:
@@ -228,7 +229,7 @@ def test_help_names_the_report(capsys: pytest.CaptureFixture[str]) -> None:
     assert exit_.value.code == 0
     out = capsys.readouterr().out
     for words in ("--clients", "--procs", "--rate", "--call-every", "input_ack", "--json",
-                  "Exit status"):
+                  "Exit status", "--steer {keys,walk}", "random walk"):
         assert words in out
 
 
@@ -271,3 +272,10 @@ def test_parse_light_keeps_the_snapshot_header_and_checks_the_rest() -> None:
     with pytest.raises(InvalidMessage):
         parse_light([5, 7, 6, 120, 42, 4.0, 1.5, [], []])
     assert parse_light([7, 3, 1.5]) == parse_from_server([7, 3, 1.5])  # PING: as usual
+
+
+@pytest.mark.parametrize("flags, steer", [([], "keys"), (["--steer", "walk"], "walk")])
+def test_steer_reaches_every_worker_plan(flags: list[str], steer: str) -> None:
+    args = tools.bots.parse_args(["--port", "1", "--clients", "600", *flags])
+    plans = tools.bots.plan_workers(args)
+    assert len(plans) == 2 and {p.steer for p in plans} == {steer}

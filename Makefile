@@ -7,6 +7,8 @@
 #   make demo                  # the arena world and the pygame client (python -m demos.run)
 
 PY ?= python3
+# Test files run on this many processes (pytest-xdist; a file stays on one process).
+JOBS ?= 2
 ifeq ($(PY),python3)
 VENV ?= .venv
 else
@@ -28,8 +30,8 @@ venv: $(STAMP)
 # The kernel and world suites run a second time on the pure-Python twins of sim/_c/;
 # then 30 s of soak (python -m tools.soak --help says what it checks).
 test: $(STAMP)
-	$(VPY) -m pytest $(PYTEST_ARGS)
-	LOOM_PURE_PYTHON=1 $(VPY) -m pytest -q tests/instrument tests/sim tests/stackless tests/world
+	$(VPY) -m pytest -n $(JOBS) --dist loadfile $(PYTEST_ARGS)
+	LOOM_PURE_PYTHON=1 $(VPY) -m pytest -q -n $(JOBS) --dist loadfile tests/instrument tests/sim tests/stackless tests/world
 	$(VPY) -m tools.soak --minutes 0.5
 
 # The arena world on a free port and the pygame client on it; the server stops with the window.

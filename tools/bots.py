@@ -308,7 +308,7 @@ def summarise(seen: Collector, args: argparse.Namespace, elapsed: float) -> dict
     rate = total.snapshot_rate
     return {
         "clients": args.clients, "procs": args.procs, "duration": args.duration,
-        "elapsed": round(elapsed, 2), "connected": total.connected,
+        "steer": args.steer, "elapsed": round(elapsed, 2), "connected": total.connected,
         "connected_per_proc": [seen.latest[i].connected for i in sorted(seen.latest)],
         "failed_connects": total.clients - total.connected,
         "connect_failures": dict(total.connect_failures),

@@ -60,8 +60,8 @@ def _start_server(extra: list[str]) -> tuple[subprocess.Popen[str], int, str]:
     return proc, int(seen["listening"].rpartition(":")[2]), seen["metrics"]
 
 
-def run_step(clients: int, duration: float, procs: int, server_args: list[str]
-             ) -> dict[str, Any]:
+def run_step(clients: int, duration: float, procs: int, server_args: list[str],
+             steer: str = "keys") -> dict[str, Any]:
     """One rung: a fresh server, `clients` bots in `procs` processes for `duration` s; the
     bots' JSON report plus `passed`."""
     server, port, metrics = _start_server(server_args)
@@ -69,7 +69,7 @@ def run_step(clients: int, duration: float, procs: int, server_args: list[str]
         done = subprocess.run(
             [sys.executable, "-m", "tools.bots", "--port", str(port), "--clients",
              str(clients), "--procs", str(procs), "--duration", str(duration), "--json",
-             "--server-pid", str(server.pid), "--metrics", metrics],
+             "--server-pid", str(server.pid), "--metrics", metrics, "--steer", steer],
             cwd=ROOT, capture_output=True, text=True, check=False)
     finally:
         server.send_signal(signal.SIGTERM)
@@ -121,6 +121,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--server-arg", action="append", default=[],
                    help="one more argument for python -m server (repeat it; write "
                         "--server-arg=--flag for a flag)")
+    p.add_argument("--steer", choices=("keys", "walk"), default="keys",
+                   help="how the bots steer (python -m tools.bots --help): keys (default, "
+                        "held keys like a player) or walk (every input changes course: "
+                        "the heaviest snapshot load)")
     p.add_argument("--keep-going", action="store_true",
                    help="run every step even after one failed (default: stop there)")
     p.add_argument("--json", action="store_true", help="also print every step's report as "
@@ -144,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         procs = math.ceil(clients / args.per_proc)
         print(f"ladder: {clients} clients in {procs} bot processes for {args.duration:g} s ...",
               file=sys.stderr, flush=True)
-        row = run_step(clients, args.duration, procs, args.server_arg)
+        row = run_step(clients, args.duration, procs, args.server_arg, args.steer)
         rows.append(row)
         if not row["passed"] and not args.keep_going:
             break

@@ -17,10 +17,12 @@ def test_a_two_step_ladder_reports_each_step_from_its_own_server() -> None:
     # ladder's verdict to report, not this test's).
     done = subprocess.run(
         [sys.executable, "-m", "tools.ladder", "--steps", "3,6", "--duration", "2",
-         "--keep-going", "--json", "--server-arg=--world-arg", "--server-arg=spread=1"],
+         "--keep-going", "--json", "--steer", "walk", "--server-arg=--world-arg",
+         "--server-arg=spread=1"],
         cwd=ROOT, capture_output=True, text=True, timeout=180, check=False)
     rows = json.loads(done.stdout.strip().splitlines()[-1])
     assert [r["clients"] for r in rows] == [3, 6]
+    assert [r["steer"] for r in rows] == ["walk", "walk"]  # --steer reached the bots
     for row in rows:
         assert row["connected"] == row["clients"] and row["disconnects"] == 0, row
         assert row["server_exit"] == 0  # each step's server stopped cleanly (SIGTERM)

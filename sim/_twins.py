@@ -23,6 +23,7 @@ from ._kernel.bomb import bomb
 from ._stackless import channel as _sl_channel
 from ._world import aoi as _aoi
 from ._world import behaviour as _behaviour
+from ._world import cells as _cells
 from ._world import entity as _entity
 from .errors import WorldError
 
@@ -122,7 +123,7 @@ def install() -> None:
     _kernel.refresh_switch_hooks()
     sp.setup_world(_behaviour.BehaviourTasklet, WorldError, _kernel._local)
     sp.setup_entity(_entity.Entity)
-    sp.setup_grid(_aoi.Grid, _aoi._EPS)
+    sp.setup_grid(_aoi.Grid, _cells._EPS)
     sp.setup_channel(_sl_channel.channel, _kernel)
     for entry in TWINS:
         _twins[entry] = find(entry.twin)

@@ -1,12 +1,16 @@
 """One build's records, shared by every client of a Sync: the ids that changed in each
 recent build (a delta against a base made at build B sends what changed after B), and the
-encoded records looked up by set, each encoded once per build (full) or once per build and
-base build (delta), whichever client asks first.
+encoded records a viewer needs (`Records.viewer`, one pass over its view in C), each encoded
+once per build (full) or once per build and base build (delta), whichever client asks first.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Container
+from functools import partial
+
 from server._tracked import Ledger, Tracked
+from sim._world import interest  # its interest_delta is C unless LOOM_PURE_PYTHON=1
 
 __all__ = ["Records"]
 
@@ -23,7 +27,9 @@ class Records:
         self._changed_at: dict[int, set[int]] = {}  # build -> ids that changed in it
         self._since: dict[int, set[int]] = {}  # base build -> changed after it
         self._full: dict[int, bytes] = {}  # id -> full record
-        self._deltas: dict[int, dict[int, bytes]] = {}  # base build -> id -> record
+        # base build -> (id -> record, what makes a missing one)
+        self._deltas: dict[int, tuple[dict[int, bytes], Callable[[int], bytes]]] = {}
+        self._make_full: Callable[[int], bytes] = partial(_record, tracked, None, 0)
 
     def start(self, build: int, tick: int) -> None:
         """Build `build` begins, at world tick `tick`."""
@@ -31,6 +37,7 @@ class Records:
         self.ledger.changed = self._changed_at[build] = set()
         self.ledger.tick = tick
         self._changed_at.pop(build - self.span, None)
+        self._make_full = partial(_record, self.tracked, None, build)
 
     def reaches(self, base_build: int) -> bool:
         """Whether what changed since `base_build` is still known."""
@@ -56,21 +63,24 @@ class Records:
                 *[at[b] for b in range(base_build + 1, self.build + 1)])
         return out
 
-    def full(self, ids: set[int]) -> list[bytes]:
-        """The full records of `ids` (they enter a view), in the set's order."""
-        full = self._full
-        tracked = self.tracked
-        for eid in ids - full.keys():
-            full[eid] = tracked[eid].record(None, self.build)  # type: ignore[assignment]
-        return list(map(full.__getitem__, ids))
+    def viewer(self, visible: set[int], base_build: int | None, held: set[int] | None = None,
+               skip: Container[int] = ()) -> tuple[list[int], list[bytes], int, int]:
+        """What a viewer of `visible` needs: with no base (`base_build` None), every full
+        record; else the full records of the ids it does not hold (`held`, as of build
+        `base_build`; ids in `skip` are held as of an older build: the caller sees to them)
+        and the delta records of those it holds that changed after `base_build`.  Returns
+        ``(ids, records, entered, size)`` (sim._world.interest.interest_delta)."""
+        full, make_full = self._full, self._make_full
+        if base_build is None:
+            return interest.interest_delta(visible, None, (), (), full, full, make_full,
+                                           make_full)
+        lookup = self._deltas.get(base_build)
+        if lookup is None:
+            lookup = self._deltas[base_build] = (
+                {}, partial(_record, self.tracked, base_build, self.build))
+        return interest.interest_delta(visible, held, skip, self.changed_since(base_build),
+                                       full, lookup[0], make_full, lookup[1])
 
-    def delta(self, base_build: int, ids: set[int]) -> list[bytes]:
-        """The records bringing `ids`, which changed after `base_build`, up to date, in the
-        set's order."""
-        recs = self._deltas.get(base_build)
-        if recs is None:
-            recs = self._deltas[base_build] = {}
-        tracked = self.tracked
-        for eid in ids - recs.keys():
-            recs[eid] = tracked[eid].record(base_build, self.build)  # type: ignore[assignment]
-        return list(map(recs.__getitem__, ids))
+
+def _record(tracked: dict[int, Tracked], base: int | None, build: int, eid: int) -> bytes:
+    return tracked[eid].record(base, build)  # type: ignore[return-value]

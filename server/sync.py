@@ -63,8 +63,8 @@ class _Held:
 
 
 class _Client:
-    __slots__ = ("cid", "viewpoint", "pos", "radius", "leave", "visible", "history", "acked",
-                 "num", "fresh")
+    __slots__ = ("cid", "viewpoint", "pos", "radius", "leave", "visible", "hits", "history",
+                 "acked", "num", "fresh")
 
     def __init__(self, cid: int, viewpoint: Viewpoint, pos: tuple[float, float],
                  radius: float) -> None:
@@ -74,6 +74,7 @@ class _Client:
         self.radius = radius
         self.leave = radius * LEAVE_FACTOR
         self.visible: set[int] = set()
+        self.hits: list[int] = []  # the last radius query's ids (visible unless hysteresis)
         self.history: dict[int, _Held] = {}  # snapshot num -> what it left the client with
         self.acked = 0
         self.num = 0
@@ -272,8 +273,12 @@ class Sync:
         what it already saw (hysteresis); update who sees what."""
         grid = self.world.grid
         x, y = c.pos
-        now = set(grid.query_radius(x, y, c.radius))
+        hits = grid.query_radius(x, y, c.radius)
         seen = c.visible
+        if hits == c.hits and len(hits) == len(seen):
+            return  # the same ids as last time, none kept by hysteresis: nothing to do
+        c.hits = hits
+        now = set(hits)
         came = now - seen
         gone = seen - now
         if gone:
@@ -312,32 +317,24 @@ class Sync:
         if base is not None and not records.reaches(base.build):
             base = None  # older than the change log reaches (a client that acks late)
         visible = c.visible
-        # Set operations do the per-entity work in C: what entered, what changed since the
-        # base (shared by every client with a base of the same build), and only those.
+        # One pass over the view (C: sim._world.interest): what entered, what changed since
+        # the base (that set is shared by every client with a base of the same build), and
+        # only those records, each looked up or encoded once per build.
         older: dict[int, int] = {}
         if base is None:
             base_num = 0
-            ids = list(visible)
-            recs = records.full(visible)
-            n_entered = len(ids)
+            ids, recs, n_entered, size = records.viewer(visible, None)
         else:
-            kept = visible & base.ids
-            entered = visible - kept
-            if base.older:
-                entered -= base.older.keys()
-            changed = kept & records.changed_since(base.build)
-            ids = [*entered, *changed]
-            n_entered = len(entered)
-            recs = records.full(entered)
-            recs += records.delta(base.build, changed)
+            ids, recs, n_entered, size = records.viewer(visible, base.build, base.ids,
+                                                        base.older)
             for eid, version in base.older.items():
                 if eid in visible:
                     rec = self._tracked[eid].record(version, build)
                     if rec is not None:
                         ids.append(eid)
                         recs.append(rec)
+                        size += len(rec)
                         older[eid] = version  # until it is sent
-        size = sum(map(len, recs))
         held = visible
         deferred = 0
         if size > self.budget or len(recs) > MAX_RECORDS:
@@ -358,7 +355,8 @@ class Sync:
             del older[eid]  # sent: up to date
         removed: list[int] = []
         if base is not None:
-            gone = base.ids - kept
+            # (The view is often the very set the base held: _see keeps it when unchanged.)
+            gone = set() if base.ids is visible else base.ids - visible
             if base.older:
                 gone |= base.older.keys() - visible
             if gone:

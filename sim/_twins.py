@@ -80,6 +80,9 @@ TWINS: tuple[Twin, ...] = (
          ("sim._world.aoi:Grid.query_radius",), "method"),
     Twin("move_wrapped", "sim._world.aoi:_move_wrapped_py",
          ("sim._world.aoi:_move_wrapped",), "function"),
+    # Snapshot sync's per-viewer delta (server/sync.py calls it through the module).
+    Twin("interest_delta", "sim._world.interest:interest_delta",
+         ("sim._world.interest:interest_delta",), "function"),
     # Descriptors.  pos and vel read two slots as a tuple (a neighbour loop reads them for
     # every neighbour); assigning vel two finite floats is C too, anything else goes to the
     # property's setter.  x and y are member descriptors, loads CPython specializes.

@@ -196,6 +196,9 @@ PyObject *sp_channel_receive(PyObject *self, PyObject *const *args, Py_ssize_t n
 PyObject *sp_setup_channel(PyObject *self, PyObject *args);
 int channel_init(PyObject *m);
 
+/* interest.c */
+PyObject *sp_interest_delta(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+
 #pragma GCC visibility pop
 
 #endif

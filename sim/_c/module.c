@@ -22,6 +22,8 @@
  *   query_radius(...)         World.query_radius: the same scan; each hit is an entity,
  *                             its own grid record.
  *   move_wrapped(...)         Grid.move_all's loop: the world's motion, every tick.
+ *   interest_delta(...)       what one viewer of a snapshot must be sent: the ids that
+ *                             entered its view and those that changed, their records.
  *   alias(...)                a read-only view of another attribute (World.tick).
  *   pair(...)                 a data descriptor reading two slots as a tuple (Entity.pos,
  *                             Entity.vel); setting calls the Python setter.
@@ -60,6 +62,7 @@
  *                        entity kinds, each its own grid record
  *   world.c              park, next_tick, sleep_until, wake, sweep, World.query_radius
  *   channel.c            sim.stackless's channel: send and receive on the kernel's door
+ *   interest.c           interest_delta, snapshot sync's per-viewer set arithmetic
  *   descr.c              pair, alias and readonly_slot, the descriptors of Entity and World
  *   module.c             this map, the method table, method(), counts(), the module's init
  *
@@ -186,6 +189,9 @@ static PyMethodDef methods[] = {
     {"channel_receive", (PyCFunction)(void (*)(void))sp_channel_receive,
      METH_FASTCALL | METH_KEYWORDS,
      "channel_receive(chan): sim.stackless channel.receive (the twin is _receive_py)."},
+    {"interest_delta", (PyCFunction)(void (*)(void))sp_interest_delta, METH_FASTCALL,
+     "interest_delta(visible, held, skip, changed, full, deltas, make_full, make_delta): "
+     "a viewer's delta (the twin is sim._world.interest.interest_delta)."},
     {"setup_channel", sp_setup_channel, METH_VARARGS,
      "setup_channel(channel, kernel_module): for channel_send and channel_receive."},
     {"setup", sp_setup, METH_VARARGS,

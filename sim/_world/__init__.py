@@ -3,9 +3,9 @@ grid, supervision and the world-module contract.  Built on the kernel (``sim._ke
 kernel knows nothing of it.
 
 Modules, bottom up (each imports only those before it; tests/test_layout.py checks it):
-message, fields, tick, supervise, stats, changes (policies and records that know no
-entity), cells and aoi (the grid), entity, behaviour (a behaviour's tasklet, parking), then
-the world's parts, wheel (``TickWheel``), supervision (``Supervision``), population
-(``Population``), reports and driving (``World``'s reading and driving sides), world
-(``World``, composed of them), and scripting (the world-module contract).
+message, fields, tick, supervise, stats, changes, interest (policies and records that
+know no entity), cells and aoi (the grid), entity, behaviour (a behaviour's tasklet,
+parking), then the world's parts, wheel (``TickWheel``), supervision (``Supervision``),
+population (``Population``), reports and driving (``World``'s reading and driving sides),
+world (``World``, composed of them), and scripting (the world-module contract).
 """

@@ -1,6 +1,7 @@
 """server.sync against a real sim.World: AOI with hysteresis, deltas a client mirror applies
 to exactly the server's state, lost acks and a resume, base expiry, the byte budget (nearest
-first) and records encoded once for every client that sees them."""
+first) and records encoded once for every client that sees them; the C per-viewer delta
+and its twin frame for frame."""
 
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ import pytest
 from net import Mirror, Snapshot, parse_from_server
 from net._framing import Decoder
 from server.sync import Sync
-from sim import Entity, World, field
+from sim import Entity, World, _twins, field
+from sim._world import interest
+
+TWIN = _twins.twin(next(e for e in _twins.TWINS if e.c == "interest_delta"))
 
 POS = 1 / 32  # the mirror's promise for positions (quantisation and dead reckoning)
 VEL = 1 / 128  # and for velocities: half a 1/64 quantum
@@ -186,6 +190,29 @@ def test_a_record_is_encoded_once_for_every_client_that_sees_it(world: World) ->
     assert stats.full_snapshots == 5 and stats.delta_snapshots == 5
 
 
+def churn(world: World, rng: random.Random) -> None:
+    """A step or two of a churning world: motion, teleports, stops, field changes, spawns,
+    despawns."""
+    for _ in range(rng.randint(0, 2)):
+        world.step()
+    rocks = world.entities("rock")
+    for e in rng.sample(rocks, 8):
+        roll = rng.random()
+        if roll < 0.3:
+            e.hp = rng.randint(0, 100)
+        elif roll < 0.4:
+            e.tags = [rng.choice("abc") for _ in range(rng.randint(0, 3))]
+        elif roll < 0.55:
+            e.pos = (rng.uniform(0, 1000), rng.uniform(0, 1000))
+        elif roll < 0.7:
+            e.vel = rng.choice([(0.0, 0.0), (rng.uniform(-50, 50), rng.uniform(-50, 50))])
+        elif roll < 0.8:
+            e.despawn()
+        else:
+            world.spawn(Rock, pos=(rng.uniform(0, 1000), rng.uniform(0, 1000)),
+                        name=rng.choice(["p", "q"]))
+
+
 def test_mirrors_equal_the_world_after_many_ticks_lost_acks_and_a_resume(world: World) -> None:
     """A churning world (motion, teleports, stops, field changes, spawns, despawns), three
     clients (one following a moving ship, one fixed, one whose acks are mostly lost), 150
@@ -201,24 +228,7 @@ def test_mirrors_equal_the_world_after_many_ticks_lost_acks_and_a_resume(world: 
     sync.add(3, (990.0, 10.0), radius=150.0)  # across the wrap seam
     mirrors = {cid: mirror_of(world) for cid in (1, 2, 3)}
     for build in range(150):
-        for _ in range(rng.randint(0, 2)):
-            world.step()
-        rocks = world.entities("rock")
-        for e in rng.sample(rocks, 8):
-            roll = rng.random()
-            if roll < 0.3:
-                e.hp = rng.randint(0, 100)
-            elif roll < 0.4:
-                e.tags = [rng.choice("abc") for _ in range(rng.randint(0, 3))]
-            elif roll < 0.55:
-                e.pos = (rng.uniform(0, 1000), rng.uniform(0, 1000))
-            elif roll < 0.7:
-                e.vel = rng.choice([(0.0, 0.0), (rng.uniform(-50, 50), rng.uniform(-50, 50))])
-            elif roll < 0.8:
-                e.despawn()
-            else:
-                world.spawn(Rock, pos=(rng.uniform(0, 1000), rng.uniform(0, 1000)),
-                            name=rng.choice(["p", "q"]))
+        churn(world, rng)
         if build == 70:
             sync.resume(2)  # client 2 reconnected; its mirror keeps its old states
         for cid, frame in sync.build(build * 0.05):
@@ -256,3 +266,48 @@ def test_a_record_too_big_for_any_frame_is_skipped_and_logged(
         assert [e.id for e in snap.entities] == want
         sync.ack(1, snap.num)
     assert [r.message.count(f"entity {big.id}:") for r in caplog.records] == [1]
+
+
+def churned_frames(world: World, budget: int) -> tuple[list[tuple[int, bytes]], Sync]:
+    """Every frame of 120 builds of a churning world, three clients (one with mostly lost
+    acks, one resumed), a byte budget that defers records."""
+    rng = random.Random(5)
+    for _ in range(150):
+        world.spawn(Rock, pos=(rng.uniform(0, 1000), rng.uniform(0, 1000)),
+                    vel=(rng.choice([0.0, 20.0, -35.5]), rng.choice([0.0, 12.25])))
+    ship = world.spawn(Ship, pos=(500.0, 500.0), vel=(40.0, 25.0))
+    sync = Sync(world, radius=250.0, budget=budget)
+    sync.add(1, ship.id)
+    sync.add(2, (200.0, 800.0))
+    sync.add(3, (990.0, 10.0), radius=150.0)
+    out = []
+    for build in range(120):
+        churn(world, rng)
+        if build == 60:
+            sync.resume(2)
+        for cid, frame in sync.build(build * 0.05):
+            out.append((cid, frame))
+            if cid != 3 or rng.random() < 0.15:
+                sync.ack(cid, decode(frame).num)
+    return out, sync
+
+
+@pytest.mark.skipif(interest.interest_delta is TWIN, reason="the C half is off")
+def test_the_c_delta_and_its_twin_make_the_same_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """sim._speedups.interest_delta against its twin through a whole Sync: budget overflow,
+    removals, re-entry, a resume and late acks; every frame equal, byte for byte."""
+    with World(size=(1000.0, 1000.0), cell_size=50.0, seed=1) as w:
+        c_frames, sync = churned_frames(w, budget=400)
+    monkeypatch.setattr(interest, "interest_delta", TWIN)
+    with World(size=(1000.0, 1000.0), cell_size=50.0, seed=1) as w:
+        twin_frames, _ = churned_frames(w, budget=400)
+    assert c_frames == twin_frames
+    snaps = [(cid, decode(f)) for cid, f in c_frames]
+    assert sync.statistics().deferred > 100  # the budget deferred records
+    assert sum(len(s.removed) for _, s in snaps) > 50  # ids left views, were despawned
+    entries: dict[tuple[int, int], int] = {}
+    for cid, s in snaps:
+        for e in s.entities:
+            if e.kind is not None:  # a full record: the id entered this client's view
+                entries[cid, e.id] = entries.get((cid, e.id), 0) + 1
+    assert max(entries.values()) >= 2  # and some came back

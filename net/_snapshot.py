@@ -19,6 +19,7 @@ __all__ = ["encode_record", "snapshot_frame"]
 _HEADER = struct.Struct(">I")
 _SNAPSHOT_FIELDS = 9  # [type, num, base, tick, input_ack, server_time, time_scale, ents, rm]
 _SNAPSHOT_HEAD = bytes((0x90 | _SNAPSHOT_FIELDS,))
+_NO_REMOVALS = b"\x90"  # msgpack's empty array
 
 
 def encode_record(eid: int, kind: str | None, pos: tuple[int, int] | None,
@@ -43,21 +44,28 @@ def array_header(n: int) -> bytes:
 
 def snapshot_frame(num: int, base: int, tick: int, input_ack: int, server_time: float,
                    time_scale: float, records: Sequence[bytes], removed: Sequence[int],
-                   max_frame: int = DEFAULT_MAX_OUTBOUND) -> bytes:
-    """A complete SNAPSHOT frame (length header + body) around pre-encoded `records`.
+                   max_frame: int = DEFAULT_MAX_OUTBOUND, *,
+                   records_size: int | None = None) -> bytes:
+    """A complete SNAPSHOT frame (length header + body) around pre-encoded `records`
+    (`records_size`: their total length, when the caller summed it already).
     FrameTooLarge above `max_frame`, ValueError past the protocol's entity counts."""
-    if len(records) > MAX_SNAPSHOT_ENTITIES or len(removed) > MAX_SNAPSHOT_ENTITIES:
+    n = len(records)
+    if n > MAX_SNAPSHOT_ENTITIES or len(removed) > MAX_SNAPSHOT_ENTITIES:
         raise ValueError(f"a SNAPSHOT holds at most {MAX_SNAPSHOT_ENTITIES} records and "
-                         f"removals, got {len(records)} and {len(removed)}")
+                         f"removals, got {n} and {len(removed)}")
     head = encode_body([int(MessageType.SNAPSHOT), num, base, tick, input_ack,
                         float(server_time), float(time_scale)])
     # `head` is a 7-element array; the frame's array has 9: rewrite its one-byte header.
-    body_len = len(head) + len(array_header(len(records))) + sum(map(len, records))
-    tail = encode_body(list(removed))
-    body_len += len(tail)
+    count = array_header(n)
+    tail = encode_body(list(removed)) if removed else _NO_REMOVALS
+    size = sum(map(len, records)) if records_size is None else records_size
+    body_len = len(head) + len(count) + size + len(tail)
     if body_len > max_frame:
         raise FrameTooLarge(body_len, max_frame, "outbound")
-    out = b"".join((_HEADER.pack(body_len), _SNAPSHOT_HEAD, memoryview(head)[1:],
-                    array_header(len(records)), *records, tail))
-    assert len(out) == HEADER_SIZE + body_len
+    parts = [_HEADER.pack(body_len), _SNAPSHOT_HEAD, memoryview(head)[1:], count]
+    parts += records
+    parts.append(tail)
+    out = b"".join(parts)
+    if len(out) != HEADER_SIZE + body_len:
+        raise ValueError(f"records_size {records_size} is not the records' length")
     return out

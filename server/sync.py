@@ -372,7 +372,8 @@ class Sync:
         c.history.pop(c.num - self.keep, None)  # (numbers go up by one: the oldest)
         c.fresh = False
         frame = snapshot_frame(c.num, base_num, self.world.tick, input_ack, server_time,
-                               self.world.dilation, recs, removed, self.max_frame)
+                               self.world.dilation, recs, removed, self.max_frame,
+                               records_size=size)
         n = self._counts
         n["full" if base is None else "delta"] += 1
         n["sent"] += len(recs)

@@ -62,7 +62,8 @@ def snapshot_frame(num: int, base: int, tick: int, input_ack: int, server_time: 
     body_len = len(head) + len(count) + size + len(tail)
     if body_len > max_frame:
         raise FrameTooLarge(body_len, max_frame, "outbound")
-    parts = [_HEADER.pack(body_len), _SNAPSHOT_HEAD, memoryview(head)[1:], count]
+    parts: list[bytes | memoryview] = [_HEADER.pack(body_len), _SNAPSHOT_HEAD,
+                                       memoryview(head)[1:], count]
     parts += records
     parts.append(tail)
     out = b"".join(parts)

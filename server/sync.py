@@ -28,7 +28,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping
+from itertools import accumulate
 
 from net import DEFAULT_MAX_OUTBOUND, snapshot_frame
 from net import MAX_SNAPSHOT_ENTITIES as MAX_RECORDS
@@ -338,11 +340,9 @@ class Sync:
         held = visible
         deferred = 0
         if size > self.budget or len(recs) > MAX_RECORDS:
-            sent = self._nearest_within_budget(c, list(zip(ids, recs, strict=True)))
-            deferred = len(recs) - len(sent)
-            unsent = set(ids).difference([eid for eid, _ in sent])
-            recs = [r for _, r in sent]
-            size = sum(map(len, recs))
+            sent, recs, size = self._nearest_within_budget(c, ids, recs)
+            deferred = len(ids) - len(sent)
+            unsent = set(ids).difference(sent)
             # The client's copy of a deferred record stays as old as the base's (one that
             # entered and did not fit is not held: it enters again later).
             held = visible - unsent
@@ -381,31 +381,35 @@ class Sync:
         n["deferred"] += deferred
         return frame
 
-    def _nearest_within_budget(self, c: _Client, cands: list[tuple[int, bytes]]
-                               ) -> list[tuple[int, bytes]]:
-        grid = self.world.grid
+    def _nearest_within_budget(self, c: _Client, ids: list[int], recs: list[bytes]
+                               ) -> tuple[list[int], list[bytes], int]:
+        """The records the budget keeps, nearest first (Grid.nearest_first, C): their ids,
+        the records and their total size."""
         x, y = c.pos
-
-        def d2(item: tuple[int, bytes]) -> tuple[float, int]:
-            ex, ey = grid.position(item[0])
-            return grid.distance2(x, y, ex, ey), item[0]
-
-        out: list[tuple[int, bytes]] = []
+        rec_of = dict(zip(ids, recs, strict=True))
+        order = self.world.grid.nearest_first(x, y, ids)[:MAX_RECORDS]
+        kept = list(map(rec_of.__getitem__, order))
+        sizes = list(map(len, kept))
+        if not sizes or max(sizes) <= self._max_record:  # (always, but for a huge record)
+            total = list(accumulate(sizes))
+            n = max(1, bisect_right(total, self.budget)) if total else 0
+            return order[:n], kept[:n], total[n - 1] if n else 0
+        out_ids: list[int] = []
+        out: list[bytes] = []
         room = self.budget
-        for item in sorted(cands, key=d2)[:MAX_RECORDS]:
-            size = len(item[1])
+        for eid, rec, size in zip(order, kept, sizes, strict=True):
             if size > self._max_record:  # could never be sent: say so once, skip it
-                if item[0] not in self._too_big:
-                    self._too_big.add(item[0])
+                if eid not in self._too_big:
+                    self._too_big.add(eid)
                     log.error("entity %d: a %d-byte record does not fit in a snapshot "
-                              "frame (%d bytes): it is not sent", item[0], size,
-                              self.max_frame)
+                              "frame (%d bytes): it is not sent", eid, size, self.max_frame)
                 continue
             room -= size
             if room < 0 and out:
                 break
-            out.append(item)
-        return out
+            out_ids.append(eid)
+            out.append(rec)
+        return out_ids, out, sum(map(len, out))
 
 
 def _zero(_cid: int) -> int:

@@ -78,6 +78,8 @@ TWINS: tuple[Twin, ...] = (
          ("sim._world.world:World.query_radius",), "method"),
     Twin("grid_query", "sim._world.aoi:Grid._query_radius_py",
          ("sim._world.aoi:Grid.query_radius",), "method"),
+    Twin("grid_nearest", "sim._world.aoi:Grid._nearest_first_py",
+         ("sim._world.aoi:Grid.nearest_first",), "method"),
     Twin("move_wrapped", "sim._world.aoi:_move_wrapped_py",
          ("sim._world.aoi:_move_wrapped",), "function"),
     # Snapshot sync's per-viewer delta (server/sync.py calls it through the module).

@@ -198,6 +198,11 @@ int channel_init(PyObject *m);
 
 /* interest.c */
 PyObject *sp_interest_delta(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *sp_grid_nearest(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                          PyObject *kwnames);
+PyObject *m_grid_nearest(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                         PyObject *kwnames);
+int interest_init(PyObject *m);
 
 #pragma GCC visibility pop
 

@@ -9,6 +9,7 @@ PyTypeObject *Entity_T, *kind_seen[2];
 Py_ssize_t e_x, e_y, e_id;
 PyTypeObject *Grid_T;
 PyObject *grid_query_py;
+PyObject *grid_nearest_py;
 static PyObject *grid_relink_py;  /* Grid._relink, the function */
 static double grid_eps;
 static PyObject *str_nx, *str_ny, *str_w, *str_h, *str_invx, *str_invy, *str_stride,
@@ -93,7 +94,7 @@ layout_of(PyTypeObject *tp)
     return 1;
 }
 
-static inline double
+double
 pymod(double v, double w)
 {
     /* float.__mod__ for w > 0 (Objects/floatobject.c, float_rem) */
@@ -337,7 +338,7 @@ static struct {
 } xy_cache[4];
 static int xy_next;
 
-static int
+int
 xy_of(PyTypeObject *tp, Py_ssize_t *xo, Py_ssize_t *yo)
 {
     /* 1: offsets found; 0: tp keeps x or y elsewhere (the twin's business); -1: error */
@@ -391,7 +392,7 @@ exact_double(PyObject *o, double limit, double *v)
 }
 
 /* A grid attribute that must be a float / an int; 0 when it is not (the twin decides). */
-static int
+int
 attr_double(PyObject *grid, PyObject *name, double *v)
 {
     PyObject *o = inst_attr(grid, name);
@@ -404,7 +405,7 @@ attr_double(PyObject *grid, PyObject *name, double *v)
     return ok;
 }
 
-static int
+int
 attr_ll(PyObject *grid, PyObject *name, long long *v)
 {
     PyObject *o = inst_attr(grid, name);
@@ -756,6 +757,13 @@ sp_setup_grid(PyObject *self, PyObject *args)
         Py_DECREF(twin);
         return NULL;
     }
+    PyObject *nearest = PyObject_GetAttrString((PyObject *)grid, "_nearest_first_py");
+    if (nearest == NULL) {
+        Py_DECREF(twin);
+        Py_DECREF(relink);
+        return NULL;
+    }
+    Py_XSETREF(grid_nearest_py, nearest);
     Py_INCREF(grid);
     Py_XSETREF(Grid_T, grid);
     Py_XSETREF(grid_query_py, twin);

@@ -34,6 +34,19 @@ is_entity_type(PyTypeObject *tp)
 
 extern PyTypeObject *Grid_T;
 extern PyObject *grid_query_py;  /* Grid._query_radius_py */
+extern PyObject *grid_nearest_py;  /* Grid._nearest_first_py */
+
+/* A grid attribute that must be a float / an int in 0..2**32: 1, 0 (it is not: the twin
+   decides) or -1 (an error). */
+int attr_double(PyObject *grid, PyObject *name, double *v);
+int attr_ll(PyObject *grid, PyObject *name, long long *v);
+
+/* float.__mod__ for w > 0. */
+double pymod(double v, double w);
+
+/* The x and y slot offsets of a grid record type: 1, 0 (it keeps them elsewhere: the
+   twin's business) or -1 (an error). */
+int xy_of(PyTypeObject *tp, Py_ssize_t *xo, Py_ssize_t *yo);
 
 /* A hit of a radius query: the id (as a C integer, for sorting, and the object), and the
    record, both held (building the result list may run a collection, and a finalizer could

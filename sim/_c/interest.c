@@ -1,6 +1,9 @@
-/* interest_delta: the per-viewer part of snapshot sync, what a viewer must be sent to see
- * its view given what it holds (the twin, and the reference, is
- * sim._world.interest.interest_delta; its docstring is the specification).
+/* Snapshot sync's per-viewer work, each with its twin (the reference, whose docstring is
+ * the specification):
+ *   interest_delta   what a viewer must be sent to see its view given what it holds
+ *                    (sim._world.interest.interest_delta);
+ *   grid_nearest     Grid.nearest_first, the ids of a view nearest first, the order a byte
+ *                    budget keeps them in (Grid._nearest_first_py).
  *
  * One pass over `visible` with membership tests, instead of the three sets (kept, entered,
  * changed) and the two lookups by set a Python version makes per viewer.  Only public
@@ -9,7 +12,7 @@
  * for the shared records, PyObject_CallOneArg for a missing record.
  */
 
-#include "common.h"
+#include "grid.h"
 
 /* `o` contains `key`: 1, 0, or -1 with an error; sets and dicts without a lookup of their
    type's __contains__. */
@@ -130,4 +133,142 @@ done:
     Py_XDECREF(ch_ids);
     Py_XDECREF(ch_recs);
     return out;
+}
+
+/* ------------------------------------------------------------------ grid_nearest */
+
+static PyObject *str_nx, *str_w, *str_h, *str_recs;
+
+typedef struct {
+    double d2;
+    long long id;
+    PyObject *idobj;  /* borrowed from the ids list, which the caller holds */
+} Near;
+
+static int
+near_cmp(const void *a, const void *b)
+{
+    const Near *p = a, *q = b;
+    if (p->d2 != q->d2)
+        return p->d2 < q->d2 ? -1 : 1;
+    return (p->id > q->id) - (p->id < q->id);
+}
+
+/* Fill v with each id's squared distance, Grid.distance2's arithmetic in its order (built
+   with -ffp-contract=off: the same bits).  1: done; 0: the twin's business (an id that is
+   not an int in a long long, or not in the grid, a record without float positions in
+   slots, a distance that is not finite); -1: an error. */
+static int
+distances(PyObject *grid, double x, double y, PyObject *ids, Near *v)
+{
+    long long nx;
+    double w = 0, h = 0;
+    int ok;
+    if ((ok = attr_ll(grid, str_nx, &nx)) <= 0
+        || (nx && ((ok = attr_double(grid, str_w, &w)) <= 0
+                   || (ok = attr_double(grid, str_h, &h)) <= 0)))
+        return ok;
+    int wrap = nx != 0;
+    PyObject *recs = inst_attr(grid, str_recs);
+    if (recs == NULL)
+        return -1;
+    int rc = 0;
+    if (!PyDict_CheckExact(recs))
+        goto done;
+    Py_ssize_t n = PyList_GET_SIZE(ids);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *eid = PyList_GET_ITEM(ids, i);
+        if (!PyLong_CheckExact(eid))
+            goto done;
+        int overflow;
+        long long id = PyLong_AsLongLongAndOverflow(eid, &overflow);
+        if (overflow)
+            goto done;
+        PyObject *rec = PyDict_GetItemWithError(recs, eid);
+        if (rec == NULL) {
+            rc = PyErr_Occurred() ? -1 : 0;  /* missing: the twin raises KeyError */
+            goto done;
+        }
+        Py_ssize_t xo, yo;
+        if ((rc = xy_of(Py_TYPE(rec), &xo, &yo)) <= 0)
+            goto done;
+        rc = 0;
+        PyObject *rx = SLOT(rec, xo), *ry = SLOT(rec, yo);
+        if (rx == NULL || ry == NULL || !PyFloat_CheckExact(rx) || !PyFloat_CheckExact(ry))
+            goto done;
+        double dx = fabs(PyFloat_AS_DOUBLE(rx) - x), dy = fabs(PyFloat_AS_DOUBLE(ry) - y);
+        if (wrap) {
+            dx = pymod(dx, w);
+            dy = pymod(dy, h);
+            if (dx > w * 0.5)
+                dx = w - dx;
+            if (dy > h * 0.5)
+                dy = h - dy;
+        }
+        double d2 = dx * dx + dy * dy;
+        if (!isfinite(d2))
+            goto done;
+        v[i].d2 = d2;
+        v[i].id = id;
+        v[i].idobj = eid;
+    }
+    rc = 1;
+done:
+    Py_DECREF(recs);
+    return rc;
+}
+
+/* Grid.nearest_first(grid, x, y, ids) in C when grid is a Grid, x and y floats, ids a
+   list (see distances() for the rest); otherwise the twin does it all. */
+static PyObject *
+nearest(PyObject *const *a)
+{
+    PyObject *grid = a[0], *xo = a[1], *yo = a[2], *ids = a[3];
+    if (Py_TYPE(grid) != Grid_T || !PyFloat_CheckExact(xo) || !PyFloat_CheckExact(yo)
+        || !PyList_CheckExact(ids))
+        return PyObject_Vectorcall(grid_nearest_py, a, 4, NULL);
+    Py_ssize_t n = PyList_GET_SIZE(ids);
+    Near *v = PyMem_Malloc((n ? n : 1) * sizeof(Near));
+    if (v == NULL)
+        return PyErr_NoMemory();
+    Py_INCREF(ids);  /* its items are borrowed in v; nothing below runs Python code */
+    PyObject *out = NULL;
+    int rc = distances(grid, PyFloat_AS_DOUBLE(xo), PyFloat_AS_DOUBLE(yo), ids, v);
+    if (rc > 0) {
+        qsort(v, (size_t)n, sizeof(Near), near_cmp);
+        if ((out = PyList_New(n)) != NULL) {
+            for (Py_ssize_t i = 0; i < n; i++)
+                PyList_SET_ITEM(out, i, Py_NewRef(v[i].idobj));
+        }
+    }
+    PyMem_Free(v);
+    if (rc == 0)
+        out = PyObject_Vectorcall(grid_nearest_py, a, 4, NULL);
+    Py_DECREF(ids);
+    return out;
+}
+
+PyObject *
+sp_grid_nearest(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    if (grid_nearest_py == NULL) {
+        PyErr_SetString(PyExc_TypeError, "grid_nearest(): call setup_grid() first");
+        return NULL;
+    }
+    if (kwnames != NULL || nargs != 4)  /* keywords, a wrong count: the twin says so */
+        return PyObject_Vectorcall(grid_nearest_py, args, nargs, kwnames);
+    return nearest(args);
+}
+
+PyObject *
+m_grid_nearest(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    return with_self(self, args, nargs, kwnames, sp_grid_nearest);
+}
+
+int
+interest_init(PyObject *m)
+{
+    return INTERN(str_nx, "_nx") < 0 || INTERN(str_w, "_w") < 0 || INTERN(str_h, "_h") < 0
+           || INTERN(str_recs, "_recs") < 0 ? -1 : 0;
 }

@@ -24,6 +24,8 @@
  *   move_wrapped(...)         Grid.move_all's loop: the world's motion, every tick.
  *   interest_delta(...)       what one viewer of a snapshot must be sent: the ids that
  *                             entered its view and those that changed, their records.
+ *   grid_nearest(...)         Grid.nearest_first: ids by distance, the order in which a
+ *                             snapshot's byte budget keeps records.
  *   alias(...)                a read-only view of another attribute (World.tick).
  *   pair(...)                 a data descriptor reading two slots as a tuple (Entity.pos,
  *                             Entity.vel); setting calls the Python setter.
@@ -62,7 +64,7 @@
  *                        entity kinds, each its own grid record
  *   world.c              park, next_tick, sleep_until, wake, sweep, World.query_radius
  *   channel.c            sim.stackless's channel: send and receive on the kernel's door
- *   interest.c           interest_delta, snapshot sync's per-viewer set arithmetic
+ *   interest.c           interest_delta and grid_nearest, snapshot sync's per-viewer work
  *   descr.c              pair, alias and readonly_slot, the descriptors of Entity and World
  *   module.c             this map, the method table, method(), counts(), the module's init
  *
@@ -117,6 +119,10 @@ static struct {
                       METH_FASTCALL | METH_KEYWORDS,
                       "query_radius(pos, r, kind=None, *, exclude=None): World.query_radius in "
                       "C (the twin is _query_radius_py)."}},
+    {"grid_nearest", {"nearest_first", (PyCFunction)(void (*)(void))m_grid_nearest,
+                      METH_FASTCALL | METH_KEYWORDS,
+                      "nearest_first(x, y, ids): Grid.nearest_first in C (the twin is "
+                      "_nearest_first_py)."}},
     {"grid_query", {"query_radius", (PyCFunction)(void (*)(void))m_grid_query,
                     METH_FASTCALL | METH_KEYWORDS,
                     "query_radius(x, y, r, kind=None, exclude=None): Grid.query_radius in C "
@@ -189,6 +195,9 @@ static PyMethodDef methods[] = {
     {"channel_receive", (PyCFunction)(void (*)(void))sp_channel_receive,
      METH_FASTCALL | METH_KEYWORDS,
      "channel_receive(chan): sim.stackless channel.receive (the twin is _receive_py)."},
+    {"grid_nearest", (PyCFunction)(void (*)(void))sp_grid_nearest,
+     METH_FASTCALL | METH_KEYWORDS,
+     "grid_nearest(grid, x, y, ids): Grid.nearest_first (the twin is _nearest_first_py)."},
     {"interest_delta", (PyCFunction)(void (*)(void))sp_interest_delta, METH_FASTCALL,
      "interest_delta(visible, held, skip, changed, full, deltas, make_full, make_delta): "
      "a viewer's delta (the twin is sim._world.interest.interest_delta)."},
@@ -202,7 +211,8 @@ static PyMethodDef methods[] = {
      "bind_thread(sched): the calling thread's scheduler, for next_tick/sleep_until."},
     {"method", sp_method, METH_VARARGS,
      "method(cls, name): a method descriptor of cls for the C method name (switch, ready, "
-     "block, channel_send, channel_receive, sleep_until, query_radius, grid_query)."},
+     "block, channel_send, channel_receive, sleep_until, query_radius, grid_query, "
+     "grid_nearest)."},
     {"counts", sp_counts, METH_NOARGS,
      "counts() -> {'fast': switches done in C, 'slow': handed to Scheduler._switch_py, "
      "'grid_fast' / 'grid_slow': radius queries done in C / handed to the twin, "
@@ -226,7 +236,7 @@ PyInit__speedups(void)
     if (m == NULL)
         return NULL;
     if (kernel_init(m) < 0 || grid_init(m) < 0 || world_init(m) < 0 || descr_init(m) < 0
-        || channel_init(m) < 0) {
+        || channel_init(m) < 0 || interest_init(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -203,6 +203,23 @@ class Grid(Cells):
 
     _query_radius_py = query_radius
 
+    def nearest_first(self, x: float, y: float, ids: list[int]) -> list[int]:
+        """`ids` (each in the grid) by squared distance from (x, y), the short way round,
+        nearest first; ties by id.  KeyError for an id not in the grid.
+
+        (The C version does a list of int ids whose records keep float positions in slots,
+        and calls this twin, ``_nearest_first_py``, for the rest.)"""
+        # A C version runs instead: sim._speedups.grid_nearest (see sim/_twins.py).
+        recs, d2 = self._recs, self.distance2
+
+        def key(eid: int) -> tuple[float, int]:
+            rec = recs[eid]
+            return d2(x, y, rec._x, rec._y), eid
+
+        return sorted(ids, key=key)
+
+    _nearest_first_py = nearest_first
+
     # -- subscriptions ----------------------------------------------------------------------
 
     def subscribe(

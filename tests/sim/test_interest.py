@@ -1,6 +1,6 @@
-"""sim._world.interest.interest_delta, the per-viewer delta of snapshot sync, and its C
-version (sim._speedups.interest_delta) fed the very same inputs: the same ids, records,
-counts and sizes, the same records made and stored, the same errors."""
+"""Snapshot sync's per-viewer work in C against its twins, fed the very same inputs:
+sim._world.interest.interest_delta (the same ids, records, counts and sizes, the same
+records made and stored, the same errors) and Grid.nearest_first (the same order)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pytest
 from sim import _twins
 from sim._kernel import scheduler as _kernel
 from sim._world import interest
+from sim._world.aoi import Grid
 
 TWIN = _twins.twin(next(e for e in _twins.TWINS if e.c == "interest_delta"))
 Delta = Callable[..., tuple[list[int], list[bytes], int, int]]
@@ -103,3 +104,42 @@ def test_a_maker_that_raises_stops_the_call() -> None:
 def test_the_c_version_runs_unless_turned_off() -> None:
     pure = _kernel._speedups is None
     assert (interest.interest_delta is TWIN) == pure
+
+
+# ------------------------------------------------------------------ Grid.nearest_first
+
+
+def grids(rng: random.Random) -> list[Grid]:
+    """A plain and a wrapping grid with the same 80 records (ties in distance included)."""
+    out = [Grid(25.0), Grid(25.0, wrap=(300.0, 200.0))]
+    for eid in range(1, 81):
+        x, y = (rng.choice([10.0, 290.0]), 5.0) if eid % 10 == 0 else (
+            rng.uniform(0, 300), rng.uniform(0, 200))
+        for g in out:
+            g.insert(eid, x, y)
+    return out
+
+
+def test_nearest_first_as_its_docstring_says() -> None:
+    g = Grid(10.0, wrap=(100.0, 100.0))
+    for eid, (x, y) in enumerate([(1.0, 1.0), (99.0, 99.0), (50.0, 50.0), (3.0, 0.0)], 1):
+        g.insert(eid, x, y)
+    # 2 is 1.5 away from (0.5, 0.5) the short way round, as 1 is (0.5, 0.5): ties by id.
+    assert g.nearest_first(0.5, 0.5, [4, 3, 2, 1]) == [1, 2, 4, 3]
+    with pytest.raises(KeyError):
+        g.nearest_first(0.5, 0.5, [1, 99])
+
+
+def test_nearest_first_c_and_twin_agree() -> None:
+    rng = random.Random(8)
+    for g in grids(rng):
+        for _ in range(100):
+            ids = rng.sample(range(1, 81), rng.randint(0, 80))
+            x, y = rng.choice([(10.0, 5.0), (rng.uniform(-50, 350), rng.uniform(-50, 250))])
+            got = g.nearest_first(x, y, ids)
+            assert got == g._nearest_first_py(x, y, ids)
+            assert sorted(got) == sorted(ids)
+    # What the C version leaves to its twin gives the twin's answer: int coordinates, a
+    # tuple of ids.
+    g = grids(rng)[1]
+    assert g.nearest_first(3, 4, (5, 6, 7)) == g._nearest_first_py(3, 4, (5, 6, 7))

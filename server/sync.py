@@ -28,15 +28,15 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping
-from itertools import accumulate
 
 from net import DEFAULT_MAX_OUTBOUND, snapshot_frame
 from net import MAX_SNAPSHOT_ENTITIES as MAX_RECORDS
+from server._budget import nearest_within
 from server._records import Records
 from server._tracked import Reckoning, Tracked
 from sim import Entity, World
+from sim._world.aoi import Grid
 
 __all__ = ["DEFAULT_BUDGET", "DEFAULT_RADIUS", "KEEP", "Sync", "SyncStatistics"]
 
@@ -65,8 +65,8 @@ class _Held:
 
 
 class _Client:
-    __slots__ = ("cid", "viewpoint", "pos", "radius", "leave", "visible", "hits", "history",
-                 "acked", "num", "fresh")
+    __slots__ = ("cid", "viewpoint", "pos", "radius", "leave", "visible", "hits", "kept",
+                 "history", "acked", "num", "fresh")
 
     def __init__(self, cid: int, viewpoint: Viewpoint, pos: tuple[float, float],
                  radius: float) -> None:
@@ -76,7 +76,9 @@ class _Client:
         self.radius = radius
         self.leave = radius * LEAVE_FACTOR
         self.visible: set[int] = set()
-        self.hits: list[int] = []  # the last radius query's ids (visible unless hysteresis)
+        # visible: the last radius query's ids (`hits`, sorted) and those hysteresis `kept`
+        self.hits: list[int] = []
+        self.kept: list[int] = []
         self.history: dict[int, _Held] = {}  # snapshot num -> what it left the client with
         self.acked = 0
         self.num = 0
@@ -129,7 +131,7 @@ class Sync:
         self._reckon = Reckoning(world)
         # A record bigger than a frame less its header can never be sent.
         self._max_record = max_frame - 256
-        self._too_big: set[int] = set()
+        self._too_big_ids: set[int] = set()
         self._build = 0
         self._counts = dict.fromkeys(("full", "delta", "sent", "encoded", "bytes", "deferred"), 0)
         world.take_changes()  # start the world's change log
@@ -277,22 +279,31 @@ class Sync:
         x, y = c.pos
         hits = grid.query_radius(x, y, c.radius)
         seen = c.visible
-        if hits == c.hits and len(hits) == len(seen):
-            return  # the same ids as last time, none kept by hysteresis: nothing to do
+        leave2 = c.leave * c.leave
+        if hits == c.hits:
+            # The same ids within the enter radius as last time (the usual case): only those
+            # hysteresis kept may have gone.  The view set stays the same object when none
+            # did (a delta against a base that holds it has nothing gone).
+            gone_ids = [e for e in c.kept if not _within(grid, x, y, leave2, e)]
+            if gone_ids:
+                c.kept = [e for e in c.kept if e not in gone_ids]
+                c.visible = seen.difference(gone_ids)
+                self._unsee(gone_ids)
+            return
         c.hits = hits
         now = set(hits)
         came = now - seen
         gone = seen - now
+        kept = []
         if gone:
             # Those it saw and are now beyond the enter radius stay while within the leave
             # radius: usually a few, each checked alone (cheaper than a second, wider query).
-            leave2 = c.leave * c.leave
             for eid in list(gone):
-                if eid in grid:
-                    ex, ey = grid.position(eid)
-                    if grid.distance2(x, y, ex, ey) <= leave2:
-                        gone.discard(eid)
-                        now.add(eid)
+                if _within(grid, x, y, leave2, eid):
+                    gone.discard(eid)
+                    now.add(eid)
+                    kept.append(eid)
+        c.kept = kept
         c.visible = now
         self._unsee(gone)
         tracked = self._tracked
@@ -340,7 +351,8 @@ class Sync:
         held = visible
         deferred = 0
         if size > self.budget or len(recs) > MAX_RECORDS:
-            sent, recs, size = self._nearest_within_budget(c, ids, recs)
+            sent, recs, size = nearest_within(self.world.grid, c.pos, ids, recs, self.budget,
+                                              self._max_record, self._too_big)
             deferred = len(ids) - len(sent)
             unsent = set(ids).difference(sent)
             # The client's copy of a deferred record stays as old as the base's (one that
@@ -381,35 +393,20 @@ class Sync:
         n["deferred"] += deferred
         return frame
 
-    def _nearest_within_budget(self, c: _Client, ids: list[int], recs: list[bytes]
-                               ) -> tuple[list[int], list[bytes], int]:
-        """The records the budget keeps, nearest first (Grid.nearest_first, C): their ids,
-        the records and their total size."""
-        x, y = c.pos
-        rec_of = dict(zip(ids, recs, strict=True))
-        order = self.world.grid.nearest_first(x, y, ids)[:MAX_RECORDS]
-        kept = list(map(rec_of.__getitem__, order))
-        sizes = list(map(len, kept))
-        if not sizes or max(sizes) <= self._max_record:  # (always, but for a huge record)
-            total = list(accumulate(sizes))
-            n = max(1, bisect_right(total, self.budget)) if total else 0
-            return order[:n], kept[:n], total[n - 1] if n else 0
-        out_ids: list[int] = []
-        out: list[bytes] = []
-        room = self.budget
-        for eid, rec, size in zip(order, kept, sizes, strict=True):
-            if size > self._max_record:  # could never be sent: say so once, skip it
-                if eid not in self._too_big:
-                    self._too_big.add(eid)
-                    log.error("entity %d: a %d-byte record does not fit in a snapshot "
-                              "frame (%d bytes): it is not sent", eid, size, self.max_frame)
-                continue
-            room -= size
-            if room < 0 and out:
-                break
-            out_ids.append(eid)
-            out.append(rec)
-        return out_ids, out, sum(map(len, out))
+    def _too_big(self, eid: int, size: int) -> None:
+        """A record that could never be sent: say so once."""
+        if eid not in self._too_big_ids:
+            self._too_big_ids.add(eid)
+            log.error("entity %d: a %d-byte record does not fit in a snapshot frame (%d "
+                      "bytes): it is not sent", eid, size, self.max_frame)
+
+
+def _within(grid: Grid, x: float, y: float, r2: float, eid: int) -> bool:
+    """Whether entity `eid` is in the grid within squared distance `r2` of (x, y)."""
+    if eid not in grid:
+        return False
+    ex, ey = grid.position(eid)
+    return grid.distance2(x, y, ex, ey) <= r2
 
 
 def _zero(_cid: int) -> int:

@@ -304,7 +304,11 @@ class Tasklet(TaskletState, _Core):
             raise at_most("kill", 1, more)
         if not self._alive:
             return
-        self._throw_bomb(bomb(TaskletExit, TaskletExit()), pending)
+        # The class, not an instance (as Stackless does): the bomb's raise_() makes the
+        # instance.  A bomb holding it would be held by its traceback, through the frame that
+        # exploded the bomb (the pure-Python switch's), a cycle keeping every killed tasklet's
+        # frames, and what they hold, until a full garbage collection.
+        self._throw_bomb(bomb(TaskletExit), pending)
 
     def _throw_bomb(self, b: bomb, pending: bool) -> None:
         sched = self._sched

@@ -85,12 +85,23 @@ def _parse_def(
     return node
 
 
-def _wrap(node: ast.stmt, code: types.CodeType) -> ast.Module:
-    """A synthetic module ``def __loom_outer__(): <freevars> = None; [class C:] <node>``.
+def _own_name_is_global(code: types.CodeType) -> bool:
+    """Whether ``_wrap`` declares the name its def (or class) binds global: unless the running
+    code has it as a free variable.  The compiled def's qualname then has no ``<locals>``."""
+    cls = _mangling_class(code.co_qualname)
+    return (cls if cls is not None else code.co_name) not in code.co_freevars
+
+
+def _wrap(node: ast.FunctionDef | ast.AsyncFunctionDef, code: types.CodeType) -> ast.Module:
+    """A synthetic module ``def __loom_outer__(): [global N]; <freevars> = None; [class C:]
+    <node>``.
 
     Binding the free variables in an enclosing def makes the compiler emit the same
     ``co_freevars``; the class (named as in the qualname) reproduces private-name mangling and
-    the implicit ``__class__`` cell of zero-argument ``super()``.
+    the implicit ``__class__`` cell of zero-argument ``super()``.  The def (or that class)
+    binds its name N in the enclosing def too, which would turn the running code's global N
+    (a function calling itself, a method naming its class) into a free variable: unless N is
+    one of the running code's free variables, it is declared global there.
     """
     cls = _mangling_class(code.co_qualname)
     if cls is not None and not cls.isidentifier():
@@ -105,6 +116,8 @@ def _wrap(node: ast.stmt, code: types.CodeType) -> ast.Module:
         klass.body = [node]
         inner = klass
     binds: list[ast.stmt] = []
+    if _own_name_is_global(code):
+        binds.append(ast.Global([cls if cls is not None else node.name]))
     if names:
         targets: list[ast.expr] = [ast.Name(v, ast.Store()) for v in names]
         binds.append(ast.Assign(targets, ast.Constant(None)))
@@ -177,7 +190,7 @@ def rebuild(func: types.FunctionType) -> Compiled:
     text, first = _source_block(code, func.__globals__)
     parsed = _parse_def(code, text, first)
     flags = code.co_flags & FUTURE_FLAGS
-    target = f"{_OUTER}.<locals>."
+    target = "" if _own_name_is_global(code) else f"{_OUTER}.<locals>."
     cls = _mangling_class(code.co_qualname)
     target += f"{cls}.{code.co_name}" if cls else code.co_name
     out: dict[str, types.CodeType] = {}

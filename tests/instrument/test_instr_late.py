@@ -243,6 +243,49 @@ def test_closures_sharing_a_code_reuse_one_rebuild_and_new_ones_are_born_instrum
     assert (one(10), two(10), three(10)) == (11, 12, 13)
 
 
+def test_functions_naming_themselves_or_their_class_are_rebuilt(write_module: WriteModule) -> None:
+    src = """
+    import functools
+
+    def fact(n):
+        return 1 if n <= 1 else n * fact(n - 1)
+
+    def twice(f):
+        @functools.wraps(f)
+        def wrapper(n):
+            return f(n) * 2
+        return wrapper
+
+    @twice
+    def down(n):
+        return 0 if n == 0 else 1 + down(n - 1)
+
+    class Node:
+        def depth(self, n):
+            return 0 if n == 0 else 1 + Node.depth(self, n - 1)
+
+    def make():
+        def inner(n):
+            return 0 if n == 0 else inner(n - 1) - 1
+        return inner
+
+    inner = make()
+    """
+    mod = write_module("late_selfref", src)
+    before = (mod.fact(5), mod.down(3), mod.Node().depth(4), mod.inner(3))
+    stats = _instrument.statistics()
+    assert _instrument.ensure_instrumented(mod.fact) is True
+    for f in (mod.fact, mod.down.__wrapped__, mod.Node.depth, mod.inner):
+        assert registered(f) and instrumented(f), f.__qualname__
+    assert "fact" in mod.fact.__code__.co_names and mod.fact.__code__.co_freevars == ()
+    assert mod.inner.__code__.co_freevars == ("inner",)
+    assert [f.__code__.co_qualname for f in (mod.fact, mod.Node.depth, mod.inner)] == [
+        "fact", "Node.depth", "make.<locals>.inner"]
+    assert (mod.fact(5), mod.down(3), mod.Node().depth(4), mod.inner(3)) == before
+    assert before == (120, 14, 4, -3)  # down(3) = (1 + (1 + (1 + 0) * 2) * 2) * 2
+    assert _instrument.statistics().functions_uninstrumentable == stats.functions_uninstrumentable
+
+
 def test_lambdas_are_counted_as_uninstrumentable(write_module: WriteModule) -> None:
     stats = _instrument.statistics()
     mod = write_module("late_lambda", "first = lambda: 1; second = lambda: 2\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import weakref
 
 import pytest
@@ -279,3 +280,36 @@ def test_a_finished_tasklet_and_its_function_are_not_kept_alive() -> None:
     sim.run()  # the scheduler is idle again: nothing of the kernel (its hub) holds them
     assert trace == ["Payload"]
     assert [r() is None for r in refs] == [True, True, True]
+
+
+
+def test_a_killed_blocked_tasklet_is_freed_without_a_garbage_collection() -> None:
+    class Payload:
+        pass
+
+    full = sim.Channel(capacity=1)
+    full.send_nowait("taken")
+    waits = sim.Channel()
+
+    def receiver(p: Payload) -> None:
+        waits.recv()
+
+    def sender(p: Payload) -> None:
+        full.send("no room")
+
+    payloads = [Payload(), Payload()]
+    tasklets = [sim.spawn(receiver, payloads[0]), sim.spawn(sender, payloads[1])]
+    sim.schedule()  # both start and block
+    assert [t.blocked for t in tasklets] == [True, True]
+    refs = [weakref.ref(x) for x in tasklets + payloads]
+    del payloads
+    gc.collect()
+    gc.disable()
+    try:
+        for t in tasklets:
+            t.kill()
+        del tasklets, t
+        # Freed by reference counting alone: no cycle through the TaskletExit's traceback.
+        assert [r() for r in refs] == [None] * 4
+    finally:
+        gc.enable()

@@ -43,9 +43,7 @@ BUSY = textwrap.dedent(
     if sys.argv[1] == "hard":
         sim.set_preemption("hard")
     done = []
-    def spin():
-        while True:
-            pass
+    SPIN
     def count(name, n):
         total = 0
         for i in range(n):
@@ -66,10 +64,22 @@ BUSY = textwrap.dedent(
 )
 
 
+SPINNERS = {
+    "while True": "def spin():\n    while True:\n        pass\n",
+    # 2**24 calls, never deeper than 24, and no loop: burn's only check is at its entry, in
+    # the copy rebuilt from source (a script's functions exist before the import hook), which
+    # must leave its global name `burn` a global.
+    "recursion": "def burn(n):\n    return 1 if n == 0 else burn(n - 1) + burn(n - 1)\n"
+                 "def spin():\n    done.append(('burn', burn(24)))\n",
+}
+
+
+@pytest.mark.parametrize("spinner", list(SPINNERS))
 @pytest.mark.parametrize("mode", ["deterministic", "hard"])
-def test_while_true_pass_does_not_stop_the_others(tmp_path: pathlib.Path, mode: str) -> None:
+def test_a_runaway_does_not_stop_the_others(tmp_path: pathlib.Path, mode: str,
+                                           spinner: str) -> None:
     script = tmp_path / "busy.py"
-    script.write_text(BUSY)
+    script.write_text(BUSY.replace("SPIN\n", SPINNERS[spinner]))
     out = run_script(str(script), mode, timeout=60)
     total = sum(range(200_000))
     assert out == {"done": [["c0", total], ["c1", total], ["c2", total]], "spin_alive": False}

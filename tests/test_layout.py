@@ -160,7 +160,7 @@ def test_net_objects_talk_through_public_methods() -> None:
 # its owner: an entity to its world and its behaviours, a behaviour's tasklet to its world.
 WORLD_ORDER = ["message", "fields", "tick", "supervise", "stats", "changes", "interest",
                "cells", "aoi", "entity", "behaviour", "wheel", "supervision", "population",
-               "reports", "driving", "world", "scripting"]
+               "world", "scripting"]
 WORLD_TYPE_ONLY_BACK = {("entity", "behaviour"), ("entity", "world"), ("behaviour", "world")}
 
 
@@ -271,3 +271,12 @@ def test_the_door_check_sees_what_world_code_did_before_the_door() -> None:
         "(park) calls the scheduler's switch",
         "(park) touches the run queue (.q)",
     ]
+
+
+def test_world_is_one_class_composed_of_parts() -> None:
+    # No mixins: World's methods are all in world.py, over parts that own the state.
+    from sim._world.world import World
+
+    assert World.__bases__ == (object,)
+    assert all(name in vars(World) for name in ("take_changes", "statistics", "run",
+                                                "next_deadline", "release", "step"))

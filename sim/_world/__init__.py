@@ -6,6 +6,6 @@ Modules, bottom up (each imports only those before it; tests/test_layout.py chec
 message, fields, tick, supervise, stats, changes, interest (policies and records that
 know no entity), cells and aoi (the grid), entity, behaviour (a behaviour's tasklet,
 parking), then the world's parts, wheel (``TickWheel``), supervision (``Supervision``),
-population (``Population``), reports and driving (``World``'s reading and driving sides),
+population (``Population``),
 world (``World``, composed of them), and scripting (the world-module contract).
 """

@@ -1,7 +1,6 @@
 """A world's supervision of its behaviours: a crash is logged, then restarted after a backoff
 or given up on (the entity despawned); a kill is never restarted; a runaway is quarantined
 until released.  The policies are supervise.py's, the sets of held behaviours the wheel's.
-``SupervisionControls`` is the world's face of it (``World.suspend``, ``World.release``...).
 """
 
 from __future__ import annotations
@@ -13,13 +12,12 @@ from collections.abc import Mapping
 import greenlet
 
 from .._kernel.bomb import TaskletExit
-from .._kernel.scheduler import Scheduler
 from .behaviour import BehaviourTasklet, park
-from .entity import Entity, WorldError
+from .entity import Entity
 from .supervise import BehaviourKey, GiveUp, QuarantineTracker, RestartPolicy, Supervisor
 from .wheel import TickWheel
 
-__all__ = ["Supervision", "SupervisionControls"]
+__all__ = ["Supervision"]
 
 log = logging.getLogger("loom.sim.world")
 
@@ -148,53 +146,3 @@ def _being_killed(t: BehaviourTasklet) -> bool:
             return True
         exc, depth = exc.__context__, depth + 1
     return False
-
-
-class SupervisionControls:
-    """``World``'s face of its :class:`Supervision`: the counts, the policies, and an
-    operator's suspend and release (see :class:`~sim._world.world.World`)."""
-
-    # The world's state these methods read (World.__init__ sets it).
-    supervision: Supervision
-    _entities: dict[int, Entity]
-    _sched: Scheduler
-    _stepping: bool
-
-    @property
-    def restarts(self) -> int:
-        """Behaviour restarts that happened (a despawn during the backoff cancels one)."""
-        return self.supervision.restarts
-
-    @property
-    def give_ups(self) -> int:
-        return self.supervision.give_ups
-
-    @property
-    def quarantine(self) -> QuarantineTracker:
-        return self.supervision.quarantine
-
-    def set_policy(self, kind: str, policy: RestartPolicy) -> None:
-        """Restart policy for behaviours of entities of ``kind``."""
-        self.supervision.policy.set_policy(kind, policy)
-
-    def release(self, entity: Entity) -> list[str]:
-        """Let ``entity``'s quarantined behaviours run again (from the next step); returns
-        their names.  Their over-share streak starts again from zero."""
-        return self.supervision.release(entity, self._sched.current)
-
-    def quarantined(self) -> list[tuple[Entity, str]]:
-        """(entity, behaviour name) of every quarantined behaviour."""
-        return self.supervision.quarantined(self._entities)
-
-    def suspend(self, entity: Entity) -> list[str]:
-        """Quarantine ``entity``'s live behaviours now, as if they had overrun their share (an
-        operator's command), until :meth:`release`; returns their names.  Call it between
-        steps, from outside the world's behaviours."""
-        if self._stepping:
-            raise WorldError("suspend() is for between steps, not from a behaviour")
-        return self.supervision.suspend(entity)
-
-    @property
-    def quarantines(self) -> int:
-        """Behaviours quarantined so far (by overrunning their share, or by ``suspend``)."""
-        return self.supervision.quarantines

@@ -6,10 +6,7 @@ quarantine, a seeded RNG and a hash of all replicated state.  ``step()`` is the 
 id and kind, the moving ones), the ``Grid`` (positions, AOI), the ``TickWheel`` (every
 behaviour not running now, and a tick's run phases), ``Supervision`` (restarts, quarantine),
 the ``TickClock`` (sim time, dilation) with its ``Pacer`` (wall-clock deadlines), and
-``Counters`` (statistics).  The world keeps the tick number and drives the parts.  Its
-reading side (``take_changes``, ``state_hash``, ``statistics``) is ``WorldReports``
-(reports.py), its supervision controls ``SupervisionControls`` (supervision.py), and
-``run``, ``next_deadline`` and ``call_later_wall`` are ``Driving`` (driving.py).
+``Counters`` (statistics).  The world keeps the tick number and drives the parts.
 
 Each ``step()``, with the world's sim-time clock installed as the scheduler's clock::
 
@@ -25,6 +22,7 @@ Each ``step()``, with the world's sim-time clock installed as the scheduler's cl
 
 from __future__ import annotations
 
+import heapq
 import math
 import random
 import time
@@ -39,14 +37,13 @@ from .._kernel.scheduler import get_scheduler
 from .aoi import Grid, InterestEvent
 from .behaviour import BehaviourTasklet, SimClock, WallTimers, current_behaviour, park
 from .changes import ChangeLog, Changes
-from .driving import Driving
 from .entity import Entity, Message, WorldError, _finite
+from .fields import dirty_fields, state_hash
 from .population import Population
-from .reports import WorldReports
-from .stats import Counters, WorldStatistics
-from .supervise import RestartPolicy
-from .supervision import Supervision, SupervisionControls
-from .tick import Pacer, TickClock
+from .stats import Counters, WorldStatistics, entity_statistics
+from .supervise import QuarantineTracker, RestartPolicy
+from .supervision import Supervision
+from .tick import Pacer, TickClock, TimerHandle
 from .wheel import TickWheel
 
 __all__ = ["Changes", "World", "WorldStatistics"]
@@ -61,7 +58,7 @@ UNIT_NS, SHARE_NS, QUARANTINE_TICKS, INBOX_CAPACITY = 40, 5_000_000, 30, 64
 _TIMER_SLACK = 1e-6
 
 
-class World(WorldReports, SupervisionControls, Driving):
+class World:
     """A simulation world: create it, ``spawn`` entities, ``step()`` it once per tick.
 
     Options: ``budget`` (tick work budget: units in deterministic preemption mode, else ns;
@@ -203,6 +200,15 @@ class World(WorldReports, SupervisionControls, Driving):
         """Suspend the calling behaviour until the next tick (see ``sim.next_tick()``)."""
         park(current_behaviour(self), self, self._tick + 1)
 
+    # ------------------------------------------------------------------ wall-clock timers
+
+    def call_later_wall(self, seconds: float, fn: Callable[..., Any], *args: Any
+                        ) -> TimerHandle[Any]:
+        """Call ``fn(*args)`` after ``seconds`` of *wall* time, never dilated (session
+        timeouts, checkpoints).  ``world.wall`` (:class:`WallTimers`) cancels and polls them;
+        ``run()`` polls between steps, a server loop calls ``world.wall.poll()``."""
+        return self.wall.call_later(seconds, fn, *args)
+
     # ------------------------------------------------------------------ entities
 
     def spawn(self, kind: type[E], /, *, pos: tuple[float, float] = (0.0, 0.0),
@@ -299,6 +305,110 @@ class World(WorldReports, SupervisionControls, Driving):
         self._counters.posted(delivered)
         return delivered
 
+    # ------------------------------------------------------------------ what changed
+
+    def take_changes(self) -> Changes:
+        """What changed since the previous call: entities spawned, despawned, moved and
+        those whose replicated fields changed (see :class:`Changes`), for snapshot sync to
+        read those and not every entity.  The first call starts the tracking (and returns
+        nothing); until then the world keeps no record, at no cost.  Reading a change clears
+        the entity's dirty fields (``sim._world.fields.dirty_fields``): one reader per world."""
+        log = self._changes
+        if log is None:
+            self._changes = ChangeLog(self._moving)
+            self._population.report_to(self._changes)
+            for e in self._entities.values():  # marks set before tracking began
+                dirty_fields(e, clear=True)
+            return Changes(self._tick)
+        spawned, despawned, moved, changed = log.take()
+        ents = self._entities
+        fields = {}
+        for eid in sorted(changed):
+            names = dirty_fields(ents[eid], clear=True)
+            if names:
+                fields[eid] = tuple(names)
+        for eid in spawned:
+            dirty_fields(ents[eid], clear=True)
+        return Changes(self._tick, tuple(sorted(spawned)), tuple(sorted(despawned)),
+                       tuple(sorted(moved)), fields)
+
+    def _note_moved(self, eid: int) -> None:
+        if self._changes is not None:  # Entity.pos's setter: a teleport
+            self._changes.moved(eid)
+
+    def _note_fields(self, eid: int) -> None:
+        if self._changes is not None:  # Entity._fields_dirtied
+            self._changes.fields_changed(eid)
+
+    # ------------------------------------------------------------------ state, statistics
+
+    def state_hash(self) -> str:
+        """blake2b-128 of every entity's replicated state (kind, pos, vel, fields) by id."""
+        return state_hash((eid, e.state()) for eid, e in self._entities.items())
+
+    def statistics(self, top: int = 10) -> WorldStatistics:
+        """Entities by kind, tasklets, tick work and wall time p50/p99/max, dilation,
+        messages, restarts, quarantines, and the ``top`` busiest entities."""
+        ents = self._entities.values()
+        # nlargest: O(n log top), and nothing for top=0 (a metrics sample, every second)
+        busiest = heapq.nlargest(top, ents, key=lambda e: sum(t.time_ns for t in e._tasklets))
+        sup = self.supervision
+        return self._counters.report(
+            tick=self._tick, sim_time=self.time, clock=self.clock, units=self.units_mode,
+            by_kind={k: len(v) for k, v in sorted(self._population.by_kind.items())},
+            tasklets=[t for e in ents for t in e._tasklets if t.alive],
+            quarantined=tuple(sup.quarantine.quarantined), restarts=sup.restarts,
+            give_ups=sup.give_ups,
+            top=tuple(entity_statistics(e.id, e.kind, e._tasklets) for e in busiest))
+
+    @property
+    def messages_sent(self) -> int:
+        return self._counters.messages_sent
+
+    @property
+    def messages_dropped(self) -> int:
+        """Messages refused: the addressee gone or its inbox full."""
+        return self._counters.messages_dropped
+
+    @property
+    def restarts(self) -> int:
+        """Behaviour restarts that happened (a despawn during the backoff cancels one)."""
+        return self.supervision.restarts
+
+    @property
+    def give_ups(self) -> int:
+        return self.supervision.give_ups
+
+    @property
+    def quarantine(self) -> QuarantineTracker:
+        return self.supervision.quarantine
+
+    def set_policy(self, kind: str, policy: RestartPolicy) -> None:
+        """Restart policy for behaviours of entities of ``kind``."""
+        self.supervision.policy.set_policy(kind, policy)
+
+    def release(self, entity: Entity) -> list[str]:
+        """Let ``entity``'s quarantined behaviours run again (from the next step); returns
+        their names.  Their over-share streak starts again from zero."""
+        return self.supervision.release(entity, self._sched.current)
+
+    def quarantined(self) -> list[tuple[Entity, str]]:
+        """(entity, behaviour name) of every quarantined behaviour."""
+        return self.supervision.quarantined(self._entities)
+
+    def suspend(self, entity: Entity) -> list[str]:
+        """Quarantine ``entity``'s live behaviours now, as if they had overrun their share (an
+        operator's command), until :meth:`release`; returns their names.  Call it between
+        steps, from outside the world's behaviours."""
+        if self._stepping:
+            raise WorldError("suspend() is for between steps, not from a behaviour")
+        return self.supervision.suspend(entity)
+
+    @property
+    def quarantines(self) -> int:
+        """Behaviours quarantined so far (by overrunning their share, or by ``suspend``)."""
+        return self.supervision.quarantines
+
     # ------------------------------------------------------------------ the tick
 
     def step(self) -> None:
@@ -350,6 +460,39 @@ class World(WorldReports, SupervisionControls, Driving):
             sched.clock = old_clock
         self._counters.stepped(perf_counter_ns() - t0)
         _signals.check()
+
+    # ------------------------------------------------------------------ driving it
+
+    def run(self, ticks: int | None = None,
+            until: float | Callable[[], bool] | None = None) -> int:
+        """Step as fast as possible: ``ticks`` times, and/or until sim time reaches ``until``
+        (seconds) or the predicate ``until()`` is true (checked after each step).  Fires due
+        wall timers between steps.  Returns the number of steps.  For tests and benches."""
+        if ticks is None and until is None:
+            raise ValueError("run() needs ticks= or until=")
+        done = 0
+        while ticks is None or done < ticks:
+            if until is not None and not callable(until) and self._tick / self.tick_rate >= until:
+                break
+            self.step()
+            done += 1
+            self.wall.poll()
+            if callable(until) and until():
+                break
+        return done
+
+    def next_deadline(self) -> float:
+        """Wall-clock time (``wall_clock`` seconds) at which the next tick should start: one
+        dilated period (``period / dilation``) after this tick's scheduled start.  Before the
+        first step it is the time of the first call, and stays so.  A real-time loop::
+
+            while running:
+                while monotonic() < world.next_deadline():
+                    poll()  # I/O, world.wall.poll(), or a sleep until the deadline
+                world.step()
+        """
+        deadline = self._pacer.deadline  # pinned at the first call: "now" would move
+        return self._pacer.pin(self._wall_clock()) if deadline is None else deadline
 
     # ------------------------------------------------------------------ lifetime
 

@@ -308,6 +308,7 @@ class Journal:
             try:
                 v.raise_()
             except BaseException as e:
+                del v  # the exception's traceback holds this frame: no cycle
                 self._done(kind, chan, fp, False, e)
                 raise
         result = None if kind.startswith("send") else v

@@ -40,7 +40,10 @@ def begin(
     v = t.tempval
     t.tempval = None
     if v.__class__ is bomb:
-        v.raise_()
+        try:
+            v.raise_()
+        finally:  # the exception's traceback holds this frame: no cycle
+            del v
     func, args, kwargs = t._func, t._args or (), t._kwargs or {}
     t._args = t._kwargs = None
     assert func is not None

@@ -208,7 +208,10 @@ class Scheduler:
         v = cur.tempval
         if v.__class__ is bomb:
             cur.tempval = None
-            v.raise_()
+            try:
+                v.raise_()
+            finally:  # the exception's traceback holds this frame: no cycle
+                del v
         return v
 
     def hand_over(self, cur: Tasklet, nxt: Tasklet) -> Tasklet:
@@ -455,7 +458,10 @@ class Scheduler:
                 v = cur.tempval
                 if v.__class__ is bomb:
                     cur.tempval = None
-                    v.raise_()
+                    try:
+                        v.raise_()
+                    finally:  # the exception's traceback holds this frame: no cycle
+                        del v
                 return v
         return self.switch(cur, nxt)
 
@@ -515,7 +521,10 @@ class Scheduler:
                 v = cur.tempval
                 if v.__class__ is bomb:
                     cur.tempval = None
-                    v.raise_()
+                    try:
+                        v.raise_()
+                    finally:  # the exception's traceback holds this frame: no cycle
+                        del v
                 return v
         if self.trap:
             raise RuntimeError("switch_trap")

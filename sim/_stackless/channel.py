@@ -39,7 +39,10 @@ def stackless_error(e: Deadlock) -> RuntimeError:
 def _explode(value: Any) -> Any:
     """A received bomb is raised in the receiver."""
     if value.__class__ is bomb:
-        value.raise_()
+        try:
+            value.raise_()
+        finally:  # the exception's traceback holds this frame: no cycle
+            del value
     return value
 
 
@@ -206,7 +209,10 @@ class channel:  # noqa: N801 - the Stackless name
                 return v
             sched.ready(w)
             if v.__class__ is bomb:
-                v.raise_()
+                try:
+                    v.raise_()
+                finally:  # the exception's traceback holds this frame: no cycle
+                    del v
             return v
         cur = sched.current
         if cur._block_trap or self._closing or sched.trap:

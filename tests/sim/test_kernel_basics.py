@@ -313,3 +313,66 @@ def test_a_killed_blocked_tasklet_is_freed_without_a_garbage_collection() -> Non
         assert [r() for r in refs] == [None] * 4
     finally:
         gc.enable()
+
+
+def test_a_tasklet_an_exception_instance_was_thrown_at_is_freed_without_a_collection() -> None:
+    # The instance's traceback holds the frames it passed; none may hold the bomb back.
+    class Payload:
+        pass
+
+    waits = sim.Channel()
+    caught = []
+
+    def receiver(p: Payload) -> None:
+        try:
+            waits.recv()
+        except ValueError as e:
+            caught.append(str(e))
+
+    payload = Payload()
+    t = sim.spawn(receiver, payload)
+    sim.schedule()
+    refs = [weakref.ref(t), weakref.ref(payload)]
+    del payload
+    gc.collect()
+    gc.disable()
+    try:
+        t.throw(ValueError("boom"))
+        sim.run()
+        del t
+        assert caught == ["boom"]
+        assert [r() for r in refs] == [None, None]
+    finally:
+        gc.enable()
+
+
+def test_a_bomb_received_on_a_stackless_channel_leaves_no_cycle() -> None:
+    from sim import stackless
+
+    class Payload:
+        pass
+
+    ch = stackless.channel()
+    caught = []
+
+    def receiver(p: Payload) -> None:
+        try:
+            ch.receive()
+        except KeyError as e:
+            caught.append(e.args)
+
+    payload = Payload()
+    t = stackless.tasklet(receiver)(payload)
+    stackless.run()
+    refs = [weakref.ref(t), weakref.ref(payload)]
+    del payload
+    gc.collect()
+    gc.disable()
+    try:
+        ch.send(stackless.bomb(KeyError, KeyError("k")))
+        stackless.run()
+        del t
+        assert caught == [("k",)]
+        assert [r() for r in refs] == [None, None]
+    finally:
+        gc.enable()

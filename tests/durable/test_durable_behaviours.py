@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 import world_programs as wp
 
 import sim
+from sim._world.durable import JournaledRandom, _JournaledWorld
 from sim.durable import loads
 
 HERE = Path(__file__).resolve().parent
@@ -117,3 +119,21 @@ def test_a_durable_behaviour_blocked_on_its_inbox_waits_there_again() -> None:
     assert [p for _, k, p in wp.TRACE if k == listener.id] == [[2, "two"]]
     a.close()
     b.close()
+
+
+def test_only_a_world_with_a_durable_behaviour_journals_and_its_stream_stays_the_same() -> None:
+    with sim.World(seed=5) as plain:
+        plain.spawn(wp.Recorder)
+        plain.step()
+        assert (type(plain), type(plain.random)) == (sim.World, random.Random)
+        with wp.build() as armed:
+            assert type(armed).__mro__[1:3] == (_JournaledWorld, sim.World)
+            assert type(armed.random) is JournaledRandom
+            ref = random.Random(1)
+            armed.random.seed(1)  # drawn outside any durable behaviour: plain draws
+            xs, ys = list(range(20)), list(range(20))
+            ref.shuffle(xs)
+            armed.random.shuffle(ys)
+            assert ([ref.randint(0, 99) for _ in range(5)], ref.choice("abcdef"), xs) == (
+                [armed.random.randint(0, 99) for _ in range(5)], armed.random.choice("abcdef"),
+                ys)

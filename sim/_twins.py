@@ -103,7 +103,8 @@ TWINS: tuple[Twin, ...] = (
 #: The C functions without a twin, and who calls them.
 PLUMBING: dict[str, str] = {
     "setup": "install(): the kernel's types and constants, read at every switch",
-    "setup_world": "install(): BehaviourTasklet, WorldError and the kernel's thread-local",
+    "setup_world": "install(): BehaviourTasklet, WorldError, the kernel's thread-local and "
+                   "next_tick's twin",
     "setup_entity": "install(): Entity, whose kinds are the grid's records",
     "setup_grid": "install(): Grid, its twins and its rounding margin",
     "setup_channel": "install(): sim.stackless's channel, its twins and the kernel's globals",
@@ -126,7 +127,8 @@ def install() -> None:
     sp.setup(_tasklet.Tasklet, sched, _preempt.Budget, _preempt.BUDGET, _preempt.FLAG, bomb,
              sched._switch_py, _kernel.Watchdog, _preempt.WINDOW)
     _kernel.refresh_switch_hooks()
-    sp.setup_world(_behaviour.BehaviourTasklet, WorldError, _kernel._local)
+    # next_tick's twin too: the C version hands it durable behaviours (sim._world.durable)
+    sp.setup_world(_behaviour.BehaviourTasklet, WorldError, _kernel._local, _behaviour.next_tick)
     sp.setup_entity(_entity.Entity)
     sp.setup_grid(_aoi.Grid, _cells._EPS)
     sp.setup_channel(_sl_channel.channel, _kernel)

@@ -42,12 +42,18 @@ Rules for authors:
   kernel calls holds its thread.
 * Its journal grows with every call: ``checkpoint(fn, *state)`` goes on as ``fn(*state)``
   and drops the journal so far (``sim.statistics()`` reports journal sizes).
+* An entity's behaviour is durable with ``@sim.behaviour(durable=True)``: it journals its
+  wake-up ticks, ``world.random`` draws, world queries, inbox traffic and ``observe(fn)``
+  reads; it pickles naming entities by id and unpickles with ``loads(blob, world)`` into a
+  world restored at that tick (``sim._world.durable`` says what replays and what does not).
 * A started tasklet that is not durable pickles without its frames, as in Stackless: the
   unpickled copy raises ``RuntimeError`` (saying to spawn it durable) when it would run.
 """
 
 from ._kernel.durable import DurableTasklet, checkpoint
 from ._kernel.durable import statistics as _statistics
+from ._world.durable import observe
+from ._world.restore import loads
 from .errors import ReplayDivergence
 
 
@@ -56,4 +62,4 @@ def statistics() -> tuple[int, int]:
     return _statistics()
 
 
-__all__ = ["DurableTasklet", "ReplayDivergence", "checkpoint", "statistics"]
+__all__ = ["DurableTasklet", "ReplayDivergence", "checkpoint", "loads", "observe", "statistics"]

@@ -158,9 +158,9 @@ def test_net_objects_talk_through_public_methods() -> None:
 # Modules of sim._world, bottom up: at run time each imports only those before it.  Type
 # annotations may point back up (under ``if TYPE_CHECKING``) only where an object refers to
 # its owner: an entity to its world and its behaviours, a behaviour's tasklet to its world.
-WORLD_ORDER = ["message", "fields", "tick", "supervise", "stats", "changes", "interest",
-               "cells", "aoi", "entity", "behaviour", "wheel", "supervision", "population",
-               "world", "scripting"]
+WORLD_ORDER = ["message", "restore", "fields", "tick", "supervise", "stats", "changes",
+               "interest", "cells", "aoi", "entity", "behaviour", "durable", "wheel",
+               "supervision", "population", "world", "scripting"]
 WORLD_TYPE_ONLY_BACK = {("entity", "behaviour"), ("entity", "world"), ("behaviour", "world")}
 
 

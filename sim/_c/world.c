@@ -8,8 +8,8 @@
 unsigned long long n_prefetch;
 static int world_ready = 0;
 static PyTypeObject *Behaviour_T, *behaviour_seen;
-static PyObject *local, *WorldError;
-static Py_ssize_t w_world, w_key, w_entity;  /* BehaviourTasklet's slots */
+static PyObject *local, *WorldError, *next_tick_py;
+static Py_ssize_t w_world, w_key, w_entity, w_journal;  /* BehaviourTasklet's slots */
 static Py_ssize_t w_due, w_mark;  /* ... and its two C integers (see int_slot) */
 static PyObject *str_sched, *str_tsd_key, *str_grid,
     *str_entities, *str_query_radius, *str_query_radius_py, *str_tick, *str_tick_rate,
@@ -217,7 +217,9 @@ running_behaviour(PyObject **sched)
     if (*sched == NULL)
         return NULL;
     PyObject *t = Py_IS_TYPE(*sched, Sched_T) ? SLOT(*sched, s_current) : NULL;
-    if (t == NULL || !PyObject_TypeCheck(t, Behaviour_T) || SLOT(t, w_world) == NULL) {
+    /* a durable behaviour's calls (and a replay's) go to the twins, which journal them */
+    if (t == NULL || !PyObject_TypeCheck(t, Behaviour_T) || SLOT(t, w_world) == NULL
+        || SLOT(t, w_journal) != Py_None) {
         Py_CLEAR(*sched);
         return NULL;
     }
@@ -329,7 +331,6 @@ sp_park(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return r;
 }
 
-static const char not_a_behaviour[] = "next_tick() must be called from an entity behaviour";
 
 PyObject *
 sp_next_tick(PyObject *self, PyObject *unused)
@@ -339,8 +340,11 @@ sp_next_tick(PyObject *self, PyObject *unused)
         return NULL;
     }
     PyObject *sched, *t = running_behaviour(&sched);
-    if (t == NULL)
-        return PyErr_Occurred() ? NULL : PyErr_Format(WorldError, "%s", not_a_behaviour);
+    if (t == NULL) {  /* no behaviour (the twin says why), or a durable one: the twin */
+        if (PyErr_Occurred())
+            return NULL;
+        return PyObject_CallNoArgs(next_tick_py);
+    }
     PyObject *world = SLOT(t, w_world);  /* held by t, which the world's wheel holds */
     long long tick;
     if (world_tick(world, &tick) < 0) {
@@ -647,8 +651,9 @@ PyObject *
 sp_setup_world(PyObject *self, PyObject *args)
 {
     PyTypeObject *behaviour;
-    PyObject *error, *loc;
-    if (!PyArg_ParseTuple(args, "O!OO:setup_world", &PyType_Type, &behaviour, &error, &loc))
+    PyObject *error, *loc, *twin;
+    if (!PyArg_ParseTuple(args, "O!OOO:setup_world", &PyType_Type, &behaviour, &error, &loc,
+                          &twin))
         return NULL;
     if (!ready || !PyType_IsSubtype(behaviour, Tasklet_T)) {
         PyErr_SetString(PyExc_TypeError, "setup_world(): call setup() first, with a "
@@ -658,6 +663,7 @@ sp_setup_world(PyObject *self, PyObject *args)
     if ((w_world = slot_offset(behaviour, "world")) < 0
         || (w_key = slot_offset(behaviour, "key")) < 0
         || (w_entity = slot_offset(behaviour, "entity")) < 0
+        || (w_journal = slot_offset(behaviour, "_journal")) < 0
         || (w_due = int_slot(behaviour, "due")) < 0
         || (w_mark = int_slot(behaviour, "mark")) < 0)
         return NULL;
@@ -669,6 +675,8 @@ sp_setup_world(PyObject *self, PyObject *args)
     Py_XSETREF(local, loc);
     /* [t, t + size) starts anywhere in a line: one line more than its size in lines */
     pf_tasklet_lines = (int)((behaviour->tp_basicsize + 63) / 64) + 1;
+    Py_INCREF(twin);
+    Py_XSETREF(next_tick_py, twin);
     world_ready = 1;
     Py_RETURN_NONE;
 }

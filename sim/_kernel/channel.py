@@ -178,9 +178,13 @@ class Channel:
         self.name, self._closed, buf, waiters = state
         self._buf.extend(buf)
         for t, d in waiters:
-            self._waiters.append(t)
-            self._balance += d
-            self._sched.wait_on(t, self, d)
+            self.rewait(t, d)
+
+    def rewait(self, t: Tasklet, d: int) -> None:
+        """``t``, unpickled, waits here again (``d``: 1 sending, -1 receiving), last."""
+        self._waiters.append(t)
+        self._balance += d
+        self._sched.wait_on(t, self, d)
 
     def __repr__(self) -> str:
         name = f" {self.name!r}" if self.name else ""

@@ -22,7 +22,9 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
+from .._kernel import gate
 from .._kernel import running as _running
+from .._kernel.journal import NOTHING
 from .._kernel.scheduler import _local as _thread
 from .._kernel.scheduler import get_scheduler
 from .._kernel.tasklet import Tasklet
@@ -37,6 +39,7 @@ if TYPE_CHECKING:  # annotations only: world.py imports this module
 __all__ = ["BehaviourTasklet", "SimClock", "WallTimers", "current_entity", "next_tick"]
 
 log = logging.getLogger("loom.sim.world")
+DURABLE = gate.reader(__name__)  # a durable tasklet lives: see sim/_kernel/gate.py
 
 
 class BehaviourTasklet(Tasklet):
@@ -137,6 +140,8 @@ def next_tick() -> None:
     try:
         sched = _thread.sched
         t = sched.current
+        if DURABLE and (j := t._journal) is not None:  # a durable behaviour: journal it
+            return journaled_next_tick(j)
         world: World = t.world
     except AttributeError:
         raise WorldError("next_tick() must be called from an entity behaviour") from None
@@ -147,6 +152,25 @@ def next_tick() -> None:
     except BaseException:
         t.due = 0
         raise
+
+
+def woke_at(world: World, wait: Callable[..., Any], *args: Any) -> int:
+    """``wait(*args)`` (a behaviour's park), then the tick it woke at: what a durable
+    behaviour's journal records of a wait (see ``sim._world.durable``)."""
+    wait(*args)
+    return world._tick
+
+
+def journaled_next_tick(j: Any) -> None:
+    """``next_tick()`` for the durable behaviour whose journal is ``j`` (while it records,
+    or while it replays in another tasklet's turn)."""
+    t = j.tasklet
+    world = t.world
+    j.call("next_tick", None, NOTHING, woke_at, world, _park_next, t, world)
+
+
+def _park_next(t: BehaviourTasklet, world: World) -> None:
+    park(t, world, world._tick + 1)
 
 
 def current_entity() -> Entity:
@@ -228,4 +252,3 @@ class WallTimers:
     def next_deadline(self) -> float | None:
         """Clock time of the earliest pending timer, or None."""
         return self._heap.next_deadline()
-

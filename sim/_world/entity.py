@@ -8,10 +8,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
 
 from .._kernel.channel import Channel
 from ..errors import WouldBlock
+from . import restore as _restore
 from .aoi import Record
 from .fields import Field, dirty_fields, encode_state, fields
 from .message import CLIENT, InvalidPayload, Message, NotExposed, WorldError, check_payload
@@ -46,14 +47,24 @@ RESERVED = frozenset({"id", "kind", "pos", "vel", "world", "inbox"})
 # --------------------------------------------------------------------------- markers
 
 
-def behaviour(fn: F) -> F:
+@overload
+def behaviour(fn: F, /) -> F: ...
+@overload
+def behaviour(*, durable: bool = False) -> Callable[[F], F]: ...
+def behaviour(fn: Any = None, /, *, durable: bool = False) -> Any:
     """Mark a method as a behaviour: it starts as its own tasklet when the entity spawns.
 
     A method named ``behaviour`` needs no marker.  (Inside a class that defines a method
     named ``behaviour``, write ``@sim.behaviour``: the bare name means the method there.)
+    ``@behaviour(durable=True)``: a durable behaviour, which pickles while it runs and
+    resumes by replay in a restored world (see ``sim.durable``).
     """
-    fn._loom_behaviour = True  # type: ignore[attr-defined]
-    return fn
+    def mark(f: F) -> F:
+        f._loom_behaviour = True  # type: ignore[attr-defined]
+        if durable:
+            f._loom_durable = True  # type: ignore[attr-defined]
+        return f
+    return mark if fn is None else mark(fn)
 
 
 def exposed(fn: F) -> F:
@@ -147,6 +158,7 @@ class Entity(Record):
 
     kind: ClassVar[str] = "entity"
     _loom_behaviours: ClassVar[tuple[str, ...]] = ()
+    _loom_durable: ClassVar[frozenset[str]] = frozenset()
     _loom_exposed: ClassVar[Mapping[str, Callable[..., Any]]] = MappingProxyType({})
 
     id: int
@@ -169,6 +181,7 @@ class Entity(Record):
         if clash:
             raise TypeError(f"{cls.__qualname__}: field names {sorted(clash)} are reserved")
         cls._loom_behaviours = tuple(_scan(cls, "_loom_behaviour", also="behaviour"))
+        cls._loom_durable = frozenset(_scan(cls, "_loom_durable"))
         cls._loom_exposed = MappingProxyType(
             {n: getattr(cls, n) for n in _scan(cls, "_loom_exposed")}
         )
@@ -355,6 +368,11 @@ class Entity(Record):
     def despawn(self) -> None:
         """``self.world.despawn(self)``: from its own behaviour, that behaviour ends here."""
         self.world.despawn(self)
+
+    def __reduce__(self) -> Any:
+        """An entity pickles as a reference by id into the world being restored into
+        (``sim.durable.loads(blob, world)``): durable behaviours' pickles name entities so."""
+        return (_restore.entity, (self.id,))
 
     def __repr__(self) -> str:
         state = "" if getattr(self, "_alive", False) else " despawned"

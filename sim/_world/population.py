@@ -14,6 +14,7 @@ from ..errors import ChannelClosed, WouldBlock
 from .aoi import Grid, InterestEvent
 from .behaviour import BehaviourTasklet
 from .changes import ChangeLog
+from .durable import DurableBehaviour
 from .entity import Entity, Message, WorldError, check_payload
 from .supervision import Supervision
 from .wheel import TickWheel
@@ -79,8 +80,9 @@ class Population:
 
     def start(self, e: Entity, stepping: bool) -> None:
         """Start ``e``'s behaviours: in this tick when ``stepping``, else at the next."""
+        durable = type(e)._loom_durable
         for name in type(e)._loom_behaviours:
-            t = BehaviourTasklet(e, name)
+            t = (DurableBehaviour if name in durable else BehaviourTasklet)(e, name)
             e._tasklets.append(t)
             self._wheel.start(t, stepping)
 

@@ -65,11 +65,24 @@ class TickWheel:
         else:
             self.runnable.append(t)
 
+    def put(self, t: BehaviourTasklet, due: int, tick: int, instead: object = None) -> None:
+        """``t``, a durable behaviour unpickled between steps at ``tick``, parks until
+        ``due`` (> ``tick``) as it was where it was pickled: in the place of ``instead``, the
+        behaviour it replaces, if that one is parked until then too (it wakes in the same
+        order), else last."""
+        bucket = self.parked_next if due == tick + 1 else self.parked_later.setdefault(due, [])
+        t.due = due
+        for i, other in enumerate(bucket):
+            if other is instead:
+                bucket[i] = t
+                return
+        bucket.append(t)
+
     def take_off(self, sched: Scheduler, world: object) -> int:
         """Take ``world``'s behaviours off the run queue (the kernel's door) into
         ``runnable`` until the next step, so that none runs outside ``step()`` (nor in
         another world's phase); returns how many."""
-        gone = sched.unready_all(keep=lambda t: type(t) is not BehaviourTasklet
+        gone = sched.unready_all(keep=lambda t: not isinstance(t, BehaviourTasklet)
                                  or t.world is not world)
         self.runnable.extend(gone)  # type: ignore[arg-type]  # BehaviourTasklets, by the filter
         return len(gone)
@@ -138,7 +151,7 @@ class TickWheel:
                           ) -> bool:
         # Whether a behaviour of world left on the run queue used at most share this tick.
         for t in sched.ring():
-            if type(t) is BehaviourTasklet and t.world is world:
+            if isinstance(t, BehaviourTasklet) and t.world is world:
                 used = (t.units if units else t.time_ns) - t.mark
                 if used <= share:
                     return True

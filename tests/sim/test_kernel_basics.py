@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import weakref
+from collections.abc import Iterator
 
 import pytest
 
@@ -315,64 +317,66 @@ def test_a_killed_blocked_tasklet_is_freed_without_a_garbage_collection() -> Non
         gc.enable()
 
 
+@contextlib.contextmanager
+def no_collection() -> Iterator[None]:
+    """The block runs with the garbage collector off (after one collection): what it drops
+    must be freed by reference counting alone."""
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+class Payload:
+    pass
+
+
 def test_a_tasklet_an_exception_instance_was_thrown_at_is_freed_without_a_collection() -> None:
     # The instance's traceback holds the frames it passed; none may hold the bomb back.
-    class Payload:
-        pass
-
     waits = sim.Channel()
     caught = []
+    seen = []
 
     def receiver(p: Payload) -> None:
+        seen.append(weakref.ref(p))
         try:
             waits.recv()
         except ValueError as e:
             caught.append(str(e))
 
-    payload = Payload()
-    t = sim.spawn(receiver, payload)
+    t = sim.spawn(receiver, Payload())
     sim.schedule()
-    refs = [weakref.ref(t), weakref.ref(payload)]
-    del payload
-    gc.collect()
-    gc.disable()
-    try:
+    refs = [weakref.ref(t), *seen]
+    with no_collection():
         t.throw(ValueError("boom"))
         sim.run()
         del t
         assert caught == ["boom"]
         assert [r() for r in refs] == [None, None]
-    finally:
-        gc.enable()
 
 
 def test_a_bomb_received_on_a_stackless_channel_leaves_no_cycle() -> None:
     from sim import stackless
 
-    class Payload:
-        pass
-
     ch = stackless.channel()
     caught = []
+    seen = []
 
     def receiver(p: Payload) -> None:
+        seen.append(weakref.ref(p))
         try:
             ch.receive()
         except KeyError as e:
             caught.append(e.args)
 
-    payload = Payload()
-    t = stackless.tasklet(receiver)(payload)
+    t = stackless.tasklet(receiver)(Payload())
     stackless.run()
-    refs = [weakref.ref(t), weakref.ref(payload)]
-    del payload
-    gc.collect()
-    gc.disable()
-    try:
+    refs = [weakref.ref(t), *seen]
+    with no_collection():
         ch.send(stackless.bomb(KeyError, KeyError("k")))
         stackless.run()
         del t
         assert caught == [("k",)]
         assert [r() for r in refs] == [None, None]
-    finally:
-        gc.enable()

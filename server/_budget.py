@@ -25,20 +25,14 @@ def nearest_within(grid: Grid, pos: tuple[float, float], ids: list[int], recs: l
     order = grid.nearest_first(pos[0], pos[1], ids)[:MAX_RECORDS]
     kept = list(map(rec_of.__getitem__, order))
     sizes = list(map(len, kept))
-    if not sizes or max(sizes) <= max_record:  # (always, but for a huge record)
-        total = list(accumulate(sizes))
-        n = max(1, bisect_right(total, budget)) if total else 0
-        return order[:n], kept[:n], total[n - 1] if n else 0
-    out_ids: list[int] = []
-    out: list[bytes] = []
-    room = budget
-    for eid, rec, size in zip(order, kept, sizes, strict=True):
-        if size > max_record:
-            too_big(eid, size)
-            continue
-        room -= size
-        if room < 0 and out:
-            break
-        out_ids.append(eid)
-        out.append(rec)
-    return out_ids, out, sum(map(len, out))
+    if sizes and max(sizes) > max_record:  # (never, but for a huge record: skip it)
+        for eid, size in zip(order, sizes, strict=True):
+            if size > max_record:
+                too_big(eid, size)
+        fits = [i for i, size in enumerate(sizes) if size <= max_record]
+        order = [order[i] for i in fits]
+        kept = [kept[i] for i in fits]
+        sizes = [sizes[i] for i in fits]
+    total = list(accumulate(sizes))
+    n = max(1, bisect_right(total, budget)) if total else 0
+    return order[:n], kept[:n], total[n - 1] if n else 0

@@ -201,13 +201,17 @@ class Sessions:
 
     def _spectate(self, session: Session) -> None:
         session.spectating = True
-        hook = self._on_spectate
+        self._spectator_hook("on_spectate", self._on_spectate, session)
+
+    def _spectator_hook(self, name: str, hook: Callable[..., None] | None, session: Session,
+                        *args: Any) -> None:
+        """`hook(world, session, *args)` if the world module has it; one that raises is
+        logged, and the session goes on."""
         if hook is not None:
             try:
-                hook(self.world, session)
+                hook(self.world, session, *args)
             except Exception:
-                log.exception("%s.on_spectate failed for client %d", self.module.name,
-                              session.id)
+                log.exception("%s.%s failed for client %d", self.module.name, name, session.id)
 
     def notice_lost_avatars(self) -> None:
         """Sessions whose avatar the world despawned become spectators (`on_spectate`).
@@ -308,12 +312,8 @@ class Sessions:
         if playing and (avatar is None or not avatar.alive):
             self._spectate(session)  # despawned since the last notice: the world hears it
         if session.spectating:
-            if self._on_spectator_leave is not None:
-                try:
-                    self._on_spectator_leave(self.world, session, reason)
-                except Exception:
-                    log.exception("%s.on_spectator_leave failed for client %d",
-                                  self.module.name, session.id)
+            self._spectator_hook("on_spectator_leave", self._on_spectator_leave, session,
+                                 reason)
             return
         if avatar is None or not avatar.alive:
             return

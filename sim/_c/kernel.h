@@ -16,7 +16,7 @@
    old one, whose memory had gone cold since the tasklet last ran: several cache misses per
    wake, most of a wake's cost with 10,000 entities.  The pure-Python twin is
    sim._kernel.tasklet._PyCore, a class with the same slots.  (The world's own counters,
-   due and mark, are kept the same way in its behaviour type: see setup_world in world.c.) */
+   _due and _mark, are kept the same way in its behaviour type: see setup_world in world.c.) */
 typedef struct {
     PyObject_HEAD
     long long time_ns;      /* wall ns spent running */

@@ -17,7 +17,7 @@ static PyObject *str_sched, *str_tsd_key, *str_grid,
 
 /* obj.<twin>(*args, **kwargs): a C entry point handing a call it does not take to its
    Python twin, as it was made (a new reference, or NULL and an exception). */
-/* A behaviour's due and mark: C integers in BehaviourTasklet's slots (see int_slot). */
+/* A behaviour's _due and _mark: C integers in BehaviourTasklet's slots (see int_slot). */
 #define LL(o, off) (*(long long *)((char *)(o) + (off)))
 
 static PyObject *
@@ -132,8 +132,8 @@ prefetch_park(PyObject *next)
         prefetch_ahead(next);
 }
 
-/* t.due = due; wheel it; block (the kernel's door: leave the ring, the next runnable runs;
-   deadlock raises).  On any exception (killed, thrown at while parked) t.due = 0: its
+/* t._due = due; wheel it; block (the kernel's door: leave the ring, the next runnable runs;
+   deadlock raises).  On any exception (killed, thrown at while parked) t._due = 0: its
    wheel entry is stale. */
 static inline __attribute__((always_inline)) PyObject *
 do_park(PyObject *t, PyObject *world, PyObject *sched, long long due, long long tick)
@@ -621,7 +621,7 @@ m_query_radius(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject
 /* -------------------------------------------------------------------------- setup */
 
 /* The offset of tp's own slot `name`, made a C integer (-1 and an exception if it cannot).
-   BehaviourTasklet's due and mark are written at every park and wake: as Python ints they
+   BehaviourTasklet's _due and _mark are written at every park and wake: as Python ints they
    allocated an int and freed one gone cold each time (see Core in kernel.h).  A slot is
    pointer-sized; retyping its member T_LONGLONG makes Python read and write it as an int,
    and the collector and dealloc stop treating it as an object (they follow T_OBJECT_EX
@@ -664,8 +664,8 @@ sp_setup_world(PyObject *self, PyObject *args)
         || (w_key = slot_offset(behaviour, "key")) < 0
         || (w_entity = slot_offset(behaviour, "entity")) < 0
         || (w_journal = slot_offset(behaviour, "_journal")) < 0
-        || (w_due = int_slot(behaviour, "due")) < 0
-        || (w_mark = int_slot(behaviour, "mark")) < 0)
+        || (w_due = int_slot(behaviour, "_due")) < 0
+        || (w_mark = int_slot(behaviour, "_mark")) < 0)
         return NULL;
     Py_INCREF(behaviour);
     Py_INCREF(error);

@@ -101,8 +101,8 @@ class DurableBehaviour(BehaviourTasklet, DurableTasklet):
             state["chans"] = [ref(c) for c in state["chans"]]
             kind, chan, fp = state["pending"]
             state["pending"] = (kind, ref(chan), fp)
-            if self.due > 0:
-                state["run"] = ("parked", self.due)
+            if self._due > 0:
+                state["run"] = ("parked", self._due)
             elif not self._blocked:
                 state["run"] = ("runnable",)
             elif id(self._chan) in inboxes:

@@ -131,7 +131,7 @@ class Counters:
             entities=sum(by_kind.values()),
             by_kind=by_kind,
             tasklets=len(tasklets),
-            parked=sum(1 for t in tasklets if t.due > 0),
+            parked=sum(1 for t in tasklets if t._due > 0),
             quarantined=quarantined,
             work_unit="units" if units else "ns",
             tick_work=clock.statistics(),

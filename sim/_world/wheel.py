@@ -71,7 +71,7 @@ class TickWheel:
         behaviour it replaces, if that one is parked until then too (it wakes in the same
         order), else last."""
         bucket = self.parked_next if due == tick + 1 else self.parked_later.setdefault(due, [])
-        t.due = due
+        t._due = due
         for i, other in enumerate(bucket):
             if other is instead:
                 bucket[i] = t
@@ -152,7 +152,7 @@ class TickWheel:
         # Whether a behaviour of world left on the run queue used at most share this tick.
         for t in sched.ring():
             if isinstance(t, BehaviourTasklet) and t.world is world:
-                used = (t.units if units else t.time_ns) - t.mark
+                used = (t.units if units else t.time_ns) - t._mark
                 if used <= share:
                     return True
         return False
@@ -174,13 +174,13 @@ class TickWheel:
             gone = []
             for t in awake:
                 c = t.units if units else t.time_ns
-                used = c - t.mark
+                used = c - t._mark
                 if used:
-                    t.mark = c
+                    t._mark = c
                     total += used
                     if used > limit:
                         over[t.key] = used
-                if t.due or not t._alive or t.held:
+                if t._due or not t._alive or t.held:
                     gone.append(t)
             for t in gone:
                 awake.discard(t)
@@ -191,8 +191,8 @@ class TickWheel:
     def hold(self, t: BehaviourTasklet) -> None:
         """Quarantine ``t``: off the run queue, or its wake cancelled (``due`` -1)."""
         t.held = True
-        if not t.world._sched.unready(t) and t.due > 0:  # off the queue, or not queued:
-            t.due = -1  # its wake is cancelled; release() makes it runnable
+        if not t.world._sched.unready(t) and t._due > 0:  # off the queue, or not queued:
+            t._due = -1  # its wake is cancelled; release() makes it runnable
         self.quarantined.add(t)
         self.unparked.discard(t)
 
@@ -201,8 +201,8 @@ class TickWheel:
         else (a channel, a sim.sleep() timer) or is ``current``."""
         t.held = False
         self.quarantined.discard(t)
-        if t.paused and not t.sleeping and t.due <= 0 and t is not current:
-            t.due = 0
+        if t.paused and not t.sleeping and t._due <= 0 and t is not current:
+            t._due = 0
             self.runnable.append(t)
         self.unparked.add(t)
 
@@ -213,7 +213,7 @@ class TickWheel:
         later tick goes stale)."""
         self.unparked.discard(t)
         self.quarantined.discard(t)
-        if t.due > tick + 1:
+        if t._due > tick + 1:
             self.stale += 1
 
     def compact(self, above: int = 0) -> None:
@@ -224,7 +224,7 @@ class TickWheel:
             return
         later = {}
         for due, bucket in self.parked_later.items():
-            alive = [t for t in bucket if t.due == due]
+            alive = [t for t in bucket if t._due == due]
             if alive:
                 later[due] = alive
         self.parked_later = later
@@ -240,8 +240,8 @@ def _wake_loop(woken: list[BehaviourTasklet], n: int, ready: Callable[[Any], Non
     # A C version runs instead: sim._speedups.wake (see sim/_twins.py).
     count = 0
     for t in woken:
-        if t.due == n:
-            t.due = 0
+        if t._due == n:
+            t._due = 0
             ready(t)
             count += 1
     return count
@@ -259,21 +259,21 @@ def _sweep_loop(woken: list[BehaviourTasklet], units_mode: bool, limit: float,
     if units_mode:
         for t in woken:
             c = t.units
-            used = c - t.mark
+            used = c - t._mark
             if used:
-                t.mark = c
+                t._mark = c
                 total += used
                 if used > limit:
                     over[t.key] = used
-            if not t.due:
+            if not t._due:
                 unparked.append(t)
     else:
         for t in woken:
             c = t.time_ns
-            used = c - t.mark
-            t.mark = c
+            used = c - t._mark
+            t._mark = c
             if used > limit:
                 over[t.key] = used
-            if not t.due:
+            if not t._due:
                 unparked.append(t)
     return total

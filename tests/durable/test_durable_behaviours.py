@@ -26,7 +26,7 @@ def _pickled_at(ticks: int) -> tuple[sim.World, bytes]:
     world = wp.build()
     wp.watch(world, ticks)
     t = wp.scout(world)
-    assert type(t).__name__ == "DurableBehaviour" and t.due == ticks + 1  # in next_tick()
+    assert type(t).__name__ == "DurableBehaviour" and t._due == ticks + 1  # in next_tick()
     return world, pickle.dumps(t)
 
 
@@ -64,7 +64,7 @@ def test_it_stands_where_it_was_with_its_locals_in_a_world_where_it_never_ran() 
         assert b.entities("scout")[0].heading == 0.0
         b.random.setstate(rng)  # the rest of b is a's at tick 9
         u = loads(blob, b)
-        assert u.frame.f_locals["rounds"] == 6 and u.due == 10
+        assert u.frame.f_locals["rounds"] == 6 and u._due == 10
         assert b.entities("scout")[0].heading == heading  # the replay wrote what a did last
         resumed = wp.watch(b, 12)
     assert [p for *_, p in resumed[0]] == [p for *_, p in original[0]]

@@ -157,9 +157,9 @@ def test_a_killed_parked_behaviour_leaves_a_stale_wheel_entry() -> None:
         e = world.spawn(Sleeper)
         world.step()
         (t,) = e._tasklets
-        assert t.due > world.tick + 1  # parked on the wheel, not on the next tick
+        assert t._due > world.tick + 1  # parked on the wheel, not on the next tick
         t.kill()
-        assert t.due == 0 and not t.alive
+        assert t._due == 0 and not t.alive
         world.step()
     finally:
         world.close()

@@ -320,21 +320,21 @@ def test_the_kernel_core_knows_no_world_and_behaviours_keep_their_own_counters()
     from sim._world.behaviour import BehaviourTasklet
 
     bare = Tasklet()
-    assert not hasattr(bare, "due") and not hasattr(bare, "mark")
+    assert not hasattr(bare, "_due") and not hasattr(bare, "_mark")
     assert not hasattr(Tasklet, "_restart")  # no world restart loop in the kernel
     world = World(seed=1)
     try:
         e = world.spawn(Sleeper)
         world.run(ticks=3)
         (t,) = [t for t in e._tasklets if isinstance(t, BehaviourTasklet)]
-        gc.collect()  # due and mark may be C integers in object slots: the GC must skip them
-        due = t.due
-        assert (due > world.tick, type(due), type(t.mark)) == (True, int, int)
-        t.due = 1 << 40
-        assert t.due == 1 << 40
-        t.due = due  # its wheel entry is the live one again
+        gc.collect()  # _due and _mark may be C integers in object slots: the GC must skip them
+        due = t._due
+        assert (due > world.tick, type(due), type(t._mark)) == (True, int, int)
+        t._due = 1 << 40
+        assert t._due == 1 << 40
+        t._due = due  # its wheel entry is the live one again
         world.run(ticks=30)
-        assert t.due > world.tick and t.alive
+        assert t._due > world.tick and t.alive
     finally:
         world.close()
 

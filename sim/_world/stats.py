@@ -69,7 +69,7 @@ class Measured(Protocol):
     @property
     def alive(self) -> bool: ...
 
-    due: int
+    _due: int
     time_ns: int
     units: int
     switches: int

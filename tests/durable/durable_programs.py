@@ -141,3 +141,9 @@ def spinner(log: list[str], n: int) -> None:
         x = 0
         for i in range(3000):
             x += i
+
+
+def worker(inp: sim.Channel) -> None:
+    """Receives ints until None, with a little work (a few dozen units) after each."""
+    while (m := inp.recv()) is not None:
+        _ = sorted((m * k) % 97 for k in range(24))

@@ -3,7 +3,8 @@
  * is their fast path, step for step, and everything else goes to them before anything has
  * changed: a channel callback, schedule_all, a partner of another thread, a refusal to
  * block (block_trap, closing, switch_trap), an unusual value in a slot, another thread
- * inside the channel's lock, a durable tasklet (its calls go through its journal).
+ * inside the channel's lock.  A durable tasklet's call goes to its journal (journal.c),
+ * which records this same C send or receive, as the twins do.
  *
  * # Discussion: the lock.
  * A channel may be shared between threads; its Python paths change it under its lock.  This
@@ -21,7 +22,8 @@ static PyTypeObject *Channel_T, *Lock_T;
 static PyCFunction lock_locked;  /* _thread.lock.locked (METH_NOARGS), as deque's in kernel.c */
 static PyObject *send_py, *receive_py;     /* the twins */
 static PyObject *kernel_globals;           /* sim._kernel.scheduler's, for _channel_cb */
-static PyObject *str_channel_cb, *str_block_failed, *str_release_partner;
+static PyObject *str_channel_cb, *str_block_failed, *str_release_partner, *str_send,
+    *str_receive;
 static PyObject *one, *minus_one;
 static Py_ssize_t c_waiters, c_balance, c_pref, c_schedule_all, c_closing, c_lock;
 static Py_ssize_t t_sched, t_block_trap, t_xpartner, t_journal, s_trap;
@@ -54,7 +56,8 @@ to_twin(PyObject *(*twin)(PyObject *, PyObject *const *, Py_ssize_t, PyObject *)
 }
 
 /* The state both directions read first.  1: the fast path may go on, with *sched (a new
-   reference), *cur and *balance; 0: the twin's turn (nothing held); -1: an error. */
+   reference), *cur and *balance; 2: the same, for a durable tasklet (its journal's turn);
+   0: the twin's turn (nothing held); -1: an error. */
 static inline int
 enter(PyObject *chan, PyObject **sched, PyObject **cur, long *balance)
 {
@@ -80,16 +83,29 @@ enter(PyObject *chan, PyObject **sched, PyObject **cur, long *balance)
     if (s == NULL)
         return PyErr_Occurred() ? -1 : 0;
     PyObject *c = Py_IS_TYPE(s, Sched_T) ? SLOT(s, s_current) : NULL;
-    /* (a durable tasklet's calls go through its journal: sim/_kernel/gate.py) */
     if (c == NULL || !of_type(c, Tasklet_T, &tasklet_seen) || SLOT(s, s_trap) == NULL
         || SLOT(s, s_q) == NULL || !Py_IS_TYPE(SLOT(s, s_q), Deque_T)
-        || (SLOT(c, t_journal) != NULL && SLOT(c, t_journal) != Py_None)) {
+        || SLOT(c, t_journal) == NULL) {
         Py_DECREF(s);
         return 0;
     }
     *sched = s;
     *cur = c;
-    return 1;
+    /* 2: a durable tasklet, whose calls go through its journal (sim/_kernel/gate.py) */
+    return SLOT(c, t_journal) != Py_None ? 2 : 1;
+}
+
+/* A durable tasklet's call (cur's _journal is set): its journal records the channel's own
+   send or receive, as the twins' `j.send(self, value, channel.send)` does (journal.c). */
+static __attribute__((noinline)) PyObject *
+durable(PyObject *chan, PyObject *cur, PyObject *value, long d)
+{
+    PyObject *j = Py_NewRef(SLOT(cur, t_journal));
+    PyObject *op = PyObject_GetAttr((PyObject *)Channel_T, d > 0 ? str_send : str_receive);
+    PyObject *r = op == NULL ? NULL : journal_call(j, chan, value, op);
+    Py_XDECREF(op);
+    Py_DECREF(j);
+    return r;
 }
 
 /* The waiting partner at the head of the queue, if this thread's and not queued to run
@@ -170,29 +186,8 @@ explode(PyObject *v)
 static __attribute__((noinline)) PyObject *
 block_failed(PyObject *chan, PyObject *sched, PyObject *cur)
 {
-    PyObject *type, *e, *tb;
-    PyErr_Fetch(&type, &e, &tb);
-    PyErr_NormalizeException(&type, &e, &tb);
-    if (tb != NULL)
-        PyException_SetTraceback(e, tb);
-    PyObject *args[4] = {chan, sched, cur, e};
-    PyObject *r = PyObject_VectorcallMethod(str_block_failed, args,
-                                            4 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
-    if (r != NULL) {
-        Py_DECREF(r);
-        PyErr_Restore(type, e, tb);
-        return NULL;
-    }
-    PyObject *type2, *e2, *tb2;
-    PyErr_Fetch(&type2, &e2, &tb2);
-    PyErr_NormalizeException(&type2, &e2, &tb2);
-    if (tb2 != NULL)
-        PyException_SetTraceback(e2, tb2);
-    PyException_SetContext(e2, e);  /* steals e */
-    Py_XDECREF(type);
-    Py_XDECREF(tb);
-    PyErr_Restore(type2, e2, tb2);
-    return NULL;
+    PyObject *args[4] = {chan, sched, cur, NULL};
+    return undo_then_raise(str_block_failed, args, 3);
 }
 
 /* cur waits on chan in direction d (channel._enqueue and Scheduler.wait_on) and blocks:
@@ -280,7 +275,9 @@ action(PyObject *chan, PyObject *value, long d)
     int ok = enter(chan, &sched, &cur, &balance);
     if (ok <= 0)
         return ok < 0 ? NULL : TWIN;
-    if ((pref = PyLong_AsLong(SLOT(chan, c_pref))) == -1 && PyErr_Occurred())
+    if (ok == 2)
+        r = durable(chan, cur, value, d);
+    else if ((pref = PyLong_AsLong(SLOT(chan, c_pref))) == -1 && PyErr_Occurred())
         r = NULL;
     else if (balance * d < 0) {  /* a partner waits */
         if ((w = partner(chan, sched)) == NULL || (pref == -d && SLOT(sched, s_trap) != zero))
@@ -426,6 +423,7 @@ channel_init(PyObject *m)
     return INTERN(str_channel_cb, "_channel_cb") < 0
            || INTERN(str_block_failed, "_block_failed") < 0
            || INTERN(str_release_partner, "_release_partner") < 0
+           || INTERN(str_send, "send") < 0 || INTERN(str_receive, "receive") < 0
            || (one = PyLong_FromLong(1)) == NULL || (minus_one = PyLong_FromLong(-1)) == NULL
            ? -1 : 0;
 }

@@ -29,6 +29,7 @@ extern unsigned long long n_fast, n_slow, n_grid_fast, n_grid_slow, n_relink, n_
 
 int slots_of(PyTypeObject *tp, const char *const *names, int n, Py_ssize_t *offs);
 Py_ssize_t slot_offset(PyTypeObject *tp, const char *name);
+PyObject *undo_then_raise(PyObject *name, PyObject **args, Py_ssize_t n);
 
 /* PyObject_TypeCheck(o, base) with a one-type memo: a switch checks two tasklets (world
    behaviours are a subclass), a query or a pos read one entity per neighbour (a world has a
@@ -195,6 +196,19 @@ PyObject *sp_channel_receive(PyObject *self, PyObject *const *args, Py_ssize_t n
                              PyObject *kwnames);
 PyObject *sp_setup_channel(PyObject *self, PyObject *args);
 int channel_init(PyObject *m);
+
+/* journal.c */
+PyObject *journal_call(PyObject *j, PyObject *chan, PyObject *value, PyObject *op);
+PyObject *m_journal_send(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                         PyObject *kwnames);
+PyObject *m_journal_recv(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                         PyObject *kwnames);
+PyObject *sp_journal_send(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                          PyObject *kwnames);
+PyObject *sp_journal_recv(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                          PyObject *kwnames);
+PyObject *sp_setup_journal(PyObject *self, PyObject *args);
+int journal_init(PyObject *m);
 
 /* interest.c */
 PyObject *sp_interest_delta(PyObject *self, PyObject *const *args, Py_ssize_t nargs);

@@ -1,0 +1,261 @@
+/* A durable tasklet's journal recording a channel call: Journal.send and Journal.recv in C.
+ * The twins are Journal._send_py and Journal._recv_py (sim/_kernel/journal.py): this is
+ * their recording path, step for step, leaving the same pending call while the channel
+ * call runs and appending the same entry after it, made of the same objects (the kind is
+ * the interned "send" / "recv", the channel's index the int the index holds), so that a
+ * pickle of the journal is byte for byte the twin's.  Everything else goes to the twins
+ * before anything has changed: a replay (cursor set), a sent value that is not plain, an
+ * interrupt deferred (pending_irq), an unusual object in a slot.
+ *
+ * channel.c hands a durable tasklet's sim.stackless channel calls straight to
+ * journal_record(), with the channel's own C send or receive as the call: then no Python
+ * frame runs at all.  sim.Channel's calls come through the method (Journal.send).
+ */
+#include "kernel.h"
+
+static int journal_ready = 0;
+static PyTypeObject *Journal_T;
+static PyObject *send_py, *recv_py, *freeze_py;  /* the twins, and journal.freeze */
+static PyObject *str_send, *str_recv, *str_done, *str_ix;
+static Py_ssize_t j_tasklet, j_entries, j_index, j_pending, j_cursor;
+static Py_ssize_t jt_sched, jt_journal;  /* Tasklet's _sched and _journal */
+
+/* Where the recording path declines: the caller hands the call to the twin. */
+static char twin_mark;
+#define JOURNAL_TWIN ((PyObject *)&twin_mark)
+
+/* type(v) in journal._PLAIN: logged as itself. */
+static inline int
+is_plain(PyObject *v)
+{
+    PyTypeObject *tp = Py_TYPE(v);
+    return tp == &PyLong_Type || tp == &PyUnicode_Type || v == Py_None || tp == &PyFloat_Type
+           || tp == &PyBool_Type || tp == &PyBytes_Type || tp == &PyComplex_Type;
+}
+
+/* The call op(chan, value) failed: j._done(kind, chan, fp, False, e), as the twin's
+   `except BaseException as e: self._done(...); raise` (what _done raised instead, if it
+   did, with e as its context).  Always NULL. */
+static __attribute__((noinline)) PyObject *
+failed(PyObject *j, PyObject *kind, PyObject *chan, PyObject *fp)
+{
+    PyObject *args[6] = {j, kind, chan, fp, Py_False, NULL};
+    return undo_then_raise(str_done, args, 5);
+}
+
+/* After op returned r: the tasklet's gate opens again, nothing is pending, and the entry
+   goes in (kind, index, fp, True, outcome).  outcome: None for a send, r (plain) or
+   freeze(r) for a receive.  Returns 0, or -1 with an exception (the entry not logged, as
+   in the twin when freeze or the index fails). */
+static int
+log_entry(PyObject *j, PyObject *t, PyObject *kind, PyObject *chan, PyObject *fp,
+          PyObject *r)
+{
+    put_borrowed(t, jt_journal, j);
+    put_borrowed(j, j_pending, Py_None);
+    PyObject *index = SLOT(j, j_index), *c;
+    if (index != NULL && PyDict_CheckExact(index)) {
+        c = PyDict_GetItemWithError(index, chan);
+        if (c == NULL && PyErr_Occurred())
+            return -1;
+        Py_XINCREF(c);
+    }
+    else
+        c = NULL;
+    if (c == NULL && (c = PyObject_CallMethodOneArg(j, str_ix, chan)) == NULL)
+        return -1;
+    PyObject *outcome;
+    if (r == NULL)
+        outcome = Py_NewRef(Py_None);
+    else if (is_plain(r))
+        outcome = Py_NewRef(r);
+    else if ((outcome = PyObject_CallOneArg(freeze_py, r)) == NULL) {
+        Py_DECREF(c);
+        return -1;
+    }
+    PyObject *entry = PyTuple_New(5);
+    if (entry == NULL) {
+        Py_DECREF(c);
+        Py_DECREF(outcome);
+        return -1;
+    }
+    PyTuple_SET_ITEM(entry, 0, Py_NewRef(kind));
+    PyTuple_SET_ITEM(entry, 1, c);
+    PyTuple_SET_ITEM(entry, 2, Py_NewRef(fp));
+    PyTuple_SET_ITEM(entry, 3, Py_NewRef(Py_True));
+    PyTuple_SET_ITEM(entry, 4, outcome);
+    PyObject *entries = SLOT(j, j_entries);
+    int ok;
+    if (entries != NULL && PyList_CheckExact(entries))
+        ok = PyList_Append(entries, entry);
+    else {
+        PyObject *x = entries == NULL ? NULL : PyObject_CallMethod(entries, "append", "O", entry);
+        if (entries == NULL)
+            PyErr_SetString(PyExc_AttributeError, "the journal has no entries");
+        ok = x == NULL ? -1 : 0;
+        Py_XDECREF(x);
+    }
+    Py_DECREF(entry);
+    return ok;
+}
+
+PyObject *
+journal_record(PyObject *j, PyObject *chan, PyObject *value, PyObject *op)
+{
+    if (!journal_ready || !Py_IS_TYPE(j, Journal_T) || SLOT(j, j_cursor) != Py_None
+        || (value != NULL && !is_plain(value)))
+        return JOURNAL_TWIN;
+    PyObject *t = SLOT(j, j_tasklet);
+    if (t == NULL || !of_type(t, Tasklet_T, &tasklet_seen))
+        return JOURNAL_TWIN;
+    PyObject *sched = SLOT(t, jt_sched);
+    if (sched == NULL || !Py_IS_TYPE(sched, Sched_T) || SLOT(sched, s_pending_irq) != Py_False)
+        return JOURNAL_TWIN;  /* (an interrupt was deferred: the twin yields first) */
+    PyObject *kind = value != NULL ? str_send : str_recv, *fp = value ? value : Py_None;
+    PyObject *pending = PyTuple_Pack(3, kind, chan, fp);
+    if (pending == NULL)
+        return NULL;
+    /* held while the call runs: the tasklet's _journal lets go of j meanwhile */
+    Py_INCREF(j);
+    Py_INCREF(t);
+    Py_INCREF(chan);
+    Py_INCREF(fp);
+    put(j, j_pending, pending);
+    put_borrowed(t, jt_journal, Py_None);  /* the gate is shut while the call runs */
+    PyObject *args[3] = {NULL, chan, value};
+    PyObject *r = PyObject_Vectorcall(op, args + 1, (value ? 2 : 1)
+                                      | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    if (r == NULL)
+        failed(j, kind, chan, fp);
+    else if (log_entry(j, t, kind, chan, fp, value ? NULL : r) < 0)
+        Py_CLEAR(r);
+    else if (value != NULL)
+        Py_SETREF(r, Py_NewRef(Py_None));
+    Py_DECREF(fp);
+    Py_DECREF(chan);
+    Py_DECREF(t);
+    Py_DECREF(j);
+    return r;
+}
+
+static PyObject *
+send_twin(PyObject *unused, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    return PyObject_Vectorcall(send_py, args, nargs, kwnames);
+}
+
+static PyObject *
+recv_twin(PyObject *unused, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    return PyObject_Vectorcall(recv_py, args, nargs, kwnames);
+}
+
+/* Journal.send(chan, value, op) */
+PyObject *
+m_journal_send(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    if (nargs == 3 && kwnames == NULL) {
+        PyObject *r = journal_record(self, args[0], args[1], args[2]);
+        if (r != JOURNAL_TWIN)
+            return r;
+    }
+    return with_self(self, args, nargs, kwnames, send_twin);
+}
+
+/* Journal.recv(chan, op) */
+PyObject *
+m_journal_recv(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    if (nargs == 2 && kwnames == NULL) {
+        PyObject *r = journal_record(self, args[0], NULL, args[1]);
+        if (r != JOURNAL_TWIN)
+            return r;
+    }
+    return with_self(self, args, nargs, kwnames, recv_twin);
+}
+
+/* A durable tasklet's send (value) or receive (value NULL) on chan through its journal j,
+   op the channel's own send or receive: the recording path, or Journal.send / .recv. */
+PyObject *
+journal_call(PyObject *j, PyObject *chan, PyObject *value, PyObject *op)
+{
+    PyObject *r = journal_record(j, chan, value, op);
+    if (r != JOURNAL_TWIN)
+        return r;
+    PyObject *args[4] = {j, chan, value ? value : op, op};
+    return PyObject_VectorcallMethod(value ? str_send : str_recv, args,
+                                     (value ? 4 : 3) | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+}
+
+/* The module's functions: journal_send(journal, chan, value, op), journal_recv(journal,
+   chan, op). */
+static PyObject *
+as_function(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+            PyObject *(*method)(PyObject *, PyObject *const *, Py_ssize_t, PyObject *))
+{
+    if (!journal_ready || nargs < 1 || !PyObject_TypeCheck(args[0], Journal_T)) {
+        PyErr_SetString(PyExc_TypeError, "needs a journal (after setup_journal)");
+        return NULL;
+    }
+    return method(args[0], args + 1, nargs - 1, kwnames);
+}
+
+PyObject *
+sp_journal_send(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    return as_function(args, nargs, kwnames, m_journal_send);
+}
+
+PyObject *
+sp_journal_recv(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    return as_function(args, nargs, kwnames, m_journal_recv);
+}
+
+/* -------------------------------------------------------------------------- setup */
+
+/* setup_journal(Journal, freeze): after setup(), which gives the kernel's types. */
+PyObject *
+sp_setup_journal(PyObject *self, PyObject *args)
+{
+    PyTypeObject *cls;
+    PyObject *freeze;
+    if (!PyArg_ParseTuple(args, "O!O:setup_journal", &PyType_Type, &cls, &freeze))
+        return NULL;
+    if (!ready) {
+        PyErr_SetString(PyExc_RuntimeError, "setup_journal(): call setup() first");
+        return NULL;
+    }
+    static const char *const names[] = {"tasklet", "entries", "index", "pending", "cursor"};
+    Py_ssize_t off[5];
+    int ok = slots_of(cls, names, 5, off);
+    if (ok == 0)
+        PyErr_SetString(PyExc_TypeError, "setup_journal(): the journal's state is no slots");
+    if (ok <= 0 || (jt_sched = slot_offset(Tasklet_T, "_sched")) < 0
+        || (jt_journal = slot_offset(Tasklet_T, "_journal")) < 0)
+        return NULL;
+    PyObject *spy = PyObject_GetAttrString((PyObject *)cls, "_send_py");
+    PyObject *rpy = spy ? PyObject_GetAttrString((PyObject *)cls, "_recv_py") : NULL;
+    if (rpy == NULL || !PyCallable_Check(freeze)) {
+        if (rpy != NULL)
+            PyErr_SetString(PyExc_TypeError, "setup_journal(): freeze must be callable");
+        Py_XDECREF(spy);
+        Py_XDECREF(rpy);
+        return NULL;
+    }
+    Py_XSETREF(send_py, spy);
+    Py_XSETREF(recv_py, rpy);
+    Py_XSETREF(freeze_py, Py_NewRef(freeze));
+    Py_XSETREF(Journal_T, (PyTypeObject *)Py_NewRef(cls));
+    j_tasklet = off[0], j_entries = off[1], j_index = off[2], j_pending = off[3];
+    j_cursor = off[4];
+    journal_ready = 1;
+    Py_RETURN_NONE;
+}
+
+int
+journal_init(PyObject *m)
+{
+    return INTERN(str_send, "send") < 0 || INTERN(str_recv, "recv") < 0
+           || INTERN(str_done, "_done") < 0 || INTERN(str_ix, "_ix") < 0 ? -1 : 0;
+}

@@ -5,7 +5,8 @@
 * recording overhead: a producer/consumer pair passing ints through a ``sim.Channel``,
   both durable against both plain, interleaved rounds in the same run (per item, and the
   ratio; issue 15's target is at most 1.2); the bare handoff is the worst case, and the
-  same with a consumer doing a message handler's work per item beside it;
+  same with a consumer doing a message handler's work per item beside it, and the bare
+  handoff through a ``sim.stackless`` channel (whose C send/receive record in C);
 * pickle size and ``pickle.dumps`` time of a durable tasklet against its journal's length;
 * replay: ``pickle.loads`` of the same, i.e. the time to resume, and the kernel calls it
   replays per second (a 10,000-step journal is the issue's case).
@@ -20,6 +21,7 @@ import time
 from typing import Any
 
 import sim
+from sim import stackless
 
 
 def pump(ch: sim.Channel, n: int) -> None:
@@ -42,10 +44,27 @@ def handle(ch: sim.Channel, n: int) -> None:
         _ = sorted((m * k) % 97 for k in range(24))
 
 
-def handoff(n: int, durable: bool, consumer: Any = drain) -> float:
-    """Seconds per item through a rendezvous channel, both sides durable or both plain."""
-    ch = sim.Channel()
-    sim.spawn(pump, ch, n, durable=durable)
+def sl_pump(ch: Any, n: int) -> None:
+    for i in range(n):
+        ch.send(i)
+
+
+def sl_drain(ch: Any, n: int) -> None:
+    total = 0
+    for _ in range(n):
+        total += ch.receive()
+
+
+def handoff(n: int, durable: bool, consumer: Any = drain, sl: bool = False) -> float:
+    """Seconds per item through a rendezvous channel, both sides durable or both plain
+    (``sl``: a ``sim.stackless`` channel, its default preference)."""
+    if sl:
+        return _timed(stackless.channel(), sl_pump, sl_drain, n, durable)
+    return _timed(sim.Channel(), pump, consumer, n, durable)
+
+
+def _timed(ch: Any, producer: Any, consumer: Any, n: int, durable: bool) -> float:
+    sim.spawn(producer, ch, n, durable=durable)
     sim.spawn(consumer, ch, n + 1, durable=durable)  # stays blocked: its journal is kept
     t = time.perf_counter()
     sim.run()
@@ -94,19 +113,24 @@ def run(quick: bool = False) -> dict[str, Any]:
     rounds = 3 if quick else 9
     n = 10_000 if quick else 50_000
     samples: dict[str, list[float]] = {k: [] for k in ("plain", "durable", "plain_work",
-                                                          "durable_work")}
+                                                          "durable_work", "plain_stackless",
+                                                          "durable_stackless")}
     gc.collect()
     for _ in range(rounds):
         samples["plain"].append(handoff(n, False))
         samples["durable"].append(handoff(n, True))
         samples["plain_work"].append(handoff(n // 5, False, handle))
         samples["durable_work"].append(handoff(n // 5, True, handle))
+        samples["plain_stackless"].append(handoff(n, False, sl=True))
+        samples["durable_stackless"].append(handoff(n, True, sl=True))
     ns = {k: statistics.median(v) * 1e9 for k, v in samples.items()}
     return {
         "handoff_ns": {k: round(v, 1) for k, v in ns.items()},
         "ratios": {
             "durable_over_plain_handoff": round(ns["durable"] / ns["plain"], 2),
             "durable_over_plain_with_work": round(ns["durable_work"] / ns["plain_work"], 2),
+            "durable_over_plain_stackless": round(
+                ns["durable_stackless"] / ns["plain_stackless"], 2),
         },
         "targets": {"durable_over_plain_handoff": "<= 1.2"},
         "pickle": [pickling(s, 3 if quick else 5) for s in (100, 1_000, 10_000)],

@@ -14,7 +14,8 @@ def test_the_durable_bench_reports_overhead_pickle_size_and_replay_speed() -> No
     )
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)["durable"]
-    assert set(report["ratios"]) == {"durable_over_plain_handoff", "durable_over_plain_with_work"}
+    assert set(report["ratios"]) == {"durable_over_plain_handoff", "durable_over_plain_with_work",
+                                     "durable_over_plain_stackless"}
     assert all(v > 0 for v in report["handoff_ns"].values())
     steps = [p["steps"] for p in report["pickle"]]
     assert steps == [100, 1_000, 10_000]

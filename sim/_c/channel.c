@@ -335,29 +335,21 @@ m_channel_receive(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObj
     return to_twin(receive_twin, self, args, nargs, kwnames);
 }
 
+#define NEED "a sim.stackless channel (after setup_channel)"
+
 /* The module's functions: channel_send(chan, value), channel_receive(chan). */
-static PyObject *
-as_function(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
-            PyObject *(*method)(PyObject *, PyObject *const *, Py_ssize_t, PyObject *))
-{
-    if (!channel_ready || nargs < 1 || !PyObject_TypeCheck(args[0], Channel_T)) {
-        PyErr_SetString(PyExc_TypeError, "needs a sim.stackless channel (after setup_channel)");
-        return NULL;
-    }
-    return method(args[0], args + 1, nargs - 1, kwnames);
-}
 
 PyObject *
 sp_channel_send(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    return as_function(args, nargs, kwnames, m_channel_send);
+    return as_function(channel_ready, Channel_T, NEED, args, nargs, kwnames, m_channel_send);
 }
 
 PyObject *
 sp_channel_receive(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
                    PyObject *kwnames)
 {
-    return as_function(args, nargs, kwnames, m_channel_receive);
+    return as_function(channel_ready, Channel_T, NEED, args, nargs, kwnames, m_channel_receive);
 }
 
 /* -------------------------------------------------------------------------- setup */

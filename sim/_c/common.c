@@ -68,3 +68,18 @@ undo_then_raise(PyObject *name, PyObject **args, Py_ssize_t n)
     PyErr_Restore(type2, e2, tb2);
     return NULL;
 }
+
+/* An entry point that is a method (see with_self) called as a module function: args[0],
+   which must be a tp (set up: ok), is self.  TypeError "needs <what>" otherwise. */
+PyObject *
+as_function(int ok, PyTypeObject *tp, const char *what, PyObject *const *args,
+            Py_ssize_t nargs, PyObject *kwnames,
+            PyObject *(*method)(PyObject *, PyObject *const *, Py_ssize_t, PyObject *))
+{
+    if (!ok || nargs < 1 || !PyObject_TypeCheck(args[0], tp)) {
+        PyErr_Format(PyExc_TypeError, "needs %s", what);
+        return NULL;
+    }
+    return method(args[0], args + 1, nargs - 1, kwnames);
+}
+

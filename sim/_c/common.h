@@ -30,6 +30,10 @@ extern unsigned long long n_fast, n_slow, n_grid_fast, n_grid_slow, n_relink, n_
 int slots_of(PyTypeObject *tp, const char *const *names, int n, Py_ssize_t *offs);
 Py_ssize_t slot_offset(PyTypeObject *tp, const char *name);
 PyObject *undo_then_raise(PyObject *name, PyObject **args, Py_ssize_t n);
+PyObject *as_function(int ok, PyTypeObject *tp, const char *what, PyObject *const *args,
+                      Py_ssize_t nargs, PyObject *kwnames,
+                      PyObject *(*method)(PyObject *, PyObject *const *, Py_ssize_t,
+                                          PyObject *));
 
 /* PyObject_TypeCheck(o, base) with a one-type memo: a switch checks two tasklets (world
    behaviours are a subclass), a query or a pos read one entity per neighbour (a world has a
@@ -124,10 +128,12 @@ bad_args(int ok, const char *signature)
 }
 
 /* An entry point called as a method (a method descriptor made by method(cls, name), see
-   module.c): self put in front of the arguments. */
+   module.c): self put in front of the arguments, for fn or (fn NULL) for a Python callable,
+   its twin. */
 static inline PyObject *
-with_self(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
-          PyObject *(*fn)(PyObject *, PyObject *const *, Py_ssize_t, PyObject *))
+call_with_self(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+               PyObject *(*fn)(PyObject *, PyObject *const *, Py_ssize_t, PyObject *),
+               PyObject *twin)
 {
     Py_ssize_t n = nargs + (kwnames ? PyTuple_GET_SIZE(kwnames) : 0);
     PyObject *small[8], **stack = small;
@@ -135,10 +141,18 @@ with_self(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwn
         return PyErr_NoMemory();
     stack[0] = self;
     memcpy(stack + 1, args, n * sizeof(PyObject *));
-    PyObject *r = fn(NULL, stack, nargs + 1, kwnames);
+    PyObject *r = fn != NULL ? fn(NULL, stack, nargs + 1, kwnames)
+                             : PyObject_Vectorcall(twin, stack, nargs + 1, kwnames);
     if (stack != small)
         PyMem_Free(stack);
     return r;
+}
+
+static inline PyObject *
+with_self(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+          PyObject *(*fn)(PyObject *, PyObject *const *, Py_ssize_t, PyObject *))
+{
+    return call_with_self(self, args, nargs, kwnames, fn, NULL);
 }
 
 /* kernel.c */
@@ -196,6 +210,18 @@ PyObject *sp_channel_receive(PyObject *self, PyObject *const *args, Py_ssize_t n
                              PyObject *kwnames);
 PyObject *sp_setup_channel(PyObject *self, PyObject *args);
 int channel_init(PyObject *m);
+
+/* kchannel.c */
+PyObject *m_kchannel_send(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                          PyObject *kwnames);
+PyObject *m_kchannel_recv(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                          PyObject *kwnames);
+PyObject *sp_kchannel_send(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                           PyObject *kwnames);
+PyObject *sp_kchannel_recv(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                           PyObject *kwnames);
+PyObject *sp_setup_kchannel(PyObject *self, PyObject *args);
+int kchannel_init(PyObject *m);
 
 /* journal.c */
 PyObject *journal_call(PyObject *j, PyObject *chan, PyObject *value, PyObject *op);

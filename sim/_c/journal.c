@@ -84,6 +84,11 @@ log_entry(PyObject *j, PyObject *t, PyObject *kind, PyObject *chan, PyObject *fp
     PyTuple_SET_ITEM(entry, 2, Py_NewRef(fp));
     PyTuple_SET_ITEM(entry, 3, Py_NewRef(Py_True));
     PyTuple_SET_ITEM(entry, 4, outcome);
+    if (is_plain(fp) && is_plain(outcome))
+        /* Nothing in it the collector visits: it would untrack the tuple at its first
+           collection (as it does the twin's); untracked now, a growing journal costs the
+           collections nothing. */
+        PyObject_GC_UnTrack(entry);
     PyObject *entries = SLOT(j, j_entries);
     int ok;
     if (entries != NULL && PyList_CheckExact(entries))
@@ -138,18 +143,6 @@ journal_record(PyObject *j, PyObject *chan, PyObject *value, PyObject *op)
     return r;
 }
 
-static PyObject *
-send_twin(PyObject *unused, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
-{
-    return PyObject_Vectorcall(send_py, args, nargs, kwnames);
-}
-
-static PyObject *
-recv_twin(PyObject *unused, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
-{
-    return PyObject_Vectorcall(recv_py, args, nargs, kwnames);
-}
-
 /* Journal.send(chan, value, op) */
 PyObject *
 m_journal_send(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
@@ -159,7 +152,7 @@ m_journal_send(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject
         if (r != JOURNAL_TWIN)
             return r;
     }
-    return with_self(self, args, nargs, kwnames, send_twin);
+    return call_with_self(self, args, nargs, kwnames, NULL, send_py);
 }
 
 /* Journal.recv(chan, op) */
@@ -171,7 +164,7 @@ m_journal_recv(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject
         if (r != JOURNAL_TWIN)
             return r;
     }
-    return with_self(self, args, nargs, kwnames, recv_twin);
+    return call_with_self(self, args, nargs, kwnames, NULL, recv_py);
 }
 
 /* A durable tasklet's send (value) or receive (value NULL) on chan through its journal j,
@@ -187,29 +180,21 @@ journal_call(PyObject *j, PyObject *chan, PyObject *value, PyObject *op)
                                      (value ? 4 : 3) | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
 }
 
+#define NEED "a journal (after setup_journal)"
+
 /* The module's functions: journal_send(journal, chan, value, op), journal_recv(journal,
    chan, op). */
-static PyObject *
-as_function(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
-            PyObject *(*method)(PyObject *, PyObject *const *, Py_ssize_t, PyObject *))
-{
-    if (!journal_ready || nargs < 1 || !PyObject_TypeCheck(args[0], Journal_T)) {
-        PyErr_SetString(PyExc_TypeError, "needs a journal (after setup_journal)");
-        return NULL;
-    }
-    return method(args[0], args + 1, nargs - 1, kwnames);
-}
 
 PyObject *
 sp_journal_send(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    return as_function(args, nargs, kwnames, m_journal_send);
+    return as_function(journal_ready, Journal_T, NEED, args, nargs, kwnames, m_journal_send);
 }
 
 PyObject *
 sp_journal_recv(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    return as_function(args, nargs, kwnames, m_journal_recv);
+    return as_function(journal_ready, Journal_T, NEED, args, nargs, kwnames, m_journal_recv);
 }
 
 /* -------------------------------------------------------------------------- setup */

@@ -225,6 +225,9 @@ int kchannel_init(PyObject *m);
 
 /* journal.c */
 PyObject *journal_call(PyObject *j, PyObject *chan, PyObject *value, PyObject *op);
+PyObject *journal_may_record(PyObject *j, PyObject *value);
+int journal_begin(PyObject *j, PyObject *t, PyObject *chan, PyObject *value);
+PyObject *journal_end(PyObject *j, PyObject *t, PyObject *chan, PyObject *value, PyObject *r);
 PyObject *m_journal_send(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
                          PyObject *kwnames);
 PyObject *m_journal_recv(PyObject *self, PyObject *const *args, Py_ssize_t nargs,

@@ -8,8 +8,11 @@
  * interrupt deferred (pending_irq), an unusual object in a slot.
  *
  * channel.c hands a durable tasklet's sim.stackless channel calls straight to
- * journal_record(), with the channel's own C send or receive as the call: then no Python
- * frame runs at all.  sim.Channel's calls come through the method (Journal.send).
+ * journal_call(), with the channel's own C send or receive as the call: then no Python
+ * frame runs at all.  kchannel.c (sim.Channel) runs its own send or receive between
+ * journal_may_record() and journal_end(), and calls journal_begin() only where the call
+ * blocks (or hands over to its twin): a call that completes at once needs no pending
+ * tuple, since nothing can look at it meanwhile.
  */
 #include "kernel.h"
 
@@ -104,39 +107,75 @@ log_entry(PyObject *j, PyObject *t, PyObject *kind, PyObject *chan, PyObject *fp
     return ok;
 }
 
+/* The recording path applies to j's call (value: the value sent, NULL for a receive):
+   returns j's tasklet (borrowed), or NULL for the twin's turn (nothing changed). */
 PyObject *
-journal_record(PyObject *j, PyObject *chan, PyObject *value, PyObject *op)
+journal_may_record(PyObject *j, PyObject *value)
 {
     if (!journal_ready || !Py_IS_TYPE(j, Journal_T) || SLOT(j, j_cursor) != Py_None
         || (value != NULL && !is_plain(value)))
-        return JOURNAL_TWIN;
+        return NULL;
     PyObject *t = SLOT(j, j_tasklet);
     if (t == NULL || !of_type(t, Tasklet_T, &tasklet_seen))
-        return JOURNAL_TWIN;
+        return NULL;
     PyObject *sched = SLOT(t, jt_sched);
     if (sched == NULL || !Py_IS_TYPE(sched, Sched_T) || SLOT(sched, s_pending_irq) != Py_False)
-        return JOURNAL_TWIN;  /* (an interrupt was deferred: the twin yields first) */
-    PyObject *kind = value != NULL ? str_send : str_recv, *fp = value ? value : Py_None;
-    PyObject *pending = PyTuple_Pack(3, kind, chan, fp);
+        return NULL;  /* (an interrupt was deferred: the twin yields first) */
+    return t;
+}
+
+/* Before the call runs anything that can see it (a switch, Python code): j's pending call
+   is (kind, chan, fp) and t's gate is shut.  The caller holds j (t lets go of it). */
+int
+journal_begin(PyObject *j, PyObject *t, PyObject *chan, PyObject *value)
+{
+    PyObject *pending = PyTuple_Pack(3, value ? str_send : str_recv, chan,
+                                     value ? value : Py_None);
     if (pending == NULL)
-        return NULL;
+        return -1;
+    put(j, j_pending, pending);
+    put_borrowed(t, jt_journal, Py_None);  /* the gate is shut while the call runs */
+    return 0;
+}
+
+/* After the call, which returned r (NULL: it raised): the gate open again, nothing pending
+   and the entry logged (or _done with the exception, which propagates).  Takes r; returns
+   None for a send, r for a receive, or NULL.  Without journal_begin before it (a call that
+   neither switched nor ran Python code), nobody could have seen the difference. */
+PyObject *
+journal_end(PyObject *j, PyObject *t, PyObject *chan, PyObject *value, PyObject *r)
+{
+    PyObject *kind = value != NULL ? str_send : str_recv, *fp = value ? value : Py_None;
+    if (r == NULL)
+        return failed(j, kind, chan, fp);
+    if (log_entry(j, t, kind, chan, fp, value ? NULL : r) < 0)
+        Py_CLEAR(r);
+    else if (value != NULL)
+        Py_SETREF(r, Py_NewRef(Py_None));
+    return r;
+}
+
+/* op(chan, value) (op(chan) for a receive, value NULL) for j's tasklet, recorded; or
+   JOURNAL_TWIN, before anything has changed. */
+static PyObject *
+journal_record(PyObject *j, PyObject *chan, PyObject *value, PyObject *op)
+{
+    PyObject *t = journal_may_record(j, value);
+    if (t == NULL)
+        return JOURNAL_TWIN;
     /* held while the call runs: the tasklet's _journal lets go of j meanwhile */
     Py_INCREF(j);
     Py_INCREF(t);
     Py_INCREF(chan);
-    Py_INCREF(fp);
-    put(j, j_pending, pending);
-    put_borrowed(t, jt_journal, Py_None);  /* the gate is shut while the call runs */
-    PyObject *args[3] = {NULL, chan, value};
-    PyObject *r = PyObject_Vectorcall(op, args + 1, (value ? 2 : 1)
-                                      | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
-    if (r == NULL)
-        failed(j, kind, chan, fp);
-    else if (log_entry(j, t, kind, chan, fp, value ? NULL : r) < 0)
-        Py_CLEAR(r);
-    else if (value != NULL)
-        Py_SETREF(r, Py_NewRef(Py_None));
-    Py_DECREF(fp);
+    Py_XINCREF(value);
+    PyObject *r = NULL;
+    if (journal_begin(j, t, chan, value) == 0) {
+        PyObject *args[3] = {NULL, chan, value};
+        r = PyObject_Vectorcall(op, args + 1, (value ? 2 : 1) | PY_VECTORCALL_ARGUMENTS_OFFSET,
+                                NULL);
+        r = journal_end(j, t, chan, value, r);
+    }
+    Py_XDECREF(value);
     Py_DECREF(chan);
     Py_DECREF(t);
     Py_DECREF(j);

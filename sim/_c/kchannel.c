@@ -98,9 +98,11 @@ wait(PyObject *chan, PyObject *sched, PyObject *cur, long balance, long d, PyObj
     return do_block(sched, cur, chan, d > 0 ? one : minus_one, NULL);
 }
 
-/* _send_py's common case (a new reference to None), or TWIN. */
+/* _send_py's common case (a new reference to None), or TWIN.  j, t: a durable tasklet's
+   journal and the tasklet (else NULL), which begins its call where the call blocks. */
 static PyObject *
-send(PyObject *chan, PyObject *sched, PyObject *cur, long balance, PyObject *value)
+send(PyObject *chan, PyObject *sched, PyObject *cur, long balance, PyObject *value,
+     PyObject *j, PyObject *t)
 {
     if (balance < 0) {  /* a receiver waits: hand over, it runs later, we go on */
         if (head(SLOT(chan, k_waiters)) == NULL)
@@ -126,15 +128,17 @@ send(PyObject *chan, PyObject *sched, PyObject *cur, long balance, PyObject *val
         return deque_append(buf, value);
     if (!may_block(chan, sched, cur))
         return TWIN;
+    if (j != NULL && journal_begin(j, t, chan, value) < 0)
+        return NULL;
     PyObject *r = wait(chan, sched, cur, balance, 1, Py_NewRef(value));
     if (r != NULL)
         Py_SETREF(r, Py_NewRef(Py_None));
     return r;
 }
 
-/* _recv_py's common case (the value, a new reference), or TWIN. */
+/* _recv_py's common case (the value, a new reference), or TWIN.  j, t: as for send. */
 static PyObject *
-recv(PyObject *chan, PyObject *sched, PyObject *cur, long balance)
+recv(PyObject *chan, PyObject *sched, PyObject *cur, long balance, PyObject *j, PyObject *t)
 {
     PyObject *buf = SLOT(chan, k_buf);
     if (buf == NULL || !Py_IS_TYPE(buf, Deque_T))
@@ -181,6 +185,8 @@ recv(PyObject *chan, PyObject *sched, PyObject *cur, long balance)
     }
     if (SLOT(chan, k_closed) != Py_False || !may_block(chan, sched, cur))
         return TWIN;  /* (closed, or it refuses to block: the twin raises) */
+    if (j != NULL && journal_begin(j, t, chan, NULL) < 0)
+        return NULL;
     PyObject *r = wait(chan, sched, cur, balance, -1, Py_NewRef(Py_None));
     if (r != NULL) {
         PyObject *old = SLOT(cur, t_tempval);
@@ -190,14 +196,42 @@ recv(PyObject *chan, PyObject *sched, PyObject *cur, long balance)
     return r;
 }
 
-/* A durable tasklet's call: its journal records this channel's send or recv. */
+/* A durable tasklet's call: its journal records this channel's send (value) or recv (value
+   NULL), as the twins' `j.send(self, value, Channel.send)`, the call being this C one.
+   Anything the recording path does not do goes to journal_call (the journal's twin). */
 static __attribute__((noinline)) PyObject *
-durable(PyObject *chan, PyObject *cur, PyObject *value)
+durable(PyObject *chan, PyObject *sched, PyObject *cur, long balance, PyObject *value)
 {
-    PyObject *j = Py_NewRef(SLOT(cur, kt_journal));
-    PyObject *op = PyObject_GetAttr((PyObject *)KChannel_T, value ? str_send : str_recv);
-    PyObject *r = op == NULL ? NULL : journal_call(j, chan, value, op);
-    Py_XDECREF(op);
+    PyObject *j = SLOT(cur, kt_journal), *t = journal_may_record(j, value), *r;
+    if (t == NULL) {
+        PyObject *op = PyObject_GetAttr((PyObject *)KChannel_T, value ? str_send : str_recv);
+        Py_INCREF(j);
+        r = op == NULL ? NULL : journal_call(j, chan, value, op);
+        Py_XDECREF(op);
+        Py_DECREF(j);
+        return r;
+    }
+    /* held while the call runs: the tasklet's _journal lets go of j meanwhile */
+    Py_INCREF(j);
+    Py_INCREF(t);
+    Py_INCREF(chan);
+    Py_XINCREF(value);
+    r = value ? send(chan, sched, cur, balance, value, j, t)
+              : recv(chan, sched, cur, balance, j, t);
+    if (r == TWIN) {  /* the twin, with the gate shut, does the call */
+        if (journal_begin(j, t, chan, value) < 0)
+            r = NULL;
+        else {
+            r = value ? PyObject_CallFunctionObjArgs(send_py, chan, value, NULL)
+                      : PyObject_CallOneArg(recv_py, chan);
+            r = journal_end(j, t, chan, value, r);
+        }
+    }
+    else
+        r = journal_end(j, t, chan, value, r);
+    Py_XDECREF(value);
+    Py_DECREF(chan);
+    Py_DECREF(t);
     Py_DECREF(j);
     return r;
 }
@@ -212,8 +246,8 @@ m_kchannel_send(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObjec
     if (kchannel_ready && nargs == 1 && kwnames == NULL) {
         int ok = enter(self, &sched, &cur, &balance);
         if (ok == 2)
-            return durable(self, cur, args[0]);
-        PyObject *r = ok ? send(self, sched, cur, balance, args[0]) : TWIN;
+            return durable(self, sched, cur, balance, args[0]);
+        PyObject *r = ok ? send(self, sched, cur, balance, args[0], NULL, NULL) : TWIN;
         if (r != TWIN) {
             if (r == NULL)
                 return NULL;
@@ -232,8 +266,8 @@ m_kchannel_recv(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObjec
     if (kchannel_ready && nargs == 0 && kwnames == NULL) {
         int ok = enter(self, &sched, &cur, &balance);
         if (ok == 2)
-            return durable(self, cur, NULL);
-        PyObject *r = ok ? recv(self, sched, cur, balance) : TWIN;
+            return durable(self, sched, cur, balance, NULL);
+        PyObject *r = ok ? recv(self, sched, cur, balance, NULL, NULL) : TWIN;
         if (r != TWIN)
             return r;
     }

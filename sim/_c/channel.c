@@ -29,8 +29,6 @@ static Py_ssize_t c_waiters, c_balance, c_pref, c_schedule_all, c_closing, c_loc
 static Py_ssize_t t_sched, t_block_trap, t_xpartner, t_journal, s_trap;
 
 /* Where the fast path declines: the caller hands the call to the twin. */
-static char twin_mark;
-#define TWIN ((PyObject *)&twin_mark)
 
 /* The twins, as with_self() calls them (self first). */
 static PyObject *
@@ -93,19 +91,6 @@ enter(PyObject *chan, PyObject **sched, PyObject **cur, long *balance)
     *cur = c;
     /* 2: a durable tasklet, whose calls go through its journal (sim/_kernel/gate.py) */
     return SLOT(c, t_journal) != Py_None ? 2 : 1;
-}
-
-/* A durable tasklet's call (cur's _journal is set): its journal records the channel's own
-   send or receive, as the twins' `j.send(self, value, channel.send)` does (journal.c). */
-static __attribute__((noinline)) PyObject *
-durable(PyObject *chan, PyObject *cur, PyObject *value, long d)
-{
-    PyObject *j = Py_NewRef(SLOT(cur, t_journal));
-    PyObject *op = PyObject_GetAttr((PyObject *)Channel_T, d > 0 ? str_send : str_receive);
-    PyObject *r = op == NULL ? NULL : journal_call(j, chan, value, op);
-    Py_XDECREF(op);
-    Py_DECREF(j);
-    return r;
 }
 
 /* The waiting partner at the head of the queue, if this thread's and not queued to run
@@ -264,24 +249,23 @@ take_value(PyObject *sched, PyObject *cur, PyObject *w, long pref)
     return r;
 }
 
-/* The fast path of send (d = 1, value) or receive (d = -1, value NULL), as the twins do it;
-   TWIN when it declines, before anything has changed.  send's result is not None: the
-   caller drops it. */
+/* The fast path of send (d = 1, value) or receive (d = -1, value NULL) after enter(), as
+   the twins do it; TWIN when it declines, before anything has changed.  send's result is
+   not None: the caller drops it.  j, t: a durable tasklet's journal and the tasklet (else
+   NULL), whose call begins (journal_begin) before anything switches. */
 static PyObject *
-action(PyObject *chan, PyObject *value, long d)
+act(PyObject *chan, PyObject *sched, PyObject *cur, long balance, PyObject *value, long d,
+    PyObject *j, PyObject *t)
 {
-    PyObject *sched, *cur, *w, *r;
-    long balance, pref;
-    int ok = enter(chan, &sched, &cur, &balance);
-    if (ok <= 0)
-        return ok < 0 ? NULL : TWIN;
-    if (ok == 2)
-        r = durable(chan, cur, value, d);
-    else if ((pref = PyLong_AsLong(SLOT(chan, c_pref))) == -1 && PyErr_Occurred())
+    PyObject *w, *r;
+    long pref;
+    if ((pref = PyLong_AsLong(SLOT(chan, c_pref))) == -1 && PyErr_Occurred())
         r = NULL;
     else if (balance * d < 0) {  /* a partner waits */
         if ((w = partner(chan, sched)) == NULL || (pref == -d && SLOT(sched, s_trap) != zero))
             r = TWIN;  /* (the preferred partner would run under switch_trap: refused) */
+        else if (j != NULL && pref * d < 0 && journal_begin(j, t, chan, value) < 0)
+            r = NULL;  /* (the partner is preferred: it runs now) */
         else if ((w = take(chan, balance, d)) == NULL)
             r = NULL;
         else {
@@ -293,6 +277,8 @@ action(PyObject *chan, PyObject *value, long d)
     else if (SLOT(cur, t_block_trap) != Py_False || SLOT(chan, c_closing) != Py_False
              || SLOT(sched, s_trap) != zero)
         r = TWIN;  /* it refuses to block: the twin raises the right error */
+    else if (j != NULL && journal_begin(j, t, chan, value) < 0)
+        r = NULL;
     else {
         n_chan_fast++;
         r = wait(chan, sched, cur, balance, d > 0 ? one : minus_one,
@@ -303,6 +289,24 @@ action(PyObject *chan, PyObject *value, long d)
             r = explode(r);
         }
     }
+    return r;
+}
+
+/* send (d = 1) or receive (d = -1): the fast path, the journal's, or TWIN. */
+static PyObject *
+action(PyObject *chan, PyObject *value, long d)
+{
+    PyObject *sched, *cur, *r;
+    long balance;
+    int ok = enter(chan, &sched, &cur, &balance);
+    if (ok <= 0)
+        return ok < 0 ? NULL : TWIN;
+    if (ok == 2)  /* a durable tasklet: its journal records this call (journal.c) */
+        r = journal_channel_call(SLOT(cur, t_journal), act, d > 0 ? send_py : receive_py,
+                                 (PyObject *)Channel_T, d > 0 ? str_send : str_receive,
+                                 chan, sched, cur, balance, value, d);
+    else
+        r = act(chan, sched, cur, balance, value, d, NULL, NULL);
     Py_DECREF(sched);
     return r;
 }

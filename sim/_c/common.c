@@ -3,6 +3,8 @@
  */
 #include "common.h"
 
+char twin_mark;
+
 /* The offsets of n slots of tp: 1; 0 when one is no plain slot (absent, or shadowed by a
    property); -1 on an error. */
 int

@@ -25,6 +25,18 @@
 extern unsigned long long n_fast, n_slow, n_grid_fast, n_grid_slow, n_relink, n_prefetch,
     n_chan_fast, n_chan_twin;
 
+/* What a C fast path returns where it declines, before anything has changed: its caller
+   hands the call to the Python twin (common.c). */
+extern char twin_mark;
+#define TWIN ((PyObject *)&twin_mark)
+
+/* A channel's C body for one call (channel.c's act, kchannel.c's): send (d = 1, value) or
+   receive (d = -1, value NULL) after the channel's checks; j, t: a durable tasklet's
+   journal and the tasklet, or NULL.  The result, NULL, or TWIN. */
+typedef PyObject *(*channel_body)(PyObject *chan, PyObject *sched, PyObject *cur,
+                                  long balance, PyObject *value, long d, PyObject *j,
+                                  PyObject *t);
+
 /* ---------------------------------------------------------------- slots (common.c) */
 
 int slots_of(PyTypeObject *tp, const char *const *names, int n, Py_ssize_t *offs);
@@ -226,6 +238,9 @@ int kchannel_init(PyObject *m);
 /* journal.c */
 PyObject *journal_call(PyObject *j, PyObject *chan, PyObject *value, PyObject *op);
 PyObject *journal_may_record(PyObject *j, PyObject *value);
+PyObject *journal_channel_call(PyObject *j, channel_body body, PyObject *twin, PyObject *cls,
+                               PyObject *name, PyObject *chan, PyObject *sched,
+                               PyObject *cur, long balance, PyObject *value, long d);
 int journal_begin(PyObject *j, PyObject *t, PyObject *chan, PyObject *value);
 PyObject *journal_end(PyObject *j, PyObject *t, PyObject *chan, PyObject *value, PyObject *r);
 PyObject *m_journal_send(PyObject *self, PyObject *const *args, Py_ssize_t nargs,

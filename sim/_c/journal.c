@@ -23,9 +23,6 @@ static PyObject *str_send, *str_recv, *str_done, *str_ix;
 static Py_ssize_t j_tasklet, j_entries, j_index, j_pending, j_cursor;
 static Py_ssize_t jt_sched, jt_journal;  /* Tasklet's _sched and _journal */
 
-/* Where the recording path declines: the caller hands the call to the twin. */
-static char twin_mark;
-#define JOURNAL_TWIN ((PyObject *)&twin_mark)
 
 /* type(v) in journal._PLAIN: logged as itself. */
 static inline int
@@ -155,31 +152,47 @@ journal_end(PyObject *j, PyObject *t, PyObject *chan, PyObject *value, PyObject 
     return r;
 }
 
-/* op(chan, value) (op(chan) for a receive, value NULL) for j's tasklet, recorded; or
-   JOURNAL_TWIN, before anything has changed. */
+/* The recording path, for t = journal_may_record(j, value): body runs the call and begins
+   it where it switches; where it declines (or without a body) op(chan, value), or op(chan)
+   for a receive, runs it with the gate shut. */
 static PyObject *
-journal_record(PyObject *j, PyObject *chan, PyObject *value, PyObject *op)
+record(PyObject *j, PyObject *t, channel_body body, PyObject *op, PyObject *chan,
+       PyObject *sched, PyObject *cur, long balance, PyObject *value, long d)
 {
-    PyObject *t = journal_may_record(j, value);
-    if (t == NULL)
-        return JOURNAL_TWIN;
     /* held while the call runs: the tasklet's _journal lets go of j meanwhile */
     Py_INCREF(j);
     Py_INCREF(t);
     Py_INCREF(chan);
     Py_XINCREF(value);
-    PyObject *r = NULL;
-    if (journal_begin(j, t, chan, value) == 0) {
-        PyObject *args[3] = {NULL, chan, value};
-        r = PyObject_Vectorcall(op, args + 1, (value ? 2 : 1) | PY_VECTORCALL_ARGUMENTS_OFFSET,
-                                NULL);
-        r = journal_end(j, t, chan, value, r);
+    PyObject *r = body != NULL ? body(chan, sched, cur, balance, value, d, j, t) : TWIN;
+    if (r == TWIN) {
+        if (journal_begin(j, t, chan, value) < 0)
+            r = NULL;
+        else {
+            PyObject *args[3] = {NULL, chan, value};
+            r = PyObject_Vectorcall(op, args + 1,
+                                    (value ? 2 : 1) | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+            r = journal_end(j, t, chan, value, r);
+        }
     }
+    else
+        r = journal_end(j, t, chan, value, r);
     Py_XDECREF(value);
     Py_DECREF(chan);
     Py_DECREF(t);
     Py_DECREF(j);
     return r;
+}
+
+/* op(chan, value) (op(chan) for a receive, value NULL) for j's tasklet, recorded; or
+   TWIN, before anything has changed. */
+static PyObject *
+journal_record(PyObject *j, PyObject *chan, PyObject *value, PyObject *op)
+{
+    PyObject *t = journal_may_record(j, value);
+    if (t == NULL)
+        return TWIN;
+    return record(j, t, NULL, op, chan, NULL, NULL, 0, value, value ? 1 : -1);
 }
 
 /* Journal.send(chan, value, op) */
@@ -188,7 +201,7 @@ m_journal_send(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject
 {
     if (nargs == 3 && kwnames == NULL) {
         PyObject *r = journal_record(self, args[0], args[1], args[2]);
-        if (r != JOURNAL_TWIN)
+        if (r != TWIN)
             return r;
     }
     return call_with_self(self, args, nargs, kwnames, NULL, send_py);
@@ -200,7 +213,7 @@ m_journal_recv(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject
 {
     if (nargs == 2 && kwnames == NULL) {
         PyObject *r = journal_record(self, args[0], NULL, args[1]);
-        if (r != JOURNAL_TWIN)
+        if (r != TWIN)
             return r;
     }
     return call_with_self(self, args, nargs, kwnames, NULL, recv_py);
@@ -212,11 +225,32 @@ PyObject *
 journal_call(PyObject *j, PyObject *chan, PyObject *value, PyObject *op)
 {
     PyObject *r = journal_record(j, chan, value, op);
-    if (r != JOURNAL_TWIN)
+    if (r != TWIN)
         return r;
     PyObject *args[4] = {j, chan, value ? value : op, op};
     return PyObject_VectorcallMethod(value ? str_send : str_recv, args,
                                      (value ? 4 : 3) | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+}
+
+/* A durable tasklet's send or receive on chan, a channel whose C body is body (twin its
+   Python twin, cls.name the method the twins pass as the call): the body runs between
+   the journal's checks and its entry, and begins the call itself where it switches;
+   where the body declines, the twin does the call with the gate shut; what the recording
+   path does not do goes to journal_call(j, chan, value, cls.name). */
+PyObject *
+journal_channel_call(PyObject *j, channel_body body, PyObject *twin, PyObject *cls,
+                     PyObject *name, PyObject *chan, PyObject *sched, PyObject *cur,
+                     long balance, PyObject *value, long d)
+{
+    PyObject *t = journal_may_record(j, value);
+    if (t != NULL)
+        return record(j, t, body, twin, chan, sched, cur, balance, value, d);
+    Py_INCREF(j);  /* held while the call runs: the tasklet's _journal lets go of it */
+    PyObject *op = PyObject_GetAttr(cls, name);
+    PyObject *r = op == NULL ? NULL : journal_call(j, chan, value, op);
+    Py_XDECREF(op);
+    Py_DECREF(j);
+    return r;
 }
 
 #define NEED "a journal (after setup_journal)"

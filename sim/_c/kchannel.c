@@ -15,8 +15,6 @@ static PyObject *one, *minus_one;
 static Py_ssize_t k_capacity, k_buf, k_waiters, k_balance, k_closed, k_sched;
 static Py_ssize_t kt_block_trap, kt_journal, ks_trap;
 
-static char twin_mark;
-#define TWIN ((PyObject *)&twin_mark)
 
 /* The state both directions read first.  1: the common case may go on, with *sched, *cur
    and *balance (borrowed: the channel holds its scheduler, the scheduler its current);
@@ -196,44 +194,24 @@ recv(PyObject *chan, PyObject *sched, PyObject *cur, long balance, PyObject *j, 
     return r;
 }
 
-/* A durable tasklet's call: its journal records this channel's send (value) or recv (value
-   NULL), as the twins' `j.send(self, value, Channel.send)`, the call being this C one.
-   Anything the recording path does not do goes to journal_call (the journal's twin). */
+/* The body both directions share (a channel_body, see common.h). */
+static PyObject *
+act(PyObject *chan, PyObject *sched, PyObject *cur, long balance, PyObject *value, long d,
+    PyObject *j, PyObject *t)
+{
+    return d > 0 ? send(chan, sched, cur, balance, value, j, t)
+                 : recv(chan, sched, cur, balance, j, t);
+}
+
+/* A durable tasklet's call: its journal records this C send or recv (journal.c), as the
+   twins' `j.send(self, value, Channel.send)` does. */
 static __attribute__((noinline)) PyObject *
 durable(PyObject *chan, PyObject *sched, PyObject *cur, long balance, PyObject *value)
 {
-    PyObject *j = SLOT(cur, kt_journal), *t = journal_may_record(j, value), *r;
-    if (t == NULL) {
-        PyObject *op = PyObject_GetAttr((PyObject *)KChannel_T, value ? str_send : str_recv);
-        Py_INCREF(j);
-        r = op == NULL ? NULL : journal_call(j, chan, value, op);
-        Py_XDECREF(op);
-        Py_DECREF(j);
-        return r;
-    }
-    /* held while the call runs: the tasklet's _journal lets go of j meanwhile */
-    Py_INCREF(j);
-    Py_INCREF(t);
-    Py_INCREF(chan);
-    Py_XINCREF(value);
-    r = value ? send(chan, sched, cur, balance, value, j, t)
-              : recv(chan, sched, cur, balance, j, t);
-    if (r == TWIN) {  /* the twin, with the gate shut, does the call */
-        if (journal_begin(j, t, chan, value) < 0)
-            r = NULL;
-        else {
-            r = value ? PyObject_CallFunctionObjArgs(send_py, chan, value, NULL)
-                      : PyObject_CallOneArg(recv_py, chan);
-            r = journal_end(j, t, chan, value, r);
-        }
-    }
-    else
-        r = journal_end(j, t, chan, value, r);
-    Py_XDECREF(value);
-    Py_DECREF(chan);
-    Py_DECREF(t);
-    Py_DECREF(j);
-    return r;
+    long d = value ? 1 : -1;
+    return journal_channel_call(SLOT(cur, kt_journal), act, d > 0 ? send_py : recv_py,
+                                (PyObject *)KChannel_T, d > 0 ? str_send : str_recv, chan,
+                                sched, cur, balance, value, d);
 }
 
 /* ------------------------------------------------------------------ entry points */

@@ -168,7 +168,8 @@ def relay(inp: Any, out: Any, n: int, shut: sim.Channel | None) -> None:
 
 
 def record_everything() -> bytes:
-    """Durable relays over a sim.Channel pair and a Stackless pair, fed plain values,
+    """Durable relays over a sim.Channel pair and a Stackless pair (each way a call can
+    go: blocking, handing over, switching to a preferred partner), fed plain values,
     tuples, lists, dicts and a channel; returns the pickle of both relays and their
     channels, each blocked in its last receive (then killed here)."""
     items: list[Any] = [1, -2**70, 2.5, "s", b"b", None, True, 3j, (1, ("x", 2.0)),
@@ -177,7 +178,8 @@ def record_everything() -> bytes:
     shut = sim.Channel(name="shut")
     shut.close()
     b_in, b_out = stackless.channel(), stackless.channel()
-    b_in.preference = b_out.preference = 0
+    b_in.preference = 1  # a waiting sender runs first: the relay's receives switch, as
+    # its sends do (the receiver is preferred on b_out)
     items.append(a_in)
     n = len(items)
     ta = sim.spawn(relay, a_in, a_out, n, shut, durable=True)

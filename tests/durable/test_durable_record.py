@@ -10,10 +10,13 @@ import pickle
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import durable_programs as programs
+import pytest
 
 import sim
+from sim import stackless
 from sim._kernel import scheduler as _kernel
 
 HERE = Path(__file__).resolve().parent
@@ -66,3 +69,33 @@ def test_the_c_half_records_the_calls_when_it_is_built() -> None:
     else:
         assert type(Journal.send).__name__ == "method_descriptor"
         assert type(Journal.recv).__name__ == "method_descriptor"
+
+
+@pytest.mark.parametrize("d", [1, -1], ids=["send", "receive"])
+def test_a_durable_call_that_switches_to_a_preferred_partner_stands_in_that_call(d: int) -> None:
+    # A Stackless channel whose waiting partner is preferred switches to it inside the
+    # durable tasklet's send or receive: the partner, running meanwhile, sees the call
+    # pending and can pickle the tasklet standing in it.
+    ch = stackless.channel()
+    ch.preference = -d
+    durable: list[Any] = []
+    seen: list[Any] = []
+
+    def partner() -> None:
+        v = ch.receive() if d > 0 else ch.send(5)
+        t = durable[0]
+        copy = pickle.loads(pickle.dumps(t))  # replayed: it stands in that call too
+        seen.append((v, t.journal.pending, t.scheduled, copy.scheduled))
+        copy.kill()
+
+    sim.spawn(partner)
+    sim.run(until_idle=True)
+    fn, args = (programs.send_all, ([5],)) if d > 0 else (programs.collect, ([], 1))
+    durable.append(sim.spawn(fn, ch, *args, durable=True))
+    sim.run()
+    t = durable[0]
+    kind = "send" if d > 0 else "recv"
+    assert seen == [(5, (kind, ch, 5), True, True) if d > 0
+                    else (None, (kind, ch, None), True, True)]
+    assert not t.alive and [c[:3] for c in t.journal.calls()] == [
+        (kind, ch, 5 if d > 0 else None)]

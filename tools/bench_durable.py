@@ -9,7 +9,10 @@
   handoff through a ``sim.stackless`` channel (whose C send/receive record in C);
 * pickle size and ``pickle.dumps`` time of a durable tasklet against its journal's length;
 * replay: ``pickle.loads`` of the same, i.e. the time to resume, and the kernel calls it
-  replays per second (a 10,000-step journal is the issue's case).
+  replays per second (a 10,000-step journal is the issue's case);
+* the same for a durable world behaviour (``behaviour_resume``): one with a 10,000-step
+  journal (world random draws and its wake-up ticks), resumed with
+  ``sim.durable.loads(blob, world)`` into a fresh world.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import time
 from typing import Any
 
 import sim
+import sim.durable
 from sim import stackless
 
 
@@ -109,6 +113,46 @@ def pickling(steps: int, rounds: int) -> dict[str, float]:
     }
 
 
+class Drawer(sim.Entity):
+    """A durable behaviour making ``DRAWS`` random draws a tick (each one journaled, as its
+    wake-up tick is)."""
+
+    kind = "drawer"
+    DRAWS = 99
+
+    @sim.behaviour(durable=True)
+    def draw(self) -> None:
+        world = self.world
+        total = 0.0
+        while True:
+            for _ in range(self.DRAWS):
+                total += world.random.random()
+            sim.next_tick()
+
+
+def behaviour_resume(steps: int, rounds: int) -> dict[str, float]:
+    """A durable behaviour stepped until its journal holds ``steps`` entries, pickled; then
+    the time to resume it (``sim.durable.loads`` into a fresh world, its replay included)."""
+    with sim.World(seed=1, tick_rate=10.0) as world:
+        entity = world.spawn(Drawer)
+        while len(entity._tasklets[0].journal) < steps:
+            world.step()
+        t = entity._tasklets[0]
+        n, due = len(t.journal), t.due
+        blob = pickle.dumps(t)
+    loads = []
+    for _ in range(rounds):
+        with sim.World(seed=1, tick_rate=10.0) as target:
+            target.spawn(Drawer)
+            a = time.perf_counter()
+            u = sim.durable.loads(blob, target)
+            loads.append(time.perf_counter() - a)
+            assert len(u.journal) == n and u.due == due  # parked as it was
+    resume = statistics.median(loads)
+    return {"steps": n, "bytes": len(blob), "resume_ms": round(resume * 1e3, 3),
+            "replayed_calls_per_s": round(n / resume)}
+
+
 def run(quick: bool = False) -> dict[str, Any]:
     rounds = 3 if quick else 9
     n = 10_000 if quick else 50_000
@@ -134,6 +178,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         },
         "targets": {"durable_over_plain_handoff": "<= 1.2"},
         "pickle": [pickling(s, 3 if quick else 5) for s in (100, 1_000, 10_000)],
+        "behaviour_resume": behaviour_resume(10_000, 3 if quick else 5),
         "rounds": rounds,
     }
 

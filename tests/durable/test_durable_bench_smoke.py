@@ -22,3 +22,5 @@ def test_the_durable_bench_reports_overhead_pickle_size_and_replay_speed() -> No
     sizes = [p["bytes"] for p in report["pickle"]]
     assert sizes[0] < sizes[1] < sizes[2]  # a journal pickles in proportion to its length
     assert all(p["replayed_calls_per_s"] > 0 and p["resume_ms"] > 0 for p in report["pickle"])
+    behaviour = report["behaviour_resume"]  # a durable world behaviour, 10,000 steps
+    assert behaviour["steps"] >= 10_000 and behaviour["resume_ms"] > 0

@@ -178,7 +178,7 @@ block_failed(PyObject *chan, PyObject *sched, PyObject *cur)
 /* cur waits on chan in direction d (channel._enqueue and Scheduler.wait_on) and blocks:
    what the twins' blocking tails do, _release_partner included.  v: cur's tempval while it
    waits (a new reference). */
-static PyObject *
+static inline __attribute__((always_inline)) PyObject *
 wait(PyObject *chan, PyObject *sched, PyObject *cur, long balance, PyObject *d, PyObject *v)
 {
     PyObject *r = deque_append(SLOT(chan, c_waiters), cur);
@@ -211,7 +211,7 @@ wait(PyObject *chan, PyObject *sched, PyObject *cur, long balance, PyObject *d, 
 }
 
 /* send: w, a waiting receiver, gets value (_send_py's branch "a receiver waits"). */
-static PyObject *
+static inline __attribute__((always_inline)) PyObject *
 give(PyObject *sched, PyObject *cur, PyObject *w, PyObject *value, long pref)
 {
     PyObject *old = swap_tempval(w, Py_NewRef(value));
@@ -225,7 +225,7 @@ give(PyObject *sched, PyObject *cur, PyObject *w, PyObject *value, long pref)
 }
 
 /* receive: the value of w, a waiting sender (_receive_py's branch "a sender waits"). */
-static PyObject *
+static inline __attribute__((always_inline)) PyObject *
 take_value(PyObject *sched, PyObject *cur, PyObject *w, long pref)
 {
     PyObject *v = swap_tempval(w, Py_NewRef(Py_None));  /* its value, ours now */
@@ -252,8 +252,9 @@ take_value(PyObject *sched, PyObject *cur, PyObject *w, long pref)
 /* The fast path of send (d = 1, value) or receive (d = -1, value NULL) after enter(), as
    the twins do it; TWIN when it declines, before anything has changed.  send's result is
    not None: the caller drops it.  j, t: a durable tasklet's journal and the tasklet (else
-   NULL), whose call begins (journal_begin) before anything switches. */
-static PyObject *
+   NULL), whose call begins (journal_begin) before anything switches.  Inlined into
+   action: a call frame more would be on the stack greenlet copies at every switch. */
+static inline __attribute__((always_inline)) PyObject *
 act(PyObject *chan, PyObject *sched, PyObject *cur, long balance, PyObject *value, long d,
     PyObject *j, PyObject *t)
 {

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from . import _preempt
+from ._kernel import channel as _channel
+from ._kernel import journal as _journal
 from ._kernel import scheduler as _kernel
 from ._kernel import tasklet as _tasklet
 from ._kernel.bomb import bomb
@@ -62,6 +64,17 @@ TWINS: tuple[Twin, ...] = (
          ("sim._stackless.channel:channel.send",), "method"),
     Twin("channel_receive", "sim._stackless.channel:channel._receive_py",
          ("sim._stackless.channel:channel.receive",), "method"),
+    # sim.Channel: send and recv, on the door's C primitives.
+    Twin("kchannel_send", "sim._kernel.channel:Channel._send_py",
+         ("sim._kernel.channel:Channel.send",), "method"),
+    Twin("kchannel_recv", "sim._kernel.channel:Channel._recv_py",
+         ("sim._kernel.channel:Channel.recv",), "method"),
+    # A durable tasklet's journal recording a channel call (sim.Channel's and, straight
+    # from channel_send/channel_receive, sim.stackless's).
+    Twin("journal_send", "sim._kernel.journal:Journal._send_py",
+         ("sim._kernel.journal:Journal.send",), "method"),
+    Twin("journal_recv", "sim._kernel.journal:Journal._recv_py",
+         ("sim._kernel.journal:Journal.recv",), "method"),
     # The world's tick wheel: parking (World and Supervision import park, sim re-exports
     # next_tick).
     Twin("park", "sim._world.behaviour:park",
@@ -108,6 +121,8 @@ PLUMBING: dict[str, str] = {
     "setup_entity": "install(): Entity, whose kinds are the grid's records",
     "setup_grid": "install(): Grid, its twins and its rounding margin",
     "setup_channel": "install(): sim.stackless's channel, its twins and the kernel's globals",
+    "setup_journal": "install(): the durable tasklet's Journal (its twins) and freeze",
+    "setup_kchannel": "install(): sim.Channel and its twins",
     "method": "install(): the method descriptors of the 'method' entries",
     "bind_thread": "sim._kernel.scheduler.get_scheduler: a thread's scheduler, for next_tick in C",
     "set_hooks": "sim._kernel.refresh_switch_hooks: switch hooks on or off",
@@ -132,6 +147,8 @@ def install() -> None:
     sp.setup_entity(_entity.Entity)
     sp.setup_grid(_aoi.Grid, _cells._EPS)
     sp.setup_channel(_sl_channel.channel, _kernel)
+    sp.setup_journal(_journal.Journal, _journal.freeze)
+    sp.setup_kchannel(_channel.Channel)
     for entry in TWINS:
         _twins[entry] = find(entry.twin)
         if entry.how == "base":

@@ -3,7 +3,8 @@
  * is their fast path, step for step, and everything else goes to them before anything has
  * changed: a channel callback, schedule_all, a partner of another thread, a refusal to
  * block (block_trap, closing, switch_trap), an unusual value in a slot, another thread
- * inside the channel's lock, a durable tasklet (its calls go through its journal).
+ * inside the channel's lock.  A durable tasklet's call goes to its journal (journal.c),
+ * which records this same C send or receive, as the twins do.
  *
  * # Discussion: the lock.
  * A channel may be shared between threads; its Python paths change it under its lock.  This
@@ -21,14 +22,13 @@ static PyTypeObject *Channel_T, *Lock_T;
 static PyCFunction lock_locked;  /* _thread.lock.locked (METH_NOARGS), as deque's in kernel.c */
 static PyObject *send_py, *receive_py;     /* the twins */
 static PyObject *kernel_globals;           /* sim._kernel.scheduler's, for _channel_cb */
-static PyObject *str_channel_cb, *str_block_failed, *str_release_partner;
+static PyObject *str_channel_cb, *str_block_failed, *str_release_partner, *str_send,
+    *str_receive;
 static PyObject *one, *minus_one;
 static Py_ssize_t c_waiters, c_balance, c_pref, c_schedule_all, c_closing, c_lock;
 static Py_ssize_t t_sched, t_block_trap, t_xpartner, t_journal, s_trap;
 
 /* Where the fast path declines: the caller hands the call to the twin. */
-static char twin_mark;
-#define TWIN ((PyObject *)&twin_mark)
 
 /* The twins, as with_self() calls them (self first). */
 static PyObject *
@@ -54,7 +54,8 @@ to_twin(PyObject *(*twin)(PyObject *, PyObject *const *, Py_ssize_t, PyObject *)
 }
 
 /* The state both directions read first.  1: the fast path may go on, with *sched (a new
-   reference), *cur and *balance; 0: the twin's turn (nothing held); -1: an error. */
+   reference), *cur and *balance; 2: the same, for a durable tasklet (its journal's turn);
+   0: the twin's turn (nothing held); -1: an error. */
 static inline int
 enter(PyObject *chan, PyObject **sched, PyObject **cur, long *balance)
 {
@@ -80,16 +81,16 @@ enter(PyObject *chan, PyObject **sched, PyObject **cur, long *balance)
     if (s == NULL)
         return PyErr_Occurred() ? -1 : 0;
     PyObject *c = Py_IS_TYPE(s, Sched_T) ? SLOT(s, s_current) : NULL;
-    /* (a durable tasklet's calls go through its journal: sim/_kernel/gate.py) */
     if (c == NULL || !of_type(c, Tasklet_T, &tasklet_seen) || SLOT(s, s_trap) == NULL
         || SLOT(s, s_q) == NULL || !Py_IS_TYPE(SLOT(s, s_q), Deque_T)
-        || (SLOT(c, t_journal) != NULL && SLOT(c, t_journal) != Py_None)) {
+        || SLOT(c, t_journal) == NULL) {
         Py_DECREF(s);
         return 0;
     }
     *sched = s;
     *cur = c;
-    return 1;
+    /* 2: a durable tasklet, whose calls go through its journal (sim/_kernel/gate.py) */
+    return SLOT(c, t_journal) != Py_None ? 2 : 1;
 }
 
 /* The waiting partner at the head of the queue, if this thread's and not queued to run
@@ -170,35 +171,14 @@ explode(PyObject *v)
 static __attribute__((noinline)) PyObject *
 block_failed(PyObject *chan, PyObject *sched, PyObject *cur)
 {
-    PyObject *type, *e, *tb;
-    PyErr_Fetch(&type, &e, &tb);
-    PyErr_NormalizeException(&type, &e, &tb);
-    if (tb != NULL)
-        PyException_SetTraceback(e, tb);
-    PyObject *args[4] = {chan, sched, cur, e};
-    PyObject *r = PyObject_VectorcallMethod(str_block_failed, args,
-                                            4 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
-    if (r != NULL) {
-        Py_DECREF(r);
-        PyErr_Restore(type, e, tb);
-        return NULL;
-    }
-    PyObject *type2, *e2, *tb2;
-    PyErr_Fetch(&type2, &e2, &tb2);
-    PyErr_NormalizeException(&type2, &e2, &tb2);
-    if (tb2 != NULL)
-        PyException_SetTraceback(e2, tb2);
-    PyException_SetContext(e2, e);  /* steals e */
-    Py_XDECREF(type);
-    Py_XDECREF(tb);
-    PyErr_Restore(type2, e2, tb2);
-    return NULL;
+    PyObject *args[4] = {chan, sched, cur, NULL};
+    return undo_then_raise(str_block_failed, args, 3);
 }
 
 /* cur waits on chan in direction d (channel._enqueue and Scheduler.wait_on) and blocks:
    what the twins' blocking tails do, _release_partner included.  v: cur's tempval while it
    waits (a new reference). */
-static PyObject *
+static inline __attribute__((always_inline)) PyObject *
 wait(PyObject *chan, PyObject *sched, PyObject *cur, long balance, PyObject *d, PyObject *v)
 {
     PyObject *r = deque_append(SLOT(chan, c_waiters), cur);
@@ -231,7 +211,7 @@ wait(PyObject *chan, PyObject *sched, PyObject *cur, long balance, PyObject *d, 
 }
 
 /* send: w, a waiting receiver, gets value (_send_py's branch "a receiver waits"). */
-static PyObject *
+static inline __attribute__((always_inline)) PyObject *
 give(PyObject *sched, PyObject *cur, PyObject *w, PyObject *value, long pref)
 {
     PyObject *old = swap_tempval(w, Py_NewRef(value));
@@ -245,7 +225,7 @@ give(PyObject *sched, PyObject *cur, PyObject *w, PyObject *value, long pref)
 }
 
 /* receive: the value of w, a waiting sender (_receive_py's branch "a sender waits"). */
-static PyObject *
+static inline __attribute__((always_inline)) PyObject *
 take_value(PyObject *sched, PyObject *cur, PyObject *w, long pref)
 {
     PyObject *v = swap_tempval(w, Py_NewRef(Py_None));  /* its value, ours now */
@@ -269,22 +249,24 @@ take_value(PyObject *sched, PyObject *cur, PyObject *w, long pref)
     return r;
 }
 
-/* The fast path of send (d = 1, value) or receive (d = -1, value NULL), as the twins do it;
-   TWIN when it declines, before anything has changed.  send's result is not None: the
-   caller drops it. */
-static PyObject *
-action(PyObject *chan, PyObject *value, long d)
+/* The fast path of send (d = 1, value) or receive (d = -1, value NULL) after enter(), as
+   the twins do it; TWIN when it declines, before anything has changed.  send's result is
+   not None: the caller drops it.  j, t: a durable tasklet's journal and the tasklet (else
+   NULL), whose call begins (journal_begin) before anything switches.  Inlined into
+   action: a call frame more would be on the stack greenlet copies at every switch. */
+static inline __attribute__((always_inline)) PyObject *
+act(PyObject *chan, PyObject *sched, PyObject *cur, long balance, PyObject *value, long d,
+    PyObject *j, PyObject *t)
 {
-    PyObject *sched, *cur, *w, *r;
-    long balance, pref;
-    int ok = enter(chan, &sched, &cur, &balance);
-    if (ok <= 0)
-        return ok < 0 ? NULL : TWIN;
+    PyObject *w, *r;
+    long pref;
     if ((pref = PyLong_AsLong(SLOT(chan, c_pref))) == -1 && PyErr_Occurred())
         r = NULL;
     else if (balance * d < 0) {  /* a partner waits */
         if ((w = partner(chan, sched)) == NULL || (pref == -d && SLOT(sched, s_trap) != zero))
             r = TWIN;  /* (the preferred partner would run under switch_trap: refused) */
+        else if (j != NULL && pref * d < 0 && journal_begin(j, t, chan, value) < 0)
+            r = NULL;  /* (the partner is preferred: it runs now) */
         else if ((w = take(chan, balance, d)) == NULL)
             r = NULL;
         else {
@@ -296,6 +278,8 @@ action(PyObject *chan, PyObject *value, long d)
     else if (SLOT(cur, t_block_trap) != Py_False || SLOT(chan, c_closing) != Py_False
              || SLOT(sched, s_trap) != zero)
         r = TWIN;  /* it refuses to block: the twin raises the right error */
+    else if (j != NULL && journal_begin(j, t, chan, value) < 0)
+        r = NULL;
     else {
         n_chan_fast++;
         r = wait(chan, sched, cur, balance, d > 0 ? one : minus_one,
@@ -306,6 +290,24 @@ action(PyObject *chan, PyObject *value, long d)
             r = explode(r);
         }
     }
+    return r;
+}
+
+/* send (d = 1) or receive (d = -1): the fast path, the journal's, or TWIN. */
+static PyObject *
+action(PyObject *chan, PyObject *value, long d)
+{
+    PyObject *sched, *cur, *r;
+    long balance;
+    int ok = enter(chan, &sched, &cur, &balance);
+    if (ok <= 0)
+        return ok < 0 ? NULL : TWIN;
+    if (ok == 2)  /* a durable tasklet: its journal records this call (journal.c) */
+        r = journal_channel_call(SLOT(cur, t_journal), act, d > 0 ? send_py : receive_py,
+                                 (PyObject *)Channel_T, d > 0 ? str_send : str_receive,
+                                 chan, sched, cur, balance, value, d);
+    else
+        r = act(chan, sched, cur, balance, value, d, NULL, NULL);
     Py_DECREF(sched);
     return r;
 }
@@ -338,29 +340,21 @@ m_channel_receive(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObj
     return to_twin(receive_twin, self, args, nargs, kwnames);
 }
 
+#define NEED "a sim.stackless channel (after setup_channel)"
+
 /* The module's functions: channel_send(chan, value), channel_receive(chan). */
-static PyObject *
-as_function(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
-            PyObject *(*method)(PyObject *, PyObject *const *, Py_ssize_t, PyObject *))
-{
-    if (!channel_ready || nargs < 1 || !PyObject_TypeCheck(args[0], Channel_T)) {
-        PyErr_SetString(PyExc_TypeError, "needs a sim.stackless channel (after setup_channel)");
-        return NULL;
-    }
-    return method(args[0], args + 1, nargs - 1, kwnames);
-}
 
 PyObject *
 sp_channel_send(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    return as_function(args, nargs, kwnames, m_channel_send);
+    return as_function(channel_ready, Channel_T, NEED, args, nargs, kwnames, m_channel_send);
 }
 
 PyObject *
 sp_channel_receive(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
                    PyObject *kwnames)
 {
-    return as_function(args, nargs, kwnames, m_channel_receive);
+    return as_function(channel_ready, Channel_T, NEED, args, nargs, kwnames, m_channel_receive);
 }
 
 /* -------------------------------------------------------------------------- setup */
@@ -426,6 +420,7 @@ channel_init(PyObject *m)
     return INTERN(str_channel_cb, "_channel_cb") < 0
            || INTERN(str_block_failed, "_block_failed") < 0
            || INTERN(str_release_partner, "_release_partner") < 0
+           || INTERN(str_send, "send") < 0 || INTERN(str_receive, "receive") < 0
            || (one = PyLong_FromLong(1)) == NULL || (minus_one = PyLong_FromLong(-1)) == NULL
            ? -1 : 0;
 }

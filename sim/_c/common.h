@@ -25,10 +25,27 @@
 extern unsigned long long n_fast, n_slow, n_grid_fast, n_grid_slow, n_relink, n_prefetch,
     n_chan_fast, n_chan_twin;
 
+/* What a C fast path returns where it declines, before anything has changed: its caller
+   hands the call to the Python twin (common.c). */
+extern char twin_mark;
+#define TWIN ((PyObject *)&twin_mark)
+
+/* A channel's C body for one call (channel.c's act, kchannel.c's): send (d = 1, value) or
+   receive (d = -1, value NULL) after the channel's checks; j, t: a durable tasklet's
+   journal and the tasklet, or NULL.  The result, NULL, or TWIN. */
+typedef PyObject *(*channel_body)(PyObject *chan, PyObject *sched, PyObject *cur,
+                                  long balance, PyObject *value, long d, PyObject *j,
+                                  PyObject *t);
+
 /* ---------------------------------------------------------------- slots (common.c) */
 
 int slots_of(PyTypeObject *tp, const char *const *names, int n, Py_ssize_t *offs);
 Py_ssize_t slot_offset(PyTypeObject *tp, const char *name);
+PyObject *undo_then_raise(PyObject *name, PyObject **args, Py_ssize_t n);
+PyObject *as_function(int ok, PyTypeObject *tp, const char *what, PyObject *const *args,
+                      Py_ssize_t nargs, PyObject *kwnames,
+                      PyObject *(*method)(PyObject *, PyObject *const *, Py_ssize_t,
+                                          PyObject *));
 
 /* PyObject_TypeCheck(o, base) with a one-type memo: a switch checks two tasklets (world
    behaviours are a subclass), a query or a pos read one entity per neighbour (a world has a
@@ -123,10 +140,12 @@ bad_args(int ok, const char *signature)
 }
 
 /* An entry point called as a method (a method descriptor made by method(cls, name), see
-   module.c): self put in front of the arguments. */
+   module.c): self put in front of the arguments, for fn or (fn NULL) for a Python callable,
+   its twin. */
 static inline PyObject *
-with_self(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
-          PyObject *(*fn)(PyObject *, PyObject *const *, Py_ssize_t, PyObject *))
+call_with_self(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+               PyObject *(*fn)(PyObject *, PyObject *const *, Py_ssize_t, PyObject *),
+               PyObject *twin)
 {
     Py_ssize_t n = nargs + (kwnames ? PyTuple_GET_SIZE(kwnames) : 0);
     PyObject *small[8], **stack = small;
@@ -134,10 +153,18 @@ with_self(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwn
         return PyErr_NoMemory();
     stack[0] = self;
     memcpy(stack + 1, args, n * sizeof(PyObject *));
-    PyObject *r = fn(NULL, stack, nargs + 1, kwnames);
+    PyObject *r = fn != NULL ? fn(NULL, stack, nargs + 1, kwnames)
+                             : PyObject_Vectorcall(twin, stack, nargs + 1, kwnames);
     if (stack != small)
         PyMem_Free(stack);
     return r;
+}
+
+static inline PyObject *
+with_self(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+          PyObject *(*fn)(PyObject *, PyObject *const *, Py_ssize_t, PyObject *))
+{
+    return call_with_self(self, args, nargs, kwnames, fn, NULL);
 }
 
 /* kernel.c */
@@ -195,6 +222,37 @@ PyObject *sp_channel_receive(PyObject *self, PyObject *const *args, Py_ssize_t n
                              PyObject *kwnames);
 PyObject *sp_setup_channel(PyObject *self, PyObject *args);
 int channel_init(PyObject *m);
+
+/* kchannel.c */
+PyObject *m_kchannel_send(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                          PyObject *kwnames);
+PyObject *m_kchannel_recv(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                          PyObject *kwnames);
+PyObject *sp_kchannel_send(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                           PyObject *kwnames);
+PyObject *sp_kchannel_recv(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                           PyObject *kwnames);
+PyObject *sp_setup_kchannel(PyObject *self, PyObject *args);
+int kchannel_init(PyObject *m);
+
+/* journal.c */
+PyObject *journal_call(PyObject *j, PyObject *chan, PyObject *value, PyObject *op);
+PyObject *journal_may_record(PyObject *j, PyObject *value);
+PyObject *journal_channel_call(PyObject *j, channel_body body, PyObject *twin, PyObject *cls,
+                               PyObject *name, PyObject *chan, PyObject *sched,
+                               PyObject *cur, long balance, PyObject *value, long d);
+int journal_begin(PyObject *j, PyObject *t, PyObject *chan, PyObject *value);
+PyObject *journal_end(PyObject *j, PyObject *t, PyObject *chan, PyObject *value, PyObject *r);
+PyObject *m_journal_send(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                         PyObject *kwnames);
+PyObject *m_journal_recv(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                         PyObject *kwnames);
+PyObject *sp_journal_send(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                          PyObject *kwnames);
+PyObject *sp_journal_recv(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                          PyObject *kwnames);
+PyObject *sp_setup_journal(PyObject *self, PyObject *args);
+int journal_init(PyObject *m);
 
 /* interest.c */
 PyObject *sp_interest_delta(PyObject *self, PyObject *const *args, Py_ssize_t nargs);

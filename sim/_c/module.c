@@ -13,6 +13,10 @@
  *                             the twins are _ready_py and _block_py).
  *   channel_send/_receive     sim.stackless's channel.send and .receive, when no callback,
  *                             no schedule_all and no other thread is involved.
+ *   kchannel_send/_recv       sim.Channel's send and recv, unless the channel is closed
+ *                             or the caller refuses to block (block_trap, switch_trap).
+ *   journal_send/_recv        a durable tasklet's Journal.send and .recv: the channel call
+ *                             and its entry, when recording a plain value.
  *   park(t, world, due)       a behaviour parks on its world's tick wheel.
  *   next_tick()               park(current, world, world._tick + 1).
  *   sleep_until(world, when)  park until the tick of a simulation time.
@@ -64,6 +68,8 @@
  *                        entity kinds, each its own grid record
  *   world.c              park, next_tick, sleep_until, wake, sweep, World.query_radius
  *   channel.c            sim.stackless's channel: send and receive on the kernel's door
+ *   kchannel.c           sim.Channel: send and recv on the kernel's door
+ *   journal.c            a durable tasklet's journal recording a channel call
  *   interest.c           interest_delta and grid_nearest, snapshot sync's per-viewer work
  *   descr.c              pair, alias and readonly_slot, the descriptors of Entity and World
  *   module.c             this map, the method table, method(), counts(), the module's init
@@ -112,6 +118,22 @@ static struct {
                          METH_FASTCALL | METH_KEYWORDS,
                          "receive(): receive a value over the channel "
                          "(sim._speedups.channel_receive; the twin is _receive_py)."}},
+    {"kchannel_send", {"send", (PyCFunction)(void (*)(void))m_kchannel_send,
+                       METH_FASTCALL | METH_KEYWORDS,
+                       "send(value): send value over the channel (sim._speedups.kchannel_send; "
+                       "the twin is _send_py)."}},
+    {"kchannel_recv", {"recv", (PyCFunction)(void (*)(void))m_kchannel_recv,
+                       METH_FASTCALL | METH_KEYWORDS,
+                       "recv(): receive a value from the channel "
+                       "(sim._speedups.kchannel_recv; the twin is _recv_py)."}},
+    {"journal_send", {"send", (PyCFunction)(void (*)(void))m_journal_send,
+                      METH_FASTCALL | METH_KEYWORDS,
+                      "send(chan, value, op): op(chan, value) for the durable tasklet, logged "
+                      "(sim._speedups.journal_send; the twin is _send_py)."}},
+    {"journal_recv", {"recv", (PyCFunction)(void (*)(void))m_journal_recv,
+                      METH_FASTCALL | METH_KEYWORDS,
+                      "recv(chan, op): op(chan) for the durable tasklet, logged "
+                      "(sim._speedups.journal_recv; the twin is _recv_py)."}},
     {"sleep_until", {"sleep_until", (PyCFunction)(void (*)(void))m_sleep_until,
                      METH_FASTCALL | METH_KEYWORDS,
                      "sleep_until(when): World.sleep_until in C (the twin is _sleep_until_py)."}},
@@ -203,6 +225,22 @@ static PyMethodDef methods[] = {
      "a viewer's delta (the twin is sim._world.interest.interest_delta)."},
     {"setup_channel", sp_setup_channel, METH_VARARGS,
      "setup_channel(channel, kernel_module): for channel_send and channel_receive."},
+    {"kchannel_send", (PyCFunction)(void (*)(void))sp_kchannel_send,
+     METH_FASTCALL | METH_KEYWORDS,
+     "kchannel_send(chan, value): sim.Channel.send (the twin is _send_py)."},
+    {"kchannel_recv", (PyCFunction)(void (*)(void))sp_kchannel_recv,
+     METH_FASTCALL | METH_KEYWORDS,
+     "kchannel_recv(chan): sim.Channel.recv (the twin is _recv_py)."},
+    {"setup_kchannel", sp_setup_kchannel, METH_VARARGS,
+     "setup_kchannel(Channel): for kchannel_send and kchannel_recv."},
+    {"journal_send", (PyCFunction)(void (*)(void))sp_journal_send,
+     METH_FASTCALL | METH_KEYWORDS,
+     "journal_send(journal, chan, value, op): Journal.send (the twin is _send_py)."},
+    {"journal_recv", (PyCFunction)(void (*)(void))sp_journal_recv,
+     METH_FASTCALL | METH_KEYWORDS,
+     "journal_recv(journal, chan, op): Journal.recv (the twin is _recv_py)."},
+    {"setup_journal", sp_setup_journal, METH_VARARGS,
+     "setup_journal(Journal, freeze): for journal_send and journal_recv."},
     {"setup", sp_setup, METH_VARARGS,
      "setup(Tasklet, Scheduler, Budget, BUDGET, FLAG, bomb, switch_py, Watchdog, WINDOW)."},
     {"setup_world", sp_setup_world, METH_VARARGS,
@@ -211,8 +249,9 @@ static PyMethodDef methods[] = {
      "bind_thread(sched): the calling thread's scheduler, for next_tick/sleep_until."},
     {"method", sp_method, METH_VARARGS,
      "method(cls, name): a method descriptor of cls for the C method name (switch, ready, "
-     "block, channel_send, channel_receive, sleep_until, query_radius, grid_query, "
-     "grid_nearest)."},
+     "block, channel_send, channel_receive, kchannel_send, kchannel_recv, journal_send, "
+     "journal_recv, sleep_until, "
+     "query_radius, grid_query, grid_nearest)."},
     {"counts", sp_counts, METH_NOARGS,
      "counts() -> {'fast': switches done in C, 'slow': handed to Scheduler._switch_py, "
      "'grid_fast' / 'grid_slow': radius queries done in C / handed to the twin, "
@@ -236,7 +275,8 @@ PyInit__speedups(void)
     if (m == NULL)
         return NULL;
     if (kernel_init(m) < 0 || grid_init(m) < 0 || world_init(m) < 0 || descr_init(m) < 0
-        || channel_init(m) < 0 || interest_init(m) < 0) {
+        || channel_init(m) < 0 || journal_init(m) < 0 || kchannel_init(m) < 0
+        || interest_init(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -62,9 +62,11 @@ class Channel:
         return self._balance
 
     # Discussion: send/recv are the hottest paths in Loom (every network message crosses one),
-    # so the common cases are written out inline, each one call into the door (C methods when
-    # the kernel's C half is built): ready(w) for the woken side, block() for the blocking one.
-    def send(self, value: Any) -> None:
+    # so the common cases are written out inline, each one call into the door: ready(w) for
+    # the woken side, block() for the blocking one.  With the C half built, both are C
+    # (sim/_c/kchannel.c), a durable tasklet's recording included; these are their twins.
+    def _send_py(self, value: Any) -> None:
+        # A C version runs instead: sim._speedups.kchannel_send (see sim/_twins.py).
         if DURABLE and (j := self._sched.current._journal) is not None:  # durable: journal it
             return j.send(self, value, Channel.send)  # type: ignore[no-any-return]
         if self._balance < 0:  # a receiver waits: hand over, it runs later, we go on
@@ -87,7 +89,8 @@ class Channel:
         cur.tempval = value
         sched.block(cur, self, 1)  # on deadlock it raises, and cur is off our queue again
 
-    def recv(self) -> Any:
+    def _recv_py(self) -> Any:
+        # A C version runs instead: sim._speedups.kchannel_recv (see sim/_twins.py).
         if DURABLE and (j := self._sched.current._journal) is not None:  # durable: journal it
             return j.recv(self, Channel.recv)
         if self._buf:
@@ -118,6 +121,9 @@ class Channel:
         value = sched.block(cur, self, -1)
         cur.tempval = None
         return value
+
+    send = _send_py
+    recv = _recv_py
 
     @staticmethod
     def _refuse_block(cur: Tasklet) -> None:

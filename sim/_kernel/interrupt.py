@@ -41,6 +41,12 @@ def on_check(sched: Scheduler, weight: int) -> None:
     sched.budget_base = BUDGET.set(BIG)
     if cur.atomic or sched.trap or sched.schedlock or sched.thread_id in IMPORTING:
         sched.pending_irq = True  # fires again when the section ends (release_pending)
+        if (irq is not None and irq.phase and not hard and not sched.soft_irq
+                and irq.used >= irq.timeout > 0):
+            # A spent run phase still ends at the next switch: else every switch would hand
+            # out a zero budget again, and atomic tasklets (durable ones) would defer an
+            # interrupt at every check until the queue drains.
+            sched.soft_irq = True
         return
     due = sched.pending_irq  # deferred earlier: it fires now, whatever the budget says
     sched.pending_irq = False

@@ -204,10 +204,11 @@ class Journal:
     # Discussion: the hot paths of recording, written out (a call costs as much as the
     # channel operation): send and recv, with a plain value logged as itself; call and
     # _run do the same for everything else.
-    def send(self, chan: Any, value: Any, op: Any) -> None:
+    def _send_py(self, chan: Any, value: Any, op: Any) -> None:
         """``op(chan, value)``, the channel's send re-entered with the gate shut, for the
         tasklet (a plain function: a bound method would run in a new C-level eval loop,
         whose frame greenlet copies at every switch)."""
+        # A C version runs instead: sim._speedups.journal_send (see sim/_twins.py).
         if self.cursor is not None or type(value) not in _PLAIN:
             self.call("send", chan, value, op, chan, value)
             return
@@ -226,9 +227,10 @@ class Journal:
         c = self.index.get(chan)
         self.entries.append(("send", self._ix(chan) if c is None else c, value, True, None))
 
-    def recv(self, chan: Any, op: Any) -> Any:
+    def _recv_py(self, chan: Any, op: Any) -> Any:
         """``op(chan)``, the channel's receive re-entered with the gate shut, for the
         tasklet."""
+        # A C version runs instead: sim._speedups.journal_recv (see sim/_twins.py).
         if self.cursor is not None:
             return self.call("recv", chan, NOTHING, op, chan)
         t = self.tasklet
@@ -247,6 +249,9 @@ class Journal:
         self.entries.append(("recv", self._ix(chan) if c is None else c, None, True,
                              result if type(result) in _PLAIN else freeze(result)))
         return result
+
+    send = _send_py
+    recv = _recv_py
 
     def _preempt(self) -> None:
         """An interrupt was deferred while the (atomic) tasklet ran: yield now, at a point

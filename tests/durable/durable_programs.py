@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
 
 import sim
@@ -141,3 +142,58 @@ def spinner(log: list[str], n: int) -> None:
         x = 0
         for i in range(3000):
             x += i
+
+
+def worker(inp: sim.Channel) -> None:
+    """Receives ints until None, with a little work (a few dozen units) after each."""
+    while (m := inp.recv()) is not None:
+        _ = sorted((m * k) % 97 for k in range(24))
+
+
+def relay(inp: Any, out: Any, n: int, shut: sim.Channel | None) -> None:
+    """Receives ``n`` values on ``inp`` and sends each on ``out``, on either kind of
+    channel; then a call that fails, caught: a send on ``shut`` (closed), or without it a
+    receive that gets an exception sent in; then it waits in a last receive."""
+    recv = inp.recv if isinstance(inp, sim.Channel) else inp.receive
+    for _ in range(n):
+        out.send(recv())
+    try:
+        if shut is not None:
+            shut.send(0)
+        else:
+            recv()
+    except (sim.ChannelClosed, ValueError) as e:
+        out.send(("failed", type(e).__name__))
+    recv()
+
+
+def record_everything() -> bytes:
+    """Durable relays over a sim.Channel pair and a Stackless pair (each way a call can
+    go: blocking, handing over, switching to a preferred partner), fed plain values,
+    tuples, lists, dicts and a channel; returns the pickle of both relays and their
+    channels, each blocked in its last receive (then killed here)."""
+    items: list[Any] = [1, -2**70, 2.5, "s", b"b", None, True, 3j, (1, ("x", 2.0)),
+                        [1, 2], {"k": [3]}, (1, [2])]
+    a_in, a_out = sim.Channel(name="a_in"), sim.Channel(capacity=100, name="a_out")
+    shut = sim.Channel(name="shut")
+    shut.close()
+    b_in, b_out = stackless.channel(), stackless.channel()
+    b_in.preference = 1  # a waiting sender runs first: the relay's receives switch, as
+    # its sends do (the receiver is preferred on b_out)
+    items.append(a_in)
+    n = len(items)
+    ta = sim.spawn(relay, a_in, a_out, n, shut, durable=True)
+    tb = sim.spawn(relay, b_in, b_out, n, None, durable=True)
+    got: list[Any] = []
+    sim.spawn(send_all, a_in, items)
+    sim.spawn(send_all, b_in, items)
+    sim.spawn(collect, a_out, got, n + 1)
+    sim.spawn(collect, b_out, got, n + 1)
+    sim.run(until_idle=True)
+    b_in.send_exception(ValueError, "thrown in")
+    sim.run(until_idle=True)
+    assert ta.blocked and tb.blocked and len(got) == 2 * (n + 1), (ta, tb, got)
+    blob = pickle.dumps((ta, tb, a_in, a_out, shut, b_in, b_out))
+    ta.kill()
+    tb.kill()
+    return blob

@@ -10,6 +10,7 @@ import pytest
 
 import sim
 from sim import stackless
+from sim._kernel.mode import DEFAULT_PHASE_UNITS
 from sim.durable import DurableTasklet
 
 
@@ -172,3 +173,18 @@ def test_a_durable_tasklet_preempted_at_a_call_resumes_in_that_call() -> None:
     assert [out2.recv_nowait() for _ in range(len(out2))] == [
         sum(i * r for i in range(3000)) for r in range(4)]
     assert not u.alive and [c[0] for c in u.journal.calls()].count("send") == 4
+
+
+def test_a_spent_run_phase_ends_at_the_next_switch_when_every_tasklet_is_durable() -> None:
+    # Both sides are atomic: the interrupt of a spent phase is deferred at every check. The
+    # phase still ends at the next switch, so each phase costs one "preempt" entry at most,
+    # not one at nearly every call until the queue drains.
+    ch = sim.Channel()
+    n = 20_000
+    sim.spawn(programs.produce, ch, n, durable=True)
+    t = sim.spawn(programs.worker, ch, durable=True)
+    sim.run()
+    kinds = [c[0] for c in t.journal.calls()]
+    phases = t.units // DEFAULT_PHASE_UNITS + 1
+    assert not t.alive and kinds.count("recv") == n + 1 and t.units > 2 * DEFAULT_PHASE_UNITS
+    assert kinds.count("preempt") <= phases

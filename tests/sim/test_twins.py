@@ -1,14 +1,15 @@
 """The table of the C half's functions and their pure-Python twins (sim/_twins.py), entry by
 entry: every C function is built and in the table, every twin is Python and says that a C
 version runs instead, the C versions are where the table puts them (and no module keeps a
-twin they replace), and a small world runs the same with any one twin in place of its C
-version."""
+twin they replace), and a small world (and durable tasklets' journals) run the same with
+any one twin in place of its C version."""
 
 from __future__ import annotations
 
 import importlib
 import inspect
 import os
+import pickle
 import re
 import sys
 import types
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 
 import sim
-from sim import _twins
+from sim import _twins, stackless
 from sim._kernel import scheduler as _kernel
 from sim._twins import PLUMBING, TWINS, Twin
 from sim._world.entity import Entity
@@ -166,6 +167,34 @@ def world_trace() -> list[object]:
     return out
 
 
+def relay(inp: Any, out: Any, n: int) -> None:
+    """A durable tasklet's loop: receive, send on (either kind of channel)."""
+    recv = inp.recv if isinstance(inp, sim.Channel) else inp.receive
+    for _ in range(n):
+        out.send(recv())
+    recv()
+
+
+def durable_trace() -> bytes:
+    """Durable relays through sim.Channel and sim.stackless channels (the journal's
+    recording, in C or its twins): the pickle of the relays and their channels."""
+    items: list[Any] = [1, 2.5, "s", None, (1, ("x",)), [1, 2], {"k": 3}]
+    a_in, a_out = sim.Channel(), sim.Channel(capacity=10)
+    b_in, b_out = stackless.channel(), stackless.channel()
+    b_out.preference = 0
+    ta = sim.spawn(relay, a_in, a_out, len(items), durable=True)
+    tb = sim.spawn(relay, b_in, b_out, len(items), durable=True)
+    for v in items:
+        a_in.send(v)
+        b_in.send(v)
+        assert b_out.receive() == v
+    sim.run(until_idle=True)
+    blob = pickle.dumps((ta, tb, a_in, a_out, b_in, b_out))
+    ta.kill()
+    tb.kill()
+    return blob
+
+
 def put_in(monkeypatch: pytest.MonkeyPatch, place: str, value: Any) -> None:
     module, _, qualname = place.partition(":")
     path, _, name = qualname.rpartition(".")
@@ -181,6 +210,8 @@ def test_a_world_runs_the_same_with_this_twin_in_place_of_its_c_version(
 ) -> None:
     expected = world_trace()
     assert len(expected) == 6 * 6 + 4 + 1
+    durable = durable_trace()
     for place in entry.at:
         put_in(monkeypatch, place, _twins.twin(entry))
     assert world_trace() == expected
+    assert durable_trace() == durable

@@ -138,7 +138,7 @@ def behaviour_resume(steps: int, rounds: int) -> dict[str, float]:
         while len(entity._tasklets[0].journal) < steps:
             world.step()
         t = entity._tasklets[0]
-        n, due = len(t.journal), t.due
+        n, due = len(t.journal), t._due
         blob = pickle.dumps(t)
     loads = []
     for _ in range(rounds):

@@ -36,7 +36,7 @@ from server._budget import nearest_within
 from server._records import Records
 from server._tracked import Reckoning, Tracked
 from sim import Entity, World
-from sim._world.aoi import Grid
+from sim._world import interest  # its functions are C unless LOOM_PURE_PYTHON=1
 
 __all__ = ["DEFAULT_BUDGET", "DEFAULT_RADIUS", "KEEP", "Sync", "SyncStatistics"]
 
@@ -65,8 +65,8 @@ class _Held:
 
 
 class _Client:
-    __slots__ = ("cid", "viewpoint", "pos", "radius", "leave", "visible", "hits", "kept",
-                 "history", "acked", "num", "fresh")
+    __slots__ = ("cid", "viewpoint", "pos", "radius", "leave", "visible", "history", "acked",
+                 "num", "fresh")
 
     def __init__(self, cid: int, viewpoint: Viewpoint, pos: tuple[float, float],
                  radius: float) -> None:
@@ -75,10 +75,7 @@ class _Client:
         self.pos = pos
         self.radius = radius
         self.leave = radius * LEAVE_FACTOR
-        self.visible: set[int] = set()
-        # visible: the last radius query's ids (`hits`, sorted) and those hysteresis `kept`
-        self.hits: list[int] = []
-        self.kept: list[int] = []
+        self.visible: set[int] = set()  # never changed in place: snapshots hold it
         self.history: dict[int, _Held] = {}  # snapshot num -> what it left the client with
         self.acked = 0
         self.num = 0
@@ -133,6 +130,7 @@ class Sync:
         self._max_record = max_frame - 256
         self._too_big_ids: set[int] = set()
         self._build = 0
+        self._index: object = None  # the grid's index during a build (interest.grid_index)
         self._counts = dict.fromkeys(("full", "delta", "sent", "encoded", "bytes", "deferred"), 0)
         world.take_changes()  # start the world's change log
 
@@ -225,11 +223,16 @@ class Sync:
         else:
             get_ack = _lookup(input_acks)
         out = []
-        for cid in sorted(self._clients if only is None else only):
-            c = self._clients[cid]
-            self._locate(c)
-            self._see(c)
-            out.append((cid, self._snapshot(c, build, server_time, get_ack(cid))))
+        # Nothing moves during a build: the grid is indexed once for every viewer's query.
+        self._index = interest.grid_index(self.world.grid)
+        try:
+            for cid in sorted(self._clients if only is None else only):
+                c = self._clients[cid]
+                self._locate(c)
+                self._see(c)
+                out.append((cid, self._snapshot(c, build, server_time, get_ack(cid))))
+        finally:
+            self._index = None
         self._counts["encoded"] += self._records.end()
         return out
 
@@ -274,38 +277,14 @@ class Sync:
 
     def _see(self, c: _Client) -> None:
         """The client's AOI now: within the enter radius, or within the leave radius for
-        what it already saw (hysteresis); update who sees what."""
-        grid = self.world.grid
+        what it already saw (hysteresis; sim._world.interest.interest_see, C); update who
+        sees what.  The view set stays the same object when nothing came or went (a
+        delta against a base that holds it has nothing gone)."""
         x, y = c.pos
-        hits = grid.query_radius(x, y, c.radius)
-        seen = c.visible
-        leave2 = c.leave * c.leave
-        if hits == c.hits:
-            # The same ids within the enter radius as last time (the usual case): only those
-            # hysteresis kept may have gone.  The view set stays the same object when none
-            # did (a delta against a base that holds it has nothing gone).
-            gone_ids = [e for e in c.kept if not _within(grid, x, y, leave2, e)]
-            if gone_ids:
-                c.kept = [e for e in c.kept if e not in gone_ids]
-                c.visible = seen.difference(gone_ids)
-                self._unsee(gone_ids)
-            return
-        c.hits = hits
-        now = set(hits)
-        came = now - seen
-        gone = seen - now
-        kept = []
+        c.visible, came, gone = interest.interest_see(self._index, x, y, c.radius, c.leave,
+                                                      c.visible)
         if gone:
-            # Those it saw and are now beyond the enter radius stay while within the leave
-            # radius: usually a few, each checked alone (cheaper than a second, wider query).
-            for eid in list(gone):
-                if _within(grid, x, y, leave2, eid):
-                    gone.discard(eid)
-                    now.add(eid)
-                    kept.append(eid)
-        c.kept = kept
-        c.visible = now
-        self._unsee(gone)
+            self._unsee(gone)
         tracked = self._tracked
         for eid in came:
             t = tracked.get(eid)
@@ -399,14 +378,6 @@ class Sync:
             self._too_big_ids.add(eid)
             log.error("entity %d: a %d-byte record does not fit in a snapshot frame (%d "
                       "bytes): it is not sent", eid, size, self.max_frame)
-
-
-def _within(grid: Grid, x: float, y: float, r2: float, eid: int) -> bool:
-    """Whether entity `eid` is in the grid within squared distance `r2` of (x, y)."""
-    if eid not in grid:
-        return False
-    ex, ey = grid.position(eid)
-    return grid.distance2(x, y, ex, ey) <= r2
 
 
 def _zero(_cid: int) -> int:

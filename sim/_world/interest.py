@@ -2,8 +2,14 @@
 the ids it already holds and the ids that changed since it got them; the per-viewer hot
 part of snapshot sync (server/sync.py), done once per viewer per snapshot.
 
-    ids, recs, entered, size = interest_delta(
+    index = grid_index(grid)                      # once per snapshot
+    visible, came, gone = interest_see(              # then per viewer: its view
+        index, x, y, r, leave, visible)
+    ids, recs, entered, size = interest_delta(       # and what it must be sent
         visible, held, skip, changed, full, deltas, make_full, make_delta)
+
+``grid_index(grid)`` makes the grid ready for many radius queries while nothing in it
+moves; ``index_query(index, x, y, r)`` is then ``grid.query_radius(x, y, r)``.
 
 Records are opaque ``bytes`` (this layer knows no wire format): ``full`` and ``deltas`` map
 an id to its record, shared by every viewer of a build; a missing one is made by
@@ -13,10 +19,64 @@ an id to its record, shared by every viewer of a build; a missing one is made by
 from __future__ import annotations
 
 from collections.abc import Callable, Container, Iterable
+from typing import cast
 
-__all__ = ["interest_delta"]
+from .aoi import Grid
+
+__all__ = ["grid_index", "index_query", "interest_delta", "interest_see"]
 
 Maker = Callable[[int], bytes]
+
+
+def grid_index(grid: Grid) -> object:
+    """An index of `grid` as it is now, for many radius queries while nothing in it moves
+    or changes (snapshot sync makes one per snapshot, before its viewers' queries):
+    ``index_query(index, x, y, r)`` is ``grid.query_radius(x, y, r)`` on the grid as it
+    was.  Once the grid changes the index is stale: make a new one."""
+    # A C version runs instead: sim._speedups.grid_index (see sim/_twins.py).  It copies a
+    # wrapping grid's positions and ids into one array by cell; any other grid is its own
+    # index, as here.
+    return grid
+
+
+def index_query(index: object, x: float, y: float, r: float) -> list[int]:
+    """The ids within `r` of (x, y) in the grid `index` was made of (`grid_index`), sorted
+    by id: ``grid.query_radius(x, y, r)``, the same list."""
+    # A C version runs instead: sim._speedups.index_query (see sim/_twins.py).
+    return cast(Grid, index).query_radius(x, y, r)
+
+
+def _interest_see_py(index: object, x: float, y: float, r: float, leave: float,
+                     visible: set[int]) -> tuple[set[int], list[int], list[int]]:
+    """A viewer's view at (x, y) with hysteresis: the ids within the enter radius `r`, and
+    those of its last view `visible` still within the `leave` radius; `index` is the
+    grid's (`grid_index`).  Returns ``(visible, came, gone)``: `came`, the ids in the view
+    now and not before, and `gone`, those in it before and not now, each sorted; `visible`
+    is the very set given when none came or went, else a copy of it with `gone` discarded
+    then `came` added, in their order (so the same set, iteration order included; a set
+    given is never changed).  Distances as ``Grid.distance2``; an id no longer in the grid
+    is gone."""
+    # A C version runs instead: sim._speedups.interest_see (see sim/_twins.py).  It needs
+    # an index of its own (a wrapping grid's), a set of int ids and float arguments; it
+    # calls this twin for anything else.
+    grid = cast(Grid, index)
+    now = index_query(index, x, y, r)
+    came = [e for e in now if e not in visible]
+    leave2 = leave * leave
+    gone = [e for e in sorted(visible.difference(now))  # seen, and now beyond r
+            if e not in grid or grid.distance2(x, y, *grid.position(e)) > leave2]
+    if came or gone:
+        visible = set(visible)
+        for eid in gone:
+            visible.discard(eid)
+        for eid in came:
+            visible.add(eid)
+    return visible, came, gone
+
+
+# The name the C version is installed at (the twin keeps its own, for the C version's
+# calls of it).
+interest_see = _interest_see_py
 
 
 def interest_delta(visible: Iterable[int], held: Container[int] | None, skip: Container[int],

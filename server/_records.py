@@ -6,7 +6,7 @@ once per build (full) or once per build and base build (delta), whichever client
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container
+from collections.abc import Callable, Collection, Container
 from functools import partial
 
 from server._tracked import Ledger, Tracked
@@ -63,13 +63,15 @@ class Records:
                 *[at[b] for b in range(base_build + 1, self.build + 1)])
         return out
 
-    def viewer(self, visible: set[int], base_build: int | None, held: set[int] | None = None,
-               skip: Container[int] = ()) -> tuple[list[int], list[bytes], int, int]:
+    def viewer(self, visible: Collection[int], base_build: int | None,
+               held: Collection[int] | None = None, skip: Container[int] = ()
+               ) -> tuple[list[int], list[bytes], int, int, list[int]]:
         """What a viewer of `visible` needs: with no base (`base_build` None), every full
         record; else the full records of the ids it does not hold (`held`, as of build
         `base_build`; ids in `skip` are held as of an older build: the caller sees to them)
         and the delta records of those it holds that changed after `base_build`.  Returns
-        ``(ids, records, entered, size)`` (sim._world.interest.interest_delta)."""
+        ``(ids, records, entered, size, gone)``, gone: held and not visible
+        (sim._world.interest.interest_delta: sorted lists of ids are merged)."""
         full, make_full = self._full, self._make_full
         if base_build is None:
             return interest.interest_delta(visible, None, (), (), full, full, make_full,

@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping
 
 from net import DEFAULT_MAX_OUTBOUND, snapshot_frame
@@ -52,13 +53,13 @@ Viewpoint = int | tuple[float, float]
 
 
 class _Held:
-    """What a client holds once it applied one snapshot: ``ids``, up to date as of build
-    ``build``, and ``older``: ids it holds as of an older build (records the byte budget
+    """What a client holds once it applied one snapshot: ``ids`` (sorted), up to date as of
+    build ``build``, and ``older``: ids it holds as of an older build (records the byte budget
     deferred, removals the frame had no room for), with that build."""
 
     __slots__ = ("build", "ids", "older")
 
-    def __init__(self, build: int, ids: set[int], older: dict[int, int]) -> None:
+    def __init__(self, build: int, ids: list[int], older: dict[int, int]) -> None:
         self.build = build
         self.ids = ids
         self.older = older
@@ -75,7 +76,8 @@ class _Client:
         self.pos = pos
         self.radius = radius
         self.leave = radius * LEAVE_FACTOR
-        self.visible: set[int] = set()  # never changed in place: snapshots hold it
+        # Its view: sorted ids, never changed in place (snapshots hold it).
+        self.visible: list[int] = []
         self.history: dict[int, _Held] = {}  # snapshot num -> what it left the client with
         self.acked = 0
         self.num = 0
@@ -309,24 +311,28 @@ class Sync:
         if base is not None and not records.reaches(base.build):
             base = None  # older than the change log reaches (a client that acks late)
         visible = c.visible
-        # One pass over the view (C: sim._world.interest): what entered, what changed since
-        # the base (that set is shared by every client with a base of the same build), and
-        # only those records, each looked up or encoded once per build.
+        # One merge of the view with what the base holds (C: sim._world.interest): what
+        # entered, what changed since the base (that set is shared by every client with a
+        # base of the same build), what is gone, and only those records, each looked up or
+        # encoded once per build.
         older: dict[int, int] = {}
+        gone: list[int] = []
         if base is None:
             base_num = 0
-            ids, recs, n_entered, size = records.viewer(visible, None)
+            ids, recs, n_entered, size, _ = records.viewer(visible, None)
         else:
-            ids, recs, n_entered, size = records.viewer(visible, base.build, base.ids,
-                                                        base.older)
+            ids, recs, n_entered, size, gone = records.viewer(visible, base.build, base.ids,
+                                                              base.older)
             for eid, version in base.older.items():
-                if eid in visible:
+                if _has(visible, eid):
                     rec = self._tracked[eid].record(version, build)
                     if rec is not None:
                         ids.append(eid)
                         recs.append(rec)
                         size += len(rec)
                         older[eid] = version  # until it is sent
+                else:
+                    gone.append(eid)
         held = visible
         deferred = 0
         if size > self.budget or len(recs) > MAX_RECORDS:
@@ -336,28 +342,23 @@ class Sync:
             unsent = set(ids).difference(sent)
             # The client's copy of a deferred record stays as old as the base's (one that
             # entered and did not fit is not held: it enters again later).
-            held = visible - unsent
+            held = [eid for eid in visible if eid not in unsent]
             if base is not None:
                 entering = set(ids[:n_entered])
                 for eid in unsent:
                     if eid not in entering and eid not in older:
                         older[eid] = base.build
-        for eid in [e for e in older if e in held]:
+        for eid in [e for e in older if _has(held, e)]:
             del older[eid]  # sent: up to date
         removed: list[int] = []
-        if base is not None:
-            # (The view is often the very set the base held: _see keeps it when unchanged.)
-            gone = set() if base.ids is visible else base.ids - visible
-            if base.older:
-                gone |= base.older.keys() - visible
-            if gone:
-                # Removals fill what the records left of the frame (9 bytes each at most);
-                # the rest leave in the next snapshot, the client's copy as old as it was.
-                room = min(MAX_RECORDS, (self.max_frame - 256 - size) // 9)
-                ordered = sorted(gone)
-                removed = ordered[:room]
-                for eid in ordered[room:]:
-                    older[eid] = base.older.get(eid, base.build)
+        if base is not None and gone:
+            # Removals fill what the records left of the frame (9 bytes each at most);
+            # the rest leave in the next snapshot, the client's copy as old as it was.
+            room = min(MAX_RECORDS, (self.max_frame - 256 - size) // 9)
+            ordered = sorted(gone)
+            removed = ordered[:room]
+            for eid in ordered[room:]:
+                older[eid] = base.older.get(eid, base.build)
         c.num += 1
         c.history[c.num] = _Held(build, held, older)
         c.history.pop(c.num - self.keep, None)  # (numbers go up by one: the oldest)
@@ -378,6 +379,12 @@ class Sync:
             self._too_big_ids.add(eid)
             log.error("entity %d: a %d-byte record does not fit in a snapshot frame (%d "
                       "bytes): it is not sent", eid, size, self.max_frame)
+
+
+def _has(ids: list[int], eid: int) -> bool:
+    """Whether `eid` is in the sorted list `ids`."""
+    i = bisect_left(ids, eid)
+    return i < len(ids) and ids[i] == eid
 
 
 def _zero(_cid: int) -> int:

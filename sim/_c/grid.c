@@ -916,9 +916,11 @@ index_make(PyObject *grid, int *rc)
 {
     Geom g;
     *rc = 0;
-    if (Py_TYPE(grid) != Grid_T || (*rc = geom_of(grid, &g)) <= 0 || !g.nx
-        || g.stride != g.ny || g.nx * g.ny > INDEX_MAX_CELLS)
+    if (Py_TYPE(grid) != Grid_T || (*rc = geom_of(grid, &g)) <= 0)
         return NULL;
+    *rc = 0;
+    if (!g.nx || g.stride != g.ny || g.nx * g.ny > INDEX_MAX_CELLS)
+        return NULL;  /* a plane, or a huge grid: its own index */
     PyObject *cells = inst_attr(grid, str_cells);
     if (cells == NULL) {
         *rc = -1;
@@ -1097,6 +1099,13 @@ index_scan(const Index *ix, double x, double y, double r)
     return out;
 }
 
+/* The index a capsule holds, or NULL (no error) for anything else. */
+static Index *
+index_arg(PyObject *o)
+{
+    return PyCapsule_IsValid(o, INDEX_NAME) ? PyCapsule_GetPointer(o, INDEX_NAME) : NULL;
+}
+
 PyObject *
 sp_index_query(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -1105,8 +1114,7 @@ sp_index_query(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     PyObject *index = args[0];
-    Index *ix = PyCapsule_IsValid(index, INDEX_NAME) ? PyCapsule_GetPointer(index, INDEX_NAME)
-                                                     : NULL;
+    Index *ix = index_arg(index);
     double x, y, r;
     if (ix != NULL && exact_double(args[1], 9007199254740992.0, &x)
         && exact_double(args[2], 9007199254740992.0, &y)
@@ -1119,43 +1127,6 @@ sp_index_query(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     PyObject *grid = ix != NULL ? ix->grid : index;
     PyObject *call[4] = {grid, args[1], args[2], args[3]};
     return PyObject_VectorcallMethod(str_query_radius, call, 4, NULL);
-}
-
-/* interest_see(index, x, y, r, leave, visible) (the twin is
-   sim._world.interest._interest_see_py, which says what it does): a viewer's view with
-   hysteresis, on an index of ours, float (or small int) arguments and a set of int ids;
-   the twin does anything else, called before anything is made that it would not make. */
-
-static PyObject *see_twin;  /* sim._world.interest._interest_see_py, once needed */
-
-static PyObject *
-see_by_twin(PyObject *const *args)
-{
-    if (see_twin == NULL) {
-        PyObject *m = PyImport_ImportModule("sim._world.interest");
-        if (m == NULL)
-            return NULL;
-        see_twin = PyObject_GetAttrString(m, "_interest_see_py");
-        Py_DECREF(m);
-        if (see_twin == NULL)
-            return NULL;
-    }
-    return PyObject_Vectorcall(see_twin, args, 6, NULL);
-}
-
-/* Whether id is among the n hits of v (sorted by id). */
-static int
-idhits_has(const IdHit *v, Py_ssize_t n, long long id)
-{
-    Py_ssize_t lo = 0, hi = n;
-    while (lo < hi) {
-        Py_ssize_t mid = (lo + hi) / 2;
-        if (v[mid].id < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < n && v[lo].id == id;
 }
 
 /* The position of id in the index (as the grid had it): 1, or 0 when it is not there. */
@@ -1189,53 +1160,97 @@ wrapped_d2(const Geom *g, double x0, double y0, double x1, double y1)
     return dx * dx + dy * dy;
 }
 
-/* The ids of `visible` not among the hits (each an exact int: else 0), sorted by id, in
-   *v (small, or a PyMem block; room for 64 in small): 1, 0, -1. */
-static int
-beyond(PyObject *visible, const IdHit *hits, Py_ssize_t nhits, IdHit *small, IdHit **v,
-       Py_ssize_t *n)
+int
+sorted_ids(PyObject *list, IdList *out)
 {
-    Py_ssize_t cap = 64;
-    *v = small;
-    *n = 0;
-    PyObject *it = PyObject_GetIter(visible), *id;
-    if (it == NULL)
+    out->v = out->small;
+    out->n = 0;
+    if (!PyList_CheckExact(list))
+        return 0;
+    Py_ssize_t n = PyList_GET_SIZE(list);
+    if (n > ID_SMALL && (out->v = PyMem_Malloc(n * sizeof(long long))) == NULL) {
+        out->v = out->small;
+        PyErr_NoMemory();
         return -1;
-    int rc = 1;
-    while ((id = PyIter_Next(it)) != NULL) {
-        int overflow;
-        long long idv = PyLong_CheckExact(id) ? PyLong_AsLongLongAndOverflow(id, &overflow) : 0;
-        if (!PyLong_CheckExact(id) || overflow) {
-            rc = 0;
-        }
-        else if (!idhits_has(hits, nhits, idv)) {
-            if (*n == cap) {
-                IdHit *w = PyMem_Malloc(2 * cap * sizeof(IdHit));
-                if (w == NULL) {
-                    PyErr_NoMemory();
-                    rc = -1;
-                }
-                else {
-                    memcpy(w, *v, *n * sizeof(IdHit));
-                    if (*v != small)
-                        PyMem_Free(*v);
-                    *v = w;
-                    cap *= 2;
-                }
-            }
-            if (rc > 0)
-                (*v)[(*n)++] = (IdHit){idv, id};  /* borrowed: visible holds it */
-        }
-        Py_DECREF(id);
-        if (rc <= 0)
-            break;
     }
-    Py_DECREF(it);
-    if (rc > 0 && PyErr_Occurred())
-        rc = -1;
-    if (rc > 0)
-        idhits_sort(*v, *n);
-    return rc;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *o = PyList_GET_ITEM(list, i);
+        int overflow;
+        long long id = PyLong_CheckExact(o) ? PyLong_AsLongLongAndOverflow(o, &overflow) : 0;
+        if (!PyLong_CheckExact(o) || overflow || (i && id <= out->v[i - 1]))
+            return 0;
+        out->v[i] = id;
+    }
+    out->n = n;
+    return 1;
+}
+
+void
+idlist_free(IdList *l)
+{
+    if (l->v != l->small)
+        PyMem_Free(l->v);
+}
+
+/* interest_see(index, x, y, r, leave, visible) (the twin is
+   sim._world.interest._interest_see_py, which says what it does): a viewer's view with
+   hysteresis, on an index of ours, float (or small int) arguments and a sorted list of
+   int ids, by merging the sorted ids of the view before and the radius query now; the
+   twin does anything else, called before anything is made. */
+
+static PyObject *see_twin;  /* sim._world.interest._interest_see_py, once needed */
+
+/* The twin on the same arguments, but the grid for an index of ours. */
+static PyObject *
+see_by_twin(PyObject *const *given, const Index *ix)
+{
+    PyObject *args[6] = {ix != NULL ? ix->grid : given[0], given[1], given[2], given[3],
+                         given[4], given[5]};
+    if (see_twin == NULL) {
+        PyObject *m = PyImport_ImportModule("sim._world.interest");
+        if (m == NULL)
+            return NULL;
+        see_twin = PyObject_GetAttrString(m, "_interest_see_py");
+        Py_DECREF(m);
+        if (see_twin == NULL)
+            return NULL;
+    }
+    return PyObject_Vectorcall(see_twin, args, 6, NULL);
+}
+
+/* Merge the view before (vis, its list `visible`) with the hits now: the ids that came
+   (in came), those of the band (seen, beyond r now) still within leave2 (kept, ids of
+   `visible`'s, held) and those gone (in gone).  0 or -1. */
+static int
+see_merge(const Index *ix, double x, double y, double leave2, const IdList *vis,
+          PyObject *visible, const IdHit *hits, Py_ssize_t nhits, PyObject *came,
+          IdHit *kept, Py_ssize_t *nkept, PyObject *gone)
+{
+    Py_ssize_t i = 0, j = 0, n = vis->n;
+    *nkept = 0;
+    while (i < n || j < nhits) {
+        if (j == nhits || (i < n && vis->v[i] < hits[j].id)) {
+            /* seen, beyond r now: kept while within the leave radius */
+            PyObject *o = PyList_GET_ITEM(visible, i);
+            double ex, ey;
+            if (index_position(ix, vis->v[i], &ex, &ey)
+                && wrapped_d2(&ix->g, x, y, ex, ey) <= leave2)
+                kept[(*nkept)++] = (IdHit){vis->v[i], Py_NewRef(o)};
+            else if (PyList_Append(gone, o) < 0)
+                return -1;
+            i++;
+        }
+        else if (i == n || hits[j].id < vis->v[i]) {
+            if (PyList_Append(came, hits[j].obj) < 0)
+                return -1;
+            j++;
+        }
+        else {
+            i++;
+            j++;
+        }
+    }
+    return 0;
 }
 
 PyObject *
@@ -1245,63 +1260,60 @@ sp_interest_see(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_Format(PyExc_TypeError, "interest_see() takes 6 arguments (%zd given)", nargs);
         return NULL;
     }
-    PyObject *index = args[0], *visible = args[5];
-    Index *ix = PyCapsule_IsValid(index, INDEX_NAME) ? PyCapsule_GetPointer(index, INDEX_NAME)
-                                                     : NULL;
+    PyObject *visible = args[5];
+    Index *ix = index_arg(args[0]);
     double x, y, r, leave;
-    if (ix == NULL || !PySet_CheckExact(visible)
-        || !exact_double(args[1], 9007199254740992.0, &x)
+    IdList vis;
+    int rc;
+    vis.v = vis.small;
+    if (ix == NULL || !exact_double(args[1], 9007199254740992.0, &x)
         || !exact_double(args[2], 9007199254740992.0, &y)
-        || !exact_double(args[3], 67108864.0, &r) || !exact_double(args[4], 67108864.0, &leave))
-        return see_by_twin(args);
-    IdHit hsmall[256], *hits, bsmall[64], *band = bsmall;
-    Py_ssize_t nhits, nband = 0;
+        || !exact_double(args[3], 67108864.0, &r) || !exact_double(args[4], 67108864.0, &leave)
+        || (rc = sorted_ids(visible, &vis)) == 0) {
+        idlist_free(&vis);  /* (set up by sorted_ids, when it was reached) */
+        return see_by_twin(args, ix);
+    }
+    if (rc < 0)
+        return NULL;
+    IdHit hsmall[256], *hits, *kept = NULL;
+    Py_ssize_t nhits = 0, nkept = 0;
     PyObject *came = NULL, *gone = NULL, *out = NULL, *now = NULL;
-    int rc = index_hits(ix, x, y, r, hsmall, &hits, &nhits);
-    if (rc > 0)
-        rc = beyond(visible, hits, nhits, bsmall, &band, &nband);
+    rc = index_hits(ix, x, y, r, hsmall, &hits, &nhits);
     if (rc == 0) {
-        out = see_by_twin(args);
+        out = see_by_twin(args, ix);
         goto done;
     }
     if (rc < 0 || (came = PyList_New(0)) == NULL || (gone = PyList_New(0)) == NULL)
         goto done;
-    for (Py_ssize_t i = 0; i < nhits; i++) {
-        int has = PySet_Contains(visible, hits[i].obj);
-        if (has < 0 || (!has && PyList_Append(came, hits[i].obj) < 0))
-            goto done;
+    if ((kept = PyMem_Malloc((vis.n ? vis.n : 1) * sizeof(IdHit))) == NULL) {
+        PyErr_NoMemory();
+        goto done;
     }
-    double leave2 = leave * leave;
-    for (Py_ssize_t i = 0; i < nband; i++) {
-        double ex, ey;
-        if (!index_position(ix, band[i].id, &ex, &ey) || wrapped_d2(&ix->g, x, y, ex, ey) > leave2) {
-            if (PyList_Append(gone, band[i].obj) < 0)
-                goto done;
-        }
-    }
-    if (PyList_GET_SIZE(came) || PyList_GET_SIZE(gone)) {
-        if ((now = PySet_New(visible)) == NULL)
-            goto done;
-        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(gone); i++) {
-            if (PySet_Discard(now, PyList_GET_ITEM(gone, i)) < 0)
-                goto done;
-        }
-        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(came); i++) {
-            if (PySet_Add(now, PyList_GET_ITEM(came, i)) < 0)
-                goto done;
-        }
-    }
-    else
+    if (see_merge(ix, x, y, leave * leave, &vis, visible, hits, nhits, came, kept, &nkept,
+                  gone) < 0)
+        goto done;
+    if (PyList_GET_SIZE(came) == 0 && PyList_GET_SIZE(gone) == 0)
         now = Py_NewRef(visible);
-    out = PyTuple_Pack(3, now, came, gone);
+    else if ((now = PyList_New(nhits + nkept)) != NULL) {
+        /* the hits and those kept, both sorted by id: merged */
+        Py_ssize_t a = 0, b = 0;
+        for (Py_ssize_t k = 0; k < nhits + nkept; k++) {
+            int from_hits = b == nkept || (a < nhits && hits[a].id < kept[b].id);
+            PyList_SET_ITEM(now, k, Py_NewRef(from_hits ? hits[a++].obj : kept[b++].obj));
+        }
+    }
+    if (now != NULL)
+        out = PyTuple_Pack(3, now, came, gone);
 done:
+    for (Py_ssize_t k = 0; k < nkept; k++)
+        Py_DECREF(kept[k].obj);
+    PyMem_Free(kept);
     Py_XDECREF(now);
     Py_XDECREF(came);
     Py_XDECREF(gone);
     if (hits != hsmall)
         PyMem_Free(hits);
-    if (band != bsmall)
-        PyMem_Free(band);
+    idlist_free(&vis);
     return out;
 }
 

@@ -5,9 +5,10 @@
  *   grid_nearest     Grid.nearest_first, the ids of a view nearest first, the order a byte
  *                    budget keeps them in (Grid._nearest_first_py).
  *
- * One pass over `visible` with membership tests, instead of the three sets (kept, entered,
- * changed) and the two lookups by set a Python version makes per viewer.  Only public
- * CPython APIs: the iterator protocol for `visible` (so the order is Python's own),
+ * A viewer's view and what it holds are sorted lists of ids (server/sync.py keeps them so):
+ * one merge of the two, a lookup only in `changed` for the ids held and in `skip` for
+ * those not.  Any other collections: one pass over `visible` with membership tests.  Only
+ * public CPython APIs: the iterator protocol (so the order is Python's own),
  * PySet_Contains / PyDict_Contains / PySequence_Contains for membership, dict get and set
  * for the shared records, PyObject_CallOneArg for a missing record.
  */
@@ -70,6 +71,100 @@ join(PyObject *front, PyObject *back)
     return PyList_SetSlice(front, n, n, back);
 }
 
+/* The records of one viewer's delta, as they are found: the entered, then the changed. */
+typedef struct {
+    PyObject *in_ids, *in_recs, *ch_ids, *ch_recs, *gone;
+    Py_ssize_t size;
+} Delta;
+
+/* eid is in the view: held (then a delta record if it changed) or not (a full record
+   unless skipped; `fresh`: the viewer holds nothing, skip does not apply).  0 or -1. */
+static int
+see_one(Delta *d, PyObject *eid, int is_held, int fresh, PyObject *const *args)
+{
+    PyObject *skip = args[2], *changed = args[3], *full = args[4], *deltas = args[5];
+    PyObject *make_full = args[6], *make_delta = args[7];
+    int r;
+    if (is_held) {
+        if ((r = has(changed, eid)) <= 0)
+            return r;
+        PyObject *rec = record(deltas, make_delta, eid);
+        return rec == NULL ? -1 : add(d->ch_ids, d->ch_recs, eid, rec, &d->size);
+    }
+    if (!fresh && (r = has(skip, eid)) != 0)
+        return r < 0 ? -1 : 0;
+    PyObject *rec = record(full, make_full, eid);
+    return rec == NULL ? -1 : add(d->in_ids, d->in_recs, eid, rec, &d->size);
+}
+
+/* Any collections: visible iterated, membership in held, then held iterated for what is
+   gone, membership in visible. */
+static int
+delta_any(Delta *d, PyObject *const *args)
+{
+    PyObject *visible = args[0], *held = args[1], *eid;
+    int fresh = held == Py_None;
+    PyObject *it = PyObject_GetIter(visible);
+    if (it == NULL)
+        return -1;
+    while ((eid = PyIter_Next(it)) != NULL) {
+        int r = fresh ? 0 : has(held, eid);
+        if (r < 0 || see_one(d, eid, r, fresh, args) < 0) {
+            Py_DECREF(eid);
+            Py_DECREF(it);
+            return -1;
+        }
+        Py_DECREF(eid);
+    }
+    Py_DECREF(it);
+    if (PyErr_Occurred() || fresh || (it = PyObject_GetIter(held)) == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    while ((eid = PyIter_Next(it)) != NULL) {
+        int r = has(visible, eid);
+        if (r < 0 || (!r && PyList_Append(d->gone, eid) < 0)) {
+            Py_DECREF(eid);
+            Py_DECREF(it);
+            return -1;
+        }
+        Py_DECREF(eid);
+    }
+    Py_DECREF(it);
+    return PyErr_Occurred() ? -1 : 0;
+}
+
+/* visible and held (or None) strictly ascending lists of ints, their ids in vis and hd:
+   one merge, no lookup.  The lists are copied first: a maker may change them. */
+static int
+delta_merge(Delta *d, PyObject *const *args, const IdList *vis, const IdList *hd)
+{
+    int fresh = args[1] == Py_None, rc = -1;
+    PyObject *vcopy = PyList_GetSlice(args[0], 0, vis->n);
+    PyObject *hcopy = fresh ? NULL : PyList_GetSlice(args[1], 0, hd->n);
+    if (vcopy == NULL || (!fresh && hcopy == NULL))
+        goto done;
+    Py_ssize_t j = 0, m = fresh ? 0 : hd->n;
+    for (Py_ssize_t i = 0; i < vis->n; i++) {
+        long long v = vis->v[i];
+        for (; j < m && hd->v[j] < v; j++) {
+            if (PyList_Append(d->gone, PyList_GET_ITEM(hcopy, j)) < 0)
+                goto done;
+        }
+        int is_held = j < m && hd->v[j] == v;
+        j += is_held;
+        if (see_one(d, PyList_GET_ITEM(vcopy, i), is_held, fresh, args) < 0)
+            goto done;
+    }
+    for (; j < m; j++) {
+        if (PyList_Append(d->gone, PyList_GET_ITEM(hcopy, j)) < 0)
+            goto done;
+    }
+    rc = 0;
+done:
+    Py_XDECREF(vcopy);
+    Py_XDECREF(hcopy);
+    return rc;
+}
+
 PyObject *
 sp_interest_delta(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -77,61 +172,36 @@ sp_interest_delta(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_Format(PyExc_TypeError, "interest_delta() takes 8 arguments (%zd given)", nargs);
         return NULL;
     }
-    PyObject *visible = args[0], *held = args[1], *skip = args[2], *changed = args[3];
-    PyObject *full = args[4], *deltas = args[5], *make_full = args[6], *make_delta = args[7];
-    if (!PyDict_Check(full) || !PyDict_Check(deltas)) {
+    if (!PyDict_Check(args[4]) || !PyDict_Check(args[5])) {
         PyErr_SetString(PyExc_TypeError, "interest_delta(): full and deltas must be dicts");
         return NULL;
     }
-    int fresh = held == Py_None;
-    PyObject *in_ids = PyList_New(0), *in_recs = PyList_New(0);
-    PyObject *ch_ids = PyList_New(0), *ch_recs = PyList_New(0);
-    PyObject *it = NULL, *eid = NULL, *out = NULL;
-    Py_ssize_t size = 0;
-    if (in_ids == NULL || in_recs == NULL || ch_ids == NULL || ch_recs == NULL)
+    Delta d = {PyList_New(0), PyList_New(0), PyList_New(0), PyList_New(0), PyList_New(0), 0};
+    PyObject *out = NULL;
+    IdList vis, hd;
+    vis.v = vis.small;
+    hd.v = hd.small;
+    int sorted = -1;
+    if (d.in_ids == NULL || d.in_recs == NULL || d.ch_ids == NULL || d.ch_recs == NULL
+        || d.gone == NULL)
         goto done;
-    it = PyObject_GetIter(visible);
-    if (it == NULL)
+    sorted = sorted_ids(args[0], &vis);
+    if (sorted > 0 && args[1] != Py_None)
+        sorted = sorted_ids(args[1], &hd);
+    if (sorted < 0 || (sorted ? delta_merge(&d, args, &vis, &hd) : delta_any(&d, args)) < 0)
         goto done;
-    while ((eid = PyIter_Next(it)) != NULL) {
-        int r = fresh ? 0 : has(held, eid);
-        if (r < 0)
-            goto done;
-        if (r) {
-            r = has(changed, eid);
-            if (r < 0)
-                goto done;
-            if (r) {
-                PyObject *rec = record(deltas, make_delta, eid);
-                if (rec == NULL || add(ch_ids, ch_recs, eid, rec, &size) < 0)
-                    goto done;
-            }
-        }
-        else {
-            r = fresh ? 0 : has(skip, eid);
-            if (r < 0)
-                goto done;
-            if (!r) {
-                PyObject *rec = record(full, make_full, eid);
-                if (rec == NULL || add(in_ids, in_recs, eid, rec, &size) < 0)
-                    goto done;
-            }
-        }
-        Py_CLEAR(eid);
-    }
-    if (PyErr_Occurred())
+    Py_ssize_t entered = PyList_GET_SIZE(d.in_ids);
+    if (join(d.in_ids, d.ch_ids) < 0 || join(d.in_recs, d.ch_recs) < 0)
         goto done;
-    Py_ssize_t entered = PyList_GET_SIZE(in_ids);
-    if (join(in_ids, ch_ids) < 0 || join(in_recs, ch_recs) < 0)
-        goto done;
-    out = Py_BuildValue("(OOnn)", in_ids, in_recs, entered, size);
+    out = Py_BuildValue("(OOnnO)", d.in_ids, d.in_recs, entered, d.size, d.gone);
 done:
-    Py_XDECREF(eid);
-    Py_XDECREF(it);
-    Py_XDECREF(in_ids);
-    Py_XDECREF(in_recs);
-    Py_XDECREF(ch_ids);
-    Py_XDECREF(ch_recs);
+    idlist_free(&vis);
+    idlist_free(&hd);
+    Py_XDECREF(d.in_ids);
+    Py_XDECREF(d.in_recs);
+    Py_XDECREF(d.ch_ids);
+    Py_XDECREF(d.ch_recs);
+    Py_XDECREF(d.gone);
     return out;
 }
 

@@ -5,7 +5,7 @@ part of snapshot sync (server/sync.py), done once per viewer per snapshot.
     index = grid_index(grid)                      # once per snapshot
     visible, came, gone = interest_see(              # then per viewer: its view
         index, x, y, r, leave, visible)
-    ids, recs, entered, size = interest_delta(       # and what it must be sent
+    ids, recs, entered, size, gone = interest_delta( # and what it must be sent
         visible, held, skip, changed, full, deltas, make_full, make_delta)
 
 ``grid_index(grid)`` makes the grid ready for many radius queries while nothing in it
@@ -18,7 +18,7 @@ an id to its record, shared by every viewer of a build; a missing one is made by
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Iterable
+from collections.abc import Callable, Collection, Container
 from typing import cast
 
 from .aoi import Grid
@@ -47,31 +47,32 @@ def index_query(index: object, x: float, y: float, r: float) -> list[int]:
 
 
 def _interest_see_py(index: object, x: float, y: float, r: float, leave: float,
-                     visible: set[int]) -> tuple[set[int], list[int], list[int]]:
+                     visible: list[int]) -> tuple[list[int], list[int], list[int]]:
     """A viewer's view at (x, y) with hysteresis: the ids within the enter radius `r`, and
-    those of its last view `visible` still within the `leave` radius; `index` is the
-    grid's (`grid_index`).  Returns ``(visible, came, gone)``: `came`, the ids in the view
-    now and not before, and `gone`, those in it before and not now, each sorted; `visible`
-    is the very set given when none came or went, else a copy of it with `gone` discarded
-    then `came` added, in their order (so the same set, iteration order included; a set
-    given is never changed).  Distances as ``Grid.distance2``; an id no longer in the grid
-    is gone."""
+    those of its last view `visible` (sorted ids) still within the `leave` radius; `index`
+    is the grid's (`grid_index`).  Returns ``(visible, came, gone)``: the view now, sorted
+    (the very list given when no id came or went; a list given is never changed), `came`,
+    the ids in it now and not before (sorted), and `gone`, those in it before and not now
+    (in the order of `visible`).  Distances as ``Grid.distance2``; an id no longer in the
+    grid is gone."""
     # A C version runs instead: sim._speedups.interest_see (see sim/_twins.py).  It needs
-    # an index of its own (a wrapping grid's), a set of int ids and float arguments; it
-    # calls this twin for anything else.
+    # an index of its own (a wrapping grid's), float arguments and a strictly ascending
+    # list of ints, which it merges with the radius query's; it calls this twin otherwise.
     grid = cast(Grid, index)
     now = index_query(index, x, y, r)
-    came = [e for e in now if e not in visible]
+    seen = set(visible)
+    came = [e for e in now if e not in seen]
+    within = set(now)
     leave2 = leave * leave
-    gone = [e for e in sorted(visible.difference(now))  # seen, and now beyond r
-            if e not in grid or grid.distance2(x, y, *grid.position(e)) > leave2]
-    if came or gone:
-        visible = set(visible)
-        for eid in gone:
-            visible.discard(eid)
-        for eid in came:
-            visible.add(eid)
-    return visible, came, gone
+    kept: list[int] = []
+    gone: list[int] = []
+    for eid in visible:
+        if eid not in within:  # seen, and beyond r now: kept while within the leave radius
+            near = eid in grid and grid.distance2(x, y, *grid.position(eid)) <= leave2
+            (kept if near else gone).append(eid)
+    if not came and not gone:
+        return visible, came, gone
+    return sorted(now + kept), came, gone
 
 
 # The name the C version is installed at (the twin keeps its own, for the C version's
@@ -79,23 +80,28 @@ def _interest_see_py(index: object, x: float, y: float, r: float, leave: float,
 interest_see = _interest_see_py
 
 
-def interest_delta(visible: Iterable[int], held: Container[int] | None, skip: Container[int],
-                   changed: Container[int], full: dict[int, bytes], deltas: dict[int, bytes],
-                   make_full: Maker, make_delta: Maker) -> tuple[list[int], list[bytes], int, int]:
+def interest_delta(visible: Collection[int], held: Collection[int] | None,
+                   skip: Container[int], changed: Container[int], full: dict[int, bytes],
+                   deltas: dict[int, bytes], make_full: Maker, make_delta: Maker
+                   ) -> tuple[list[int], list[bytes], int, int, list[int]]:
     """For each id of `visible`, in its order: one not in `held` (None: the viewer holds
     nothing) and not in `skip` has entered, and gets its full record; one in `held` and in
     `changed` gets its delta record; the others need nothing.  Returns ``(ids, records,
-    entered, size)``: the entered ids then the changed ones, their records in the same
-    order, how many entered (the first of `ids`), and the records' total length in bytes.
-    TypeError if a maker returns anything but bytes (nothing is stored then)."""
+    entered, size, gone)``: the entered ids then the changed ones, their records in the
+    same order, how many entered (the first of `ids`), the records' total length in bytes,
+    and the ids of `held` not in `visible`, in the order of `held` (none when it is None).
+    `visible` and `held` are sets or lists (two strictly ascending lists of ints, as a
+    sync keeps a view, are merged by the C version, without a lookup).  TypeError if a
+    maker returns anything but bytes (nothing is stored then)."""
     # A C version runs instead: sim._speedups.interest_delta (see sim/_twins.py).
+    holds = None if held is None else held if isinstance(held, (set, frozenset)) else set(held)
     in_ids: list[int] = []
     in_recs: list[bytes] = []
     ch_ids: list[int] = []
     ch_recs: list[bytes] = []
     size = 0
     for eid in visible:
-        if held is not None and eid in held:
+        if holds is not None and eid in holds:
             if eid not in changed:
                 continue
             rec = deltas.get(eid)
@@ -103,7 +109,7 @@ def interest_delta(visible: Iterable[int], held: Container[int] | None, skip: Co
                 rec = deltas[eid] = _made(make_delta, eid)
             ch_ids.append(eid)
             ch_recs.append(rec)
-        elif held is None or eid not in skip:
+        elif holds is None or eid not in skip:
             rec = full.get(eid)
             if rec is None:
                 rec = full[eid] = _made(make_full, eid)
@@ -115,7 +121,11 @@ def interest_delta(visible: Iterable[int], held: Container[int] | None, skip: Co
     entered = len(in_ids)
     in_ids += ch_ids
     in_recs += ch_recs
-    return in_ids, in_recs, entered, size
+    gone: list[int] = []
+    if held is not None:
+        sees = visible if isinstance(visible, (set, frozenset)) else set(visible)
+        gone = [eid for eid in held if eid not in sees]
+    return in_ids, in_recs, entered, size, gone
 
 
 def _made(make: Maker, eid: int) -> bytes:

@@ -805,12 +805,15 @@ typedef struct {
     double x, y;
     long long id;
     PyObject *idobj;  /* held by the index */
+    Py_ssize_t rank;  /* its place in the index's byid */
 } Entry;
 
-/* A position by id, for interest_see's hysteresis. */
+/* An entry by id: for interest_see's hysteresis, and the order of a query's hits. */
 typedef struct {
     long long id;
     double x, y;
+    PyObject *idobj;  /* (the entry's) */
+    Py_ssize_t at;  /* the entry's place in e */
 } IdPos;
 
 typedef struct {
@@ -819,7 +822,8 @@ typedef struct {
     Py_ssize_t occupied, n;  /* non-empty cells, entries */
     Py_ssize_t *start;  /* nx * ny + 1: cell k's entries are e[start[k] .. start[k + 1]) */
     Entry *e;
-    IdPos *byid;  /* the n positions sorted by id */
+    IdPos *byid;  /* the n entries sorted by id */
+    uint64_t *marks;  /* a bit per entry of byid, all clear between queries */
 } Index;
 
 static void
@@ -831,6 +835,7 @@ index_free(Index *ix)
     PyMem_Free(ix->start);
     PyMem_Free(ix->e);
     PyMem_Free(ix->byid);
+    PyMem_Free(ix->marks);
     PyMem_Free(ix);
 }
 
@@ -894,19 +899,22 @@ index_fill(Index *ix, PyObject *cells)
             if (overflow)
                 return 0;
             ix->e[at++] = (Entry){PyFloat_AS_DOUBLE(px), PyFloat_AS_DOUBLE(py), idv,
-                                  Py_NewRef(id)};
+                                  Py_NewRef(id), 0};
             ix->n++;
         }
     }
     if (ix->n != n)
         return 0;  /* (a cell that changed size meanwhile: not a grid's) */
-    if ((ix->byid = PyMem_Malloc((n ? n : 1) * sizeof(IdPos))) == NULL) {
+    if ((ix->byid = PyMem_Malloc((n ? n : 1) * sizeof(IdPos))) == NULL
+        || (ix->marks = PyMem_Calloc(n / 64 + 1, sizeof(uint64_t))) == NULL) {
         PyErr_NoMemory();
         return -1;
     }
     for (Py_ssize_t i = 0; i < n; i++)
-        ix->byid[i] = (IdPos){ix->e[i].id, ix->e[i].x, ix->e[i].y};
+        ix->byid[i] = (IdPos){ix->e[i].id, ix->e[i].x, ix->e[i].y, ix->e[i].idobj, i};
     qsort(ix->byid, n, sizeof(IdPos), idpos_cmp);
+    for (Py_ssize_t k = 0; k < n; k++)
+        ix->e[ix->byid[k].at].rank = k;
     return 1;
 }
 
@@ -963,49 +971,9 @@ typedef struct {
     PyObject *obj;
 } IdHit;
 
-/* Sorted by id, as the twin's out.sort() orders int ids (they are unique): quicksort
-   down to runs of 16, then one insertion pass over the whole. */
-static void
-idhits_sort(IdHit *v, Py_ssize_t n)
-{
-    while (n > 16) {
-        long long a = v[0].id, b = v[n / 2].id, c = v[n - 1].id;
-        long long pivot = a < b ? (b < c ? b : (a < c ? c : a)) : (a < c ? a : (b < c ? c : b));
-        Py_ssize_t i = 0, j = n - 1;
-        for (;;) {
-            while (v[i].id < pivot)
-                i++;
-            while (v[j].id > pivot)
-                j--;
-            if (i >= j)
-                break;
-            IdHit t = v[i];
-            v[i++] = v[j];
-            v[j--] = t;
-        }
-        /* v[0 .. j] <= pivot <= v[j + 1 ..]: the smaller side first, the larger in the loop */
-        if (j + 1 < n - j - 1) {
-            idhits_sort(v, j + 1);
-            v += j + 1;
-            n -= j + 1;
-        }
-        else {
-            idhits_sort(v + j + 1, n - j - 1);
-            n = j + 1;
-        }
-    }
-    for (Py_ssize_t i = 1; i < n; i++) {
-        IdHit t = v[i];
-        Py_ssize_t j = i;
-        for (; j > 0 && v[j - 1].id > t.id; j--)
-            v[j] = v[j - 1];
-        v[j] = t;
-    }
-}
-
-/* The entries of e .. end within the disc, appended to v (room for all of them). */
-static inline Py_ssize_t
-index_range(const Entry *e, const Entry *end, const Disc *q, IdHit *v, Py_ssize_t n)
+/* The entries of e .. end within the disc, marked (their bits in marks). */
+static inline void
+index_range(const Entry *e, const Entry *end, const Disc *q, uint64_t *marks)
 {
     for (; e < end; e++) {
         double dx, dy;
@@ -1022,9 +990,8 @@ index_range(const Entry *e, const Entry *end, const Disc *q, IdHit *v, Py_ssize_
             dy = e->y - q->y;
         }
         if (dx * dx + dy * dy <= q->r2)
-            v[n++] = (IdHit){e->id, e->idobj};
+            marks[e->rank >> 6] |= (uint64_t)1 << (e->rank & 63);
     }
-    return n;
 }
 
 /* The hits of a disc, sorted by id, in *v (small, or a PyMem block the caller frees when
@@ -1056,7 +1023,7 @@ index_hits(const Index *ix, double x, double y, double r, IdHit *small, IdHit **
     }
     const Entry *e = ix->e;
     if (s.every)
-        *n = index_range(e, e + ix->n, &q, *v, 0);  /* every occupied cell's entries */
+        index_range(e, e + ix->n, &q, ix->marks);  /* every occupied cell's entries */
     else {
         for (long long j = 0; j < s.nrows; j++)
             rows[j] = q.seam ? ((s.c + j) % ny + ny) % ny : s.c + j;
@@ -1064,12 +1031,20 @@ index_hits(const Index *ix, double x, double y, double r, IdHit *small, IdHit **
             long long cx = q.seam ? ((s.a + i) % nx + nx) % nx : s.a + i;
             const Py_ssize_t *col = ix->start + cx * ny;
             for (long long j = 0; j < s.nrows; j++)
-                *n = index_range(e + col[rows[j]], e + col[rows[j] + 1], &q, *v, *n);
+                index_range(e + col[rows[j]], e + col[rows[j] + 1], &q, ix->marks);
         }
         if (rows != small_rows)
             PyMem_Free(rows);
     }
-    idhits_sort(*v, *n);
+    /* The marked entries in the order of byid: sorted by id, as the twin's out.sort()
+       orders int ids (they are unique); the marks cleared for the next query. */
+    for (Py_ssize_t w = 0; w <= ix->n / 64; w++) {
+        for (uint64_t bits = ix->marks[w]; bits; bits &= bits - 1) {
+            const IdPos *p = ix->byid + w * 64 + __builtin_ctzll(bits);
+            (*v)[(*n)++] = (IdHit){p->id, p->idobj};
+        }
+        ix->marks[w] = 0;
+    }
     return 1;
 }
 

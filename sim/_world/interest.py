@@ -19,16 +19,27 @@ an id to its record, shared by every viewer of a build; a missing one is made by
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Container
-from typing import cast
-
-from .aoi import Grid
+from typing import Protocol, cast
 
 __all__ = ["grid_index", "index_query", "interest_delta", "interest_see"]
 
 Maker = Callable[[int], bytes]
 
 
-def grid_index(grid: Grid) -> object:
+class Space(Protocol):
+    """What the twins use of a grid (a sim._world.aoi.Grid, which this module, below it,
+    does not import)."""
+
+    def query_radius(self, x: float, y: float, r: float) -> list[int]: ...
+
+    def distance2(self, x0: float, y0: float, x1: float, y1: float) -> float: ...
+
+    def position(self, eid: int) -> tuple[float, float]: ...
+
+    def __contains__(self, eid: object) -> bool: ...
+
+
+def grid_index(grid: Space) -> object:
     """An index of `grid` as it is now, for many radius queries while nothing in it moves
     or changes (snapshot sync makes one per snapshot, before its viewers' queries):
     ``index_query(index, x, y, r)`` is ``grid.query_radius(x, y, r)`` on the grid as it
@@ -43,7 +54,7 @@ def index_query(index: object, x: float, y: float, r: float) -> list[int]:
     """The ids within `r` of (x, y) in the grid `index` was made of (`grid_index`), sorted
     by id: ``grid.query_radius(x, y, r)``, the same list."""
     # A C version runs instead: sim._speedups.index_query (see sim/_twins.py).
-    return cast(Grid, index).query_radius(x, y, r)
+    return cast(Space, index).query_radius(x, y, r)
 
 
 def _interest_see_py(index: object, x: float, y: float, r: float, leave: float,
@@ -58,7 +69,7 @@ def _interest_see_py(index: object, x: float, y: float, r: float, leave: float,
     # A C version runs instead: sim._speedups.interest_see (see sim/_twins.py).  It needs
     # an index of its own (a wrapping grid's), float arguments and a strictly ascending
     # list of ints, which it merges with the radius query's; it calls this twin otherwise.
-    grid = cast(Grid, index)
+    grid = cast(Space, index)
     now = index_query(index, x, y, r)
     seen = set(visible)
     came = [e for e in now if e not in seen]

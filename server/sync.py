@@ -280,8 +280,8 @@ class Sync:
     def _see(self, c: _Client) -> None:
         """The client's AOI now: within the enter radius, or within the leave radius for
         what it already saw (hysteresis; sim._world.interest.interest_see, C); update who
-        sees what.  The view set stays the same object when nothing came or went (a
-        delta against a base that holds it has nothing gone)."""
+        sees what.  The view (a sorted list) stays the same object when nothing came or
+        went (a delta against a base that holds it has nothing gone)."""
         x, y = c.pos
         c.visible, came, gone = interest.interest_see(self._index, x, y, c.radius, c.leave,
                                                       c.visible)

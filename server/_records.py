@@ -45,9 +45,7 @@ class Records:
 
     def end(self) -> int:
         """The build is over: forget its lookups; returns how many records it encoded."""
-        touched = self.ledger.touched
-        encoded = sum((t.full is not None) + len(t.deltas) for t in touched)
-        touched.clear()
+        encoded, self.ledger.encoded = self.ledger.encoded, 0
         self._since.clear()
         self._full.clear()
         self._deltas.clear()

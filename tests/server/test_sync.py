@@ -191,6 +191,34 @@ def test_a_record_is_encoded_once_for_every_client_that_sees_it(world: World) ->
     assert stats.full_snapshots == 5 and stats.delta_snapshots == 5
 
 
+def test_a_record_is_kept_across_builds_while_nothing_in_it_changes(world: World) -> None:
+    # Clients that never ack get full snapshots, build after build.  A record is encoded
+    # anew only when something in it changes: a rock at rest's anchor is this snapshot's
+    # tick in the first (sent as [x, y]), an older one after (sent with its tick): two
+    # encodings, then none; a rock moving as its velocity says, likewise.
+    still = world.spawn(Rock, pos=(100.0, 100.0))
+    sync = Sync(world)
+    sync.add(1, (100.0, 100.0))
+    sync.build(0.0)
+    assert sync.statistics().records_encoded == 1
+    moving = world.spawn(Rock, pos=(120.0, 100.0), vel=(3.0, 0.0))
+    encoded = []
+    for n in range(2, 7):
+        world.step()
+        sync.add(n, (100.0, 100.0))
+        first_sight = frames(sync)[n]
+        assert {e.id for e in first_sight.entities} == {still.id, moving.id}
+        encoded.append(sync.statistics().records_encoded)
+    assert encoded == [3, 4, 4, 4, 4]
+    state = {e.id: e for e in first_sight.entities}
+    assert state[still.id].at == 0 and state[moving.id].at == 1
+    still.hp = 5  # a change: encoded anew, once for all the clients
+    snaps = frames(sync)
+    assert all([e.fields["hp"] for e in s.entities if e.id == still.id] == [5]
+               for s in snaps.values())
+    assert sync.statistics().records_encoded == 5
+
+
 def churn(world: World, rng: random.Random) -> None:
     """A step or two of a churning world: motion, teleports, stops, field changes, spawns,
     despawns."""

@@ -6,6 +6,7 @@ once per build (full) or once per build and base build (delta), whichever client
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable, Collection, Container
 from functools import partial
 
@@ -25,7 +26,7 @@ class Records:
         self.ledger = Ledger()  # what the tracked entities report into during a build
         self.build = 0
         self._changed_at: dict[int, set[int]] = {}  # build -> ids that changed in it
-        self._since: dict[int, set[int]] = {}  # base build -> changed after it
+        self._since: dict[int, array[int]] = {}  # base build -> changed after it, sorted
         self._full: dict[int, bytes] = {}  # id -> full record
         # base build -> (id -> record, what makes a missing one)
         self._deltas: dict[int, tuple[dict[int, bytes], Callable[[int], bytes]]] = {}
@@ -51,14 +52,15 @@ class Records:
         self._deltas.clear()
         return encoded
 
-    def changed_since(self, base_build: int) -> set[int]:
-        """Ids whose state changed after build `base_build` (one union per base build, shared
-        by the clients whose bases were made then)."""
+    def changed_since(self, base_build: int) -> array[int]:
+        """Ids whose state changed after build `base_build`, sorted, in an ``array('q')``
+        (one per base build, shared by the clients whose bases were made then; the C delta
+        merges it with their views)."""
         out = self._since.get(base_build)
         if out is None:
             at = self._changed_at
-            out = self._since[base_build] = set().union(
-                *[at[b] for b in range(base_build + 1, self.build + 1)])
+            out = self._since[base_build] = array("q", sorted(set().union(
+                *[at[b] for b in range(base_build + 1, self.build + 1)])))
         return out
 
     def viewer(self, visible: Collection[int], base_build: int | None,

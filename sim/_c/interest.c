@@ -77,16 +77,18 @@ typedef struct {
     Py_ssize_t size;
 } Delta;
 
-/* eid is in the view: held (then a delta record if it changed) or not (a full record
-   unless skipped; `fresh`: the viewer holds nothing, skip does not apply).  0 or -1. */
+/* eid is in the view: held (then a delta record if it changed; `is_changed`: whether it
+   did, or -1: look it up) or not (a full record unless skipped; `fresh`: the viewer holds
+   nothing, skip does not apply).  0 or -1. */
 static int
-see_one(Delta *d, PyObject *eid, int is_held, int fresh, PyObject *const *args)
+see_one(Delta *d, PyObject *eid, int is_held, int is_changed, int fresh,
+        PyObject *const *args)
 {
     PyObject *skip = args[2], *changed = args[3], *full = args[4], *deltas = args[5];
     PyObject *make_full = args[6], *make_delta = args[7];
     int r;
     if (is_held) {
-        if ((r = has(changed, eid)) <= 0)
+        if ((r = is_changed >= 0 ? is_changed : has(changed, eid)) <= 0)
             return r;
         PyObject *rec = record(deltas, make_delta, eid);
         return rec == NULL ? -1 : add(d->ch_ids, d->ch_recs, eid, rec, &d->size);
@@ -109,7 +111,7 @@ delta_any(Delta *d, PyObject *const *args)
         return -1;
     while ((eid = PyIter_Next(it)) != NULL) {
         int r = fresh ? 0 : has(held, eid);
-        if (r < 0 || see_one(d, eid, r, fresh, args) < 0) {
+        if (r < 0 || see_one(d, eid, r, -1, fresh, args) < 0) {
             Py_DECREF(eid);
             Py_DECREF(it);
             return -1;
@@ -132,26 +134,62 @@ delta_any(Delta *d, PyObject *const *args)
     return PyErr_Occurred() ? -1 : 0;
 }
 
-/* visible and held (or None) strictly ascending lists of ints, their ids in vis and hd:
-   one merge, no lookup.  The lists are copied first: a maker may change them. */
+/* `changed` as a strictly ascending buffer of 64-bit ints (an array('q')): 1 (ch->buf
+   held: PyBuffer_Release it), 0 (it is not: no buffer held), -1. */
+typedef struct {
+    Py_buffer buf;
+    const long long *v;
+    Py_ssize_t n;
+} Ids64;
+
 static int
-delta_merge(Delta *d, PyObject *const *args, const IdList *vis, const IdList *hd)
+ids64(PyObject *o, Ids64 *ch)
+{
+    if (!PyObject_CheckBuffer(o) || PyBytes_Check(o) || PyByteArray_Check(o))
+        return 0;
+    if (PyObject_GetBuffer(o, &ch->buf, PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0) {
+        PyErr_Clear();  /* not a buffer of that kind: looked up instead */
+        return 0;
+    }
+    const char *f = ch->buf.format;
+    int ok = ch->buf.ndim == 1 && ch->buf.itemsize == 8 && f != NULL
+             && (strcmp(f, "q") == 0 || strcmp(f, "@q") == 0 || strcmp(f, "=q") == 0);
+    ch->v = ch->buf.buf;
+    ch->n = ok ? ch->buf.len / 8 : 0;
+    for (Py_ssize_t i = 1; ok && i < ch->n; i++)
+        ok = ch->v[i - 1] < ch->v[i];
+    if (!ok)
+        PyBuffer_Release(&ch->buf);
+    return ok;
+}
+
+/* visible and held (or None) strictly ascending lists of ints, their ids in vis and hd:
+   one merge, no lookup (in `changed` neither, when ch is not NULL: merged too).  The
+   lists are copied first: a maker may change them (and cannot resize a buffer held). */
+static int
+delta_merge(Delta *d, PyObject *const *args, const IdList *vis, const IdList *hd,
+            const Ids64 *ch)
 {
     int fresh = args[1] == Py_None, rc = -1;
     PyObject *vcopy = PyList_GetSlice(args[0], 0, vis->n);
     PyObject *hcopy = fresh ? NULL : PyList_GetSlice(args[1], 0, hd->n);
     if (vcopy == NULL || (!fresh && hcopy == NULL))
         goto done;
-    Py_ssize_t j = 0, m = fresh ? 0 : hd->n;
+    Py_ssize_t j = 0, m = fresh ? 0 : hd->n, k = 0;
     for (Py_ssize_t i = 0; i < vis->n; i++) {
         long long v = vis->v[i];
         for (; j < m && hd->v[j] < v; j++) {
             if (PyList_Append(d->gone, PyList_GET_ITEM(hcopy, j)) < 0)
                 goto done;
         }
-        int is_held = j < m && hd->v[j] == v;
+        int is_held = j < m && hd->v[j] == v, is_changed = -1;
         j += is_held;
-        if (see_one(d, PyList_GET_ITEM(vcopy, i), is_held, fresh, args) < 0)
+        if (is_held && ch != NULL) {
+            while (k < ch->n && ch->v[k] < v)
+                k++;
+            is_changed = k < ch->n && ch->v[k] == v;
+        }
+        if (see_one(d, PyList_GET_ITEM(vcopy, i), is_held, is_changed, fresh, args) < 0)
             goto done;
     }
     for (; j < m; j++) {
@@ -188,7 +226,16 @@ sp_interest_delta(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     sorted = sorted_ids(args[0], &vis);
     if (sorted > 0 && args[1] != Py_None)
         sorted = sorted_ids(args[1], &hd);
-    if (sorted < 0 || (sorted ? delta_merge(&d, args, &vis, &hd) : delta_any(&d, args)) < 0)
+    if (sorted > 0) {
+        Ids64 ch;
+        int merged = args[1] != Py_None ? ids64(args[3], &ch) : 0;
+        int rc = delta_merge(&d, args, &vis, &hd, merged ? &ch : NULL);
+        if (merged)
+            PyBuffer_Release(&ch.buf);
+        if (rc < 0)
+            goto done;
+    }
+    else if (sorted < 0 || delta_any(&d, args) < 0)
         goto done;
     Py_ssize_t entered = PyList_GET_SIZE(d.in_ids);
     if (join(d.in_ids, d.ch_ids) < 0 || join(d.in_recs, d.ch_recs) < 0)

@@ -18,6 +18,7 @@ an id to its record, shared by every viewer of a build; a missing one is made by
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable, Collection, Container
 from typing import Protocol, cast
 
@@ -101,11 +102,14 @@ def interest_delta(visible: Collection[int], held: Collection[int] | None,
     entered, size, gone)``: the entered ids then the changed ones, their records in the
     same order, how many entered (the first of `ids`), the records' total length in bytes,
     and the ids of `held` not in `visible`, in the order of `held` (none when it is None).
-    `visible` and `held` are sets or lists (two strictly ascending lists of ints, as a
-    sync keeps a view, are merged by the C version, without a lookup).  TypeError if a
-    maker returns anything but bytes (nothing is stored then)."""
+    `visible` and `held` are sets or lists, `changed` any container (two strictly
+    ascending lists of ints, as a sync keeps a view, are merged by the C version, and with
+    them `changed` when it is a strictly ascending ``array('q')``, without a lookup).
+    TypeError if a maker returns anything but bytes (nothing is stored then)."""
     # A C version runs instead: sim._speedups.interest_delta (see sim/_twins.py).
     holds = None if held is None else held if isinstance(held, (set, frozenset)) else set(held)
+    if isinstance(changed, array):
+        changed = set(changed)  # (the same answers, without a scan per id)
     in_ids: list[int] = []
     in_recs: list[bytes] = []
     ch_ids: list[int] = []

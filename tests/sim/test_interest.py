@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import math
 import random
+from array import array
 from collections.abc import Callable
 from typing import Any
 
@@ -78,7 +79,10 @@ def test_c_and_twin_agree_on_random_views() -> None:
         visible_ids = rng.sample(universe, rng.randint(0, len(universe)))
         held = None if rng.random() < 0.2 else set(rng.sample(universe, len(universe) // 2))
         skip = {e: 1 for e in rng.sample(universe, len(universe) // 6)}
-        changed = set(rng.sample(universe, len(universe) // 3))
+        changed_ids = rng.sample(universe, len(universe) // 3)
+        # A set, or an array('q'): sorted (merged in C) or not (looked up).
+        changed: Any = rng.choice([set(changed_ids), array("q", sorted(changed_ids)),
+                                   array("q", changed_ids)])
         full = {e: b"cached-full%d" % e for e in rng.sample(universe, len(universe) // 4)}
         deltas = {e: b"cd%d" % e for e in rng.sample(universe, len(universe) // 4)}
         # A set, a list in any order, or (as a sync keeps them, merged in C) sorted lists.

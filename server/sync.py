@@ -133,6 +133,7 @@ class Sync:
         self._too_big_ids: set[int] = set()
         self._build = 0
         self._index: object = None  # the grid's index during a build (interest.grid_index)
+        self._clock = (0, 1.0)  # the world's tick and dilation at the build
         self._counts = dict.fromkeys(("full", "delta", "sent", "encoded", "bytes", "deferred"), 0)
         world.take_changes()  # start the world's change log
 
@@ -227,6 +228,7 @@ class Sync:
         out = []
         # Nothing moves during a build: the grid is indexed once for every viewer's query.
         self._index = interest.grid_index(self.world.grid)
+        self._clock = (self.world.tick, self.world.dilation)
         try:
             for cid in sorted(self._clients if only is None else only):
                 c = self._clients[cid]
@@ -363,9 +365,9 @@ class Sync:
         c.history[c.num] = _Held(build, held, older)
         c.history.pop(c.num - self.keep, None)  # (numbers go up by one: the oldest)
         c.fresh = False
-        frame = snapshot_frame(c.num, base_num, self.world.tick, input_ack, server_time,
-                               self.world.dilation, recs, removed, self.max_frame,
-                               records_size=size)
+        tick, dilation = self._clock
+        frame = snapshot_frame(c.num, base_num, tick, input_ack, server_time, dilation, recs,
+                               removed, self.max_frame, records_size=size)
         n = self._counts
         n["full" if base is None else "delta"] += 1
         n["sent"] += len(recs)

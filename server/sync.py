@@ -357,7 +357,7 @@ class Sync:
             # Removals fill what the records left of the frame (9 bytes each at most);
             # the rest leave in the next snapshot, the client's copy as old as it was.
             room = min(MAX_RECORDS, (self.max_frame - 256 - size) // 9)
-            ordered = sorted(gone)
+            ordered = sorted(set(gone)) if base.older else gone  # (the merge's is sorted)
             removed = ordered[:room]
             for eid in ordered[room:]:
                 older[eid] = base.older.get(eid, base.build)

@@ -6,6 +6,7 @@ Grid.nearest_first (the same order)."""
 
 from __future__ import annotations
 
+import gc
 import importlib
 import math
 import random
@@ -224,6 +225,15 @@ def test_interest_see_c_and_twin_agree_as_viewers_walk() -> None:
                 unchanged += visible is before
                 v[3] = visible
         assert unchanged  # some views stayed the very same list
+
+
+def test_a_view_made_in_c_is_left_out_of_the_cyclic_collectors_work() -> None:
+    # Ints only, never edited: a sync keeps 32 per client, and the collector would visit
+    # every id of each at every collection of their generation.
+    g = random_grid(random.Random(4), wrap=True, n=100)
+    view, came, _ = built_c().interest_see(built_c().grid_index(g), 10.0, 10.0, 150.0, 165.0,
+                                           [])
+    assert came and view == came and not gc.is_tracked(view)
 
 
 def test_interest_see_takes_any_view_and_grid_through_its_twin() -> None:

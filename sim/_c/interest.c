@@ -163,24 +163,43 @@ ids64(PyObject *o, Ids64 *ch)
     return ok;
 }
 
+/* A new reference to list[i], or NULL with RuntimeError when the list is no longer n long
+   (a maker changed it: makers must not). */
+static PyObject *
+item(PyObject *list, Py_ssize_t i, Py_ssize_t n)
+{
+    if (PyList_GET_SIZE(list) != n) {
+        PyErr_SetString(PyExc_RuntimeError, "interest_delta(): a list changed while merged");
+        return NULL;
+    }
+    return Py_NewRef(PyList_GET_ITEM(list, i));
+}
+
+/* Append list[i] to out (see item()): 0 or -1. */
+static int
+append_item(PyObject *out, PyObject *list, Py_ssize_t i, Py_ssize_t n)
+{
+    PyObject *o = item(list, i, n);
+    int rc = o == NULL ? -1 : PyList_Append(out, o);
+    Py_XDECREF(o);
+    return rc;
+}
+
 /* visible and held (or None) strictly ascending lists of ints, their ids in vis and hd:
-   one merge, no lookup (in `changed` neither, when ch is not NULL: merged too).  The
-   lists are copied first: a maker may change them (and cannot resize a buffer held). */
+   one merge, no lookup (in `changed` neither, when ch is not NULL: merged too).  Each
+   item is held while in use; a list that changes length meanwhile is a RuntimeError (a
+   maker may run any code; a buffer held cannot be resized). */
 static int
 delta_merge(Delta *d, PyObject *const *args, const IdList *vis, const IdList *hd,
             const Ids64 *ch)
 {
-    int fresh = args[1] == Py_None, rc = -1;
-    PyObject *vcopy = PyList_GetSlice(args[0], 0, vis->n);
-    PyObject *hcopy = fresh ? NULL : PyList_GetSlice(args[1], 0, hd->n);
-    if (vcopy == NULL || (!fresh && hcopy == NULL))
-        goto done;
-    Py_ssize_t j = 0, m = fresh ? 0 : hd->n, k = 0;
+    PyObject *visible = args[0], *held = args[1];
+    Py_ssize_t j = 0, m = held == Py_None ? 0 : hd->n, k = 0;
     for (Py_ssize_t i = 0; i < vis->n; i++) {
         long long v = vis->v[i];
         for (; j < m && hd->v[j] < v; j++) {
-            if (PyList_Append(d->gone, PyList_GET_ITEM(hcopy, j)) < 0)
-                goto done;
+            if (append_item(d->gone, held, j, m) < 0)
+                return -1;
         }
         int is_held = j < m && hd->v[j] == v, is_changed = -1;
         j += is_held;
@@ -189,18 +208,17 @@ delta_merge(Delta *d, PyObject *const *args, const IdList *vis, const IdList *hd
                 k++;
             is_changed = k < ch->n && ch->v[k] == v;
         }
-        if (see_one(d, PyList_GET_ITEM(vcopy, i), is_held, is_changed, fresh, args) < 0)
-            goto done;
+        PyObject *eid = item(visible, i, vis->n);
+        int rc = eid == NULL ? -1 : see_one(d, eid, is_held, is_changed, held == Py_None, args);
+        Py_XDECREF(eid);
+        if (rc < 0)
+            return -1;
     }
     for (; j < m; j++) {
-        if (PyList_Append(d->gone, PyList_GET_ITEM(hcopy, j)) < 0)
-            goto done;
+        if (append_item(d->gone, held, j, m) < 0)
+            return -1;
     }
-    rc = 0;
-done:
-    Py_XDECREF(vcopy);
-    Py_XDECREF(hcopy);
-    return rc;
+    return 0;
 }
 
 PyObject *

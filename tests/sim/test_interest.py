@@ -111,18 +111,27 @@ def test_a_maker_that_returns_no_bytes_is_a_type_error_and_nothing_is_stored(bad
         assert full == {}
 
 
-def test_a_maker_that_empties_the_lists_being_merged_does_not_upset_the_c_merge() -> None:
-    # (Makers must not change them; the twin would see it.)  The C merge reads ids it
-    # took from the lists before, and works on copies of them: no stale item is read.
+def test_a_maker_that_changes_the_lists_being_merged_is_refused_by_the_c_merge() -> None:
+    # (Makers must not change them; the twin would see it.)  The C merge holds each item it
+    # uses, and a list that changed length is an error, not a read past its end.
     visible, held = [1, 2, 3, 4], [2, 3, 9]
+    big = 10**30
 
     def meddle(eid: int) -> bytes:
         visible.clear()
-        held.clear()
+        held[:] = [big]
         return b"r%d" % eid
 
-    out = built_c().interest_delta(visible, held, (), {2, 3}, {}, {}, meddle, meddle)
-    assert out == ([1, 4, 2, 3], [b"r1", b"r4", b"r2", b"r3"], 2, 8, [9])
+    with pytest.raises(RuntimeError, match="a list changed while merged"):
+        built_c().interest_delta(visible, held, (), {2, 3}, {}, {}, meddle, meddle)
+
+    def swap(eid: int) -> bytes:  # the same lengths, other items: no error, no harm
+        visible[:] = [5, 6, 7, 8]
+        return b"r%d" % eid
+
+    visible, held = [1, 2, 3, 4], [2, 3, 9]
+    out = built_c().interest_delta(visible, held, (), {2, 3}, {}, {}, swap, swap)
+    assert out[0] == [1, 8] and out[4] == [9]  # (ids as merged, objects as found)
 
 
 def test_a_maker_that_raises_stops_the_call() -> None:

@@ -105,7 +105,9 @@ def interest_delta(visible: Collection[int], held: Collection[int] | None,
     `visible` and `held` are sets or lists, `changed` any container (two strictly
     ascending lists of ints, as a sync keeps a view, are merged by the C version, and with
     them `changed` when it is a strictly ascending ``array('q')``, without a lookup).
-    TypeError if a maker returns anything but bytes (nothing is stored then)."""
+    TypeError if a maker returns anything but bytes (nothing is stored then).  A maker
+    must not change `visible` or `held` (the C version's merge raises RuntimeError when
+    one's length changes)."""
     # A C version runs instead: sim._speedups.interest_delta (see sim/_twins.py).
     holds = None if held is None else held if isinstance(held, (set, frozenset)) else set(held)
     if isinstance(changed, array):

@@ -206,7 +206,8 @@ delta_merge(Delta *d, PyObject *const *args, const IdList *vis, const IdList *hd
         if (is_held && ch != NULL) {
             while (k < ch->n && ch->v[k] < v)
                 k++;
-            is_changed = k < ch->n && ch->v[k] == v;
+            if (!(is_changed = k < ch->n && ch->v[k] == v))
+                continue;  /* held and unchanged (most of a view): its object not touched */
         }
         PyObject *eid = item(visible, i, vis->n);
         int rc = eid == NULL ? -1 : see_one(d, eid, is_held, is_changed, held == Py_None, args);

@@ -11,6 +11,7 @@ from typing import Any
 
 from net import dequantise, encode_record, quantise
 from sim import Entity, World
+from sim._world.fields import encode_state
 
 __all__ = ["TOLERANCE", "Ledger", "Reckoning", "Tracked"]
 
@@ -135,7 +136,7 @@ class Tracked:
 
     def changed_fields(self, e: Entity, names: Iterable[str] | None, build: int) -> None:
         """Re-read fields `names` (None: all, compared: a refresh after nobody saw it)."""
-        state = e.state()
+        state = encode_state(e, names)  # (those fields only, as Entity.state has them)
         for name in self.fields if names is None else names:
             value = state[name]
             if names is None and _same(value, self.fields[name]):

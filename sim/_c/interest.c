@@ -243,12 +243,13 @@ sp_interest_delta(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         || d.gone == NULL)
         goto done;
     sorted = sorted_ids(args[0], &vis);
-    if (sorted > 0 && args[1] != Py_None)
+    if (sorted > 0 && args[1] != Py_None && args[1] != args[0])
         sorted = sorted_ids(args[1], &hd);
     if (sorted > 0) {
+        const IdList *held_ids = args[1] == args[0] ? &vis : &hd;  /* (a view unchanged) */
         Ids64 ch;
         int merged = args[1] != Py_None ? ids64(args[3], &ch) : 0;
-        int rc = delta_merge(&d, args, &vis, &hd, merged ? &ch : NULL);
+        int rc = delta_merge(&d, args, &vis, held_ids, merged ? &ch : NULL);
         if (merged)
             PyBuffer_Release(&ch.buf);
         if (rc < 0)

@@ -882,11 +882,13 @@ index_fill(Index *ix, PyObject *cells)
     }
     pos = 0;
     while (PyDict_Next(cells, &pos, &key, &cell)) {
-        Py_ssize_t at = ix->start[PyLong_AsLongLong(key)];  /* checked above */
-        Py_ssize_t cpos = 0;
+        long long k = PyLong_AsLongLong(key);  /* checked above */
+        Py_ssize_t at = ix->start[k], end = ix->start[k + 1], cpos = 0;
         PyObject *id, *rec;
         while (PyDict_Next(cell, &cpos, &id, &rec)) {
             Py_ssize_t xoff, yoff;
+            if (at == end)
+                return 0;  /* (a cell that grew meanwhile: not a grid's) */
             int found = xy_of(Py_TYPE(rec), &xoff, &yoff);
             if (found <= 0)
                 return found;

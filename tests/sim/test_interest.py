@@ -181,7 +181,7 @@ def test_an_index_query_is_the_grids_query_on_random_grids() -> None:
         for _ in range(40):
             x, y = rng.choice([(rng.uniform(-w, 2 * w), rng.uniform(-h, 2 * h)), (0.0, 0.0),
                                (w / 2, h / 2), (3, -2)])
-            r = rng.choice([0.0, 1.0, 25.0, 99.99, 500.0, 1e5, rng.uniform(0, w), 7])
+            r = rng.choice([0.0, 1.0, 25.0, 99.99, 500.0, 1e5, rng.uniform(0, w), 7, -3.0, -400.0])
             want = g._query_radius_py(x, y, r)
             assert c.index_query(index, x, y, r) == want
             assert SEE_TWINS["index_query"](SEE_TWINS["grid_index"](g), x, y, r) == want

@@ -1208,6 +1208,10 @@ see_merge(const Index *ix, double x, double y, double leave2, const IdList *vis,
     while (i < n || j < nhits) {
         if (j == nhits || (i < n && vis->v[i] < hits[j].id)) {
             /* seen, beyond r now: kept while within the leave radius */
+            if (PyList_GET_SIZE(visible) != n) {  /* (changed by a finalizer the lists ran) */
+                PyErr_SetString(PyExc_RuntimeError, "interest_see(): the view changed");
+                return -1;
+            }
             PyObject *o = PyList_GET_ITEM(visible, i);
             double ex, ey;
             if (index_position(ix, vis->v[i], &ex, &ey)

@@ -42,6 +42,25 @@ def array_header(n: int) -> bytes:
     return b"\xdd" + n.to_bytes(4, "big")
 
 
+#: msgpack's encoding of 0..127 (positive fixint), the usual snapshot numbers and acks.
+_FIXINT = tuple(bytes((n,)) for n in range(128))
+_UINT = ((1 << 8, struct.Struct(">BB"), 0xCC), (1 << 16, struct.Struct(">BH"), 0xCD),
+         (1 << 32, struct.Struct(">BI"), 0xCE), (1 << 64, struct.Struct(">BQ"), 0xCF))
+_TIMES = struct.Struct(">BdBd")  # server_time and time_scale: two float 64s
+_SNAPSHOT_TYPE = encode_body(int(MessageType.SNAPSHOT))
+
+
+def _uint(n: int) -> bytes:
+    """msgpack's encoding of `n`, as msgpack makes it (its shortest form)."""
+    if type(n) is int and 0 <= n:
+        if n < 128:
+            return _FIXINT[n]
+        for limit, form, code in _UINT:
+            if n < limit:
+                return form.pack(code, n)
+    return encode_body(n)  # (anything else: msgpack's way, or its error)
+
+
 def snapshot_frame(num: int, base: int, tick: int, input_ack: int, server_time: float,
                    time_scale: float, records: Sequence[bytes], removed: Sequence[int],
                    max_frame: int = DEFAULT_MAX_OUTBOUND, *,
@@ -53,17 +72,17 @@ def snapshot_frame(num: int, base: int, tick: int, input_ack: int, server_time: 
     if n > MAX_SNAPSHOT_ENTITIES or len(removed) > MAX_SNAPSHOT_ENTITIES:
         raise ValueError(f"a SNAPSHOT holds at most {MAX_SNAPSHOT_ENTITIES} records and "
                          f"removals, got {n} and {len(removed)}")
-    head = encode_body([int(MessageType.SNAPSHOT), num, base, tick, input_ack,
-                        float(server_time), float(time_scale)])
-    # `head` is a 7-element array; the frame's array has 9: rewrite its one-byte header.
+    # The 9-element array's first seven, each encoded as msgpack encodes it alone.
+    head = b"".join((_SNAPSHOT_HEAD, _SNAPSHOT_TYPE, _uint(num), _uint(base), _uint(tick),
+                     _uint(input_ack),
+                     _TIMES.pack(0xCB, float(server_time), 0xCB, float(time_scale))))
     count = array_header(n)
     tail = encode_body(list(removed)) if removed else _NO_REMOVALS
     size = sum(map(len, records)) if records_size is None else records_size
     body_len = len(head) + len(count) + size + len(tail)
     if body_len > max_frame:
         raise FrameTooLarge(body_len, max_frame, "outbound")
-    parts: list[bytes | memoryview] = [_HEADER.pack(body_len), _SNAPSHOT_HEAD,
-                                       memoryview(head)[1:], count]
+    parts: list[bytes] = [_HEADER.pack(body_len), head, count]
     parts += records
     parts.append(tail)
     out = b"".join(parts)

@@ -6,7 +6,8 @@ once per build (full) or once per build and base build (delta), whichever client
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container
+from array import array
+from collections.abc import Callable, Collection, Container
 from functools import partial
 
 from server._tracked import Ledger, Tracked
@@ -25,7 +26,7 @@ class Records:
         self.ledger = Ledger()  # what the tracked entities report into during a build
         self.build = 0
         self._changed_at: dict[int, set[int]] = {}  # build -> ids that changed in it
-        self._since: dict[int, set[int]] = {}  # base build -> changed after it
+        self._since: dict[int, array[int]] = {}  # base build -> changed after it, sorted
         self._full: dict[int, bytes] = {}  # id -> full record
         # base build -> (id -> record, what makes a missing one)
         self._deltas: dict[int, tuple[dict[int, bytes], Callable[[int], bytes]]] = {}
@@ -45,31 +46,32 @@ class Records:
 
     def end(self) -> int:
         """The build is over: forget its lookups; returns how many records it encoded."""
-        touched = self.ledger.touched
-        encoded = sum((t.full is not None) + len(t.deltas) for t in touched)
-        touched.clear()
+        encoded, self.ledger.encoded = self.ledger.encoded, 0
         self._since.clear()
         self._full.clear()
         self._deltas.clear()
         return encoded
 
-    def changed_since(self, base_build: int) -> set[int]:
-        """Ids whose state changed after build `base_build` (one union per base build, shared
-        by the clients whose bases were made then)."""
+    def changed_since(self, base_build: int) -> array[int]:
+        """Ids whose state changed after build `base_build`, sorted, in an ``array('q')``
+        (one per base build, shared by the clients whose bases were made then; the C delta
+        merges it with their views)."""
         out = self._since.get(base_build)
         if out is None:
             at = self._changed_at
-            out = self._since[base_build] = set().union(
-                *[at[b] for b in range(base_build + 1, self.build + 1)])
+            out = self._since[base_build] = array("q", sorted(set().union(
+                *[at[b] for b in range(base_build + 1, self.build + 1)])))
         return out
 
-    def viewer(self, visible: set[int], base_build: int | None, held: set[int] | None = None,
-               skip: Container[int] = ()) -> tuple[list[int], list[bytes], int, int]:
+    def viewer(self, visible: Collection[int], base_build: int | None,
+               held: Collection[int] | None = None, skip: Container[int] = ()
+               ) -> tuple[list[int], list[bytes], int, int, list[int]]:
         """What a viewer of `visible` needs: with no base (`base_build` None), every full
         record; else the full records of the ids it does not hold (`held`, as of build
         `base_build`; ids in `skip` are held as of an older build: the caller sees to them)
         and the delta records of those it holds that changed after `base_build`.  Returns
-        ``(ids, records, entered, size)`` (sim._world.interest.interest_delta)."""
+        ``(ids, records, entered, size, gone)``, gone: held and not visible
+        (sim._world.interest.interest_delta: sorted lists of ids are merged)."""
         full, make_full = self._full, self._make_full
         if base_build is None:
             return interest.interest_delta(visible, None, (), (), full, full, make_full,

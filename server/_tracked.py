@@ -11,6 +11,7 @@ from typing import Any
 
 from net import dequantise, encode_record, quantise
 from sim import Entity, World
+from sim._world.fields import encode_state
 
 __all__ = ["TOLERANCE", "Ledger", "Reckoning", "Tracked"]
 
@@ -50,15 +51,15 @@ class Reckoning:
 
 class Ledger:
     """What the current build did to the tracked entities, shared by all of them: the ids
-    whose state changed (``changed``: a new set each build, kept by the Sync), the
-    entities that encoded a record (``touched``) and the world's tick (``tick``: the
-    snapshots' own, which an anchor made then need not repeat)."""
+    whose state changed (``changed``: a new set each build, kept by the Sync), how many
+    records they encoded (``encoded``) and the world's tick (``tick``: the snapshots' own,
+    which an anchor made then need not repeat)."""
 
-    __slots__ = ("changed", "tick", "touched")
+    __slots__ = ("changed", "encoded", "tick")
 
     def __init__(self) -> None:
         self.changed: set[int] = set()
-        self.touched: list[Tracked] = []
+        self.encoded = 0
         self.tick = -1
 
 
@@ -73,7 +74,7 @@ class Tracked:
     and this build's encodings."""
 
     __slots__ = ("entity", "eid", "kind", "pos", "at", "vel", "apos", "avel", "seen_vel",
-                 "fields", "ver", "order", "last", "viewers", "stale", "built", "full",
+                 "fields", "ver", "order", "last", "viewers", "stale", "made", "full",
                  "deltas", "ledger")
 
     def __init__(self, e: Entity, build: int, tick: int, ledger: Ledger) -> None:
@@ -95,7 +96,9 @@ class Tracked:
         self.last = build
         self.viewers = 0
         self.stale = False
-        self.built = -1
+        # The encodings below were made of the state as of `made`: (last, the anchor's tick
+        # in a record); they stay good, build after build, while that is still so.
+        self.made: tuple[int, int | None] = (-1, None)
         self.full: bytes | None = None
         self.deltas: dict[int, bytes] = {}
         self.ledger = ledger  # the Sync's record of this build
@@ -133,7 +136,7 @@ class Tracked:
 
     def changed_fields(self, e: Entity, names: Iterable[str] | None, build: int) -> None:
         """Re-read fields `names` (None: all, compared: a refresh after nobody saw it)."""
-        state = e.state()
+        state = encode_state(e, names)  # (those fields only, as Entity.state has them)
         for name in self.fields if names is None else names:
             value = state[name]
             if names is None and _same(value, self.fields[name]):
@@ -149,16 +152,20 @@ class Tracked:
 
     def record(self, base_version: int | None, build: int) -> bytes | None:
         """The record a client holding this entity as of `base_version` needs (None: nothing
-        changed since; `base_version` None: the entity enters its view, a full record)."""
-        if self.built != build:
-            self.built = build
+        changed since; `base_version` None: the entity enters its view, a full record).
+        Each is encoded once and kept while nothing it holds changes: a part, or whether
+        its anchor is this snapshot's tick (`build`: the build asking, for the caller's
+        records by build)."""
+        at = self._at()
+        if self.made[0] != self.last or self.made[1] != at:
+            self.made = (self.last, at)
             self.full = None
             self.deltas = {}
-            self.ledger.touched.append(self)
         if base_version is None:
             if self.full is None:
                 self.full = encode_record(self.eid, self.kind, self.pos, self.vel, self.fields,
-                                          self._at())
+                                          at)
+                self.ledger.encoded += 1
             return self.full
         if self.last <= base_version:
             return None
@@ -175,7 +182,8 @@ class Tracked:
             pos = _POS in parts
             rec = self.deltas[k] = encode_record(
                 self.eid, None, self.pos if pos else None, self.vel if _VEL in parts else None,
-                fields or None, self._at() if pos else None)
+                fields or None, at if pos else None)
+            self.ledger.encoded += 1
         return rec
 
     def _at(self) -> int | None:

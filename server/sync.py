@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping
 
 from net import DEFAULT_MAX_OUTBOUND, snapshot_frame
@@ -36,7 +37,7 @@ from server._budget import nearest_within
 from server._records import Records
 from server._tracked import Reckoning, Tracked
 from sim import Entity, World
-from sim._world.aoi import Grid
+from sim._world import interest  # its functions are C unless LOOM_PURE_PYTHON=1
 
 __all__ = ["DEFAULT_BUDGET", "DEFAULT_RADIUS", "KEEP", "Sync", "SyncStatistics"]
 
@@ -52,21 +53,21 @@ Viewpoint = int | tuple[float, float]
 
 
 class _Held:
-    """What a client holds once it applied one snapshot: ``ids``, up to date as of build
-    ``build``, and ``older``: ids it holds as of an older build (records the byte budget
+    """What a client holds once it applied one snapshot: ``ids`` (sorted), up to date as of
+    build ``build``, and ``older``: ids it holds as of an older build (records the byte budget
     deferred, removals the frame had no room for), with that build."""
 
     __slots__ = ("build", "ids", "older")
 
-    def __init__(self, build: int, ids: set[int], older: dict[int, int]) -> None:
+    def __init__(self, build: int, ids: list[int], older: dict[int, int]) -> None:
         self.build = build
         self.ids = ids
         self.older = older
 
 
 class _Client:
-    __slots__ = ("cid", "viewpoint", "pos", "radius", "leave", "visible", "hits", "kept",
-                 "history", "acked", "num", "fresh")
+    __slots__ = ("cid", "viewpoint", "pos", "radius", "leave", "visible", "history", "acked",
+                 "num", "fresh")
 
     def __init__(self, cid: int, viewpoint: Viewpoint, pos: tuple[float, float],
                  radius: float) -> None:
@@ -75,10 +76,8 @@ class _Client:
         self.pos = pos
         self.radius = radius
         self.leave = radius * LEAVE_FACTOR
-        self.visible: set[int] = set()
-        # visible: the last radius query's ids (`hits`, sorted) and those hysteresis `kept`
-        self.hits: list[int] = []
-        self.kept: list[int] = []
+        # Its view: sorted ids, never changed in place (snapshots hold it).
+        self.visible: list[int] = []
         self.history: dict[int, _Held] = {}  # snapshot num -> what it left the client with
         self.acked = 0
         self.num = 0
@@ -133,6 +132,8 @@ class Sync:
         self._max_record = max_frame - 256
         self._too_big_ids: set[int] = set()
         self._build = 0
+        self._index: object = None  # the grid's index during a build (interest.grid_index)
+        self._clock = (0, 1.0)  # the world's tick and dilation at the build
         self._counts = dict.fromkeys(("full", "delta", "sent", "encoded", "bytes", "deferred"), 0)
         world.take_changes()  # start the world's change log
 
@@ -225,11 +226,17 @@ class Sync:
         else:
             get_ack = _lookup(input_acks)
         out = []
-        for cid in sorted(self._clients if only is None else only):
-            c = self._clients[cid]
-            self._locate(c)
-            self._see(c)
-            out.append((cid, self._snapshot(c, build, server_time, get_ack(cid))))
+        # Nothing moves during a build: the grid is indexed once for every viewer's query.
+        self._index = interest.grid_index(self.world.grid)
+        self._clock = (self.world.tick, self.world.dilation)
+        try:
+            for cid in sorted(self._clients if only is None else only):
+                c = self._clients[cid]
+                self._locate(c)
+                self._see(c)
+                out.append((cid, self._snapshot(c, build, server_time, get_ack(cid))))
+        finally:
+            self._index = None
         self._counts["encoded"] += self._records.end()
         return out
 
@@ -274,38 +281,14 @@ class Sync:
 
     def _see(self, c: _Client) -> None:
         """The client's AOI now: within the enter radius, or within the leave radius for
-        what it already saw (hysteresis); update who sees what."""
-        grid = self.world.grid
+        what it already saw (hysteresis; sim._world.interest.interest_see, C); update who
+        sees what.  The view (a sorted list) stays the same object when nothing came or
+        went (a delta against a base that holds it has nothing gone)."""
         x, y = c.pos
-        hits = grid.query_radius(x, y, c.radius)
-        seen = c.visible
-        leave2 = c.leave * c.leave
-        if hits == c.hits:
-            # The same ids within the enter radius as last time (the usual case): only those
-            # hysteresis kept may have gone.  The view set stays the same object when none
-            # did (a delta against a base that holds it has nothing gone).
-            gone_ids = [e for e in c.kept if not _within(grid, x, y, leave2, e)]
-            if gone_ids:
-                c.kept = [e for e in c.kept if e not in gone_ids]
-                c.visible = seen.difference(gone_ids)
-                self._unsee(gone_ids)
-            return
-        c.hits = hits
-        now = set(hits)
-        came = now - seen
-        gone = seen - now
-        kept = []
+        c.visible, came, gone = interest.interest_see(self._index, x, y, c.radius, c.leave,
+                                                      c.visible)
         if gone:
-            # Those it saw and are now beyond the enter radius stay while within the leave
-            # radius: usually a few, each checked alone (cheaper than a second, wider query).
-            for eid in list(gone):
-                if _within(grid, x, y, leave2, eid):
-                    gone.discard(eid)
-                    now.add(eid)
-                    kept.append(eid)
-        c.kept = kept
-        c.visible = now
-        self._unsee(gone)
+            self._unsee(gone)
         tracked = self._tracked
         for eid in came:
             t = tracked.get(eid)
@@ -330,24 +313,28 @@ class Sync:
         if base is not None and not records.reaches(base.build):
             base = None  # older than the change log reaches (a client that acks late)
         visible = c.visible
-        # One pass over the view (C: sim._world.interest): what entered, what changed since
-        # the base (that set is shared by every client with a base of the same build), and
-        # only those records, each looked up or encoded once per build.
+        # One merge of the view with what the base holds (C: sim._world.interest): what
+        # entered, what changed since the base (that set is shared by every client with a
+        # base of the same build), what is gone, and only those records, each looked up or
+        # encoded once per build.
         older: dict[int, int] = {}
+        gone: list[int] = []
         if base is None:
             base_num = 0
-            ids, recs, n_entered, size = records.viewer(visible, None)
+            ids, recs, n_entered, size, _ = records.viewer(visible, None)
         else:
-            ids, recs, n_entered, size = records.viewer(visible, base.build, base.ids,
-                                                        base.older)
+            ids, recs, n_entered, size, gone = records.viewer(visible, base.build, base.ids,
+                                                              base.older)
             for eid, version in base.older.items():
-                if eid in visible:
+                if _has(visible, eid):
                     rec = self._tracked[eid].record(version, build)
                     if rec is not None:
                         ids.append(eid)
                         recs.append(rec)
                         size += len(rec)
                         older[eid] = version  # until it is sent
+                else:
+                    gone.append(eid)
         held = visible
         deferred = 0
         if size > self.budget or len(recs) > MAX_RECORDS:
@@ -357,35 +344,30 @@ class Sync:
             unsent = set(ids).difference(sent)
             # The client's copy of a deferred record stays as old as the base's (one that
             # entered and did not fit is not held: it enters again later).
-            held = visible - unsent
+            held = [eid for eid in visible if eid not in unsent]
             if base is not None:
                 entering = set(ids[:n_entered])
                 for eid in unsent:
                     if eid not in entering and eid not in older:
                         older[eid] = base.build
-        for eid in [e for e in older if e in held]:
+        for eid in [e for e in older if _has(held, e)]:
             del older[eid]  # sent: up to date
         removed: list[int] = []
-        if base is not None:
-            # (The view is often the very set the base held: _see keeps it when unchanged.)
-            gone = set() if base.ids is visible else base.ids - visible
-            if base.older:
-                gone |= base.older.keys() - visible
-            if gone:
-                # Removals fill what the records left of the frame (9 bytes each at most);
-                # the rest leave in the next snapshot, the client's copy as old as it was.
-                room = min(MAX_RECORDS, (self.max_frame - 256 - size) // 9)
-                ordered = sorted(gone)
-                removed = ordered[:room]
-                for eid in ordered[room:]:
-                    older[eid] = base.older.get(eid, base.build)
+        if base is not None and gone:
+            # Removals fill what the records left of the frame (9 bytes each at most);
+            # the rest leave in the next snapshot, the client's copy as old as it was.
+            room = min(MAX_RECORDS, (self.max_frame - 256 - size) // 9)
+            ordered = sorted(set(gone)) if base.older else gone  # (the merge's is sorted)
+            removed = ordered[:room]
+            for eid in ordered[room:]:
+                older[eid] = base.older.get(eid, base.build)
         c.num += 1
         c.history[c.num] = _Held(build, held, older)
         c.history.pop(c.num - self.keep, None)  # (numbers go up by one: the oldest)
         c.fresh = False
-        frame = snapshot_frame(c.num, base_num, self.world.tick, input_ack, server_time,
-                               self.world.dilation, recs, removed, self.max_frame,
-                               records_size=size)
+        tick, dilation = self._clock
+        frame = snapshot_frame(c.num, base_num, tick, input_ack, server_time, dilation, recs,
+                               removed, self.max_frame, records_size=size)
         n = self._counts
         n["full" if base is None else "delta"] += 1
         n["sent"] += len(recs)
@@ -401,12 +383,10 @@ class Sync:
                       "bytes): it is not sent", eid, size, self.max_frame)
 
 
-def _within(grid: Grid, x: float, y: float, r2: float, eid: int) -> bool:
-    """Whether entity `eid` is in the grid within squared distance `r2` of (x, y)."""
-    if eid not in grid:
-        return False
-    ex, ey = grid.position(eid)
-    return grid.distance2(x, y, ex, ey) <= r2
+def _has(ids: list[int], eid: int) -> bool:
+    """Whether `eid` is in the sorted list `ids`."""
+    i = bisect_left(ids, eid)
+    return i < len(ids) and ids[i] == eid
 
 
 def _zero(_cid: int) -> int:

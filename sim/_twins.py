@@ -95,7 +95,14 @@ TWINS: tuple[Twin, ...] = (
          ("sim._world.aoi:Grid.nearest_first",), "method"),
     Twin("move_wrapped", "sim._world.aoi:_move_wrapped_py",
          ("sim._world.aoi:_move_wrapped",), "function"),
-    # Snapshot sync's per-viewer delta (server/sync.py calls it through the module).
+    # Snapshot sync's per-viewer view and delta (server/sync.py calls them through the
+    # module): the grid indexed once per snapshot, a radius query per viewer, the delta.
+    Twin("grid_index", "sim._world.interest:grid_index",
+         ("sim._world.interest:grid_index",), "function"),
+    Twin("index_query", "sim._world.interest:index_query",
+         ("sim._world.interest:index_query",), "function"),
+    Twin("interest_see", "sim._world.interest:_interest_see_py",
+         ("sim._world.interest:interest_see",), "function"),
     Twin("interest_delta", "sim._world.interest:interest_delta",
          ("sim._world.interest:interest_delta",), "function"),
     # Descriptors.  pos and vel read two slots as a tuple (a neighbour loop reads them for

@@ -255,6 +255,9 @@ PyObject *sp_setup_journal(PyObject *self, PyObject *args);
 int journal_init(PyObject *m);
 
 /* interest.c */
+PyObject *sp_grid_index(PyObject *self, PyObject *grid);
+PyObject *sp_index_query(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *sp_interest_see(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *sp_interest_delta(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *sp_grid_nearest(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
                           PyObject *kwnames);

@@ -12,7 +12,7 @@ PyObject *grid_query_py;
 PyObject *grid_nearest_py;
 static PyObject *grid_relink_py;  /* Grid._relink, the function */
 static double grid_eps;
-static PyObject *str_nx, *str_ny, *str_w, *str_h, *str_invx, *str_invy, *str_stride,
+static PyObject *str_query_radius, *str_nx, *str_ny, *str_w, *str_h, *str_invx, *str_invy, *str_stride,
     *str_cells, *str_kind_cells;
 
 /* is_entity_type() for a type not memoized: memoized when it is a kind. */
@@ -554,14 +554,78 @@ batch_scan(PyObject **cellv, int nc, const Disc *q, Hits *hits)
     return 1;
 }
 
+/* A grid's geometry, as its attributes hold it (nx == 0: a plane). */
+typedef struct {
+    long long nx, ny, stride;
+    double w, h, invx, invy;
+} Geom;
+
+/* The geometry of a Grid: 1, 0 (an attribute of another type: the twin decides), -1. */
+static int
+geom_of(PyObject *grid, Geom *g)
+{
+    int ok;
+    g->w = g->h = 0;
+    if ((ok = attr_ll(grid, str_nx, &g->nx)) <= 0 || (ok = attr_ll(grid, str_ny, &g->ny)) <= 0
+        || (ok = attr_ll(grid, str_stride, &g->stride)) <= 0
+        || (ok = attr_double(grid, str_invx, &g->invx)) <= 0
+        || (ok = attr_double(grid, str_invy, &g->invy)) <= 0
+        || (g->nx && ((ok = attr_double(grid, str_w, &g->w)) <= 0
+                      || (ok = attr_double(grid, str_h, &g->h)) <= 0)))
+        return ok;
+    return 1;
+}
+
+/* The cells a disc touches: columns a .. a + ncols - 1 and rows c .. c + nrows - 1 (taken
+   modulo the grid when seam), or every occupied cell (every). */
+typedef struct {
+    long long a, c, ncols, nrows;
+    int every;
+} Span;
+
+/* The disc of radius r around (x, y) (x and y already taken modulo a wrapping grid) over
+   a grid of `occupied` non-empty cells: 1, or 0 when the cell range overflows (NaN and
+   infinities too: the twin raises as Python does).  The twin's arithmetic, in its order. */
+static int
+plan_disc(const Geom *g, double x, double y, double r, Py_ssize_t occupied, Disc *q, Span *s)
+{
+    double fa = floor((x - r) * g->invx - grid_eps), fb = floor((x + r) * g->invx + grid_eps);
+    double fc = floor((y - r) * g->invy - grid_eps), fd = floor((y + r) * g->invy + grid_eps);
+    if (!(fabs(fa) < CELL_LIMIT && fabs(fb) < CELL_LIMIT && fabs(fc) < CELL_LIMIT
+          && fabs(fd) < CELL_LIMIT))
+        return 0;
+    long long a = (long long)fa, b = (long long)fb, c = (long long)fc, d = (long long)fd;
+    long long nx = g->nx, ny = g->ny;
+    /* A disc that crosses a wrapping grid's seam (or spans half of it) takes distances the
+       short way round, over the cells' indices modulo the grid (each cell once): the
+       twin's _scan and _axis. */
+    int seam = nx && (a < 0 || c < 0 || b >= nx || d >= ny || 2 * (b - a + 1) >= nx
+                      || 2 * (d - c + 1) >= ny);
+    long long ncols = b - a + 1, nrows = d - c + 1;
+    if (seam && ncols >= nx) {
+        a = 0;
+        ncols = nx;
+    }
+    if (seam && nrows >= ny) {
+        c = 0;
+        nrows = ny;
+    }
+    *q = (Disc){x, y, r * r, g->w, g->h, g->w * 0.5, g->h * 0.5, seam, 0, 0};
+    /* More cells in the square than occupied ones (a huge radius): every occupied cell.
+       The distance alone decides, as in the cells the square covers. */
+    *s = (Span){a, c, ncols, nrows, (double)ncols * (double)nrows > (double)occupied};
+    return 1;
+}
+
 /* The fast path of Grid.query_radius: the hits, sorted by id.  1: done; 0: the twin's
    business (nothing was changed); -1: an error. */
 static int
 scan(PyObject *grid, PyObject *xo, PyObject *yo, PyObject *ro, PyObject *kind, PyObject *ex,
      Hits *hits)
 {
-    double x, y, r, w = 0, h = 0, invx, invy;
-    long long nx, ny, stride, exv = 0;
+    double x, y, r;
+    Geom g;
+    long long exv = 0;
     int ok, has_ex = 0;
     if (Py_TYPE(grid) != Grid_T || !(kind == Py_None || PyUnicode_CheckExact(kind))
         || !(ex == Py_None || PyLong_CheckExact(ex))
@@ -573,12 +637,7 @@ scan(PyObject *grid, PyObject *xo, PyObject *yo, PyObject *ro, PyObject *kind, P
         exv = PyLong_AsLongLongAndOverflow(ex, &overflow);
         has_ex = !overflow;  /* an int beyond a long long matches no id seen here */
     }
-    if ((ok = attr_ll(grid, str_nx, &nx)) <= 0 || (ok = attr_ll(grid, str_ny, &ny)) <= 0
-        || (ok = attr_ll(grid, str_stride, &stride)) <= 0
-        || (ok = attr_double(grid, str_invx, &invx)) <= 0
-        || (ok = attr_double(grid, str_invy, &invy)) <= 0
-        || (nx && ((ok = attr_double(grid, str_w, &w)) <= 0
-                   || (ok = attr_double(grid, str_h, &h)) <= 0)))
+    if ((ok = geom_of(grid, &g)) <= 0)
         return ok;
     PyObject *cells;
     if (kind == Py_None) {
@@ -606,34 +665,18 @@ scan(PyObject *grid, PyObject *xo, PyObject *yo, PyObject *ro, PyObject *kind, P
     if (PyDict_GET_SIZE(cells) == 0)
         goto done;
     rc = 0;
-    if (nx) {
-        x = pymod(x, w);
-        y = pymod(y, h);
+    if (g.nx) {
+        x = pymod(x, g.w);
+        y = pymod(y, g.h);
     }
-    double fa = floor((x - r) * invx - grid_eps), fb = floor((x + r) * invx + grid_eps);
-    double fc = floor((y - r) * invy - grid_eps), fd = floor((y + r) * invy + grid_eps);
-    if (!(fabs(fa) < CELL_LIMIT && fabs(fb) < CELL_LIMIT && fabs(fc) < CELL_LIMIT
-          && fabs(fd) < CELL_LIMIT))
-        goto done;  /* NaN and infinities too: the twin raises as Python does */
-    long long a = (long long)fa, b = (long long)fb, c = (long long)fc, d = (long long)fd;
-    /* A disc that crosses a wrapping grid's seam (or spans half of it) takes distances the
-       short way round, over the cells' indices modulo the grid (each cell once): the
-       twin's _scan and _axis. */
-    int seam = nx && (a < 0 || c < 0 || b >= nx || d >= ny || 2 * (b - a + 1) >= nx
-                      || 2 * (d - c + 1) >= ny);
-    long long ncols = b - a + 1, nrows = d - c + 1;
-    if (seam && ncols >= nx) {
-        a = 0;
-        ncols = nx;
-    }
-    if (seam && nrows >= ny) {
-        c = 0;
-        nrows = ny;
-    }
-    Disc q = {x, y, r * r, w, h, w * 0.5, h * 0.5, seam, has_ex, exv};
-    if ((double)ncols * (double)nrows > (double)PyDict_GET_SIZE(cells)) {
-        /* More cells in the square than occupied ones (a huge radius): every occupied cell.
-           The distance alone decides, as in the cells the square covers. */
+    Disc q;
+    Span s;
+    if (!plan_disc(&g, x, y, r, PyDict_GET_SIZE(cells), &q, &s))
+        goto done;
+    q.has_ex = has_ex;
+    q.exv = exv;
+    long long nx = g.nx, ny = g.ny;
+    if (s.every) {
         Py_ssize_t pos = 0;
         PyObject *key, *cell;
         while (PyDict_Next(cells, &pos, &key, &cell)) {
@@ -643,13 +686,13 @@ scan(PyObject *grid, PyObject *xo, PyObject *yo, PyObject *ro, PyObject *kind, P
     }
     else {
         PyObject *cellv[MAX_BATCH];
-        int nc = 0, batch = ncols * nrows <= MAX_BATCH;
+        int nc = 0, batch = s.ncols * s.nrows <= MAX_BATCH;
         rc = 1;
-        for (long long i = 0; rc > 0 && i < ncols; i++) {
-            long long cx = seam ? ((a + i) % nx + nx) % nx : a + i;
-            long long base = cx * stride;
-            for (long long j = 0; j < nrows; j++) {
-                long long cy = seam ? ((c + j) % ny + ny) % ny : c + j;
+        for (long long i = 0; rc > 0 && i < s.ncols; i++) {
+            long long cx = q.seam ? ((s.a + i) % nx + nx) % nx : s.a + i;
+            long long base = cx * g.stride;
+            for (long long j = 0; j < s.nrows; j++) {
+                long long cy = q.seam ? ((s.c + j) % ny + ny) % ny : s.c + j;
                 PyObject *key = PyLong_FromLongLong(base + cy);
                 PyObject *cell = key ? PyDict_GetItemWithError(cells, key) : NULL;
                 Py_XDECREF(key);
@@ -742,6 +785,523 @@ twin:
     return PyObject_Vectorcall(grid_query_py, args, nargs, kwnames);
 }
 
+/* ------------------------------------------------------------------ grid index */
+
+/* grid_index(grid) and index_query(index, x, y, r) (the twins are in sim._world.interest):
+   many radius queries over a grid that does not change meanwhile (snapshot sync makes one
+   index per build, then queries it once per viewer).  The index copies each record's
+   position and id into one array ordered by cell, so a query reads its cells' entries
+   one after another, where Grid.query_radius makes an int key per cell, looks each cell
+   up in a dict and follows each record to its two floats.  The same cells, the same
+   arithmetic (plan_disc, scan_cell's), so the same ids in the same order as
+   Grid.query_radius on the grid as it was.  A wrapping Grid of float positions in slots
+   and int ids is indexed; any other grid is its own index (the twin's way), queried with
+   grid.query_radius(x, y, r). */
+
+#define INDEX_NAME "sim._speedups.grid_index"
+#define INDEX_MAX_CELLS (1LL << 22)
+
+typedef struct {
+    double x, y;
+    long long id;
+    PyObject *idobj;  /* held by the index */
+    Py_ssize_t rank;  /* its place in the index's byid */
+} Entry;
+
+/* An entry by id: for interest_see's hysteresis, and the order of a query's hits. */
+typedef struct {
+    long long id;
+    double x, y;
+    PyObject *idobj;  /* (the entry's) */
+    Py_ssize_t at;  /* the entry's place in e */
+} IdPos;
+
+typedef struct {
+    Geom g;
+    PyObject *grid;  /* held: the fallback for arguments of other types */
+    Py_ssize_t occupied, n;  /* non-empty cells, entries */
+    Py_ssize_t *start;  /* nx * ny + 1: cell k's entries are e[start[k] .. start[k + 1]) */
+    Entry *e;
+    IdPos *byid;  /* the n entries sorted by id */
+    uint64_t *marks;  /* a bit per entry of byid, all clear between queries */
+} Index;
+
+static void
+index_free(Index *ix)
+{
+    for (Py_ssize_t i = 0; i < ix->n; i++)
+        Py_XDECREF(ix->e[i].idobj);
+    Py_XDECREF(ix->grid);
+    PyMem_Free(ix->start);
+    PyMem_Free(ix->e);
+    PyMem_Free(ix->byid);
+    PyMem_Free(ix->marks);
+    PyMem_Free(ix);
+}
+
+static void
+index_destroy(PyObject *capsule)
+{
+    Index *ix = PyCapsule_GetPointer(capsule, INDEX_NAME);
+    if (ix != NULL)
+        index_free(ix);
+    else
+        PyErr_Clear();
+}
+
+static int
+idpos_cmp(const void *a, const void *b)
+{
+    long long x = ((const IdPos *)a)->id, y = ((const IdPos *)b)->id;
+    return (x > y) - (x < y);
+}
+
+/* Fill ix from the cells: 1, 0 (a cell, key, id or record of another shape), -1. */
+static int
+index_fill(Index *ix, PyObject *cells)
+{
+    long long ncell = ix->g.nx * ix->g.ny;
+    Py_ssize_t pos = 0, n = 0;
+    PyObject *key, *cell;
+    /* First the count of each cell, then the entries in place. */
+    while (PyDict_Next(cells, &pos, &key, &cell)) {
+        if (!PyLong_CheckExact(key) || !PyDict_CheckExact(cell))
+            return 0;
+        int overflow;
+        long long k = PyLong_AsLongLongAndOverflow(key, &overflow);
+        if (overflow || k < 0 || k >= ncell)
+            return 0;
+        ix->start[k + 1] = PyDict_GET_SIZE(cell);
+        n += PyDict_GET_SIZE(cell);
+    }
+    for (long long k = 0; k < ncell; k++)
+        ix->start[k + 1] += ix->start[k];
+    if ((ix->e = PyMem_Malloc((n ? n : 1) * sizeof(Entry))) == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    pos = 0;
+    while (PyDict_Next(cells, &pos, &key, &cell)) {
+        long long k = PyLong_AsLongLong(key);  /* checked above */
+        Py_ssize_t at = ix->start[k], end = ix->start[k + 1], cpos = 0;
+        PyObject *id, *rec;
+        while (PyDict_Next(cell, &cpos, &id, &rec)) {
+            Py_ssize_t xoff, yoff;
+            if (at == end)
+                return 0;  /* (a cell that grew meanwhile: not a grid's) */
+            int found = xy_of(Py_TYPE(rec), &xoff, &yoff);
+            if (found <= 0)
+                return found;
+            PyObject *px = SLOT(rec, xoff), *py = SLOT(rec, yoff);
+            if (px == NULL || py == NULL || !PyFloat_CheckExact(px) || !PyFloat_CheckExact(py)
+                || !PyLong_CheckExact(id))
+                return 0;
+            int overflow;
+            long long idv = PyLong_AsLongLongAndOverflow(id, &overflow);
+            if (overflow)
+                return 0;
+            ix->e[at++] = (Entry){PyFloat_AS_DOUBLE(px), PyFloat_AS_DOUBLE(py), idv,
+                                  Py_NewRef(id), 0};
+            ix->n++;
+        }
+    }
+    if (ix->n != n)
+        return 0;  /* (a cell that changed size meanwhile: not a grid's) */
+    if ((ix->byid = PyMem_Malloc((n ? n : 1) * sizeof(IdPos))) == NULL
+        || (ix->marks = PyMem_Calloc(n / 64 + 1, sizeof(uint64_t))) == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++)
+        ix->byid[i] = (IdPos){ix->e[i].id, ix->e[i].x, ix->e[i].y, ix->e[i].idobj, i};
+    qsort(ix->byid, n, sizeof(IdPos), idpos_cmp);
+    for (Py_ssize_t k = 0; k < n; k++)
+        ix->e[ix->byid[k].at].rank = k;
+    return 1;
+}
+
+/* The index of grid, or NULL with rc 0 when it is not indexed here (-1: an error). */
+static PyObject *
+index_make(PyObject *grid, int *rc)
+{
+    Geom g;
+    *rc = 0;
+    if (Py_TYPE(grid) != Grid_T || (*rc = geom_of(grid, &g)) <= 0)
+        return NULL;
+    *rc = 0;
+    if (!g.nx || g.stride != g.ny || g.nx * g.ny > INDEX_MAX_CELLS)
+        return NULL;  /* a plane, or a huge grid: its own index */
+    PyObject *cells = inst_attr(grid, str_cells);
+    if (cells == NULL) {
+        *rc = -1;
+        return NULL;
+    }
+    PyObject *out = NULL;
+    Index *ix = PyMem_Calloc(1, sizeof(Index));
+    *rc = -1;
+    if (ix == NULL)
+        PyErr_NoMemory();
+    else {
+        ix->g = g;
+        ix->grid = Py_NewRef(grid);
+        *rc = 0;
+        if (PyDict_CheckExact(cells)) {
+            ix->occupied = PyDict_GET_SIZE(cells);
+            ix->start = PyMem_Calloc(g.nx * g.ny + 1, sizeof(Py_ssize_t));
+            *rc = ix->start == NULL ? (PyErr_NoMemory(), -1) : index_fill(ix, cells);
+        }
+        if (*rc > 0 && (out = PyCapsule_New(ix, INDEX_NAME, index_destroy)) == NULL)
+            *rc = -1;
+        if (out == NULL)
+            index_free(ix);
+    }
+    Py_DECREF(cells);
+    return out;
+}
+
+PyObject *
+sp_grid_index(PyObject *self, PyObject *grid)
+{
+    int rc;
+    PyObject *ix = index_make(grid, &rc);
+    return rc ? ix : Py_NewRef(grid);
+}
+
+/* A hit of an index query: the id, and its object (borrowed from the index). */
+typedef struct {
+    long long id;
+    PyObject *obj;
+} IdHit;
+
+/* The entries of e .. end within the disc, marked (their bits in marks). */
+static inline void
+index_range(const Entry *e, const Entry *end, const Disc *q, uint64_t *marks)
+{
+    for (; e < end; e++) {
+        double dx, dy;
+        if (q->seam) {
+            dx = fabs(e->x - q->x);
+            dy = fabs(e->y - q->y);
+            if (dx > q->hw)
+                dx = q->w - dx;
+            if (dy > q->hh)
+                dy = q->h - dy;
+        }
+        else {
+            dx = e->x - q->x;
+            dy = e->y - q->y;
+        }
+        if (dx * dx + dy * dy <= q->r2)
+            marks[e->rank >> 6] |= (uint64_t)1 << (e->rank & 63);
+    }
+}
+
+/* The hits of a disc, sorted by id, in *v (small, or a PyMem block the caller frees when
+   it is not small; room for 256 in small): 1, 0 (the cell range overflows: the grid's
+   business), -1 (an error). */
+static int
+index_hits(const Index *ix, double x, double y, double r, IdHit *small, IdHit **v,
+           Py_ssize_t *n)
+{
+    Disc q;
+    Span s;
+    *v = small;
+    *n = 0;
+    if (ix->n == 0)
+        return 1;
+    x = pymod(x, ix->g.w);
+    y = pymod(y, ix->g.h);
+    if (!plan_disc(&ix->g, x, y, r, ix->occupied, &q, &s))
+        return 0;
+    long long nx = ix->g.nx, ny = ix->g.ny, small_rows[64], *rows = small_rows;
+    if (ix->n > 256 && (*v = PyMem_Malloc(ix->n * sizeof(IdHit))) == NULL) {
+        *v = small;
+        PyErr_NoMemory();
+        return -1;
+    }
+    if (!s.every && s.nrows > 64 && (rows = PyMem_Malloc(s.nrows * sizeof(long long))) == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    const Entry *e = ix->e;
+    if (s.every)
+        index_range(e, e + ix->n, &q, ix->marks);  /* every occupied cell's entries */
+    else {
+        for (long long j = 0; j < s.nrows; j++)
+            rows[j] = q.seam ? ((s.c + j) % ny + ny) % ny : s.c + j;
+        for (long long i = 0; i < s.ncols; i++) {
+            long long cx = q.seam ? ((s.a + i) % nx + nx) % nx : s.a + i;
+            const Py_ssize_t *col = ix->start + cx * ny;
+            for (long long j = 0; j < s.nrows; j++)
+                index_range(e + col[rows[j]], e + col[rows[j] + 1], &q, ix->marks);
+        }
+        if (rows != small_rows)
+            PyMem_Free(rows);
+    }
+    /* The marked entries in the order of byid: sorted by id, as the twin's out.sort()
+       orders int ids (they are unique); the marks cleared for the next query. */
+    for (Py_ssize_t w = 0; w <= ix->n / 64; w++) {
+        for (uint64_t bits = ix->marks[w]; bits; bits &= bits - 1) {
+            const IdPos *p = ix->byid + w * 64 + __builtin_ctzll(bits);
+            (*v)[(*n)++] = (IdHit){p->id, p->idobj};
+        }
+        ix->marks[w] = 0;
+    }
+    return 1;
+}
+
+/* The ids of hits as a list (new references). */
+static PyObject *
+idhits_list(const IdHit *v, Py_ssize_t n)
+{
+    PyObject *out = PyList_New(n);
+    if (out != NULL) {
+        for (Py_ssize_t i = 0; i < n; i++)
+            PyList_SET_ITEM(out, i, Py_NewRef(v[i].obj));
+    }
+    return out;
+}
+
+/* The query on an index: a list, or NULL with an error, or NULL without one when the
+   grid is to be asked instead. */
+static PyObject *
+index_scan(const Index *ix, double x, double y, double r)
+{
+    IdHit small[256], *v;
+    Py_ssize_t n;
+    int rc = index_hits(ix, x, y, r, small, &v, &n);
+    PyObject *out = rc > 0 ? idhits_list(v, n) : NULL;
+    if (v != small)
+        PyMem_Free(v);
+    return out;
+}
+
+/* The index a capsule holds, or NULL (no error) for anything else. */
+static Index *
+index_arg(PyObject *o)
+{
+    return PyCapsule_IsValid(o, INDEX_NAME) ? PyCapsule_GetPointer(o, INDEX_NAME) : NULL;
+}
+
+PyObject *
+sp_index_query(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_Format(PyExc_TypeError, "index_query() takes 4 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    PyObject *index = args[0];
+    Index *ix = index_arg(index);
+    double x, y, r;
+    if (ix != NULL && exact_double(args[1], 9007199254740992.0, &x)
+        && exact_double(args[2], 9007199254740992.0, &y)
+        && exact_double(args[3], 67108864.0, &r)) {
+        PyObject *out = index_scan(ix, x, y, r);
+        if (out != NULL || PyErr_Occurred())
+            return out;
+    }
+    /* Not an index of ours, or arguments Grid.query_radius's twin deals with. */
+    PyObject *grid = ix != NULL ? ix->grid : index;
+    PyObject *call[4] = {grid, args[1], args[2], args[3]};
+    return PyObject_VectorcallMethod(str_query_radius, call, 4, NULL);
+}
+
+/* The position of id in the index (as the grid had it): 1, or 0 when it is not there. */
+static int
+index_position(const Index *ix, long long id, double *x, double *y)
+{
+    Py_ssize_t lo = 0, hi = ix->n;
+    while (lo < hi) {
+        Py_ssize_t mid = (lo + hi) / 2;
+        if (ix->byid[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == ix->n || ix->byid[lo].id != id)
+        return 0;
+    *x = ix->byid[lo].x;
+    *y = ix->byid[lo].y;
+    return 1;
+}
+
+/* Grid.distance2 on a wrapping grid, its arithmetic in its order. */
+static double
+wrapped_d2(const Geom *g, double x0, double y0, double x1, double y1)
+{
+    double dx = pymod(fabs(x1 - x0), g->w), dy = pymod(fabs(y1 - y0), g->h);
+    if (dx > g->w * 0.5)
+        dx = g->w - dx;
+    if (dy > g->h * 0.5)
+        dy = g->h - dy;
+    return dx * dx + dy * dy;
+}
+
+int
+sorted_ids(PyObject *list, IdList *out)
+{
+    out->v = out->small;
+    out->n = 0;
+    if (!PyList_CheckExact(list))
+        return 0;
+    Py_ssize_t n = PyList_GET_SIZE(list);
+    if (n > ID_SMALL && (out->v = PyMem_Malloc(n * sizeof(long long))) == NULL) {
+        out->v = out->small;
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *o = PyList_GET_ITEM(list, i);
+        int overflow;
+        long long id = PyLong_CheckExact(o) ? PyLong_AsLongLongAndOverflow(o, &overflow) : 0;
+        if (!PyLong_CheckExact(o) || overflow || (i && id <= out->v[i - 1]))
+            return 0;
+        out->v[i] = id;
+    }
+    out->n = n;
+    return 1;
+}
+
+void
+idlist_free(IdList *l)
+{
+    if (l->v != l->small)
+        PyMem_Free(l->v);
+}
+
+/* interest_see(index, x, y, r, leave, visible) (the twin is
+   sim._world.interest._interest_see_py, which says what it does): a viewer's view with
+   hysteresis, on an index of ours, float (or small int) arguments and a sorted list of
+   int ids, by merging the sorted ids of the view before and the radius query now; the
+   twin does anything else, called before anything is made. */
+
+static PyObject *see_twin;  /* sim._world.interest._interest_see_py, once needed */
+
+/* The twin on the same arguments, but the grid for an index of ours. */
+static PyObject *
+see_by_twin(PyObject *const *given, const Index *ix)
+{
+    PyObject *args[6] = {ix != NULL ? ix->grid : given[0], given[1], given[2], given[3],
+                         given[4], given[5]};
+    if (see_twin == NULL) {
+        PyObject *m = PyImport_ImportModule("sim._world.interest");
+        if (m == NULL)
+            return NULL;
+        see_twin = PyObject_GetAttrString(m, "_interest_see_py");
+        Py_DECREF(m);
+        if (see_twin == NULL)
+            return NULL;
+    }
+    return PyObject_Vectorcall(see_twin, args, 6, NULL);
+}
+
+/* Merge the view before (vis, its list `visible`) with the hits now: the ids that came
+   (in came), those of the band (seen, beyond r now) still within leave2 (kept, ids of
+   `visible`'s, held) and those gone (in gone).  0 or -1. */
+static int
+see_merge(const Index *ix, double x, double y, double leave2, const IdList *vis,
+          PyObject *visible, const IdHit *hits, Py_ssize_t nhits, PyObject *came,
+          IdHit *kept, Py_ssize_t *nkept, PyObject *gone)
+{
+    Py_ssize_t i = 0, j = 0, n = vis->n;
+    *nkept = 0;
+    while (i < n || j < nhits) {
+        if (j == nhits || (i < n && vis->v[i] < hits[j].id)) {
+            /* seen, beyond r now: kept while within the leave radius */
+            if (PyList_GET_SIZE(visible) != n) {  /* (changed by a finalizer the lists ran) */
+                PyErr_SetString(PyExc_RuntimeError, "interest_see(): the view changed");
+                return -1;
+            }
+            PyObject *o = PyList_GET_ITEM(visible, i);
+            double ex, ey;
+            if (index_position(ix, vis->v[i], &ex, &ey)
+                && wrapped_d2(&ix->g, x, y, ex, ey) <= leave2)
+                kept[(*nkept)++] = (IdHit){vis->v[i], Py_NewRef(o)};
+            else if (PyList_Append(gone, o) < 0)
+                return -1;
+            i++;
+        }
+        else if (i == n || hits[j].id < vis->v[i]) {
+            if (PyList_Append(came, hits[j].obj) < 0)
+                return -1;
+            j++;
+        }
+        else {
+            i++;
+            j++;
+        }
+    }
+    return 0;
+}
+
+PyObject *
+sp_interest_see(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 6) {
+        PyErr_Format(PyExc_TypeError, "interest_see() takes 6 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    PyObject *visible = args[5];
+    Index *ix = index_arg(args[0]);
+    double x, y, r, leave;
+    IdList vis;
+    int rc;
+    vis.v = vis.small;
+    if (ix == NULL || !exact_double(args[1], 9007199254740992.0, &x)
+        || !exact_double(args[2], 9007199254740992.0, &y)
+        || !exact_double(args[3], 67108864.0, &r) || !exact_double(args[4], 67108864.0, &leave)
+        || (rc = sorted_ids(visible, &vis)) == 0) {
+        idlist_free(&vis);  /* (set up by sorted_ids, when it was reached) */
+        return see_by_twin(args, ix);
+    }
+    if (rc < 0)
+        return NULL;
+    IdHit hsmall[256], *hits, *kept = NULL;
+    Py_ssize_t nhits = 0, nkept = 0;
+    PyObject *came = NULL, *gone = NULL, *out = NULL, *now = NULL;
+    rc = index_hits(ix, x, y, r, hsmall, &hits, &nhits);
+    if (rc == 0) {
+        out = see_by_twin(args, ix);
+        goto done;
+    }
+    if (rc < 0 || (came = PyList_New(0)) == NULL || (gone = PyList_New(0)) == NULL)
+        goto done;
+    if ((kept = PyMem_Malloc((vis.n ? vis.n : 1) * sizeof(IdHit))) == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (see_merge(ix, x, y, leave * leave, &vis, visible, hits, nhits, came, kept, &nkept,
+                  gone) < 0)
+        goto done;
+    if (PyList_GET_SIZE(came) == 0 && PyList_GET_SIZE(gone) == 0)
+        now = Py_NewRef(visible);
+    else if ((now = PyList_New(nhits + nkept)) != NULL) {
+        /* the hits and those kept, both sorted by id: merged */
+        Py_ssize_t a = 0, b = 0;
+        for (Py_ssize_t k = 0; k < nhits + nkept; k++) {
+            int from_hits = b == nkept || (a < nhits && hits[a].id < kept[b].id);
+            PyList_SET_ITEM(now, k, Py_NewRef(from_hits ? hits[a++].obj : kept[b++].obj));
+        }
+        /* Ints only, and never changed (a view is replaced, not edited): no cycle can pass
+           through it, so the cyclic collector need not visit it, as it skips a tuple of
+           atomic items.  A sync keeps 32 views per client. */
+        PyObject_GC_UnTrack(now);
+    }
+    if (now != NULL)
+        out = PyTuple_Pack(3, now, came, gone);
+done:
+    for (Py_ssize_t k = 0; k < nkept; k++)
+        Py_DECREF(kept[k].obj);
+    PyMem_Free(kept);
+    Py_XDECREF(now);
+    Py_XDECREF(came);
+    Py_XDECREF(gone);
+    if (hits != hsmall)
+        PyMem_Free(hits);
+    idlist_free(&vis);
+    return out;
+}
+
 PyObject *
 sp_setup_grid(PyObject *self, PyObject *args)
 {
@@ -810,7 +1370,8 @@ sp_setup_entity(PyObject *self, PyObject *args)
 int
 grid_init(PyObject *m)
 {
-    return INTERN(str_nx, "_nx") < 0 || INTERN(str_ny, "_ny") < 0 || INTERN(str_w, "_w") < 0
+    return INTERN(str_query_radius, "query_radius") < 0 || INTERN(str_nx, "_nx") < 0
+           || INTERN(str_ny, "_ny") < 0 || INTERN(str_w, "_w") < 0
            || INTERN(str_h, "_h") < 0 || INTERN(str_invx, "_invx") < 0
            || INTERN(str_invy, "_invy") < 0 || INTERN(str_stride, "_stride") < 0
            || INTERN(str_cells, "_cells") < 0 || INTERN(str_kind_cells, "_kind_cells") < 0

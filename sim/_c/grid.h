@@ -77,6 +77,21 @@ void hits_free(Hits *h);
 int grid_scan(PyObject *grid, PyObject *xo, PyObject *yo, PyObject *ro, PyObject *kind,
               PyObject *ex, Hits *hits);
 
+/* ------------------------------------------------------------------ sorted id lists */
+
+/* A Python list of ids as C integers (up to ID_SMALL without an allocation). */
+#define ID_SMALL 256
+typedef struct {
+    long long *v;
+    Py_ssize_t n;
+    long long small[ID_SMALL];
+} IdList;
+
+/* `list`'s ids when it is a list of ints, each in a long long, strictly ascending: 1, 0
+   (it is not), -1 (an error); idlist_free(out) after, whatever it returned. */
+int sorted_ids(PyObject *list, IdList *out);
+void idlist_free(IdList *l);
+
 #pragma GCC visibility pop
 
 #endif

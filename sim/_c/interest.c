@@ -5,9 +5,10 @@
  *   grid_nearest     Grid.nearest_first, the ids of a view nearest first, the order a byte
  *                    budget keeps them in (Grid._nearest_first_py).
  *
- * One pass over `visible` with membership tests, instead of the three sets (kept, entered,
- * changed) and the two lookups by set a Python version makes per viewer.  Only public
- * CPython APIs: the iterator protocol for `visible` (so the order is Python's own),
+ * A viewer's view and what it holds are sorted lists of ids (server/sync.py keeps them so):
+ * one merge of the two, a lookup only in `changed` for the ids held and in `skip` for
+ * those not.  Any other collections: one pass over `visible` with membership tests.  Only
+ * public CPython APIs: the iterator protocol (so the order is Python's own),
  * PySet_Contains / PyDict_Contains / PySequence_Contains for membership, dict get and set
  * for the shared records, PyObject_CallOneArg for a missing record.
  */
@@ -70,6 +71,157 @@ join(PyObject *front, PyObject *back)
     return PyList_SetSlice(front, n, n, back);
 }
 
+/* The records of one viewer's delta, as they are found: the entered, then the changed. */
+typedef struct {
+    PyObject *in_ids, *in_recs, *ch_ids, *ch_recs, *gone;
+    Py_ssize_t size;
+} Delta;
+
+/* eid is in the view: held (then a delta record if it changed; `is_changed`: whether it
+   did, or -1: look it up) or not (a full record unless skipped; `fresh`: the viewer holds
+   nothing, skip does not apply).  0 or -1. */
+static int
+see_one(Delta *d, PyObject *eid, int is_held, int is_changed, int fresh,
+        PyObject *const *args)
+{
+    PyObject *skip = args[2], *changed = args[3], *full = args[4], *deltas = args[5];
+    PyObject *make_full = args[6], *make_delta = args[7];
+    int r;
+    if (is_held) {
+        if ((r = is_changed >= 0 ? is_changed : has(changed, eid)) <= 0)
+            return r;
+        PyObject *rec = record(deltas, make_delta, eid);
+        return rec == NULL ? -1 : add(d->ch_ids, d->ch_recs, eid, rec, &d->size);
+    }
+    if (!fresh && (r = has(skip, eid)) != 0)
+        return r < 0 ? -1 : 0;
+    PyObject *rec = record(full, make_full, eid);
+    return rec == NULL ? -1 : add(d->in_ids, d->in_recs, eid, rec, &d->size);
+}
+
+/* Any collections: visible iterated, membership in held, then held iterated for what is
+   gone, membership in visible. */
+static int
+delta_any(Delta *d, PyObject *const *args)
+{
+    PyObject *visible = args[0], *held = args[1], *eid;
+    int fresh = held == Py_None;
+    PyObject *it = PyObject_GetIter(visible);
+    if (it == NULL)
+        return -1;
+    while ((eid = PyIter_Next(it)) != NULL) {
+        int r = fresh ? 0 : has(held, eid);
+        if (r < 0 || see_one(d, eid, r, -1, fresh, args) < 0) {
+            Py_DECREF(eid);
+            Py_DECREF(it);
+            return -1;
+        }
+        Py_DECREF(eid);
+    }
+    Py_DECREF(it);
+    if (PyErr_Occurred() || fresh || (it = PyObject_GetIter(held)) == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    while ((eid = PyIter_Next(it)) != NULL) {
+        int r = has(visible, eid);
+        if (r < 0 || (!r && PyList_Append(d->gone, eid) < 0)) {
+            Py_DECREF(eid);
+            Py_DECREF(it);
+            return -1;
+        }
+        Py_DECREF(eid);
+    }
+    Py_DECREF(it);
+    return PyErr_Occurred() ? -1 : 0;
+}
+
+/* `changed` as a strictly ascending buffer of 64-bit ints (an array('q')): 1 (ch->buf
+   held: PyBuffer_Release it), 0 (it is not: no buffer held), -1. */
+typedef struct {
+    Py_buffer buf;
+    const long long *v;
+    Py_ssize_t n;
+} Ids64;
+
+static int
+ids64(PyObject *o, Ids64 *ch)
+{
+    if (!PyObject_CheckBuffer(o) || PyBytes_Check(o) || PyByteArray_Check(o))
+        return 0;
+    if (PyObject_GetBuffer(o, &ch->buf, PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0) {
+        PyErr_Clear();  /* not a buffer of that kind: looked up instead */
+        return 0;
+    }
+    const char *f = ch->buf.format;
+    int ok = ch->buf.ndim == 1 && ch->buf.itemsize == 8 && f != NULL
+             && (strcmp(f, "q") == 0 || strcmp(f, "@q") == 0 || strcmp(f, "=q") == 0);
+    ch->v = ch->buf.buf;
+    ch->n = ok ? ch->buf.len / 8 : 0;
+    for (Py_ssize_t i = 1; ok && i < ch->n; i++)
+        ok = ch->v[i - 1] < ch->v[i];
+    if (!ok)
+        PyBuffer_Release(&ch->buf);
+    return ok;
+}
+
+/* A new reference to list[i], or NULL with RuntimeError when the list is no longer n long
+   (a maker changed it: makers must not). */
+static PyObject *
+item(PyObject *list, Py_ssize_t i, Py_ssize_t n)
+{
+    if (PyList_GET_SIZE(list) != n) {
+        PyErr_SetString(PyExc_RuntimeError, "interest_delta(): a list changed while merged");
+        return NULL;
+    }
+    return Py_NewRef(PyList_GET_ITEM(list, i));
+}
+
+/* Append list[i] to out (see item()): 0 or -1. */
+static int
+append_item(PyObject *out, PyObject *list, Py_ssize_t i, Py_ssize_t n)
+{
+    PyObject *o = item(list, i, n);
+    int rc = o == NULL ? -1 : PyList_Append(out, o);
+    Py_XDECREF(o);
+    return rc;
+}
+
+/* visible and held (or None) strictly ascending lists of ints, their ids in vis and hd:
+   one merge, no lookup (in `changed` neither, when ch is not NULL: merged too).  Each
+   item is held while in use; a list that changes length meanwhile is a RuntimeError (a
+   maker may run any code; a buffer held cannot be resized). */
+static int
+delta_merge(Delta *d, PyObject *const *args, const IdList *vis, const IdList *hd,
+            const Ids64 *ch)
+{
+    PyObject *visible = args[0], *held = args[1];
+    Py_ssize_t j = 0, m = held == Py_None ? 0 : hd->n, k = 0;
+    for (Py_ssize_t i = 0; i < vis->n; i++) {
+        long long v = vis->v[i];
+        for (; j < m && hd->v[j] < v; j++) {
+            if (append_item(d->gone, held, j, m) < 0)
+                return -1;
+        }
+        int is_held = j < m && hd->v[j] == v, is_changed = -1;
+        j += is_held;
+        if (is_held && ch != NULL) {
+            while (k < ch->n && ch->v[k] < v)
+                k++;
+            if (!(is_changed = k < ch->n && ch->v[k] == v))
+                continue;  /* held and unchanged (most of a view): its object not touched */
+        }
+        PyObject *eid = item(visible, i, vis->n);
+        int rc = eid == NULL ? -1 : see_one(d, eid, is_held, is_changed, held == Py_None, args);
+        Py_XDECREF(eid);
+        if (rc < 0)
+            return -1;
+    }
+    for (; j < m; j++) {
+        if (append_item(d->gone, held, j, m) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 PyObject *
 sp_interest_delta(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -77,61 +229,46 @@ sp_interest_delta(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_Format(PyExc_TypeError, "interest_delta() takes 8 arguments (%zd given)", nargs);
         return NULL;
     }
-    PyObject *visible = args[0], *held = args[1], *skip = args[2], *changed = args[3];
-    PyObject *full = args[4], *deltas = args[5], *make_full = args[6], *make_delta = args[7];
-    if (!PyDict_Check(full) || !PyDict_Check(deltas)) {
+    if (!PyDict_Check(args[4]) || !PyDict_Check(args[5])) {
         PyErr_SetString(PyExc_TypeError, "interest_delta(): full and deltas must be dicts");
         return NULL;
     }
-    int fresh = held == Py_None;
-    PyObject *in_ids = PyList_New(0), *in_recs = PyList_New(0);
-    PyObject *ch_ids = PyList_New(0), *ch_recs = PyList_New(0);
-    PyObject *it = NULL, *eid = NULL, *out = NULL;
-    Py_ssize_t size = 0;
-    if (in_ids == NULL || in_recs == NULL || ch_ids == NULL || ch_recs == NULL)
+    Delta d = {PyList_New(0), PyList_New(0), PyList_New(0), PyList_New(0), PyList_New(0), 0};
+    PyObject *out = NULL;
+    IdList vis, hd;
+    vis.v = vis.small;
+    hd.v = hd.small;
+    int sorted = -1;
+    if (d.in_ids == NULL || d.in_recs == NULL || d.ch_ids == NULL || d.ch_recs == NULL
+        || d.gone == NULL)
         goto done;
-    it = PyObject_GetIter(visible);
-    if (it == NULL)
-        goto done;
-    while ((eid = PyIter_Next(it)) != NULL) {
-        int r = fresh ? 0 : has(held, eid);
-        if (r < 0)
+    sorted = sorted_ids(args[0], &vis);
+    if (sorted > 0 && args[1] != Py_None && args[1] != args[0])
+        sorted = sorted_ids(args[1], &hd);
+    if (sorted > 0) {
+        const IdList *held_ids = args[1] == args[0] ? &vis : &hd;  /* (a view unchanged) */
+        Ids64 ch;
+        int merged = args[1] != Py_None ? ids64(args[3], &ch) : 0;
+        int rc = delta_merge(&d, args, &vis, held_ids, merged ? &ch : NULL);
+        if (merged)
+            PyBuffer_Release(&ch.buf);
+        if (rc < 0)
             goto done;
-        if (r) {
-            r = has(changed, eid);
-            if (r < 0)
-                goto done;
-            if (r) {
-                PyObject *rec = record(deltas, make_delta, eid);
-                if (rec == NULL || add(ch_ids, ch_recs, eid, rec, &size) < 0)
-                    goto done;
-            }
-        }
-        else {
-            r = fresh ? 0 : has(skip, eid);
-            if (r < 0)
-                goto done;
-            if (!r) {
-                PyObject *rec = record(full, make_full, eid);
-                if (rec == NULL || add(in_ids, in_recs, eid, rec, &size) < 0)
-                    goto done;
-            }
-        }
-        Py_CLEAR(eid);
     }
-    if (PyErr_Occurred())
+    else if (sorted < 0 || delta_any(&d, args) < 0)
         goto done;
-    Py_ssize_t entered = PyList_GET_SIZE(in_ids);
-    if (join(in_ids, ch_ids) < 0 || join(in_recs, ch_recs) < 0)
+    Py_ssize_t entered = PyList_GET_SIZE(d.in_ids);
+    if (join(d.in_ids, d.ch_ids) < 0 || join(d.in_recs, d.ch_recs) < 0)
         goto done;
-    out = Py_BuildValue("(OOnn)", in_ids, in_recs, entered, size);
+    out = Py_BuildValue("(OOnnO)", d.in_ids, d.in_recs, entered, d.size, d.gone);
 done:
-    Py_XDECREF(eid);
-    Py_XDECREF(it);
-    Py_XDECREF(in_ids);
-    Py_XDECREF(in_recs);
-    Py_XDECREF(ch_ids);
-    Py_XDECREF(ch_recs);
+    idlist_free(&vis);
+    idlist_free(&hd);
+    Py_XDECREF(d.in_ids);
+    Py_XDECREF(d.in_recs);
+    Py_XDECREF(d.ch_ids);
+    Py_XDECREF(d.ch_recs);
+    Py_XDECREF(d.gone);
     return out;
 }
 

@@ -26,6 +26,12 @@
  *   query_radius(...)         World.query_radius: the same scan; each hit is an entity,
  *                             its own grid record.
  *   move_wrapped(...)         Grid.move_all's loop: the world's motion, every tick.
+ *   grid_index(grid)          a grid's positions copied into one array by cell, for many
+ *   index_query(...)          radius queries while it does not change (one per viewer of
+ *                             a snapshot): Grid.query_radius's ids without its lookups.
+ *   interest_see(...)         a viewer's view on such an index, with hysteresis: the ids
+ *                             within its radius, those still within the leave radius,
+ *                             what came and what went.
  *   interest_delta(...)       what one viewer of a snapshot must be sent: the ids that
  *                             entered its view and those that changed, their records.
  *   grid_nearest(...)         Grid.nearest_first: ids by distance, the order in which a
@@ -64,7 +70,8 @@
  *   kernel.h, kernel.c   Core (Tasklet's counters), the switch and its budget, ready and
  *                        block; kernel.h has do_switch, do_ready and do_block, inlined into
  *                        their entry points and (do_block) into the park
- *   grid.h, grid.c       the grid: motion (move_wrapped) and radius queries (grid_query);
+ *   grid.h, grid.c       the grid: motion (move_wrapped) and radius queries (grid_query,
+ *                        grid_index, index_query and interest_see);
  *                        entity kinds, each its own grid record
  *   world.c              park, next_tick, sleep_until, wake, sweep, World.query_radius
  *   channel.c            sim.stackless's channel: send and receive on the kernel's door
@@ -220,6 +227,15 @@ static PyMethodDef methods[] = {
     {"grid_nearest", (PyCFunction)(void (*)(void))sp_grid_nearest,
      METH_FASTCALL | METH_KEYWORDS,
      "grid_nearest(grid, x, y, ids): Grid.nearest_first (the twin is _nearest_first_py)."},
+    {"grid_index", sp_grid_index, METH_O,
+     "grid_index(grid): an index of the grid as it is, for index_query (the twin is "
+     "sim._world.interest.grid_index)."},
+    {"index_query", (PyCFunction)(void (*)(void))sp_index_query, METH_FASTCALL,
+     "index_query(index, x, y, r): grid.query_radius(x, y, r) on the indexed grid (the twin "
+     "is sim._world.interest.index_query)."},
+    {"interest_see", (PyCFunction)(void (*)(void))sp_interest_see, METH_FASTCALL,
+     "interest_see(index, x, y, r, leave, visible): a viewer's view with hysteresis, what "
+     "came and what went (the twin is sim._world.interest._interest_see_py)."},
     {"interest_delta", (PyCFunction)(void (*)(void))sp_interest_delta, METH_FASTCALL,
      "interest_delta(visible, held, skip, changed, full, deltas, make_full, make_delta): "
      "a viewer's delta (the twin is sim._world.interest.interest_delta)."},

@@ -1,5 +1,6 @@
 """Framing edges: byte-at-a-time feeding, the size limit at N and N+1, zero-length and
-malformed frames, ext types, non-string keys, trailing bytes, partial-frame age."""
+malformed frames, ext types, non-string keys, trailing bytes, partial-frame age; the body
+encoder's kept Packer (msgpack's bytes, after an error too)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import msgpack
 import pytest
 
 from net import Decoder, FrameTooLarge, MalformedFrame, ProtocolError, encode
+from net._framing import encode_body
 from net.errors import ErrorCode
 
 
@@ -189,3 +191,18 @@ def test_buffer_stays_bounded_by_one_frame() -> None:
 def test_decoder_limit_must_be_sane(bad: int) -> None:
     with pytest.raises(ValueError):
         Decoder(bad)
+
+
+ENCODABLE = [None, True, 0, -1, -33, 127, 128, 2**16, 2**63, -(2**63), 1.5, "héllo", b"\x00",
+             [1, [2, [3]]], {"a": {"b": [1.25, None]}}, list(range(300))]
+
+
+def test_encode_body_is_msgpacks_encoding_and_recovers_from_an_error() -> None:
+    # encode_body keeps a Packer per thread: its bytes are packb's, and an object it cannot
+    # encode leaves nothing behind for the next call.
+    for obj in ENCODABLE:
+        assert encode_body(obj) == msgpack.packb(obj, use_bin_type=True)
+        with pytest.raises(TypeError, match="cannot msgpack-encode list"):
+            encode_body([obj, object()])
+        assert encode_body(obj) == msgpack.packb(obj, use_bin_type=True)
+

@@ -34,3 +34,17 @@ def test_a_wrong_records_size_is_refused() -> None:
     recs = [record(s) for s in STATES]
     with pytest.raises(ValueError, match="records_size 3 is not"):
         snapshot_frame(1, 0, 0, 0, 0.0, 1.0, recs, [], records_size=3)
+
+
+@pytest.mark.parametrize("n", [0, 1, 127, 128, 255, 256, 65535, 65536, 2**32 - 1, 2**32,
+                               2**53])
+def test_every_size_of_number_is_encoded_as_msgpack_encodes_it(n: int) -> None:
+    # The header's numbers are encoded without msgpack, in its shortest forms: the same
+    # bytes for each size (fixint, uint 8, 16, 32, 64), and the times as float 64s.
+    recs = [record(s) for s in STATES]
+    for num, base, tick, ack, server_time, scale in [
+            (n, 0, 0, 0, 0.0, 1.0), (1, n, 0, 0, -0.0, 0.5), (2, 1, n, 0, 1e300, 2.0),
+            (3, 2, 5, n, float(n) / 3, 1.0)]:
+        expected = encode_message(Snapshot(num, base, tick, ack, server_time, scale,
+                                           tuple(STATES), ()))
+        assert snapshot_frame(num, base, tick, ack, server_time, scale, recs, []) == expected

@@ -191,6 +191,34 @@ def test_a_record_is_encoded_once_for_every_client_that_sees_it(world: World) ->
     assert stats.full_snapshots == 5 and stats.delta_snapshots == 5
 
 
+def test_a_record_is_kept_across_builds_while_nothing_in_it_changes(world: World) -> None:
+    # Clients that never ack get full snapshots, build after build.  A record is encoded
+    # anew only when something in it changes: a rock at rest's anchor is this snapshot's
+    # tick in the first (sent as [x, y]), an older one after (sent with its tick): two
+    # encodings, then none; a rock moving as its velocity says, likewise.
+    still = world.spawn(Rock, pos=(100.0, 100.0))
+    sync = Sync(world)
+    sync.add(1, (100.0, 100.0))
+    sync.build(0.0)
+    assert sync.statistics().records_encoded == 1
+    moving = world.spawn(Rock, pos=(120.0, 100.0), vel=(3.0, 0.0))
+    encoded = []
+    for n in range(2, 7):
+        world.step()
+        sync.add(n, (100.0, 100.0))
+        first_sight = frames(sync)[n]
+        assert {e.id for e in first_sight.entities} == {still.id, moving.id}
+        encoded.append(sync.statistics().records_encoded)
+    assert encoded == [3, 4, 4, 4, 4]
+    state = {e.id: e for e in first_sight.entities}
+    assert state[still.id].at == 0 and state[moving.id].at == 1
+    still.hp = 5  # a change: encoded anew, once for all the clients
+    snaps = frames(sync)
+    assert all([e.fields["hp"] for e in s.entities if e.id == still.id] == [5]
+               for s in snaps.values())
+    assert sync.statistics().records_encoded == 5
+
+
 def churn(world: World, rng: random.Random) -> None:
     """A step or two of a churning world: motion, teleports, stops, field changes, spawns,
     despawns."""
@@ -295,12 +323,15 @@ def churned_frames(world: World, budget: int) -> tuple[list[tuple[int, bytes]], 
 
 @pytest.mark.skipif(interest.interest_delta is TWIN, reason="the C half is off")
 def test_the_c_delta_and_its_twin_make_the_same_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """sim._speedups.interest_delta and Grid.nearest_first's C against their twins through a
-    whole Sync: budget overflow, removals, re-entry, a resume and late acks; every frame
+    """sim._speedups' per-viewer functions (grid_index, index_query, interest_see,
+    interest_delta) and Grid.nearest_first's C against their twins through a whole Sync:
+    budget overflow, removals, re-entry, hysteresis, a resume and late acks; every frame
     equal, byte for byte."""
     with World(size=(1000.0, 1000.0), cell_size=50.0, seed=1) as w:
         c_frames, sync = churned_frames(w, budget=400)
-    monkeypatch.setattr(interest, "interest_delta", TWIN)
+    for entry in _twins.TWINS:
+        if entry.c in ("grid_index", "index_query", "interest_see", "interest_delta"):
+            monkeypatch.setattr(interest, entry.at[0].partition(":")[2], _twins.twin(entry))
     monkeypatch.setattr(Grid, "nearest_first", Grid._nearest_first_py)
     with World(size=(1000.0, 1000.0), cell_size=50.0, seed=1) as w:
         twin_frames, _ = churned_frames(w, budget=400)

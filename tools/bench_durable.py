@@ -147,7 +147,7 @@ def behaviour_resume(steps: int, rounds: int) -> dict[str, float]:
             a = time.perf_counter()
             u = sim.durable.loads(blob, target)
             loads.append(time.perf_counter() - a)
-            assert len(u.journal) == n and u.due == due  # parked as it was
+            assert len(u.journal) == n and u._due == due  # parked as it was
     resume = statistics.median(loads)
     return {"steps": n, "bytes": len(blob), "resume_ms": round(resume * 1e3, 3),
             "replayed_calls_per_s": round(n / resume)}

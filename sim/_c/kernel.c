@@ -148,7 +148,7 @@ charge_budget(PyObject *sched, PyObject *cur, Budget *bu)
 __attribute__((noinline)) int
 spend_budget(PyObject *sched, PyObject *cur)
 {
-    Budget bud;
+    Budget bud = {0};  /* (read_budget leaves the watchdog fields unset without one) */
     int ok = read_budget(sched, &bud);
     if (ok <= 0)
         return ok;

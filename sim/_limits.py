@@ -287,12 +287,17 @@ def _unchanged(payload: dict[str, Any],
 def _parse_movement(payload: object, error: ErrorType) -> Movement:
     if type(payload) is not dict:
         raise fail(error, "movement", "expected a map", payload)
-    extra = payload.keys() - _MOVEMENT_KEYS
-    if extra:
+    if not _MOVEMENT_KEYS.issuperset(payload):
+        extra = payload.keys() - _MOVEMENT_KEYS
         raise fail(error, "movement", "unknown keys", sorted(map(str, extra)))
-    thrust = check_float(payload.get("thrust", 0.0), "movement.thrust", error=error,
-                         lo=-1.0, hi=1.0)
-    turn = check_float(payload.get("turn", 0.0), "movement.turn", error=error, lo=-1.0, hi=1.0)
+    # A float within [-1, 1] is the usual thrust and turn: taken as it is (NaN fails the
+    # comparison); anything else gets the full check and its error.
+    thrust = payload.get("thrust", 0.0)
+    if type(thrust) is not float or not -1.0 <= thrust <= 1.0:
+        thrust = check_float(thrust, "movement.thrust", error=error, lo=-1.0, hi=1.0)
+    turn = payload.get("turn", 0.0)
+    if type(turn) is not float or not -1.0 <= turn <= 1.0:
+        turn = check_float(turn, "movement.turn", error=error, lo=-1.0, hi=1.0)
     fire = payload.get("fire", False)
     if type(fire) is not bool:
         raise fail(error, "movement.fire", "expected bool", fire)

@@ -497,8 +497,13 @@ def _parse_directed(obj: object, allowed: frozenset[MessageType], sender: str) -
     return parser(obj)  # type: ignore[arg-type]
 
 
+_INPUT = int(MessageType.INPUT)
+
+
 def parse_from_client(obj: object) -> Message:
     """`parse`, plus MessageNotAllowed (NOT_ALLOWED) for server-only types."""
+    if type(obj) is list and len(obj) == 4 and obj[0] == _INPUT and type(obj[0]) is int:
+        return _input(obj)  # an INPUT, the usual message, straight to its reader
     return _parse_directed(obj, CLIENT_TYPES, "client")
 
 

@@ -245,8 +245,14 @@ def parse_movement(payload: object, *, error: ErrorType) -> Movement:
     A payload `parse_and_keep_movement` read (the server's check of a client's INPUT) is
     read here once more for free: the same dict, unchanged, gives the same Movement."""
     kept = _kept.pop(id(payload), None)
-    if kept is not None and kept[0] is payload and _unchanged(kept[0], kept):
-        return kept[1]
+    if kept is not None:
+        # The kept dict held only these keys, so the same length and the very same three
+        # value objects (floats and bools are immutable) mean it is unchanged.
+        mapping, movement, thrust, turn, fire, size = kept
+        get = mapping.get
+        if (mapping is payload and len(mapping) == size and get("thrust", _MISSING) is thrust
+                and get("turn", _MISSING) is turn and get("fire", _MISSING) is fire):
+            return movement
     return _parse_movement(payload, error)
 
 
@@ -273,15 +279,6 @@ _MISSING = object()
 # id(payload) -> (payload, its Movement, the thrust, turn and fire objects it held (or
 # _MISSING), its length). Keeping the dict keeps its id from being reused meanwhile.
 _kept: dict[int, tuple[dict[str, Any], Movement, object, object, object, int]] = {}
-
-
-def _unchanged(payload: dict[str, Any],
-               kept: tuple[dict[str, Any], Movement, object, object, object, int]) -> bool:
-    # The checked dict held only these keys, so the same length and the very same three
-    # value objects (floats and bools are immutable) mean the same contents.
-    get = payload.get
-    return (len(payload) == kept[5] and get("thrust", _MISSING) is kept[2]
-            and get("turn", _MISSING) is kept[3] and get("fire", _MISSING) is kept[4])
 
 
 def _parse_movement(payload: object, error: ErrorType) -> Movement:

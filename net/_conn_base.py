@@ -1,5 +1,5 @@
-"""A client connection's state, its application side (send, close, route), its outgoing
-buffer with high-water coalescing, and how it ends: the base of ``Connection``
+"""A client connection's state, its application side (send, close, route, dispatch), its
+outgoing buffer with high-water coalescing, and how it ends: the base of ``Connection``
 (net/_connection.py), which adds the tasklet that reads the client and the timers."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ from __future__ import annotations
 import enum
 import logging
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import sim
@@ -46,7 +47,7 @@ class ConnectionBase:
 
     __slots__ = (
         "__weakref__", "_above_since", "_accepted_at", "_counters", "_decoder", "_dirty",
-        "_last_recv", "_limiter", "_limits", "_mask", "_next_seq", "_outbox", "_pinged",
+        "_handler", "_last_recv", "_limiter", "_limits", "_mask", "_next_seq", "_outbox", "_pinged",
         "_pump", "_reading_since", "_resume_at", "_seq_free", "_stalled", "_target",
         "_throttled_since", "_waiting", "_wake", "close_code", "close_kind", "close_reason",
         "deadline", "id", "peer", "sock", "state", "tasklet", "user",
@@ -80,6 +81,7 @@ class ConnectionBase:
         self._counters = pump.counters
         self._limits = limits
         self._target = pump.inbox
+        self._handler: Callable[[Any, Message], None] | None = None
         self._decoder = Decoder(limits.max_inbound_frame)
         self._limiter = RateLimiter.from_limits(limits, now)
         # Capacity 1: the pump hands over one recv() worth of bytes (or a timer wake-up)
@@ -136,6 +138,16 @@ class ConnectionBase:
         """Deliver this client's next messages into `channel` (e.g. its avatar's inbox).
         A full channel blocks only this connection, and the pump stops reading it."""
         self._target = channel
+        self._handler = None
+
+    def dispatch(self, handler: Callable[[Any, Message], None]) -> None:
+        """Once welcomed, hand this client's INPUTs, CALLs and ACKs to
+        `handler(connection, message)` instead of a channel, called in this connection's
+        tasklet, in order, without a channel hop or a tasklet switch. The handler may block
+        (a full inbox): this connection alone waits, and the pump stops reading it. What it
+        raises closes the connection (INTERNAL), so it should catch its own failures.
+        `route()` undoes it."""
+        self._handler = handler
 
     def send(self, message: Message) -> None:
         """Queue `message`; it goes out with the next `Pump.flush()`. WELCOME completes the

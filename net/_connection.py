@@ -32,7 +32,8 @@ not yet decoded (the connection's tasklet runs after the pump's poll)."""
 
 class Connection(ConnectionBase):
     """A client as the application sees it: `send()` messages, `close()` it, `route()` its
-    messages to another channel (an entity inbox), keep a session in `user`.
+    messages to another channel (an entity inbox) or `dispatch()` them to a handler, keep a
+    session in `user`.
 
     Messages arrive in the target channel as `(connection, message)` tuples: HELLO first,
     then INPUT and CALL once the application has sent WELCOME. The pump answers PING and
@@ -107,9 +108,14 @@ class Connection(ConnectionBase):
                         if seq != self._next_seq[kind] or self._seq_free:
                             self._check_seq(kind, seq)
                         self._next_seq[kind] = seq + 1
-                    # A full channel blocks this tasklet alone, and the pump stops reading
-                    # its socket (see _read); a close meanwhile kills it right here.
-                    self._target.send((self, message))
+                    # A full channel (or a handler that blocks) holds this tasklet alone,
+                    # and the pump stops reading its socket (see _read); a close meanwhile
+                    # kills it right here.
+                    handler = self._handler
+                    if handler is None:
+                        self._target.send((self, message))
+                    else:
+                        handler(self, message)
                 else:
                     self._control(message)
                     if self.state is ConnState.CLOSED:

@@ -188,6 +188,10 @@ class Decoder:
         if self._failed is not None:
             raise MalformedFrame(f"decoder already failed: {self._failed}")
         buf = self._buf
+        if not buf and type(data) is bytes and len(data) > HEADER_SIZE:
+            (size,) = _HEADER.unpack_from(data, 0)
+            if size == len(data) - HEADER_SIZE and size <= self._max:
+                return self._one_frame(data, size)
         was_partial = bool(buf)
         buf += data
         out: list[Any] = []
@@ -232,14 +236,7 @@ class Decoder:
                 pos = end
         except Exception as exc:
             view.release()
-            buf.clear()
-            self._since = None
-            # No local may name the exception: the traceback holds this frame, and a local
-            # holding the exception would close a cycle through it.
-            if isinstance(exc, NetError):
-                self._failed = str(exc)
-                raise
-            raise self._poison(_as_malformed(exc)) from None
+            raise self._failure(exc) from None
         view.release()  # a bytearray with a live export cannot be resized
         if pos:
             del buf[:pos]
@@ -252,6 +249,41 @@ class Decoder:
             self._since = now
         return out
 
+    def _one_frame(self, data: bytes, size: int) -> list[Any]:
+        """`feed` of exactly one whole frame into an empty buffer (a client's usual read):
+        the same checks, without copying it into the buffer and out again."""
+        unpacker = self._unpacker
+        end = unpacker.tell() + size
+        try:
+            unpacker.feed(data[HEADER_SIZE:])
+            obj = unpacker.unpack()
+            if not self._allow_bin and (b"\xc4\x00" in data or b"\xc5\x00\x00" in data
+                                        or b"\xc6\x00\x00\x00\x00" in data):
+                _refuse_empty_bin(obj)
+            if unpacker.tell() != end:
+                raise MalformedFrame(f"trailing bytes in frame: {end - unpacker.tell()} after "
+                                     "one object")
+        except Exception as exc:
+            raise self._failure(exc) from None
+        sizes = self.sizes
+        if sizes is not None:
+            sizes.clear()
+            sizes.append(size)
+        self.frames += 1
+        self._since = None
+        return [obj]
+
+    def _failure(self, exc: Exception) -> NetError:
+        """Poison the decoder: the error to raise for `exc` (NetError as it is, anything
+        msgpack raised as a MalformedFrame), the buffer dropped."""
+        # The caller names the exception only inside its `except` clause: the traceback
+        # holds its frame, and a local holding the exception would close a cycle through it.
+        self._buf.clear()
+        self._since = None
+        if isinstance(exc, NetError):
+            self._failed = str(exc)
+            return exc
+        return self._poison(_as_malformed(exc))
 
     def _poison(self, error: MalformedFrame) -> MalformedFrame:
         self._failed = str(error)

@@ -50,6 +50,7 @@ MAX_CALL_ARGS = 16
 MAX_RATE = 1000.0  # Hz; tick and snapshot rates
 MAX_SNAPSHOT_ENTITIES = 8192
 MAX_ENTITY_FIELDS_NODES = limits.MAX_ENTITY_FIELDS_NODES  # values in one entity's `fields`
+_check_value = limits.check_value
 
 
 class MessageType(enum.IntEnum):
@@ -329,6 +330,13 @@ def _rate(value: object, what: str) -> float:
 
 
 def _input(o: list[Any]) -> Input:
+    # The hot message (every client, several times a second): a well-formed one is read
+    # with the checks inline; anything else takes the general path, which says what is wrong.
+    if len(o) == 4:
+        seq, ack = o[1], o[2]
+        if (type(seq) is int and type(ack) is int and 0 <= seq <= UINT32_MAX
+                and 0 <= ack <= UINT32_MAX):
+            return Input(seq, ack, _check_value(o[3], "INPUT.payload", error=InvalidMessage))
     _, seq, ack, payload = _fields(o, "INPUT", 4)
     return Input(check_int(seq, "INPUT.seq", 0, UINT32_MAX),
                  check_int(ack, "INPUT.ack", 0, UINT32_MAX),
@@ -489,8 +497,13 @@ def _parse_directed(obj: object, allowed: frozenset[MessageType], sender: str) -
     return parser(obj)  # type: ignore[arg-type]
 
 
+_INPUT = int(MessageType.INPUT)
+
+
 def parse_from_client(obj: object) -> Message:
     """`parse`, plus MessageNotAllowed (NOT_ALLOWED) for server-only types."""
+    if type(obj) is list and len(obj) == 4 and obj[0] == _INPUT and type(obj[0]) is int:
+        return _input(obj)  # an INPUT, the usual message, straight to its reader
     return _parse_directed(obj, CLIENT_TYPES, "client")
 
 

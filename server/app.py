@@ -7,8 +7,8 @@ Each tick, on the main tasklet::
   5 wait       until the tick is due
   1 deliver    one poll of the sockets (accepts, reads, network timers); HELLOs and closed
                connections are settled (on_join / on_leave, and the spectator hooks); the
-               connection tasklets the poll woke decode at the start of the step and their
-               sessions' relays hand checked INPUTs to the avatars' inboxes
+               connection tasklets the poll woke decode at the start of the step and hand
+               their sessions' checked INPUTs to the avatars' inboxes
   2-3 step     world.step(): sim timers, behaviours round-robin within the tick budget
                (hard preemption), motion, dilation; then the sessions whose avatar the
                step despawned become spectators (on_spectate)
@@ -24,12 +24,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import sim
-from net import parse_movement
 from server import _snapshots
 from server.auth import AuthError, load_secret
 from server.config import Config, world_module_name
 from server.ops import Ops
-from server.session import Session
+from server.session import Session, check_movement
 from server.sessions import Sessions, spectator_hooks
 
 if TYPE_CHECKING:  # net.Pump loads lazily: mypy sees it where it lives
@@ -99,7 +98,7 @@ class Server:
             self._undo()
             raise StartupError(f"{module.name}.setup failed: {exc}") from exc
         check_input: Callable[[Any], Any] = getattr(module.module, "parse_input",
-                                                    parse_movement)
+                                                    check_movement)
         self.sessions = Sessions(self.world, module, grace=config.resume_grace,
                                  rates=(config.tick_rate, config.snapshot_rate),
                                  server_time=self.server_time, secret=secret,
@@ -178,7 +177,7 @@ class Server:
         pump.poll(0)
         world.wall.poll()  # grace windows that ran out (wall clock)
         sessions.settle(pump.inbox)
-        # 2-3 timers and behaviours (the connection and relay tasklets run first)
+        # 2-3 timers and behaviours (the connection tasklets run first)
         world.step()
         sessions.notice_lost_avatars()  # (on_spectate for avatars the step despawned)
         sessions.settle(pump.inbox)  # HELLOs decoded in the step get WELCOME this tick
@@ -208,7 +207,7 @@ class Server:
 
     def _undo(self) -> None:
         self.world.close()
-        sim.reset()  # the connection and relay tasklets the world did not own
+        sim.reset()  # the connection tasklets the world did not own
         sim.set_preemption("deterministic")  # gives the SIGALRM timer back
 
 

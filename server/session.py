@@ -1,7 +1,8 @@
 """One client's session: its avatar, its counters (EVENT seq, snapshot numbers, the last
-INPUT applied and the last snapshot acknowledged), and the relay tasklet that checks its
-INPUTs and CALLs before they reach the avatar. Also what a closed connection means for a
-session: `CloseReason`, read from the connection, and whether it ends the session."""
+INPUT applied and the last snapshot acknowledged), and `Session.handle`, which checks its
+INPUTs and CALLs in its connection's tasklet before they reach the avatar. Also what a
+closed connection means for a session: `CloseReason`, read from the connection, and
+whether it ends the session."""
 
 from __future__ import annotations
 
@@ -11,22 +12,19 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import sim
-from net import Ack, Call, Error, ErrorCode, Event, Input, ProtocolError, Result
+from net import Ack, Call, Error, ErrorCode, Event, Input, InvalidMessage, ProtocolError, Result
 from server.camera import is_camera, parse_camera
-from sim import LeaveReason
+from sim import LeaveReason, Movement
+from sim._limits import parse_and_keep_movement
 
 if TYPE_CHECKING:  # net.Connection loads lazily: mypy sees it where it lives
     from net._connection import Connection
 else:
     from net import Connection
 
-__all__ = ["CloseReason", "Session", "close_reason", "leave_reason"]
+__all__ = ["CloseReason", "Session", "check_movement", "close_reason", "leave_reason"]
 
 log = logging.getLogger("loom.server.session")
-
-RELAY_CAPACITY = 8
-"""INPUT/CALLs waiting for the relay; when full, the connection's tasklet waits and the pump
-stops reading its socket (TCP pushes back on the client)."""
 
 
 class CloseReason(enum.StrEnum):
@@ -87,6 +85,14 @@ InputCheck = Callable[[Any], Any]
 """Validates an INPUT payload before the avatar sees it; raises ValueError, TypeError or a
 net ProtocolError (the message goes back to the client)."""
 
+
+def check_movement(payload: Any) -> Movement:
+    """The INPUT check of a world module without `parse_input`: the standard movement
+    payload (`net.parse_movement`'s rule, InvalidMessage otherwise). What it read is kept,
+    so the avatar's `sim.parse_movement(msg.payload)` of the same payload is not a second
+    check but a lookup."""
+    return parse_and_keep_movement(payload, error=InvalidMessage)
+
 CallResult = Callable[["Session", int, Any], None]
 
 
@@ -94,9 +100,9 @@ class Session:
     """A client of the world, across reconnections: what `on_join` and `on_leave` receive.
 
     `conn` is its connection now (None between a drop and a resume); `token` the resume
-    token of its last WELCOME. The relay tasklet reads `inbox`, which the connection routes
-    its INPUTs and CALLs into, and hands them to the avatar: only valid movement payloads
-    reach its inbox, only `@exposed` methods run.
+    token of its last WELCOME. The connection hands its INPUTs and CALLs to `handle`, in
+    the connection's tasklet, which checks them and passes them on to the avatar: only valid
+    movement payloads reach its inbox, only `@exposed` methods run.
 
     Without a live avatar (a spectator, or the world despawned it) the session watches from
     `camera`, which its INPUT ``{"camera": [x, y]}`` moves within `bounds`.
@@ -136,8 +142,6 @@ class Session:
         self.bounds = bounds
         self._check_input = check_input
         self._call_result = call_result
-        self.inbox = sim.Channel(capacity=RELAY_CAPACITY, name=f"session {client_id}")
-        self.relay = sim.spawn(self._relay, name=f"session {client_id} relay")
 
     @property
     def id(self) -> int:
@@ -162,27 +166,30 @@ class Session:
         elif self.early is not None:
             self.early.append(Event(self.events, payload))
 
-    # ---- the relay (a tasklet per session; it runs inside the world's tick) ---------------
+    # ---- INPUT, CALL and ACK (in the connection's tasklet, inside the world's tick) -------
 
-    def _relay(self) -> None:
-        for item in self.inbox:  # ends when the session ends (inbox closed)
-            conn: Connection = item[0]
-            message = item[1]
-            if conn is not self.conn or conn.closed:
-                continue  # queued by a connection this session no longer has
-            try:
-                if type(message) is Input:
-                    self._input(conn, message)
-                elif type(message) is Call:
-                    self._call(conn, message)
-                elif type(message) is Ack:
-                    self._ack(message.ack)
-            except sim.ChannelClosed:
-                pass  # the avatar was despawned meanwhile: nothing left to steer
-            except Exception:  # a bug must cost this message, never the relay
-                log.exception("client %d: relay failed on %r", self._id, message)
-                self._refuse(conn, ErrorCode.INTERNAL, f"{message.TYPE.name} {message.seq}: "
-                             "internal server error", message.seq)
+    def handle(self, conn: Connection, message: Any) -> None:
+        """The connection's handler (`Connection.dispatch`): one INPUT, CALL or ACK, in
+        order. An INPUT blocks while the avatar's inbox is full, and so does the connection's
+        tasklet: the pump stops reading the socket and TCP pushes back on the client. A
+        failure costs this message (an INTERNAL ERROR with its `ref`), never the
+        connection."""
+        if conn is not self.conn or conn.closed:
+            return  # a connection this session no longer has
+        kind = type(message)
+        try:
+            if kind is Input:
+                self._input(conn, message)
+            elif kind is Call:
+                self._call(conn, message)
+            elif kind is Ack:
+                self._ack(message.ack)
+        except sim.ChannelClosed:
+            pass  # the avatar was despawned meanwhile: nothing left to steer
+        except Exception:  # a bug must cost this message, never the connection
+            log.exception("client %d: handling %r failed", self._id, message)
+            self._refuse(conn, ErrorCode.INTERNAL, f"{message.TYPE.name} {message.seq}: "
+                         "internal server error", message.seq)
 
     def _refuse(self, conn: Connection, code: ErrorCode, text: str, ref: int) -> None:
         self.refused += 1
@@ -266,7 +273,5 @@ class Session:
             self._refuse(conn, ErrorCode.INTERNAL, f"{what}: the result cannot be sent", seq)
 
     def end(self) -> None:
-        """Stop the relay (its queued messages are dropped)."""
-        self.inbox.close()
-        if self.relay.alive and self.relay is not sim.current():
-            self.relay.kill()
+        """The session is over: messages of its last connection are ignored from now on."""
+        self.conn = None

@@ -256,7 +256,7 @@ class Sessions:
         session.acked = 0  # a base acknowledged on another connection is not used
         session.first_num = session.snapshot_num + 1
         conn.user = session
-        conn.route(session.inbox)
+        conn.dispatch(session.handle)
         tick_rate, snapshot_rate = self.rates
         avatar = session.avatar
         conn.send(Welcome(session.id, session.token, tick_rate, snapshot_rate,

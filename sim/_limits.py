@@ -20,6 +20,7 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_ENTITY_FIELDS_NODES",
     "MAX_INT",
+    "MAX_KEPT_MOVEMENTS",
     "MAX_KEY_LEN",
     "MAX_NODES",
     "MAX_STR_LEN",
@@ -30,6 +31,7 @@ __all__ = [
     "check_str",
     "check_value",
     "fail",
+    "parse_and_keep_movement",
     "parse_movement",
     "short_repr",
 ]
@@ -238,15 +240,61 @@ def parse_movement(payload: object, *, error: ErrorType) -> Movement:
     `thrust` and `turn` are numbers (int or float) in [-1, 1], and anything else — out of
     range, NaN, ±inf, bool, str — is refused, never clamped; `fire` is a bool; a missing key
     means 0 / False; an unknown key is refused, so a typo ("trust") fails loudly instead
-    of silently meaning zero."""
+    of silently meaning zero.
+
+    A payload `parse_and_keep_movement` read (the server's check of a client's INPUT) is
+    read here once more for free: the same dict, unchanged, gives the same Movement."""
+    kept = _kept.pop(id(payload), None)
+    if kept is not None:
+        # The kept dict held only these keys, so the same length and the very same three
+        # value objects (floats and bools are immutable) mean it is unchanged.
+        mapping, movement, thrust, turn, fire, size = kept
+        get = mapping.get
+        if (mapping is payload and len(mapping) == size and get("thrust", _MISSING) is thrust
+                and get("turn", _MISSING) is turn and get("fire", _MISSING) is fire):
+            return movement
+    return _parse_movement(payload, error)
+
+
+def parse_and_keep_movement(payload: object, *, error: ErrorType) -> Movement:
+    """`parse_movement`, and keep what it read: the next `parse_movement` of this very dict
+    (the avatar's behaviour reading the INPUT the server checked) returns the Movement
+    without checking it again, unless the dict was changed meanwhile. At most
+    `MAX_KEPT_MOVEMENTS` are kept (a world that never parses them loses the oldest batch,
+    and parses those in full if it ever does)."""
+    movement = _parse_movement(payload, error)
+    mapping: dict[str, Any] = payload  # type: ignore[assignment]  # (_parse_movement checked)
+    if len(_kept) >= MAX_KEPT_MOVEMENTS:
+        _kept.clear()
+    get = mapping.get
+    _kept[id(mapping)] = (mapping, movement, get("thrust", _MISSING), get("turn", _MISSING),
+                          get("fire", _MISSING), len(mapping))
+    return movement
+
+
+MAX_KEPT_MOVEMENTS = 4096
+"""Movements `parse_and_keep_movement` keeps for the next `parse_movement` of their dict."""
+
+_MISSING = object()
+# id(payload) -> (payload, its Movement, the thrust, turn and fire objects it held (or
+# _MISSING), its length). Keeping the dict keeps its id from being reused meanwhile.
+_kept: dict[int, tuple[dict[str, Any], Movement, object, object, object, int]] = {}
+
+
+def _parse_movement(payload: object, error: ErrorType) -> Movement:
     if type(payload) is not dict:
         raise fail(error, "movement", "expected a map", payload)
-    extra = payload.keys() - _MOVEMENT_KEYS
-    if extra:
+    if not _MOVEMENT_KEYS.issuperset(payload):
+        extra = payload.keys() - _MOVEMENT_KEYS
         raise fail(error, "movement", "unknown keys", sorted(map(str, extra)))
-    thrust = check_float(payload.get("thrust", 0.0), "movement.thrust", error=error,
-                         lo=-1.0, hi=1.0)
-    turn = check_float(payload.get("turn", 0.0), "movement.turn", error=error, lo=-1.0, hi=1.0)
+    # A float within [-1, 1] is the usual thrust and turn: taken as it is (NaN fails the
+    # comparison); anything else gets the full check and its error.
+    thrust = payload.get("thrust", 0.0)
+    if type(thrust) is not float or not -1.0 <= thrust <= 1.0:
+        thrust = check_float(thrust, "movement.thrust", error=error, lo=-1.0, hi=1.0)
+    turn = payload.get("turn", 0.0)
+    if type(turn) is not float or not -1.0 <= turn <= 1.0:
+        turn = check_float(turn, "movement.turn", error=error, lo=-1.0, hi=1.0)
     fire = payload.get("fire", False)
     if type(fire) is not bool:
         raise fail(error, "movement.fire", "expected bool", fire)

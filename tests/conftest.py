@@ -85,3 +85,22 @@ def run_json() -> Callable[[str, bool], Any]:
         return json.loads(done.stdout)
 
     return run
+
+
+@pytest.fixture
+def movement_checks(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Every payload the movement rule (`sim._limits`) is applied to from now on, in order;
+    a movement kept by `parse_and_keep_movement` and read again is not one. Nothing kept
+    before the test counts."""
+    from sim import _limits
+
+    seen: list[object] = []
+    check = _limits._parse_movement
+
+    def counted(payload: object, error: Any) -> _limits.Movement:
+        seen.append(payload)
+        return check(payload, error)
+
+    monkeypatch.setattr(_limits, "_parse_movement", counted)
+    monkeypatch.setattr(_limits, "_kept", {})
+    return seen

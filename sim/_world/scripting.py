@@ -87,7 +87,9 @@ def parse_movement(payload: Any) -> Movement:
     """Read ``{"thrust": -1..1, "turn": -1..1, "fire": bool}``: missing keys default to 0 /
     False; an unknown key, a thrust or turn out of [-1, 1] (refused, not clamped), NaN, ±inf
     or a non-number, or a non-bool fire raise :class:`InvalidPayload`.  The one rule, shared
-    with ``net.parse_movement`` and docs/protocol.md §3 (``sim._limits``)."""
+    with ``net.parse_movement`` and docs/protocol.md §3 (``sim._limits``).  An avatar's
+    ``msg.payload`` the server already checked is read without a second check (unless it
+    was changed since); any other payload is checked in full."""
     return _parse_movement(payload, error=InvalidPayload)
 
 

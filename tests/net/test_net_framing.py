@@ -206,3 +206,32 @@ def test_encode_body_is_msgpacks_encoding_and_recovers_from_an_error() -> None:
             encode_body([obj, object()])
         assert encode_body(obj) == msgpack.packb(obj, use_bin_type=True)
 
+
+BAD_BODIES = [
+    b"\xc1", b"\x91" * 5000 + b"\x01", b"\xa2\xff\xfe", b"\x92\x01", b"\xc7\x00\x05",
+    msgpack.packb(msgpack.ExtType(5, b"abc")), msgpack.packb({1: 2}),
+    msgpack.packb(1) + msgpack.packb(2), b"\x81\xa1k\xc4\x00", b"\x91\xc5\x00\x00",
+    b"\x82\xa1a\x01\xa1a\x02",  # {"a": 1, "a": 2}
+]
+
+
+@pytest.mark.parametrize("body", BAD_BODIES)
+def test_a_frame_alone_in_a_read_is_checked_as_one_among_others(body: bytes) -> None:
+    # A read that is exactly one frame takes a shorter way through feed(): the same checks.
+    def error(*reads: bytes) -> str:
+        decoder = Decoder(65536)
+        with pytest.raises(MalformedFrame) as info:
+            for data in reads:
+                decoder.feed(data)
+        assert decoder.buffered == 0
+        with pytest.raises(MalformedFrame, match="already failed"):
+            decoder.feed(encode([1]))
+        return str(info.value)
+
+    alone = error(frame(body))
+    assert alone == error(encode([0]) + frame(body))
+    assert alone == error(frame(body)[:3], frame(body)[3:])
+    good = {"thrust": 1.0, "k": ["", None]}
+    decoder = Decoder(sizes=True)
+    assert decoder.feed(encode(good)) == [good] and decoder.sizes == [len(encode(good)) - 4]
+    assert decoder.feed(encode([1]) + encode(good)) == [[1], good] and decoder.frames == 3

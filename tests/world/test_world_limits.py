@@ -12,6 +12,7 @@ import pytest
 import net
 import sim
 from net._protocol import parse
+from sim import _limits as limits
 from sim._limits import short_repr
 from sim._world.fields import Field, InvalidFieldValue, encode_state, field
 from sim._world.message import InvalidPayload, check_payload
@@ -195,6 +196,50 @@ def test_parse_movement_is_one_rule_in_sim_and_net(payload: object, expected: ob
         assert isinstance(from_sim, str) and from_sim.startswith(expected)
     else:
         assert from_sim == expected and type(from_sim) is type(expected)
+
+
+def test_a_kept_movement_is_read_again_without_a_second_check(
+        movement_checks: list[object]) -> None:
+    payload = {"thrust": 0.5, "turn": -1.0, "fire": True}
+    kept = limits.parse_and_keep_movement(payload, error=net.InvalidMessage)
+    assert movement_checks == [payload]
+    assert sim.parse_movement(payload) is kept == sim.Movement(0.5, -1.0, True)
+    assert movement_checks == [payload]  # the behaviour's read was a lookup
+    assert sim.parse_movement(payload) == kept  # kept for one read: the next one checks
+    assert movement_checks == [payload, payload]
+    equal = dict(payload)  # an equal dict that was not checked is checked
+    assert sim.parse_movement(equal) == kept and movement_checks[-1] is equal
+
+
+@pytest.mark.parametrize("change", [
+    lambda p: p.update(thrust=5.0), lambda p: p.update(thrust=True), lambda p: p.pop("turn"),
+    lambda p: p.update(warp=1.0), lambda p: p.update(fire=1),
+    lambda p: (p.pop("thrust"), p.update(trust=0.5)),
+])
+def test_a_kept_payload_changed_since_is_checked_again(movement_checks: list[object],
+                                                       change: Any) -> None:
+    payload: dict[str, Any] = {"thrust": 0.5, "turn": -1.0, "fire": True}
+    limits.parse_and_keep_movement(payload, error=net.InvalidMessage)
+    change(payload)
+    expected = outcome(sim.parse_movement, dict(payload), InvalidPayload)  # (never kept)
+    movement_checks.clear()
+    assert outcome(sim.parse_movement, payload, InvalidPayload) == expected
+    assert movement_checks == [payload]  # checked again, whatever the change
+
+
+def test_an_unchecked_payload_is_checked_and_kept_ones_are_bounded(
+        movement_checks: list[object]) -> None:
+    with pytest.raises(InvalidPayload, match="movement.thrust: out of range"):
+        sim.parse_movement({"thrust": 2.0})  # hand-sent, never kept: refused as ever
+    payloads = [{"thrust": i / 10_000} for i in range(limits.MAX_KEPT_MOVEMENTS + 1)]
+    for payload in payloads:
+        limits.parse_and_keep_movement(payload, error=net.InvalidMessage)
+    assert len(limits._kept) == 1  # full: the oldest batch was let go
+    movement_checks.clear()
+    assert sim.parse_movement(payloads[0]).thrust == 0.0
+    assert movement_checks == [payloads[0]]
+    assert sim.parse_movement(payloads[-1]).thrust == payloads[-1]["thrust"]
+    assert movement_checks == [payloads[0]]
 
 
 def test_movement_is_one_class() -> None:

@@ -30,7 +30,7 @@ class Records:
         self._full: dict[int, bytes] = {}  # id -> full record
         # base build -> (id -> record, what makes a missing one)
         self._deltas: dict[int, tuple[dict[int, bytes], Callable[[int], bytes]]] = {}
-        self._make_full: Callable[[int], bytes] = partial(_record, tracked, None, 0)
+        self._make_full: Callable[[int], bytes] = partial(_record, tracked, None)
 
     def start(self, build: int, tick: int) -> None:
         """Build `build` begins, at world tick `tick`."""
@@ -38,7 +38,6 @@ class Records:
         self.ledger.changed = self._changed_at[build] = set()
         self.ledger.tick = tick
         self._changed_at.pop(build - self.span, None)
-        self._make_full = partial(_record, self.tracked, None, build)
 
     def reaches(self, base_build: int) -> bool:
         """Whether what changed since `base_build` is still known."""
@@ -79,10 +78,10 @@ class Records:
         lookup = self._deltas.get(base_build)
         if lookup is None:
             lookup = self._deltas[base_build] = (
-                {}, partial(_record, self.tracked, base_build, self.build))
+                {}, partial(_record, self.tracked, base_build))
         return interest.interest_delta(visible, held, skip, self.changed_since(base_build),
                                        full, lookup[0], make_full, lookup[1])
 
 
-def _record(tracked: dict[int, Tracked], base: int | None, build: int, eid: int) -> bytes:
-    return tracked[eid].record(base, build)  # type: ignore[return-value]
+def _record(tracked: dict[int, Tracked], base: int | None, eid: int) -> bytes:
+    return tracked[eid].record(base)  # type: ignore[return-value]

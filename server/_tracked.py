@@ -150,12 +150,11 @@ class Tracked:
         self.changed_fields(e, None, build)
         self.stale = False
 
-    def record(self, base_version: int | None, build: int) -> bytes | None:
+    def record(self, base_version: int | None) -> bytes | None:
         """The record a client holding this entity as of `base_version` needs (None: nothing
         changed since; `base_version` None: the entity enters its view, a full record).
         Each is encoded once and kept while nothing it holds changes: a part, or whether
-        its anchor is this snapshot's tick (`build`: the build asking, for the caller's
-        records by build)."""
+        its anchor is this snapshot's tick."""
         at = self._at()
         if self.made[0] != self.last or self.made[1] != at:
             self.made = (self.last, at)

@@ -93,6 +93,7 @@ def check_movement(payload: Any) -> Movement:
     check but a lookup."""
     return parse_and_keep_movement(payload, error=InvalidMessage)
 
+
 CallResult = Callable[["Session", int, Any], None]
 
 

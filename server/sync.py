@@ -327,7 +327,7 @@ class Sync:
                                                               base.older)
             for eid, version in base.older.items():
                 if _has(visible, eid):
-                    rec = self._tracked[eid].record(version, build)
+                    rec = self._tracked[eid].record(version)
                     if rec is not None:
                         ids.append(eid)
                         recs.append(rec)

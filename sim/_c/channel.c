@@ -384,9 +384,9 @@ sp_setup_channel(PyObject *self, PyObject *args)
         || (t_journal = slot_offset(Tasklet_T, "_journal")) < 0
         || (s_trap = slot_offset(Sched_T, "trap")) < 0)
         return NULL;
-    PyObject *spy = PyObject_GetAttrString((PyObject *)chan, "_send_py");
-    PyObject *rpy = spy ? PyObject_GetAttrString((PyObject *)chan, "_receive_py") : NULL;
-    PyObject *thread = rpy ? PyImport_ImportModule("_thread") : NULL;
+    if (twins_of(chan, "_send_py", "_receive_py", &send_py, &receive_py) < 0)
+        return NULL;
+    PyObject *thread = PyImport_ImportModule("_thread");
     PyObject *lock_t = thread ? PyObject_GetAttrString(thread, "LockType") : NULL;
     PyObject *locked = lock_t ? PyObject_GetAttrString(lock_t, "locked") : NULL;
     Py_XDECREF(thread);
@@ -395,8 +395,6 @@ sp_setup_channel(PyObject *self, PyObject *args)
     if (ok) {
         lock_locked = ((PyMethodDescrObject *)locked)->d_method->ml_meth;
         Py_XSETREF(Lock_T, (PyTypeObject *)Py_NewRef(lock_t));  /* held: lock_locked stays */
-        Py_XSETREF(send_py, Py_NewRef(spy));
-        Py_XSETREF(receive_py, Py_NewRef(rpy));
         Py_XSETREF(Channel_T, (PyTypeObject *)Py_NewRef(chan));
         Py_XSETREF(kernel_globals, Py_NewRef(PyModule_GetDict(kernel)));
         c_waiters = coff[0], c_balance = coff[1], c_pref = coff[2];
@@ -404,8 +402,6 @@ sp_setup_channel(PyObject *self, PyObject *args)
     }
     else if (!PyErr_Occurred())
         PyErr_SetString(PyExc_TypeError, "setup_channel(): _thread.lock is not as expected");
-    Py_XDECREF(spy);
-    Py_XDECREF(rpy);
     Py_XDECREF(lock_t);
     Py_XDECREF(locked);
     if (!ok)

@@ -40,6 +40,22 @@ slot_offset(PyTypeObject *tp, const char *name)
     return found > 0 ? off : -1;
 }
 
+/* A type's two Python twins, its attributes a and b, into *pa and *pb (their old values
+   released): 0, or -1 with an exception and neither changed. */
+int
+twins_of(PyTypeObject *tp, const char *a, const char *b, PyObject **pa, PyObject **pb)
+{
+    PyObject *x = PyObject_GetAttrString((PyObject *)tp, a);
+    PyObject *y = x ? PyObject_GetAttrString((PyObject *)tp, b) : NULL;
+    if (y == NULL) {
+        Py_XDECREF(x);
+        return -1;
+    }
+    Py_XSETREF(*pa, x);
+    Py_XSETREF(*pb, y);
+    return 0;
+}
+
 /* While an exception e is set: args[0].name(*args[1:n], e) (args has room for e at n), then
    e propagates again, or what that call raised instead, with e as its context (as a Python
    `except BaseException as e: undo(e); raise` does).  Always NULL. */

@@ -41,6 +41,7 @@ typedef PyObject *(*channel_body)(PyObject *chan, PyObject *sched, PyObject *cur
 
 int slots_of(PyTypeObject *tp, const char *const *names, int n, Py_ssize_t *offs);
 Py_ssize_t slot_offset(PyTypeObject *tp, const char *name);
+int twins_of(PyTypeObject *tp, const char *a, const char *b, PyObject **pa, PyObject **pb);
 PyObject *undo_then_raise(PyObject *name, PyObject **args, Py_ssize_t n);
 PyObject *as_function(int ok, PyTypeObject *tp, const char *what, PyObject *const *args,
                       Py_ssize_t nargs, PyObject *kwnames,

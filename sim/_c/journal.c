@@ -292,17 +292,12 @@ sp_setup_journal(PyObject *self, PyObject *args)
     if (ok <= 0 || (jt_sched = slot_offset(Tasklet_T, "_sched")) < 0
         || (jt_journal = slot_offset(Tasklet_T, "_journal")) < 0)
         return NULL;
-    PyObject *spy = PyObject_GetAttrString((PyObject *)cls, "_send_py");
-    PyObject *rpy = spy ? PyObject_GetAttrString((PyObject *)cls, "_recv_py") : NULL;
-    if (rpy == NULL || !PyCallable_Check(freeze)) {
-        if (rpy != NULL)
-            PyErr_SetString(PyExc_TypeError, "setup_journal(): freeze must be callable");
-        Py_XDECREF(spy);
-        Py_XDECREF(rpy);
+    if (!PyCallable_Check(freeze)) {
+        PyErr_SetString(PyExc_TypeError, "setup_journal(): freeze must be callable");
         return NULL;
     }
-    Py_XSETREF(send_py, spy);
-    Py_XSETREF(recv_py, rpy);
+    if (twins_of(cls, "_send_py", "_recv_py", &send_py, &recv_py) < 0)
+        return NULL;
     Py_XSETREF(freeze_py, Py_NewRef(freeze));
     Py_XSETREF(Journal_T, (PyTypeObject *)Py_NewRef(cls));
     j_tasklet = off[0], j_entries = off[1], j_index = off[2], j_pending = off[3];

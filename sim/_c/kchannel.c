@@ -293,14 +293,8 @@ sp_setup_kchannel(PyObject *self, PyObject *args)
         || (kt_journal = slot_offset(Tasklet_T, "_journal")) < 0
         || (ks_trap = slot_offset(Sched_T, "trap")) < 0)
         return NULL;
-    PyObject *spy = PyObject_GetAttrString((PyObject *)cls, "_send_py");
-    PyObject *rpy = spy ? PyObject_GetAttrString((PyObject *)cls, "_recv_py") : NULL;
-    if (rpy == NULL) {
-        Py_XDECREF(spy);
+    if (twins_of(cls, "_send_py", "_recv_py", &send_py, &recv_py) < 0)
         return NULL;
-    }
-    Py_XSETREF(send_py, spy);
-    Py_XSETREF(recv_py, rpy);
     Py_XSETREF(KChannel_T, (PyTypeObject *)Py_NewRef(cls));
     k_capacity = off[0], k_buf = off[1], k_waiters = off[2], k_balance = off[3];
     k_closed = off[4], k_sched = off[5];

@@ -261,14 +261,8 @@ sp_setup(PyObject *self, PyObject *args)
         || (d_used = slot_offset(watchdog, "used")) < 0
         || (d_timeout = slot_offset(watchdog, "timeout")) < 0)
         return NULL;
-    PyObject *rpy = PyObject_GetAttrString((PyObject *)sched, "_ready_py");
-    PyObject *bpy = rpy ? PyObject_GetAttrString((PyObject *)sched, "_block_py") : NULL;
-    if (bpy == NULL) {
-        Py_XDECREF(rpy);
+    if (twins_of(sched, "_ready_py", "_block_py", &ready_py, &block_py) < 0)
         return NULL;
-    }
-    Py_XSETREF(ready_py, rpy);
-    Py_XSETREF(block_py, bpy);
     /* collections.deque's append and popleft, through their method descriptors'
        PyMethodDef (public API, as slots_of reads member descriptors). */
     PyObject *coll = PyImport_ImportModule("collections");

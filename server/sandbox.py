@@ -9,7 +9,17 @@ from __future__ import annotations
 
 import math
 
-from sim import Entity, LeaveReason, Session, World, exposed, field, next_tick, parse_movement
+from sim import (
+    Entity,
+    LeaveReason,
+    Message,
+    Session,
+    World,
+    exposed,
+    field,
+    next_tick,
+    parse_movement,
+)
 
 __all__ = ["Drone", "Ship", "on_join", "on_leave", "setup"]
 
@@ -19,8 +29,8 @@ DRONE_SPEED = 40.0
 
 
 class Ship(Entity):
-    """A client's avatar. Each tick it applies the newest movement input it received (the
-    server has validated it) and keeps flying on the last one."""
+    """A client's avatar. It applies each movement input it receives (the server has
+    validated it) and keeps flying on the last one."""
 
     kind = "ship"
     name: str = field("")
@@ -31,8 +41,10 @@ class Ship(Entity):
     def behaviour(self) -> None:
         thrust = turn = 0.0
         period = 1.0 / self.world.tick_rate
+        inbox = self.inbox
+        waited: list[Message] = []
         while True:
-            for msg in self.drain():
+            for msg in (*waited, *self.drain()):
                 if msg.kind == "input":
                     move = parse_movement(msg.payload)
                     thrust, turn = move.thrust, move.turn
@@ -42,7 +54,14 @@ class Ship(Entity):
                 self.heading = (self.heading + turn * TURN_RATE * period) % (2 * math.pi)
             speed = thrust * SHIP_SPEED
             self.vel = (math.cos(self.heading) * speed, math.sin(self.heading) * speed)
-            next_tick()
+            if turn:  # the heading changes every tick
+                next_tick()
+                waited = []
+            else:
+                # Flying straight (or standing still): nothing changes until the next
+                # message, so wait for it rather than wake every tick for nothing (the world
+                # moves the ship on its velocity; a waiting behaviour costs nothing).
+                waited = [inbox.recv()]
 
     @exposed
     def ping(self, note: str = "") -> dict[str, object]:

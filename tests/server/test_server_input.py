@@ -58,17 +58,19 @@ def test_a_full_avatar_inbox_pauses_reads_and_loses_nothing(server: Server) -> N
     ship = ship_of(server, client)
     conn = session.conn
     assert conn is not None
-    client.sock.sendall(b"".join(client.frame({"fire": True}) for _ in range(10)))
+    # Turning, the ship drains its inbox once a tick (flying straight, it would wait for
+    # each input and take it at once).
+    client.sock.sendall(b"".join(client.frame({"fire": True, "turn": 0.5}) for _ in range(10)))
     server.tick()  # the inbox (2) fills: the connection waits, holding the rest
     assert session.input_seq < 10 and ship.shots < 10
-    client.sock.sendall(b"".join(client.frame({"fire": True, "turn": 0.5})
+    client.sock.sendall(b"".join(client.frame({"fire": True, "turn": 0.5, "thrust": 1.0})
                                  for _ in range(10)))
     server.pump.poll(0)  # bytes wait while the tasklet is busy: the pump stops reading
     assert not conn.reading
     tick_until(server, lambda: ship.shots == 20)
     assert session.input_seq == 20 and session.input_read == 20 and session.refused == 0
     assert conn.reading and not conn.closed
-    assert ship.heading != 0.0  # the last ten (turning) came after the first ten
+    assert ship.vel != (0.0, 0.0)  # the last ten (with thrust) came after the first ten
     client.sock.close()
 
 
@@ -92,4 +94,31 @@ def test_a_failure_on_one_input_costs_that_input_not_the_connection(
     assert [(e.code, e.ref) for e in errors] == [(ErrorCode.INTERNAL, bad)]
     assert "INPUT 1: internal server error" in errors[0].message
     assert session.conn is not None and not session.conn.closed and session.input_seq == 2
+    client.sock.close()
+
+
+def test_a_ship_flying_straight_waits_for_input_and_a_turning_one_runs_every_tick(
+        server: Server) -> None:
+    client = LoopbackClient(server, "pilot")
+    ship = ship_of(server, client)
+    client.send_input({"thrust": 1.0})
+    tick_until(server, lambda: ship.vel != (0.0, 0.0))
+    before, pos = ship.statistics().switches, ship.pos
+    for _ in range(10):
+        server.tick()
+    assert ship.statistics().switches == before  # not run: nothing to do until an input
+    assert ship.pos != pos and ship.vel[0] > 0  # and yet it flies on
+    client.send_input({"thrust": 1.0, "turn": 1.0})
+    tick_until(server, lambda: ship.heading != 0.0)
+    before, heading = ship.statistics().switches, ship.heading
+    for _ in range(10):
+        server.tick()
+    assert ship.statistics().switches >= before + 10  # turning: once a tick
+    assert ship.heading != heading
+    client.send_input({"thrust": 0.0, "turn": 0.0})
+    tick_until(server, lambda: ship.vel == (0.0, 0.0))
+    before, heading = ship.statistics().switches, ship.heading
+    for _ in range(10):
+        server.tick()
+    assert ship.statistics().switches == before and ship.heading == heading
     client.sock.close()

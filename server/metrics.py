@@ -27,7 +27,13 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    GCCollector,
+    Histogram,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -190,6 +196,7 @@ class Metrics:
     def __init__(self, *, interval: float = DEFAULT_INTERVAL,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        GCCollector(registry=self.registry)  # python_gc_*: the cyclic collector's work
         self.tick_seconds = Histogram(
             "loom_tick_seconds", "Wall time of one tick's work (input, behaviours, sync).",
             buckets=TICK_BUCKETS, registry=self.registry)

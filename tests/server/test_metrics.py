@@ -65,6 +65,9 @@ def test_metrics_show_the_running_world(server: ServerProcess) -> None:
     assert 0 < count <= m[("loom_tick", ())]
     assert m[("loom_tick_seconds_bucket", (("le", "+Inf"),))] == count
     assert m[("loom_clients", ())] == 0 and m[("loom_quarantined", ())] == 0
+    # the cyclic collector's work, by generation (python -m server raises its threshold)
+    assert {labels for name, labels in m if name == "python_gc_collections_total"} == {
+        (("generation", str(g)),) for g in range(3)}
     # a scrape asks the tick loop for a fresh sample: the next one has moved on
     assert scrape(server)[("loom_tick", ())] > m[("loom_tick", ())]
 

@@ -25,7 +25,11 @@ class Snapshots:
     def __init__(self, world: sim.World, radius: float, budget: int = DEFAULT_BUDGET) -> None:
         self.world = world
         self.sync = Sync(world, radius=radius, budget=budget)
-        self._conns: dict[int, Connection | None] = {}  # client id -> connection last seen
+        # By client id: its connection last seen, the viewpoint and the ack last given to
+        # sync (each snapshot tells sync only what changed).
+        self._conns: dict[int, Connection | None] = {}
+        self._views: dict[int, Viewpoint] = {}
+        self._acks: dict[int, int] = {}
 
     def _viewpoint(self, session: Session) -> Viewpoint:
         """The avatar while it lives; else the session's camera, which starts where the
@@ -40,32 +44,40 @@ class Snapshots:
 
     def send(self, sessions: Iterable[Session], server_time: float) -> int:
         """Queue one SNAPSHOT for each connected session; returns how many."""
-        sync = self.sync
+        sync, conns, views, acks = self.sync, self._conns, self._views, self._acks
         live: dict[int, Session] = {}
         present: set[int] = set()
         for session in sessions:
             cid, conn = session.id, session.conn
             present.add(cid)
-            if cid not in sync:
-                sync.add(cid, self._viewpoint(session))
+            avatar = session.avatar
+            view = avatar.id if avatar is not None and avatar.alive else self._viewpoint(session)
+            if cid not in conns:  # a new session
+                sync.add(cid, view)
+                views[cid] = view
+                acks[cid] = 0
             else:
-                if conn is not None and self._conns.get(cid) is not conn:
+                if conn is not None and conns[cid] is not conn:
                     sync.resume(cid)  # a new connection: the old one's acks are void
-                view = self._viewpoint(session)
-                if view != sync.viewpoint(cid):
+                    acks[cid] = 0
+                if view != views[cid]:
                     sync.set_viewpoint(cid, view)
-            self._conns[cid] = conn
+                    views[cid] = view
+            conns[cid] = conn
             if conn is not None and not conn.closed:
                 live[cid] = session
-                sync.ack(cid, session.acked)
-        for cid in [c for c in self._conns if c not in present]:  # sessions ended
-            sync.remove(cid)
-            del self._conns[cid]
+                acked = session.acked
+                if acked != acks[cid]:  # (sync ignores an ack that is not newer)
+                    sync.ack(cid, acked)
+                    acks[cid] = acked
+        if len(present) != len(conns):  # sessions ended
+            for cid in [c for c in conns if c not in present]:
+                sync.remove(cid)
+                del conns[cid], views[cid], acks[cid]
         sent = 0
         for cid, frame in sync.build(server_time, lambda c: live[c].input_seq, only=live):
             session = live[cid]
             session.snapshot_num = sync.last_num(cid)
-            assert session.conn is not None
-            session.conn.send_frame(frame, snapshot=True)
+            session.conn.send_frame(frame, snapshot=True)  # type: ignore[union-attr]
             sent += 1
         return sent

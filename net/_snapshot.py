@@ -13,6 +13,7 @@ from typing import Any
 from net._framing import DEFAULT_MAX_OUTBOUND, HEADER_SIZE, encode_body
 from net._protocol import MAX_SNAPSHOT_ENTITIES, MessageType
 from net.errors import FrameTooLarge
+from sim import _twins
 
 __all__ = ["encode_record", "snapshot_frame"]
 
@@ -61,13 +62,17 @@ def _uint(n: int) -> bytes:
     return encode_body(n)  # (anything else: msgpack's way, or its error)
 
 
-def snapshot_frame(num: int, base: int, tick: int, input_ack: int, server_time: float,
-                   time_scale: float, records: Sequence[bytes], removed: Sequence[int],
-                   max_frame: int = DEFAULT_MAX_OUTBOUND, *,
-                   records_size: int | None = None) -> bytes:
+def _snapshot_frame_py(num: int, base: int, tick: int, input_ack: int, server_time: float,
+                       time_scale: float, records: Sequence[bytes], removed: Sequence[int],
+                       max_frame: int = DEFAULT_MAX_OUTBOUND, *,
+                       records_size: int | None = None) -> bytes:
     """A complete SNAPSHOT frame (length header + body) around pre-encoded `records`
     (`records_size`: their total length, when the caller summed it already).
-    FrameTooLarge above `max_frame`, ValueError past the protocol's entity counts."""
+    FrameTooLarge above `max_frame`, ValueError past the protocol's entity counts (or
+    when `records_size` is not the records' length)."""
+    # A C version runs instead: sim._speedups.snapshot_frame (see sim/_twins.py), picked
+    # below.  It does lists of bytes and of ids and unsigned numbers below 2**64, and
+    # hands anything else, and every error, to this twin.
     n = len(records)
     if n > MAX_SNAPSHOT_ENTITIES or len(removed) > MAX_SNAPSHOT_ENTITIES:
         raise ValueError(f"a SNAPSHOT holds at most {MAX_SNAPSHOT_ENTITIES} records and "
@@ -89,3 +94,14 @@ def snapshot_frame(num: int, base: int, tick: int, input_ack: int, server_time: 
     if len(out) != HEADER_SIZE + body_len:
         raise ValueError(f"records_size {records_size} is not the records' length")
     return out
+
+
+# The C version unless the C half is off (LOOM_PURE_PYTHON=1): sim does not import net, so
+# this module picks it, and gives it this twin and the protocol's constants.
+_sp = _twins.c_half()
+if _sp is None:
+    snapshot_frame = _snapshot_frame_py
+else:
+    _sp.setup_snapshot(_snapshot_frame_py, _SNAPSHOT_TYPE, MAX_SNAPSHOT_ENTITIES,
+                       DEFAULT_MAX_OUTBOUND)
+    snapshot_frame = _sp.snapshot_frame

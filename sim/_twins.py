@@ -29,9 +29,9 @@ from ._world import cells as _cells
 from ._world import entity as _entity
 from .errors import WorldError
 
-__all__ = ["PLUMBING", "TWINS", "Twin", "find", "install", "twin"]
+__all__ = ["PLUMBING", "TWINS", "Twin", "c_half", "find", "install", "twin"]
 
-How = Literal["function", "method", "descriptor", "base"]
+How = Literal["function", "method", "descriptor", "base", "picked"]
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,9 @@ class Twin:
     at: tuple[str, ...]  # every name install() binds to the C version
     # "function": the C function itself; "method": a method descriptor of the class
     # (method(cls, c)); "descriptor": made by the C factory c from the property it replaces
-    # and args; "base": Tasklet's base class, chosen where Tasklet is made (see _tasklet.py)
+    # and args; "base": Tasklet's base class, chosen where Tasklet is made (see _tasklet.py);
+    # "picked": a function of a module above sim (net, server), which sim does not import:
+    # that module picks it itself when it is imported (picked())
     how: How
     args: tuple[str | None, ...] = ()
 
@@ -118,6 +120,9 @@ TWINS: tuple[Twin, ...] = (
          ("sim._world.entity:Entity.y",), "descriptor", ("_y",)),
     Twin("alias", "sim._world.world:World.tick",
          ("sim._world.world:World.tick",), "descriptor", ("_tick",)),
+    # A viewer's SNAPSHOT frame (net.snapshot_frame; server/sync.py, once per viewer).
+    Twin("snapshot_frame", "net._snapshot:_snapshot_frame_py", ("net._snapshot:snapshot_frame",),
+         "picked"),
 )
 
 #: The C functions without a twin, and who calls them.
@@ -130,6 +135,7 @@ PLUMBING: dict[str, str] = {
     "setup_channel": "install(): sim.stackless's channel, its twins and the kernel's globals",
     "setup_journal": "install(): the durable tasklet's Journal (its twins) and freeze",
     "setup_kchannel": "install(): sim.Channel and its twins",
+    "setup_snapshot": "net._snapshot: snapshot_frame's twin and the protocol's constants",
     "method": "install(): the method descriptors of the 'method' entries",
     "bind_thread": "sim._kernel.scheduler.get_scheduler: a thread's scheduler, for next_tick in C",
     "set_hooks": "sim._kernel.refresh_switch_hooks: switch hooks on or off",
@@ -157,12 +163,20 @@ def install() -> None:
     sp.setup_journal(_journal.Journal, _journal.freeze)
     sp.setup_kchannel(_channel.Channel)
     for entry in TWINS:
+        if entry.how == "picked":
+            continue  # its module picks it (and sim does not import that module)
         _twins[entry] = find(entry.twin)
         if entry.how == "base":
             continue  # chosen where Tasklet is made
         for place in entry.at:
             owner, name = _owner(place)
             setattr(owner, name, _c_version(sp, entry, owner, name))
+
+
+def c_half() -> Any:
+    """``sim._speedups``, or None when the C half is off (LOOM_PURE_PYTHON=1, or not built):
+    for a module above sim that picks a C version itself (the table's "picked" entries)."""
+    return _kernel._speedups
 
 
 def twin(entry: Twin) -> Any:

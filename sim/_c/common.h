@@ -266,6 +266,16 @@ PyObject *m_grid_nearest(PyObject *self, PyObject *const *args, Py_ssize_t nargs
                          PyObject *kwnames);
 int interest_init(PyObject *m);
 
+/* snapshot.c */
+PyObject *frame_of(unsigned long long num, unsigned long long base, unsigned long long tick,
+                   unsigned long long ack, double server_time, double time_scale,
+                   PyObject *records, PyObject *removed, long long max_frame,
+                   PyObject *records_size);
+PyObject *sp_snapshot_frame(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                            PyObject *kwnames);
+PyObject *sp_setup_snapshot(PyObject *self, PyObject *args);
+int snapshot_init(PyObject *m);
+
 #pragma GCC visibility pop
 
 #endif

@@ -36,6 +36,8 @@
  *                             entered its view and those that changed, their records.
  *   grid_nearest(...)         Grid.nearest_first: ids by distance, the order in which a
  *                             snapshot's byte budget keeps records.
+ *   snapshot_frame(...)       net.snapshot_frame: a SNAPSHOT frame around records
+ *                             encoded once and shared.
  *   alias(...)                a read-only view of another attribute (World.tick).
  *   pair(...)                 a data descriptor reading two slots as a tuple (Entity.pos,
  *                             Entity.vel); setting calls the Python setter.
@@ -78,6 +80,8 @@
  *   kchannel.c           sim.Channel: send and recv on the kernel's door
  *   journal.c            a durable tasklet's journal recording a channel call
  *   interest.c           interest_delta and grid_nearest, snapshot sync's per-viewer work
+ *   snapshot.c           snapshot_frame, a viewer's SNAPSHOT frame (net's wire format,
+ *                        its constants given by net._snapshot: setup_snapshot)
  *   descr.c              pair, alias and readonly_slot, the descriptors of Entity and World
  *   module.c             this map, the method table, method(), counts(), the module's init
  *
@@ -239,6 +243,14 @@ static PyMethodDef methods[] = {
     {"interest_delta", (PyCFunction)(void (*)(void))sp_interest_delta, METH_FASTCALL,
      "interest_delta(visible, held, skip, changed, full, deltas, make_full, make_delta): "
      "a viewer's delta (the twin is sim._world.interest.interest_delta)."},
+    {"snapshot_frame", (PyCFunction)(void (*)(void))sp_snapshot_frame,
+     METH_FASTCALL | METH_KEYWORDS,
+     "snapshot_frame(num, base, tick, input_ack, server_time, time_scale, records, removed, "
+     "max_frame=..., *, records_size=None): net.snapshot_frame (the twin is "
+     "net._snapshot._snapshot_frame_py)."},
+    {"setup_snapshot", sp_setup_snapshot, METH_VARARGS,
+     "setup_snapshot(twin, type_bytes, max_entities, max_frame): for snapshot_frame "
+     "(net._snapshot calls it)."},
     {"setup_channel", sp_setup_channel, METH_VARARGS,
      "setup_channel(channel, kernel_module): for channel_send and channel_receive."},
     {"kchannel_send", (PyCFunction)(void (*)(void))sp_kchannel_send,
@@ -292,7 +304,7 @@ PyInit__speedups(void)
         return NULL;
     if (kernel_init(m) < 0 || grid_init(m) < 0 || world_init(m) < 0 || descr_init(m) < 0
         || channel_init(m) < 0 || journal_init(m) < 0 || kchannel_init(m) < 0
-        || interest_init(m) < 0) {
+        || interest_init(m) < 0 || snapshot_init(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

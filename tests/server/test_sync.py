@@ -12,6 +12,7 @@ import pytest
 
 from net import Mirror, Snapshot, parse_from_server
 from net._framing import Decoder
+from server import sync as sync_module
 from server.sync import Sync
 from sim import Entity, World, _twins, field
 from sim._world import interest
@@ -324,14 +325,16 @@ def churned_frames(world: World, budget: int) -> tuple[list[tuple[int, bytes]], 
 @pytest.mark.skipif(interest.interest_delta is TWIN, reason="the C half is off")
 def test_the_c_delta_and_its_twin_make_the_same_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
     """sim._speedups' per-viewer functions (grid_index, index_query, interest_see,
-    interest_delta) and Grid.nearest_first's C against their twins through a whole Sync:
-    budget overflow, removals, re-entry, hysteresis, a resume and late acks; every frame
-    equal, byte for byte."""
+    interest_delta, snapshot_frame) and Grid.nearest_first's C against their twins through
+    a whole Sync: budget overflow, removals, re-entry, hysteresis, a resume and late acks;
+    every frame equal, byte for byte."""
     with World(size=(1000.0, 1000.0), cell_size=50.0, seed=1) as w:
         c_frames, sync = churned_frames(w, budget=400)
     for entry in _twins.TWINS:
         if entry.c in ("grid_index", "index_query", "interest_see", "interest_delta"):
             monkeypatch.setattr(interest, entry.at[0].partition(":")[2], _twins.twin(entry))
+        elif entry.c == "snapshot_frame":
+            monkeypatch.setattr(sync_module, "snapshot_frame", _twins.twin(entry))
     monkeypatch.setattr(Grid, "nearest_first", Grid._nearest_first_py)
     with World(size=(1000.0, 1000.0), cell_size=50.0, seed=1) as w:
         twin_frames, _ = churned_frames(w, budget=400)

@@ -61,7 +61,7 @@ def test_every_c_function_is_in_the_table() -> None:
 def test_each_twin_is_python_and_says_a_c_version_runs_instead(entry: Twin) -> None:
     t = _twins.twin(entry)
     kind = {"function": types.FunctionType, "method": types.FunctionType,
-            "descriptor": property, "base": type}[entry.how]
+            "descriptor": property, "base": type, "picked": types.FunctionType}[entry.how]
     assert isinstance(t, kind)
     source = inspect.getsource(t.fget if isinstance(t, property) else t)
     assert "A C version runs instead" in source
@@ -70,7 +70,7 @@ def test_each_twin_is_python_and_says_a_c_version_runs_instead(entry: Twin) -> N
 
 def c_version_of(entry: Twin, obj: Any) -> bool:
     sp = built()
-    if entry.how == "function":
+    if entry.how in ("function", "picked"):
         return obj is getattr(sp, entry.c)
     if entry.how == "method":
         return type(obj) is types.MethodDescriptorType
@@ -90,9 +90,12 @@ def test_the_c_version_is_in_its_places_unless_turned_off(entry: Twin) -> None:
             assert c_version_of(entry, now), place
 
 
+FUNCTIONS = ("function", "picked")
+
+
 @needs_c
-@pytest.mark.parametrize("entry", [e for e in TWINS if e.how == "function"],
-                         ids=[i for e, i in zip(TWINS, IDS, strict=True) if e.how == "function"])
+@pytest.mark.parametrize("entry", [e for e in TWINS if e.how in FUNCTIONS],
+                         ids=[i for e, i in zip(TWINS, IDS, strict=True) if e.how in FUNCTIONS])
 def test_no_module_keeps_a_twin_that_its_c_version_replaces(entry: Twin) -> None:
     # A module that imports a twin by name before install() would keep running it: each
     # such name must be one of the entry's places.

@@ -75,12 +75,17 @@ class Records:
         if base_build is None:
             return interest.interest_delta(visible, None, (), (), full, full, make_full,
                                            make_full)
+        deltas, make_delta = self._deltas.get(base_build) or self.delta_lookup(base_build)
+        return interest.interest_delta(visible, held, skip, self.changed_since(base_build),
+                                       full, deltas, make_full, make_delta)
+
+    def delta_lookup(self, base_build: int) -> tuple[dict[int, bytes], Callable[[int], bytes]]:
+        """This build's delta records against a base of build `base_build` (id -> record),
+        and what makes a missing one (server.sync's C reads ``_deltas`` first)."""
         lookup = self._deltas.get(base_build)
         if lookup is None:
-            lookup = self._deltas[base_build] = (
-                {}, partial(_record, self.tracked, base_build))
-        return interest.interest_delta(visible, held, skip, self.changed_since(base_build),
-                                       full, lookup[0], make_full, lookup[1])
+            lookup = self._deltas[base_build] = ({}, partial(_record, self.tracked, base_build))
+        return lookup
 
 
 def _record(tracked: dict[int, Tracked], base: int | None, eid: int) -> bytes:

@@ -36,7 +36,7 @@ from net import MAX_SNAPSHOT_ENTITIES as MAX_RECORDS
 from server._budget import nearest_within
 from server._records import Records
 from server._tracked import Reckoning, Tracked
-from sim import Entity, World
+from sim import Entity, World, _twins
 from sim._world import interest  # its functions are C unless LOOM_PURE_PYTHON=1
 
 __all__ = ["DEFAULT_BUDGET", "DEFAULT_RADIUS", "KEEP", "Sync", "SyncStatistics"]
@@ -55,7 +55,8 @@ Viewpoint = int | tuple[float, float]
 class _Held:
     """What a client holds once it applied one snapshot: ``ids`` (sorted), up to date as of
     build ``build``, and ``older``: ids it holds as of an older build (records the byte budget
-    deferred, removals the frame had no room for), with that build."""
+    deferred, removals the frame had no room for), with that build.  (The C of
+    Sync._client makes one without calling __init__: it sets the three slots.)"""
 
     __slots__ = ("build", "ids", "older")
 
@@ -232,9 +233,7 @@ class Sync:
         try:
             for cid in sorted(self._clients if only is None else only):
                 c = self._clients[cid]
-                self._locate(c)
-                self._see(c)
-                out.append((cid, self._snapshot(c, build, server_time, get_ack(cid))))
+                out.append((cid, self._client(c, build, server_time, get_ack(cid))))
         finally:
             self._index = None
         self._counts["encoded"] += self._records.end()
@@ -279,6 +278,19 @@ class Sync:
             x, y = vp
             c.pos = (float(x), float(y))
 
+    def _client_py(self, c: _Client, build: int, server_time: float, input_ack: int) -> bytes:
+        """One client's part of a build: where it looks from, what it sees, its frame."""
+        # A C version runs instead: sim._speedups.sync_client (see sim/_twins.py), picked
+        # at the end of this module.  It does the view and the snapshot of the common case
+        # (a base with no `older`, within the byte budget, room for every removal) in one
+        # call, and calls _locate (a spectator), _seen (ids came or went) and _send (any
+        # other snapshot) for the rest.
+        self._locate(c)
+        self._see(c)
+        return self._snapshot(c, build, server_time, input_ack)
+
+    _client = _client_py
+
     def _see(self, c: _Client) -> None:
         """The client's AOI now: within the enter radius, or within the leave radius for
         what it already saw (hysteresis; sim._world.interest.interest_see, C); update who
@@ -287,6 +299,12 @@ class Sync:
         x, y = c.pos
         c.visible, came, gone = interest.interest_see(self._index, x, y, c.radius, c.leave,
                                                       c.visible)
+        if came or gone:
+            self._seen(came, gone)
+
+    def _seen(self, came: list[int], gone: list[int]) -> None:
+        """Ids came into a client's view and went out of it: count their viewers, and
+        start tracking (or re-read) those that came."""
         if gone:
             self._unsee(gone)
         tracked = self._tracked
@@ -307,24 +325,35 @@ class Sync:
                 t.viewers -= 1
 
     def _snapshot(self, c: _Client, build: int, server_time: float, input_ack: int) -> bytes:
+        """The client's next SNAPSHOT frame, against its newest acknowledged snapshot the
+        change log still reaches, or full."""
         base_num = 0 if c.fresh else c.acked
         base = c.history.get(base_num) if base_num else None
         records = self._records
         if base is not None and not records.reaches(base.build):
             base = None  # older than the change log reaches (a client that acks late)
-        visible = c.visible
         # One merge of the view with what the base holds (C: sim._world.interest): what
         # entered, what changed since the base (that set is shared by every client with a
         # base of the same build), what is gone, and only those records, each looked up or
         # encoded once per build.
-        older: dict[int, int] = {}
-        gone: list[int] = []
         if base is None:
-            base_num = 0
-            ids, recs, n_entered, size, _ = records.viewer(visible, None)
+            return self._send(c, build, server_time, input_ack, 0, None,
+                              *records.viewer(c.visible, None))
+        return self._send(c, build, server_time, input_ack, base_num, base,
+                          *records.viewer(c.visible, base.build, base.ids, base.older))
+
+    def _send(self, c: _Client, build: int, server_time: float, input_ack: int, base_num: int,
+              base: _Held | None, ids: list[int], recs: list[bytes], n_entered: int, size: int,
+              gone: list[int]) -> bytes:
+        """The frame of snapshot `c.num + 1` against `base` (None: full) given what its view
+        needs (`Records.viewer`'s answer; `gone`: none for a full one), and its history entry:
+        what `older` records the base left (`base.older`), the byte budget, the removals the
+        frame has room for."""
+        visible = c.visible
+        older: dict[int, int] = {}
+        if base is None:
+            gone = []
         else:
-            ids, recs, n_entered, size, gone = records.viewer(visible, base.build, base.ids,
-                                                              base.older)
             for eid, version in base.older.items():
                 if _has(visible, eid):
                     rec = self._tracked[eid].record(version)
@@ -395,3 +424,11 @@ def _zero(_cid: int) -> int:
 
 def _lookup(acks: Mapping[int, int]) -> Callable[[int], int]:
     return lambda cid: acks.get(cid, 0)
+
+
+# One client's part of a build in C unless the C half is off (LOOM_PURE_PYTHON=1): sim does
+# not import server, so this module picks it (see Sync._client_py).
+_sp = _twins.c_half()
+if _sp is not None:
+    _sp.setup_sync(Sync, _Client, _Held, MAX_RECORDS)
+    Sync._client = _sp.method(Sync, "sync_client")

@@ -31,7 +31,7 @@ from .errors import WorldError
 
 __all__ = ["PLUMBING", "TWINS", "Twin", "c_half", "find", "install", "twin"]
 
-How = Literal["function", "method", "descriptor", "base", "picked"]
+How = Literal["function", "method", "descriptor", "base", "picked", "picked_method"]
 
 
 @dataclass(frozen=True)
@@ -45,8 +45,9 @@ class Twin:
     # "function": the C function itself; "method": a method descriptor of the class
     # (method(cls, c)); "descriptor": made by the C factory c from the property it replaces
     # and args; "base": Tasklet's base class, chosen where Tasklet is made (see _tasklet.py);
-    # "picked": a function of a module above sim (net, server), which sim does not import:
-    # that module picks it itself when it is imported (picked())
+    # "picked" / "picked_method": a function / a method (as "method") of a module above
+    # sim (net, server), which sim does not import: that module picks it itself when it is
+    # imported (c_half())
     how: How
     args: tuple[str | None, ...] = ()
 
@@ -123,6 +124,9 @@ TWINS: tuple[Twin, ...] = (
     # A viewer's SNAPSHOT frame (net.snapshot_frame; server/sync.py, once per viewer).
     Twin("snapshot_frame", "net._snapshot:_snapshot_frame_py", ("net._snapshot:snapshot_frame",),
          "picked"),
+    # One client's part of a snapshot build: its view, the delta and the frame in one call.
+    Twin("sync_client", "server.sync:Sync._client_py", ("server.sync:Sync._client",),
+         "picked_method"),
 )
 
 #: The C functions without a twin, and who calls them.
@@ -136,6 +140,7 @@ PLUMBING: dict[str, str] = {
     "setup_journal": "install(): the durable tasklet's Journal (its twins) and freeze",
     "setup_kchannel": "install(): sim.Channel and its twins",
     "setup_snapshot": "net._snapshot: snapshot_frame's twin and the protocol's constants",
+    "setup_sync": "server.sync: Sync, and the slots of its _Client and _Held, for sync_client",
     "method": "install(): the method descriptors of the 'method' entries",
     "bind_thread": "sim._kernel.scheduler.get_scheduler: a thread's scheduler, for next_tick in C",
     "set_hooks": "sim._kernel.refresh_switch_hooks: switch hooks on or off",
@@ -163,7 +168,7 @@ def install() -> None:
     sp.setup_journal(_journal.Journal, _journal.freeze)
     sp.setup_kchannel(_channel.Channel)
     for entry in TWINS:
-        if entry.how == "picked":
+        if entry.how in ("picked", "picked_method"):
             continue  # its module picks it (and sim does not import that module)
         _twins[entry] = find(entry.twin)
         if entry.how == "base":

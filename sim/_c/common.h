@@ -267,6 +267,39 @@ PyObject *m_grid_nearest(PyObject *self, PyObject *const *args, Py_ssize_t nargs
 int interest_init(PyObject *m);
 
 /* snapshot.c */
+/* o as an unsigned 64-bit int: 1; 0 when it is not an exact int in 0..2**64-1 (no error
+   left set); -1 never (an error of the conversion is cleared: the twin decides). */
+static inline int
+as_uint(PyObject *o, unsigned long long *v)
+{
+    if (!PyLong_CheckExact(o))
+        return 0;
+    *v = PyLong_AsUnsignedLongLong(o);
+    if (*v == (unsigned long long)-1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    return 1;
+}
+
+/* o as a double the way float(o) makes it, for a float or an int: 1, or 0 (no error set). */
+static inline int
+as_double(PyObject *o, double *v)
+{
+    if (PyFloat_CheckExact(o)) {
+        *v = PyFloat_AS_DOUBLE(o);
+        return 1;
+    }
+    if (!PyLong_CheckExact(o))
+        return 0;
+    *v = PyLong_AsDouble(o);
+    if (*v == -1.0 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    return 1;
+}
+
 PyObject *frame_of(unsigned long long num, unsigned long long base, unsigned long long tick,
                    unsigned long long ack, double server_time, double time_scale,
                    PyObject *records, PyObject *removed, long long max_frame,
@@ -275,6 +308,14 @@ PyObject *sp_snapshot_frame(PyObject *self, PyObject *const *args, Py_ssize_t na
                             PyObject *kwnames);
 PyObject *sp_setup_snapshot(PyObject *self, PyObject *args);
 int snapshot_init(PyObject *m);
+
+/* sync.c */
+PyObject *m_sync_client(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                        PyObject *kwnames);
+PyObject *sp_sync_client(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                         PyObject *kwnames);
+PyObject *sp_setup_sync(PyObject *self, PyObject *args);
+int sync_init(PyObject *m);
 
 #pragma GCC visibility pop
 

@@ -38,6 +38,8 @@
  *                             snapshot's byte budget keeps records.
  *   snapshot_frame(...)       net.snapshot_frame: a SNAPSHOT frame around records
  *                             encoded once and shared.
+ *   sync_client(...)          server.sync's Sync._client: one client's view (interest_see)
+ *                             and SNAPSHOT (interest_delta, snapshot_frame) in one call.
  *   alias(...)                a read-only view of another attribute (World.tick).
  *   pair(...)                 a data descriptor reading two slots as a tuple (Entity.pos,
  *                             Entity.vel); setting calls the Python setter.
@@ -82,6 +84,7 @@
  *   interest.c           interest_delta and grid_nearest, snapshot sync's per-viewer work
  *   snapshot.c           snapshot_frame, a viewer's SNAPSHOT frame (net's wire format,
  *                        its constants given by net._snapshot: setup_snapshot)
+ *   sync.c               sync_client, one client's part of server.sync's build
  *   descr.c              pair, alias and readonly_slot, the descriptors of Entity and World
  *   module.c             this map, the method table, method(), counts(), the module's init
  *
@@ -156,6 +159,10 @@ static struct {
                       METH_FASTCALL | METH_KEYWORDS,
                       "nearest_first(x, y, ids): Grid.nearest_first in C (the twin is "
                       "_nearest_first_py)."}},
+    {"sync_client", {"_client", (PyCFunction)(void (*)(void))m_sync_client,
+                     METH_FASTCALL | METH_KEYWORDS,
+                     "_client(c, build, server_time, input_ack): one client's view and "
+                     "SNAPSHOT frame (sim._speedups.sync_client; the twin is _client_py)."}},
     {"grid_query", {"query_radius", (PyCFunction)(void (*)(void))m_grid_query,
                     METH_FASTCALL | METH_KEYWORDS,
                     "query_radius(x, y, r, kind=None, exclude=None): Grid.query_radius in C "
@@ -248,6 +255,12 @@ static PyMethodDef methods[] = {
      "snapshot_frame(num, base, tick, input_ack, server_time, time_scale, records, removed, "
      "max_frame=..., *, records_size=None): net.snapshot_frame (the twin is "
      "net._snapshot._snapshot_frame_py)."},
+    {"sync_client", (PyCFunction)(void (*)(void))sp_sync_client, METH_FASTCALL | METH_KEYWORDS,
+     "sync_client(sync, c, build, server_time, input_ack): server.sync's Sync._client (the "
+     "twin is Sync._client_py)."},
+    {"setup_sync", sp_setup_sync, METH_VARARGS,
+     "setup_sync(Sync, _Client, _Held, max_records): for sync_client (server.sync calls "
+     "it)."},
     {"setup_snapshot", sp_setup_snapshot, METH_VARARGS,
      "setup_snapshot(twin, type_bytes, max_entities, max_frame): for snapshot_frame "
      "(net._snapshot calls it)."},
@@ -279,7 +292,7 @@ static PyMethodDef methods[] = {
      "method(cls, name): a method descriptor of cls for the C method name (switch, ready, "
      "block, channel_send, channel_receive, kchannel_send, kchannel_recv, journal_send, "
      "journal_recv, sleep_until, "
-     "query_radius, grid_query, grid_nearest)."},
+     "query_radius, grid_query, grid_nearest, sync_client)."},
     {"counts", sp_counts, METH_NOARGS,
      "counts() -> {'fast': switches done in C, 'slow': handed to Scheduler._switch_py, "
      "'grid_fast' / 'grid_slow': radius queries done in C / handed to the twin, "
@@ -304,7 +317,7 @@ PyInit__speedups(void)
         return NULL;
     if (kernel_init(m) < 0 || grid_init(m) < 0 || world_init(m) < 0 || descr_init(m) < 0
         || channel_init(m) < 0 || journal_init(m) < 0 || kchannel_init(m) < 0
-        || interest_init(m) < 0 || snapshot_init(m) < 0) {
+        || interest_init(m) < 0 || snapshot_init(m) < 0 || sync_init(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -101,39 +101,6 @@ put_array(char *p, Py_ssize_t n)
     return p;
 }
 
-/* o as an unsigned 64-bit int: 1; 0 when it is not an exact int in 0..2**64-1 (no error
-   left set); -1 never (an error of the conversion is cleared: the twin decides). */
-static inline int
-as_uint(PyObject *o, unsigned long long *v)
-{
-    if (!PyLong_CheckExact(o))
-        return 0;
-    *v = PyLong_AsUnsignedLongLong(o);
-    if (*v == (unsigned long long)-1 && PyErr_Occurred()) {
-        PyErr_Clear();
-        return 0;
-    }
-    return 1;
-}
-
-/* o as a double the way float(o) makes it, for a float or an int: 1, or 0 (no error set). */
-static inline int
-as_double(PyObject *o, double *v)
-{
-    if (PyFloat_CheckExact(o)) {
-        *v = PyFloat_AS_DOUBLE(o);
-        return 1;
-    }
-    if (!PyLong_CheckExact(o))
-        return 0;
-    *v = PyLong_AsDouble(o);
-    if (*v == -1.0 && PyErr_Occurred()) {
-        PyErr_Clear();
-        return 0;
-    }
-    return 1;
-}
-
 /* The frame, or TWIN when the case is not the common one (nothing is set then), or NULL
    with an error (memory).  records: a list of bytes; removed: a list; records_size: NULL
    (absent or None) or an int. */

@@ -5,18 +5,18 @@ and its twin frame for frame."""
 
 from __future__ import annotations
 
+import importlib
 import random
 from collections.abc import Iterator
 
 import pytest
 
-from net import Mirror, Snapshot, parse_from_server
+from net import DEFAULT_MAX_OUTBOUND, Mirror, Snapshot, parse_from_server
 from net._framing import Decoder
 from server import sync as sync_module
 from server.sync import Sync
 from sim import Entity, World, _twins, field
 from sim._world import interest
-from sim._world.aoi import Grid
 
 TWIN = _twins.twin(next(e for e in _twins.TWINS if e.c == "interest_delta"))
 
@@ -298,15 +298,17 @@ def test_a_record_too_big_for_any_frame_is_skipped_and_logged(
     assert [r.message.count(f"entity {big.id}:") for r in caplog.records] == [1]
 
 
-def churned_frames(world: World, budget: int) -> tuple[list[tuple[int, bytes]], Sync]:
+def churned_frames(world: World, budget: int, max_frame: int = DEFAULT_MAX_OUTBOUND
+                   ) -> tuple[list[tuple[int, bytes]], Sync]:
     """Every frame of 120 builds of a churning world, three clients (one with mostly lost
-    acks, one resumed), a byte budget that defers records."""
+    acks, one resumed, one that jumps across the world twice), a byte budget that defers
+    records; with a small `max_frame`, removals that wait for room in a later frame."""
     rng = random.Random(5)
     for _ in range(150):
         world.spawn(Rock, pos=(rng.uniform(0, 1000), rng.uniform(0, 1000)),
                     vel=(rng.choice([0.0, 20.0, -35.5]), rng.choice([0.0, 12.25])))
     ship = world.spawn(Ship, pos=(500.0, 500.0), vel=(40.0, 25.0))
-    sync = Sync(world, radius=250.0, budget=budget)
+    sync = Sync(world, radius=250.0, budget=budget, max_frame=max_frame)
     sync.add(1, ship.id)
     sync.add(2, (200.0, 800.0))
     sync.add(3, (990.0, 10.0), radius=150.0)
@@ -315,6 +317,8 @@ def churned_frames(world: World, budget: int) -> tuple[list[tuple[int, bytes]], 
         churn(world, rng)
         if build == 60:
             sync.resume(2)
+        if build in (80, 100):
+            ship.pos = (1000.0 - ship.x, 1000.0 - ship.y)  # its whole view is gone
         for cid, frame in sync.build(build * 0.05):
             out.append((cid, frame))
             if cid != 3 or rng.random() < 0.15:
@@ -322,23 +326,41 @@ def churned_frames(world: World, budget: int) -> tuple[list[tuple[int, bytes]], 
     return out, sync
 
 
+#: The C functions a Sync runs, each with its twin swapped in alone, then all at once.
+SYNC_C = ("grid_index", "index_query", "interest_see", "interest_delta", "grid_nearest",
+          "snapshot_frame", "sync_client")
+
+
+def swap_in_twin(monkeypatch: pytest.MonkeyPatch, c: str) -> None:
+    """The twin of C function `c` where a Sync calls it."""
+    entry = next(e for e in _twins.TWINS if e.c == c)
+    for place in entry.at:
+        module, _, qualname = place.partition(":")
+        path, _, name = qualname.rpartition(".")
+        owner = _twins.find(f"{module}:{path}") if path else importlib.import_module(module)
+        monkeypatch.setattr(owner, name, _twins.twin(entry))
+    if c == "snapshot_frame":  # (server.sync imports it by name)
+        monkeypatch.setattr(sync_module, "snapshot_frame", _twins.twin(entry))
+
+
 @pytest.mark.skipif(interest.interest_delta is TWIN, reason="the C half is off")
-def test_the_c_delta_and_its_twin_make_the_same_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """sim._speedups' per-viewer functions (grid_index, index_query, interest_see,
-    interest_delta, snapshot_frame) and Grid.nearest_first's C against their twins through
-    a whole Sync: budget overflow, removals, re-entry, hysteresis, a resume and late acks;
-    every frame equal, byte for byte."""
+@pytest.mark.parametrize("twins", [(c,) for c in SYNC_C] + [SYNC_C],
+                         ids=[*SYNC_C, "all"])
+@pytest.mark.parametrize("max_frame", [DEFAULT_MAX_OUTBOUND, 700])
+def test_the_c_delta_and_its_twin_make_the_same_bytes(
+        monkeypatch: pytest.MonkeyPatch, twins: tuple[str, ...], max_frame: int) -> None:
+    """sim._speedups' functions a Sync runs (SYNC_C) against their twins, through a whole
+    Sync: budget overflow, removals (some left for later, with a small frame), re-entry,
+    hysteresis, a resume and late acks; every frame equal, byte for byte, and the
+    statistics."""
     with World(size=(1000.0, 1000.0), cell_size=50.0, seed=1) as w:
-        c_frames, sync = churned_frames(w, budget=400)
-    for entry in _twins.TWINS:
-        if entry.c in ("grid_index", "index_query", "interest_see", "interest_delta"):
-            monkeypatch.setattr(interest, entry.at[0].partition(":")[2], _twins.twin(entry))
-        elif entry.c == "snapshot_frame":
-            monkeypatch.setattr(sync_module, "snapshot_frame", _twins.twin(entry))
-    monkeypatch.setattr(Grid, "nearest_first", Grid._nearest_first_py)
+        c_frames, sync = churned_frames(w, 400, max_frame)
+    for c in twins:
+        swap_in_twin(monkeypatch, c)
     with World(size=(1000.0, 1000.0), cell_size=50.0, seed=1) as w:
-        twin_frames, _ = churned_frames(w, budget=400)
+        twin_frames, twin_sync = churned_frames(w, 400, max_frame)
     assert c_frames == twin_frames
+    assert sync.statistics() == twin_sync.statistics()
     snaps = [(cid, decode(f)) for cid, f in c_frames]
     assert sync.statistics().deferred > 100  # the budget deferred records
     assert sum(len(s.removed) for _, s in snaps) > 50  # ids left views, were despawned
@@ -348,3 +370,36 @@ def test_the_c_delta_and_its_twin_make_the_same_bytes(monkeypatch: pytest.Monkey
             if e.kind is not None:  # a full record: the id entered this client's view
                 entries[cid, e.id] = entries.get((cid, e.id), 0) + 1
     assert max(entries.values()) >= 2  # and some came back
+
+
+@pytest.mark.skipif(Sync._client is Sync._client_py, reason="the C half is off")
+def test_the_c_client_step_hands_only_the_rare_snapshots_to_python(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    # sim._speedups.sync_client does a plain delta (or a full snapshot) itself; a budget
+    # overflow goes to Sync._send, and a spectator's position to Sync._locate.
+    sent: list[int] = []
+    send = Sync._send
+
+    def counted(self: Sync, c: object, *args: object) -> bytes:
+        sent.append(self._build)
+        return send(self, c, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Sync, "_send", counted)
+    rng = random.Random(3)
+    rocks = [world.spawn(Rock, pos=(rng.uniform(400, 600), rng.uniform(400, 600)),
+                         vel=(rng.uniform(-5, 5), rng.uniform(-5, 5))) for _ in range(40)]
+    ship = world.spawn(Ship, pos=(500.0, 500.0), vel=(3.0, 1.0))
+    sync = Sync(world, radius=150.0, budget=600)
+    sync.add(1, ship.id)
+    mirror = mirror_of(world)
+    for build in range(1, 31):
+        world.step()
+        rocks[build].hp = build  # a field changes, a record in the next delta
+        (_, frame), = sync.build(build * 0.05)
+        mirror.apply(decode(frame))
+        sync.ack(1, mirror.num)
+    assert_mirrors(world, sync, mirror, 1)
+    # 40 rocks of ~40 bytes: the first snapshots are over the budget (Python), the rest
+    # are deltas within it (C).
+    assert sent and max(sent) < 10 and sync.statistics().deferred > 0
+    assert sync.statistics().delta_snapshots == 29

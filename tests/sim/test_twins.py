@@ -61,7 +61,8 @@ def test_every_c_function_is_in_the_table() -> None:
 def test_each_twin_is_python_and_says_a_c_version_runs_instead(entry: Twin) -> None:
     t = _twins.twin(entry)
     kind = {"function": types.FunctionType, "method": types.FunctionType,
-            "descriptor": property, "base": type, "picked": types.FunctionType}[entry.how]
+            "descriptor": property, "base": type, "picked": types.FunctionType,
+            "picked_method": types.FunctionType}[entry.how]
     assert isinstance(t, kind)
     source = inspect.getsource(t.fget if isinstance(t, property) else t)
     assert "A C version runs instead" in source
@@ -72,7 +73,7 @@ def c_version_of(entry: Twin, obj: Any) -> bool:
     sp = built()
     if entry.how in ("function", "picked"):
         return obj is getattr(sp, entry.c)
-    if entry.how == "method":
+    if entry.how in ("method", "picked_method"):
         return type(obj) is types.MethodDescriptorType
     if entry.how == "base":
         return obj is sp.Core

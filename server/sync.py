@@ -430,5 +430,5 @@ def _lookup(acks: Mapping[int, int]) -> Callable[[int], int]:
 # not import server, so this module picks it (see Sync._client_py).
 _sp = _twins.c_half()
 if _sp is not None:
-    _sp.setup_sync(Sync, _Client, _Held, MAX_RECORDS)
+    _sp.setup_sync(Sync, _Client, _Held, Tracked, MAX_RECORDS)
     Sync._client = _sp.method(Sync, "sync_client")

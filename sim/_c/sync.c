@@ -3,8 +3,9 @@
  * SNAPSHOT frame.
  *
  *   locate    an avatar's position (world.get(id).pos); a spectator's: Sync._locate
- *   see       interest_see (grid.c) on the build's index; when ids came or went,
- *             Sync._seen counts their viewers (and starts tracking those that came)
+ *   see       interest_see (grid.c) on the build's index; when ids came or went, their
+ *             viewer counts (Tracked.viewers); Sync._seen starts tracking those that came
+ *             untracked, or re-reads them after a time nobody saw them
  *   base      the newest acknowledged snapshot the change log still reaches, or none
  *   delta     interest_delta (interest.c) against it, with the build's shared records
  *             (Records._full, ._deltas, ._since; Records.delta_lookup and .changed_since
@@ -14,8 +15,8 @@
  *             frame_of (snapshot.c) takes: the frame, then the client's history entry and
  *             the statistics.  Anything else: Sync._send, given the delta, decides.
  *
- * The objects read: Sync and Records instances (their __dict__, by name), _Client and
- * _Held (Loom's own, their slots at offsets read from their member descriptors at
+ * The objects read: Sync and Records instances (their __dict__, by name), _Client, _Held
+ * and Tracked (Loom's own, their slots at offsets read from their member descriptors at
  * setup_sync; a _Held is made with its type's tp_alloc and its three slots set, as its
  * __init__ does); everything else through CPython's public API.  A Sync of a subclass, a
  * client of another type: the twin.
@@ -23,7 +24,7 @@
 
 #include "common.h"
 
-static PyTypeObject *Sync_T, *Client_T, *Held_T;
+static PyTypeObject *Sync_T, *Client_T, *Held_T, *Tracked_T;
 
 enum { C_VIEWPOINT, C_POS, C_RADIUS, C_LEAVE, C_VISIBLE, C_HISTORY, C_ACKED, C_NUM, C_FRESH,
        C_N };
@@ -35,33 +36,42 @@ enum { H_BUILD, H_IDS, H_OLDER, H_N };
 static const char *const held_slots[H_N] = {"build", "ids", "older"};
 static Py_ssize_t h_off[H_N];
 
+enum { T_VIEWERS, T_STALE, T_N };
+static const char *const tracked_slots[T_N] = {"viewers", "stale"};
+static Py_ssize_t t_off[T_N];
+
 static Py_ssize_t max_records;  /* net.MAX_SNAPSHOT_ENTITIES */
 
 /* Attribute and method names. */
 static PyObject *s_world, *s_index, *s_records, *s_budget, *s_max_frame, *s_keep, *s_clock,
     *s_counts, *s_get, *s_pos, *s_locate, *s_see, *s_seen, *s_snapshot, *s_send, *s_client_py,
     *s_build, *s_span, *s_full, *s_make_full, *s_deltas, *s_since, *s_delta_lookup,
-    *s_changed_since, *k_full, *k_delta, *k_sent, *k_bytes, *empty, *zero;
+    *s_changed_since, *s_tracked, *k_full, *k_delta, *k_sent, *k_bytes, *empty, *zero;
 
 PyObject *
 sp_setup_sync(PyObject *self, PyObject *args)
 {
-    PyTypeObject *sync, *client, *held;
+    PyTypeObject *sync, *client, *held, *tracked;
     Py_ssize_t limit;
-    if (!PyArg_ParseTuple(args, "O!O!O!n:setup_sync", &PyType_Type, &sync, &PyType_Type,
-                          &client, &PyType_Type, &held, &limit))
+    if (!PyArg_ParseTuple(args, "O!O!O!O!n:setup_sync", &PyType_Type, &sync, &PyType_Type,
+                          &client, &PyType_Type, &held, &PyType_Type, &tracked, &limit))
         return NULL;
-    Py_ssize_t co[C_N], ho[H_N];
+    Py_ssize_t co[C_N], ho[H_N], to[T_N];
     int found = slots_of(client, client_slots, C_N, co);
     if (found > 0)
         found = slots_of(held, held_slots, H_N, ho);
+    if (found > 0)
+        found = slots_of(tracked, tracked_slots, T_N, to);
     if (found <= 0) {
         if (found == 0)
-            PyErr_SetString(PyExc_TypeError, "setup_sync(): _Client or _Held lost a slot");
+            PyErr_SetString(PyExc_TypeError, "setup_sync(): a type lost a slot");
         return NULL;
     }
     memcpy(c_off, co, sizeof co);
     memcpy(h_off, ho, sizeof ho);
+    memcpy(t_off, to, sizeof to);
+    Py_INCREF(tracked);
+    Py_XSETREF(Tracked_T, tracked);
     Py_INCREF(sync);
     Py_XSETREF(Sync_T, sync);
     Py_INCREF(client);
@@ -129,6 +139,82 @@ locate(PyObject *sync, PyObject *c)
     return rc;
 }
 
+/* A tracked entity's viewers as a C long: 1, or 0 when it is not such a Tracked. */
+static int
+viewers_of(PyObject *t, long *v)
+{
+    PyObject *n = Py_TYPE(t) == Tracked_T ? SLOT(t, t_off[T_VIEWERS]) : NULL;
+    if (n == NULL || !PyLong_CheckExact(n))
+        return 0;
+    int overflow;
+    *v = PyLong_AsLongAndOverflow(n, &overflow);
+    return !overflow && *v > LONG_MIN && *v < LONG_MAX;
+}
+
+/* Sync._seen(came, gone): the viewer counts of tracked entities in C; the ids that came and
+   are not tracked yet, or were stale and unseen, go to Sync._seen (with nothing gone).  Any
+   entry that is not a plain Tracked: all of it to Sync._seen.  0 or -1. */
+static int
+seen(PyObject *sync, PyObject *came, PyObject *gone)
+{
+    PyObject *tracked = inst_attr(sync, s_tracked), *rest = NULL;
+    if (tracked == NULL)
+        return -1;
+    int rc = -1, plain = PyDict_CheckExact(tracked) && PyList_CheckExact(came)
+                         && PyList_CheckExact(gone);
+    long v;
+    /* First every entry checked (nothing changes yet), then every count changed. */
+    for (int pass = 0; pass < 2 && plain; pass++) {
+        for (Py_ssize_t i = 0; plain && i < PyList_GET_SIZE(gone); i++) {
+            PyObject *t = PyDict_GetItemWithError(tracked, PyList_GET_ITEM(gone, i));
+            if (t == NULL && PyErr_Occurred())
+                goto done;
+            if (t != NULL && !(plain = viewers_of(t, &v)))
+                break;
+            if (t != NULL && pass && put(t, t_off[T_VIEWERS], PyLong_FromLong(v - 1)) < 0)
+                goto done;
+        }
+        for (Py_ssize_t i = 0; plain && i < PyList_GET_SIZE(came); i++) {
+            PyObject *eid = PyList_GET_ITEM(came, i);
+            PyObject *t = PyDict_GetItemWithError(tracked, eid);
+            if (t == NULL && PyErr_Occurred())
+                goto done;
+            if (t == NULL) {
+                if (pass && ((rest == NULL && (rest = PyList_New(0)) == NULL)
+                             || PyList_Append(rest, eid) < 0))
+                    goto done;
+                continue;
+            }
+            PyObject *stale = SLOT(t, t_off[T_STALE]);
+            if (!(plain = viewers_of(t, &v) && (stale == Py_True || stale == Py_False)))
+                break;
+            if (!pass)
+                continue;
+            if (stale == Py_True && v == 0) {  /* refreshed by Sync._seen */
+                if ((rest == NULL && (rest = PyList_New(0)) == NULL)
+                    || PyList_Append(rest, eid) < 0)
+                    goto done;
+            }
+            else if (put(t, t_off[T_VIEWERS], PyLong_FromLong(v + 1)) < 0)
+                goto done;
+        }
+    }
+    rc = 0;
+    if (!plain || rest != NULL) {
+        PyObject *nothing = plain ? PyList_New(0) : NULL;
+        PyObject *a[3] = {sync, plain ? rest : came, plain ? nothing : gone};
+        PyObject *r = plain && nothing == NULL ? NULL
+                                               : PyObject_VectorcallMethod(s_seen, a, 3, NULL);
+        Py_XDECREF(nothing);
+        Py_XDECREF(r);
+        rc = r == NULL ? -1 : 0;
+    }
+done:
+    Py_XDECREF(rest);
+    Py_DECREF(tracked);
+    return rc;
+}
+
 /* Sync._see: the view now, and who sees what. */
 static int
 see(PyObject *sync, PyObject *c)
@@ -164,14 +250,7 @@ see(PyObject *sync, PyObject *c)
         any = PyObject_IsTrue(gone);
     if (any < 0)
         goto done;
-    if (any) {
-        PyObject *a[3] = {sync, came, gone};
-        PyObject *res = PyObject_VectorcallMethod(s_seen, a, 3, NULL);
-        if (res == NULL)
-            goto done;
-        Py_DECREF(res);
-    }
-    rc = 0;
+    rc = any ? seen(sync, came, gone) : 0;
 done:
     Py_DECREF(out);
     return rc;
@@ -428,6 +507,7 @@ sync_init(PyObject *m)
         {&s_build, "build"}, {&s_span, "span"}, {&s_full, "_full"},
         {&s_make_full, "_make_full"}, {&s_deltas, "_deltas"}, {&s_since, "_since"},
         {&s_delta_lookup, "delta_lookup"}, {&s_changed_since, "changed_since"},
+        {&s_tracked, "_tracked"},
         {&k_full, "full"}, {&k_delta, "delta"}, {&k_sent, "sent"}, {&k_bytes, "bytes"},
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {

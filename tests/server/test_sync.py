@@ -326,6 +326,11 @@ def churned_frames(world: World, budget: int, max_frame: int = DEFAULT_MAX_OUTBO
     return out, sync
 
 
+def viewers(sync: Sync) -> dict[int, tuple[int, bool]]:
+    """What sync tracks: each entity's viewer count and whether it is stale."""
+    return {eid: (t.viewers, t.stale) for eid, t in sync._tracked.items()}
+
+
 #: The C functions a Sync runs, each with its twin swapped in alone, then all at once.
 SYNC_C = ("grid_index", "index_query", "interest_see", "interest_delta", "grid_nearest",
           "snapshot_frame", "sync_client")
@@ -361,6 +366,7 @@ def test_the_c_delta_and_its_twin_make_the_same_bytes(
         twin_frames, twin_sync = churned_frames(w, 400, max_frame)
     assert c_frames == twin_frames
     assert sync.statistics() == twin_sync.statistics()
+    assert viewers(sync) == viewers(twin_sync)
     snaps = [(cid, decode(f)) for cid, f in c_frames]
     assert sync.statistics().deferred > 100  # the budget deferred records
     assert sum(len(s.removed) for _, s in snaps) > 50  # ids left views, were despawned

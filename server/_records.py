@@ -20,6 +20,10 @@ class Records:
     """The shared side of `server.sync.Sync`'s builds over its `tracked` entities; what
     changed is kept for the last `span` builds (a base older than that is no base)."""
 
+    # (Slots: server.sync's C reads them at fixed offsets.)
+    __slots__ = ("tracked", "span", "ledger", "build", "_changed_at", "_since", "_full",
+                 "_deltas", "_make_full")
+
     def __init__(self, tracked: dict[int, Tracked], span: int) -> None:
         self.tracked = tracked
         self.span = span

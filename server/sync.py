@@ -110,6 +110,11 @@ class Sync:
     record is always sent); ``keep``: snapshots remembered per client as delta bases.
     """
 
+    # (Slots: the C of _client reads them at fixed offsets.)
+    __slots__ = ("world", "radius", "budget", "keep", "max_frame", "_clients", "_tracked",
+                 "_records", "_reckon", "_max_record", "_too_big_ids", "_build", "_index",
+                 "_clock", "_counts")
+
     def __init__(self, world: World, *, radius: float = DEFAULT_RADIUS,
                  budget: int = DEFAULT_BUDGET, keep: int = KEEP,
                  max_frame: int = DEFAULT_MAX_OUTBOUND) -> None:
@@ -430,5 +435,5 @@ def _lookup(acks: Mapping[int, int]) -> Callable[[int], int]:
 # not import server, so this module picks it (see Sync._client_py).
 _sp = _twins.c_half()
 if _sp is not None:
-    _sp.setup_sync(Sync, _Client, _Held, Tracked, MAX_RECORDS)
+    _sp.setup_sync(Sync, Records, _Client, _Held, Tracked, MAX_RECORDS)
     Sync._client = _sp.method(Sync, "sync_client")

@@ -140,8 +140,8 @@ PLUMBING: dict[str, str] = {
     "setup_journal": "install(): the durable tasklet's Journal (its twins) and freeze",
     "setup_kchannel": "install(): sim.Channel and its twins",
     "setup_snapshot": "net._snapshot: snapshot_frame's twin and the protocol's constants",
-    "setup_sync": "server.sync: Sync, and the slots of _Client, _Held and Tracked, for "
-                  "sync_client",
+    "setup_sync": "server.sync: the slots of Sync, Records, _Client, _Held and Tracked, "
+                  "for sync_client",
     "method": "install(): the method descriptors of the 'method' entries",
     "bind_thread": "sim._kernel.scheduler.get_scheduler: a thread's scheduler, for next_tick in C",
     "set_hooks": "sim._kernel.refresh_switch_hooks: switch hooks on or off",

@@ -259,8 +259,8 @@ static PyMethodDef methods[] = {
      "sync_client(sync, c, build, server_time, input_ack): server.sync's Sync._client (the "
      "twin is Sync._client_py)."},
     {"setup_sync", sp_setup_sync, METH_VARARGS,
-     "setup_sync(Sync, _Client, _Held, Tracked, max_records): for sync_client (server.sync "
-     "calls it)."},
+     "setup_sync(Sync, Records, _Client, _Held, Tracked, max_records): for sync_client "
+     "(server.sync calls it)."},
     {"setup_snapshot", sp_setup_snapshot, METH_VARARGS,
      "setup_snapshot(twin, type_bytes, max_entities, max_frame): for snapshot_frame "
      "(net._snapshot calls it)."},

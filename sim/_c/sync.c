@@ -15,16 +15,27 @@
  *             frame_of (snapshot.c) takes: the frame, then the client's history entry and
  *             the statistics.  Anything else: Sync._send, given the delta, decides.
  *
- * The objects read: Sync and Records instances (their __dict__, by name), _Client, _Held
- * and Tracked (Loom's own, their slots at offsets read from their member descriptors at
- * setup_sync; a _Held is made with its type's tp_alloc and its three slots set, as its
- * __init__ does); everything else through CPython's public API.  A Sync of a subclass, a
- * client of another type: the twin.
+ * The objects read: Sync, Records, _Client, _Held and Tracked (Loom's own, their slots at
+ * offsets read from their member descriptors at setup_sync; a _Held is made with its
+ * type's tp_alloc and its three slots set, as its __init__ does); everything else through
+ * CPython's public API.  A Sync of a subclass, a client or records of another type: the
+ * twin.
  */
 
 #include "common.h"
 
-static PyTypeObject *Sync_T, *Client_T, *Held_T, *Tracked_T;
+static PyTypeObject *Sync_T, *Records_T, *Client_T, *Held_T, *Tracked_T;
+
+enum { S_WORLD, S_BUDGET, S_KEEP, S_MAX_FRAME, S_TRACKED, S_RECORDS, S_INDEX, S_CLOCK,
+       S_COUNTS, S_N };
+static const char *const sync_slots[S_N] = {"world", "budget", "keep", "max_frame", "_tracked",
+                                            "_records", "_index", "_clock", "_counts"};
+static Py_ssize_t s_off[S_N];
+
+enum { R_BUILD, R_SPAN, R_FULL, R_MAKE_FULL, R_DELTAS, R_SINCE, R_N };
+static const char *const records_slots[R_N] = {"build", "span", "_full", "_make_full",
+                                               "_deltas", "_since"};
+static Py_ssize_t r_off[R_N];
 
 enum { C_VIEWPOINT, C_POS, C_RADIUS, C_LEAVE, C_VISIBLE, C_HISTORY, C_ACKED, C_NUM, C_FRESH,
        C_N };
@@ -43,21 +54,25 @@ static Py_ssize_t t_off[T_N];
 static Py_ssize_t max_records;  /* net.MAX_SNAPSHOT_ENTITIES */
 
 /* Attribute and method names. */
-static PyObject *s_world, *s_index, *s_records, *s_budget, *s_max_frame, *s_keep, *s_clock,
-    *s_counts, *s_get, *s_pos, *s_locate, *s_see, *s_seen, *s_snapshot, *s_send, *s_client_py,
-    *s_build, *s_span, *s_full, *s_make_full, *s_deltas, *s_since, *s_delta_lookup,
-    *s_changed_since, *s_tracked, *k_full, *k_delta, *k_sent, *k_bytes, *empty, *zero;
+static PyObject *s_get, *s_pos, *s_locate, *s_see, *s_seen, *s_snapshot, *s_send,
+    *s_client_py, *s_delta_lookup, *s_changed_since, *k_full, *k_delta, *k_sent, *k_bytes,
+    *empty, *zero;
 
 PyObject *
 sp_setup_sync(PyObject *self, PyObject *args)
 {
-    PyTypeObject *sync, *client, *held, *tracked;
+    PyTypeObject *sync, *records, *client, *held, *tracked;
     Py_ssize_t limit;
-    if (!PyArg_ParseTuple(args, "O!O!O!O!n:setup_sync", &PyType_Type, &sync, &PyType_Type,
-                          &client, &PyType_Type, &held, &PyType_Type, &tracked, &limit))
+    if (!PyArg_ParseTuple(args, "O!O!O!O!O!n:setup_sync", &PyType_Type, &sync, &PyType_Type,
+                          &records, &PyType_Type, &client, &PyType_Type, &held, &PyType_Type,
+                          &tracked, &limit))
         return NULL;
-    Py_ssize_t co[C_N], ho[H_N], to[T_N];
-    int found = slots_of(client, client_slots, C_N, co);
+    Py_ssize_t so[S_N], ro[R_N], co[C_N], ho[H_N], to[T_N];
+    int found = slots_of(sync, sync_slots, S_N, so);
+    if (found > 0)
+        found = slots_of(records, records_slots, R_N, ro);
+    if (found > 0)
+        found = slots_of(client, client_slots, C_N, co);
     if (found > 0)
         found = slots_of(held, held_slots, H_N, ho);
     if (found > 0)
@@ -67,6 +82,8 @@ sp_setup_sync(PyObject *self, PyObject *args)
             PyErr_SetString(PyExc_TypeError, "setup_sync(): a type lost a slot");
         return NULL;
     }
+    memcpy(s_off, so, sizeof so);
+    memcpy(r_off, ro, sizeof ro);
     memcpy(c_off, co, sizeof co);
     memcpy(h_off, ho, sizeof ho);
     memcpy(t_off, to, sizeof to);
@@ -74,6 +91,8 @@ sp_setup_sync(PyObject *self, PyObject *args)
     Py_XSETREF(Tracked_T, tracked);
     Py_INCREF(sync);
     Py_XSETREF(Sync_T, sync);
+    Py_INCREF(records);
+    Py_XSETREF(Records_T, records);
     Py_INCREF(client);
     Py_XSETREF(Client_T, client);
     Py_INCREF(held);
@@ -97,17 +116,16 @@ ll_of(PyObject *o, long long *v)
     return !overflow;
 }
 
-/* An int attribute of a plain instance as a long long: 1, 0 (not such an int), -1. */
-static int
-attr_int(PyObject *o, PyObject *name, long long *v)
+/* A slot that must be set (at offset off of o, named name): a new reference, or NULL with
+   AttributeError, as Python raises. */
+static PyObject *
+slot_ref(PyObject *o, Py_ssize_t off, const char *name)
 {
-    PyObject *a = inst_attr(o, name);
-    if (a == NULL)
-        return -1;
-    int ok = ll_of(a, v);
-    Py_DECREF(a);
-    return ok;
+    PyObject *v = get(o, off, name);
+    return v == NULL ? NULL : Py_NewRef(v);
 }
+#define SYNC(o, i) slot_ref(o, s_off[i], sync_slots[i])
+#define RECORDS(o, i) slot_ref(o, r_off[i], records_slots[i])
 
 /* obj.name(c): 0 or -1. */
 static int
@@ -125,7 +143,7 @@ locate(PyObject *sync, PyObject *c)
     PyObject *vp = SLOT(c, c_off[C_VIEWPOINT]);
     if (vp == NULL || !PyLong_CheckExact(vp))
         return call_void(sync, s_locate, c);  /* a spectator's (x, y) */
-    PyObject *world = inst_attr(sync, s_world);
+    PyObject *world = SYNC(sync, S_WORLD);
     if (world == NULL)
         return -1;
     Py_INCREF(vp);
@@ -157,7 +175,7 @@ viewers_of(PyObject *t, long *v)
 static int
 seen(PyObject *sync, PyObject *came, PyObject *gone)
 {
-    PyObject *tracked = inst_attr(sync, s_tracked), *rest = NULL;
+    PyObject *tracked = SYNC(sync, S_TRACKED), *rest = NULL;
     if (tracked == NULL)
         return -1;
     int rc = -1, plain = PyDict_CheckExact(tracked) && PyList_CheckExact(came)
@@ -224,7 +242,7 @@ see(PyObject *sync, PyObject *c)
     if (pos == NULL || !PyTuple_CheckExact(pos) || PyTuple_GET_SIZE(pos) != 2
         || visible == NULL || r == NULL || leave == NULL)
         return call_void(sync, s_see, c);
-    PyObject *index = inst_attr(sync, s_index);
+    PyObject *index = SYNC(sync, S_INDEX);
     if (index == NULL)
         return -1;
     PyObject *args[6] = {index, PyTuple_GET_ITEM(pos, 0), PyTuple_GET_ITEM(pos, 1),
@@ -256,11 +274,12 @@ done:
     return rc;
 }
 
-/* records.<cache>[b], or records.<make>(b) when it is not there: a new reference. */
+/* records.<cache>[b] (the slot `cache`), or records.<make>(b) when it is not there: a new
+   reference. */
 static PyObject *
-cached(PyObject *records, PyObject *cache, PyObject *make, PyObject *b)
+cached(PyObject *records, int cache, PyObject *make, PyObject *b)
 {
-    PyObject *map = inst_attr(records, cache);
+    PyObject *map = RECORDS(records, cache);
     if (map == NULL)
         return NULL;
     PyObject *v = PyDict_CheckExact(map) ? PyDict_GetItemWithError(map, b) : NULL;
@@ -309,10 +328,10 @@ send(PyObject *sync, PyObject *c, PyObject *build, PyObject *server_time, PyObje
         || !ll_of(SLOT(c, c_off[C_NUM]), &num) || num >= LLONG_MAX)
         return TWIN;
     int ok;
-    if ((ok = attr_int(sync, s_budget, &budget)) <= 0 || (ok = attr_int(sync, s_max_frame,
-                                                                         &max_frame)) <= 0
-        || (ok = attr_int(sync, s_keep, &keep)) <= 0)
-        return ok < 0 ? NULL : TWIN;
+    if (!ll_of(SLOT(sync, s_off[S_BUDGET]), &budget)
+        || !ll_of(SLOT(sync, s_off[S_MAX_FRAME]), &max_frame)
+        || !ll_of(SLOT(sync, s_off[S_KEEP]), &keep))
+        return TWIN;
     Py_ssize_t n_recs = PyList_GET_SIZE(recs), n_gone = PyList_GET_SIZE(gone);
     if (size > budget || n_recs > max_records)
         return TWIN;  /* the byte budget: nearest first */
@@ -326,7 +345,7 @@ send(PyObject *sync, PyObject *c, PyObject *build, PyObject *server_time, PyObje
     }
     if (base != NULL && !as_uint(base_num, &bnum))
         return TWIN;
-    PyObject *clock = inst_attr(sync, s_clock);
+    PyObject *clock = SYNC(sync, S_CLOCK);
     if (clock == NULL)
         return NULL;
     ok = PyTuple_CheckExact(clock) && PyTuple_GET_SIZE(clock) == 2
@@ -343,7 +362,7 @@ send(PyObject *sync, PyObject *c, PyObject *build, PyObject *server_time, PyObje
     /* The client holds its view as of this build: its history entry, the oldest dropped. */
     PyObject *held = Held_T->tp_alloc(Held_T, 0);
     PyObject *n = PyLong_FromLongLong(num + 1), *old = PyLong_FromLongLong(num + 1 - keep);
-    PyObject *counts = inst_attr(sync, s_counts);
+    PyObject *counts = SYNC(sync, S_COUNTS);
     if (held == NULL || n == NULL || old == NULL || counts == NULL
         || put_borrowed(held, h_off[H_BUILD], build) < 0
         || put_borrowed(held, h_off[H_IDS], SLOT(c, c_off[C_VISIBLE])) < 0
@@ -390,16 +409,18 @@ snapshot(PyObject *sync, PyObject *c, PyObject *build, PyObject *server_time,
             goto done;
         Py_XINCREF(base);
     }
-    if ((records = inst_attr(sync, s_records)) == NULL)
+    if ((records = SYNC(sync, S_RECORDS)) == NULL)
         goto done;
+    if (Py_TYPE(records) != Records_T) {
+        out = PyObject_VectorcallMethod(s_snapshot, twin_args, 5, NULL);
+        goto done;
+    }
     if (base != NULL) {
         long long bb, rb, span;
-        int ok = 0;
         if (Py_TYPE(base) != Held_T || !ll_of(SLOT(base, h_off[H_BUILD]), &bb)
-            || (ok = attr_int(records, s_build, &rb)) <= 0
-            || (ok = attr_int(records, s_span, &span)) <= 0) {
-            if (ok >= 0)
-                out = PyObject_VectorcallMethod(s_snapshot, twin_args, 5, NULL);
+            || !ll_of(SLOT(records, r_off[R_BUILD]), &rb)
+            || !ll_of(SLOT(records, r_off[R_SPAN]), &span)) {
+            out = PyObject_VectorcallMethod(s_snapshot, twin_args, 5, NULL);
             goto done;
         }
         if (!(bb > rb - span))
@@ -407,8 +428,8 @@ snapshot(PyObject *sync, PyObject *c, PyObject *build, PyObject *server_time,
     }
     if (base == NULL)
         Py_SETREF(base_num, Py_NewRef(zero));
-    if ((full = inst_attr(records, s_full)) == NULL
-        || (make_full = inst_attr(records, s_make_full)) == NULL)
+    if ((full = RECORDS(records, R_FULL)) == NULL
+        || (make_full = RECORDS(records, R_MAKE_FULL)) == NULL)
         goto done;
     Py_INCREF(visible);
     if (base == NULL) {
@@ -418,7 +439,7 @@ snapshot(PyObject *sync, PyObject *c, PyObject *build, PyObject *server_time,
     else {
         PyObject *bb = SLOT(base, h_off[H_BUILD]);
         PyObject *ids = SLOT(base, h_off[H_IDS]), *older = SLOT(base, h_off[H_OLDER]);
-        lookup = cached(records, s_deltas, s_delta_lookup, bb);
+        lookup = cached(records, R_DELTAS, s_delta_lookup, bb);
         if (lookup != NULL && (!PyTuple_CheckExact(lookup) || PyTuple_GET_SIZE(lookup) != 2)) {
             Py_DECREF(lookup);
             lookup = PyObject_CallMethodOneArg(records, s_delta_lookup, bb);
@@ -428,7 +449,7 @@ snapshot(PyObject *sync, PyObject *c, PyObject *build, PyObject *server_time,
             }
         }
         if (lookup != NULL && ids != NULL && older != NULL
-            && (changed = cached(records, s_since, s_changed_since, bb)) != NULL) {
+            && (changed = cached(records, R_SINCE, s_changed_since, bb)) != NULL) {
             PyObject *args[8] = {visible, ids, older, changed, full,
                                  PyTuple_GET_ITEM(lookup, 0), make_full,
                                  PyTuple_GET_ITEM(lookup, 1)};
@@ -499,16 +520,11 @@ sync_init(PyObject *m)
         PyObject **var;
         const char *s;
     } names[] = {
-        {&s_world, "world"}, {&s_index, "_index"}, {&s_records, "_records"},
-        {&s_budget, "budget"}, {&s_max_frame, "max_frame"}, {&s_keep, "keep"},
-        {&s_clock, "_clock"}, {&s_counts, "_counts"}, {&s_get, "get"}, {&s_pos, "pos"},
-        {&s_locate, "_locate"}, {&s_see, "_see"}, {&s_seen, "_seen"},
-        {&s_snapshot, "_snapshot"}, {&s_send, "_send"}, {&s_client_py, "_client_py"},
-        {&s_build, "build"}, {&s_span, "span"}, {&s_full, "_full"},
-        {&s_make_full, "_make_full"}, {&s_deltas, "_deltas"}, {&s_since, "_since"},
-        {&s_delta_lookup, "delta_lookup"}, {&s_changed_since, "changed_since"},
-        {&s_tracked, "_tracked"},
-        {&k_full, "full"}, {&k_delta, "delta"}, {&k_sent, "sent"}, {&k_bytes, "bytes"},
+        {&s_get, "get"}, {&s_pos, "pos"}, {&s_locate, "_locate"}, {&s_see, "_see"},
+        {&s_seen, "_seen"}, {&s_snapshot, "_snapshot"}, {&s_send, "_send"},
+        {&s_client_py, "_client_py"}, {&s_delta_lookup, "delta_lookup"},
+        {&s_changed_since, "changed_since"}, {&k_full, "full"}, {&k_delta, "delta"},
+        {&k_sent, "sent"}, {&k_bytes, "bytes"},
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         if (INTERN(*names[i].var, names[i].s) < 0)

@@ -409,3 +409,53 @@ def test_the_c_client_step_hands_only_the_rare_snapshots_to_python(
     # are deltas within it (C).
     assert sent and max(sent) < 10 and sync.statistics().deferred > 0
     assert sync.statistics().delta_snapshots == 29
+
+
+@pytest.mark.skipif(Sync._client is Sync._client_py, reason="the C half is off")
+@pytest.mark.parametrize("server_time,input_ack", [(2, 5), (1.5, -1), (0.25, 2**64),
+                                                   (True, 0)])
+def test_odd_numbers_in_a_frame_are_the_twins_business(
+        monkeypatch: pytest.MonkeyPatch, server_time: float, input_ack: int) -> None:
+    # An int time, an ack msgpack encodes as a negative or that it cannot encode at all:
+    # sim._speedups.sync_client hands the frame to Sync._send, which does what the twin
+    # does with them (the same bytes, or the same error).
+    def run() -> list[object]:
+        out: list[object] = []
+        with World(size=(1000.0, 1000.0), cell_size=50.0, seed=1) as w:
+            for i in range(5):
+                w.spawn(Rock, pos=(100.0 + i, 100.0), vel=(1.0, 0.0))
+            sync = Sync(w)
+            sync.add(1, (100.0, 100.0))
+            for _ in range(3):
+                w.step()
+                try:
+                    out.append(sync.build(server_time, {1: input_ack}))
+                except Exception as exc:  # noqa: BLE001 - the error itself is compared
+                    out.append((type(exc), str(exc)))
+                sync.ack(1, sync.last_num(1))
+            out.append(sync.statistics())
+        return out
+
+    c_run = run()
+    monkeypatch.setattr(Sync, "_client", Sync._client_py)
+    assert c_run == run()
+
+
+@pytest.mark.skipif(Sync._client is Sync._client_py, reason="the C half is off")
+def test_a_subclass_of_sync_keeps_its_own_steps(world: World) -> None:
+    # The C client step is for Sync itself: a subclass's override of a step it would skip
+    # runs (a subclass that overrides nothing gets the twin, the same frames).
+    class Counting(Sync):
+        __slots__ = ("sends",)
+
+        def _send(self, *args: object) -> bytes:
+            self.sends = getattr(self, "sends", 0) + 1
+            return super()._send(*args)  # type: ignore[arg-type]
+
+    world.spawn(Rock, pos=(10.0, 10.0))
+    sync = Counting(world)
+    sync.add(1, (0.0, 0.0))
+    for _ in range(3):
+        (_, frame), = sync.build(0.0)
+        sync.ack(1, decode(frame).num)
+    assert sync.sends == 3

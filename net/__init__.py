@@ -5,6 +5,8 @@ framing, protocol and client never import `sim` either (only the pump does): the
 they share with the world, sim/_limits.py, are loaded on their own (net/_shared.py).
 """
 
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+
 from net._framing import (
     DEFAULT_MAX_INBOUND,
     DEFAULT_MAX_OUTBOUND,
@@ -43,7 +45,6 @@ from net._protocol import (
     parse_from_server,
     to_wire,
 )
-from net._snapshot import encode_record, snapshot_frame
 from net._values import (
     POSITION_QUANTUM,
     Movement,
@@ -68,10 +69,16 @@ from net.errors import (
     VersionMismatch,
 )
 
-# The socket pump uses sim's tasklets and channels: it is loaded on first use, so that
-# `import net` or `import net.client` in a pygame client or a bot process never loads `sim`.
+# The socket pump uses sim's tasklets and channels, and the server's snapshot frames sim's
+# C half: they are loaded on first use, so that `import net` or `import net.client` in a
+# pygame client or a bot process never loads `sim`.
 _LAZY = {"Pump": "net._pump", "PumpStatistics": "net._pump", "Connection": "net._connection",
-         "ConnState": "net._connection"}
+         "ConnState": "net._connection", "encode_record": "net._snapshot",
+         "snapshot_frame": "net._snapshot"}
+
+
+if _TYPE_CHECKING:  # what mypy sees of the lazy names (those of sim's side: see server/app.py)
+    from net._snapshot import encode_record, snapshot_frame
 
 
 def __getattr__(name: str) -> object:

@@ -42,6 +42,9 @@ class ConnState(enum.Enum):
     CLOSED = "closed"
 
 
+_CLOSED = ConnState.CLOSED
+
+
 class ConnectionBase:
     """What ``Connection`` is made of besides its tasklet and timers (see there)."""
 
@@ -173,7 +176,7 @@ class ConnectionBase:
     def send_frame(self, frame: bytes, *, snapshot: bool = False) -> None:
         """Queue an encoded frame (a snapshot encoded once for many clients; `snapshot=True`:
         may be coalesced). Not for WELCOME, ERROR or BYE: `send()` acts on those."""
-        if self.state is not ConnState.CLOSED:
+        if self.state is not _CLOSED:
             self._queue(frame, snapshot)
 
     def close(self, code: ErrorCode | None = None, reason: str = "") -> None:
@@ -222,7 +225,13 @@ class ConnectionBase:
         outbox.sent(sent)
         if self._above_since is not None and not outbox.above_high_water:
             self._above_since = None
-        self._set_mask((self._mask | WRITE) if outbox.data else (self._mask & ~WRITE))
+        # Writability is watched while something is left (the usual send takes it all).
+        mask = self._mask
+        if outbox.data:
+            if not mask & WRITE:
+                self._set_mask(mask | WRITE)
+        elif mask & WRITE:
+            self._set_mask(mask & ~WRITE)
 
     # ---- the pump's side (net/_port.py) -------------------------------------------------
 
@@ -230,7 +239,7 @@ class ConnectionBase:
         """The pump's `flush()`: one send() of what is queued, unless writability is being
         watched already (the last send() left bytes: `on_ready` sends them)."""
         self._dirty = False
-        if self._outbox.data and not self._mask & WRITE and not self.closed:
+        if self._outbox.data and not self._mask & WRITE and self.state is not _CLOSED:
             self._write()
 
     def on_pump_closing(self, reason: str, *, farewell: bool) -> None:

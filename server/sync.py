@@ -185,8 +185,9 @@ class Sync:
         if c is None or not c.acked < num <= c.num:
             return
         c.acked = num
-        for old in [n for n in c.history if n < num]:
-            del c.history[old]
+        history = c.history  # its numbers go up by one, the oldest first
+        for old in range(next(iter(history), num), num):
+            history.pop(old, None)
 
     def resume(self, client_id: int) -> None:
         """The client came back on a new connection: what the old one carried may be lost,

@@ -2,7 +2,8 @@
  * Sync._client_py, is the specification): where it looks from, what it sees, and its
  * SNAPSHOT frame.
  *
- *   locate    an avatar's position (world.get(id).pos); a spectator's: Sync._locate
+ *   locate    an avatar's position (world.get(id).pos, read from the dict World.get reads,
+ *             world._entities); a spectator's: Sync._locate
  *   see       interest_see (grid.c) on the build's index; when ids came or went, their
  *             viewer counts (Tracked.viewers); Sync._seen starts tracking those that came
  *             untracked, or re-reads them after a time nobody saw them
@@ -54,7 +55,7 @@ static Py_ssize_t t_off[T_N];
 static Py_ssize_t max_records;  /* net.MAX_SNAPSHOT_ENTITIES */
 
 /* Attribute and method names. */
-static PyObject *s_get, *s_pos, *s_locate, *s_see, *s_seen, *s_snapshot, *s_send,
+static PyObject *s_entities, *s_pos, *s_locate, *s_see, *s_seen, *s_snapshot, *s_send,
     *s_client_py, *s_delta_lookup, *s_changed_since, *k_full, *k_delta, *k_sent, *k_bytes,
     *empty, *zero;
 
@@ -146,14 +147,26 @@ locate(PyObject *sync, PyObject *c)
     PyObject *world = SYNC(sync, S_WORLD);
     if (world == NULL)
         return -1;
-    Py_INCREF(vp);
-    PyObject *e = PyObject_CallMethodOneArg(world, s_get, vp);
-    Py_DECREF(vp);
+    /* world.get(id) is world._entities.get(id): the dict, not a Python call per client */
+    PyObject *entities = PyObject_GetAttr(world, s_entities);
     Py_DECREF(world);
-    if (e == NULL)
+    if (entities == NULL)
         return -1;
-    int rc = e == Py_None ? 0 : put(c, c_off[C_POS], PyObject_GetAttr(e, s_pos));
-    Py_DECREF(e);
+    if (!PyDict_CheckExact(entities)) {
+        Py_DECREF(entities);
+        PyErr_SetString(PyExc_TypeError, "world._entities must be a dict");
+        return -1;
+    }
+    PyObject *e = PyDict_GetItemWithError(entities, vp);  /* borrowed */
+    int rc;
+    if (e == NULL)
+        rc = PyErr_Occurred() ? -1 : 0;
+    else {
+        Py_INCREF(e);
+        rc = put(c, c_off[C_POS], PyObject_GetAttr(e, s_pos));
+        Py_DECREF(e);
+    }
+    Py_DECREF(entities);
     return rc;
 }
 
@@ -520,7 +533,7 @@ sync_init(PyObject *m)
         PyObject **var;
         const char *s;
     } names[] = {
-        {&s_get, "get"}, {&s_pos, "pos"}, {&s_locate, "_locate"}, {&s_see, "_see"},
+        {&s_entities, "_entities"}, {&s_pos, "pos"}, {&s_locate, "_locate"}, {&s_see, "_see"},
         {&s_seen, "_seen"}, {&s_snapshot, "_snapshot"}, {&s_send, "_send"},
         {&s_client_py, "_client_py"}, {&s_delta_lookup, "delta_lookup"},
         {&s_changed_since, "changed_since"}, {&k_full, "full"}, {&k_delta, "delta"},

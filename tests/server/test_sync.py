@@ -459,3 +459,49 @@ def test_a_subclass_of_sync_keeps_its_own_steps(world: World) -> None:
         (_, frame), = sync.build(0.0)
         sync.ack(1, decode(frame).num)
     assert sync.sends == 3
+
+
+def test_read_moved_decides_each_anchor_as_tracked_motion_does(world: World) -> None:
+    """read_moved settles an entity on course at an unchanged velocity without calling
+    Tracked.motion: the anchors it leaves are those motion leaves, tick after tick, for
+    velocities whose quantisation drifts, turns, stops and teleports."""
+    from server._tracked import Ledger, Reckoning, Tracked, read_moved
+
+    rng = random.Random(5)
+    ships = [world.spawn(Ship, pos=(rng.uniform(0, 1000), rng.uniform(0, 1000)),
+                         vel=(rng.uniform(-90, 90), rng.uniform(-90, 90))) for _ in range(40)]
+    reckon = Reckoning(world)
+    ledgers = Ledger(), Ledger()
+    fast = {s.id: Tracked(s, 0, world.tick, ledgers[0]) for s in ships}
+    slow = {s.id: Tracked(s, 0, world.tick, ledgers[1]) for s in ships}
+    for t in (*fast.values(), *slow.values()):
+        t.viewers = 1
+    fast[ships[0].id].viewers = slow[ships[0].id].viewers = 0  # nobody sees it: stale
+    anchors = 0
+    for build in range(1, 400):
+        world.step()
+        if build % 7 == 0:
+            s = rng.choice(ships)
+            s.vel = (rng.uniform(-90, 90), rng.uniform(-90, 90))
+        if build % 11 == 0:
+            rng.choice(ships).pos = (rng.uniform(0, 1000), rng.uniform(0, 1000))
+        if build % 13 == 0:
+            rng.choice(ships).vel = (0.0, 0.0)
+        ids = [s.id for s in ships]
+        for ledger in ledgers:
+            ledger.changed = set()
+            ledger.tick = world.tick
+        read_moved(fast, ids, build, world.tick, reckon)
+        for eid in ids:
+            t = slow[eid]
+            if t.viewers:
+                t.motion(t.entity, build, world.tick, reckon)
+            else:
+                t.stale = True
+        assert ledgers[0].changed == ledgers[1].changed
+        anchors += len(ledgers[0].changed)
+        for eid in ids:
+            a, b = fast[eid], slow[eid]
+            assert (a.pos, a.at, a.vel, a.apos, a.avel, a.ver, a.stale) == (
+                b.pos, b.at, b.vel, b.apos, b.avel, b.ver, b.stale)
+    assert anchors > 100  # drift, turns, stops and teleports made new anchors

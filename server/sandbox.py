@@ -8,6 +8,7 @@ standard movement payload, a few drones wander about, and a ship's one exposed m
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 from sim import (
     Entity,
@@ -42,26 +43,28 @@ class Ship(Entity):
         thrust = turn = 0.0
         period = 1.0 / self.world.tick_rate
         inbox = self.inbox
-        waited: list[Message] = []
+        messages: Iterable[Message] = self.drain()
         while True:
-            for msg in (*waited, *self.drain()):
+            for msg in messages:
                 if msg.kind == "input":
                     move = parse_movement(msg.payload)
                     thrust, turn = move.thrust, move.turn
                     if move.fire:
                         self.shots += 1
+            heading = self.heading
             if turn:
-                self.heading = (self.heading + turn * TURN_RATE * period) % (2 * math.pi)
+                heading = self.heading = (heading + turn * TURN_RATE * period) % (2 * math.pi)
             speed = thrust * SHIP_SPEED
-            self.vel = (math.cos(self.heading) * speed, math.sin(self.heading) * speed)
+            self.vel = (math.cos(heading) * speed, math.sin(heading) * speed)
             if turn:  # the heading changes every tick
                 next_tick()
-                waited = []
+                messages = self.drain()
             else:
                 # Flying straight (or standing still): nothing changes until the next
                 # message, so wait for it rather than wake every tick for nothing (the world
                 # moves the ship on its velocity; a waiting behaviour costs nothing).
-                waited = [inbox.recv()]
+                msg = inbox.recv()
+                messages = (msg, *self.drain()) if len(inbox) or inbox.balance > 0 else (msg,)
 
     @exposed
     def ping(self, note: str = "") -> dict[str, object]:

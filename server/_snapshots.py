@@ -46,6 +46,7 @@ class Snapshots:
         """Queue one SNAPSHOT for each connected session; returns how many."""
         sync, conns, views, acks = self.sync, self._conns, self._views, self._acks
         live: dict[int, Session] = {}
+        input_acks: dict[int, int] = {}
         present: set[int] = set()
         for session in sessions:
             cid, conn = session.id, session.conn
@@ -66,6 +67,7 @@ class Snapshots:
             conns[cid] = conn
             if conn is not None and not conn.closed:
                 live[cid] = session
+                input_acks[cid] = session.input_seq
                 acked = session.acked
                 if acked != acks[cid]:  # (sync ignores an ack that is not newer)
                     sync.ack(cid, acked)
@@ -75,7 +77,7 @@ class Snapshots:
                 sync.remove(cid)
                 del conns[cid], views[cid], acks[cid]
         sent = 0
-        for cid, frame in sync.build(server_time, lambda c: live[c].input_seq, only=live):
+        for cid, frame in sync.build(server_time, input_acks, only=live):
             session = live[cid]
             session.snapshot_num = sync.last_num(cid)
             session.conn.send_frame(frame, snapshot=True)  # type: ignore[union-attr]

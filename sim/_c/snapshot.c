@@ -173,7 +173,7 @@ frame_of(unsigned long long num, unsigned long long base, unsigned long long tic
     if (nrm) {
         p = put_array(p, nrm);
         for (Py_ssize_t i = 0; i < nrm; i++) {
-            unsigned long long v;
+            unsigned long long v = 0;
             as_uint(PyList_GET_ITEM(removed, i), &v);  /* (checked above: nothing ran since) */
             p = put_uint(p, v);
         }

@@ -124,6 +124,9 @@ TWINS: tuple[Twin, ...] = (
     # A viewer's SNAPSHOT frame (net.snapshot_frame; server/sync.py, once per viewer).
     Twin("snapshot_frame", "net._snapshot:_snapshot_frame_py", ("net._snapshot:snapshot_frame",),
          "picked"),
+    # A server connection's usual read, one whole INPUT frame, decoded and parsed at once.
+    Twin("read_input", "net._connection:_read_input_py", ("net._connection:read_input",),
+         "picked"),
     # One client's part of a snapshot build: its view, the delta and the frame in one call.
     Twin("sync_client", "server.sync:Sync._client_py", ("server.sync:Sync._client",),
          "picked_method"),
@@ -140,6 +143,7 @@ PLUMBING: dict[str, str] = {
     "setup_journal": "install(): the durable tasklet's Journal (its twins) and freeze",
     "setup_kchannel": "install(): sim.Channel and its twins",
     "setup_snapshot": "net._snapshot: snapshot_frame's twin and the protocol's constants",
+    "setup_input": "net._connection: read_input's twin, Decoder, Input and the value limits",
     "setup_sync": "server.sync: the slots of Sync, Records, _Client, _Held and Tracked, "
                   "for sync_client",
     "method": "install(): the method descriptors of the 'method' entries",

@@ -134,7 +134,12 @@ class Connection(ConnectionBase):
             now = pump.now  # the same until a send() below blocks: then ask again
             # The usual read, one whole INPUT, decoded and parsed in one call; anything
             # else is fed to the decoder and each object parsed in the loop below.
-            first = read_input(decoder, data, now)
+            read = decoder.frames
+            try:
+                first = read_input(decoder, data, now)
+            except ProtocolError:
+                counters.frames_in += decoder.frames - read  # (read, then refused by parse)
+                raise
             objs: list[Any] = feed(data, now) if first is None else [first]
             counters.frames_in += len(objs)
             if decoder.buffered:  # a frame is incomplete: its slowloris clock is running

@@ -192,6 +192,27 @@ def data_of(rng: random.Random, b: bytes) -> Any:
     return struct.pack(">I", len(b) + rng.choice([-1, 1])) + b  # not one whole frame
 
 
+@pytest.fixture
+def twin_calls() -> Iterator[list[bytes]]:
+    """The frames the C version hands to its twin (set up with a spy for the test)."""
+    sp = _twins.c_half()
+    calls: list[bytes] = []
+
+    def spy(decoder: Decoder, data: bytes, now: float) -> Input | None:
+        calls.append(data)
+        return twin_read(decoder, data, now)
+
+    def setup(twin: Any) -> None:
+        sp.setup_input(Decoder, Input, twin, limits.MAX_KEY_LEN, limits.MAX_STR_LEN,
+                       limits.MAX_ABS_FLOAT, limits.MAX_INT, INPUT)
+
+    setup(spy)
+    try:
+        yield calls
+    finally:
+        setup(twin_read)
+
+
 @needs_c
 def test_the_c_read_and_its_twin_give_the_same_input_or_the_same_error(
         twin_calls: list[bytes]) -> None:
@@ -255,27 +276,6 @@ def test_a_read_input_counts_the_frame_as_feed_does() -> None:
     assert message == Input(2, 9, MOVE)
     assert type(message) is Input
     assert state(decoder) == (2, 0, None, [len(frame) - 4], None)
-
-
-@pytest.fixture
-def twin_calls() -> Iterator[list[bytes]]:
-    """The frames the C version hands to its twin (set up with a spy for the test)."""
-    sp = _twins.c_half()
-    calls: list[bytes] = []
-
-    def spy(decoder: Decoder, data: bytes, now: float) -> Input | None:
-        calls.append(data)
-        return twin_read(decoder, data, now)
-
-    def setup(twin: Any) -> None:
-        sp.setup_input(Decoder, Input, twin, limits.MAX_KEY_LEN, limits.MAX_STR_LEN,
-                       limits.MAX_ABS_FLOAT, limits.MAX_INT, INPUT)
-
-    setup(spy)
-    try:
-        yield calls
-    finally:
-        setup(twin_read)
 
 
 @needs_c

@@ -8,14 +8,28 @@ from __future__ import annotations
 import logging
 import math
 import weakref
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import sim
 from net._conn_base import ConnectionBase, ConnState
-from net._framing import HEADER_SIZE
+from net._framing import HEADER_SIZE, Decoder
 from net._port import READ, RECV_SIZE, WRITE, ConnectionPort
-from net._protocol import Ack, Bye, Call, Error, Hello, Input, Ping, Pong, parse_from_client
+from net._protocol import (
+    Ack,
+    Bye,
+    Call,
+    Error,
+    Hello,
+    Input,
+    MessageType,
+    Ping,
+    Pong,
+    parse_from_client,
+)
+from net._shared import limits
 from net.errors import ErrorCode, ProtocolError
+from sim import _twins
 
 if TYPE_CHECKING:
     from net._protocol import Message
@@ -28,6 +42,40 @@ _INF = math.inf
 _RECHECK = 0.05
 """Seconds until a deadline is judged again when the bytes that may meet it were read but
 not yet decoded (the connection's tasklet runs after the pump's poll)."""
+
+_INPUT_HEAD = bytes((0x94, int(MessageType.INPUT)))
+"""How an INPUT's body starts: msgpack's 4-element array header, then the type number."""
+
+
+def _read_input_py(decoder: Decoder, data: bytes, now: float) -> Input | None:
+    """A whole INPUT frame read at once, the usual read of a server connection: when `data`
+    is exactly one frame (a bytes object whose length prefix is its length, `decoder`
+    holding nothing) and its body starts as an INPUT's (a 4-element array, type INPUT), the
+    INPUT that `decoder.feed(data, now)` then `parse_from_client` make of it, raising what
+    they raise. Anything else: None, nothing changed (the caller feeds `data` as usual)."""
+    # A C version runs instead: sim._speedups.read_input (see sim/_twins.py), picked below.
+    # It does INPUTs whose payload is a small map of plain scalars, and hands anything
+    # else, and every error, to this twin.
+    if (type(data) is not bytes or decoder.buffered or len(data) < HEADER_SIZE + 2
+            or data[HEADER_SIZE:HEADER_SIZE + 2] != _INPUT_HEAD
+            or int.from_bytes(data[:HEADER_SIZE], "big") != len(data) - HEADER_SIZE):
+        return None
+    (obj,) = decoder.feed(data, now)
+    message = parse_from_client(obj)
+    assert type(message) is Input  # (a 4-element array of type INPUT parses as one or raises)
+    return message
+
+
+# The C version unless the C half is off (LOOM_PURE_PYTHON=1): sim does not import net, so
+# this module picks it, and gives it this twin and the protocol's constants.
+read_input: Callable[[Decoder, bytes, float], Input | None]
+_sp = _twins.c_half()
+if _sp is None:
+    read_input = _read_input_py
+else:
+    _sp.setup_input(Decoder, Input, _read_input_py, limits.MAX_KEY_LEN, limits.MAX_STR_LEN,
+                    limits.MAX_ABS_FLOAT, limits.MAX_INT, int(MessageType.INPUT))
+    read_input = _sp.read_input
 
 
 class Connection(ConnectionBase):
@@ -84,7 +132,15 @@ class Connection(ConnectionBase):
         while True:
             data = self._await_data()
             now = pump.now  # the same until a send() below blocks: then ask again
-            objs = feed(data, now)
+            # The usual read, one whole INPUT, decoded and parsed in one call; anything
+            # else is fed to the decoder and each object parsed in the loop below.
+            read = decoder.frames
+            try:
+                first = read_input(decoder, data, now)
+            except ProtocolError:
+                counters.frames_in += decoder.frames - read  # (read, then refused by parse)
+                raise
+            objs: list[Any] = feed(data, now) if first is None else [first]
             counters.frames_in += len(objs)
             if decoder.buffered:  # a frame is incomplete: its slowloris clock is running
                 due = now + partial_timeout
@@ -94,7 +150,7 @@ class Connection(ConnectionBase):
             # otherwise message by message, waiting for tokens where needed.
             prepaid = len(objs) if objs and allow(now, len(objs)) else 0
             for obj in objs:
-                message = parse_from_client(obj)
+                message = obj if type(obj) is Input else parse_from_client(obj)
                 if prepaid:
                     prepaid -= 1
                 elif not allow(pump.now):

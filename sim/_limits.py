@@ -282,6 +282,9 @@ _kept: dict[int, tuple[dict[str, Any], Movement, object, object, object, int]] =
 
 
 def _parse_movement(payload: object, error: ErrorType) -> Movement:
+    # A C version runs instead: sim._speedups.parse_movement (see sim/_twins.py). It does
+    # dicts of float thrust and turn within [-1, 1] and a bool fire, and hands anything
+    # else, and every error, to this twin.
     if type(payload) is not dict:
         raise fail(error, "movement", "expected a map", payload)
     if not _MOVEMENT_KEYS.issuperset(payload):

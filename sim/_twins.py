@@ -16,7 +16,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from . import _preempt
+from . import _limits, _preempt
 from ._kernel import channel as _channel
 from ._kernel import journal as _journal
 from ._kernel import scheduler as _kernel
@@ -121,8 +121,15 @@ TWINS: tuple[Twin, ...] = (
          ("sim._world.entity:Entity.y",), "descriptor", ("_y",)),
     Twin("alias", "sim._world.world:World.tick",
          ("sim._world.world:World.tick",), "descriptor", ("_tick",)),
+    # The standard movement payload's rule: the server's check of every INPUT, and a
+    # behaviour's read of one it did not keep.
+    Twin("parse_movement", "sim._limits:_parse_movement", ("sim._limits:_parse_movement",),
+         "function"),
     # A viewer's SNAPSHOT frame (net.snapshot_frame; server/sync.py, once per viewer).
     Twin("snapshot_frame", "net._snapshot:_snapshot_frame_py", ("net._snapshot:snapshot_frame",),
+         "picked"),
+    # A server connection's usual read, one whole INPUT frame, decoded and parsed at once.
+    Twin("read_input", "net._connection:_read_input_py", ("net._connection:read_input",),
          "picked"),
     # One client's part of a snapshot build: its view, the delta and the frame in one call.
     Twin("sync_client", "server.sync:Sync._client_py", ("server.sync:Sync._client",),
@@ -140,6 +147,8 @@ PLUMBING: dict[str, str] = {
     "setup_journal": "install(): the durable tasklet's Journal (its twins) and freeze",
     "setup_kchannel": "install(): sim.Channel and its twins",
     "setup_snapshot": "net._snapshot: snapshot_frame's twin and the protocol's constants",
+    "setup_movement": "install(): Movement and the movement rule's twin",
+    "setup_input": "net._connection: read_input's twin, Decoder, Input and the value limits",
     "setup_sync": "server.sync: the slots of Sync, Records, _Client, _Held and Tracked, "
                   "for sync_client",
     "method": "install(): the method descriptors of the 'method' entries",
@@ -168,6 +177,7 @@ def install() -> None:
     sp.setup_channel(_sl_channel.channel, _kernel)
     sp.setup_journal(_journal.Journal, _journal.freeze)
     sp.setup_kchannel(_channel.Channel)
+    sp.setup_movement(_limits.Movement, _limits._parse_movement)
     for entry in TWINS:
         if entry.how in ("picked", "picked_method"):
             continue  # its module picks it (and sim does not import that module)

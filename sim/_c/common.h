@@ -309,6 +309,15 @@ PyObject *sp_snapshot_frame(PyObject *self, PyObject *const *args, Py_ssize_t na
 PyObject *sp_setup_snapshot(PyObject *self, PyObject *args);
 int snapshot_init(PyObject *m);
 
+/* movement.c */
+PyObject *sp_parse_movement(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *sp_setup_movement(PyObject *self, PyObject *args);
+int movement_init(PyObject *m);
+
+/* input.c */
+PyObject *sp_read_input(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *sp_setup_input(PyObject *self, PyObject *args);
+
 /* sync.c */
 PyObject *m_sync_client(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
                         PyObject *kwnames);

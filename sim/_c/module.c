@@ -84,6 +84,10 @@
  *   interest.c           interest_delta and grid_nearest, snapshot sync's per-viewer work
  *   snapshot.c           snapshot_frame, a viewer's SNAPSHOT frame (net's wire format,
  *                        its constants given by net._snapshot: setup_snapshot)
+ *   movement.c           parse_movement, the standard movement payload's rule
+ *   input.c              read_input, a server connection's INPUT frame decoded and parsed
+ *                        in one call (net's wire format, its constants given by
+ *                        net._connection: setup_input)
  *   sync.c               sync_client, one client's part of server.sync's build
  *   descr.c              pair, alias and readonly_slot, the descriptors of Entity and World
  *   module.c             this map, the method table, method(), counts(), the module's init
@@ -255,6 +259,17 @@ static PyMethodDef methods[] = {
      "snapshot_frame(num, base, tick, input_ack, server_time, time_scale, records, removed, "
      "max_frame=..., *, records_size=None): net.snapshot_frame (the twin is "
      "net._snapshot._snapshot_frame_py)."},
+    {"parse_movement", (PyCFunction)(void (*)(void))sp_parse_movement, METH_FASTCALL,
+     "parse_movement(payload, error): the movement rule (the twin is "
+     "sim._limits._parse_movement)."},
+    {"setup_movement", sp_setup_movement, METH_VARARGS,
+     "setup_movement(Movement, twin): for parse_movement (install() calls it)."},
+    {"read_input", (PyCFunction)(void (*)(void))sp_read_input, METH_FASTCALL,
+     "read_input(decoder, data, now): one whole INPUT frame decoded and parsed, or None "
+     "(the twin is net._connection._read_input_py)."},
+    {"setup_input", sp_setup_input, METH_VARARGS,
+     "setup_input(Decoder, Input, twin, max_key_len, max_str_len, max_abs_float, max_int, "
+     "input_type): for read_input (net._connection calls it)."},
     {"sync_client", (PyCFunction)(void (*)(void))sp_sync_client, METH_FASTCALL | METH_KEYWORDS,
      "sync_client(sync, c, build, server_time, input_ack): server.sync's Sync._client (the "
      "twin is Sync._client_py)."},
@@ -317,7 +332,8 @@ PyInit__speedups(void)
         return NULL;
     if (kernel_init(m) < 0 || grid_init(m) < 0 || world_init(m) < 0 || descr_init(m) < 0
         || channel_init(m) < 0 || journal_init(m) < 0 || kchannel_init(m) < 0
-        || interest_init(m) < 0 || snapshot_init(m) < 0 || sync_init(m) < 0) {
+        || interest_init(m) < 0 || snapshot_init(m) < 0 || sync_init(m) < 0
+        || movement_init(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -121,6 +121,28 @@ def test_undecodable_frame_gets_an_error_that_says_what_broke(server: EchoInProc
     assert server.pump.statistics().rejected == {"BAD_FRAME": 1}
 
 
+@pytest.mark.parametrize(("body", "code", "text", "frames"), [
+    # one whole INPUT frame, read in one call: refused by the parser (the frame was read),
+    # and by the decoder (it was not)
+    (b"\x94\x03\xff\x00\x80", ErrorCode.BAD_MESSAGE,
+     "INPUT.seq: out of range 0..4294967295, got -1", 2),
+    (b"\x94\x03\x01\x00\x82\xa1a\x01\xa1a\x02", ErrorCode.BAD_FRAME,
+     "duplicate map key 'a'", 1),
+], ids=["parse", "decode"])
+def test_a_refused_input_frame_says_why_and_is_counted_if_read(
+        server: EchoInProcess, body: bytes, code: ErrorCode, text: str, frames: int) -> None:
+    c = RawClient(server.port)
+    try:
+        server.welcome(c)
+        c.send_raw(struct.pack(">I", len(body)) + body)
+        server.run_until(lambda: c.eof, clients=(c,))
+        assert c.inbox == [Error(code, text)]
+    finally:
+        c.close()
+    st = server.pump.statistics()
+    assert st.frames_in == frames and st.rejected == {code.name: 1}
+
+
 def test_backpressure_stops_reading_and_bounds_memory() -> None:
     """A consumer that stops receiving: the connection's tasklet blocks on the full inbox,
     the pump stops reading its socket, TCP pushes back on the client, and what the server

@@ -26,7 +26,7 @@ import random
 import time
 from typing import Any
 
-from net import encode_record, quantise, snapshot_frame
+from net import MAX_SNAPSHOT_ENTITIES, encode_record, quantise, snapshot_frame
 from server.sync import DEFAULT_BUDGET, Sync
 from sim import Entity, World, field
 from tools.bots_steer import STEERING, Steering, make_steering
@@ -69,7 +69,11 @@ def _full_bytes(world: World, sync: Sync, clients: list[int], nums: dict[int, in
                     (quantise(e.vel[0]), quantise(e.vel[1])), fields)
             recs.append(rec)
         nums[cid] += 1
-        total += len(snapshot_frame(nums[cid], 0, world.tick, 0, 0.0, 1.0, recs, []))
+        # (A view past one frame's limits, 64 KiB or the protocol's entity count, would
+        # go out over several snapshots: its bytes are counted all the same.)
+        head, rest = recs[:MAX_SNAPSHOT_ENTITIES], recs[MAX_SNAPSHOT_ENTITIES:]
+        total += len(snapshot_frame(nums[cid], 0, world.tick, 0, 0.0, 1.0, head, [],
+                                    1 << 30)) + sum(map(len, rest))
     return total
 
 

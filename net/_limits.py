@@ -98,10 +98,7 @@ class RateLimiter:
 
     def allow(self, now: float, cost: float = 1.0) -> bool:
         """Take `cost` tokens if available and return True; otherwise take nothing."""
-        elapsed = now - self._last  # _refill, inline: this runs for every read
-        if elapsed > 0:
-            self._tokens = min(self.burst, self._tokens + elapsed * self.rate)
-            self._last = now
+        self._refill(now)
         if self._tokens >= cost:
             self._tokens -= cost
             return True

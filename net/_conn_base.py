@@ -225,13 +225,7 @@ class ConnectionBase:
         outbox.sent(sent)
         if self._above_since is not None and not outbox.above_high_water:
             self._above_since = None
-        # Writability is watched while something is left (the usual send takes it all).
-        mask = self._mask
-        if outbox.data:
-            if not mask & WRITE:
-                self._set_mask(mask | WRITE)
-        elif mask & WRITE:
-            self._set_mask(mask & ~WRITE)
+        self._set_mask((self._mask | WRITE) if outbox.data else (self._mask & ~WRITE))
 
     # ---- the pump's side (net/_port.py) -------------------------------------------------
 

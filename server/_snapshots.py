@@ -25,11 +25,7 @@ class Snapshots:
     def __init__(self, world: sim.World, radius: float, budget: int = DEFAULT_BUDGET) -> None:
         self.world = world
         self.sync = Sync(world, radius=radius, budget=budget)
-        # By client id: its connection last seen, the viewpoint and the ack last given to
-        # sync (each snapshot tells sync only what changed).
-        self._conns: dict[int, Connection | None] = {}
-        self._views: dict[int, Viewpoint] = {}
-        self._acks: dict[int, int] = {}
+        self._conns: dict[int, Connection | None] = {}  # client id -> connection last seen
 
     def _viewpoint(self, session: Session) -> Viewpoint:
         """The avatar while it lives; else the session's camera, which starts where the
@@ -44,7 +40,7 @@ class Snapshots:
 
     def send(self, sessions: Iterable[Session], server_time: float) -> int:
         """Queue one SNAPSHOT for each connected session; returns how many."""
-        sync, conns, views, acks = self.sync, self._conns, self._views, self._acks
+        sync, conns = self.sync, self._conns
         live: dict[int, Session] = {}
         input_acks: dict[int, int] = {}
         present: set[int] = set()
@@ -55,27 +51,20 @@ class Snapshots:
             view = avatar.id if avatar is not None and avatar.alive else self._viewpoint(session)
             if cid not in conns:  # a new session
                 sync.add(cid, view)
-                views[cid] = view
-                acks[cid] = 0
             else:
                 if conn is not None and conns[cid] is not conn:
                     sync.resume(cid)  # a new connection: the old one's acks are void
-                    acks[cid] = 0
-                if view != views[cid]:
+                if view != sync.viewpoint(cid):
                     sync.set_viewpoint(cid, view)
-                    views[cid] = view
             conns[cid] = conn
             if conn is not None and not conn.closed:
                 live[cid] = session
                 input_acks[cid] = session.input_seq
-                acked = session.acked
-                if acked != acks[cid]:  # (sync ignores an ack that is not newer)
-                    sync.ack(cid, acked)
-                    acks[cid] = acked
+                sync.ack(cid, session.acked)  # (sync ignores an ack that is not newer)
         if len(present) != len(conns):  # sessions ended
             for cid in [c for c in conns if c not in present]:
                 sync.remove(cid)
-                del conns[cid], views[cid], acks[cid]
+                del conns[cid]
         sent = 0
         for cid, frame in sync.build(server_time, input_acks, only=live):
             session = live[cid]

@@ -13,7 +13,7 @@ from net import dequantise, encode_record, quantise
 from sim import Entity, World
 from sim._world.fields import encode_state
 
-__all__ = ["TOLERANCE", "Ledger", "Reckoning", "Tracked", "read_moved"]
+__all__ = ["TOLERANCE", "Ledger", "Reckoning", "Tracked"]
 
 #: How far a client's dead-reckoned position may be from the server's before the server
 #: sends a new anchor (world units; docs/protocol.md §4 promises 1/32).
@@ -189,30 +189,3 @@ class Tracked:
         """The anchor's tick for a record: None (`[x, y]`: the snapshot's own tick) when the
         anchor was made at this build's tick, as a moving entity's often is."""
         return None if self.at == self.ledger.tick else self.at
-
-
-def read_moved(tracked: dict[int, Tracked], moved: Iterable[int], build: int, tick: int,
-               reckon: Reckoning) -> None:
-    """Build `build` at world tick `tick`: dead reckoning (`Tracked.motion`) for the tracked
-    entities in `moved` that someone sees; those nobody sees are marked stale (re-read when
-    seen again).  The usual case, an entity on course at an unchanged velocity, is decided
-    here without a call: it is `Reckoning.drifted`'s first test, the same sums."""
-    get = tracked.get
-    rate = reckon.rate
-    for eid in moved:
-        t = get(eid)
-        if t is None:
-            continue
-        if not t.viewers:
-            t.stale = True
-            continue
-        e = t.entity
-        if e.vel == t.seen_vel:
-            dt = (tick - t.at) / rate
-            ax, ay = t.apos
-            vx, vy = t.avel
-            dx = ax + vx * dt - e.x
-            dy = ay + vy * dt - e.y
-            if -TOLERANCE <= dx <= TOLERANCE and -TOLERANCE <= dy <= TOLERANCE:
-                continue  # on course
-        t.motion(e, build, tick, reckon)

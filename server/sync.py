@@ -35,7 +35,7 @@ from net import DEFAULT_MAX_OUTBOUND, snapshot_frame
 from net import MAX_SNAPSHOT_ENTITIES as MAX_RECORDS
 from server._budget import nearest_within
 from server._records import Records
-from server._tracked import Reckoning, Tracked, read_moved
+from server._tracked import Reckoning, Tracked
 from sim import Entity, World, _twins
 from sim._world import interest  # its functions are C unless LOOM_PURE_PYTHON=1
 
@@ -251,7 +251,15 @@ class Sync:
         tracked = self._tracked
         for eid in changes.despawned:
             tracked.pop(eid, None)
-        read_moved(tracked, changes.moved, build, tick, self._reckon)
+        reckon = self._reckon
+        get = tracked.get
+        for eid in changes.moved:
+            t = get(eid)
+            if t is not None:
+                if t.viewers:
+                    t.motion(t.entity, build, tick, reckon)
+                else:
+                    t.stale = True
         for eid, names in changes.fields.items():
             t = tracked.get(eid)
             if t is not None:

@@ -79,7 +79,7 @@ class Records:
         if base_build is None:
             return interest.interest_delta(visible, None, (), (), full, full, make_full,
                                            make_full)
-        deltas, make_delta = self._deltas.get(base_build) or self.delta_lookup(base_build)
+        deltas, make_delta = self.delta_lookup(base_build)
         return interest.interest_delta(visible, held, skip, self.changed_since(base_build),
                                        full, deltas, make_full, make_delta)
 
